@@ -1,0 +1,370 @@
+//! Scheduling helpers: when the next pass is due, backoff after failures, `dependsOn` order.
+//!
+//! Nothing here sleeps or reads a clock: functions take `now` and return due times, so a host
+//! runs them on any runtime and tests run them without waiting.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{Hash, Hasher};
+use std::time::{Duration, SystemTime};
+
+/// Errors from ordering dependencies.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The `dependsOn` graph has a cycle; the names are given in cycle order.
+    #[error("dependency cycle: {}", cycle.join(" -> "))]
+    Cycle {
+        /// The cycle, first name repeated at the end.
+        cycle: Vec<String>,
+    },
+    /// An object depends on one that does not exist.
+    #[error("{dependent} depends on {missing}, which does not exist")]
+    Missing {
+        /// The object with the dependency.
+        dependent: String,
+        /// The missing dependency.
+        missing: String,
+    },
+}
+
+/// A reconcile interval with jitter, as Flux spreads passes to avoid thundering herds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Interval {
+    /// The nominal period.
+    pub every: Duration,
+    /// Fraction of `every` by which a due time may move either way (Flux's default is 0.05).
+    pub jitter: f64,
+}
+
+impl Interval {
+    /// An interval with Flux's default jitter of ±5 %.
+    pub fn new(every: Duration) -> Self {
+        Self {
+            every,
+            jitter: 0.05,
+        }
+    }
+
+    /// Sets the jitter fraction, clamped to `0.0..=0.5`.
+    pub fn with_jitter(mut self, jitter: f64) -> Self {
+        self.jitter = jitter.clamp(0.0, 0.5);
+        self
+    }
+
+    /// The delay before the next pass of the object named `key` after pass number `pass`.
+    ///
+    /// The jitter is a deterministic function of `key` and `pass`: objects spread evenly, and
+    /// one object's delays vary from pass to pass, without a random number generator.
+    pub fn delay(&self, key: &str, pass: u64) -> Duration {
+        let unit = unit_hash(key, pass); // in [0, 1)
+        let offset = (unit * 2.0 - 1.0) * self.jitter; // in [-jitter, jitter)
+        self.every.mul_f64(1.0 + offset)
+    }
+
+    /// The due time of the next pass after `now`.
+    pub fn next_due(&self, now: SystemTime, key: &str, pass: u64) -> SystemTime {
+        now + self.delay(key, pass)
+    }
+}
+
+fn unit_hash(key: &str, salt: u64) -> f64 {
+    // FNV-1a is stable across Rust versions, unlike `DefaultHasher`.
+    struct Fnv(u64);
+    impl Hasher for Fnv {
+        fn finish(&self) -> u64 {
+            self.0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            for b in bytes {
+                self.0 ^= u64::from(*b);
+                self.0 = self.0.wrapping_mul(0x100_0000_01b3);
+            }
+        }
+    }
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    key.hash(&mut h);
+    salt.hash(&mut h);
+    // 53 bits fit an f64 mantissa exactly.
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Exponential backoff after consecutive failures, capped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backoff {
+    /// Delay after the first failure.
+    pub initial: Duration,
+    /// The cap.
+    pub max: Duration,
+    /// Growth per failure.
+    pub factor: u32,
+}
+
+impl Default for Backoff {
+    /// 1 s doubling up to 5 minutes.
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(300),
+            factor: 2,
+        }
+    }
+}
+
+impl Backoff {
+    /// The delay after `failures` consecutive failures (1 for the first); zero failures is zero.
+    pub fn delay(&self, failures: u32) -> Duration {
+        if failures == 0 {
+            return Duration::ZERO;
+        }
+        let growth = u64::from(self.factor.max(1)).saturating_pow(failures - 1);
+        let nanos = (self.initial.as_nanos() as u64).saturating_mul(growth);
+        Duration::from_nanos(nanos).min(self.max)
+    }
+}
+
+/// What a host should do with one object at a moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Due {
+    /// Run a pass now.
+    Now,
+    /// Wait until the given time.
+    At(SystemTime),
+    /// Suspended: never, until resumed.
+    Suspended,
+}
+
+/// The schedule state of one reconciled object.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Schedule {
+    /// The success interval.
+    pub interval: Interval,
+    /// The interval after a failure (Flux's `retryInterval`), grown by `backoff`.
+    pub retry: Backoff,
+    /// Whether reconciling is suspended.
+    pub suspended: bool,
+    /// When the last pass ended.
+    pub last_pass: Option<SystemTime>,
+    /// Consecutive failures so far.
+    pub failures: u32,
+    /// Passes so far, for jitter.
+    pub passes: u64,
+}
+
+impl Schedule {
+    /// A schedule with the interval, default backoff, never run.
+    pub fn new(interval: Interval) -> Self {
+        Self {
+            interval,
+            retry: Backoff::default(),
+            suspended: false,
+            last_pass: None,
+            failures: 0,
+            passes: 0,
+        }
+    }
+
+    /// Records the end of a pass.
+    pub fn record(&mut self, at: SystemTime, succeeded: bool) {
+        self.last_pass = Some(at);
+        self.passes += 1;
+        self.failures = if succeeded { 0 } else { self.failures + 1 };
+    }
+
+    /// When the next pass of the object named `key` is due, seen at `now`.
+    pub fn due(&self, key: &str, now: SystemTime) -> Due {
+        if self.suspended {
+            return Due::Suspended;
+        }
+        let Some(last) = self.last_pass else {
+            return Due::Now;
+        };
+        let delay = if self.failures > 0 {
+            self.retry.delay(self.failures)
+        } else {
+            self.interval.delay(key, self.passes)
+        };
+        let at = last + delay;
+        if at <= now { Due::Now } else { Due::At(at) }
+    }
+}
+
+/// Orders objects so each comes after everything it depends on (`dependsOn`).
+///
+/// `depends_on` maps each name to its dependencies. The order is deterministic: among objects
+/// whose dependencies are met, names sort alphabetically. Returns the layers: every object of
+/// a layer can run in parallel once the previous layers are done.
+pub fn dependency_layers(
+    depends_on: &BTreeMap<String, Vec<String>>,
+) -> Result<Vec<Vec<String>>, Error> {
+    for (dependent, deps) in depends_on {
+        if let Some(missing) = deps.iter().find(|d| !depends_on.contains_key(*d)) {
+            return Err(Error::Missing {
+                dependent: dependent.clone(),
+                missing: missing.clone(),
+            });
+        }
+    }
+    let mut done: BTreeSet<&str> = BTreeSet::new();
+    let mut layers = Vec::new();
+    while done.len() < depends_on.len() {
+        let layer: Vec<String> = depends_on
+            .iter()
+            .filter(|(name, deps)| {
+                !done.contains(name.as_str()) && deps.iter().all(|d| done.contains(d.as_str()))
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        if layer.is_empty() {
+            return Err(Error::Cycle {
+                cycle: find_cycle(depends_on, &done),
+            });
+        }
+        done.extend(
+            depends_on
+                .keys()
+                .filter(|k| layer.contains(k))
+                .map(String::as_str),
+        );
+        layers.push(layer);
+    }
+    Ok(layers)
+}
+
+/// The flat order of [`dependency_layers`].
+pub fn dependency_order(depends_on: &BTreeMap<String, Vec<String>>) -> Result<Vec<String>, Error> {
+    Ok(dependency_layers(depends_on)?
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
+fn find_cycle(depends_on: &BTreeMap<String, Vec<String>>, done: &BTreeSet<&str>) -> Vec<String> {
+    // Every remaining node has an unmet dependency, so walking unmet edges must revisit a node.
+    let Some(start) = depends_on.keys().find(|k| !done.contains(k.as_str())) else {
+        return Vec::new();
+    };
+    let mut path: Vec<&str> = vec![start];
+    loop {
+        let current = path[path.len() - 1];
+        let next = depends_on[current]
+            .iter()
+            .find(|d| !done.contains(d.as_str()))
+            .map(String::as_str)
+            .unwrap_or(current);
+        if let Some(pos) = path.iter().position(|p| *p == next) {
+            let mut cycle: Vec<String> = path[pos..].iter().map(|s| (*s).to_owned()).collect();
+            cycle.push(next.to_owned());
+            return cycle;
+        }
+        path.push(next);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::UNIX_EPOCH;
+
+    use super::*;
+
+    fn graph(edges: &[(&str, &[&str])]) -> BTreeMap<String, Vec<String>> {
+        edges
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.iter().map(|s| (*s).to_owned()).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn orders_by_dependencies_in_layers() {
+        let g = graph(&[
+            ("apps", &["infra", "security"]),
+            ("infra", &[]),
+            ("security", &["infra"]),
+            ("monitoring", &[]),
+        ]);
+        assert_eq!(
+            dependency_layers(&g).unwrap(),
+            vec![
+                vec!["infra".to_owned(), "monitoring".to_owned()],
+                vec!["security".to_owned()],
+                vec!["apps".to_owned()]
+            ]
+        );
+        assert_eq!(
+            dependency_order(&g).unwrap(),
+            ["infra", "monitoring", "security", "apps"]
+        );
+    }
+
+    #[test]
+    fn reports_cycles_and_missing_dependencies() {
+        let g = graph(&[("a", &["b"]), ("b", &["c"]), ("c", &["a"]), ("d", &[])]);
+        let err = dependency_order(&g).unwrap_err();
+        assert_eq!(err.to_string(), "dependency cycle: a -> b -> c -> a");
+        let g = graph(&[("a", &["a"])]);
+        assert_eq!(
+            dependency_order(&g).unwrap_err().to_string(),
+            "dependency cycle: a -> a"
+        );
+        let g = graph(&[("a", &["ghost"])]);
+        assert_eq!(
+            dependency_order(&g).unwrap_err(),
+            Error::Missing {
+                dependent: "a".into(),
+                missing: "ghost".into()
+            }
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let b = Backoff {
+            initial: Duration::from_secs(2),
+            max: Duration::from_secs(60),
+            factor: 2,
+        };
+        let delays: Vec<u64> = (0..8).map(|n| b.delay(n).as_secs()).collect();
+        assert_eq!(delays, [0, 2, 4, 8, 16, 32, 60, 60]);
+        assert_eq!(b.delay(u32::MAX), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn jitter_stays_in_bounds_and_spreads_objects() {
+        let interval = Interval::new(Duration::from_secs(600)).with_jitter(0.1);
+        let delays: Vec<Duration> = (0..200)
+            .map(|i| interval.delay(&format!("app-{i}"), 0))
+            .collect();
+        assert!(
+            delays
+                .iter()
+                .all(|d| *d >= Duration::from_secs(540) && *d < Duration::from_secs(660))
+        );
+        let distinct: BTreeSet<_> = delays.iter().collect();
+        assert!(
+            distinct.len() > 150,
+            "only {} distinct delays",
+            distinct.len()
+        );
+        assert_eq!(interval.delay("app-1", 3), interval.delay("app-1", 3));
+        assert_eq!(
+            Interval::new(Duration::from_secs(60))
+                .with_jitter(0.0)
+                .delay("x", 1),
+            Duration::from_secs(60)
+        );
+    }
+
+    #[test]
+    fn schedule_due_times() {
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_000);
+        let mut s = Schedule::new(Interval::new(Duration::from_secs(60)).with_jitter(0.0));
+        assert_eq!(s.due("k", t0), Due::Now);
+        s.record(t0, true);
+        assert_eq!(s.due("k", t0), Due::At(t0 + Duration::from_secs(60)));
+        assert_eq!(s.due("k", t0 + Duration::from_secs(61)), Due::Now);
+        s.record(t0, false);
+        s.record(t0, false);
+        assert_eq!(s.due("k", t0), Due::At(t0 + Duration::from_secs(2)));
+        s.suspended = true;
+        assert_eq!(s.due("k", t0 + Duration::from_secs(3600)), Due::Suspended);
+    }
+}

@@ -1,0 +1,424 @@
+//! [`DirectoryApplier`]: rendered manifests in a folder, one file per object.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use gitops_core::apply::Drift;
+use gitops_core::apply::{ApplyOptions, Error, FieldDrift, Health, HealthStatus};
+use gitops_core::inventory::{self, Entry, InventoryStore};
+use gitops_core::{Action, Applier, ChangeSet, Inventory, Object, ObjectRef, object};
+use serde_json::Value;
+
+use crate::fs;
+
+/// The inventory file that marks a folder as ours.
+pub const INVENTORY_FILE: &str = ".gitops-inventory.yaml";
+
+/// Writes each object to `<out>/<namespace or _cluster>/<Kind>[.<group>]_<name>.yaml` and keeps
+/// the inventory in `<out>/.gitops-inventory.yaml`.
+///
+/// A folder that exists, is not empty and has no inventory file is not ours: every operation
+/// refuses it rather than mix our files with someone else's. Every write goes through a
+/// temporary file and a rename.
+#[derive(Clone, Debug)]
+pub struct DirectoryApplier {
+    out: PathBuf,
+}
+
+impl DirectoryApplier {
+    /// An applier writing below `out` (created when missing).
+    pub fn new(out: impl Into<PathBuf>) -> Self {
+        Self { out: out.into() }
+    }
+
+    /// The output folder.
+    pub fn out(&self) -> &Path {
+        &self.out
+    }
+
+    /// The file an object is written to.
+    pub fn file_of(&self, id: &ObjectRef) -> PathBuf {
+        let folder = id.namespace.as_deref().unwrap_or("_cluster");
+        let kind = if id.group.is_empty() {
+            id.kind.clone()
+        } else {
+            format!("{}.{}", id.kind, id.group)
+        };
+        self.out
+            .join(folder)
+            .join(format!("{kind}_{}.yaml", id.name))
+    }
+}
+
+/// Fails unless `out` is missing, empty, or holds our inventory file.
+fn check_owned(out: &Path) -> Result<(), Error> {
+    if out.join(INVENTORY_FILE).is_file() {
+        return Ok(());
+    }
+    match std::fs::read_dir(out) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(Error::Storage {
+            path: out.display().to_string(),
+            source,
+        }),
+        Ok(mut entries) => match entries.next() {
+            None => Ok(()),
+            Some(_) => Err(Error::NotOwned {
+                location: out.display().to_string(),
+                message: format!(
+                    "folder is not empty and has no {INVENTORY_FILE}; refusing to write into a folder we do not own"
+                ),
+            }),
+        },
+    }
+}
+
+/// Checks ownership and marks a new folder as ours with an empty inventory.
+fn claim(out: &Path) -> Result<(), Error> {
+    check_owned(out)?;
+    let marker = out.join(INVENTORY_FILE);
+    if !marker.is_file() {
+        fs::write_atomic(&marker, b"entries: []\n").map_err(storage(&marker))?;
+    }
+    Ok(())
+}
+
+fn storage(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Storage {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn defaulted(object: &Object, options: &ApplyOptions) -> Object {
+    let mut object = object.clone();
+    if let Some(ns) = &options.target_namespace {
+        if object.id().namespace.is_none() && !object.id().is_cluster_scoped() {
+            object.set_namespace(ns);
+        }
+    }
+    object
+}
+
+fn read_object(path: &Path) -> Result<Option<Object>, Error> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(Error::Storage {
+                path: path.display().to_string(),
+                source,
+            });
+        }
+    };
+    let mut objects =
+        object::parse_yaml(&path.display().to_string(), &text).map_err(|e| Error::Storage {
+            path: path.display().to_string(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })?;
+    Ok(objects.pop())
+}
+
+#[async_trait]
+impl Applier for DirectoryApplier {
+    async fn apply(&self, objects: &[Object], options: &ApplyOptions) -> Result<ChangeSet, Error> {
+        let this = self.clone();
+        let mut objects: Vec<Object> = objects.iter().map(|o| defaulted(o, options)).collect();
+        gitops_core::apply::sort_for_apply(&mut objects);
+        fs::blocking(move || {
+            claim(&this.out)?;
+            let mut changes = ChangeSet::default();
+            for object in &objects {
+                let path = this.file_of(object.id());
+                let yaml = object.to_yaml().map_err(|e| Error::Rejected {
+                    id: object.id().clone(),
+                    message: e.to_string(),
+                })?;
+                let action = match std::fs::read(&path) {
+                    Ok(existing) if existing == yaml.as_bytes() => Action::Unchanged,
+                    Ok(_) => Action::Configured,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Action::Created,
+                    Err(source) => {
+                        return Err(Error::Storage {
+                            path: path.display().to_string(),
+                            source,
+                        });
+                    }
+                };
+                if action != Action::Unchanged {
+                    fs::write_atomic(&path, yaml.as_bytes()).map_err(storage(&path))?;
+                }
+                changes.push(object.id().clone(), action);
+            }
+            Ok(changes)
+        })
+        .await
+    }
+
+    async fn delete(&self, ids: &[ObjectRef]) -> Result<ChangeSet, Error> {
+        let this = self.clone();
+        let ids = ids.to_vec();
+        fs::blocking(move || {
+            check_owned(&this.out)?;
+            let mut changes = ChangeSet::default();
+            for id in ids {
+                let path = this.file_of(&id);
+                let Some(object) = read_object(&path)? else {
+                    continue;
+                };
+                if object.prune_disabled() {
+                    changes.push(id, Action::Skipped);
+                    continue;
+                }
+                std::fs::remove_file(&path).map_err(storage(&path))?;
+                if let Some(parent) = path.parent() {
+                    // Leave no empty namespace folders behind; a non-empty one stays.
+                    let _ = std::fs::remove_dir(parent);
+                }
+                changes.push(id, Action::Deleted);
+            }
+            Ok(changes)
+        })
+        .await
+    }
+
+    async fn wait(
+        &self,
+        ids: &[ObjectRef],
+        _timeout: Duration,
+    ) -> Result<gitops_core::HealthReport, Error> {
+        // A written file is as ready as it will ever be.
+        let objects = ids
+            .iter()
+            .map(|id| {
+                let exists = self.file_of(id).is_file();
+                Health {
+                    id: id.clone(),
+                    status: if exists {
+                        HealthStatus::Current
+                    } else {
+                        HealthStatus::NotFound
+                    },
+                    message: if exists {
+                        "written".into()
+                    } else {
+                        "file missing".into()
+                    },
+                }
+            })
+            .collect();
+        Ok(gitops_core::HealthReport { objects })
+    }
+
+    async fn diff(&self, objects: &[Object]) -> Result<Vec<Drift>, Error> {
+        let this = self.clone();
+        let objects = objects.to_vec();
+        fs::blocking(move || {
+            let mut drifts = Vec::new();
+            for object in &objects {
+                match read_object(&this.file_of(object.id()))? {
+                    None => drifts.push(Drift::Missing(object.id().clone())),
+                    Some(live) => {
+                        let mut fields = Vec::new();
+                        compare(
+                            "",
+                            Some(object.value()),
+                            Some(live.value()),
+                            object.is_secret(),
+                            &mut fields,
+                        );
+                        if !fields.is_empty() {
+                            drifts.push(Drift::Changed {
+                                id: object.id().clone(),
+                                fields,
+                            });
+                        }
+                    }
+                }
+            }
+            Ok(drifts)
+        })
+        .await
+    }
+}
+
+/// Collects the leaf fields where `desired` and `live` differ, masking Secret values.
+fn compare(
+    path: &str,
+    desired: Option<&Value>,
+    live: Option<&Value>,
+    secret: bool,
+    out: &mut Vec<FieldDrift>,
+) {
+    match (desired, live) {
+        (Some(Value::Object(d)), Some(Value::Object(l))) => {
+            let keys: std::collections::BTreeSet<&String> = d.keys().chain(l.keys()).collect();
+            for key in keys {
+                let child = format!("{path}/{}", key.replace('~', "~0").replace('/', "~1"));
+                compare(&child, d.get(key), l.get(key), secret, out);
+            }
+        }
+        (d, l) if d != l => {
+            let masked = secret && (path.starts_with("/data/") || path.starts_with("/stringData/"));
+            let show = |v: Option<&Value>| {
+                v.map(|v| {
+                    if masked {
+                        "\"***\"".to_owned()
+                    } else {
+                        v.to_string()
+                    }
+                })
+            };
+            out.push(FieldDrift {
+                path: path.to_owned(),
+                desired: show(d),
+                live: show(l),
+            });
+        }
+        _ => {}
+    }
+}
+
+#[async_trait]
+impl InventoryStore for DirectoryApplier {
+    async fn load(&self) -> Result<Option<Inventory>, inventory::Error> {
+        let out = self.out.clone();
+        fs::blocking(move || {
+            let location = out.display().to_string();
+            let fail = |e: Box<dyn std::error::Error + Send + Sync>| inventory::Error::Storage {
+                location: location.clone(),
+                source: e,
+            };
+            check_owned(&out).map_err(|e| fail(Box::new(e)))?;
+            let text = match std::fs::read_to_string(out.join(INVENTORY_FILE)) {
+                Ok(text) => text,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(fail(Box::new(e))),
+            };
+            let wire: BTreeMap<String, Vec<Entry>> =
+                serde_yaml_ng::from_str(&text).map_err(|e| fail(Box::new(e)))?;
+            let entries = wire.get("entries").map(Vec::as_slice).unwrap_or_default();
+            Inventory::from_entries(&location, entries).map(Some)
+        })
+        .await
+    }
+
+    async fn save(&self, inventory: &Inventory) -> Result<(), inventory::Error> {
+        let out = self.out.clone();
+        let text = serde_yaml_ng::to_string(inventory);
+        fs::blocking(move || {
+            let location = out.display().to_string();
+            let fail = |e: Box<dyn std::error::Error + Send + Sync>| inventory::Error::Storage {
+                location: location.clone(),
+                source: e,
+            };
+            check_owned(&out).map_err(|e| fail(Box::new(e)))?;
+            let text = text.map_err(|e| fail(Box::new(e)))?;
+            fs::write_atomic(&out.join(INVENTORY_FILE), text.as_bytes())
+                .map_err(|e| fail(Box::new(e)))
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn objects(text: &str) -> Vec<Object> {
+        object::parse_yaml("t.yaml", text).unwrap()
+    }
+
+    const TWO: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  k: v\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: web\n";
+
+    #[tokio::test]
+    async fn writes_one_file_per_object_and_reports_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let applier = DirectoryApplier::new(dir.path().join("out"));
+        let options = ApplyOptions::default().with_target_namespace("web");
+        let first = applier.apply(&objects(TWO), &options).await.unwrap();
+        assert_eq!(first.count(Action::Created), 2);
+        assert!(
+            dir.path().join("out/web/ConfigMap_a.yaml").is_file(),
+            "target namespace defaulted"
+        );
+        assert!(
+            dir.path().join("out/_cluster/Namespace_web.yaml").is_file(),
+            "cluster-scoped stays so"
+        );
+        let again = applier.apply(&objects(TWO), &options).await.unwrap();
+        assert_eq!(again.count(Action::Unchanged), 2);
+        let changed = applier
+            .apply(&objects(&TWO.replace("k: v", "k: w")), &options)
+            .await
+            .unwrap();
+        assert_eq!(changed.count(Action::Configured), 1);
+    }
+
+    #[tokio::test]
+    async fn refuses_folders_it_does_not_own() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("precious.txt"), "keep").unwrap();
+        let applier = DirectoryApplier::new(dir.path());
+        let err = applier
+            .apply(&objects(TWO), &ApplyOptions::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::NotOwned { .. }), "{err}");
+        assert!(applier.load().await.is_err());
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "nothing written"
+        );
+    }
+
+    #[tokio::test]
+    async fn delete_honours_prune_disabled_and_diff_masks_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let applier = DirectoryApplier::new(dir.path());
+        let text = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: n\n  annotations:\n    kustomize.toolkit.fluxcd.io/prune: disabled\nstringData:\n  password: hunter2\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: n\n";
+        let objs = objects(text);
+        applier
+            .apply(&objs, &ApplyOptions::default())
+            .await
+            .unwrap();
+
+        let drift = applier
+            .diff(&objects(&text.replace("hunter2", "swordfish")))
+            .await
+            .unwrap();
+        assert_eq!(drift.len(), 1);
+        let Drift::Changed { fields, .. } = &drift[0] else {
+            panic!("{drift:?}")
+        };
+        assert_eq!(fields[0].path, "/stringData/password");
+        assert_eq!(fields[0].live.as_deref(), Some("\"***\""));
+        assert!(!format!("{drift:?}").contains("hunter2"));
+
+        let ids: Vec<ObjectRef> = objs.iter().map(|o| o.id().clone()).collect();
+        let pruned = applier.delete(&ids).await.unwrap();
+        assert_eq!(pruned.count(Action::Skipped), 1);
+        assert_eq!(pruned.count(Action::Deleted), 1);
+        assert!(applier.file_of(&ids[0]).is_file());
+        assert!(!applier.file_of(&ids[1]).is_file());
+        assert_eq!(
+            applier.diff(&objs[1..]).await.unwrap(),
+            vec![Drift::Missing(ids[1].clone())]
+        );
+    }
+
+    #[tokio::test]
+    async fn inventory_round_trips_in_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let applier = DirectoryApplier::new(dir.path().join("out"));
+        assert!(applier.load().await.unwrap().is_none());
+        let inventory: Inventory = objects(TWO).iter().map(|o| o.id().clone()).collect();
+        applier.save(&inventory).await.unwrap();
+        assert_eq!(applier.load().await.unwrap(), Some(inventory));
+        let text = std::fs::read_to_string(dir.path().join("out").join(INVENTORY_FILE)).unwrap();
+        assert!(text.contains("id: _a__ConfigMap"), "{text}");
+    }
+}

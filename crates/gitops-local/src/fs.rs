@@ -1,0 +1,95 @@
+//! File helpers shared by the backends: atomic writes, tree walks that stay inside a root.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Writes a file through a temporary sibling and a rename, so readers see old or new, never half.
+pub(crate) fn write_atomic(path: &Path, content: &[u8]) -> io::Result<()> {
+    let parent = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = parent.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, content)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// A file found by [`walk`].
+pub(crate) struct Entry {
+    /// Path relative to the walk's root, `/`-separated.
+    pub relative: String,
+    /// The absolute path.
+    pub path: PathBuf,
+}
+
+/// Lists the regular files below `dir` (skipping `.git`), sorted by relative path.
+///
+/// Symlinks are followed only when they resolve inside `root`; one that leaves it is an error
+/// naming the link, because a repository must not read files outside itself.
+pub(crate) fn walk(root: &Path, dir: &Path) -> Result<Vec<Entry>, WalkError> {
+    let root = root.canonicalize().map_err(|source| WalkError::Io {
+        path: root.to_path_buf(),
+        source,
+    })?;
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        let entries = std::fs::read_dir(&current).map_err(|source| WalkError::Io {
+            path: current.clone(),
+            source,
+        })?;
+        for entry in entries {
+            let entry = entry.map_err(|source| WalkError::Io {
+                path: current.clone(),
+                source,
+            })?;
+            let path = entry.path();
+            if entry.file_name() == ".git" {
+                continue;
+            }
+            let resolved = path.canonicalize().map_err(|source| WalkError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            if !resolved.starts_with(&root) {
+                return Err(WalkError::Escape { path });
+            }
+            if resolved.is_dir() {
+                // A symlinked directory inside the root is walked through its resolved path once.
+                if !entry.file_type().map(|t| t.is_symlink()).unwrap_or(false) {
+                    pending.push(path);
+                }
+            } else if resolved.is_file() {
+                let relative = path
+                    .strip_prefix(dir)
+                    .unwrap_or(&path)
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                out.push(Entry { relative, path });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.relative.cmp(&b.relative));
+    Ok(out)
+}
+
+/// Errors of [`walk`].
+#[derive(Debug)]
+pub(crate) enum WalkError {
+    Io { path: PathBuf, source: io::Error },
+    Escape { path: PathBuf },
+}
+
+/// Runs blocking file work on tokio's blocking pool.
+pub(crate) async fn blocking<T, F>(work: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    match tokio::task::spawn_blocking(work).await {
+        Ok(value) => value,
+        // The closure panicked: surface the panic where it belongs, in the caller.
+        Err(join) => std::panic::resume_unwind(join.into_panic()),
+    }
+}
