@@ -5,7 +5,9 @@
 //!
 //! | feature | crate | what it brings |
 //! |---|---|---|
-//! | `local` (default) | [`gitops_local`] | `DirectorySource`, `DirectoryApplier`, `PlainRenderer`: no server needed |
+//! | `local` (default) | `gitops_local` | `DirectorySource`, `DirectoryApplier`, `PlainRenderer`: no server needed |
+//! | `kustomize` | `gitops_kustomize` | `KustomizeRenderer`: a native kustomize build |
+//! | `sops` | `gitops_sops` | `SopsDecryptor`: SOPS with age keys |
 //!
 //! See the repository's README for the crate map and `examples/quickstart.rs` for a whole pass.
 #![forbid(unsafe_code)]
@@ -15,3 +17,14 @@ pub use gitops_core::*;
 
 #[cfg(feature = "local")]
 pub use gitops_local as local;
+
+#[cfg(feature = "kustomize")]
+pub use gitops_kustomize as kustomize;
+
+#[cfg(feature = "sops")]
+pub use gitops_sops as sops;
+
+/// The README's examples, compiled and run as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

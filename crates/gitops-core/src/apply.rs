@@ -251,22 +251,13 @@ impl Drift {
 }
 
 /// Options of one apply.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ApplyOptions {
     /// Recreate objects whose immutable fields changed, take over conflicting fields.
     pub force: bool,
     /// The namespace for namespaced objects that name none.
     pub target_namespace: Option<String>,
-}
-
-impl Default for ApplyOptions {
-    fn default() -> Self {
-        Self {
-            force: false,
-            target_namespace: None,
-        }
-    }
 }
 
 impl ApplyOptions {

@@ -9,6 +9,8 @@ use async_trait::async_trait;
 
 use crate::BoxError;
 
+pub mod setters;
+
 /// Errors from scanning an image repository. URLs never carry credentials.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -67,5 +67,9 @@ pub use render::Renderer;
 pub use secret::SecretBytes;
 pub use source::{Fetch, Source};
 
+/// The attribute that makes the traits object-safe; re-exported so a host implementing a trait
+/// needs no extra dependency.
+pub use async_trait::async_trait;
+
 /// A boxed error from a backend, kept as the `#[source]` of our own error types.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

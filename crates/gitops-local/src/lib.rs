@@ -6,6 +6,7 @@
 //!   below the path, recursively, in path order.
 //! - [`DirectoryApplier`]: the "rendered manifests" pattern: one YAML file per object in an output
 //!   folder, an inventory kept beside them, and files the new render lacks pruned.
+//! - [`images::update_tree`]: Flux's image setters over a checked-out tree, in place.
 //!
 //! They do their file I/O on tokio's blocking pool, so a host needs a tokio runtime.
 //!
@@ -28,6 +29,7 @@
 
 mod applier;
 mod fs;
+pub mod images;
 mod renderer;
 mod source;
 
