@@ -1,0 +1,67 @@
+//! Real servers for gitops-rs tests, started on 127.0.0.1 by the tests themselves.
+//!
+//! `gitops-testenv` is a dev-dependency only (`publish = false`). It starts:
+//!
+//! - **Kubernetes**: `etcd` and `kube-apiserver` (built from their Go modules by
+//!   `scripts/provision.sh`), with a token-authenticated admin in `system:masters` and RBAC on.
+//!   See [`KubeEnv`].
+//! - **Git**: `git daemon` (`git://`), `git http-backend` behind `lighttpd` with basic auth
+//!   (`http://`), and `sshd` with a generated host key and client key (`ssh://`), all serving the
+//!   same bare repositories. See [`GitEnv`] and [`TestRepo`].
+//! - **OCI registries**: two `docker-registry` instances, one with htpasswd basic auth and one with
+//!   bearer-token auth backed by a small token issuer in this crate. See [`RegistryEnv`].
+//! - **sops** and **age**: paths to the real binaries. See [`require_sops`] and [`require_age`].
+//!
+//! # Where to start
+//!
+//! Each `require_*` function starts its component once per test binary (lazily, shared by all
+//! tests of that binary) and returns `None` when the component is not installed, after printing
+//! which command installs it. With `GITOPS_TESTENV_REQUIRED=1` in the environment (the project's
+//! test command sets it) a missing component panics instead, so CI cannot pass by skipping.
+//!
+//! ```no_run
+//! # async fn example() {
+//! use k8s_openapi::api::core::v1::ConfigMap;
+//!
+//! let Some(kube) = gitops_testenv::require_kube() else { return };
+//! let ns = kube.namespace().await;           // a fresh namespace for this test
+//! let client = kube.client().await;          // a client bound to the current runtime
+//! let cms: kube::Api<ConfigMap> = kube::Api::namespaced(client, &ns);
+//! # let _ = cms;
+//! # }
+//! ```
+//!
+//! # Processes
+//!
+//! Servers run in their own process groups. A watchdog process (a tiny `sh` script) holds the read
+//! end of a pipe whose write end only the test process holds; when the test process ends in any
+//! way (normal exit, panic, abort, `SIGKILL`), the pipe closes and the watchdog stops every server
+//! group and removes the temporary directories. Owned environments (see the `up` binary) also stop
+//! their servers when dropped.
+//!
+//! # Environment variables
+//!
+//! This crate is test infrastructure, so unlike the library crates it reads the environment:
+//! `GITOPS_TESTENV_REQUIRED=1` turns skips into failures, and `GITOPS_TESTENV_CACHE` (default
+//! `$XDG_CACHE_HOME/gitops-testenv` or `$HOME/.cache/gitops-testenv`) is where
+//! `scripts/provision.sh` puts the binaries it builds.
+
+mod error;
+mod git;
+mod kube_env;
+mod process;
+mod registry;
+mod require;
+mod sops;
+mod versions;
+
+pub use error::Error;
+pub use git::{GitEnv, TestRepo};
+pub use kube_env::KubeEnv;
+pub use registry::{RegistryAuth, RegistryEnv, RegistryServer};
+pub use require::{
+    PROVISION_COMMAND, require_age, require_git, require_kube, require_registry, require_sops,
+    required, skip_or_fail,
+};
+pub use sops::{AgeKey, AgeTools, find_age, find_sops};
+pub use versions::{cache_dir, etcd_version, kubernetes_version, sops_version};
