@@ -9,6 +9,7 @@ use async_trait::async_trait;
 
 use crate::BoxError;
 
+pub mod policy;
 pub mod setters;
 
 /// Errors from scanning an image repository. URLs never carry credentials.
