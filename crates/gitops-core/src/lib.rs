@@ -37,6 +37,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod alert;
 pub mod apply;
 pub mod artifact;
 pub mod condition;
