@@ -1,0 +1,504 @@
+//! The build: loading kustomizations, accumulating resources, running generators and
+//! transformers in kustomize's order, then the final steps of the top-level build.
+
+use std::path::{Component, Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::error::{Error, invalid};
+use crate::fs::{DecryptFailure, FileSystem};
+use crate::kustomization::{FILE_NAMES, Kustomization};
+use crate::resource::Resource;
+use crate::transform;
+use crate::yaml::{self, Limits};
+
+/// Which files a kustomization may read (`--load-restrictor`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LoadRestrictor {
+    /// Files only from the kustomization's directory and below (kustomize's default).
+    #[default]
+    RootOnly,
+    /// Any file (`LoadRestrictionsNone`); a repository root set in the options still holds.
+    None,
+}
+
+/// The output order (`--reorder`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Reorder {
+    /// kustomize's legacy order by kind (the default), unless the kustomization's
+    /// `sortOptions` says otherwise.
+    #[default]
+    Legacy,
+    /// Input order.
+    None,
+}
+
+/// Options of a build.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct BuildOptions {
+    /// The load restrictor.
+    pub load_restrictor: LoadRestrictor,
+    /// The output order.
+    pub reorder: Reorder,
+    /// A directory no read may leave, symlinks included (the repository). `None`: no such bound
+    /// beyond the load restrictor, as `kubectl kustomize` behaves.
+    pub root: Option<PathBuf>,
+    /// When the built directory has no kustomization file, build one from all YAML files below
+    /// it, as Flux does. Off by default, as `kubectl kustomize` errors instead.
+    pub generate_missing_kustomization: bool,
+    /// Bounds on YAML documents.
+    pub limits: Limits,
+}
+
+impl BuildOptions {
+    /// Sets the load restrictor.
+    pub fn with_load_restrictor(mut self, r: LoadRestrictor) -> Self {
+        self.load_restrictor = r;
+        self
+    }
+
+    /// Sets the output order.
+    pub fn with_reorder(mut self, r: Reorder) -> Self {
+        self.reorder = r;
+        self
+    }
+
+    /// Bounds every read to `root`.
+    pub fn with_root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.root = Some(root.into());
+        self
+    }
+
+    /// Generates a kustomization where there is none, as Flux does.
+    pub fn with_generate_missing_kustomization(mut self, on: bool) -> Self {
+        self.generate_missing_kustomization = on;
+        self
+    }
+}
+
+pub(crate) struct Builder<'a> {
+    pub fs: &'a dyn FileSystem,
+    pub opts: &'a BuildOptions,
+    /// The canonical repository root, if bounded.
+    boundary: Option<PathBuf>,
+    /// Where error paths are made relative to.
+    display_base: PathBuf,
+    /// Directories being built, for cycle detection.
+    stack: Vec<PathBuf>,
+}
+
+/// A kustomization directory being built: its loader root and file.
+pub(crate) struct Layer {
+    pub dir: PathBuf,
+    pub file: String,
+    pub k: Kustomization,
+}
+
+impl<'a> Builder<'a> {
+    pub fn new(fs: &'a dyn FileSystem, opts: &'a BuildOptions) -> Result<Self, Error> {
+        let boundary = match &opts.root {
+            Some(r) => Some(fs.canonicalize(r).map_err(|source| Error::Io {
+                path: r.display().to_string(),
+                source,
+            })?),
+            None => None,
+        };
+        let display_base = boundary.clone().unwrap_or_default();
+        Ok(Self {
+            fs,
+            opts,
+            boundary,
+            display_base,
+            stack: Vec::new(),
+        })
+    }
+
+    /// A path for messages: relative to the repository root when there is one.
+    pub fn show(&self, p: &Path) -> String {
+        if !self.display_base.as_os_str().is_empty()
+            && let Ok(rel) = p.strip_prefix(&self.display_base)
+        {
+            let s = rel.display().to_string();
+            return if s.is_empty() { ".".into() } else { s };
+        }
+        p.display().to_string()
+    }
+
+    fn check_boundary(&self, canonical: &Path, written: &str, from: &Path) -> Result<(), Error> {
+        if let Some(b) = &self.boundary
+            && !canonical.starts_with(b)
+        {
+            return Err(Error::PathEscape {
+                path: format!("{}: {written}", self.show(from)),
+                message: "path escapes the repository root".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Resolves a path written in a kustomization in `dir`, checking the bounds. Files (not
+    /// kustomization directories) must stay under `dir` unless the restrictor is lifted.
+    pub fn resolve(&self, layer: &Layer, written: &str, is_file: bool) -> Result<PathBuf, Error> {
+        if written.contains("://")
+            || written.starts_with("git@")
+            || written.starts_with("github.com/")
+        {
+            return Err(Error::Unsupported {
+                path: layer.file.clone(),
+                feature: format!("remote resource {written:?}"),
+            });
+        }
+        let joined = normalize(&layer.dir.join(written));
+        let canonical = self.fs.canonicalize(&joined).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                invalid(
+                    layer.file.clone(),
+                    format!("{written}: no such file or directory"),
+                )
+            } else {
+                Error::Io {
+                    path: self.show(&joined),
+                    source,
+                }
+            }
+        })?;
+        self.check_boundary(&canonical, written, Path::new(&layer.file))?;
+        if is_file
+            && self.opts.load_restrictor == LoadRestrictor::RootOnly
+            && !canonical.starts_with(&layer.dir)
+        {
+            return Err(Error::PathEscape {
+                path: format!("{}: {written}", layer.file),
+                message: format!(
+                    "security; file '{}' is not in or below '{}' (use --load-restrictor LoadRestrictionsNone to allow it)",
+                    canonical.display(),
+                    layer.dir.display()
+                ),
+            });
+        }
+        Ok(canonical)
+    }
+
+    pub fn read_file(&self, path: &Path) -> Result<Vec<u8>, Error> {
+        self.fs.read(path).map_err(|source| Error::Io {
+            path: self.show(path),
+            source,
+        })
+    }
+
+    pub fn read_generator_input(&self, path: &Path) -> Result<Vec<u8>, Error> {
+        let display = self.show(path);
+        self.fs
+            .read_generator_input(path, &display)
+            .map_err(|source| match source.into_inner() {
+                Some(inner) => match inner.downcast::<DecryptFailure>() {
+                    Ok(d) => Error::Decrypt {
+                        path: display,
+                        source: d.0,
+                    },
+                    Err(other) => Error::Io {
+                        path: display,
+                        source: std::io::Error::other(other),
+                    },
+                },
+                None => Error::Io {
+                    path: display,
+                    source: std::io::Error::other("read failed"),
+                },
+            })
+    }
+
+    pub fn read_text(&self, path: &Path) -> Result<String, Error> {
+        let bytes = self.read_file(path)?;
+        String::from_utf8(bytes).map_err(|e| {
+            invalid(
+                self.show(path),
+                format!("not valid UTF-8 (byte {})", e.utf8_error().valid_up_to()),
+            )
+        })
+    }
+
+    /// Parses YAML text into documents, errors naming `file`.
+    pub fn parse_yaml(&self, file: &str, text: &str) -> Result<Vec<Value>, Error> {
+        yaml::parse_documents(text, &self.opts.limits).map_err(|source| Error::Yaml {
+            path: file.to_owned(),
+            source,
+        })
+    }
+
+    /// Reads resources from a file's text.
+    pub fn resources_from_text(&self, file: &str, text: &str) -> Result<Vec<Resource>, Error> {
+        let mut out = Vec::new();
+        for (i, doc) in self.parse_yaml(file, text)?.into_iter().enumerate() {
+            if doc.is_null() {
+                continue;
+            }
+            push_resource(file, i + 1, doc, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    /// Loads the kustomization of a directory (canonical path).
+    pub fn load_layer(&self, dir: &Path, top: bool) -> Result<Layer, Error> {
+        let mut found = None;
+        for name in FILE_NAMES {
+            let p = dir.join(name);
+            if self.fs.exists(&p) && !self.fs.is_dir(&p) {
+                if found.is_some() {
+                    return Err(invalid(
+                        self.show(dir),
+                        "found multiple kustomization files",
+                    ));
+                }
+                found = Some(p);
+            }
+        }
+        let Some(path) = found else {
+            if top && self.opts.generate_missing_kustomization {
+                let k = self.generate_kustomization(dir)?;
+                return Ok(Layer {
+                    dir: dir.to_owned(),
+                    file: self.show(&dir.join("kustomization.yaml")),
+                    k,
+                });
+            }
+            return Err(invalid(
+                self.show(dir),
+                "unable to find one of 'kustomization.yaml', 'kustomization.yml' or 'Kustomization' in directory",
+            ));
+        };
+        let file = self.show(&path);
+        let text = self.read_text(&path)?;
+        let docs = self.parse_yaml(&file, &text)?;
+        let docs: Vec<Value> = docs.into_iter().filter(|d| !d.is_null()).collect();
+        if docs.len() > 1 {
+            return Err(invalid(file, "a kustomization file must hold one document"));
+        }
+        let value = docs.into_iter().next().unwrap_or(Value::Null);
+        let k = Kustomization::from_value(&file, &value)?;
+        Ok(Layer {
+            dir: dir.to_owned(),
+            file,
+            k,
+        })
+    }
+
+    /// Flux's generated kustomization: every YAML file below `dir`, and every subdirectory that
+    /// has a kustomization file (not descending into it), in lexical walk order.
+    fn generate_kustomization(&self, dir: &Path) -> Result<Kustomization, Error> {
+        let mut resources = Vec::new();
+        self.scan(dir, dir, &mut resources)?;
+        Ok(Kustomization {
+            resources,
+            ..Kustomization::default()
+        })
+    }
+
+    fn scan(&self, base: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), Error> {
+        let entries = self.fs.read_dir(dir).map_err(|source| Error::Io {
+            path: self.show(dir),
+            source,
+        })?;
+        for entry in entries {
+            let rel = entry
+                .strip_prefix(base)
+                .unwrap_or(&entry)
+                .display()
+                .to_string();
+            if self.fs.is_dir(&entry) {
+                if FILE_NAMES.iter().any(|n| {
+                    let p = entry.join(n);
+                    self.fs.exists(&p) && !self.fs.is_dir(&p)
+                }) {
+                    out.push(rel);
+                } else {
+                    self.scan(base, &entry, out)?;
+                }
+                continue;
+            }
+            let ext = entry.extension().and_then(|e| e.to_str()).unwrap_or("");
+            if ext != "yaml" && ext != "yml" {
+                continue;
+            }
+            out.push(rel);
+        }
+        Ok(())
+    }
+
+    /// Builds a kustomization directory into its resources (kustomize's `AccumulateTarget`).
+    pub fn accumulate(&mut self, dir: &Path, top: bool) -> Result<(Layer, Vec<Resource>), Error> {
+        if self.stack.iter().any(|d| d == dir) {
+            return Err(invalid(
+                self.show(dir),
+                format!(
+                    "cycle detected: {} is already being built ({})",
+                    self.show(dir),
+                    self.stack
+                        .iter()
+                        .map(|d| self.show(d))
+                        .collect::<Vec<_>>()
+                        .join(" -> ")
+                ),
+            ));
+        }
+        let layer = self.load_layer(dir, top)?;
+        if layer.k.is_component {
+            return Err(invalid(
+                layer.file.clone(),
+                "kind Component can only be used in components, not built or used as a resource",
+            ));
+        }
+        self.stack.push(dir.to_owned());
+        let mut resources = Vec::new();
+        let result = self.accumulate_layer(&layer, &mut resources);
+        self.stack.pop();
+        result?;
+        Ok((layer, resources))
+    }
+
+    fn accumulate_layer(&mut self, layer: &Layer, ra: &mut Vec<Resource>) -> Result<(), Error> {
+        self.accumulate_resources(layer, ra)?;
+        transform::generators::run(self, layer, ra)?;
+        for comp in &layer.k.components {
+            let path = self.resolve(layer, comp, false)?;
+            if !self.fs.is_dir(&path) {
+                return Err(invalid(
+                    layer.file.clone(),
+                    format!("components: {comp} must be a directory"),
+                ));
+            }
+            if self.stack.iter().any(|d| d == &path) {
+                return Err(invalid(
+                    layer.file.clone(),
+                    format!("cycle detected at component {comp}"),
+                ));
+            }
+            let clayer = self.load_layer(&path, false)?;
+            if !clayer.k.is_component {
+                return Err(invalid(
+                    clayer.file.clone(),
+                    "expected kind Component for a path listed in components",
+                ));
+            }
+            self.stack.push(path.clone());
+            let r = self.accumulate_layer(&clayer, ra);
+            self.stack.pop();
+            r?;
+        }
+        transform::run_transformers(self, layer, ra)
+    }
+
+    fn accumulate_resources(&mut self, layer: &Layer, ra: &mut Vec<Resource>) -> Result<(), Error> {
+        for written in &layer.k.resources {
+            let path = self.resolve(layer, written, false)?;
+            let new = if self.fs.is_dir(&path) {
+                let (_, res) = self.accumulate(&path, false)?;
+                res
+            } else {
+                let path = self.resolve(layer, written, true)?;
+                let file = self.show(&path);
+                let text = self.read_text(&path)?;
+                let mut res = self.resources_from_text(&file, &text)?;
+                if layer
+                    .k
+                    .build_metadata
+                    .iter()
+                    .any(|b| b == "originAnnotations")
+                {
+                    for r in &mut res {
+                        r.origin = Some(written.clone());
+                    }
+                }
+                res
+            };
+            for r in new {
+                append_unique(&layer.file, ra, r)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Adds a resource, failing on an id that is already there.
+pub(crate) fn append_unique(file: &str, ra: &mut Vec<Resource>, r: Resource) -> Result<(), Error> {
+    let id = r.cur_id();
+    if ra.iter().any(|o| o.cur_id().same(&id)) {
+        return Err(invalid(
+            file,
+            format!(
+                "may not add resource with an already registered id: {}",
+                id.display()
+            ),
+        ));
+    }
+    ra.push(r);
+    Ok(())
+}
+
+fn push_resource(
+    file: &str,
+    doc: usize,
+    value: Value,
+    out: &mut Vec<Resource>,
+) -> Result<(), Error> {
+    let Value::Object(map) = &value else {
+        return Err(invalid(
+            file,
+            format!("document {doc}: a resource must be a mapping"),
+        ));
+    };
+    let kind = map.get("kind").and_then(Value::as_str).unwrap_or("");
+    if kind.ends_with("List")
+        && let Some(Value::Array(items)) = map.get("items")
+    {
+        for item in items.clone() {
+            push_resource(file, doc, item, out)?;
+        }
+        return Ok(());
+    }
+    if kind.is_empty() {
+        return Err(invalid(file, format!("document {doc}: missing kind")));
+    }
+    let name = map
+        .get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if name.is_empty() {
+        return Err(invalid(
+            file,
+            format!("document {doc}: missing metadata.name in {kind}"),
+        ));
+    }
+    if matches!(kind, "Kustomization" | "Component")
+        && map
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .is_some_and(|a| a.starts_with("kustomize.config.k8s.io"))
+    {
+        return Err(invalid(
+            file,
+            format!("document {doc}: a {kind} file cannot be used as a resource file"),
+        ));
+    }
+    out.push(Resource::new(value));
+    Ok(())
+}
+
+/// `a/./b/../c` → `a/c` without touching the disk.
+pub(crate) fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}

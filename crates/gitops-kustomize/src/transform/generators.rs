@@ -1,0 +1,480 @@
+//! `configMapGenerator` and `secretGenerator`, and the content hash of their names.
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::build::{Builder, Layer};
+use crate::error::{Error, invalid};
+use crate::kustomization::{GenOptions, Generator};
+use crate::resource::{Behavior, Resource};
+
+pub(crate) fn run(b: &Builder<'_>, layer: &Layer, ra: &mut Vec<Resource>) -> Result<(), Error> {
+    let k = &layer.k;
+    for (i, g) in k.config_maps.iter().enumerate() {
+        let field = format!("configMapGenerator[{i}]");
+        let (r, behavior) = make(b, layer, g, false, &field)?;
+        absorb(layer, ra, r, behavior, &field)?;
+    }
+    for (i, g) in k.secrets.iter().enumerate() {
+        let field = format!("secretGenerator[{i}]");
+        let (r, behavior) = make(b, layer, g, true, &field)?;
+        absorb(layer, ra, r, behavior, &field)?;
+    }
+    Ok(())
+}
+
+fn merged_options(local: &Option<GenOptions>, global: &Option<GenOptions>) -> GenOptions {
+    let mut o = local.clone().unwrap_or_default();
+    if let Some(g) = global {
+        for (k, v) in &g.labels {
+            o.labels.insert(k.clone(), v.clone());
+        }
+        for (k, v) in &g.annotations {
+            o.annotations.insert(k.clone(), v.clone());
+        }
+        if g.disable_hash == Some(true) {
+            o.disable_hash = Some(true);
+        }
+        if g.immutable == Some(true) {
+            o.immutable = Some(true);
+        }
+    }
+    o
+}
+
+fn is_config_map_key(k: &str) -> bool {
+    !k.is_empty()
+        && k != "."
+        && k != ".."
+        && k.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+}
+
+fn is_env_var_name(k: &str) -> bool {
+    let mut bytes = k.bytes();
+    match bytes.next() {
+        Some(c) if c.is_ascii_alphabetic() || matches!(c, b'-' | b'_' | b'.') => {}
+        _ => return false,
+    }
+    bytes.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+}
+
+fn remove_quotes(s: &str) -> &str {
+    let b = s.as_bytes();
+    if b.len() >= 2 && b[0] == b[b.len() - 1] && (b[0] == b'"' || b[0] == b'\'') {
+        &s[1..s.len() - 1]
+    } else {
+        s
+    }
+}
+
+fn make(
+    b: &Builder<'_>,
+    layer: &Layer,
+    g: &Generator,
+    secret: bool,
+    field: &str,
+) -> Result<(Resource, Behavior), Error> {
+    let file = layer.file.as_str();
+    if g.name.is_empty() {
+        return Err(invalid(file, format!("{field}: a name is required")));
+    }
+    let behavior = match g.behavior.as_str() {
+        "" | "create" => Behavior::Create,
+        "merge" => Behavior::Merge,
+        "replace" => Behavior::Replace,
+        other => {
+            return Err(invalid(
+                file,
+                format!("{field}.behavior: unknown behavior {other:?} (create, merge or replace)"),
+            ));
+        }
+    };
+    // Key/value pairs in source order: (key, bytes, where).
+    let mut pairs: Vec<(String, Vec<u8>)> = Vec::new();
+    for env in &g.envs {
+        let path = b.resolve(layer, env, true)?;
+        let bytes = b.read_generator_input(&path)?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| invalid(b.show(&path), format!("{field}.envs: not valid UTF-8")))?;
+        for (n, line) in text.split('\n').enumerate() {
+            let mut line = line.strip_suffix('\r').unwrap_or(line);
+            if n == 0 {
+                line = line.strip_prefix('\u{feff}').unwrap_or(line);
+            }
+            let line = line.trim_start();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (key, value) = match line.split_once('=') {
+                Some((k, v)) => (k, v),
+                None => {
+                    return Err(Error::Unsupported {
+                        path: b.show(&path),
+                        feature: format!(
+                            "{field}.envs: line {} names {line:?} without a value (reading the value from the environment)",
+                            n + 1
+                        ),
+                    });
+                }
+            };
+            if !is_env_var_name(key) {
+                return Err(invalid(
+                    b.show(&path),
+                    format!(
+                        "{field}.envs: line {}: {key:?} is not a valid environment variable name",
+                        n + 1
+                    ),
+                ));
+            }
+            pairs.push((key.to_owned(), value.as_bytes().to_vec()));
+        }
+    }
+    for lit in &g.literals {
+        let Some((key, value)) = lit.split_once('=').filter(|(k, _)| !k.is_empty()) else {
+            return Err(invalid(
+                file,
+                format!("{field}.literals: invalid literal source {lit:?}, expected key=value"),
+            ));
+        };
+        pairs.push((key.to_owned(), remove_quotes(value).as_bytes().to_vec()));
+    }
+    for f in &g.files {
+        let (key, path) = match f.split_once('=') {
+            Some(("", _)) => {
+                return Err(invalid(
+                    file,
+                    format!("{field}.files: invalid file source {f:?}"),
+                ));
+            }
+            Some((k, p)) => (k.to_owned(), p),
+            None => {
+                let base = std::path::Path::new(f)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                (base, f.as_str())
+            }
+        };
+        let resolved = b.resolve(layer, path, true)?;
+        if b.fs.is_dir(&resolved) {
+            return Err(invalid(
+                file,
+                format!("{field}.files: {path} is a directory"),
+            ));
+        }
+        let bytes = b.read_generator_input(&resolved)?;
+        pairs.push((key, bytes));
+    }
+    let mut data = Map::new();
+    let mut binary = Map::new();
+    for (key, bytes) in pairs {
+        if !is_config_map_key(&key) {
+            return Err(invalid(
+                file,
+                format!(
+                    "{field}: {key:?} is not a valid key name for a {}",
+                    if secret { "Secret" } else { "ConfigMap" }
+                ),
+            ));
+        }
+        if data.contains_key(&key) || binary.contains_key(&key) {
+            return Err(invalid(
+                file,
+                format!(
+                    "{field}: {} {} illegally repeats the key `{key}`",
+                    if secret { "secret" } else { "configmap" },
+                    g.name
+                ),
+            ));
+        }
+        if secret {
+            data.insert(key, Value::String(base64(&bytes)));
+        } else {
+            match String::from_utf8(bytes) {
+                Ok(s) => {
+                    data.insert(key, Value::String(s));
+                }
+                Err(e) => {
+                    binary.insert(key, Value::String(base64(e.as_bytes())));
+                }
+            }
+        }
+    }
+    let opts = merged_options(&g.options, &layer.k.generator_options);
+    let mut metadata = Map::new();
+    metadata.insert("name".into(), Value::String(g.name.clone()));
+    if !g.namespace.is_empty() {
+        metadata.insert("namespace".into(), Value::String(g.namespace.clone()));
+    }
+    if !opts.labels.is_empty() {
+        metadata.insert("labels".into(), Value::Object(opts.labels.clone()));
+    }
+    if !opts.annotations.is_empty() {
+        metadata.insert(
+            "annotations".into(),
+            Value::Object(opts.annotations.clone()),
+        );
+    }
+    let mut obj = Map::new();
+    obj.insert("apiVersion".into(), Value::String("v1".into()));
+    obj.insert(
+        "kind".into(),
+        Value::String(if secret { "Secret" } else { "ConfigMap" }.into()),
+    );
+    obj.insert("metadata".into(), Value::Object(metadata));
+    if !data.is_empty() {
+        obj.insert("data".into(), Value::Object(data));
+    }
+    if !binary.is_empty() {
+        obj.insert("binaryData".into(), Value::Object(binary));
+    }
+    if secret {
+        let t = g
+            .secret_type
+            .clone()
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| "Opaque".into());
+        obj.insert("type".into(), Value::String(t));
+    }
+    if opts.immutable == Some(true) {
+        obj.insert("immutable".into(), Value::Bool(true));
+    }
+    let mut r = Resource::new(Value::Object(obj));
+    r.needs_hash = opts.disable_hash != Some(true);
+    Ok((r, behavior))
+}
+
+fn absorb(
+    layer: &Layer,
+    ra: &mut Vec<Resource>,
+    mut r: Resource,
+    behavior: Behavior,
+    field: &str,
+) -> Result<(), Error> {
+    let id = r.cur_id();
+    let matches: Vec<usize> = ra
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| {
+            o.gvk() == id.gvk
+                && (o.cur_id().same(&id)
+                    || o.prev_ids().iter().any(|p| {
+                        p.name == id.name && p.effective_namespace() == id.effective_namespace()
+                    }))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    match (matches.len(), behavior) {
+        (0, Behavior::Create) => {
+            ra.push(r);
+            Ok(())
+        }
+        (0, _) => Err(invalid(
+            layer.file.clone(),
+            format!(
+                "{field}: id {} does not exist; cannot merge or replace",
+                id.display()
+            ),
+        )),
+        (1, Behavior::Create) => Err(invalid(
+            layer.file.clone(),
+            format!(
+                "{field}: id {} exists; behavior must be merge or replace",
+                id.display()
+            ),
+        )),
+        (1, _) => {
+            let old = ra[matches[0]].clone();
+            let merge_map = |key: &str, r: &mut Resource| {
+                let old_map = old
+                    .map()
+                    .get("metadata")
+                    .and_then(|m| m.get(key))
+                    .and_then(Value::as_object)
+                    .cloned();
+                if let Some(mut merged) = old_map {
+                    if let Some(new) = r
+                        .map()
+                        .get("metadata")
+                        .and_then(|m| m.get(key))
+                        .and_then(Value::as_object)
+                    {
+                        for (k, v) in new {
+                            merged.insert(k.clone(), v.clone());
+                        }
+                    }
+                    r.metadata_mut().insert(key.into(), Value::Object(merged));
+                }
+            };
+            merge_map("labels", &mut r);
+            merge_map("annotations", &mut r);
+            let old_name = old.name().to_owned();
+            let old_ns = old.namespace().to_owned();
+            r.set_name(&old_name);
+            if old_ns.is_empty() {
+                r.metadata_mut().remove("namespace");
+            } else {
+                r.set_namespace(&old_ns);
+            }
+            if behavior == Behavior::Merge {
+                for key in ["data", "binaryData"] {
+                    if let Some(Value::Object(old_data)) = old.map().get(key) {
+                        let obj = r
+                            .value
+                            .as_object_mut()
+                            .expect("generated resources are mappings");
+                        let entry = obj.entry(key).or_insert_with(|| Value::Object(Map::new()));
+                        if let Value::Object(new_data) = entry {
+                            let mut merged = old_data.clone();
+                            for (k, v) in new_data.iter() {
+                                merged.insert(k.clone(), v.clone());
+                            }
+                            *new_data = merged;
+                        }
+                    }
+                }
+            }
+            r.prev = old.prev.clone();
+            r.prefixes = old.prefixes.clone();
+            r.suffixes = old.suffixes.clone();
+            r.origin = old.origin.clone();
+            r.needs_hash = r.needs_hash && old.needs_hash;
+            ra[matches[0]] = r;
+            Ok(())
+        }
+        _ => Err(invalid(
+            layer.file.clone(),
+            format!("{field}: found multiple objects matching {}", id.display()),
+        )),
+    }
+}
+
+/// Standard base64 with padding.
+pub(crate) fn base64(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        out.push(T[(n >> 18) as usize & 63] as char);
+        out.push(T[(n >> 12) as usize & 63] as char);
+        out.push(if chunk.len() > 1 {
+            T[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if chunk.len() > 2 {
+            T[n as usize & 63] as char
+        } else {
+            '='
+        });
+    }
+    out
+}
+
+/// A JSON string as Go's encoder writes it (HTML characters escaped).
+fn go_json_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn go_json(v: &Value, out: &mut String) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::String(s) => go_json_string(s, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                go_json(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                go_json_string(k, out);
+                out.push(':');
+                go_json(&m[k.as_str()], out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// kustomize's name hash of a ConfigMap or Secret (or any resource).
+pub(crate) fn hash(r: &Resource) -> String {
+    let map = r.map();
+    let mut m = Map::new();
+    let field = |k: &str| match map.get(k) {
+        Some(v @ Value::Object(_)) => v.clone(),
+        Some(Value::String(s)) => Value::String(s.clone()),
+        Some(Value::Null) | None => Value::String(String::new()),
+        Some(other) => other.clone(),
+    };
+    let kind = r.kind();
+    let mut encoded = String::new();
+    match kind {
+        "ConfigMap" | "Secret" => {
+            m.insert("kind".into(), Value::String(kind.into()));
+            // kustomize looks the name up under a key literally named "metadata/name", which
+            // never exists: the name is always empty in the hashed text.
+            m.insert("name".into(), Value::String(String::new()));
+            m.insert("data".into(), field("data"));
+            let extra = if kind == "ConfigMap" {
+                "binaryData"
+            } else {
+                "stringData"
+            };
+            if let Some(v @ Value::Object(_)) = map.get(extra) {
+                m.insert(extra.into(), v.clone());
+            }
+            if kind == "Secret" {
+                m.insert("type".into(), field("type"));
+            }
+            go_json(&Value::Object(m), &mut encoded);
+        }
+        _ => go_json(&r.value, &mut encoded),
+    }
+    let digest = Sha256::digest(encoded.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    hex[..10]
+        .chars()
+        .map(|c| match c {
+            '0' => 'g',
+            '1' => 'h',
+            '3' => 'k',
+            'a' => 'm',
+            'e' => 't',
+            c => c,
+        })
+        .collect()
+}

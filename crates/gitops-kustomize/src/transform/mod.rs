@@ -1,0 +1,342 @@
+//! The built-in transformers, in the order kustomize runs them for one kustomization.
+
+pub(crate) mod fieldspec;
+pub(crate) mod generators;
+pub(crate) mod nameref;
+pub(crate) mod patch;
+pub(crate) mod replacements;
+pub(crate) mod sort;
+
+use serde_json::{Map, Value};
+
+use crate::build::{Builder, Layer};
+use crate::error::{Error, invalid};
+use crate::kustomization::FieldSpec;
+use crate::resource::Resource;
+use fieldspec::{Spec, apply_specs};
+
+/// Runs the transformers of one kustomization (or component) over the accumulated resources.
+pub(crate) fn run_transformers(
+    b: &mut Builder<'_>,
+    layer: &Layer,
+    ra: &mut Vec<Resource>,
+) -> Result<(), Error> {
+    let k = &layer.k;
+    patch::strategic_merge_files(b, layer, ra)?;
+    patch::patches(b, layer, ra)?;
+    if !k.namespace.is_empty() {
+        namespace(layer, ra, &k.namespace)?;
+    }
+    if !k.name_prefix.is_empty() || !k.name_suffix.is_empty() {
+        prefix_suffix(ra, &k.name_prefix, &k.name_suffix);
+    }
+    for set in &k.labels {
+        let mut specs: Vec<Spec> = set.fields.iter().map(Spec::from_field_spec).collect();
+        if set.include_selectors {
+            specs.extend(fieldspec::common_labels());
+        } else {
+            if set.include_templates {
+                specs.extend(fieldspec::template_labels());
+            }
+            specs.push(Spec::new("", "", "", "metadata/labels", true));
+        }
+        add_map_entries(layer, ra, &set.pairs, &specs, "labels")?;
+    }
+    if !k.common_labels.is_empty() {
+        add_map_entries(
+            layer,
+            ra,
+            &k.common_labels,
+            &fieldspec::common_labels(),
+            "commonLabels",
+        )?;
+    }
+    if !k.common_annotations.is_empty() {
+        add_map_entries(
+            layer,
+            ra,
+            &k.common_annotations,
+            &fieldspec::common_annotations(),
+            "commonAnnotations",
+        )?;
+    }
+    patch::json6902_entries(b, layer, ra)?;
+    for r in &k.replicas {
+        replicas(ra, &r.name, &r.count);
+    }
+    for image in &k.images {
+        images(ra, image);
+    }
+    replacements::run(b, layer, ra)?;
+    if !k.vars.is_empty() {
+        return Err(Error::Unsupported {
+            path: layer.file.clone(),
+            feature: "vars (deprecated; use replacements)".into(),
+        });
+    }
+    if k.build_metadata.iter().any(|m| m == "managedByLabel") {
+        let mut pairs = Map::new();
+        pairs.insert(
+            "app.kubernetes.io/managed-by".into(),
+            Value::String("kustomize-v5.5.0".into()),
+        );
+        add_map_entries(
+            layer,
+            ra,
+            &pairs,
+            &[Spec::new("", "", "", "metadata/labels", true)],
+            "buildMetadata",
+        )?;
+    }
+    for m in &k.build_metadata {
+        if !matches!(m.as_str(), "managedByLabel" | "originAnnotations") {
+            return Err(Error::Unsupported {
+                path: layer.file.clone(),
+                feature: format!("buildMetadata: {m}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn namespace(layer: &Layer, ra: &mut [Resource], ns: &str) -> Result<(), Error> {
+    for r in ra.iter_mut() {
+        r.store_previous_id();
+        let gvk = r.gvk();
+        let api_version = r.api_version().to_owned();
+        if !gvk.is_cluster_scoped() {
+            r.set_namespace(ns);
+        }
+        let set = |v: &mut Value| {
+            *v = Value::String(ns.to_owned());
+            Ok(())
+        };
+        if gvk.kind == "Namespace" && api_version == "v1" {
+            r.set_name(ns);
+        }
+        let specs = [
+            Spec::new(
+                "apiregistration.k8s.io",
+                "",
+                "APIService",
+                "spec/service/namespace",
+                true,
+            ),
+            Spec::new(
+                "apiextensions.k8s.io",
+                "",
+                "CustomResourceDefinition",
+                "spec/conversion/webhook/clientConfig/service/namespace",
+                false,
+            ),
+        ];
+        apply_specs(&mut r.value, &gvk, &specs, &mut |v, _| set(v))
+            .map_err(|m| invalid(layer.file.clone(), format!("namespace: {m}")))?;
+        if gvk.kind == "RoleBinding" || gvk.kind == "ClusterRoleBinding" {
+            if let Some(Value::Array(subjects)) = r.value.get_mut("subjects") {
+                for s in subjects {
+                    if let Value::Object(m) = s
+                        && m.get("name").and_then(Value::as_str) == Some("default")
+                    {
+                        m.insert("namespace".into(), Value::String(ns.into()));
+                    }
+                }
+            }
+        }
+    }
+    let ids: Vec<_> = ra.iter().map(Resource::cur_id).collect();
+    for (i, a) in ids.iter().enumerate() {
+        if ids[..i].iter().any(|b| b.same(a)) {
+            return Err(invalid(
+                layer.file.clone(),
+                format!(
+                    "namespace transformation produces ID conflict: {}",
+                    a.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn prefix_suffix(ra: &mut [Resource], prefix: &str, suffix: &str) {
+    for r in ra.iter_mut() {
+        let org = r.org_id();
+        if org.gvk.kind == "CustomResourceDefinition"
+            || org.gvk.kind == "Namespace"
+            || (org.gvk.group == "apiregistration.k8s.io" && org.gvk.kind == "APIService")
+        {
+            continue;
+        }
+        if !prefix.is_empty() {
+            r.prefixes.push(prefix.to_owned());
+        }
+        if !suffix.is_empty() {
+            r.suffixes.push(suffix.to_owned());
+        }
+        r.store_previous_id();
+        let name = format!("{prefix}{}{suffix}", r.name());
+        r.set_name(&name);
+    }
+}
+
+/// Adds key/value pairs to the maps at the field specs (labels, annotations).
+fn add_map_entries(
+    layer: &Layer,
+    ra: &mut [Resource],
+    pairs: &Map<String, Value>,
+    specs: &[Spec],
+    field: &str,
+) -> Result<(), Error> {
+    for r in ra.iter_mut() {
+        let gvk = r.gvk();
+        apply_specs(&mut r.value, &gvk, specs, &mut |v, _| {
+            if v.is_null() {
+                *v = Value::Object(Map::new());
+            }
+            match v {
+                Value::Object(m) => {
+                    for (k, val) in pairs {
+                        m.insert(k.clone(), val.clone());
+                    }
+                    Ok(())
+                }
+                _ => Err("expected a mapping".to_owned()),
+            }
+        })
+        .map_err(|m| {
+            invalid(
+                layer.file.clone(),
+                format!("{field}: {} {}: {m}", r_kind(&gvk.kind), ""),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn r_kind(k: &str) -> &str {
+    k
+}
+
+fn replicas(ra: &mut [Resource], name: &str, count: &Value) {
+    let specs = [
+        Spec::new("", "", "Deployment", "spec/replicas", true),
+        Spec::new("", "", "ReplicationController", "spec/replicas", true),
+        Spec::new("", "", "ReplicaSet", "spec/replicas", true),
+        Spec::new("", "", "StatefulSet", "spec/replicas", true),
+    ];
+    for r in ra.iter_mut() {
+        if !r.any_name_is(name) {
+            continue;
+        }
+        let gvk = r.gvk();
+        let _ = apply_specs(&mut r.value, &gvk, &specs, &mut |v, _| {
+            *v = count.clone();
+            Ok(())
+        });
+    }
+}
+
+/// Splits an image reference into name, tag and digest as kustomize does.
+pub(crate) fn split_image(image: &str) -> (String, String, String) {
+    let slash = image.find('/').filter(|&i| i > 0).unwrap_or(0);
+    let search = &image[slash..];
+    let at = search.find('@');
+    let colon = search.find(':');
+    match (colon, at) {
+        (None, None) => (image.to_owned(), String::new(), String::new()),
+        (c, Some(a)) if c.is_none_or(|c| a < c) => {
+            let a = a + slash;
+            (
+                image[..a].to_owned(),
+                String::new(),
+                image[a + 1..].to_owned(),
+            )
+        }
+        (Some(c), Some(a)) => {
+            let (c, a) = (c + slash, a + slash);
+            (
+                image[..c].to_owned(),
+                image[c + 1..a].to_owned(),
+                image[a + 1..].to_owned(),
+            )
+        }
+        (Some(c), None) => {
+            let c = c + slash;
+            (
+                image[..c].to_owned(),
+                image[c + 1..].to_owned(),
+                String::new(),
+            )
+        }
+        (None, Some(_)) => unreachable!("covered by the digest-only arm"),
+    }
+}
+
+fn update_image(value: &mut Value, image: &crate::kustomization::Image) {
+    let Some(s) = value.as_str() else { return };
+    let (mut name, mut tag, mut digest) = split_image(s);
+    if name != image.name {
+        return;
+    }
+    if !image.new_name.is_empty() {
+        name = image.new_name.clone();
+    }
+    if !image.new_tag.is_empty() && !image.digest.is_empty() {
+        tag = image.new_tag.clone();
+        digest = image.digest.clone();
+    } else if !image.new_tag.is_empty() {
+        tag = image.new_tag.clone();
+        digest.clear();
+    } else if !image.digest.is_empty() {
+        digest = image.digest.clone();
+        tag.clear();
+    }
+    let mut out = name;
+    if !tag.is_empty() {
+        out.push(':');
+        out.push_str(&tag);
+    }
+    if !digest.is_empty() {
+        out.push('@');
+        out.push_str(&digest);
+    }
+    *value = Value::String(out);
+}
+
+/// Every `image` of every `containers`/`initContainers` list anywhere in the resource.
+fn images(ra: &mut [Resource], image: &crate::kustomization::Image) {
+    fn walk(v: &mut Value, image: &crate::kustomization::Image) {
+        match v {
+            Value::Object(m) => {
+                for (k, child) in m.iter_mut() {
+                    if (k == "containers" || k == "initContainers")
+                        && let Value::Array(items) = child
+                    {
+                        for item in items.iter_mut() {
+                            if let Some(img) = item.get_mut("image") {
+                                update_image(img, image);
+                            }
+                        }
+                    }
+                    walk(child, image);
+                }
+            }
+            Value::Array(items) => {
+                for item in items {
+                    walk(item, image);
+                }
+            }
+            _ => {}
+        }
+    }
+    for r in ra.iter_mut() {
+        walk(&mut r.value, image);
+    }
+}
+
+impl Spec {
+    pub(crate) fn from_field_spec(f: &FieldSpec) -> Self {
+        Spec::new(&f.group, &f.version, &f.kind, &f.path, f.create)
+    }
+}

@@ -1,0 +1,304 @@
+//! Name references: after names change (prefixes, suffixes, hashes), fields that name other
+//! resources (a ConfigMap in a Deployment, a ServiceAccount in a RoleBinding) follow them.
+
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use crate::error::{Error, invalid};
+use crate::resource::{Gvk, ResId, Resource};
+use crate::transform::fieldspec::{Spec, walk};
+
+struct BackRef {
+    referral: Gvk,
+    referrer: Spec,
+}
+
+fn table() -> &'static [BackRef] {
+    static TABLE: OnceLock<Vec<BackRef>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let text = include_str!("../tables/namereference.txt");
+        let dash = |s: &str| {
+            if s == "-" {
+                String::new()
+            } else {
+                s.to_owned()
+            }
+        };
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split('\t').collect();
+                if f.len() != 7 {
+                    return None;
+                }
+                Some(BackRef {
+                    referral: Gvk {
+                        group: dash(f[1]),
+                        version: dash(f[2]),
+                        kind: f[0].to_owned(),
+                    },
+                    referrer: Spec::new(&dash(f[4]), &dash(f[5]), &dash(f[3]), f[6], false),
+                })
+            })
+            .collect()
+    })
+}
+
+fn selected(id: &ResId, sel: &Gvk) -> bool {
+    id.gvk.selected_by(&sel.group, &sel.version, &sel.kind)
+}
+
+fn prefix_suffix_equal(a: &Resource, b: &Resource, allow_empty: bool) -> bool {
+    fn same_ending(x: &[String], y: &[String]) -> bool {
+        let (short, long) = if x.len() <= y.len() { (x, y) } else { (y, x) };
+        long.ends_with(short)
+    }
+    if allow_empty {
+        (a.prefixes.is_empty() || b.prefixes.is_empty() || same_ending(&a.prefixes, &b.prefixes))
+            && (a.suffixes.is_empty()
+                || b.suffixes.is_empty()
+                || same_ending(&a.suffixes, &b.suffixes))
+    } else {
+        same_ending(&a.prefixes, &b.prefixes) && same_ending(&a.suffixes, &b.suffixes)
+    }
+}
+
+struct Ctx<'a> {
+    all: &'a [Resource],
+    referrer: &'a Resource,
+    referrer_id: ResId,
+    referral: &'a Gvk,
+    role_ref: Option<Gvk>,
+}
+
+impl Ctx<'_> {
+    /// Resources the referrer may name at all (kustomize's "subset that could be referenced").
+    fn could_reference(&self, target: &Resource, rb_namespaces: &[String]) -> bool {
+        if self.referrer_id.gvk.is_cluster_scoped() {
+            return true;
+        }
+        let id = target.cur_id();
+        id.gvk.is_cluster_scoped()
+            || id.ns_equals(&self.referrer_id)
+            || rb_namespaces.iter().any(|n| n == target.namespace())
+    }
+
+    fn select(
+        &self,
+        old_name: &str,
+        candidates: Vec<usize>,
+        same_ns_too: bool,
+    ) -> Result<Option<usize>, String> {
+        let mut c: Vec<usize> = candidates
+            .into_iter()
+            .filter(|&i| {
+                let prev = self.all[i].prev_ids();
+                prev.iter().any(|p| p.name == old_name)
+                    && prev.iter().any(|p| selected(p, self.referral))
+                    && self
+                        .role_ref
+                        .as_ref()
+                        .is_none_or(|g| prev.iter().any(|p| selected(p, g)))
+            })
+            .filter(|&i| {
+                if self.referrer_id.gvk.is_cluster_scoped() {
+                    return true;
+                }
+                let id = self.all[i].cur_id();
+                id.gvk.is_cluster_scoped()
+                    || id.gvk.kind == "ServiceAccount"
+                    || id.ns_equals(&self.referrer_id)
+            })
+            .collect();
+        if c.len() == 1 {
+            return Ok(Some(c[0]));
+        }
+        c.retain(|&i| prefix_suffix_equal(&self.all[i], self.referrer, true));
+        if c.len() > 1 {
+            c.retain(|&i| prefix_suffix_equal(&self.all[i], self.referrer, false));
+        }
+        match c.len() {
+            0 => Ok(None),
+            1 => Ok(Some(c[0])),
+            _ => {
+                let first = &self.all[c[0]];
+                let identical = c.iter().all(|&i| {
+                    self.all[i].name() == first.name()
+                        && (!same_ns_too || self.all[i].namespace() == first.namespace())
+                });
+                if identical {
+                    Ok(Some(c[0]))
+                } else {
+                    Err(format!(
+                        "found multiple possible referrals: {}",
+                        c.iter()
+                            .map(|&i| self.all[i].cur_id().display())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                }
+            }
+        }
+    }
+}
+
+/// Fixes every name reference in `ra`.
+pub(crate) fn fix(file: &str, ra: &mut [Resource]) -> Result<(), Error> {
+    // Plan the updates against a snapshot, then write them.
+    let snapshot: Vec<Resource> = ra.to_vec();
+    for (ri, referrer) in snapshot.iter().enumerate() {
+        let org = referrer.org_id();
+        let referrer_id = referrer.cur_id();
+        let rb_namespaces: Vec<String> = if matches!(
+            referrer_id.gvk.kind.as_str(),
+            "RoleBinding" | "ClusterRoleBinding"
+        ) {
+            referrer
+                .value
+                .get("subjects")
+                .and_then(Value::as_array)
+                .map(|s| {
+                    s.iter()
+                        .filter(|x| x.get("kind").and_then(Value::as_str) == Some("ServiceAccount"))
+                        .filter_map(|x| {
+                            x.get("namespace")
+                                .and_then(Value::as_str)
+                                .map(str::to_owned)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let mut value = ra[ri].value.clone();
+        let mut changed = false;
+        for br in table() {
+            if !br.referrer.selects(&org.gvk) {
+                continue;
+            }
+            let role_ref = if br.referrer.path.join("/").ends_with("roleRef/name") {
+                let rr = referrer.value.get("roleRef");
+                match (
+                    rr.and_then(|r| r.get("apiGroup")).and_then(Value::as_str),
+                    rr.and_then(|r| r.get("kind")).and_then(Value::as_str),
+                ) {
+                    (Some(g), Some(k)) => Some(Gvk {
+                        group: g.to_owned(),
+                        version: String::new(),
+                        kind: k.to_owned(),
+                    }),
+                    _ => None,
+                }
+            } else {
+                None
+            };
+            let ctx = Ctx {
+                all: &snapshot,
+                referrer,
+                referrer_id: referrer_id.clone(),
+                referral: &br.referral,
+                role_ref,
+            };
+            let candidates: Vec<usize> = (0..snapshot.len())
+                .filter(|&i| ctx.could_reference(&snapshot[i], &rb_namespaces))
+                .collect();
+            let mut err = None;
+            walk(&mut value, &br.referrer.path, false, &mut |node, _| {
+                let r = set_node(&ctx, node, &candidates, &mut changed);
+                if let Err(e) = r {
+                    err.get_or_insert(e);
+                }
+                Ok(())
+            })
+            .ok();
+            if let Some(e) = err {
+                return Err(invalid(
+                    file,
+                    format!(
+                        "updating name reference in '{}' field of '{}': {e}",
+                        br.referrer.path.join("/"),
+                        referrer_id.display()
+                    ),
+                ));
+            }
+        }
+        if changed {
+            ra[ri].value = value;
+        }
+    }
+    Ok(())
+}
+
+fn set_node(
+    ctx: &Ctx<'_>,
+    node: &mut Value,
+    candidates: &[usize],
+    changed: &mut bool,
+) -> Result<(), String> {
+    match node {
+        Value::String(s) => {
+            if let Some(i) = ctx.select(s, candidates.to_vec(), false)? {
+                let new = ctx.all[i].name();
+                if new != s {
+                    *s = new.to_owned();
+                    *changed = true;
+                }
+            }
+            Ok(())
+        }
+        Value::Object(m) => {
+            let Some(old) = m.get("name").and_then(Value::as_str).map(str::to_owned) else {
+                return Ok(());
+            };
+            let cands: Vec<usize> = match m.get("namespace").and_then(Value::as_str) {
+                None => candidates.to_vec(),
+                Some(ns) => {
+                    let by_org: Vec<usize> = candidates
+                        .iter()
+                        .copied()
+                        .filter(|&i| ctx.all[i].org_id().namespace_or_default() == ns)
+                        .collect();
+                    if by_org.is_empty() {
+                        candidates
+                            .iter()
+                            .copied()
+                            .filter(|&i| ctx.all[i].namespace() == ns)
+                            .collect()
+                    } else {
+                        by_org
+                    }
+                }
+            };
+            if let Some(i) = ctx.select(&old, cands, true)? {
+                let target = &ctx.all[i];
+                if target.name() == old && target.namespace().is_empty() {
+                    return Ok(());
+                }
+                m.insert("name".into(), Value::String(target.name().to_owned()));
+                *changed = true;
+                if !target.namespace().is_empty() {
+                    m.insert(
+                        "namespace".into(),
+                        Value::String(target.namespace().to_owned()),
+                    );
+                }
+            }
+            Ok(())
+        }
+        Value::Array(items) => {
+            for item in items {
+                set_node(ctx, item, candidates, changed)?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+impl ResId {
+    fn namespace_or_default(&self) -> &str {
+        &self.namespace
+    }
+}

@@ -1,0 +1,771 @@
+//! Patches: strategic merge (with Kubernetes merge keys and `$patch` directives) and JSON 6902,
+//! with kustomize's target selectors.
+
+use regex::Regex;
+use serde_json::{Map, Value};
+
+use crate::build::{Builder, Layer};
+use crate::error::{Error, invalid};
+use crate::kustomization::{Patch, Target};
+use crate::resource::{Gvk, ResId, Resource};
+
+/// A compiled `target` selector.
+struct Selector {
+    group: Option<Regex>,
+    version: Option<Regex>,
+    kind: Option<Regex>,
+    name: Option<Regex>,
+    namespace: Option<Regex>,
+    labels: Vec<Requirement>,
+    annotations: Vec<Requirement>,
+}
+
+enum Requirement {
+    Eq(String, String),
+    NotEq(String, String),
+    In(String, Vec<String>),
+    NotIn(String, Vec<String>),
+    Exists(String),
+    NotExists(String),
+}
+
+impl Requirement {
+    fn matches(&self, m: Option<&Map<String, Value>>) -> bool {
+        let get = |k: &str| m.and_then(|m| m.get(k)).and_then(Value::as_str);
+        match self {
+            Requirement::Eq(k, v) => get(k) == Some(v.as_str()),
+            Requirement::NotEq(k, v) => get(k) != Some(v.as_str()),
+            Requirement::In(k, vs) => get(k).is_some_and(|x| vs.iter().any(|v| v == x)),
+            Requirement::NotIn(k, vs) => get(k).is_none_or(|x| !vs.iter().any(|v| v == x)),
+            Requirement::Exists(k) => get(k).is_some() || m.is_some_and(|m| m.contains_key(k)),
+            Requirement::NotExists(k) => !m.is_some_and(|m| m.contains_key(k)),
+        }
+    }
+}
+
+fn parse_selector(s: &str) -> Result<Vec<Requirement>, String> {
+    let mut out = Vec::new();
+    let mut terms = Vec::new();
+    let mut depth = 0;
+    let mut cur = String::new();
+    for c in s.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                terms.push(std::mem::take(&mut cur));
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+    }
+    terms.push(cur);
+    for t in terms {
+        let t = t.trim();
+        if t.is_empty() {
+            continue;
+        }
+        let set = |rest: &str| -> Result<Vec<String>, String> {
+            let rest = rest.trim();
+            let inner = rest
+                .strip_prefix('(')
+                .and_then(|r| r.strip_suffix(')'))
+                .ok_or_else(|| format!("invalid selector term {t:?}"))?;
+            Ok(inner.split(',').map(|v| v.trim().to_owned()).collect())
+        };
+        if let Some(k) = t.strip_prefix('!') {
+            out.push(Requirement::NotExists(k.trim().to_owned()));
+        } else if let Some((k, v)) = t.split_once("!=") {
+            out.push(Requirement::NotEq(k.trim().into(), v.trim().into()));
+        } else if let Some((k, v)) = t.split_once("==") {
+            out.push(Requirement::Eq(k.trim().into(), v.trim().into()));
+        } else if let Some((k, v)) = t.split_once('=') {
+            out.push(Requirement::Eq(k.trim().into(), v.trim().into()));
+        } else if let Some((k, rest)) = t.split_once(" notin ") {
+            out.push(Requirement::NotIn(k.trim().into(), set(rest)?));
+        } else if let Some((k, rest)) = t.split_once(" in ") {
+            out.push(Requirement::In(k.trim().into(), set(rest)?));
+        } else {
+            out.push(Requirement::Exists(t.to_owned()));
+        }
+    }
+    Ok(out)
+}
+
+fn anchored(p: &str) -> Result<Option<Regex>, String> {
+    if p.is_empty() {
+        return Ok(None);
+    }
+    Regex::new(&format!("^(?:{p})$"))
+        .map(Some)
+        .map_err(|e| format!("invalid regular expression {p:?}: {e}"))
+}
+
+impl Selector {
+    fn new(t: &Target) -> Result<Self, String> {
+        Ok(Self {
+            group: anchored(&t.group)?,
+            version: anchored(&t.version)?,
+            kind: anchored(&t.kind)?,
+            name: anchored(&t.name)?,
+            namespace: anchored(&t.namespace)?,
+            labels: parse_selector(&t.label_selector)?,
+            annotations: parse_selector(&t.annotation_selector)?,
+        })
+    }
+
+    fn matches(&self, r: &Resource) -> bool {
+        let cur = r.cur_id();
+        let org = r.org_id();
+        let m = |re: &Option<Regex>, s: &str| re.as_ref().is_none_or(|re| re.is_match(s));
+        if !m(&self.namespace, org.effective_namespace())
+            && !m(&self.namespace, cur.effective_namespace())
+        {
+            return false;
+        }
+        if !m(&self.name, &org.name) && !m(&self.name, &cur.name) {
+            return false;
+        }
+        let gvk = r.gvk();
+        if !m(&self.group, &gvk.group)
+            || !m(&self.version, &gvk.version)
+            || !m(&self.kind, &gvk.kind)
+        {
+            return false;
+        }
+        self.labels.iter().all(|q| q.matches(r.labels()))
+            && self.annotations.iter().all(|q| q.matches(r.annotations()))
+    }
+}
+
+fn select(file: &str, field: &str, t: &Target, ra: &[Resource]) -> Result<Vec<usize>, Error> {
+    let sel = Selector::new(t).map_err(|m| invalid(file, format!("{field}.target: {m}")))?;
+    Ok(ra
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| sel.matches(r))
+        .map(|(i, _)| i)
+        .collect())
+}
+
+/// Loads a patch's text from `patch` or `path`.
+fn patch_text(
+    b: &Builder<'_>,
+    layer: &Layer,
+    p: &Patch,
+    field: &str,
+) -> Result<(String, String), Error> {
+    match (&p.patch, &p.path) {
+        (Some(_), Some(_)) => Err(invalid(
+            layer.file.clone(),
+            format!("{field}: patch and path can't be set at the same time"),
+        )),
+        (None, None) => Err(invalid(
+            layer.file.clone(),
+            format!("{field}: must specify one of patch and path"),
+        )),
+        (Some(text), None) => Ok((
+            text.trim().to_owned(),
+            format!("{} ({field}.patch)", layer.file),
+        )),
+        (None, Some(path)) => {
+            let resolved = b.resolve(layer, path, true)?;
+            let text = b.read_text(&resolved)?;
+            Ok((text, b.show(&resolved)))
+        }
+    }
+}
+
+enum Parsed {
+    Strategic(Vec<Value>),
+    Json(Vec<Value>),
+}
+
+fn parse_patch(b: &Builder<'_>, text: &str, source: &str) -> Result<Parsed, Error> {
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('[') {
+        let ops: Value = serde_json::from_str(trimmed)
+            .or_else(|_| {
+                b.parse_yaml(source, text)
+                    .map(|d| d.into_iter().next().unwrap_or(Value::Null))
+                    .map_err(|e| e.to_string())
+            })
+            .map_err(|e| invalid(source, format!("invalid JSON patch: {e}")))?;
+        return match ops {
+            Value::Array(ops) => Ok(Parsed::Json(ops)),
+            _ => Err(invalid(source, "a JSON patch must be a list of operations")),
+        };
+    }
+    let docs: Vec<Value> = b
+        .parse_yaml(source, text)?
+        .into_iter()
+        .filter(|d| !d.is_null())
+        .collect();
+    if docs.len() == 1
+        && let Value::Array(ops) = &docs[0]
+    {
+        return Ok(Parsed::Json(ops.clone()));
+    }
+    if docs.is_empty() {
+        return Err(invalid(source, "empty patch"));
+    }
+    for d in &docs {
+        if !d.is_object() {
+            return Err(invalid(source, "unable to parse SM or JSON patch"));
+        }
+    }
+    Ok(Parsed::Strategic(docs))
+}
+
+/// `patchesStrategicMerge`: files or inline patches, each applied to the resource it names.
+pub(crate) fn strategic_merge_files(
+    b: &mut Builder<'_>,
+    layer: &Layer,
+    ra: &mut Vec<Resource>,
+) -> Result<(), Error> {
+    for (i, entry) in layer.k.patches_sm.iter().enumerate() {
+        let field = format!("patchesStrategicMerge[{i}]");
+        let is_inline = entry.contains('\n') || entry.trim_start().starts_with('{');
+        let (text, source) = if is_inline {
+            (entry.clone(), format!("{} ({field})", layer.file))
+        } else {
+            let resolved = b.resolve(layer, entry, true)?;
+            (b.read_text(&resolved)?, b.show(&resolved))
+        };
+        let docs: Vec<Value> = b
+            .parse_yaml(&source, &text)?
+            .into_iter()
+            .filter(|d| !d.is_null())
+            .collect();
+        for doc in docs {
+            apply_sm_by_id(&source, &doc, ra, false, false)?;
+        }
+    }
+    Ok(())
+}
+
+fn patch_id(source: &str, doc: &Value) -> Result<ResId, Error> {
+    let api = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
+    let name = doc
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if kind.is_empty() || name.is_empty() {
+        return Err(invalid(
+            source,
+            "a strategic merge patch without a target must name its kind and metadata.name",
+        ));
+    }
+    Ok(ResId {
+        gvk: Gvk::from_api_version(api, kind),
+        namespace: doc
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned(),
+        name: name.to_owned(),
+    })
+}
+
+fn apply_sm_by_id(
+    source: &str,
+    doc: &Value,
+    ra: &mut Vec<Resource>,
+    allow_name: bool,
+    allow_kind: bool,
+) -> Result<(), Error> {
+    let id = patch_id(source, doc)?;
+    let matches: Vec<usize> = ra
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.cur_id().same(&id) || r.prev_ids().iter().any(|p| p.same(&id)))
+        .map(|(i, _)| i)
+        .collect();
+    match matches.len() {
+        0 => Err(invalid(
+            source,
+            format!("no resource matches strategic merge patch {}", id.display()),
+        )),
+        1 => apply_sm(source, doc, ra, matches[0], allow_name, allow_kind),
+        _ => Err(invalid(
+            source,
+            format!(
+                "multiple resources match strategic merge patch {}",
+                id.display()
+            ),
+        )),
+    }
+}
+
+/// Applies a strategic merge patch to `ra[i]`, removing the resource when the patch deletes it.
+fn apply_sm(
+    source: &str,
+    patch: &Value,
+    ra: &mut Vec<Resource>,
+    i: usize,
+    allow_name: bool,
+    allow_kind: bool,
+) -> Result<(), Error> {
+    let r = &mut ra[i];
+    let (name, ns, kind) = (
+        r.name().to_owned(),
+        r.namespace().to_owned(),
+        r.kind().to_owned(),
+    );
+    if allow_name || allow_kind {
+        r.store_previous_id();
+    }
+    let gvk = r.gvk();
+    let ctx = SchemaCtx {
+        builtin: gvk.is_builtin(),
+        kind: gvk.kind.clone(),
+    };
+    let mut path = Vec::new();
+    let deleted = merge_value(&mut r.value, patch, &ctx, &mut path).map_err(|m| {
+        invalid(
+            source,
+            format!("applying patch to {}: {m}", r.cur_id().display()),
+        )
+    })?;
+    if deleted || r.value.as_object().is_none_or(Map::is_empty) {
+        ra.remove(i);
+        return Ok(());
+    }
+    if !allow_kind {
+        if let Some(m) = r.value.as_object_mut() {
+            m.insert("kind".into(), Value::String(kind));
+        }
+    }
+    if !allow_name {
+        r.set_name(&name);
+    }
+    if ns.is_empty() {
+        if let Some(md) = r.value.get_mut("metadata").and_then(Value::as_object_mut) {
+            md.remove("namespace");
+        }
+    } else {
+        r.set_namespace(&ns);
+    }
+    Ok(())
+}
+
+/// `patches`: strategic merge or JSON 6902, by target selector or by the patch's own id.
+pub(crate) fn patches(
+    b: &mut Builder<'_>,
+    layer: &Layer,
+    ra: &mut Vec<Resource>,
+) -> Result<(), Error> {
+    for (n, p) in layer.k.patches.iter().enumerate() {
+        let field = format!("patches[{n}]");
+        let (text, source) = patch_text(b, layer, p, &field)?;
+        match parse_patch(b, &text, &source)? {
+            Parsed::Strategic(docs) => {
+                if let Some(t) = &p.target {
+                    if docs.len() > 1 {
+                        return Err(invalid(
+                            source,
+                            format!(
+                                "{field}: multiple strategic merge patches in one entry may not have a target"
+                            ),
+                        ));
+                    }
+                    let mut selected = select(&layer.file, &field, t, ra)?;
+                    // Indices shift when a patch deletes a resource: apply from the end.
+                    selected.reverse();
+                    for i in selected {
+                        apply_sm(
+                            &source,
+                            &docs[0],
+                            ra,
+                            i,
+                            p.allow_name_change,
+                            p.allow_kind_change,
+                        )?;
+                    }
+                } else {
+                    for doc in &docs {
+                        apply_sm_by_id(&source, doc, ra, p.allow_name_change, p.allow_kind_change)?;
+                    }
+                }
+            }
+            Parsed::Json(ops) => {
+                let Some(t) = &p.target else {
+                    return Err(invalid(
+                        source,
+                        format!("{field}: must specify a target for a JSON patch"),
+                    ));
+                };
+                for i in select(&layer.file, &field, t, ra)? {
+                    apply_json(&source, &ops, &mut ra[i])?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `patchesJson6902`.
+pub(crate) fn json6902_entries(
+    b: &mut Builder<'_>,
+    layer: &Layer,
+    ra: &mut [Resource],
+) -> Result<(), Error> {
+    for (n, p) in layer.k.patches_json.iter().enumerate() {
+        let field = format!("patchesJson6902[{n}]");
+        let (text, source) = patch_text(b, layer, p, &field)?;
+        let Some(t) = &p.target else {
+            return Err(invalid(
+                layer.file.clone(),
+                format!("{field}: a target is required"),
+            ));
+        };
+        let ops = match parse_patch(b, &text, &source)? {
+            Parsed::Json(ops) => ops,
+            Parsed::Strategic(_) => {
+                return Err(invalid(
+                    source,
+                    "not a JSON 6902 patch (expected a list of operations)",
+                ));
+            }
+        };
+        for i in select(&layer.file, &field, t, ra)? {
+            apply_json(&source, &ops, &mut ra[i])?;
+        }
+    }
+    Ok(())
+}
+
+fn apply_json(source: &str, ops: &[Value], r: &mut Resource) -> Result<(), Error> {
+    r.store_previous_id();
+    let id = r.cur_id().display();
+    for (i, op) in ops.iter().enumerate() {
+        json_op(&mut r.value, op)
+            .map_err(|m| invalid(source, format!("operation {i} on {id}: {m}")))?;
+    }
+    Ok(())
+}
+
+fn unescape(token: &str) -> String {
+    token.replace("~1", "/").replace("~0", "~")
+}
+
+fn split_pointer(p: &str) -> Result<Vec<String>, String> {
+    if p.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rest = p
+        .strip_prefix('/')
+        .ok_or_else(|| format!("invalid JSON pointer {p:?}"))?;
+    Ok(rest.split('/').map(unescape).collect())
+}
+
+fn get_mut<'v>(v: &'v mut Value, tokens: &[String], path: &str) -> Result<&'v mut Value, String> {
+    let mut cur = v;
+    for t in tokens {
+        cur = match cur {
+            Value::Object(m) => m
+                .get_mut(t.as_str())
+                .ok_or_else(|| format!("path {path:?} does not exist"))?,
+            Value::Array(a) => {
+                let i: usize = t
+                    .parse()
+                    .map_err(|_| format!("path {path:?}: {t:?} is not an index"))?;
+                a.get_mut(i)
+                    .ok_or_else(|| format!("path {path:?}: index {i} out of range"))?
+            }
+            _ => return Err(format!("path {path:?} does not exist")),
+        };
+    }
+    Ok(cur)
+}
+
+fn json_add(doc: &mut Value, path: &str, value: Value) -> Result<(), String> {
+    let tokens = split_pointer(path)?;
+    let Some((last, parent)) = tokens.split_last() else {
+        *doc = value;
+        return Ok(());
+    };
+    match get_mut(doc, parent, path)? {
+        Value::Object(m) => {
+            m.insert(last.clone(), value);
+            Ok(())
+        }
+        Value::Array(a) => {
+            if last == "-" {
+                a.push(value);
+                return Ok(());
+            }
+            let i: usize = last
+                .parse()
+                .map_err(|_| format!("path {path:?}: {last:?} is not an index"))?;
+            if i > a.len() {
+                return Err(format!("path {path:?}: index {i} out of range"));
+            }
+            a.insert(i, value);
+            Ok(())
+        }
+        _ => Err(format!("path {path:?}: parent is not a mapping or list")),
+    }
+}
+
+fn json_remove(doc: &mut Value, path: &str) -> Result<Value, String> {
+    let tokens = split_pointer(path)?;
+    let Some((last, parent)) = tokens.split_last() else {
+        return Err("cannot remove the whole document".into());
+    };
+    match get_mut(doc, parent, path)? {
+        Value::Object(m) => m
+            .remove(last.as_str())
+            .ok_or_else(|| format!("path {path:?} does not exist")),
+        Value::Array(a) => {
+            let i: usize = last
+                .parse()
+                .map_err(|_| format!("path {path:?}: {last:?} is not an index"))?;
+            if i >= a.len() {
+                return Err(format!("path {path:?}: index {i} out of range"));
+            }
+            Ok(a.remove(i))
+        }
+        _ => Err(format!("path {path:?} does not exist")),
+    }
+}
+
+fn json_op(doc: &mut Value, op: &Value) -> Result<(), String> {
+    let o = op.as_object().ok_or("an operation must be a mapping")?;
+    let kind = o.get("op").and_then(Value::as_str).ok_or("missing op")?;
+    let path = o
+        .get("path")
+        .and_then(Value::as_str)
+        .ok_or("missing path")?;
+    let value = || {
+        o.get("value")
+            .cloned()
+            .ok_or_else(|| format!("{kind}: missing value"))
+    };
+    match kind {
+        "add" => json_add(doc, path, value()?),
+        "remove" => json_remove(doc, path).map(|_| ()),
+        "replace" => {
+            let v = value()?;
+            let tokens = split_pointer(path)?;
+            *get_mut(doc, &tokens, path)? = v;
+            Ok(())
+        }
+        "move" => {
+            let from = o
+                .get("from")
+                .and_then(Value::as_str)
+                .ok_or("move: missing from")?;
+            let v = json_remove(doc, from)?;
+            json_add(doc, path, v)
+        }
+        "copy" => {
+            let from = o
+                .get("from")
+                .and_then(Value::as_str)
+                .ok_or("copy: missing from")?;
+            let tokens = split_pointer(from)?;
+            let v = get_mut(doc, &tokens, from)?.clone();
+            json_add(doc, path, v)
+        }
+        "test" => {
+            let tokens = split_pointer(path)?;
+            let cur = get_mut(doc, &tokens, path)?;
+            if *cur == value()? {
+                Ok(())
+            } else {
+                Err(format!("test failed at {path:?}"))
+            }
+        }
+        other => Err(format!("unknown operation {other:?}")),
+    }
+}
+
+struct SchemaCtx {
+    builtin: bool,
+    kind: String,
+}
+
+const CONTAINER_LISTS: [&str; 3] = ["containers", "initContainers", "ephemeralContainers"];
+
+/// The merge key of the list at `path` (field names from the resource root), if it is merged
+/// by key in Kubernetes' schema.
+fn merge_key(ctx: &SchemaCtx, path: &[String]) -> Option<&'static str> {
+    if !ctx.builtin {
+        return None;
+    }
+    let n = path.len();
+    let last = path.last()?.as_str();
+    let parent = if n >= 2 { path[n - 2].as_str() } else { "" };
+    let in_container = CONTAINER_LISTS.contains(&parent);
+    let in_pod_spec = parent == "spec" && (n == 2 || (n >= 3 && path[n - 3] == "template"));
+    match last {
+        "containers" | "initContainers" | "ephemeralContainers" if in_pod_spec => Some("name"),
+        "volumes" | "imagePullSecrets" | "resourceClaims" | "schedulingGates" if in_pod_spec => {
+            Some("name")
+        }
+        "hostAliases" if in_pod_spec => Some("ip"),
+        "topologySpreadConstraints" if in_pod_spec => Some("topologyKey"),
+        "env" if in_container => Some("name"),
+        "ports" if in_container => Some("containerPort"),
+        "ports" if ctx.kind == "Service" && path.len() == 2 && parent == "spec" => Some("port"),
+        "volumeMounts" if in_container => Some("mountPath"),
+        "volumeDevices" if in_container => Some("devicePath"),
+        "ownerReferences" if parent == "metadata" => Some("uid"),
+        "webhooks" if n == 1 && ctx.kind.ends_with("WebhookConfiguration") => Some("name"),
+        "secrets" if n == 1 && ctx.kind == "ServiceAccount" => Some("name"),
+        "conditions" if parent == "status" => Some("type"),
+        _ => None,
+    }
+}
+
+fn directive(v: &Value) -> Option<&str> {
+    v.get("$patch").and_then(Value::as_str)
+}
+
+/// A patch value as it lands where the target has nothing: directives and nulls dropped.
+fn clean(v: &Value) -> Option<Value> {
+    match v {
+        Value::Object(m) => {
+            if directive(v) == Some("delete") {
+                return None;
+            }
+            let mut out = Map::new();
+            for (k, child) in m {
+                if k.starts_with('$') || child.is_null() {
+                    continue;
+                }
+                if let Some(c) = clean(child) {
+                    out.insert(k.clone(), c);
+                }
+            }
+            Some(Value::Object(out))
+        }
+        Value::Array(items) => Some(Value::Array(
+            items
+                .iter()
+                .filter(|i| {
+                    !(i.is_object()
+                        && directive(i) == Some("replace")
+                        && i.as_object().is_some_and(|m| m.len() == 1))
+                })
+                .filter_map(clean)
+                .collect(),
+        )),
+        other => Some(other.clone()),
+    }
+}
+
+/// Merges `patch` into `dest`; `true` when the patch deletes `dest` itself.
+fn merge_value(
+    dest: &mut Value,
+    patch: &Value,
+    ctx: &SchemaCtx,
+    path: &mut Vec<String>,
+) -> Result<bool, String> {
+    match (dest, patch) {
+        (dest @ Value::Object(_), Value::Object(pm)) => {
+            match directive(patch) {
+                Some("delete") => return Ok(true),
+                Some("replace") => {
+                    *dest = clean(patch).unwrap_or(Value::Null);
+                    return Ok(false);
+                }
+                Some("merge") | None => {}
+                Some(other) => return Err(format!("unknown $patch directive {other:?}")),
+            }
+            let dm = dest.as_object_mut().expect("matched as a mapping above");
+            for (k, pv) in pm {
+                if k.starts_with('$') {
+                    continue;
+                }
+                if pv.is_null() {
+                    dm.remove(k.as_str());
+                    continue;
+                }
+                match dm.get_mut(k.as_str()) {
+                    Some(dv) if !dv.is_null() => {
+                        path.push(k.clone());
+                        let deleted = merge_value(dv, pv, ctx, path)?;
+                        path.pop();
+                        if deleted {
+                            dm.remove(k.as_str());
+                        }
+                    }
+                    _ => {
+                        if let Some(c) = clean(pv) {
+                            dm.insert(k.clone(), c);
+                        } else {
+                            dm.remove(k.as_str());
+                        }
+                    }
+                }
+            }
+            Ok(false)
+        }
+        (Value::Array(da), Value::Array(pa)) => {
+            if pa.iter().any(|i| directive(i) == Some("replace")) {
+                *da = pa
+                    .iter()
+                    .filter(|i| directive(i) != Some("replace"))
+                    .filter_map(clean)
+                    .collect();
+                return Ok(false);
+            }
+            match merge_key(ctx, path) {
+                Some(key) if pa.iter().all(Value::is_object) => {
+                    let mut used = vec![false; da.len()];
+                    let mut out = Vec::new();
+                    for pe in pa {
+                        let kv = pe.get(key);
+                        let found = kv.and_then(|kv| {
+                            da.iter()
+                                .enumerate()
+                                .position(|(i, de)| !used[i] && de.get(key) == Some(kv))
+                        });
+                        if directive(pe) == Some("delete") {
+                            if let Some(i) = found {
+                                used[i] = true;
+                            }
+                            continue;
+                        }
+                        match found {
+                            Some(i) => {
+                                used[i] = true;
+                                let mut merged = da[i].clone();
+                                let deleted = merge_value(&mut merged, pe, ctx, path)?;
+                                if !deleted {
+                                    out.push(merged);
+                                }
+                            }
+                            None => {
+                                if let Some(c) = clean(pe) {
+                                    out.push(c);
+                                }
+                            }
+                        }
+                    }
+                    for (i, de) in da.iter().enumerate() {
+                        if !used[i] {
+                            out.push(de.clone());
+                        }
+                    }
+                    *da = out;
+                }
+                _ => {
+                    *da = pa.iter().filter_map(clean).collect();
+                }
+            }
+            Ok(false)
+        }
+        (dest, patch) => {
+            if directive(patch) == Some("delete") {
+                return Ok(true);
+            }
+            *dest = clean(patch).unwrap_or(Value::Null);
+            Ok(false)
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! The YAML edge of the renderer: reading documents into JSON values the way kustomize's
+//! reader resolves scalars, and writing them back with the bytes kustomize writes.
+//!
+//! kustomize turns every resource into JSON before printing it and then prints that JSON as YAML
+//! with sorted keys, so the model in between is a plain [`serde_json::Value`]: comments, quoting
+//! styles and key order of the input never reach the output.
+
+mod emit;
+mod parse;
+mod resolve;
+
+pub use emit::{emit_document, emit_value};
+pub use parse::{Limits, ParseError, parse_documents};
