@@ -104,10 +104,11 @@ go_env() {
     export GOTOOLCHAIN=local GOFLAGS="-mod=mod -buildvcs=false" CGO_ENABLED=0
 }
 
-# Builds use one package at a time and a low priority so that other work on the machine goes on.
+# Builds use one package at a time (GITOPS_TESTENV_GO_JOBS=N for more) and a low priority so
+# that other work on the machine goes on.
 go_build() {
     local out=$1 pkg=$2 ldflags=$3
-    nice -n 10 go build -p 1 -trimpath -ldflags "-s -w $ldflags" -o "$out.tmp" "$pkg"
+    nice -n 10 go build -p "${GITOPS_TESTENV_GO_JOBS:-1}" -trimpath -ldflags "-s -w $ldflags" -o "$out.tmp" "$pkg"
     mv "$out.tmp" "$out"
 }
 
@@ -188,4 +189,5 @@ for s in "${steps[@]}"; do
     *) die "unknown step '$s' (expected apt, sops, etcd, kube)" ;;
     esac
 done
+rmdir "$cache/build" 2>/dev/null || true
 log "done in $(elapsed "$start"); cache: $cache"
