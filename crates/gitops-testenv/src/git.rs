@@ -18,6 +18,8 @@ use crate::process::{
 /// - `git://127.0.0.1:<port>/<name>.git` — anonymous, push enabled.
 /// - `http://127.0.0.1:<port>/git/<name>.git` — basic auth ([`GitEnv::http_username`] /
 ///   [`GitEnv::http_password`]); requests are logged (see [`GitEnv::http_access_log`]).
+///   The same repositories are served without authentication under `/public/`
+///   ([`TestRepo::http_url_anonymous`]).
 /// - `ssh://<user>@127.0.0.1:<port>/<abs path>/<name>.git` — key auth with
 ///   [`GitEnv::ssh_identity_file`], host key checked against [`GitEnv::known_hosts_file`].
 ///
@@ -49,6 +51,10 @@ impl GitEnv {
     /// # Errors
     /// [`Error::Missing`] when `git`, `lighttpd`, `sshd` or `ssh-keygen` is not installed.
     pub fn start() -> Result<Self, Error> {
+        crate::process::with_retries(Self::start_once)
+    }
+
+    fn start_once() -> Result<Self, Error> {
         let missing = |component: &'static str| Error::Missing {
             component,
             detail: "not on PATH".into(),
@@ -150,8 +156,9 @@ server.breakagelog = "{logs}/lighttpd-cgi-stderr.log"
 accesslog.filename = "|exec cat >> '{access_log}'"
 # remote user, request line, status, response bytes (body), bytes out (with headers)
 accesslog.format = "%h %u \"%r\" %>s %b %O"
-alias.url = ( "/git" => "{http_backend}" )
-$HTTP["url"] =~ "^/git" {{
+# /git/ needs basic auth, /public/ is anonymous; both serve the same repositories.
+alias.url = ( "/git" => "{http_backend}", "/public" => "{http_backend}" )
+$HTTP["url"] =~ "^/(git|public)/" {{
     cgi.assign = ( "" => "" )
     setenv.add-environment = (
         "GIT_PROJECT_ROOT" => "{repos}",
@@ -159,8 +166,10 @@ $HTTP["url"] =~ "^/git" {{
         "GIT_CONFIG_NOSYSTEM" => "1",
         "GIT_CONFIG_GLOBAL" => "{server_config}"
     )
-    auth.backend = "plain"
-    auth.backend.plain.userfile = "{users}"
+}}
+auth.backend = "plain"
+auth.backend.plain.userfile = "{users}"
+$HTTP["url"] =~ "^/git/" {{
     auth.require = ( "" => ( "method" => "basic", "realm" => "gitops-testenv", "require" => "valid-user" ) )
 }}
 "#,
@@ -462,6 +471,16 @@ impl TestRepo {
     /// `http://127.0.0.1:<port>/git/<name>.git` (needs basic auth).
     pub fn http_url(&self) -> String {
         format!("http://{}{}.git", self.http_base, self.name)
+    }
+
+    /// `http://127.0.0.1:<port>/public/<name>.git`: the same repository over HTTP without
+    /// authentication (anonymous clone, fetch and push).
+    pub fn http_url_anonymous(&self) -> String {
+        format!(
+            "http://{}{}.git",
+            self.http_base.replace("/git/", "/public/"),
+            self.name
+        )
     }
 
     /// `http://<user>:<password>@127.0.0.1:<port>/git/<name>.git`

@@ -43,6 +43,10 @@ impl KubeEnv {
     /// [`Error::Missing`] when the binaries are not provisioned; other variants when a server
     /// fails to start.
     pub fn start() -> Result<Self, Error> {
+        crate::process::with_retries(Self::start_once)
+    }
+
+    fn start_once() -> Result<Self, Error> {
         let etcd_bin = etcd_binary();
         let apiserver_bin = kube_apiserver_binary();
         for (component, bin) in [("etcd", &etcd_bin), ("kube-apiserver", &apiserver_bin)] {

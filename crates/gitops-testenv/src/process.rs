@@ -356,3 +356,18 @@ pub(crate) fn is_root() -> bool {
         .map(|s| s.trim() == "0")
         .unwrap_or(false)
 }
+
+/// Runs `start` up to three times: ports are picked free but taken by the server a moment later,
+/// so another process on the machine can take one in between. "Not installed" is not retried.
+pub(crate) fn with_retries<T>(start: fn() -> Result<T, Error>) -> Result<T, Error> {
+    let mut attempt = 1;
+    loop {
+        match start() {
+            Err(e) if !e.is_missing() && attempt < 3 => {
+                eprintln!("gitops-testenv: start attempt {attempt} failed, retrying: {e}");
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}

@@ -63,6 +63,10 @@ impl RegistryEnv {
     /// # Errors
     /// [`Error::Missing`] when `docker-registry` or `openssl` is not installed.
     pub fn start() -> Result<Self, Error> {
+        crate::process::with_retries(Self::start_once)
+    }
+
+    fn start_once() -> Result<Self, Error> {
         let registry = find_program("docker-registry", &["/usr/bin/docker-registry"]).ok_or(
             Error::Missing {
                 component: "docker-registry",

@@ -106,6 +106,7 @@ fn git_clone_from_each_server_and_count_packs() {
     let urls = [
         ("git", repo.git_url()),
         ("http", repo.http_url_with_credentials()),
+        ("http-anonymous", repo.http_url_anonymous()),
         ("ssh", repo.ssh_url()),
     ];
     for (kind, url) in &urls {
