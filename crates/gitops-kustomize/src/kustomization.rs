@@ -333,6 +333,9 @@ impl Kustomization {
             Value::Null => Map::new(),
             _ => return Err(invalid(file, "a kustomization must be a mapping")),
         };
+        if map.keys().all(|k| k == "apiVersion" || k == "kind") {
+            return Err(invalid(file, "kustomization file is empty"));
+        }
         let mut k = Kustomization::default();
         let kind = map
             .get("kind")
@@ -354,7 +357,15 @@ impl Kustomization {
                 "apiVersion" | "kind" | "metadata" => {}
                 "resources" | "bases" => k.resources.extend(ctx.strings(f, v)?),
                 "components" => k.components = ctx.strings(f, v)?,
-                "crds" => k.crds = ctx.strings(f, v)?,
+                "crds" => {
+                    k.crds = ctx.strings(f, v)?;
+                    if !k.crds.is_empty() {
+                        return Err(Error::Unsupported {
+                            path: file.into(),
+                            feature: "crds (OpenAPI definitions for custom resources)".into(),
+                        });
+                    }
+                }
                 "namespace" => k.namespace = ctx.string(f, v)?,
                 "namePrefix" => k.name_prefix = ctx.string(f, v)?,
                 "nameSuffix" => k.name_suffix = ctx.string(f, v)?,

@@ -156,13 +156,13 @@ fn finish(layer: &build::Layer, ra: &mut [Resource], options: &BuildOptions) -> 
     }
     for r in ra.iter_mut() {
         if let Some(md) = r.value.get_mut("metadata").and_then(Value::as_object_mut) {
-            for key in ["annotations", "labels"] {
-                if md
-                    .get(key)
-                    .is_some_and(|v| v.as_object().is_some_and(|m| m.is_empty()))
-                {
-                    md.remove(key);
-                }
+            // kustomize keeps its bookkeeping in annotations and drops the field when nothing
+            // else is left in it; labels it leaves alone.
+            if md
+                .get("annotations")
+                .is_some_and(|v| v.as_object().is_some_and(|m| m.is_empty()))
+            {
+                md.remove("annotations");
             }
         }
     }

@@ -23,31 +23,24 @@ pub(crate) fn run(b: &Builder<'_>, layer: &Layer, ra: &mut Vec<Resource>) -> Res
     Ok(())
 }
 
+/// Generator options: the kustomization's `generatorOptions`, overridden by the generator's own.
 fn merged_options(local: &Option<GenOptions>, global: &Option<GenOptions>) -> GenOptions {
-    let mut o = local.clone().unwrap_or_default();
-    if let Some(g) = global {
-        for (k, v) in &g.labels {
+    let mut o = global.clone().unwrap_or_default();
+    if let Some(l) = local {
+        for (k, v) in &l.labels {
             o.labels.insert(k.clone(), v.clone());
         }
-        for (k, v) in &g.annotations {
+        for (k, v) in &l.annotations {
             o.annotations.insert(k.clone(), v.clone());
         }
-        if g.disable_hash == Some(true) {
+        if l.disable_hash == Some(true) {
             o.disable_hash = Some(true);
         }
-        if g.immutable == Some(true) {
+        if l.immutable == Some(true) {
             o.immutable = Some(true);
         }
     }
     o
-}
-
-fn is_config_map_key(k: &str) -> bool {
-    !k.is_empty()
-        && k != "."
-        && k != ".."
-        && k.bytes()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
 fn is_env_var_name(k: &str) -> bool {
@@ -169,15 +162,6 @@ fn make(
     let mut data = Map::new();
     let mut binary = Map::new();
     for (key, bytes) in pairs {
-        if !is_config_map_key(&key) {
-            return Err(invalid(
-                file,
-                format!(
-                    "{field}: {key:?} is not a valid key name for a {}",
-                    if secret { "Secret" } else { "ConfigMap" }
-                ),
-            ));
-        }
         if data.contains_key(&key) || binary.contains_key(&key) {
             return Err(invalid(
                 file,
@@ -189,14 +173,14 @@ fn make(
             ));
         }
         if secret {
-            data.insert(key, Value::String(base64(&bytes)));
+            data.insert(key, Value::String(base64_lines(&bytes)));
         } else {
             match String::from_utf8(bytes) {
                 Ok(s) => {
                     data.insert(key, Value::String(s));
                 }
                 Err(e) => {
-                    binary.insert(key, Value::String(base64(e.as_bytes())));
+                    binary.insert(key, Value::String(base64_lines(e.as_bytes())));
                 }
             }
         }
@@ -348,6 +332,21 @@ fn absorb(
             format!("{field}: found multiple objects matching {}", id.display()),
         )),
     }
+}
+
+/// Base64 as kustomize stores generated data: lines of 70 characters, each ending in a newline,
+/// once the text is 70 characters or longer.
+fn base64_lines(bytes: &[u8]) -> String {
+    let enc = base64(bytes);
+    if enc.len() < 70 {
+        return enc;
+    }
+    let mut out = String::with_capacity(enc.len() + enc.len() / 70 + 1);
+    for chunk in enc.as_bytes().chunks(70) {
+        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        out.push('\n');
+    }
+    out
 }
 
 /// Standard base64 with padding.

@@ -78,7 +78,7 @@ pub(crate) fn run_transformers(
         let mut pairs = Map::new();
         pairs.insert(
             "app.kubernetes.io/managed-by".into(),
-            Value::String("kustomize-v5.5.0".into()),
+            Value::String("kustomize-(devel)".into()),
         );
         add_map_entries(
             layer,

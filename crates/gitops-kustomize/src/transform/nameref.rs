@@ -52,6 +52,9 @@ fn selected(id: &ResId, sel: &Gvk) -> bool {
 fn prefix_suffix_equal(a: &Resource, b: &Resource, allow_empty: bool) -> bool {
     fn same_ending(x: &[String], y: &[String]) -> bool {
         let (short, long) = if x.len() <= y.len() { (x, y) } else { (y, x) };
+        if short.is_empty() {
+            return long.is_empty();
+        }
         long.ends_with(short)
     }
     if allow_empty {

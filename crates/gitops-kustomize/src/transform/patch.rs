@@ -590,9 +590,10 @@ struct SchemaCtx {
 
 const CONTAINER_LISTS: [&str; 3] = ["containers", "initContainers", "ephemeralContainers"];
 
-/// The merge key of the list at `path` (field names from the resource root), if it is merged
-/// by key in Kubernetes' schema.
-fn merge_key(ctx: &SchemaCtx, path: &[String]) -> Option<&'static str> {
+/// The merge keys of the list at `path` (field names from the resource root), if it is merged
+/// by key in Kubernetes' schema. The first key is the patch merge key; the others complete the
+/// list's map keys.
+fn merge_key(ctx: &SchemaCtx, path: &[String]) -> Option<&'static [&'static str]> {
     if !ctx.builtin {
         return None;
     }
@@ -602,22 +603,52 @@ fn merge_key(ctx: &SchemaCtx, path: &[String]) -> Option<&'static str> {
     let in_container = CONTAINER_LISTS.contains(&parent);
     let in_pod_spec = parent == "spec" && (n == 2 || (n >= 3 && path[n - 3] == "template"));
     match last {
-        "containers" | "initContainers" | "ephemeralContainers" if in_pod_spec => Some("name"),
+        "containers" | "initContainers" | "ephemeralContainers" if in_pod_spec => Some(&["name"]),
         "volumes" | "imagePullSecrets" | "resourceClaims" | "schedulingGates" if in_pod_spec => {
-            Some("name")
+            Some(&["name"])
         }
-        "hostAliases" if in_pod_spec => Some("ip"),
-        "topologySpreadConstraints" if in_pod_spec => Some("topologyKey"),
-        "env" if in_container => Some("name"),
-        "ports" if in_container => Some("containerPort"),
-        "ports" if ctx.kind == "Service" && path.len() == 2 && parent == "spec" => Some("port"),
-        "volumeMounts" if in_container => Some("mountPath"),
-        "volumeDevices" if in_container => Some("devicePath"),
-        "ownerReferences" if parent == "metadata" => Some("uid"),
-        "webhooks" if n == 1 && ctx.kind.ends_with("WebhookConfiguration") => Some("name"),
-        "secrets" if n == 1 && ctx.kind == "ServiceAccount" => Some("name"),
-        "conditions" if parent == "status" => Some("type"),
+        "hostAliases" if in_pod_spec => Some(&["ip"]),
+        "topologySpreadConstraints" if in_pod_spec => Some(&["topologyKey", "whenUnsatisfiable"]),
+        "env" if in_container => Some(&["name"]),
+        "ports" if in_container => Some(&["containerPort", "protocol"]),
+        "ports" if ctx.kind == "Service" && path.len() == 2 && parent == "spec" => {
+            Some(&["port", "protocol"])
+        }
+        "volumeMounts" if in_container => Some(&["mountPath"]),
+        "volumeDevices" if in_container => Some(&["devicePath"]),
+        "ownerReferences" if parent == "metadata" => Some(&["uid"]),
+        "webhooks" if n == 1 && ctx.kind.ends_with("WebhookConfiguration") => Some(&["name"]),
+        "secrets" if n == 1 && ctx.kind == "ServiceAccount" => Some(&["name"]),
+        "conditions" if parent == "status" => Some(&["type"]),
         _ => None,
+    }
+}
+
+#[derive(PartialEq)]
+enum KeyMatch {
+    /// Every key has the same value (or is missing on both sides).
+    Same,
+    /// No key conflicts and some agree, but one side lacks a key the other has: kustomize keeps
+    /// the target's element and drops the patch's.
+    Partial,
+    Different,
+}
+
+fn key_match(keys: &[&str], a: &Value, b: &Value) -> KeyMatch {
+    let mut common = false;
+    let mut partial = false;
+    for k in keys {
+        match (a.get(*k), b.get(*k)) {
+            (Some(x), Some(y)) if x == y => common = true,
+            (Some(_), Some(_)) => return KeyMatch::Different,
+            (None, None) => {}
+            _ => partial = true,
+        }
+    }
+    match (common, partial) {
+        (true, false) => KeyMatch::Same,
+        (true, true) => KeyMatch::Partial,
+        _ => KeyMatch::Different,
     }
 }
 
@@ -715,16 +746,43 @@ fn merge_value(
                 return Ok(false);
             }
             match merge_key(ctx, path) {
-                Some(key) if pa.iter().all(Value::is_object) => {
+                Some(all_keys) if pa.iter().all(Value::is_object) => {
+                    // Keys no element of either list sets do not take part.
+                    let valid: Vec<&str> = all_keys
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, k)| {
+                            *i == 0 || da.iter().chain(pa.iter()).any(|e| e.get(**k).is_some())
+                        })
+                        .map(|(_, k)| *k)
+                        .collect();
+                    let keys = valid.as_slice();
                     let mut used = vec![false; da.len()];
                     let mut out = Vec::new();
                     for pe in pa {
-                        let kv = pe.get(key);
-                        let found = kv.and_then(|kv| {
-                            da.iter()
-                                .enumerate()
-                                .position(|(i, de)| !used[i] && de.get(key) == Some(kv))
-                        });
+                        let mut found = None;
+                        let mut partial = false;
+                        if pe.get(keys[0]).is_some() {
+                            for (i, de) in da.iter().enumerate() {
+                                if used[i] {
+                                    continue;
+                                }
+                                match key_match(keys, pe, de) {
+                                    KeyMatch::Same => {
+                                        found = Some(i);
+                                        break;
+                                    }
+                                    KeyMatch::Partial => {
+                                        partial = true;
+                                        break;
+                                    }
+                                    KeyMatch::Different => {}
+                                }
+                            }
+                        }
+                        if partial {
+                            continue;
+                        }
                         if directive(pe) == Some("delete") {
                             if let Some(i) = found {
                                 used[i] = true;
@@ -732,6 +790,13 @@ fn merge_value(
                             continue;
                         }
                         match found {
+                            // Lists keyed by several fields keep merged elements in place.
+                            Some(i) if keys.len() > 1 => {
+                                let deleted = merge_value(&mut da[i], pe, ctx, path)?;
+                                if deleted {
+                                    used[i] = true;
+                                }
+                            }
                             Some(i) => {
                                 used[i] = true;
                                 let mut merged = da[i].clone();
