@@ -842,8 +842,7 @@ fn analyze(value: &str) -> Analysis {
 
 /// A string scalar as go-yaml v3 writes it; `indent` is the indentation of block content.
 fn scalar_str(s: &str, simple_key: bool, indent: usize) -> String {
-    let can_plain =
-        matches!(resolve_tag_is_str(s), true) && !(is_base60_float(s) || is_old_bool(s));
+    let can_plain = resolve_tag_is_str(s) && !(is_base60_float(s) || is_old_bool(s));
     let mut style = if s.contains('\n') {
         Style::Literal
     } else if can_plain {
@@ -855,10 +854,8 @@ fn scalar_str(s: &str, simple_key: bool, indent: usize) -> String {
     if simple_key && a.multiline {
         style = Style::Double;
     }
-    if style == Style::Plain {
-        if !a.block_plain_allowed || (s.is_empty() && simple_key) {
-            style = Style::Single;
-        }
+    if style == Style::Plain && (!a.block_plain_allowed || (s.is_empty() && simple_key)) {
+        style = Style::Single;
     }
     if style == Style::Single && !a.single_quoted_allowed {
         style = Style::Double;
