@@ -8,6 +8,7 @@
 //! | `local` (default) | `gitops_local` | `DirectorySource`, `DirectoryApplier`, `PlainRenderer`: no server needed |
 //! | `kustomize` | `gitops_kustomize` | `KustomizeRenderer`: a native kustomize build |
 //! | `sops` | `gitops_sops` | `SopsDecryptor`: SOPS with age keys |
+//! | `notify` | `gitops_notify` (as `gitops::notifiers`) | Slack, Discord, GitHub status and webhook notifiers; webhook receivers |
 //!
 //! See the repository's README for the crate map and `examples/quickstart.rs` for a whole pass.
 #![forbid(unsafe_code)]
@@ -24,7 +25,11 @@ pub use gitops_kustomize as kustomize;
 #[cfg(feature = "sops")]
 pub use gitops_sops as sops;
 
-/// The README's examples, compiled and run as doctests so they cannot rot.
-#[cfg(doctest)]
+#[cfg(feature = "notify")]
+pub use gitops_notify as notifiers;
+
+/// The README's examples, compiled and run as doctests so they cannot rot (they use every
+/// backend, so they run with `--all-features`, as the test suite does).
+#[cfg(all(doctest, feature = "notify"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

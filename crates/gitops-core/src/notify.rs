@@ -16,6 +16,14 @@ pub enum Error {
         /// The status the receiver answered.
         status: u16,
     },
+    /// The event cannot be expressed for this receiver (e.g. a commit status without a commit).
+    #[error("{target}: cannot deliver: {reason}")]
+    Undeliverable {
+        /// Where the event would have gone.
+        target: String,
+        /// Why not.
+        reason: String,
+    },
     /// The receiver could not be reached or kept failing after retries.
     #[error("{target}: delivery failed")]
     Unavailable {
