@@ -12,7 +12,7 @@ const YAML: &str = "\
 apiVersion: v1
 kind: Secret
 metadata:
-  name: app
+  name: app # the name
   namespace: web
 type: Opaque
 stringData:
@@ -37,7 +37,8 @@ numbers:
   nothing: null
   date: 2024-01-01
 list:
-  - a
+  - a # first
+  # before one
   - 1
   - k: v
     l: w

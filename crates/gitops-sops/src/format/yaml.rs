@@ -25,6 +25,7 @@ struct CommentLine {
 
 struct Loader<'a> {
     parser: Parser<'a, saphyr_parser::StrInput<'a>>,
+    lines: Vec<&'a str>,
     comments: VecDeque<CommentLine>,
     anchors: HashMap<usize, Value>,
 }
@@ -56,6 +57,7 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Vec<Entry>>, YamlError> {
     }
     let mut loader = Loader {
         parser: Parser::new_from_str(text),
+        lines: text.split('\n').collect(),
         comments,
         anchors: HashMap::new(),
     };
@@ -99,6 +101,21 @@ impl<'a> Loader<'a> {
             out.extend(self.comments.pop_front().map(|c| c.text));
         }
         out
+    }
+
+    /// A comment after a scalar on its last line (`key: value # comment`).
+    fn trailing_comment(&self, span: &Span) -> Option<String> {
+        let line = self.lines.get(span.end.line().checked_sub(1)?)?;
+        let start = line.char_indices().nth(span.end.col()).map(|(i, _)| i)?;
+        let after = &line[start..];
+        // A quoted scalar's span may stop before its closing quote.
+        let after = after
+            .strip_prefix(['"', '\''])
+            .filter(|_| line[..start].contains(['"', '\'']))
+            .unwrap_or(after);
+        let rest = after.trim_start_matches([' ', '\t']);
+        let text = rest.strip_prefix('#')?;
+        (rest.len() < after.len()).then(|| text.trim_end_matches(['\r', ' ', '\t']).to_string())
     }
 
     /// Drops comment-looking lines inside a multi-line scalar.
@@ -215,7 +232,14 @@ impl<'a> Loader<'a> {
                 _ => return Err(err(&span, "complex mapping keys are not supported")),
             };
             let (ev, vspan) = self.next()?;
+            let is_scalar = matches!(ev, Event::Scalar(..) | Event::Alias(_));
             let value = self.node(ev, vspan)?;
+            // go-yaml gives a comment after `key: value` to the key; sops puts it before the entry.
+            if is_scalar && vspan.start.line() == span.start.line() {
+                if let Some(c) = self.trailing_comment(&vspan) {
+                    entries.push(Entry::comment(c, false));
+                }
+            }
             entries.push(Entry::new(key, value));
         }
         let v = Value::Map(entries);
@@ -245,7 +269,17 @@ impl<'a> Loader<'a> {
                     inline: false,
                 }));
             }
-            items.push(self.node(ev, span)?);
+            let is_scalar = matches!(ev, Event::Scalar(..) | Event::Alias(_));
+            let item = self.node(ev, span)?;
+            if is_scalar {
+                if let Some(c) = self.trailing_comment(&span) {
+                    items.push(Value::Comment(crate::tree::Comment {
+                        text: c,
+                        inline: true,
+                    }));
+                }
+            }
+            items.push(item);
         }
         let v = Value::Seq(items);
         if anchor > 0 {
@@ -990,6 +1024,15 @@ mod tests {
         assert!(matches!(resolve("yes"), Value::Str(_)));
         assert!(matches!(resolve("2024-01-01"), Value::Time(t) if t == "2024-01-01T00:00:00Z"));
         assert!(matches!(resolve("-"), Value::Str(_)));
+    }
+
+    #[test]
+    fn trailing_comments_move_before_their_entry() {
+        let branches = parse("a: 1 # one\nb: x #two\nl:\n    - x # three\n").unwrap();
+        assert_eq!(
+            emit(&branches),
+            "# one\na: 1\n#two\nb: x\nl:\n    # three\n    - x\n"
+        );
     }
 
     #[test]
