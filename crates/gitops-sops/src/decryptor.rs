@@ -10,7 +10,7 @@ use crate::engine::{self, Loaded, malformed};
 use crate::format::{Format, json};
 use crate::keys::Keyring;
 use crate::metadata::Metadata;
-use crate::tree::{Branches, Value};
+use crate::tree::Branches;
 
 /// Decrypts SOPS files and `Secret` objects with age keys.
 ///
@@ -104,7 +104,7 @@ impl Decryptor for SopsDecryptor {
             metadata,
         };
         engine::decrypt(&name, &mut loaded, &self.keys)?;
-        let value = json::to_json(&Value::Map(loaded.branches.0[0].clone()));
+        let value = json::entries_to_json(&loaded.branches.0[0]);
         Object::new(value)
             .map(Some)
             .map_err(|e| malformed(&name, format!("decrypted object is invalid: {e}")))

@@ -124,5 +124,9 @@ pub(crate) fn emit(sections: &[Entry]) -> Result<String, String> {
         }
         out.push('\n');
     }
+    // go-ini separates sections with a blank line but does not end with one.
+    if out.ends_with("\n\n") {
+        out.pop();
+    }
     Ok(out)
 }

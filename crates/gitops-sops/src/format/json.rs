@@ -31,15 +31,20 @@ pub(crate) fn from_json(v: serde_json::Value) -> Value {
     }
 }
 
+/// Converts a mapping into a JSON object (comments dropped).
+pub(crate) fn entries_to_json(entries: &[Entry]) -> serde_json::Value {
+    serde_json::Value::Object(
+        entries
+            .iter()
+            .filter_map(|e| e.key_str().map(|k| (k.to_string(), to_json(&e.value))))
+            .collect(),
+    )
+}
+
 /// Converts the tree into a JSON value (comments dropped).
 pub(crate) fn to_json(v: &Value) -> serde_json::Value {
     match v {
-        Value::Map(entries) => serde_json::Value::Object(
-            entries
-                .iter()
-                .filter_map(|e| e.key_str().map(|k| (k.to_string(), to_json(&e.value))))
-                .collect(),
-        ),
+        Value::Map(entries) => entries_to_json(entries),
         Value::Seq(items) => serde_json::Value::Array(
             items
                 .iter()
