@@ -1,0 +1,1062 @@
+//! [`KubeApplier`]: the [`Applier`] on a Kubernetes API server.
+//!
+//! # How a pass spends requests
+//! Objects are grouped by resource and namespace; each group is read with one `list` (one `get`
+//! for a group of one). An object whose live copy carries the digest of the configuration we
+//! would apply ([`DIGEST_ANNOTATION`](crate::DIGEST_ANNOTATION)) *and* still holds every value we
+//! set is unchanged, and costs no further request. Anything else is sent as a server-side apply,
+//! and the server's answer (a new `resourceVersion` or not) says whether it changed. A hand edit
+//! therefore never hides behind the digest: the live values are compared on every pass.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use gitops_core::apply::{self, ApplyOptions, Drift, Error, Health};
+use gitops_core::{
+    Action, Applier, BoxError, ChangeSet, HealthReport, HealthStatus, Object, ObjectRef,
+};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, Preconditions,
+    PropagationPolicy,
+};
+use kube::core::{GroupVersion, Status};
+use kube::discovery::Scope;
+use serde_json::Value;
+
+use crate::compare;
+use crate::connect::{self, ConnectOptions};
+
+/// The field manager name used unless the options name another.
+pub const DEFAULT_FIELD_MANAGER: &str = "gitops-rs";
+
+/// Options of a [`KubeApplier`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct KubeApplierOptions {
+    /// The server-side apply field manager.
+    pub field_manager: String,
+    /// Upper bound for any single request (on top of the client's own timeouts).
+    pub request_timeout: Duration,
+    /// How long to wait for applied CRDs to become Established before applying the rest.
+    pub establish_timeout: Duration,
+    /// How long to wait for an object to disappear when recreating it.
+    pub recreate_timeout: Duration,
+    /// Interval between status polls in `wait`.
+    pub poll_interval: Duration,
+    /// How long a discovery answer is trusted before a missing kind is looked up again.
+    pub discovery_ttl: Duration,
+    /// The namespace for namespaced objects that name none when the apply options give no
+    /// target namespace (the kubeconfig's namespace, as kubectl does).
+    pub default_namespace: String,
+}
+
+impl Default for KubeApplierOptions {
+    fn default() -> Self {
+        Self {
+            field_manager: DEFAULT_FIELD_MANAGER.to_owned(),
+            request_timeout: Duration::from_secs(30),
+            establish_timeout: Duration::from_secs(60),
+            recreate_timeout: Duration::from_secs(60),
+            poll_interval: Duration::from_millis(500),
+            discovery_ttl: Duration::from_secs(30),
+            default_namespace: "default".to_owned(),
+        }
+    }
+}
+
+impl KubeApplierOptions {
+    /// Sets the field manager.
+    pub fn with_field_manager(mut self, manager: impl Into<String>) -> Self {
+        self.field_manager = manager.into();
+        self
+    }
+
+    /// Sets the per-request timeout.
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Sets how long to wait for CRDs to be established.
+    pub fn with_establish_timeout(mut self, timeout: Duration) -> Self {
+        self.establish_timeout = timeout;
+        self
+    }
+
+    /// Sets the poll interval of `wait`.
+    pub fn with_poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// Sets the fallback namespace.
+    pub fn with_default_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.default_namespace = namespace.into();
+        self
+    }
+}
+
+/// The resource an object kind is served as.
+#[derive(Clone, Debug)]
+struct Resource {
+    api: ApiResource,
+    namespaced: bool,
+}
+
+#[derive(Clone)]
+struct Served {
+    fetched: Instant,
+    kinds: Arc<HashMap<String, Resource>>,
+}
+
+/// What we remember about an object after applying it: if its `resourceVersion` has not moved,
+/// nothing touched it since.
+#[derive(Clone, Debug)]
+struct Memo {
+    resource_version: String,
+    digest: String,
+}
+
+/// An object ready to apply: namespace settled, digest annotation set.
+struct Prepared {
+    id: ObjectRef,
+    resource: Resource,
+    /// What we send.
+    body: Value,
+    /// What we expect to find live (Secrets' `stringData` folded into `data`).
+    expected: Value,
+    digest: String,
+}
+
+/// Applies objects to a Kubernetes API server with server-side apply.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// use gitops_core::{Applier, apply::ApplyOptions};
+///
+/// let applier = gitops_kube::KubeApplier::from_kubeconfig("kubeconfig".as_ref()).await?;
+/// let objects = gitops_core::object::parse_yaml(
+///     "cm.yaml",
+///     "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app, namespace: default}\ndata: {k: v}\n",
+/// )?;
+/// let changes = applier.apply(&objects, &ApplyOptions::default()).await?;
+/// println!("{}", changes.summary());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct KubeApplier {
+    client: kube::Client,
+    options: KubeApplierOptions,
+    discovery: Arc<Mutex<HashMap<String, Served>>>,
+    memo: Arc<Mutex<HashMap<ObjectRef, Memo>>>,
+}
+
+impl std::fmt::Debug for KubeApplier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeApplier")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A request that did not answer in time.
+#[derive(Debug, thiserror::Error)]
+#[error("request timed out after {0:?}")]
+struct RequestTimeout(Duration);
+
+impl KubeApplier {
+    /// An applier on `client` with default options.
+    pub fn new(client: kube::Client) -> Self {
+        Self::with_options(client, KubeApplierOptions::default())
+    }
+
+    /// An applier on `client`.
+    pub fn with_options(client: kube::Client, options: KubeApplierOptions) -> Self {
+        Self {
+            client,
+            options,
+            discovery: Arc::default(),
+            memo: Arc::default(),
+        }
+    }
+
+    /// An applier for the current context of a kubeconfig file, with default options.
+    ///
+    /// # Errors
+    /// When the file cannot be read or makes no client.
+    pub async fn from_kubeconfig(path: &Path) -> Result<Self, connect::Error> {
+        Self::from_kubeconfig_with(
+            path,
+            &ConnectOptions::default(),
+            KubeApplierOptions::default(),
+        )
+        .await
+    }
+
+    /// An applier for a kubeconfig file with connection options (impersonation, timeouts,
+    /// request counting) and applier options.
+    ///
+    /// # Errors
+    /// When the file cannot be read or makes no client.
+    pub async fn from_kubeconfig_with(
+        path: &Path,
+        connect: &ConnectOptions,
+        mut options: KubeApplierOptions,
+    ) -> Result<Self, connect::Error> {
+        let config = connect::config_from_kubeconfig(path, connect).await?;
+        options.default_namespace = config.default_namespace.clone();
+        let client = connect::client_from_config(config, connect)?;
+        Ok(Self::with_options(client, options))
+    }
+
+    /// The client.
+    pub fn client(&self) -> &kube::Client {
+        &self.client
+    }
+
+    /// The options.
+    pub fn options(&self) -> &KubeApplierOptions {
+        &self.options
+    }
+
+    async fn timed<T>(
+        &self,
+        future: impl Future<Output = Result<T, kube::Error>>,
+    ) -> Result<T, kube::Error> {
+        match tokio::time::timeout(self.options.request_timeout, future).await {
+            Ok(result) => result,
+            Err(_) => Err(kube::Error::Service(Box::new(RequestTimeout(
+                self.options.request_timeout,
+            )))),
+        }
+    }
+
+    // ---- discovery -------------------------------------------------------------------------
+
+    /// The resource serving `kind` in `api_version`, `None` when the server does not serve it.
+    /// A miss on an answer older than the TTL (or when `fresh` is asked) looks again.
+    async fn resolve(&self, id: &ObjectRef, fresh: bool) -> Result<Option<Resource>, Error> {
+        let api_version = id.api_version();
+        let cached = self.lock_discovery().get(&api_version).cloned();
+        if let Some(served) = &cached {
+            if let Some(resource) = served.kinds.get(&id.kind) {
+                return Ok(Some(resource.clone()));
+            }
+            if !fresh && served.fetched.elapsed() < self.options.discovery_ttl {
+                return Ok(None);
+            }
+        }
+        let gv = GroupVersion::gv(&id.group, &id.version);
+        let kinds = match self
+            .timed(kube::discovery::oneshot::pinned_group(&self.client, &gv))
+            .await
+        {
+            Ok(group) => group
+                .versioned_resources(&id.version)
+                .into_iter()
+                .map(|(api, caps)| {
+                    (
+                        api.kind.clone(),
+                        Resource {
+                            api,
+                            namespaced: caps.scope == Scope::Namespaced,
+                        },
+                    )
+                })
+                .collect(),
+            Err(kube::Error::Api(status)) if status.code == 404 => HashMap::new(),
+            Err(e) => return Err(map_error(id, e)),
+        };
+        let found = kinds.get(&id.kind).cloned();
+        self.lock_discovery().insert(
+            api_version,
+            Served {
+                fetched: Instant::now(),
+                kinds: Arc::new(kinds),
+            },
+        );
+        Ok(found)
+    }
+
+    fn lock_discovery(&self) -> std::sync::MutexGuard<'_, HashMap<String, Served>> {
+        self.discovery
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn lock_memo(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectRef, Memo>> {
+        self.memo
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn api(&self, resource: &Resource, namespace: Option<&str>) -> Api<DynamicObject> {
+        match namespace.filter(|_| resource.namespaced) {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, &resource.api),
+            None => Api::all_with(self.client.clone(), &resource.api),
+        }
+    }
+
+    // ---- preparing -------------------------------------------------------------------------
+
+    fn prepare(
+        &self,
+        object: &Object,
+        resource: Resource,
+        options: &ApplyOptions,
+    ) -> Result<Prepared, Error> {
+        let mut object = object.clone();
+        if resource.namespaced {
+            if object.id().namespace.is_none() {
+                let ns = options
+                    .target_namespace
+                    .clone()
+                    .unwrap_or_else(|| self.options.default_namespace.clone());
+                object.set_namespace(&ns);
+            }
+        } else if object.id().namespace.is_some() {
+            let id = object.id().clone();
+            object
+                .edit(|map| {
+                    if let Some(Value::Object(metadata)) = map.get_mut("metadata") {
+                        metadata.remove("namespace");
+                    }
+                })
+                .map_err(|e| Error::Rejected {
+                    id,
+                    message: e.to_string(),
+                })?;
+        }
+        let id = object.id().clone();
+        let mut body = object.into_value();
+        let digest = compare::digest(&body);
+        compare::set_digest(&mut body, &digest);
+        let expected = compare::normalise_desired(&body);
+        Ok(Prepared {
+            id,
+            resource,
+            body,
+            expected,
+            digest,
+        })
+    }
+
+    /// Resolves and prepares objects; kinds the server does not serve yet are returned apart.
+    async fn prepare_all<'a>(
+        &self,
+        objects: &[&'a Object],
+        options: &ApplyOptions,
+        fresh: bool,
+    ) -> Result<(Vec<Prepared>, Vec<&'a Object>), Error> {
+        let mut prepared = Vec::with_capacity(objects.len());
+        let mut unknown = Vec::new();
+        for object in objects {
+            match self.resolve(object.id(), fresh).await? {
+                Some(resource) => prepared.push(self.prepare(object, resource, options)?),
+                None => unknown.push(*object),
+            }
+        }
+        Ok((prepared, unknown))
+    }
+
+    // ---- reading live state ----------------------------------------------------------------
+
+    /// Live copies of the objects, keyed by identity: one list per resource and namespace, one
+    /// get for a group of one.
+    async fn fetch_live(&self, items: &[Prepared]) -> Result<HashMap<ObjectRef, Value>, Error> {
+        let mut groups: BTreeMap<(String, Option<String>), Vec<&Prepared>> = BTreeMap::new();
+        for item in items {
+            let key = (
+                format!(
+                    "{}/{}",
+                    item.resource.api.api_version, item.resource.api.plural
+                ),
+                item.id.namespace.clone(),
+            );
+            groups.entry(key).or_default().push(item);
+        }
+        let mut live = HashMap::with_capacity(items.len());
+        for ((_, namespace), members) in groups {
+            let first = members[0];
+            let api = self.api(&first.resource, namespace.as_deref());
+            if members.len() == 1 {
+                let found = self
+                    .timed(api.get_opt(&first.id.name))
+                    .await
+                    .map_err(|e| map_error(&first.id, e))?;
+                if let Some(object) = found {
+                    live.insert(first.id.clone(), to_value(&first.resource, object));
+                }
+                continue;
+            }
+            let wanted: HashSet<&str> = members.iter().map(|m| m.id.name.as_str()).collect();
+            let mut params = ListParams::default().limit(500);
+            loop {
+                let page = self
+                    .timed(api.list(&params))
+                    .await
+                    .map_err(|e| map_error(&first.id, e))?;
+                let next = page.metadata.continue_.clone().filter(|c| !c.is_empty());
+                for object in page.items {
+                    let Some(name) = object.metadata.name.clone() else {
+                        continue;
+                    };
+                    if wanted.contains(name.as_str()) {
+                        let mut id = first.id.clone();
+                        id.name = name;
+                        live.insert(id, to_value(&first.resource, object));
+                    }
+                }
+                match next {
+                    Some(token) => params = params.continue_token(&token),
+                    None => break,
+                }
+            }
+        }
+        Ok(live)
+    }
+
+    /// Whether the live object already is what applying `item` would make it.
+    fn in_sync(&self, item: &Prepared, live: &Value) -> bool {
+        if compare::live_digest(live) != Some(item.digest.as_str()) {
+            return false;
+        }
+        let rv = live
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str);
+        if let Some(memo) = self.lock_memo().get(&item.id) {
+            if Some(memo.resource_version.as_str()) == rv && memo.digest == item.digest {
+                return true;
+            }
+        }
+        compare::contains(&item.expected, live)
+    }
+
+    fn remember(&self, item: &Prepared, applied: &Value) {
+        if let Some(rv) = applied
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+        {
+            self.lock_memo().insert(
+                item.id.clone(),
+                Memo {
+                    resource_version: rv.to_owned(),
+                    digest: item.digest.clone(),
+                },
+            );
+        }
+    }
+
+    // ---- applying --------------------------------------------------------------------------
+
+    async fn apply_batch(
+        &self,
+        mut items: Vec<Prepared>,
+        options: &ApplyOptions,
+        changes: &mut ChangeSet,
+    ) -> Result<Vec<(Prepared, Value)>, Error> {
+        items.sort_by_key(|i| apply::apply_rank(&i.id));
+        let live = self.fetch_live(&items).await?;
+        let mut applied = Vec::with_capacity(items.len());
+        for item in items {
+            let current = live.get(&item.id);
+            if let Some(current) = current {
+                if self.in_sync(&item, current) {
+                    changes.push(item.id.clone(), Action::Unchanged);
+                    applied.push((item, current.clone()));
+                    continue;
+                }
+            }
+            let (action, result) = self.apply_one(&item, current, options).await?;
+            self.remember(&item, &result);
+            changes.push(item.id.clone(), action);
+            applied.push((item, result));
+        }
+        Ok(applied)
+    }
+
+    async fn patch(
+        &self,
+        item: &Prepared,
+        force: bool,
+        dry_run: bool,
+    ) -> Result<Value, kube::Error> {
+        let api = self.api(&item.resource, item.id.namespace.as_deref());
+        let mut params = PatchParams::apply(&self.options.field_manager);
+        params.force = force;
+        params.dry_run = dry_run;
+        let object = self
+            .timed(api.patch(&item.id.name, &params, &Patch::Apply(&item.body)))
+            .await?;
+        Ok(to_value(&item.resource, object))
+    }
+
+    async fn apply_one(
+        &self,
+        item: &Prepared,
+        live: Option<&Value>,
+        options: &ApplyOptions,
+    ) -> Result<(Action, Value), Error> {
+        let result = match self.patch(item, options.force, false).await {
+            Err(kube::Error::Api(status)) if is_conflict(&status) => {
+                let conflicts = conflicts(&status);
+                let applying: Vec<&(String, String)> = conflicts
+                    .iter()
+                    .filter(|(manager, _)| live.is_some_and(|l| applies(l, manager)))
+                    .collect();
+                if let Some((manager, _)) = applying.first() {
+                    // Another declarative owner: only `force` takes its fields.
+                    return Err(Error::Conflict {
+                        id: item.id.clone(),
+                        manager: manager.clone(),
+                        fields: conflicts
+                            .iter()
+                            .filter(|(m, _)| m == manager)
+                            .map(|(_, f)| f.clone())
+                            .collect(),
+                    });
+                }
+                // Imperative edits (kubectl edit, scale, patch): drift we correct.
+                self.patch(item, true, false).await
+            }
+            other => other,
+        };
+        let result = match result {
+            Err(kube::Error::Api(status)) if is_immutable(&status) => {
+                let fields = immutable_fields(&status);
+                if !options.force {
+                    return Err(Error::Rejected {
+                        id: item.id.clone(),
+                        message: format!(
+                            "immutable field {} changed; apply with force to recreate the object: {}",
+                            fields.join(", "),
+                            status.message
+                        ),
+                    });
+                }
+                self.recreate(item).await?;
+                let recreated = self
+                    .patch(item, true, false)
+                    .await
+                    .map_err(|e| map_error(&item.id, e))?;
+                return Ok((Action::Configured, recreated));
+            }
+            other => other.map_err(|e| map_error(&item.id, e))?,
+        };
+        let action = match live {
+            None => Action::Created,
+            Some(live) => {
+                let before = live.pointer("/metadata/resourceVersion");
+                if before.is_some() && before == result.pointer("/metadata/resourceVersion") {
+                    Action::Unchanged
+                } else {
+                    Action::Configured
+                }
+            }
+        };
+        Ok((action, result))
+    }
+
+    /// Deletes the object and waits until it is gone.
+    async fn recreate(&self, item: &Prepared) -> Result<(), Error> {
+        let api = self.api(&item.resource, item.id.namespace.as_deref());
+        let params = DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Background),
+            ..DeleteParams::default()
+        };
+        match self.timed(api.delete(&item.id.name, &params)).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
+            Err(e) => return Err(map_error(&item.id, e)),
+        }
+        let deadline = Instant::now() + self.options.recreate_timeout;
+        loop {
+            let found = self
+                .timed(api.get_opt(&item.id.name))
+                .await
+                .map_err(|e| map_error(&item.id, e))?;
+            if found.is_none() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Timeout {
+                    timeout: self.options.recreate_timeout,
+                    not_ready: vec![item.id.clone()],
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until the CRDs are Established (their kinds are served).
+    async fn wait_established(&self, crds: &[(Prepared, Value)]) -> Result<(), Error> {
+        let deadline = Instant::now() + self.options.establish_timeout;
+        let mut pending: Vec<&Prepared> = crds
+            .iter()
+            .filter(|(_, live)| crate::health::health(live).0 != HealthStatus::Current)
+            .map(|(item, _)| item)
+            .collect();
+        while !pending.is_empty() {
+            let mut still = Vec::new();
+            for item in pending {
+                let api = self.api(&item.resource, None);
+                let live = self
+                    .timed(api.get_opt(&item.id.name))
+                    .await
+                    .map_err(|e| map_error(&item.id, e))?;
+                let current = live.map(|o| crate::health::health(&to_value(&item.resource, o)).0)
+                    == Some(HealthStatus::Current);
+                if !current {
+                    still.push(item);
+                }
+            }
+            pending = still;
+            if pending.is_empty() {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Timeout {
+                    timeout: self.options.establish_timeout,
+                    not_ready: pending.iter().map(|i| i.id.clone()).collect(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
+    }
+
+    // ---- health ----------------------------------------------------------------------------
+
+    async fn health_of(&self, id: &ObjectRef) -> Result<Health, Error> {
+        let Some(resource) = self.resolve(id, false).await? else {
+            return Ok(Health {
+                id: id.clone(),
+                status: HealthStatus::NotFound,
+                message: format!("kind {}/{} is not served", id.api_version(), id.kind),
+            });
+        };
+        let api = self.api(&resource, id.namespace.as_deref());
+        let live = self
+            .timed(api.get_opt(&id.name))
+            .await
+            .map_err(|e| map_error(id, e))?;
+        Ok(match live {
+            None => Health {
+                id: id.clone(),
+                status: HealthStatus::NotFound,
+                message: "not found".into(),
+            },
+            Some(object) => {
+                let (status, message) = crate::health::health(&to_value(&resource, object));
+                Health {
+                    id: id.clone(),
+                    status,
+                    message,
+                }
+            }
+        })
+    }
+
+    // ---- drift -----------------------------------------------------------------------------
+
+    async fn drift_of(
+        &self,
+        item: &Prepared,
+        live: Option<&Value>,
+    ) -> Result<Option<Drift>, Error> {
+        let Some(live) = live else {
+            return Ok(Some(Drift::Missing(item.id.clone())));
+        };
+        if self.in_sync(item, live) {
+            return Ok(None);
+        }
+        let merged = match self.patch(item, true, true).await {
+            Ok(merged) => merged,
+            Err(kube::Error::Api(status)) if is_immutable(&status) => {
+                // The apply would need a recreate: report the immutable fields as drift.
+                let fields = immutable_fields(&status)
+                    .into_iter()
+                    .map(|f| apply::FieldDrift {
+                        path: format!("/{}", f.replace('.', "/")),
+                        desired: Some("(differs; immutable, apply with force recreates)".into()),
+                        live: None,
+                    })
+                    .collect();
+                return Ok(Some(Drift::Changed {
+                    id: item.id.clone(),
+                    fields,
+                }));
+            }
+            Err(e) => return Err(map_error(&item.id, e)),
+        };
+        let fields = compare::field_drift(&merged, live);
+        Ok((!fields.is_empty()).then(|| Drift::Changed {
+            id: item.id.clone(),
+            fields,
+        }))
+    }
+}
+
+/// The kinds a set of CRDs defines, as `(group, kind)`.
+fn defined_kinds(objects: &[&Object]) -> HashSet<(String, String)> {
+    objects
+        .iter()
+        .filter(|o| o.id().kind == "CustomResourceDefinition")
+        .filter_map(|o| {
+            let v = o.value();
+            Some((
+                v.pointer("/spec/group")?.as_str()?.to_owned(),
+                v.pointer("/spec/names/kind")?.as_str()?.to_owned(),
+            ))
+        })
+        .collect()
+}
+
+fn unknown_kind(object: &Object) -> Error {
+    let id = object.id().clone();
+    Error::UnknownKind {
+        api_version: id.api_version(),
+        kind: id.kind.clone(),
+        id,
+    }
+}
+
+#[async_trait]
+impl Applier for KubeApplier {
+    async fn apply(&self, objects: &[Object], options: &ApplyOptions) -> Result<ChangeSet, Error> {
+        let (first, rest): (Vec<&Object>, Vec<&Object>) =
+            objects.iter().partition(|o| apply::is_first_stage(o.id()));
+        let defined = defined_kinds(&first);
+
+        // Every kind must be served, or be defined by a CRD of this apply: check before writing.
+        let (first, unknown) = self.prepare_all(&first, options, false).await?;
+        if let Some(object) = unknown.first() {
+            return Err(unknown_kind(object));
+        }
+        let (rest, deferred) = self.prepare_all(&rest, options, false).await?;
+        if let Some(object) = deferred
+            .iter()
+            .find(|o| !defined.contains(&(o.id().group.clone(), o.id().kind.clone())))
+        {
+            return Err(unknown_kind(object));
+        }
+
+        // Stage 1: definitions, then wait until the CRDs serve their kinds.
+        let mut changes = ChangeSet::default();
+        let applied = self.apply_batch(first, options, &mut changes).await?;
+        let crds: Vec<(Prepared, Value)> = applied
+            .into_iter()
+            .filter(|(item, _)| item.id.kind == "CustomResourceDefinition")
+            .collect();
+        self.wait_established(&crds).await?;
+
+        // Stage 2: everything else, including the custom resources of the new CRDs.
+        let (late, still_unknown) = self.prepare_all(&deferred, options, true).await?;
+        if let Some(object) = still_unknown.first() {
+            return Err(unknown_kind(object));
+        }
+        let mut rest = rest;
+        rest.extend(late);
+        self.apply_batch(rest, options, &mut changes).await?;
+        Ok(changes)
+    }
+
+    async fn delete(&self, objects: &[ObjectRef]) -> Result<ChangeSet, Error> {
+        let mut changes = ChangeSet::default();
+        for id in objects {
+            // A kind no longer served has no objects left to delete.
+            let Some(resource) = self.resolve(id, false).await? else {
+                continue;
+            };
+            let api = self.api(&resource, id.namespace.as_deref());
+            let Some(live) = self
+                .timed(api.get_opt(&id.name))
+                .await
+                .map_err(|e| map_error(id, e))?
+            else {
+                continue;
+            };
+            let disabled = live
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(gitops_core::object::PRUNE_ANNOTATION))
+                .is_some_and(|v| v == gitops_core::object::PRUNE_DISABLED);
+            if disabled {
+                changes.push(id.clone(), Action::Skipped);
+                continue;
+            }
+            let params = DeleteParams {
+                propagation_policy: Some(PropagationPolicy::Background),
+                preconditions: Some(Preconditions {
+                    uid: live.metadata.uid.clone(),
+                    resource_version: None,
+                }),
+                ..DeleteParams::default()
+            };
+            match self.timed(api.delete(&id.name, &params)).await {
+                Ok(_) => {
+                    self.lock_memo().remove(id);
+                    changes.push(id.clone(), Action::Deleted);
+                }
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
+                Err(e) => return Err(map_error(id, e)),
+            }
+        }
+        Ok(changes)
+    }
+
+    async fn wait(&self, objects: &[ObjectRef], timeout: Duration) -> Result<HealthReport, Error> {
+        let deadline = Instant::now() + timeout;
+        let mut report: Vec<Option<Health>> = vec![None; objects.len()];
+        loop {
+            for (slot, id) in report.iter_mut().zip(objects) {
+                if slot
+                    .as_ref()
+                    .is_some_and(|h| h.status == HealthStatus::Current)
+                {
+                    continue;
+                }
+                *slot = Some(self.health_of(id).await?);
+            }
+            let done = report.iter().all(|h| {
+                h.as_ref()
+                    .is_some_and(|h| h.status == HealthStatus::Current)
+            });
+            let now = Instant::now();
+            if done || now >= deadline {
+                break;
+            }
+            tokio::time::sleep(self.options.poll_interval.min(deadline - now)).await;
+        }
+        Ok(HealthReport {
+            objects: report.into_iter().flatten().collect(),
+        })
+    }
+
+    async fn diff(&self, objects: &[Object]) -> Result<Vec<Drift>, Error> {
+        self.diff_with(objects, &ApplyOptions::default()).await
+    }
+}
+
+impl KubeApplier {
+    /// Like [`Applier::diff`], with apply options (a target namespace for objects that name
+    /// none). Objects whose kind a CRD of the same set defines, and which the server does not
+    /// serve yet, are reported missing.
+    ///
+    /// # Errors
+    /// As [`Applier::diff`].
+    pub async fn diff_with(
+        &self,
+        objects: &[Object],
+        options: &ApplyOptions,
+    ) -> Result<Vec<Drift>, Error> {
+        let all: Vec<&Object> = objects.iter().collect();
+        let defined = defined_kinds(&all);
+        let (prepared, unknown) = self.prepare_all(&all, options, false).await?;
+        let mut drifts = Vec::new();
+        for object in unknown {
+            if defined.contains(&(object.id().group.clone(), object.id().kind.clone())) {
+                drifts.push(Drift::Missing(object.id().clone()));
+            } else {
+                return Err(unknown_kind(object));
+            }
+        }
+        let live = self.fetch_live(&prepared).await?;
+        for item in &prepared {
+            if let Some(drift) = self.drift_of(item, live.get(&item.id)).await? {
+                drifts.push(drift);
+            }
+        }
+        drifts.sort_by(|a, b| {
+            apply::apply_rank(a.id())
+                .cmp(&apply::apply_rank(b.id()))
+                .then_with(|| a.id().cmp(b.id()))
+        });
+        Ok(drifts)
+    }
+}
+
+/// A dynamic object as JSON with its apiVersion and kind (lists leave them out of items).
+fn to_value(resource: &Resource, object: DynamicObject) -> Value {
+    let mut value = serde_json::to_value(object).unwrap_or(Value::Null);
+    if let Some(map) = value.as_object_mut() {
+        map.insert(
+            "apiVersion".into(),
+            Value::String(resource.api.api_version.clone()),
+        );
+        map.insert("kind".into(), Value::String(resource.api.kind.clone()));
+    }
+    value
+}
+
+fn is_conflict(status: &Status) -> bool {
+    status.code == 409 && status.reason == "Conflict" && !conflicts(status).is_empty()
+}
+
+/// `(manager, field)` pairs of a server-side apply conflict.
+fn conflicts(status: &Status) -> Vec<(String, String)> {
+    let Some(details) = &status.details else {
+        return Vec::new();
+    };
+    details
+        .causes
+        .iter()
+        .filter(|c| c.reason == "FieldManagerConflict")
+        .map(|c| {
+            // `conflict with "kubectl-edit" using v1`
+            let manager = c
+                .message
+                .split('"')
+                .nth(1)
+                .unwrap_or(c.message.as_str())
+                .to_owned();
+            (manager, c.field.clone())
+        })
+        .collect()
+}
+
+/// Whether `manager` owns fields of the live object through server-side apply.
+fn applies(live: &Value, manager: &str) -> bool {
+    live.pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .is_some_and(|entries| {
+            entries.iter().any(|e| {
+                e.get("manager").and_then(Value::as_str) == Some(manager)
+                    && e.get("operation").and_then(Value::as_str) == Some("Apply")
+            })
+        })
+}
+
+fn is_immutable(status: &Status) -> bool {
+    if status.code != 422 {
+        return false;
+    }
+    let immutable = |m: &str| {
+        m.contains("field is immutable")
+            || m.contains("may not change once set")
+            || m.contains("is immutable")
+    };
+    immutable(&status.message)
+        || status
+            .details
+            .as_ref()
+            .is_some_and(|d| d.causes.iter().any(|c| immutable(&c.message)))
+}
+
+fn immutable_fields(status: &Status) -> Vec<String> {
+    let mut fields: Vec<String> = status
+        .details
+        .iter()
+        .flat_map(|d| &d.causes)
+        .filter(|c| !c.field.is_empty())
+        .map(|c| c.field.clone())
+        .collect();
+    fields.dedup();
+    if fields.is_empty() {
+        fields.push("(unnamed)".into());
+    }
+    fields
+}
+
+/// Maps a client error to the applier's error about `id`.
+pub(crate) fn map_error(id: &ObjectRef, error: kube::Error) -> Error {
+    match error {
+        kube::Error::Api(status) => match status.code {
+            403 => Error::Forbidden {
+                id: id.clone(),
+                message: status.message.clone(),
+            },
+            409 if !conflicts(&status).is_empty() => {
+                let conflicts = conflicts(&status);
+                let manager = conflicts[0].0.clone();
+                Error::Conflict {
+                    id: id.clone(),
+                    fields: conflicts
+                        .iter()
+                        .filter(|(m, _)| *m == manager)
+                        .map(|(_, f)| f.clone())
+                        .collect(),
+                    manager,
+                }
+            }
+            429 | 500 | 502..=504 => Error::Unavailable(Box::new(kube::Error::Api(status))),
+            _ => Error::Rejected {
+                id: id.clone(),
+                message: status.message.clone(),
+            },
+        },
+        other => Error::Unavailable(Box::new(other) as BoxError),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::core::response::{StatusCause, StatusDetails};
+
+    fn status(code: u16, reason: &str, causes: Vec<(&str, &str, &str)>) -> Status {
+        Status {
+            code,
+            reason: reason.into(),
+            message: "m".into(),
+            details: Some(StatusDetails {
+                causes: causes
+                    .into_iter()
+                    .map(|(reason, message, field)| StatusCause {
+                        reason: reason.into(),
+                        message: message.into(),
+                        field: field.into(),
+                    })
+                    .collect(),
+                name: String::new(),
+                group: String::new(),
+                kind: String::new(),
+                uid: String::new(),
+                retry_after_seconds: 0,
+            }),
+            ..Status::default()
+        }
+    }
+
+    #[test]
+    fn conflicts_name_manager_and_fields() {
+        let s = status(
+            409,
+            "Conflict",
+            vec![(
+                "FieldManagerConflict",
+                "conflict with \"other\" using v1",
+                ".data.k",
+            )],
+        );
+        assert!(is_conflict(&s));
+        assert_eq!(conflicts(&s), [("other".to_owned(), ".data.k".to_owned())]);
+        let id = ObjectRef::new("", "v1", "ConfigMap", Some("n"), "c");
+        let err = map_error(&id, kube::Error::Api(Box::new(s)));
+        assert_eq!(
+            err.to_string(),
+            "ConfigMap/n/c: conflict with field manager other on .data.k"
+        );
+    }
+
+    #[test]
+    fn immutable_errors_name_the_field() {
+        let s = status(
+            422,
+            "Invalid",
+            vec![(
+                "FieldValueInvalid",
+                "Invalid value: x: field is immutable",
+                "spec.selector",
+            )],
+        );
+        assert!(is_immutable(&s));
+        assert_eq!(immutable_fields(&s), ["spec.selector"]);
+        assert!(!is_immutable(&status(422, "Invalid", vec![])));
+    }
+}
