@@ -99,7 +99,11 @@ pub(crate) fn decrypt(s: &str, key: &[u8; 32], aad: &str) -> Result<Value, Ciphe
             .map_err(|_| CipherError::BadType("UTF-8 string"))
     };
     Ok(match kind {
-        "str" => Value::Str(text()?),
+        // A Go string need not be UTF-8 (binary files, `!!binary` YAML values).
+        "str" => match String::from_utf8(plain.to_vec()) {
+            Ok(s) => Value::Str(s),
+            Err(e) => Value::Bytes(e.into_bytes()),
+        },
         "int" => Value::Int(
             std::str::from_utf8(&plain)
                 .ok()
@@ -168,7 +172,8 @@ pub(crate) fn encrypt(v: &Value, key: &[u8; 32], aad: &str) -> Option<String> {
             "bool",
         ),
         Value::Time(t) => (Zeroizing::new(t.as_bytes().to_vec()), "time"),
-        Value::Bytes(b) => (Zeroizing::new(b.clone()), "bytes"),
+        // sops stores byte strings as `str` (it cannot encrypt a `bytes` value back).
+        Value::Bytes(b) => (Zeroizing::new(b.clone()), "str"),
         Value::Comment(c) => (Zeroizing::new(c.text.as_bytes().to_vec()), "comment"),
         Value::Map(_) | Value::Seq(_) | Value::Null => return None,
     };

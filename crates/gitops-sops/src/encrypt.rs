@@ -254,18 +254,12 @@ pub(crate) fn encrypt(
         || Rule::UnencryptedSuffix("_unencrypted".into()),
         EncryptionRule::to_rule,
     );
-    let mac = engine::encrypt_branches(
-        &name,
-        &mut branches.0,
-        &rule,
-        opts.mac_only_encrypted,
-        &key,
-        format == Format::Binary,
-    )
-    .map_err(|source| Error::Walk {
-        path: name.clone(),
-        source,
-    })?;
+    let mac =
+        engine::encrypt_branches(&name, &mut branches.0, &rule, opts.mac_only_encrypted, &key)
+            .map_err(|source| Error::Walk {
+                path: name.clone(),
+                source,
+            })?;
     let last_modified = engine::now_rfc3339();
     let mut metadata = Metadata {
         key_groups,

@@ -435,7 +435,6 @@ pub(crate) fn decrypt(path: &str, loaded: &mut Loaded, keyring: &Keyring) -> Res
         hasher.update(MAC_ONLY_ENCRYPTED_INIT);
     }
     let mac_only = md.mac_only_encrypted;
-    let binary = loaded.format == Format::Binary;
     {
         let mut walker = Walker {
             rules: &rules,
@@ -458,14 +457,6 @@ pub(crate) fn decrypt(path: &str, loaded: &mut Loaded, keyring: &Keyring) -> Res
                                     _ => return Ok(()),
                                 };
                             }
-                        }
-                        Value::Str(s) if binary && s.starts_with("ENC[") => {
-                            let (raw, _) = cipher::decrypt_raw(s, &key, &ad)
-                                .map_err(|e| cipher_error(path, vpath, e))?;
-                            *v = match String::from_utf8(raw.to_vec()) {
-                                Ok(text) => Value::Str(text),
-                                Err(e) => Value::Bytes(e.into_bytes()),
-                            };
                         }
                         Value::Str(s) => {
                             *v = cipher::decrypt(s, &key, &ad)
@@ -580,7 +571,6 @@ pub(crate) fn encrypt_branches(
     rule: &Rule,
     mac_only: bool,
     key: &[u8; 32],
-    binary: bool,
 ) -> Result<String, Error> {
     let rules = Rules::new(path, rule)?;
     let mut hasher = Sha512::new();
@@ -598,16 +588,7 @@ pub(crate) fn encrypt_branches(
             }
             if encrypted {
                 let ad = aad(vpath);
-                let enc = match &*v {
-                    Value::Bytes(b) if binary => {
-                        if b.is_empty() {
-                            String::new()
-                        } else {
-                            cipher::encrypt_raw(b, "str", key, &ad)
-                        }
-                    }
-                    other => cipher::encrypt(other, key, &ad).unwrap_or_default(),
-                };
+                let enc = cipher::encrypt(v, key, &ad).unwrap_or_default();
                 // Like sops, an encrypted comment becomes a string: the mapping walk turns it back
                 // into a comment, a sequence keeps it as an item.
                 v.wipe();

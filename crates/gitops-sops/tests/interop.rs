@@ -404,3 +404,67 @@ fn rendered_secret_objects_decrypt_like_flux() {
         .expect("encrypted");
     assert_eq!(got.expose(), DOTENV.as_bytes());
 }
+
+/// Scalars whose style or type go-yaml decides in a particular way.
+const EDGE_YAML: &str = r#"a: ".5"
+b: "1e3"
+c: "0x10"
+d: "+1"
+e: "-"
+f: "~"
+g: "emoji 😀"
+h: "cr\rhere"
+i: "nel\u0085x"
+j: "nbsp\u00a0x"
+k: ":colon"
+l: "- dash"
+m: "? q"
+n: "a:b"
+o: "@at"
+p: "%pct"
+q: "back`tick"
+r: "1:20"
+s: "1_000"
+t: "0b101"
+u: "0o17"
+v: "True"
+w: "Off"
+x: "12:30:45"
+y: "2001-12-14t21:59:43.10-05:00"
+z: "---"
+aa: "..."
+ab: "trailing\n"
+ac: "\n"
+ad: "a\n\nb\n\n\n"
+ae: "  \n"
+af: "x\ty\nz"
+ag: ".inf"
+ah: 1e3
+ai: 0.000001
+aj: 123456789.123
+ak: -0.0
+al: .nan
+am: 2001-12-14t21:59:43.10-05:00
+an: 2001-12-14 21:59:43.10
+ao: 0x1F
+ap: [a, {b: c}]
+aq: !!str 123
+ar: !!binary aGVsbG8=
+"key with: colon": 1
+"": empty key
+"#k": v
+? |
+  multi
+  key
+: v
+"#;
+
+#[test]
+fn edge_scalars_both_ways() {
+    let Some(sops) = sops() else { return };
+    let env = Env::new();
+    let k = env.key("k");
+    check_sops_to_ours(&sops, &env, "edge.yaml", EDGE_YAML.as_bytes(), &["--age", &k.recipient], &[&k]);
+    let opts = EncryptOptions::default().with_age_recipients([k.recipient.clone()]);
+    check_ours_to_sops(&sops, &env, "edge.yaml", EDGE_YAML.as_bytes(), &opts, &[&k]);
+}

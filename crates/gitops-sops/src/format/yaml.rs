@@ -296,7 +296,11 @@ fn scalar_value(value: &str, style: ScalarStyle, tag: Option<&str>) -> Value {
             use base64::Engine;
             let compact: String = value.split_whitespace().collect();
             if let Ok(b) = base64::engine::general_purpose::STANDARD.decode(compact) {
-                return Value::Bytes(b);
+                // go-yaml decodes `!!binary` into a string.
+                return match String::from_utf8(b) {
+                    Ok(s) => Value::Str(s),
+                    Err(e) => Value::Bytes(e.into_bytes()),
+                };
             }
             return Value::Str(value.to_string());
         }
