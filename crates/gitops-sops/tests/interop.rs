@@ -406,7 +406,7 @@ fn rendered_secret_objects_decrypt_like_flux() {
 }
 
 /// Scalars whose style or type go-yaml decides in a particular way.
-const EDGE_YAML: &str = r#"a: ".5"
+const EDGE_YAML: &str = r##"a: ".5"
 b: "1e3"
 c: "0x10"
 d: "+1"
@@ -457,14 +457,21 @@ ar: !!binary aGVsbG8=
   multi
   key
 : v
-"#;
+"##;
 
 #[test]
 fn edge_scalars_both_ways() {
     let Some(sops) = sops() else { return };
     let env = Env::new();
     let k = env.key("k");
-    check_sops_to_ours(&sops, &env, "edge.yaml", EDGE_YAML.as_bytes(), &["--age", &k.recipient], &[&k]);
+    check_sops_to_ours(
+        &sops,
+        &env,
+        "edge.yaml",
+        EDGE_YAML.as_bytes(),
+        &["--age", &k.recipient],
+        &[&k],
+    );
     let opts = EncryptOptions::default().with_age_recipients([k.recipient.clone()]);
     check_ours_to_sops(&sops, &env, "edge.yaml", EDGE_YAML.as_bytes(), &opts, &[&k]);
 }
