@@ -31,6 +31,33 @@
 //! # }
 //! ```
 //!
+//! Git, registries and sops the same way:
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), gitops_testenv::Error> {
+//! let Some(git) = gitops_testenv::require_git() else { return Ok(()) };
+//! let repo = git.create_repo("app")?;
+//! let commit = repo.commit_files("main", &[("deploy/cm.yaml", "kind: ConfigMap\n")], "add")?;
+//! repo.tag("v1.0.0", &commit, Some("release 1.0.0"))?;
+//! let urls = [repo.git_url(), repo.http_url_with_credentials(), repo.ssh_url()];
+//! assert_eq!(git.packs_served(&repo), 0); // no pack sent for it yet
+//!
+//! let Some(registries) = gitops_testenv::require_registry() else { return Ok(()) };
+//! for registry in registries.servers() {
+//!     registry
+//!         .push_image("app", "v1.0.0", "application/vnd.oci.image.config.v1+json", b"{}", &[])
+//!         .await?;
+//!     assert_eq!(registry.list_tags("app").await?, ["v1.0.0"]);
+//! }
+//!
+//! let Some(sops) = gitops_testenv::require_sops() else { return Ok(()) };
+//! let Some(age) = gitops_testenv::require_age() else { return Ok(()) };
+//! let key = age.keygen(std::path::Path::new("/tmp/example-age-key.txt"))?;
+//! # let _ = (urls, sops, key);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Processes
 //!
 //! Servers run in their own process groups. A watchdog process (a tiny `sh` script) holds the read
