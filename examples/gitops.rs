@@ -15,6 +15,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use gitops::apply::Drift;
+use gitops::image::policy::{Choice, Order, Policy};
 use gitops::local::{DirectoryApplier, DirectorySource};
 use gitops::reconcile::Options;
 use gitops::render::RenderRequest;
@@ -33,11 +34,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Render a directory and print the objects as multi-document YAML.
+    /// Build a kustomization and print it, byte for byte as `kubectl kustomize DIR` does.
     Build {
-        /// The directory to render.
+        /// The directory to build.
         dir: PathBuf,
+        /// `LoadRestrictionsRootOnly` (default) or `LoadRestrictionsNone`.
+        #[arg(long, default_value = "LoadRestrictionsRootOnly")]
+        load_restrictor: String,
+        /// `legacy` (default: kustomize's order by kind) or `none` (input order).
+        #[arg(long, default_value = "legacy")]
+        reorder: String,
     },
+    /// SOPS files: decrypt and encrypt with age keys, like the `sops` binary.
+    #[command(subcommand)]
+    Sops(SopsCommand),
     /// Run one reconcile pass of a local folder into an output folder (rendered manifests).
     Reconcile {
         /// The repository folder.
@@ -72,7 +82,47 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum SopsCommand {
+    /// Decrypt FILE to stdout with the keys of `SOPS_AGE_KEY_FILE` / `SOPS_AGE_KEY`.
+    Decrypt {
+        /// The encrypted file.
+        file: PathBuf,
+    },
+    /// Encrypt FILE to stdout for age recipients.
+    Encrypt {
+        /// Recipients, comma separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        age: Vec<String>,
+        /// Encrypt only the values of keys matching this regex (e.g. `^(data|stringData)$`).
+        #[arg(long)]
+        encrypted_regex: Option<String>,
+        /// The plaintext file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum ImageCommand {
+    /// Print the tag a policy selects among the given tags (one per line in a file, or `-`).
+    Policy {
+        /// A file with one tag per line, `-` for stdin.
+        tags: PathBuf,
+        /// A semver range in Flux's syntax (`>=1.0.0`, `~1.2`, `^1`, `1.x`, `>=1.0.0-0`).
+        #[arg(long, group = "choice")]
+        semver: Option<String>,
+        /// Alphabetical order, `asc` or `desc`.
+        #[arg(long, group = "choice")]
+        alphabetical: Option<String>,
+        /// Numerical order, `asc` or `desc`.
+        #[arg(long, group = "choice")]
+        numerical: Option<String>,
+        /// `filterTags.pattern`.
+        #[arg(long)]
+        pattern: Option<String>,
+        /// `filterTags.extract` (`$1`, `$name`).
+        #[arg(long, default_value = "")]
+        extract: String,
+    },
     /// Rewrite the fields marked `# {"$imagepolicy": "<namespace>:<policy>"}` below DIR in place
     /// and print what changed.
     Update {
@@ -91,7 +141,16 @@ fn parse_var(text: &str) -> Result<(String, String), String> {
 }
 
 fn renderer() -> impl Renderer {
-    gitops::local::PlainRenderer::new()
+    // Like Flux: a directory without a kustomization file is taken whole.
+    gitops::kustomize::KustomizeRenderer::new()
+}
+
+fn order(text: &str) -> anyhow::Result<Order> {
+    match text {
+        "asc" => Ok(Order::Asc),
+        "desc" => Ok(Order::Desc),
+        other => anyhow::bail!("order must be asc or desc, got {other:?}"),
+    }
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -110,9 +169,87 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Build { dir } => {
-            let objects = renderer().render(&RenderRequest::new(&dir, ".")).await?;
-            print!("{}", gitops::object::to_yaml(&objects)?);
+        Command::Build {
+            dir,
+            load_restrictor,
+            reorder,
+        } => {
+            use gitops::kustomize::{BuildOptions, LoadRestrictor, Reorder};
+            let restrictor = match load_restrictor.as_str() {
+                "LoadRestrictionsRootOnly" => LoadRestrictor::RootOnly,
+                "LoadRestrictionsNone" => LoadRestrictor::None,
+                other => anyhow::bail!("unknown load restrictor {other:?}"),
+            };
+            let reorder = match reorder.as_str() {
+                "legacy" => Reorder::Legacy,
+                "none" => Reorder::None,
+                other => anyhow::bail!("unknown reorder {other:?}: legacy or none"),
+            };
+            let options = BuildOptions::default()
+                .with_load_restrictor(restrictor)
+                .with_reorder(reorder);
+            print!("{}", gitops::kustomize::build_to_string(&dir, &options)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sops(SopsCommand::Decrypt { file }) => {
+            let key_file =
+                match std::env::var_os("SOPS_AGE_KEY_FILE") {
+                    Some(path) => Some(std::fs::read_to_string(&path).with_context(|| {
+                        format!("cannot read {}", PathBuf::from(path).display())
+                    })?),
+                    None => None,
+                };
+            let key = std::env::var("SOPS_AGE_KEY").ok();
+            let keys = gitops::sops::Keyring::from_env_like(key_file.as_deref(), key.as_deref())?;
+            let content =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let plaintext = gitops::sops::decrypt(&file, &content, &keys)?;
+            std::io::Write::write_all(&mut std::io::stdout(), plaintext.expose())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sops(SopsCommand::Encrypt {
+            age,
+            encrypted_regex,
+            file,
+        }) => {
+            let mut options = gitops::sops::EncryptOptions::default().with_age_recipients(age);
+            if let Some(regex) = encrypted_regex {
+                options = options.with_rule(gitops::sops::EncryptionRule::EncryptedRegex(regex));
+            }
+            let content =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let encrypted = gitops::sops::encrypt(&file, &content, &options)?;
+            std::io::Write::write_all(&mut std::io::stdout(), &encrypted)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Image(ImageCommand::Policy {
+            tags,
+            semver,
+            alphabetical,
+            numerical,
+            pattern,
+            extract,
+        }) => {
+            let text = if tags.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(&tags)
+                    .with_context(|| format!("cannot read {}", tags.display()))?
+            };
+            let choice = match (semver, alphabetical, numerical) {
+                (Some(range), None, None) => Choice::Semver(range.parse()?),
+                (None, Some(o), None) => Choice::Alphabetical(order(&o)?),
+                (None, None, Some(o)) => Choice::Numerical(order(&o)?),
+                _ => anyhow::bail!("give one of --semver, --alphabetical, --numerical"),
+            };
+            let mut policy = Policy::new(choice);
+            if let Some(pattern) = pattern {
+                policy = policy.with_filter(&pattern, &extract)?;
+            }
+            println!(
+                "{}",
+                policy.latest(text.lines().map(str::trim).filter(|t| !t.is_empty()))?
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Reconcile {

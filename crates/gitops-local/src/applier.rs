@@ -148,7 +148,9 @@ impl Applier for DirectoryApplier {
                     }
                 };
                 if action != Action::Unchanged {
-                    fs::write_atomic(&path, yaml.as_bytes()).map_err(storage(&path))?;
+                    // A Secret holds decrypted values: keep it readable by the owner only.
+                    fs::write_atomic_with(&path, yaml.as_bytes(), object.is_secret())
+                        .map_err(storage(&path))?;
                 }
                 changes.push(object.id().clone(), action);
             }
@@ -398,6 +400,15 @@ mod tests {
         assert_eq!(fields[0].live.as_deref(), Some("\"***\""));
         assert!(!format!("{drift:?}").contains("hunter2"));
 
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(applier.file_of(objs[0].id()))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "Secrets are private");
+        }
         let ids: Vec<ObjectRef> = objs.iter().map(|o| o.id().clone()).collect();
         let pruned = applier.delete(&ids).await.unwrap();
         assert_eq!(pruned.count(Action::Skipped), 1);

@@ -5,11 +5,28 @@ use std::path::{Path, PathBuf};
 
 /// Writes a file through a temporary sibling and a rename, so readers see old or new, never half.
 pub(crate) fn write_atomic(path: &Path, content: &[u8]) -> io::Result<()> {
+    write_atomic_with(path, content, false)
+}
+
+/// [`write_atomic`], readable by the owner only when `private` (decrypted Secrets).
+pub(crate) fn write_atomic_with(path: &Path, content: &[u8], private: bool) -> io::Result<()> {
     let parent = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent)?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = parent.join(format!(".{name}.tmp"));
-    std::fs::write(&tmp, content)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    if private {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    #[cfg(not(unix))]
+    let _ = private;
+    let mut file = options.open(&tmp)?;
+    std::io::Write::write_all(&mut file, content)?;
+    file.sync_all()?;
+    drop(file);
     std::fs::rename(&tmp, path)
 }
 
