@@ -131,7 +131,7 @@ def main():
         ours_tree_out = subprocess.run([ours, "decrypt"] + files, env=env, check=True, capture_output=True).stdout
         assert b"".join(outs) == ours_tree_out, "outputs differ on the tree"
         in_process = []
-        for _ in range(RUNS):
+        for _ in range(3 * RUNS):
             line = subprocess.run([ours, "decrypt-tree", tree], env=env, check=True, capture_output=True).stdout
             in_process.append(float(line.decode().split(",")[-1].split()[0]) / 1000.0)
         t_ours_tree_inproc = min(in_process)
@@ -143,7 +143,7 @@ def main():
         print(f"|---|---|---|---|")
         print(f"| 5,000-value YAML (process, best of {RUNS}) | {t_sops_large*1000:.1f} ms | {t_ours_large*1000:.1f} ms | {t_sops_large/t_ours_large:.1f}x |")
         print(f"| 200 Secrets, one process each for sops vs one process for ours | {t_sops_tree*1000:.0f} ms | {t_ours_tree_proc*1000:.1f} ms | {t_sops_tree/t_ours_tree_proc:.0f}x |")
-        print(f"| 200 Secrets, in-process (ours, files already read) | - | {t_ours_tree_inproc*1000:.1f} ms | goal < 50 ms |")
+        print(f"| 200 Secrets, in-process (ours, files already read, best of {3 * RUNS}) | - | {t_ours_tree_inproc*1000:.1f} ms | goal < 50 ms |")
         print()
         print("outputs byte-identical: yes")
     finally:
