@@ -392,6 +392,7 @@ impl<'a> Builder<'a> {
     }
 
     fn accumulate_resources(&mut self, layer: &Layer, ra: &mut Vec<Resource>) -> Result<(), Error> {
+        let mut seen: IdSet = ra.iter().map(|r| r.cur_id().key()).collect();
         for written in &layer.k.resources {
             let path = self.resolve(layer, written, false)?;
             let new = if self.fs.is_dir(&path) {
@@ -414,27 +415,35 @@ impl<'a> Builder<'a> {
                 }
                 res
             };
-            for r in new {
-                append_unique(&layer.file, ra, r)?;
-            }
+            append_all(&layer.file, ra, &mut seen, new)?;
         }
         Ok(())
     }
 }
 
-/// Adds a resource, failing on an id that is already there.
-pub(crate) fn append_unique(file: &str, ra: &mut Vec<Resource>, r: Resource) -> Result<(), Error> {
-    let id = r.cur_id();
-    if ra.iter().any(|o| o.cur_id().same(&id)) {
-        return Err(invalid(
-            file,
-            format!(
-                "may not add resource with an already registered id: {}",
-                id.display()
-            ),
-        ));
+/// The ids of a list of resources, as kustomize compares them.
+pub(crate) type IdSet = std::collections::HashSet<(String, String, String, String, String)>;
+
+/// Adds resources, failing on an id that is already there; `seen` holds the ids of `ra`.
+pub(crate) fn append_all(
+    file: &str,
+    ra: &mut Vec<Resource>,
+    seen: &mut IdSet,
+    new: Vec<Resource>,
+) -> Result<(), Error> {
+    for r in new {
+        let id = r.cur_id();
+        if !seen.insert(id.key()) {
+            return Err(invalid(
+                file,
+                format!(
+                    "may not add resource with an already registered id: {}",
+                    id.display()
+                ),
+            ));
+        }
+        ra.push(r);
     }
-    ra.push(r);
     Ok(())
 }
 

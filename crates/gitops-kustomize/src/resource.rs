@@ -144,6 +144,17 @@ impl ResId {
         }
     }
 
+    /// A key equal for ids kustomize considers the same.
+    pub fn key(&self) -> (String, String, String, String, String) {
+        (
+            self.gvk.group.clone(),
+            self.gvk.version.clone(),
+            self.gvk.kind.clone(),
+            self.effective_namespace().to_owned(),
+            self.name.clone(),
+        )
+    }
+
     pub fn ns_equals(&self, other: &ResId) -> bool {
         self.effective_namespace() == other.effective_namespace()
     }

@@ -144,14 +144,15 @@ fn namespace(layer: &Layer, ra: &mut [Resource], ns: &str) -> Result<(), Error> 
             }
         }
     }
-    let ids: Vec<_> = ra.iter().map(Resource::cur_id).collect();
-    for (i, a) in ids.iter().enumerate() {
-        if ids[..i].iter().any(|b| b.same(a)) {
+    let mut seen = std::collections::HashSet::new();
+    for r in ra.iter() {
+        let id = r.cur_id();
+        if !seen.insert(id.key()) {
             return Err(invalid(
                 layer.file.clone(),
                 format!(
                     "namespace transformation produces ID conflict: {}",
-                    a.display()
+                    id.display()
                 ),
             ));
         }

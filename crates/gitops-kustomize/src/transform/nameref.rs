@@ -1,6 +1,7 @@
 //! Name references: after names change (prefixes, suffixes, hashes), fields that name other
 //! resources (a ConfigMap in a Deployment, a ServiceAccount in a RoleBinding) follow them.
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use serde_json::Value;
@@ -69,6 +70,9 @@ fn prefix_suffix_equal(a: &Resource, b: &Resource, allow_empty: bool) -> bool {
 
 struct Ctx<'a> {
     all: &'a [Resource],
+    ids: &'a [ResId],
+    prevs: &'a [Vec<ResId>],
+    by_prev_name: &'a HashMap<&'a str, Vec<usize>>,
     referrer: &'a Resource,
     referrer_id: ResId,
     referral: &'a Gvk,
@@ -77,14 +81,27 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// Resources the referrer may name at all (kustomize's "subset that could be referenced").
-    fn could_reference(&self, target: &Resource, rb_namespaces: &[String]) -> bool {
+    fn could_reference(&self, i: usize, rb_namespaces: &[String]) -> bool {
         if self.referrer_id.gvk.is_cluster_scoped() {
             return true;
         }
-        let id = target.cur_id();
+        let id = &self.ids[i];
         id.gvk.is_cluster_scoped()
             || id.ns_equals(&self.referrer_id)
-            || rb_namespaces.iter().any(|n| n == target.namespace())
+            || rb_namespaces.contains(&id.namespace)
+    }
+
+    /// Resources that once had `name` and that the referrer may name.
+    fn named(&self, name: &str, rb_namespaces: &[String]) -> Vec<usize> {
+        self.by_prev_name
+            .get(name)
+            .map(|v| {
+                v.iter()
+                    .copied()
+                    .filter(|&i| self.could_reference(i, rb_namespaces))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     fn select(
@@ -96,7 +113,7 @@ impl Ctx<'_> {
         let mut c: Vec<usize> = candidates
             .into_iter()
             .filter(|&i| {
-                let prev = self.all[i].prev_ids();
+                let prev = &self.prevs[i];
                 prev.iter().any(|p| p.name == old_name)
                     && prev.iter().any(|p| selected(p, self.referral))
                     && self
@@ -108,7 +125,7 @@ impl Ctx<'_> {
                 if self.referrer_id.gvk.is_cluster_scoped() {
                     return true;
                 }
-                let id = self.all[i].cur_id();
+                let id = &self.ids[i];
                 id.gvk.is_cluster_scoped()
                     || id.gvk.kind == "ServiceAccount"
                     || id.ns_equals(&self.referrer_id)
@@ -150,6 +167,21 @@ impl Ctx<'_> {
 pub(crate) fn fix(file: &str, ra: &mut [Resource]) -> Result<(), Error> {
     // Plan the updates against a snapshot, then write them.
     let snapshot: Vec<Resource> = ra.to_vec();
+    let ids: Vec<ResId> = snapshot.iter().map(Resource::cur_id).collect();
+    let prevs: Vec<Vec<ResId>> = snapshot.iter().map(Resource::prev_ids).collect();
+    let mut by_prev_name: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, prev) in prevs.iter().enumerate() {
+        for p in prev {
+            let list = by_prev_name.entry(p.name.as_str()).or_default();
+            if list.last() != Some(&i) {
+                list.push(i);
+            }
+        }
+    }
+    if by_prev_name.is_empty() {
+        // Nothing was ever renamed: no reference can need fixing.
+        return Ok(());
+    }
     for (ri, referrer) in snapshot.iter().enumerate() {
         let org = referrer.org_id();
         let referrer_id = referrer.cur_id();
@@ -199,17 +231,17 @@ pub(crate) fn fix(file: &str, ra: &mut [Resource]) -> Result<(), Error> {
             };
             let ctx = Ctx {
                 all: &snapshot,
+                ids: &ids,
+                prevs: &prevs,
+                by_prev_name: &by_prev_name,
                 referrer,
                 referrer_id: referrer_id.clone(),
                 referral: &br.referral,
                 role_ref,
             };
-            let candidates: Vec<usize> = (0..snapshot.len())
-                .filter(|&i| ctx.could_reference(&snapshot[i], &rb_namespaces))
-                .collect();
             let mut err = None;
             walk(&mut value, &br.referrer.path, false, &mut |node, _| {
-                let r = set_node(&ctx, node, &candidates, &mut changed);
+                let r = set_node(&ctx, node, &rb_namespaces, &mut changed);
                 if let Err(e) = r {
                     err.get_or_insert(e);
                 }
@@ -237,12 +269,12 @@ pub(crate) fn fix(file: &str, ra: &mut [Resource]) -> Result<(), Error> {
 fn set_node(
     ctx: &Ctx<'_>,
     node: &mut Value,
-    candidates: &[usize],
+    rb_namespaces: &[String],
     changed: &mut bool,
 ) -> Result<(), String> {
     match node {
         Value::String(s) => {
-            if let Some(i) = ctx.select(s, candidates.to_vec(), false)? {
+            if let Some(i) = ctx.select(s, ctx.named(s, rb_namespaces), false)? {
                 let new = ctx.all[i].name();
                 if new != s {
                     *s = new.to_owned();
@@ -256,15 +288,16 @@ fn set_node(
                 return Ok(());
             };
             let cands: Vec<usize> = match m.get("namespace").and_then(Value::as_str) {
-                None => candidates.to_vec(),
+                None => ctx.named(&old, rb_namespaces),
                 Some(ns) => {
-                    let by_org: Vec<usize> = candidates
+                    let named = ctx.named(&old, rb_namespaces);
+                    let by_org: Vec<usize> = named
                         .iter()
                         .copied()
                         .filter(|&i| ctx.all[i].org_id().namespace_or_default() == ns)
                         .collect();
                     if by_org.is_empty() {
-                        candidates
+                        named
                             .iter()
                             .copied()
                             .filter(|&i| ctx.all[i].namespace() == ns)
@@ -292,7 +325,7 @@ fn set_node(
         }
         Value::Array(items) => {
             for item in items {
-                set_node(ctx, item, candidates, changed)?;
+                set_node(ctx, item, rb_namespaces, changed)?;
             }
             Ok(())
         }

@@ -65,36 +65,48 @@ pub(crate) fn legacy(ra: &mut [Resource], first: Option<&[String]>, last: Option
         }
         r
     };
-    let mut keyed: Vec<(i64, String, String, Resource)> = ra
+    struct Key {
+        rank: i64,
+        gvk: String,
+        kind_is_ns_coreish: (bool, bool),
+        id: String,
+    }
+    let keys: Vec<Key> = ra
         .iter()
         .map(|r| {
             let id = r.cur_id();
-            (
-                rank(&id.gvk.kind),
-                id.gvk.sort_string(),
-                id_string(&id),
-                r.clone(),
-            )
+            Key {
+                rank: rank(&id.gvk.kind),
+                gvk: id.gvk.sort_string(),
+                kind_is_ns_coreish: (id.gvk.kind == "Namespace", id.gvk.group.is_empty()),
+                id: id_string(&id),
+            }
         })
         .collect();
-    keyed.sort_by(|a, b| {
-        let ga = &a.3.gvk();
-        let gb = &b.3.gvk();
-        if ga != gb {
-            if a.0 != b.0 {
-                return a.0.cmp(&b.0);
+    let mut order: Vec<usize> = (0..ra.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (ka, kb) = (&keys[a], &keys[b]);
+        if ka.gvk != kb.gvk {
+            if ka.rank != kb.rank {
+                return ka.rank.cmp(&kb.rank);
             }
-            if ga.kind == "Namespace"
-                && gb.kind == "Namespace"
-                && (ga.group.is_empty() || gb.group.is_empty())
+            if ka.kind_is_ns_coreish.0
+                && kb.kind_is_ns_coreish.0
+                && (ka.kind_is_ns_coreish.1 || kb.kind_is_ns_coreish.1)
             {
-                return b.1.cmp(&a.1);
+                return kb.gvk.cmp(&ka.gvk);
             }
-            return a.1.cmp(&b.1);
+            return ka.gvk.cmp(&kb.gvk);
         }
-        a.2.cmp(&b.2).then(Ordering::Equal)
+        ka.id.cmp(&kb.id).then(Ordering::Equal)
     });
-    for (slot, (_, _, _, r)) in ra.iter_mut().zip(keyed) {
-        *slot = r;
+    let mut taken: Vec<Option<Resource>> = ra
+        .iter_mut()
+        .map(|r| Some(std::mem::replace(r, Resource::new(serde_json::Value::Null))))
+        .collect();
+    for (slot, i) in ra.iter_mut().zip(order) {
+        *slot = taken[i]
+            .take()
+            .expect("each index appears once in a permutation");
     }
 }
