@@ -208,28 +208,32 @@ pub(crate) fn data_key(
             .iter()
             .flat_map(|g| g.age.iter().map(|k| k.recipient.clone()))
             .collect();
-        if recipients.is_empty() {
-            let mut found: Vec<&str> = Vec::new();
-            for g in &md.key_groups {
-                for (kind, _) in &g.others {
-                    let label = OTHER_KEY_TYPES
-                        .iter()
-                        .find(|(k, _)| k == kind)
-                        .map_or(*kind, |(_, l)| *l);
-                    if !found.contains(&label) {
-                        found.push(label);
-                    }
-                }
-            }
-            return Err(Error::Unsupported {
+        let others = md
+            .key_groups
+            .iter()
+            .flat_map(|g| g.others.iter().map(|(kind, id)| format!("{kind}:{id}")));
+        if !recipients.is_empty() {
+            return Err(Error::MissingKey {
                 path: path.to_string(),
-                what: format!("{} keys", found.join(" and ")),
-                supported: "age keys".into(),
+                recipients: recipients.into_iter().chain(others).collect(),
             });
         }
-        return Err(Error::MissingKey {
+        let mut found: Vec<&str> = Vec::new();
+        for g in &md.key_groups {
+            for (kind, _) in &g.others {
+                let label = OTHER_KEY_TYPES
+                    .iter()
+                    .find(|(k, _)| k == kind)
+                    .map_or(*kind, |(_, l)| *l);
+                if !found.contains(&label) {
+                    found.push(label);
+                }
+            }
+        }
+        return Err(Error::Unsupported {
             path: path.to_string(),
-            recipients,
+            what: format!("{} keys", found.join(" and ")),
+            supported: "age keys".into(),
         });
     }
     let key = if groups == 1 {

@@ -23,8 +23,8 @@ pub(crate) struct AgeKey {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct KeyGroup {
     pub age: Vec<AgeKey>,
-    /// Keys of other types, as `(type, count)`.
-    pub others: Vec<(&'static str, usize)>,
+    /// Keys of other types, as `(type, identifier)` (`pgp`, fingerprint).
+    pub others: Vec<(&'static str, String)>,
 }
 
 /// Which values are encrypted.
@@ -120,9 +120,13 @@ fn group_from(v: &Value) -> Result<KeyGroup, MetadataError> {
         group.age.push(AgeKey { recipient, enc });
     }
     for (field, _) in OTHER_KEY_TYPES {
-        let n = list(v, field)?.len();
-        if n > 0 {
-            group.others.push((field, n));
+        for key in list(v, field)? {
+            // The public identifier of the key, for error messages.
+            let id = ["fp", "arn", "resource_id", "key_id", "key_name", "name"]
+                .iter()
+                .find_map(|f| string_field(key, f).ok().flatten())
+                .unwrap_or_default();
+            group.others.push((field, id));
         }
     }
     Ok(group)

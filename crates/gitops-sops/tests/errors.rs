@@ -246,3 +246,25 @@ fn sops_rejects_tampering_too() {
     let p = env.write("t.yaml", &text);
     assert!(sops.decrypt(&env, &[&k], &p).is_err());
 }
+
+#[test]
+fn missing_key_lists_other_key_types_too() {
+    let env = Env::new();
+    let (k, enc) = encrypted(&env);
+    let text = String::from_utf8(enc).expect("utf-8").replace(
+        "sops:\n",
+        "sops:\n    pgp:\n        - created_at: \"2026-01-01T00:00:00Z\"\n          enc: x\n          fp: 0123456789ABCDEF\n",
+    );
+    let other = env.key("other");
+    match gitops_sops::decrypt(Path::new("s.yaml"), text.as_bytes(), &keyring(&[&other])) {
+        Err(DecryptError::MissingKey { recipients, .. }) => {
+            assert_eq!(
+                recipients,
+                vec![k.recipient.clone(), "pgp:0123456789ABCDEF".to_string()]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // The age key still opens it.
+    assert!(gitops_sops::decrypt(Path::new("s.yaml"), text.as_bytes(), &keyring(&[&k])).is_ok());
+}
