@@ -69,7 +69,8 @@ impl SopsDecryptor {
             return Ok(None);
         };
         engine::decrypt(&name, &mut loaded, &self.keys)?;
-        engine::emit_plain(&name, &loaded).map(|b| Some(SecretBytes::new(b)))
+        engine::emit_plain(&name, &loaded, engine::plain_capacity(content.len()))
+            .map(|b| Some(SecretBytes::new(b)))
     }
 }
 

@@ -317,12 +317,12 @@ fn emit_encrypted(
             for b in branches.0.iter_mut() {
                 b.push(Entry::new("sops", md_value.clone()));
             }
-            yaml::emit(&branches.0).into_bytes()
+            yaml::emit(&branches.0, 0).into_bytes()
         }
         Format::Json | Format::Binary => {
             let b = &mut branches.0[0];
             b.push(Entry::new("sops", md_value));
-            json::emit(b).into_bytes()
+            json::emit(b, 0).into_bytes()
         }
         Format::Dotenv => {
             let mut flat = Vec::new();
@@ -332,7 +332,7 @@ fn emit_encrypted(
             for (k, v) in flat {
                 b.push(Entry::new(k, v));
             }
-            dotenv::emit(b)
+            dotenv::emit(b, 0)
                 .map_err(|k| emit_err(format!("nested value under {k}")))?
                 .into_bytes()
         }
@@ -355,7 +355,7 @@ fn emit_encrypted(
                 .collect();
             let b = &mut branches.0[0];
             b.push(Entry::new("sops", Value::Map(entries)));
-            ini::emit(b).map_err(emit_err)?.into_bytes()
+            ini::emit(b, 0).map_err(emit_err)?.into_bytes()
         }
     })
 }

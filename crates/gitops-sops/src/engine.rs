@@ -505,13 +505,19 @@ pub(crate) fn decrypt(path: &str, loaded: &mut Loaded, keyring: &Keyring) -> Res
     }
 }
 
+/// Room for the plaintext of an encrypted file of `len` bytes: escapes can at most double a
+/// value, and the ciphertext is always longer than its plaintext.
+pub(crate) fn plain_capacity(len: usize) -> usize {
+    len.saturating_mul(2).saturating_add(4096)
+}
+
 /// Emits decrypted branches in the file's format.
-pub(crate) fn emit_plain(path: &str, loaded: &Loaded) -> Result<Vec<u8>, Error> {
+pub(crate) fn emit_plain(path: &str, loaded: &Loaded, capacity: usize) -> Result<Vec<u8>, Error> {
     let b = &loaded.branches.0;
     Ok(match loaded.format {
-        Format::Yaml => yaml::emit(b).into_bytes(),
-        Format::Json => json::emit(b.first().map_or(&[][..], Vec::as_slice)).into_bytes(),
-        Format::Dotenv => dotenv::emit(b.first().map_or(&[][..], Vec::as_slice))
+        Format::Yaml => yaml::emit(b, capacity).into_bytes(),
+        Format::Json => json::emit(b.first().map_or(&[][..], Vec::as_slice), capacity).into_bytes(),
+        Format::Dotenv => dotenv::emit(b.first().map_or(&[][..], Vec::as_slice), capacity)
             .map_err(|k| {
                 malformed(
                     path,
@@ -519,7 +525,7 @@ pub(crate) fn emit_plain(path: &str, loaded: &Loaded) -> Result<Vec<u8>, Error> 
                 )
             })?
             .into_bytes(),
-        Format::Ini => ini::emit(b.first().map_or(&[][..], Vec::as_slice))
+        Format::Ini => ini::emit(b.first().map_or(&[][..], Vec::as_slice), capacity)
             .map_err(|r| malformed(path, r))?
             .into_bytes(),
         Format::Binary => {

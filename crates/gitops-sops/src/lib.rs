@@ -113,7 +113,7 @@ pub fn decrypt_as(
         ));
     };
     engine::decrypt(&name, &mut loaded, keys)?;
-    engine::emit_plain(&name, &loaded).map(SecretBytes::new)
+    engine::emit_plain(&name, &loaded, engine::plain_capacity(content.len())).map(SecretBytes::new)
 }
 
 /// Whether content is a SOPS file in the format its path implies.

@@ -20,8 +20,8 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Entry>, usize> {
 }
 
 /// Emits dotenv lines.
-pub(crate) fn emit(entries: &[Entry]) -> Result<String, String> {
-    let mut out = String::new();
+pub(crate) fn emit(entries: &[Entry], capacity: usize) -> Result<String, String> {
+    let mut out = String::with_capacity(capacity);
     for e in entries {
         match &e.key {
             Key::Comment(c) => {
@@ -30,10 +30,10 @@ pub(crate) fn emit(entries: &[Entry]) -> Result<String, String> {
                 out.push('\n');
             }
             Key::Str(k) => {
-                let value = match &e.value {
+                let value = zeroize::Zeroizing::new(match &e.value {
                     Value::Str(s) => s.replace('\n', "\\n"),
                     other => scalar_text(other).ok_or_else(|| k.clone())?,
-                };
+                });
                 out.push_str(k);
                 out.push('=');
                 out.push_str(&value);

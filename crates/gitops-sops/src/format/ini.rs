@@ -55,14 +55,14 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Entry>, usize> {
 }
 
 /// Emits sections as go-ini writes them (`key = value`, a blank line after each section).
-pub(crate) fn emit(sections: &[Entry]) -> Result<String, String> {
-    let mut out = String::new();
+pub(crate) fn emit(sections: &[Entry], capacity: usize) -> Result<String, String> {
+    let mut out = String::with_capacity(capacity);
     for s in sections {
         let Key::Str(name) = &s.key else { continue };
         let Value::Map(entries) = &s.value else {
             return Err(format!("section {name} is not a mapping"));
         };
-        let mut items: Vec<(String, String, Option<String>)> = Vec::new();
+        let mut items: Vec<(String, zeroize::Zeroizing<String>, Option<String>)> = Vec::new();
         let mut section_comment = None;
         for (i, e) in entries.iter().enumerate() {
             match &e.key {
@@ -75,7 +75,7 @@ pub(crate) fn emit(sections: &[Entry]) -> Result<String, String> {
                 Key::Str(k) => {
                     let v = super::dotenv::scalar_text(&e.value)
                         .ok_or_else(|| format!("complex value under {name}.{k}"))?;
-                    items.push((k.clone(), v, None));
+                    items.push((k.clone(), zeroize::Zeroizing::new(v), None));
                 }
             }
         }

@@ -67,8 +67,8 @@ pub(crate) fn to_json(v: &Value) -> serde_json::Value {
 }
 
 /// Emits a branch as `sops` does: `json.Indent` with a tab, and a final newline.
-pub(crate) fn emit(entries: &[Entry]) -> String {
-    let mut out = String::new();
+pub(crate) fn emit(entries: &[Entry], capacity: usize) -> String {
+    let mut out = String::with_capacity(capacity);
     emit_map(&mut out, entries, 0);
     out.push('\n');
     out
@@ -172,11 +172,20 @@ pub(crate) fn push_string(out: &mut String, s: &str) {
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
             '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                out.push_str(&format!("\\u{:04x}", c as u32));
+                push_u_escape(out, c);
             }
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c if (c as u32) < 0x20 => push_u_escape(out, c),
             c => out.push(c),
         }
     }
     out.push('"');
+}
+
+fn push_u_escape(out: &mut String, c: char) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let v = c as u32;
+    out.push_str("\\u");
+    for shift in [12, 8, 4, 0] {
+        out.push(char::from(HEX[((v >> shift) & 0xf) as usize]));
+    }
 }

@@ -4,6 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+use zeroize::Zeroizing;
 
 use crate::tree::{Entry, Key, Value, format_float_g};
 
@@ -515,8 +516,10 @@ pub(crate) fn parse_timestamp(s: &str) -> Option<String> {
 const INDENT: usize = 4;
 
 /// Emits branches as `sops` does (`---` between documents).
-pub(crate) fn emit(branches: &[Vec<Entry>]) -> String {
-    let mut out = String::new();
+pub(crate) fn emit(branches: &[Vec<Entry>], capacity: usize) -> String {
+    // Sized up front so that the text holding plaintext is never reallocated (and so never
+    // leaves an unwiped copy behind).
+    let mut out = String::with_capacity(capacity);
     for (i, branch) in branches.iter().enumerate() {
         if i > 0 {
             out.push_str("---\n");
@@ -569,11 +572,11 @@ fn emit_map(out: &mut String, entries: &[Entry], indent: usize, inline_first: bo
                 first = false;
                 let simple = k.len() <= 128 && !k.contains(['\n', '\r']);
                 if simple {
-                    out.push_str(&scalar_str(k, true, indent));
+                    out.push_str(&Zeroizing::new(scalar_str(k, true, indent)));
                     out.push(':');
                 } else {
                     out.push_str("? ");
-                    out.push_str(&scalar_str(k, false, indent + INDENT));
+                    out.push_str(&Zeroizing::new(scalar_str(k, false, indent + INDENT)));
                     if !out.ends_with('\n') {
                         out.push('\n');
                     }
@@ -605,7 +608,7 @@ fn emit_value(out: &mut String, v: &Value, block_indent: usize, scalar_indent: u
         }
         other => {
             out.push(' ');
-            out.push_str(&scalar(other, scalar_indent));
+            out.push_str(&Zeroizing::new(scalar(other, scalar_indent)));
             if !out.ends_with('\n') {
                 out.push('\n');
             }
@@ -642,7 +645,7 @@ fn emit_seq(out: &mut String, items: &[Value], indent: usize, inline_first: bool
             }
             other => {
                 out.push(' ');
-                out.push_str(&scalar(other, indent + 2));
+                out.push_str(&Zeroizing::new(scalar(other, indent + 2)));
                 if !out.ends_with('\n') {
                     out.push('\n');
                 }
@@ -1034,7 +1037,7 @@ mod tests {
     fn trailing_comments_move_before_their_entry() {
         let branches = parse("a: 1 # one\nb: x #two\nl:\n    - x # three\n").unwrap();
         assert_eq!(
-            emit(&branches),
+            emit(&branches, 0),
             "# one\na: 1\n#two\nb: x\nl:\n    # three\n    - x\n"
         );
     }
@@ -1044,6 +1047,6 @@ mod tests {
         let text =
             "# top\na:\n    # head of b\n    b: 1\n    # foot of a\n# head of c\nc: x\n# end\n";
         let branches = parse(text).unwrap();
-        assert_eq!(emit(&branches), text);
+        assert_eq!(emit(&branches, 0), text);
     }
 }
