@@ -43,10 +43,12 @@ fn err(span: &Span, reason: impl Into<String>) -> YamlError {
 pub(crate) fn parse(text: &str) -> Result<Vec<Vec<Entry>>, YamlError> {
     let mut comments = VecDeque::new();
     let mut index = 0usize;
+    let ascii = text.is_ascii();
+    let chars = |s: &str| if ascii { s.len() } else { s.chars().count() };
     for (n, line) in text.split('\n').enumerate() {
         let trimmed = line.trim_start_matches([' ', '\t']);
         if let Some(rest) = trimmed.strip_prefix('#') {
-            let col = line.chars().count() - trimmed.chars().count();
+            let col = chars(line) - chars(trimmed);
             comments.push_back(CommentLine {
                 line: n + 1,
                 col,
@@ -54,7 +56,7 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Vec<Entry>>, YamlError> {
                 text: rest.trim_end_matches(['\r', ' ', '\t']).to_string(),
             });
         }
-        index += line.chars().count() + 1;
+        index += chars(line) + 1;
     }
     let mut loader = Loader {
         parser: Parser::new_from_str(text),
@@ -107,6 +109,9 @@ impl<'a> Loader<'a> {
     /// A comment after a scalar on its last line (`key: value # comment`).
     fn trailing_comment(&self, span: &Span) -> Option<String> {
         let line = self.lines.get(span.end.line().checked_sub(1)?)?;
+        if !line.as_bytes().contains(&b'#') {
+            return None;
+        }
         let start = line.char_indices().nth(span.end.col()).map(|(i, _)| i)?;
         let after = &line[start..];
         // A quoted scalar's span may stop before its closing quote.
@@ -318,6 +323,18 @@ fn scalar_value(value: &str, style: ScalarStyle, tag: Option<&str>) -> Value {
 
 /// go-yaml v3's resolution of a plain scalar.
 pub(crate) fn resolve(s: &str) -> Value {
+    resolve_non_str(s).unwrap_or_else(|| Value::Str(s.to_string()))
+}
+
+/// The typed value of a plain scalar, or `None` for a string (without copying the string).
+fn resolve_non_str(s: &str) -> Option<Value> {
+    match resolve_inner(s) {
+        Value::Str(_) => None,
+        other => Some(other),
+    }
+}
+
+fn resolve_inner(s: &str) -> Value {
     match s {
         "true" | "True" | "TRUE" => return Value::Bool(true),
         "false" | "False" | "FALSE" => return Value::Bool(false),
@@ -340,7 +357,11 @@ pub(crate) fn resolve(s: &str) -> Value {
             if let Some(t) = parse_timestamp(s) {
                 return Value::Time(t);
             }
-            let plain = s.replace('_', "");
+            let plain: std::borrow::Cow<'_, str> = if s.contains('_') {
+                s.replace('_', "").into()
+            } else {
+                s.into()
+            };
             if let Some(i) = parse_go_int(&plain) {
                 return Value::Int(i);
             }
@@ -352,7 +373,8 @@ pub(crate) fn resolve(s: &str) -> Value {
         }
         _ => {}
     }
-    Value::Str(s.to_string())
+    // Strings resolve to themselves; callers that need the text copy it.
+    Value::Str(String::new())
 }
 
 fn parse_go_float(s: &str) -> Result<f64, ()> {
@@ -795,12 +817,12 @@ fn analyze(value: &str) -> Analysis {
     let (mut break_space, mut space_break) = (false, false);
     let (mut prev_space, mut prev_break) = (false, false);
     let mut preceded_by_ws = true;
-    let chars: Vec<char> = value.chars().collect();
-    let n = chars.len();
-    for i in 0..n {
-        let c = chars[i];
-        let next = chars.get(i + 1).copied();
-        let followed_by_ws = i + 1 >= n || is_blank(next);
+    let mut iter = value.chars().peekable();
+    let mut i = 0usize;
+    while let Some(c) = iter.next() {
+        let next = iter.peek().copied();
+        let last = next.is_none();
+        let followed_by_ws = last || is_blank(next);
         if i == 0 {
             match c {
                 '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
@@ -825,7 +847,7 @@ fn analyze(value: &str) -> Analysis {
             if i == 0 {
                 leading_space = true;
             }
-            if i + 1 == n {
+            if last {
                 trailing_space = true;
             }
             if prev_break {
@@ -838,7 +860,7 @@ fn analyze(value: &str) -> Analysis {
             if i == 0 {
                 leading_break = true;
             }
-            if i + 1 == n {
+            if last {
                 trailing_break = true;
             }
             if prev_space {
@@ -851,6 +873,7 @@ fn analyze(value: &str) -> Analysis {
             prev_break = false;
         }
         preceded_by_ws = c == ' ' || c == '\t' || is_break(c);
+        i += 1;
     }
     let mut a = Analysis {
         multiline: line_breaks,
@@ -913,7 +936,7 @@ fn scalar_str(s: &str, simple_key: bool, indent: usize) -> String {
 }
 
 fn resolve_tag_is_str(s: &str) -> bool {
-    matches!(resolve(s), Value::Str(_))
+    resolve_non_str(s).is_none()
 }
 
 fn double_quoted(s: &str) -> String {
