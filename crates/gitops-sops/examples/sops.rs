@@ -34,6 +34,16 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// CPU time of this thread in nanoseconds (Linux `schedstat`), robust to a busy machine.
+fn cpu_time_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut stdout = std::io::stdout().lock();
@@ -60,17 +70,22 @@ fn main() -> anyhow::Result<()> {
                 .into_iter()
                 .map(|p| std::fs::read(&p).map(|c| (p, c)))
                 .collect::<Result<_, _>>()?;
+            let cpu_start = cpu_time_ns();
             let start = Instant::now();
             let mut bytes = 0;
             for (path, content) in &contents {
                 bytes += gitops_sops::decrypt(path, content, &keys)?.len();
             }
             let elapsed = start.elapsed();
+            let cpu = cpu_time_ns()
+                .zip(cpu_start)
+                .map(|(end, start)| (end - start) as f64 / 1e6);
             writeln!(
                 stdout,
-                "{} files, {bytes} bytes, {:.3} ms",
+                "{} files, {bytes} bytes, {:.3} ms, cpu {} ms",
                 contents.len(),
-                elapsed.as_secs_f64() * 1000.0
+                elapsed.as_secs_f64() * 1000.0,
+                cpu.map_or("?".to_string(), |c| format!("{c:.3}"))
             )?;
         }
         _ => anyhow::bail!(
