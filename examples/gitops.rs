@@ -81,6 +81,30 @@ enum Command {
     Image(ImageCommand),
 }
 
+#[derive(clap::Args)]
+struct RegistryArgs {
+    /// A Docker config JSON with credentials (`.dockerconfigjson`).
+    #[arg(long)]
+    auth_file: Option<PathBuf>,
+    /// Talk plain HTTP to the registry.
+    #[arg(long)]
+    insecure: bool,
+}
+
+impl RegistryArgs {
+    fn scanner(&self) -> anyhow::Result<gitops::registry::RegistryScanner> {
+        use gitops::registry::{Credentials, DockerConfig, RegistryScanner};
+        let mut scanner = RegistryScanner::new()?.with_insecure(self.insecure);
+        if let Some(file) = &self.auth_file {
+            let json =
+                std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+            scanner =
+                scanner.with_credentials(Credentials::DockerConfig(DockerConfig::parse(&json)?));
+        }
+        Ok(scanner)
+    }
+}
+
 #[derive(Subcommand)]
 enum SopsCommand {
     /// Decrypt FILE to stdout with the keys of `SOPS_AGE_KEY_FILE` / `SOPS_AGE_KEY`.
@@ -103,10 +127,22 @@ enum SopsCommand {
 
 #[derive(Subcommand)]
 enum ImageCommand {
-    /// Print the tag a policy selects among the given tags (one per line in a file, or `-`).
+    /// List the tags of an image repository (`host[:port]/path`), after Flux's default exclusions.
+    Tags {
+        /// The image repository.
+        repository: String,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Print the tag a policy selects, among a repository's tags or the tags of a file.
     Policy {
-        /// A file with one tag per line, `-` for stdin.
-        tags: PathBuf,
+        /// The image repository to scan (or give --tags-file).
+        repository: Option<String>,
+        /// Read tags from this file (one per line, `-` for stdin) instead of a registry.
+        #[arg(long, conflicts_with = "repository")]
+        tags_file: Option<PathBuf>,
+        #[command(flatten)]
+        registry: RegistryArgs,
         /// A semver range in Flux's syntax (`>=1.0.0`, `~1.2`, `^1`, `1.x`, `>=1.0.0-0`).
         #[arg(long, group = "choice")]
         semver: Option<String>,
@@ -222,19 +258,43 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             std::io::Write::write_all(&mut std::io::stdout(), &encrypted)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Image(ImageCommand::Tags {
+            repository,
+            registry,
+        }) => {
+            use gitops::ImageScanner;
+            let result = registry.scanner()?.scan(&repository).await?;
+            for tag in &result.tags {
+                println!("{tag}");
+            }
+            eprintln!(
+                "{} tags in {:.0} ms",
+                result.tags.len(),
+                result.duration.as_secs_f64() * 1e3
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Image(ImageCommand::Policy {
-            tags,
+            repository,
+            tags_file,
+            registry,
             semver,
             alphabetical,
             numerical,
             pattern,
             extract,
         }) => {
-            let text = if tags.as_os_str() == "-" {
-                std::io::read_to_string(std::io::stdin())?
-            } else {
-                std::fs::read_to_string(&tags)
-                    .with_context(|| format!("cannot read {}", tags.display()))?
+            use gitops::ImageScanner;
+            let text = match (repository, tags_file) {
+                (Some(repository), None) => {
+                    registry.scanner()?.scan(&repository).await?.tags.join("\n")
+                }
+                (None, Some(file)) if file.as_os_str() == "-" => {
+                    std::io::read_to_string(std::io::stdin())?
+                }
+                (None, Some(file)) => std::fs::read_to_string(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?,
+                _ => anyhow::bail!("give an image repository or --tags-file"),
             };
             let choice = match (semver, alphabetical, numerical) {
                 (Some(range), None, None) => Choice::Semver(range.parse()?),

@@ -36,6 +36,7 @@ apt_packages=(
     openssh-client   # ssh, ssh-keygen, ssh-keyscan
     docker-registry  # the distribution registry (OCI), htpasswd and token auth
     age              # age and age-keygen, used with sops
+    skopeo           # peer tool of the registry benchmark (benches/registry-peer.sh)
     openssl          # keys and certificates for kube-apiserver and the token issuer
     ca-certificates
     python3-venv     # only needed when python3 is Debian's own

@@ -8,6 +8,7 @@
 //! | `local` (default) | `gitops_local` | `DirectorySource`, `DirectoryApplier`, `PlainRenderer`: no server needed |
 //! | `kustomize` | `gitops_kustomize` | `KustomizeRenderer`: a native kustomize build |
 //! | `sops` | `gitops_sops` | `SopsDecryptor`: SOPS with age keys |
+//! | `registry` | `gitops_registry` | `RegistryScanner`: OCI tag listing with registry auth |
 //! | `notify` | `gitops_notify` (as `gitops::notifiers`) | Slack, Discord, GitHub status and webhook notifiers; webhook receivers |
 //!
 //! See the repository's README for the crate map and `examples/quickstart.rs` for a whole pass.
@@ -27,6 +28,9 @@ pub use gitops_sops as sops;
 
 #[cfg(feature = "notify")]
 pub use gitops_notify as notifiers;
+
+#[cfg(feature = "registry")]
+pub use gitops_registry as registry;
 
 /// The README's examples, compiled and run as doctests so they cannot rot (they use every
 /// backend, so they run with `--all-features`, as the test suite does).
