@@ -121,6 +121,9 @@ struct Memo {
     digest: String,
 }
 
+/// Objects read together: `<apiVersion>/<plural>` and the namespace.
+type GroupKey = (String, Option<String>);
+
 /// An object ready to apply: namespace settled, digest annotation set.
 struct Prepared {
     id: ObjectRef,
@@ -366,58 +369,78 @@ impl KubeApplier {
     // ---- reading live state ----------------------------------------------------------------
 
     /// Live copies of the objects, keyed by identity: one list per resource and namespace, one
-    /// get for a group of one.
-    async fn fetch_live(&self, items: &[Prepared]) -> Result<HashMap<ObjectRef, Value>, Error> {
-        let mut groups: BTreeMap<(String, Option<String>), Vec<&Prepared>> = BTreeMap::new();
-        for item in items {
+    /// get for a group of one (or when listing is forbidden).
+    async fn fetch_live<'a>(
+        &self,
+        items: impl IntoIterator<Item = (&'a ObjectRef, &'a Resource)>,
+    ) -> Result<HashMap<ObjectRef, Value>, Error> {
+        let mut groups: BTreeMap<GroupKey, Vec<(&ObjectRef, &Resource)>> = BTreeMap::new();
+        for (id, resource) in items {
             let key = (
-                format!(
-                    "{}/{}",
-                    item.resource.api.api_version, item.resource.api.plural
-                ),
-                item.id.namespace.clone(),
+                format!("{}/{}", resource.api.api_version, resource.api.plural),
+                id.namespace.clone(),
             );
-            groups.entry(key).or_default().push(item);
+            groups.entry(key).or_default().push((id, resource));
         }
-        let mut live = HashMap::with_capacity(items.len());
+        let mut live = HashMap::new();
         for ((_, namespace), members) in groups {
-            let first = members[0];
-            let api = self.api(&first.resource, namespace.as_deref());
-            if members.len() == 1 {
-                let found = self
-                    .timed(api.get_opt(&first.id.name))
-                    .await
-                    .map_err(|e| map_error(&first.id, e))?;
-                if let Some(object) = found {
-                    live.insert(first.id.clone(), to_value(&first.resource, object));
-                }
-                continue;
-            }
-            let wanted: HashSet<&str> = members.iter().map(|m| m.id.name.as_str()).collect();
-            let mut params = ListParams::default().limit(500);
-            loop {
-                let page = self
-                    .timed(api.list(&params))
-                    .await
-                    .map_err(|e| map_error(&first.id, e))?;
-                let next = page.metadata.continue_.clone().filter(|c| !c.is_empty());
-                for object in page.items {
-                    let Some(name) = object.metadata.name.clone() else {
+            let (first, resource) = members[0];
+            let api = self.api(resource, namespace.as_deref());
+            if members.len() > 1 {
+                match self.list_named(&api, first, resource, &members).await {
+                    Ok(found) => {
+                        live.extend(found);
                         continue;
-                    };
-                    if wanted.contains(name.as_str()) {
-                        let mut id = first.id.clone();
-                        id.name = name;
-                        live.insert(id, to_value(&first.resource, object));
                     }
+                    // Allowed to get but not to list: read one by one.
+                    Err(Error::Forbidden { .. }) => {}
+                    Err(e) => return Err(e),
                 }
-                match next {
-                    Some(token) => params = params.continue_token(&token),
-                    None => break,
+            }
+            for (id, resource) in members {
+                let found = self
+                    .timed(api.get_opt(&id.name))
+                    .await
+                    .map_err(|e| map_error(id, e))?;
+                if let Some(object) = found {
+                    live.insert(id.clone(), to_value(resource, object));
                 }
             }
         }
         Ok(live)
+    }
+
+    async fn list_named(
+        &self,
+        api: &Api<DynamicObject>,
+        first: &ObjectRef,
+        resource: &Resource,
+        members: &[(&ObjectRef, &Resource)],
+    ) -> Result<HashMap<ObjectRef, Value>, Error> {
+        let wanted: HashSet<&str> = members.iter().map(|(id, _)| id.name.as_str()).collect();
+        let mut live = HashMap::with_capacity(members.len());
+        let mut params = ListParams::default().limit(500);
+        loop {
+            let page = self
+                .timed(api.list(&params))
+                .await
+                .map_err(|e| map_error(first, e))?;
+            let next = page.metadata.continue_.clone().filter(|c| !c.is_empty());
+            for object in page.items {
+                let Some(name) = object.metadata.name.clone() else {
+                    continue;
+                };
+                if wanted.contains(name.as_str()) {
+                    let mut id = first.clone();
+                    id.name = name;
+                    live.insert(id, to_value(resource, object));
+                }
+            }
+            match next {
+                Some(token) => params = params.continue_token(&token),
+                None => return Ok(live),
+            }
+        }
     }
 
     /// Whether the live object already is what applying `item` would make it.
@@ -460,7 +483,9 @@ impl KubeApplier {
         changes: &mut ChangeSet,
     ) -> Result<Vec<(Prepared, Value)>, Error> {
         items.sort_by_key(|i| apply::apply_rank(&i.id));
-        let live = self.fetch_live(&items).await?;
+        let live = self
+            .fetch_live(items.iter().map(|i| (&i.id, &i.resource)))
+            .await?;
         let mut applied = Vec::with_capacity(items.len());
         for item in items {
             let current = live.get(&item.id);
@@ -629,38 +654,6 @@ impl KubeApplier {
         Ok(())
     }
 
-    // ---- health ----------------------------------------------------------------------------
-
-    async fn health_of(&self, id: &ObjectRef) -> Result<Health, Error> {
-        let Some(resource) = self.resolve(id, false).await? else {
-            return Ok(Health {
-                id: id.clone(),
-                status: HealthStatus::NotFound,
-                message: format!("kind {}/{} is not served", id.api_version(), id.kind),
-            });
-        };
-        let api = self.api(&resource, id.namespace.as_deref());
-        let live = self
-            .timed(api.get_opt(&id.name))
-            .await
-            .map_err(|e| map_error(id, e))?;
-        Ok(match live {
-            None => Health {
-                id: id.clone(),
-                status: HealthStatus::NotFound,
-                message: "not found".into(),
-            },
-            Some(object) => {
-                let (status, message) = crate::health::health(&to_value(&resource, object));
-                Health {
-                    id: id.clone(),
-                    status,
-                    message,
-                }
-            }
-        })
-    }
-
     // ---- drift -----------------------------------------------------------------------------
 
     async fn drift_of(
@@ -755,9 +748,19 @@ impl Applier for KubeApplier {
         self.wait_established(&crds).await?;
 
         // Stage 2: everything else, including the custom resources of the new CRDs.
-        let (late, still_unknown) = self.prepare_all(&deferred, options, true).await?;
-        if let Some(object) = still_unknown.first() {
-            return Err(unknown_kind(object));
+        // Discovery may lag a moment behind the Established condition: look again until served.
+        let deadline = Instant::now() + self.options.establish_timeout;
+        let mut late = Vec::with_capacity(deferred.len());
+        let mut deferred = deferred;
+        loop {
+            let (found, still_unknown) = self.prepare_all(&deferred, options, true).await?;
+            late.extend(found);
+            match still_unknown.first() {
+                None => break,
+                Some(object) if Instant::now() > deadline => return Err(unknown_kind(object)),
+                Some(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+            deferred = still_unknown;
         }
         let mut rest = rest;
         rest.extend(late);
@@ -814,14 +817,46 @@ impl Applier for KubeApplier {
         let deadline = Instant::now() + timeout;
         let mut report: Vec<Option<Health>> = vec![None; objects.len()];
         loop {
-            for (slot, id) in report.iter_mut().zip(objects) {
-                if slot
+            // Resolve the kinds of the objects not yet current, then read them grouped.
+            let mut pending: Vec<(usize, Resource)> = Vec::new();
+            for (i, id) in objects.iter().enumerate() {
+                if report[i]
                     .as_ref()
                     .is_some_and(|h| h.status == HealthStatus::Current)
                 {
                     continue;
                 }
-                *slot = Some(self.health_of(id).await?);
+                match self.resolve(id, false).await? {
+                    Some(resource) => pending.push((i, resource)),
+                    None => {
+                        report[i] = Some(Health {
+                            id: id.clone(),
+                            status: HealthStatus::NotFound,
+                            message: format!("kind {}/{} is not served", id.api_version(), id.kind),
+                        });
+                    }
+                }
+            }
+            let live = self
+                .fetch_live(pending.iter().map(|(i, r)| (&objects[*i], r)))
+                .await?;
+            for (i, _) in &pending {
+                let id = &objects[*i];
+                report[*i] = Some(match live.get(id) {
+                    None => Health {
+                        id: id.clone(),
+                        status: HealthStatus::NotFound,
+                        message: "not found".into(),
+                    },
+                    Some(value) => {
+                        let (status, message) = crate::health::health(value);
+                        Health {
+                            id: id.clone(),
+                            status,
+                            message,
+                        }
+                    }
+                });
             }
             let done = report.iter().all(|h| {
                 h.as_ref()
@@ -866,7 +901,9 @@ impl KubeApplier {
                 return Err(unknown_kind(object));
             }
         }
-        let live = self.fetch_live(&prepared).await?;
+        let live = self
+            .fetch_live(prepared.iter().map(|i| (&i.id, &i.resource)))
+            .await?;
         for item in &prepared {
             if let Some(drift) = self.drift_of(item, live.get(&item.id)).await? {
                 drifts.push(drift);
