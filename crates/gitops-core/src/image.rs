@@ -9,6 +9,7 @@ use async_trait::async_trait;
 
 use crate::BoxError;
 
+pub mod message;
 pub mod policy;
 pub mod setters;
 
