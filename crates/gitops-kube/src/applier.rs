@@ -526,7 +526,11 @@ impl KubeApplier {
         live: Option<&Value>,
         options: &ApplyOptions,
     ) -> Result<(Action, Value), Error> {
-        let result = match self.patch(item, options.force, false).await {
+        // With no other server-side apply manager on the object, any conflict can only be with
+        // imperative edits, which we take back anyway: force at once and spare a round trip.
+        let force =
+            options.force || live.is_some_and(|l| !other_appliers(l, &self.options.field_manager));
+        let result = match self.patch(item, force, false).await {
             Err(kube::Error::Api(status)) if is_conflict(&status) => {
                 let conflicts = conflicts(&status);
                 let applying: Vec<&(String, String)> = conflicts
@@ -964,6 +968,18 @@ fn applies(live: &Value, manager: &str) -> bool {
         .is_some_and(|entries| {
             entries.iter().any(|e| {
                 e.get("manager").and_then(Value::as_str) == Some(manager)
+                    && e.get("operation").and_then(Value::as_str) == Some("Apply")
+            })
+        })
+}
+
+/// Whether a manager other than `ours` owns fields of the live object through server-side apply.
+fn other_appliers(live: &Value, ours: &str) -> bool {
+    live.pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .is_some_and(|entries| {
+            entries.iter().any(|e| {
+                e.get("manager").and_then(Value::as_str) != Some(ours)
                     && e.get("operation").and_then(Value::as_str) == Some("Apply")
             })
         })
