@@ -23,12 +23,13 @@
 //! `replicas`, `configMapGenerator`/`secretGenerator` (files, literals, envs, `behavior`,
 //! `options`, `generatorOptions`, the content-hash suffix), `patches` (strategic merge and JSON
 //! 6902, inline or from a file, with target selectors), `patchesStrategicMerge`,
-//! `patchesJson6902`, `sortOptions`, `buildMetadata: [managedByLabel]`, `openapi.version`, the
-//! load restrictor, and `List` documents.
+//! `patchesJson6902`, `replacements` (inline or from a file; `[key=value]` selectors, `*`,
+//! indexes, `delimiter`/`index`, `create`), `sortOptions`, `buildMetadata: [managedByLabel]`,
+//! `openapi.version`, the load restrictor, and `List` documents.
 //!
 //! # Not supported (a clear [`Error::Unsupported`], never ignored)
 //! Remote resources (git and HTTP URLs), helm charts, plugins (`generators`, `transformers`,
-//! `validators`), `configurations`, `openapi.path`, `replacements`, `vars`,
+//! `validators`), `configurations`, `crds`, `openapi.path`, `vars`,
 //! `buildMetadata: [transformerAnnotations]`, `images[].tagSuffix`, and env-file lines without
 //! `=` (kustomize reads those values from its own environment; a library must not).
 //!
@@ -39,7 +40,8 @@
 //!   `$setElementOrder`, `$retainKeys` and `$deleteFromPrimitiveList` are dropped, not applied.
 //! - `buildMetadata: [originAnnotations]` is accepted but writes no annotation.
 //! - YAML anchors and aliases are expanded up to [`yaml::Limits`] (5,000,000 nodes per document,
-//!   1,000 levels); past that the build fails instead of exhausting memory.
+//!   1,000 levels); past that the build fails. kustomize has no such bound: an alias bomb makes
+//!   it exhaust memory.
 //! - kustomize's printer orders keys with a comparison that is not transitive for some mixes
 //!   of digits and letters (`a10`, `a1b`, `a9`); Go then picks an order that depends on map
 //!   iteration, so no fixed order can match it. We sort consistently with the same comparison.

@@ -93,6 +93,14 @@ fn parse_selector(s: &str) -> Result<Vec<Requirement>, String> {
     Ok(out)
 }
 
+/// Whether a label or annotation map matches a selector in Kubernetes' syntax.
+pub(crate) fn selector_matches(
+    selector: &str,
+    m: Option<&Map<String, Value>>,
+) -> Result<bool, String> {
+    Ok(parse_selector(selector)?.iter().all(|q| q.matches(m)))
+}
+
 fn anchored(p: &str) -> Result<Option<Regex>, String> {
     if p.is_empty() {
         return Ok(None);

@@ -11,3 +11,9 @@ mod resolve;
 
 pub use emit::{emit_document, emit_value};
 pub use parse::{Limits, ParseError, parse_documents};
+
+/// What a plain scalar with this text means to kustomize's reader (a string when it cannot be
+/// represented, such as NaN).
+pub(crate) fn resolve_plain_scalar(text: &str) -> serde_json::Value {
+    resolve::resolve_plain(text).unwrap_or_else(|_| serde_json::Value::String(text.to_owned()))
+}
