@@ -88,6 +88,8 @@ pub(crate) struct Builder<'a> {
     display_base: PathBuf,
     /// Directories being built, for cycle detection.
     stack: Vec<PathBuf>,
+    /// The `vars` of every kustomization built so far, resolved at the end.
+    pub vars: Vec<transform::vars::Var>,
 }
 
 /// A kustomization directory being built: its loader root and file.
@@ -113,6 +115,7 @@ impl<'a> Builder<'a> {
             boundary,
             display_base,
             stack: Vec::new(),
+            vars: Vec::new(),
         })
     }
 
@@ -388,7 +391,17 @@ impl<'a> Builder<'a> {
             self.stack.pop();
             r?;
         }
-        transform::run_transformers(self, layer, ra)
+        transform::run_transformers(self, layer, ra)?;
+        for var in transform::vars::parse(&layer.file, &layer.k.vars)? {
+            if self.vars.iter().any(|v| v.name == var.name) {
+                return Err(invalid(
+                    layer.file.clone(),
+                    format!("var '{}' already encountered", var.name),
+                ));
+            }
+            self.vars.push(var);
+        }
+        Ok(())
     }
 
     fn accumulate_resources(&mut self, layer: &Layer, ra: &mut Vec<Resource>) -> Result<(), Error> {

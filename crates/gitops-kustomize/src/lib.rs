@@ -29,8 +29,8 @@
 //!
 //! # Not supported (a clear [`Error::Unsupported`], never ignored)
 //! Remote resources (git and HTTP URLs), helm charts, plugins (`generators`, `transformers`,
-//! `validators`), `configurations`, `crds`, `openapi.path`, `vars`,
-//! `buildMetadata: [transformerAnnotations]`, `images[].tagSuffix`, and env-file lines without
+//! `validators`), `configurations`, `crds`, `openapi.path`,
+//! `buildMetadata: [originAnnotations, transformerAnnotations]`, `images[].tagSuffix`, and env-file lines without
 //! `=` (kustomize reads those values from its own environment; a library must not).
 //!
 //! # Known divergences from kustomize
@@ -38,7 +38,6 @@
 //!   env, ports, volume mounts, …) instead of the full OpenAPI schema; lists the table does not
 //!   know are replaced, as kustomize does for lists without a merge strategy. The directives
 //!   `$setElementOrder`, `$retainKeys` and `$deleteFromPrimitiveList` are dropped, not applied.
-//! - `buildMetadata: [originAnnotations]` is accepted but writes no annotation.
 //! - YAML anchors and aliases are expanded up to [`yaml::Limits`] (5,000,000 nodes per document,
 //!   1,000 levels); past that the build fails. kustomize has no such bound: an alias bomb makes
 //!   it exhaust memory.
@@ -118,12 +117,17 @@ pub fn build_with_fs(
         ));
     }
     let (layer, mut ra) = b.accumulate(&canonical, true)?;
-    finish(&layer, &mut ra, options)?;
+    finish(&layer, &mut ra, &b.vars, options)?;
     Ok(ra.into_iter().map(|r| r.value).collect())
 }
 
 /// The last steps of the top-level build: hash suffixes, name references, order, clean-up.
-fn finish(layer: &build::Layer, ra: &mut [Resource], options: &BuildOptions) -> Result<(), Error> {
+fn finish(
+    layer: &build::Layer,
+    ra: &mut [Resource],
+    vars: &[transform::vars::Var],
+    options: &BuildOptions,
+) -> Result<(), Error> {
     for r in ra.iter_mut() {
         if r.needs_hash {
             let h = transform::generators::hash(r);
@@ -133,6 +137,7 @@ fn finish(layer: &build::Layer, ra: &mut [Resource], options: &BuildOptions) -> 
         }
     }
     transform::nameref::fix(&layer.file, ra)?;
+    transform::vars::resolve(vars, ra)?;
     match &layer.k.sort_options {
         Some(so) => match so.order.as_str() {
             "legacy" => transform::sort::legacy(ra, so.first.as_deref(), so.last.as_deref()),

@@ -6,6 +6,7 @@ pub(crate) mod nameref;
 pub(crate) mod patch;
 pub(crate) mod replacements;
 pub(crate) mod sort;
+pub(crate) mod vars;
 
 use serde_json::{Map, Value};
 
@@ -68,12 +69,6 @@ pub(crate) fn run_transformers(
         images(ra, image);
     }
     replacements::run(b, layer, ra)?;
-    if !k.vars.is_empty() {
-        return Err(Error::Unsupported {
-            path: layer.file.clone(),
-            feature: "vars (deprecated; use replacements)".into(),
-        });
-    }
     if k.build_metadata.iter().any(|m| m == "managedByLabel") {
         let mut pairs = Map::new();
         pairs.insert(
@@ -89,7 +84,7 @@ pub(crate) fn run_transformers(
         )?;
     }
     for m in &k.build_metadata {
-        if !matches!(m.as_str(), "managedByLabel" | "originAnnotations") {
+        if m != "managedByLabel" {
             return Err(Error::Unsupported {
                 path: layer.file.clone(),
                 feature: format!("buildMetadata: {m}"),
