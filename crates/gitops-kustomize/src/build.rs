@@ -275,7 +275,13 @@ impl<'a> Builder<'a> {
         };
         let file = self.show(&path);
         let text = self.read_text(&path)?;
-        let docs = self.parse_yaml(&file, &text)?;
+        let docs =
+            yaml::parse_documents_with(&text, &self.opts.limits, true).map_err(|source| {
+                Error::Yaml {
+                    path: file.clone(),
+                    source,
+                }
+            })?;
         let docs: Vec<Value> = docs.into_iter().filter(|d| !d.is_null()).collect();
         if docs.len() > 1 {
             return Err(invalid(file, "a kustomization file must hold one document"));

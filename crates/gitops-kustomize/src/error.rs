@@ -38,7 +38,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// A file is not valid YAML.
-    #[error("{path}: invalid YAML: {source}")]
+    #[error("{path}: invalid YAML")]
     Yaml {
         /// The file.
         path: String,

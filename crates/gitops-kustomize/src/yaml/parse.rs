@@ -52,8 +52,19 @@ enum Frame {
     },
 }
 
-/// Parses every document of `text`; an empty document is `Value::Null`.
+/// Parses every document of `text`; an empty document is `Value::Null`. A key repeated in one
+/// mapping is an error.
 pub fn parse_documents(text: &str, limits: &Limits) -> Result<Vec<Value>, ParseError> {
+    parse_documents_with(text, limits, false)
+}
+
+/// As [`parse_documents`]; with `last_key_wins`, a repeated key replaces the earlier one (how
+/// kustomize reads kustomization files).
+pub(crate) fn parse_documents_with(
+    text: &str,
+    limits: &Limits,
+    last_key_wins: bool,
+) -> Result<Vec<Value>, ParseError> {
     for (n, line) in text.lines().enumerate().filter(|_| text.contains("%YAML")) {
         if let Some(version) = line.strip_prefix("%YAML")
             && version.trim() != "1.1"
@@ -135,7 +146,10 @@ pub fn parse_documents(text: &str, limits: &Limits) -> Result<Vec<Value>, ParseE
                     };
                     if let Some(Frame::Map { key: slot, map, .. }) = stack.last_mut() {
                         if map.contains_key(&key) {
-                            return Err(err(format!("mapping key {key:?} already defined")));
+                            if !last_key_wins {
+                                return Err(err(format!("mapping key {key:?} already defined")));
+                            }
+                            map.shift_remove(&key);
                         }
                         *slot = Some(key);
                     }
