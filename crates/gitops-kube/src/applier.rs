@@ -1037,6 +1037,17 @@ pub(crate) fn map_error(id: &ObjectRef, error: kube::Error) -> Error {
                     manager,
                 }
             }
+            // Server-side apply answers 500 for objects its schema cannot type (unknown or
+            // misplaced fields): that is the object's fault, not the server's.
+            500 if status
+                .message
+                .contains("failed to create typed patch object") =>
+            {
+                Error::Rejected {
+                    id: id.clone(),
+                    message: status.message.clone(),
+                }
+            }
             429 | 500 | 502..=504 => Error::Unavailable(Box::new(kube::Error::Api(status))),
             _ => Error::Rejected {
                 id: id.clone(),

@@ -337,8 +337,14 @@ spec:
     spec:
       restartPolicy: Never
       containers: [{name: m, image: "busybox:APP"}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: fixed, namespace: {ns}}
+spec: {clusterIP: 10.0.0.OCTET, ports: [{port: 80}]}
 "#
-            .replace("APP", app),
+            .replace("APP", app)
+            .replace("OCTET", if app == "one" { "201" } else { "202" }),
         )
     };
     let (applier, _) = applier(kube, KubeApplierOptions::default()).await;
@@ -364,9 +370,22 @@ spec:
         .unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, Error::Rejected { .. }), "{err:?}");
+    // Services come before Deployments: the first immutable field met is the cluster IP.
     assert!(
-        text.contains("spec.selector") && text.contains("force"),
+        text.contains("immutable field spec.clusterIPs[0]") && text.contains("force"),
         "{text}"
+    );
+    let selector_only: Vec<_> = deployment("two")
+        .into_iter()
+        .filter(|o| o.id().kind == "Deployment")
+        .collect();
+    let err = applier
+        .apply(&selector_only, &ApplyOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("immutable field spec.selector"),
+        "{err}"
     );
 
     let changes = applier
@@ -376,7 +395,7 @@ spec:
         )
         .await
         .unwrap();
-    assert_eq!(changes.count(Action::Configured), 2, "{changes:?}");
+    assert_eq!(changes.count(Action::Configured), 3, "{changes:?}");
     let now = live(
         applier.client(),
         "apps/v1",
@@ -493,6 +512,18 @@ async fn unknown_kinds_and_invalid_objects_are_named() {
     assert!(matches!(err, Error::Rejected { .. }), "{err:?}");
     assert!(err.to_string().contains("spec.selector"), "{err}");
     assert!(!err.is_transient());
+
+    // A field the schema does not know is the object's fault, named by the server.
+    let unknown_field = objects(
+        &ns,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: odd, namespace: {ns}}\nspec: {x: 1}\n",
+    );
+    let err = applier
+        .apply(&unknown_field, &ApplyOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Rejected { .. }), "{err:?}");
+    assert!(err.to_string().contains(".spec"), "{err}");
 }
 
 #[tokio::test]
