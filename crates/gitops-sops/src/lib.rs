@@ -12,10 +12,9 @@
 //!
 //! Formats are chosen by extension as `sops` does: `.yaml`/`.yml`, `.json`, `.env` (dotenv),
 //! `.ini`, and anything else as binary. Decrypted YAML, JSON, dotenv and INI are byte-for-byte
-//! what `sops -d` prints (YAML in go-yaml v3's style with an indentation of 4, comments where
-//! `sops` keeps them; one known difference: `sops` itself fails to decrypt a comment that
-//! follows a nested sequence at its parent's indentation and prints it still encrypted, where
-//! this crate decrypts it). Values are AES-256-GCM encrypted and bound to their path; the MAC over all
+//! what `sops -d` prints: YAML in go-yaml v3's style with an indentation of 4, and comments
+//! attached by go-yaml's head/foot rules, down to the comments `sops` itself cannot decrypt
+//! (which it prints still encrypted, and so does this crate). Values are AES-256-GCM encrypted and bound to their path; the MAC over all
 //! values is verified before anything is returned; key groups with a Shamir threshold work.
 //! Only age keys are supported: files that name only PGP, KMS, Vault or other keys get an
 //! [`Unsupported`](gitops_core::decrypt::Error::Unsupported) error.

@@ -475,3 +475,91 @@ fn edge_scalars_both_ways() {
     let opts = EncryptOptions::default().with_age_recipients([k.recipient.clone()]);
     check_ours_to_sops(&sops, &env, "edge.yaml", EDGE_YAML.as_bytes(), &opts, &[&k]);
 }
+
+/// Nested sequences and mappings with block scalars: go-yaml's indentation rules.
+const NESTED_YAML: &str = "\
+top:
+  a:
+    b:
+      - x
+      - - y
+        - z
+        - |
+          lit in nested seq
+      - k: v
+        lit: |
+          multi
+          line
+        m:
+          n: o
+          deep:
+            - 1
+            - p: |-
+                no newline
+    c: 1
+  d: 2
+list:
+  - p
+  - q: r
+    s:
+      - t
+last: 1
+";
+
+#[test]
+fn nested_collections_both_ways() {
+    let Some(sops) = sops() else { return };
+    let env = Env::new();
+    let k = env.key("k");
+    check_sops_to_ours(
+        &sops,
+        &env,
+        "nested.yaml",
+        NESTED_YAML.as_bytes(),
+        &["--age", &k.recipient],
+        &[&k],
+    );
+    let opts = EncryptOptions::default().with_age_recipients([k.recipient.clone()]);
+    check_ours_to_sops(
+        &sops,
+        &env,
+        "nested.yaml",
+        NESTED_YAML.as_bytes(),
+        &opts,
+        &[&k],
+    );
+}
+
+/// A comment line put anywhere in an encrypted file (as people do by hand) lands where `sops -d`
+/// prints it: go-yaml's head/foot comment rules.
+#[test]
+fn hand_written_comments_land_where_sops_puts_them() {
+    let Some(sops) = sops() else { return };
+    let env = Env::new();
+    let k = env.key("k");
+    let plain = env.write("n.yaml", "a:\n  b: 1\n  c:\n    - x\n    - y\nd:\n  e:\n    f: 1\n  g: 2\nh:\n  - i: 1\n    j: 2\n  - k\nl: 3\n");
+    let encrypted =
+        String::from_utf8(sops.encrypt(&env, &plain, &["--age", &k.recipient])).expect("utf-8");
+    let lines: Vec<&str> = encrypted.lines().collect();
+    let end = lines.iter().position(|l| *l == "sops:").expect("metadata");
+    let keys = keyring(&[&k]);
+    let mut cases = 0;
+    for pos in 0..=end {
+        for col in [0, 4, 8] {
+            let mut edited: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+            edited.insert(pos, format!("{}# C", " ".repeat(col)));
+            let text = edited.join("\n") + "\n";
+            let p = env.write("commented.yaml", &text);
+            let expected = sops.decrypt(&env, &[&k], &p).expect("sops");
+            let ours = gitops_sops::decrypt(Path::new("commented.yaml"), text.as_bytes(), &keys)
+                .expect("ours");
+            assert_eq!(
+                String::from_utf8_lossy(ours.expose()),
+                String::from_utf8_lossy(&expected),
+                "comment at line {pos}, column {col}"
+            );
+            cases += 1;
+        }
+    }
+    assert!(cases > 40);
+}

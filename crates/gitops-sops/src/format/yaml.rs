@@ -106,6 +106,21 @@ impl<'a> Loader<'a> {
         out
     }
 
+    /// Foot comments of a block collection that ends at `end` (the next token): go-yaml gives
+    /// the innermost ending block every comment line not aligned with that next token.
+    fn take_foot(&mut self, end: &Span) -> Vec<String> {
+        let (line, col) = (end.start.line(), end.start.col());
+        let mut out = Vec::new();
+        while self
+            .comments
+            .front()
+            .is_some_and(|c| c.line < line && c.col != col)
+        {
+            out.extend(self.comments.pop_front().map(|c| c.text));
+        }
+        out
+    }
+
     /// A comment after a scalar on its last line (`key: value # comment`).
     fn trailing_comment(&self, span: &Span) -> Option<String> {
         let line = self.lines.get(span.end.line().checked_sub(1)?)?;
@@ -150,7 +165,7 @@ impl<'a> Loader<'a> {
     fn document(&mut self) -> Result<Vec<Entry>, YamlError> {
         let (ev, span) = self.next()?;
         let mut entries = match ev {
-            Event::MappingStart(anchor, _) => match self.mapping(anchor, &span)? {
+            Event::MappingStart(anchor, _) => match self.mapping(anchor)? {
                 Value::Map(entries) => entries,
                 _ => unreachable!("mapping returns a map"),
             },
@@ -202,8 +217,8 @@ impl<'a> Loader<'a> {
                 }
                 v
             }
-            Event::MappingStart(anchor, _) => self.mapping(anchor, &span)?,
-            Event::SequenceStart(anchor, _) => self.sequence(anchor, &span)?,
+            Event::MappingStart(anchor, _) => self.mapping(anchor)?,
+            Event::SequenceStart(anchor, _) => self.sequence(anchor)?,
             Event::Alias(id) => self
                 .anchors
                 .get(&id)
@@ -213,19 +228,16 @@ impl<'a> Loader<'a> {
         })
     }
 
-    fn mapping(&mut self, anchor: usize, start: &Span) -> Result<Value, YamlError> {
+    fn mapping(&mut self, anchor: usize) -> Result<Value, YamlError> {
         let mut entries = Vec::new();
-        let mut col = None;
         loop {
             let (ev, span) = self.next()?;
             if let Event::MappingEnd = ev {
-                let col = col.unwrap_or(start.start.col());
-                for c in self.take_trailing(col, span.start.line()) {
+                for c in self.take_foot(&span) {
                     entries.push(Entry::comment(c, false));
                 }
                 break;
             }
-            col.get_or_insert(span.start.col());
             for c in self.take_before(span.start.line()) {
                 entries.push(Entry::comment(c, false));
             }
@@ -255,13 +267,12 @@ impl<'a> Loader<'a> {
         Ok(v)
     }
 
-    fn sequence(&mut self, anchor: usize, start: &Span) -> Result<Value, YamlError> {
+    fn sequence(&mut self, anchor: usize) -> Result<Value, YamlError> {
         let mut items = Vec::new();
-        let col = start.start.col();
         loop {
             let (ev, span) = self.next()?;
             if let Event::SequenceEnd = ev {
-                for c in self.take_trailing(col, span.start.line()) {
+                for c in self.take_foot(&span) {
                     items.push(Value::Comment(crate::tree::Comment {
                         text: c,
                         inline: false,
@@ -560,6 +571,12 @@ pub(crate) fn emit(branches: &[Vec<Entry>], capacity: usize) -> String {
     out
 }
 
+/// go-yaml's next indentation inside a mapping: the next multiple of the indentation step
+/// (inside a sequence item it is two more, see `emit_seq`).
+fn deeper(indent: usize) -> usize {
+    INDENT * ((indent + INDENT) / INDENT)
+}
+
 fn push_indent(out: &mut String, n: usize) {
     for _ in 0..n {
         out.push(' ');
@@ -598,14 +615,15 @@ fn emit_map(out: &mut String, entries: &[Entry], indent: usize, inline_first: bo
                     out.push(':');
                 } else {
                     out.push_str("? ");
-                    out.push_str(&Zeroizing::new(scalar_str(k, false, indent + INDENT)));
+                    out.push_str(&Zeroizing::new(scalar_str(k, false, deeper(indent))));
                     if !out.ends_with('\n') {
                         out.push('\n');
                     }
                     push_indent(out, indent);
                     out.push(':');
                 }
-                emit_value(out, &e.value, indent + INDENT, indent + INDENT);
+                let next = deeper(indent);
+                emit_value(out, &e.value, next, next);
             }
         }
     }
