@@ -126,8 +126,10 @@ impl Ctx<'_> {
         match v {
             Value::String(s) => Ok(s.clone()),
             Value::Null => Ok(String::new()),
-            Value::Number(n) => Ok(n.to_string()),
-            Value::Bool(b) => Ok(b.to_string()),
+            Value::Number(_) | Value::Bool(_) => Err(self.err(
+                field,
+                "expected a string, found a number or boolean (quote it)",
+            )),
             _ => Err(self.err(field, "expected a string")),
         }
     }

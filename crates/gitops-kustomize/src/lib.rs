@@ -44,6 +44,8 @@
 //! - kustomize's printer orders keys with a comparison that is not transitive for some mixes
 //!   of digits and letters (`a10`, `a1b`, `a9`); Go then picks an order that depends on map
 //!   iteration, so no fixed order can match it. We sort consistently with the same comparison.
+//! - Strings holding the Unicode line separators U+0085, U+2028 or U+2029 are printed as
+//!   escaped double-quoted strings; kustomize folds or splits them across lines.
 //! - Timestamps are recognised in the forms `2006-01-02`, `2006-01-02T15:04:05Z`,
 //!   `2006-01-02T15:04:05.999±07:00` and `2006-01-02 15:04:05` only.
 
