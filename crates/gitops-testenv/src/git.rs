@@ -230,7 +230,7 @@ $HTTP["url"] =~ "^/git/" {{
                 "Port {ssh_port}\nListenAddress 127.0.0.1\nHostKey {host_key}\nPidFile {pid}\nAuthorizedKeysFile {authorized_keys}\n\
                  AllowUsers {ssh_user}\nPubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
                  PermitRootLogin {permit_root}\nStrictModes no\nUsePAM no\nPrintMotd no\nPrintLastLog no\nX11Forwarding no\n\
-                 AllowTcpForwarding no\nLogLevel VERBOSE\nSetEnv GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL={server_config}\n",
+                 AllowTcpForwarding no\nLogLevel VERBOSE\nAcceptEnv GIT_PROTOCOL\nSetEnv GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL={server_config}\n",
                 host_key = host_key.display(),
                 pid = ssh_dir.join("sshd.pid").display(),
                 authorized_keys = authorized_keys.display(),
