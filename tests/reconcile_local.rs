@@ -283,3 +283,37 @@ async fn encrypted_secrets_need_a_decryptor_and_variables_are_substituted() {
     .unwrap();
     assert!(text.contains("replicas: 5\n"), "{text}");
 }
+
+#[tokio::test]
+async fn target_namespace_reaches_the_inventory_so_prune_finds_the_object() {
+    let fx = Fixture::new();
+    write(
+        fx.repo.path(),
+        "apps/plain.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: no-namespace\n",
+    );
+    let options = Options::default()
+        .with_apply(gitops::apply::ApplyOptions::default().with_target_namespace("apps"));
+    let (reconciler, applier) = fx.reconciler(options);
+    let first = reconciler.reconcile(None).await.unwrap();
+    let owned = applier.load().await.unwrap().unwrap();
+    assert!(owned.contains(&ObjectRef::new(
+        "",
+        "v1",
+        "ConfigMap",
+        Some("apps"),
+        "no-namespace"
+    )));
+    assert!(
+        fx.files()
+            .contains(&"apps/ConfigMap_no-namespace.yaml".to_owned())
+    );
+
+    std::fs::remove_file(fx.repo.path().join("apps/plain.yaml")).unwrap();
+    let second = reconciler.reconcile(Some(&first.revision)).await.unwrap();
+    assert_eq!(second.changes.count(Action::Deleted), 1);
+    assert!(
+        !fx.files()
+            .contains(&"apps/ConfigMap_no-namespace.yaml".to_owned())
+    );
+}

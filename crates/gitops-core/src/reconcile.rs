@@ -417,11 +417,19 @@ impl Reconciler {
             };
             return Err(self.failed(Stage::Render, rev, error));
         }
-        let next: Inventory = objects.iter().map(|o| o.id().clone()).collect();
-
-        // 5. Record the union first, so an apply that dies halfway loses track of nothing.
+        // 5. Record the union first, so an apply that dies halfway loses track of nothing. The
+        //    identities are those the render names, with the target namespace filled in where
+        //    the kind is known to be namespaced; the applier's own answer replaces them below.
         let mut intent = previous.clone();
-        next.iter().cloned().for_each(|id| intent.insert(id));
+        for object in &objects {
+            let mut id = object.id().clone();
+            if let Some(ns) = &opts.apply.target_namespace {
+                if id.namespace.is_none() && !id.is_cluster_scoped() {
+                    id.namespace = Some(ns.clone());
+                }
+            }
+            intent.insert(id);
+        }
         if intent != previous {
             self.inventory
                 .save(&intent)
@@ -436,7 +444,10 @@ impl Reconciler {
             .await
             .map_err(|e| self.failed(Stage::Apply, rev, e))?;
 
-        // 7. Prune what the last apply owned and this render lacks, then store the new inventory.
+        // 7. Prune what the last apply owned and this apply lacks, then store the new inventory.
+        //    The applier reports each object as it was applied (namespace defaulted, scope
+        //    known from the target), so that is what the inventory records.
+        let next: Inventory = changes.changes.iter().map(|c| c.id.clone()).collect();
         if opts.prune {
             let stale = previous.stale(&next);
             if !stale.is_empty() {
@@ -446,10 +457,12 @@ impl Reconciler {
                 );
             }
         }
-        self.inventory
-            .save(&next)
-            .await
-            .map_err(|e| self.failed(Stage::Inventory, rev, e).with_changes(&changes))?;
+        if next != previous || intent != previous {
+            self.inventory
+                .save(&next)
+                .await
+                .map_err(|e| self.failed(Stage::Inventory, rev, e).with_changes(&changes))?;
+        }
 
         // 8. Wait for health.
         let health = if opts.wait {
