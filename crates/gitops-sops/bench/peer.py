@@ -130,14 +130,16 @@ def main():
         t_ours_tree_proc, _ = best([ours, "decrypt"] + files, env)
         ours_tree_out = subprocess.run([ours, "decrypt"] + files, env=env, check=True, capture_output=True).stdout
         assert b"".join(outs) == ours_tree_out, "outputs differ on the tree"
-        in_process, in_process_cpu = [], []
+        in_process, in_process_cpu, second_pass = [], [], []
         for _ in range(3 * RUNS):
             line = subprocess.run([ours, "decrypt-tree", tree], env=env, check=True, capture_output=True).stdout
             fields = line.decode().split(",")
             in_process.append(float(fields[2].split()[0]) / 1000.0)
             in_process_cpu.append(float(fields[3].split()[1]) / 1000.0)
+            second_pass.append(float(fields[4].split("/")[1].split()[0]) / 1000.0)
         t_ours_tree_inproc = min(in_process)
         t_ours_tree_cpu = min(in_process_cpu)
+        t_ours_tree_again = min(second_pass)
 
         print(f"sops: {sops}")
         print(f"ours: {ours}")
@@ -147,6 +149,7 @@ def main():
         print(f"| 5,000-value YAML (process, best of {RUNS}) | {t_sops_large*1000:.1f} ms | {t_ours_large*1000:.1f} ms | {t_sops_large/t_ours_large:.1f}x |")
         print(f"| 200 Secrets, one process each for sops vs one process for ours | {t_sops_tree*1000:.0f} ms | {t_ours_tree_proc*1000:.1f} ms | {t_sops_tree/t_ours_tree_proc:.0f}x |")
         print(f"| 200 Secrets, in-process (ours, files already read, best of {3 * RUNS}) | - | {t_ours_tree_inproc*1000:.1f} ms wall, {t_ours_tree_cpu*1000:.1f} ms CPU | goal < 50 ms |")
+        print(f"| 200 Secrets, in-process, next pass of the same SopsDecryptor (data keys remembered) | - | {t_ours_tree_again*1000:.1f} ms | |")
         print()
         print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (wall times grow with it)")
         print()

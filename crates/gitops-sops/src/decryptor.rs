@@ -1,6 +1,7 @@
 //! [`SopsDecryptor`]: the [`Decryptor`] backend for a render.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use gitops_core::decrypt::Error;
@@ -8,7 +9,7 @@ use gitops_core::{Decryptor, Object, SecretBytes};
 
 use crate::engine::{self, Loaded, malformed};
 use crate::format::{Format, json};
-use crate::keys::Keyring;
+use crate::keys::{KeyCache, Keyring};
 use crate::metadata::Metadata;
 use crate::tree::Branches;
 
@@ -21,15 +22,22 @@ use crate::tree::Branches;
 /// # Guarantees
 /// Plaintext is returned only in [`SecretBytes`] or in the returned object; errors name the
 /// file or object, and recipients, never values. A file whose MAC does not match is an error.
+///
+/// Data keys it unwraps are remembered (in memory, zeroized on drop, keyed by a hash of the
+/// encrypted data key) so that later passes over the same files skip the age decryption.
 #[derive(Clone, Debug)]
 pub struct SopsDecryptor {
     keys: Keyring,
+    cache: Arc<KeyCache>,
 }
 
 impl SopsDecryptor {
     /// A decryptor with these keys.
     pub fn new(keys: Keyring) -> Self {
-        Self { keys }
+        Self {
+            keys,
+            cache: Arc::new(KeyCache::default()),
+        }
     }
 
     /// A decryptor from age identities in the key-file format (comments allowed).
@@ -68,7 +76,7 @@ impl SopsDecryptor {
         let Some(mut loaded) = engine::load(&name, format, content)? else {
             return Ok(None);
         };
-        engine::decrypt(&name, &mut loaded, &self.keys)?;
+        engine::decrypt(&name, &mut loaded, &self.keys, Some(&self.cache))?;
         engine::emit_plain(&name, &loaded, engine::plain_capacity(content.len()))
             .map(|b| Some(SecretBytes::new(b)))
     }
@@ -104,7 +112,7 @@ impl Decryptor for SopsDecryptor {
             branches: Branches(vec![entries]),
             metadata,
         };
-        engine::decrypt(&name, &mut loaded, &self.keys)?;
+        engine::decrypt(&name, &mut loaded, &self.keys, Some(&self.cache))?;
         let value = json::entries_to_json(&loaded.branches.0[0]);
         Object::new(value)
             .map(Some)

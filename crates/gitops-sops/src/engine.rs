@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 use crate::cipher::{self, CipherError};
 use crate::format::{Format, dotenv, ini, json, yaml};
-use crate::keys::{Keyring, UnwrapError};
+use crate::keys::{KeyCache, Keyring, UnwrapError};
 use crate::metadata::{self, Metadata, MetadataError, OTHER_KEY_TYPES, Rule};
 use crate::shamir;
 use crate::tree::{Branches, Comment, Entry, Key, Value, mac_bytes};
@@ -171,13 +171,21 @@ pub(crate) fn data_key(
     path: &str,
     md: &Metadata,
     keyring: &Keyring,
+    cache: Option<&KeyCache>,
 ) -> Result<Zeroizing<[u8; 32]>, Error> {
     let mut parts: Vec<Zeroizing<Vec<u8>>> = Vec::new();
     let mut malformed_reason = None;
     for group in &md.key_groups {
         for key in &group.age {
+            if let Some(part) = cache.and_then(|c| c.get(&key.enc)) {
+                parts.push(part);
+                break;
+            }
             match keyring.unwrap_data_key(&key.enc) {
                 Ok(part) => {
+                    if let Some(c) = cache {
+                        c.insert(&key.enc, &part);
+                    }
                     parts.push(part);
                     break;
                 }
@@ -430,8 +438,13 @@ fn cipher_error(path: &str, value_path: &[String], e: CipherError) -> Error {
 }
 
 /// Decrypts every value in place and verifies the MAC.
-pub(crate) fn decrypt(path: &str, loaded: &mut Loaded, keyring: &Keyring) -> Result<(), Error> {
-    let key = data_key(path, &loaded.metadata, keyring)?;
+pub(crate) fn decrypt(
+    path: &str,
+    loaded: &mut Loaded,
+    keyring: &Keyring,
+    cache: Option<&KeyCache>,
+) -> Result<(), Error> {
+    let key = data_key(path, &loaded.metadata, keyring, cache)?;
     let md = &loaded.metadata;
     let rules = Rules::new(path, &md.rule)?;
     let mut hasher = Sha512::new();

@@ -244,3 +244,42 @@ pub(crate) fn wrap_data_key(recipient: &age::x25519::Recipient, key: &[u8]) -> S
     }
     text
 }
+
+/// Data keys (or Shamir parts) already unwrapped, by the SHA-256 of their encrypted form.
+///
+/// Bounded: it is emptied when it reaches [`KeyCache::LIMIT`] entries. The values are zeroized
+/// when dropped; `Debug` prints only the number of entries.
+#[derive(Default)]
+pub(crate) struct KeyCache {
+    map: std::sync::Mutex<std::collections::HashMap<[u8; 32], Zeroizing<Vec<u8>>>>,
+}
+
+impl KeyCache {
+    const LIMIT: usize = 10_000;
+
+    fn id(enc: &str) -> [u8; 32] {
+        use sha2::Digest;
+        sha2::Sha256::digest(enc.trim().as_bytes()).into()
+    }
+
+    pub(crate) fn get(&self, enc: &str) -> Option<Zeroizing<Vec<u8>>> {
+        let map = self.map.lock().ok()?;
+        map.get(&Self::id(enc)).cloned()
+    }
+
+    pub(crate) fn insert(&self, enc: &str, part: &Zeroizing<Vec<u8>>) {
+        if let Ok(mut map) = self.map.lock() {
+            if map.len() >= Self::LIMIT {
+                map.clear();
+            }
+            map.insert(Self::id(enc), part.clone());
+        }
+    }
+}
+
+impl fmt::Debug for KeyCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.map.lock().map(|m| m.len()).unwrap_or(0);
+        write!(f, "KeyCache({n} data keys)")
+    }
+}

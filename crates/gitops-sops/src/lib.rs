@@ -111,7 +111,7 @@ pub fn decrypt_as(
             ),
         ));
     };
-    engine::decrypt(&name, &mut loaded, keys)?;
+    engine::decrypt(&name, &mut loaded, keys, None)?;
     engine::emit_plain(&name, &loaded, engine::plain_capacity(content.len())).map(SecretBytes::new)
 }
 

@@ -268,3 +268,29 @@ fn missing_key_lists_other_key_types_too() {
     // The age key still opens it.
     assert!(gitops_sops::decrypt(Path::new("s.yaml"), text.as_bytes(), &keyring(&[&k])).is_ok());
 }
+
+#[test]
+fn remembered_data_keys_do_not_skip_the_mac() {
+    let env = Env::new();
+    let (k, enc) = encrypted(&env);
+    let d = SopsDecryptor::new(keyring(&[&k]));
+    let first = d
+        .decrypt_file(Path::new("s.yaml"), &enc)
+        .expect("ok")
+        .expect("sops");
+    let second = d
+        .decrypt_file(Path::new("s.yaml"), &enc)
+        .expect("ok")
+        .expect("sops");
+    assert_eq!(first.expose(), second.expose());
+    // Same data key, altered value: still refused.
+    let text = String::from_utf8(enc).expect("utf-8");
+    let at = text.find("data:").expect("value") + 5;
+    let mut bytes = text.into_bytes();
+    bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+    let e = d
+        .decrypt_file(Path::new("s.yaml"), &bytes)
+        .expect_err("tampered");
+    assert!(matches!(e, DecryptError::Integrity { .. }), "{e:?}");
+    assert!(!format!("{d:?}").contains("s3cr3t"));
+}
