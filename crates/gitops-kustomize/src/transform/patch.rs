@@ -745,7 +745,10 @@ fn merge_value(
             Ok(false)
         }
         (Value::Array(da), Value::Array(pa)) => {
-            if pa.iter().any(|i| directive(i) == Some("replace")) {
+            let is_replace_marker = |i: &Value| {
+                directive(i) == Some("replace") && i.as_object().is_some_and(|m| m.len() == 1)
+            };
+            if pa.iter().any(is_replace_marker) {
                 *da = pa
                     .iter()
                     .filter(|i| directive(i) != Some("replace"))
@@ -753,7 +756,45 @@ fn merge_value(
                     .collect();
                 return Ok(false);
             }
-            match merge_key(ctx, path) {
+            // kustomize skips elements that carry `$patch: replace` beside other fields.
+            let pa: Vec<Value> = pa
+                .iter()
+                .filter(|i| directive(i) != Some("replace"))
+                .cloned()
+                .collect();
+            let pa = &pa;
+            if path.last().is_some_and(|l| l == "finalizers")
+                && path.len() == 2
+                && path[0] == "metadata"
+                && ctx.builtin
+            {
+                // A merged list of strings: the patch's first, then the target's others.
+                let mut out: Vec<Value> = pa.iter().filter(|v| !v.is_null()).cloned().collect();
+                for d in da.iter() {
+                    if !out.contains(d) {
+                        out.push(d.clone());
+                    }
+                }
+                *da = out;
+                return Ok(false);
+            }
+            let keyed = merge_key(ctx, path);
+            if let Some(keys) = keyed
+                && !pa.is_empty()
+                && pa
+                    .iter()
+                    .any(|e| e.is_object() && e.get(keys[0]).is_none() && directive(e).is_none())
+            {
+                // A patch element without the merge key makes kustomize replace the list with
+                // the patch's keyed elements, unmerged.
+                *da = pa
+                    .iter()
+                    .filter(|e| e.get(keys[0]).is_some())
+                    .filter_map(clean)
+                    .collect();
+                return Ok(false);
+            }
+            match keyed {
                 Some(all_keys) if pa.iter().all(Value::is_object) => {
                     // Keys no element of either list sets do not take part.
                     let valid: Vec<&str> = all_keys
@@ -836,6 +877,20 @@ fn merge_value(
         (dest, patch) => {
             if directive(patch) == Some("delete") {
                 return Ok(true);
+            }
+            let kind = |v: &Value| match v {
+                Value::Object(_) => 2,
+                Value::Array(_) => 1,
+                Value::Null => 3,
+                _ => 0,
+            };
+            if kind(dest) != 3 && kind(patch) != 3 && kind(dest) != kind(patch) {
+                return Err(format!(
+                    "wrong node kind at {}: the patch has a {} where the target has a {}",
+                    path.join("."),
+                    ["scalar", "list", "mapping", "null"][kind(patch)],
+                    ["scalar", "list", "mapping", "null"][kind(dest)]
+                ));
             }
             *dest = clean(patch).unwrap_or(Value::Null);
             Ok(false)
