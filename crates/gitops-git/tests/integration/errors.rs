@@ -260,3 +260,48 @@ fn hex_to_bytes(hex: &str) -> Vec<u8> {
         .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
         .collect()
 }
+
+#[tokio::test]
+async fn ssh_keys_with_a_passphrase() {
+    let Some(env) = servers() else { return };
+    let repo = env.create_repo("passphrase").unwrap();
+    let c = repo.commit_files("main", &[("a", "a")], "a").unwrap();
+    // The server's key, encrypted with a passphrase.
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("id");
+    std::fs::write(&key, env.ssh_identity()).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let status = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-p", "-P", "", "-N", "correct horse", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let encrypted = std::fs::read_to_string(&key).unwrap();
+    for (passphrase, works) in [("correct horse", true), ("wrong", false)] {
+        let mut secret = vec![
+            ("identity", encrypted.clone()),
+            ("known_hosts", env.known_hosts().to_owned()),
+        ];
+        secret.push(("password", passphrase.to_owned()));
+        let auth = Auth::from_secret_data(secret).unwrap();
+        let storage = tempfile::tempdir().unwrap();
+        let result = GitSource::new(&repo.ssh_url(), Reference::branch("main"), storage.path())
+            .unwrap()
+            .with_auth(auth)
+            .with_timeout(Duration::from_secs(20))
+            .fetch_revision(None)
+            .await;
+        if works {
+            let fetched = result.unwrap();
+            assert_eq!(fetched.artifact().revision.digest().hex(), c);
+        } else {
+            let err = result.unwrap_err();
+            assert!(matches!(err, Error::Auth { .. }), "{err:?}");
+            assert!(!format!("{err:?}").contains(passphrase));
+        }
+    }
+}
