@@ -9,7 +9,7 @@
 //! - [`FileSystem`]: the trait every read goes through; [`DecryptingFs`] wraps one.
 //!
 //! ```no_run
-//! use gitops_kustomize::{BuildOptions, Reorder, build_to_string};
+//! use gitops_kustomize::{BuildOptions, build_to_string};
 //!
 //! let text = build_to_string("deploy/overlays/production", &BuildOptions::default())?;
 //! print!("{text}");
@@ -24,14 +24,20 @@
 //! `options`, `generatorOptions`, the content-hash suffix), `patches` (strategic merge and JSON
 //! 6902, inline or from a file, with target selectors), `patchesStrategicMerge`,
 //! `patchesJson6902`, `replacements` (inline or from a file; `[key=value]` selectors, `*`,
-//! indexes, `delimiter`/`index`, `create`), `sortOptions`, `buildMetadata: [managedByLabel]`,
-//! `openapi.version`, the load restrictor, and `List` documents.
+//! indexes, `delimiter`/`index`, `create`), the deprecated `vars` (`$(NAME)` in kustomize's
+//! built-in var reference fields), `sortOptions`, `buildMetadata: [managedByLabel]`,
+//! `openapi.version`, the load restrictor (`--load-restrictor`), `--reorder`, and `List`
+//! documents. Bad input fails with an [`Error`] naming the file and the field: missing files,
+//! cycles, paths out of the root (symlinks included), invalid patches (with the patch's file
+//! and target), conflicting generators, duplicate ids, alias bombs, deep nesting, non-UTF-8.
 //!
 //! # Not supported (a clear [`Error::Unsupported`], never ignored)
 //! Remote resources (git and HTTP URLs), helm charts, plugins (`generators`, `transformers`,
 //! `validators`), `configurations`, `crds`, `openapi.path`,
-//! `buildMetadata: [originAnnotations, transformerAnnotations]`, `images[].tagSuffix`, and env-file lines without
-//! `=` (kustomize reads those values from its own environment; a library must not).
+//! `buildMetadata: [originAnnotations, transformerAnnotations]`, `images[].tagSuffix`, and
+//! env-file lines without `=` (kustomize reads those values from its own environment; a library
+//! must not). Post-build substitution (`${var}`) is not a kustomize feature; it lives in
+//! gitops-core.
 //!
 //! # Known divergences from kustomize
 //! - Strategic merge patches use a built-in table of Kubernetes merge keys (containers, volumes,
@@ -46,6 +52,8 @@
 //!   iteration, so no fixed order can match it. We sort consistently with the same comparison.
 //! - Strings holding the Unicode line separators U+0085, U+2028 or U+2029 are printed as
 //!   escaped double-quoted strings; kustomize folds or splits them across lines.
+//! - Flux validates every file of a generated kustomization before building; here a file that
+//!   is not a Kubernetes object fails the build itself, with the same effect.
 //! - Timestamps are recognised in the forms `2006-01-02`, `2006-01-02T15:04:05Z`,
 //!   `2006-01-02T15:04:05.999±07:00` and `2006-01-02 15:04:05` only.
 
