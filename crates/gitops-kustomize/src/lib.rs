@@ -206,7 +206,8 @@ pub fn build_to_string(dir: impl AsRef<Path>, options: &BuildOptions) -> Result<
 /// The [`Renderer`] backed by this crate.
 ///
 /// Each render bounds reads to the request's root, generates a kustomization where the path has
-/// none (as Flux does), and decrypts generator inputs with the request's decryptor. The build is
+/// none (as Flux does), decrypts generator inputs with the request's decryptor and then every
+/// rendered object it recognises (`Decryptor::decrypt_object`). The build is
 /// synchronous CPU and file work done inside the future; a host that renders large trees on a
 /// latency-sensitive runtime may run it on a blocking thread.
 #[derive(Clone, Debug, Default)]
@@ -241,10 +242,18 @@ impl KustomizeRenderer {
             }
             None => build_with_fs(&DiskFs, &dir, &options)?,
         };
-        values
+        let mut objects = values
             .into_iter()
             .map(|v| Object::new(v).map_err(render::Error::from))
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(d) = &request.decryptor {
+            for object in &mut objects {
+                if let Some(plain) = d.decrypt_object(object)? {
+                    *object = plain;
+                }
+            }
+        }
+        Ok(objects)
     }
 }
 

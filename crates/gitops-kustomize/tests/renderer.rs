@@ -123,8 +123,14 @@ impl Decryptor for Marker {
             .map(|plain| SecretBytes::new(plain.to_vec())))
     }
 
-    fn decrypt_object(&self, _object: &Object) -> Result<Option<Object>, decrypt::Error> {
-        Ok(None)
+    /// Objects annotated `encrypted: "true"` lose the annotation and gain `decrypted: "true"`.
+    fn decrypt_object(&self, object: &Object) -> Result<Option<Object>, decrypt::Error> {
+        if object.annotations().get("encrypted") != Some(&"true") {
+            return Ok(None);
+        }
+        let mut value = object.value().clone();
+        value["metadata"]["annotations"] = serde_json::json!({"decrypted": "true"});
+        Ok(Some(Object::new(value).expect("still an object")))
     }
 }
 
@@ -138,15 +144,34 @@ async fn decrypts_generator_inputs() {
         "secretGenerator:\n- name: creds\n  envs: [creds.env]\n  files: [token]\n  options:\n    disableNameSuffixHash: true\n",
     );
     write(root, "app/creds.env", "ENC:USER=admin\n");
+    write(
+        root,
+        "app/kustomization.yaml",
+        "resources:\n- sealed.yaml\nsecretGenerator:\n- name: creds\n  envs: [creds.env]\n  files: [token]\n  options:\n    disableNameSuffixHash: true\n",
+    );
+    write(
+        root,
+        "app/sealed.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: sealed\n  annotations:\n    encrypted: \"true\"\n",
+    );
     write(root, "app/token", "ENC:t0k3n");
     let request = RenderRequest::new(root, "app").with_decryptor(Arc::new(Marker));
     let objects = KustomizeRenderer::new()
         .render(&request)
         .await
         .expect("render");
-    let data = &objects[0].value()["data"];
+    let creds = objects
+        .iter()
+        .find(|o| o.id().name == "creds")
+        .expect("generated secret");
+    let data = &creds.value()["data"];
     assert_eq!(data["USER"], "YWRtaW4=");
     assert_eq!(data["token"], "dDBrM24=");
+    let sealed = objects
+        .iter()
+        .find(|o| o.id().name == "sealed")
+        .expect("sealed secret");
+    assert_eq!(sealed.annotations().get("decrypted"), Some(&"true"));
 }
 
 #[test]
