@@ -23,7 +23,7 @@ import tempfile
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-RUNS = 5
+RUNS = 10
 
 
 def find_sops():
