@@ -90,6 +90,8 @@ pub(crate) struct Builder<'a> {
     stack: Vec<PathBuf>,
     /// The `vars` of every kustomization built so far, resolved at the end.
     pub vars: Vec<transform::vars::Var>,
+    /// Whether the top-level kustomization asks for `buildMetadata: [originAnnotations]`.
+    pub origins: bool,
 }
 
 /// A kustomization directory being built: its loader root and file.
@@ -97,6 +99,11 @@ pub(crate) struct Layer {
     pub dir: PathBuf,
     pub file: String,
     pub k: Kustomization,
+    /// The layer's directory relative to the top-level one, as the paths were written (for
+    /// origin annotations).
+    pub origin_dir: String,
+    /// The kustomization file's name.
+    pub file_name: String,
 }
 
 impl<'a> Builder<'a> {
@@ -116,6 +123,7 @@ impl<'a> Builder<'a> {
             display_base,
             stack: Vec::new(),
             vars: Vec::new(),
+            origins: false,
         })
     }
 
@@ -266,6 +274,8 @@ impl<'a> Builder<'a> {
                     dir: dir.to_owned(),
                     file: self.show(&dir.join("kustomization.yaml")),
                     k,
+                    origin_dir: String::new(),
+                    file_name: "kustomization.yaml".into(),
                 });
             }
             return Err(invalid(
@@ -292,6 +302,11 @@ impl<'a> Builder<'a> {
             dir: dir.to_owned(),
             file,
             k,
+            origin_dir: String::new(),
+            file_name: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
         })
     }
 
@@ -338,7 +353,12 @@ impl<'a> Builder<'a> {
     }
 
     /// Builds a kustomization directory into its resources (kustomize's `AccumulateTarget`).
-    pub fn accumulate(&mut self, dir: &Path, top: bool) -> Result<(Layer, Vec<Resource>), Error> {
+    pub fn accumulate(
+        &mut self,
+        dir: &Path,
+        top: bool,
+        origin_dir: String,
+    ) -> Result<(Layer, Vec<Resource>), Error> {
         if self.stack.iter().any(|d| d == dir) {
             return Err(invalid(
                 self.show(dir),
@@ -353,7 +373,17 @@ impl<'a> Builder<'a> {
                 ),
             ));
         }
-        let layer = self.load_layer(dir, top)?;
+        let mut layer = self.load_layer(dir, top)?;
+        layer.origin_dir = origin_dir;
+        if top
+            && layer
+                .k
+                .build_metadata
+                .iter()
+                .any(|b| b == "originAnnotations")
+        {
+            self.origins = true;
+        }
         if layer.k.is_component {
             return Err(invalid(
                 layer.file.clone(),
@@ -385,7 +415,8 @@ impl<'a> Builder<'a> {
                     format!("cycle detected at component {comp}"),
                 ));
             }
-            let clayer = self.load_layer(&path, false)?;
+            let mut clayer = self.load_layer(&path, false)?;
+            clayer.origin_dir = go_join(&layer.origin_dir, comp);
             if !clayer.k.is_component {
                 return Err(invalid(
                     clayer.file.clone(),
@@ -415,21 +446,18 @@ impl<'a> Builder<'a> {
         for written in &layer.k.resources {
             let path = self.resolve(layer, written, false)?;
             let new = if self.fs.is_dir(&path) {
-                let (_, res) = self.accumulate(&path, false)?;
+                let (_, res) =
+                    self.accumulate(&path, false, go_join(&layer.origin_dir, written))?;
                 res
             } else {
                 let path = self.resolve(layer, written, true)?;
                 let file = self.show(&path);
                 let text = self.read_text(&path)?;
                 let mut res = self.resources_from_text(&file, &text)?;
-                if layer
-                    .k
-                    .build_metadata
-                    .iter()
-                    .any(|b| b == "originAnnotations")
-                {
+                if self.origins {
+                    let origin = format!("path: {}\n", go_join(&layer.origin_dir, written));
                     for r in &mut res {
-                        r.origin = Some(written.clone());
+                        r.origin = Some(origin.clone());
                     }
                 }
                 res
@@ -514,6 +542,25 @@ fn push_resource(
     }
     out.push(Resource::new(value));
     Ok(())
+}
+
+/// Go's `filepath.Join` of relative paths: joined, then cleaned (`..` kept at the front).
+pub(crate) fn go_join(a: &str, b: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in a.split('/').chain(b.split('/')) {
+        match part {
+            "" | "." => {}
+            ".." if parts.last().is_some_and(|p| *p != "..") => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    if parts.is_empty() {
+        ".".into()
+    } else {
+        parts.join("/")
+    }
 }
 
 /// `a/./b/../c` → `a/c` without touching the disk.

@@ -25,7 +25,8 @@
 //! 6902, inline or from a file, with target selectors), `patchesStrategicMerge`,
 //! `patchesJson6902`, `replacements` (inline or from a file; `[key=value]` selectors, `*`,
 //! indexes, `delimiter`/`index`, `create`), the deprecated `vars` (`$(NAME)` in kustomize's
-//! built-in var reference fields), `sortOptions`, `buildMetadata: [managedByLabel]`,
+//! built-in var reference fields), `sortOptions`, `buildMetadata: [managedByLabel,
+//! originAnnotations]`,
 //! `openapi.version`, the load restrictor (`--load-restrictor`), `--reorder`, and `List`
 //! documents. Bad input fails with an [`Error`] naming the file and the field: missing files,
 //! cycles, paths out of the root (symlinks included), invalid patches (with the patch's file
@@ -34,7 +35,7 @@
 //! # Not supported (a clear [`Error::Unsupported`], never ignored)
 //! Remote resources (git and HTTP URLs), helm charts, plugins (`generators`, `transformers`,
 //! `validators`), `configurations`, `crds`, `openapi.path`,
-//! `buildMetadata: [originAnnotations, transformerAnnotations]`, `images[].tagSuffix`, and
+//! `buildMetadata: [transformerAnnotations]`, `images[].tagSuffix`, and
 //! env-file lines without `=` (kustomize reads those values from its own environment; a library
 //! must not). Post-build substitution (`${var}`) is not a kustomize feature; it lives in
 //! gitops-core.
@@ -126,8 +127,21 @@ pub fn build_with_fs(
             "must build at a directory, not a file",
         ));
     }
-    let (layer, mut ra) = b.accumulate(&canonical, true)?;
+    let (layer, mut ra) = b.accumulate(&canonical, true, String::new())?;
     finish(&layer, &mut ra, &b.vars, options)?;
+    if b.origins {
+        for r in &mut ra {
+            if let Some(origin) = r.origin.take() {
+                let md = r.metadata_mut();
+                let annotations = md
+                    .entry("annotations")
+                    .or_insert_with(|| Value::Object(serde_json::Map::new()));
+                if let Value::Object(a) = annotations {
+                    a.insert("config.kubernetes.io/origin".into(), Value::String(origin));
+                }
+            }
+        }
+    }
     Ok(ra.into_iter().map(|r| r.value).collect())
 }
 

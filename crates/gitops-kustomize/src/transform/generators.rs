@@ -8,16 +8,27 @@ use crate::error::{Error, invalid};
 use crate::kustomization::{GenOptions, Generator};
 use crate::resource::{Behavior, Resource};
 
+fn origin(b: &Builder<'_>, layer: &Layer, kind: &str) -> Option<String> {
+    b.origins.then(|| {
+        format!(
+            "configuredIn: {}\nconfiguredBy:\n  apiVersion: builtin\n  kind: {kind}\n",
+            crate::build::go_join(&layer.origin_dir, &layer.file_name)
+        )
+    })
+}
+
 pub(crate) fn run(b: &Builder<'_>, layer: &Layer, ra: &mut Vec<Resource>) -> Result<(), Error> {
     let k = &layer.k;
     for (i, g) in k.config_maps.iter().enumerate() {
         let field = format!("configMapGenerator[{i}]");
-        let (r, behavior) = make(b, layer, g, false, &field)?;
+        let (mut r, behavior) = make(b, layer, g, false, &field)?;
+        r.origin = origin(b, layer, "ConfigMapGenerator");
         absorb(layer, ra, r, behavior, &field)?;
     }
     for (i, g) in k.secrets.iter().enumerate() {
         let field = format!("secretGenerator[{i}]");
-        let (r, behavior) = make(b, layer, g, true, &field)?;
+        let (mut r, behavior) = make(b, layer, g, true, &field)?;
+        r.origin = origin(b, layer, "SecretGenerator");
         absorb(layer, ra, r, behavior, &field)?;
     }
     Ok(())

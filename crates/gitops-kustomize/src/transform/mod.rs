@@ -84,7 +84,7 @@ pub(crate) fn run_transformers(
         )?;
     }
     for m in &k.build_metadata {
-        if m != "managedByLabel" {
+        if m != "managedByLabel" && m != "originAnnotations" {
             return Err(Error::Unsupported {
                 path: layer.file.clone(),
                 feature: format!("buildMetadata: {m}"),
