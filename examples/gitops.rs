@@ -65,20 +65,62 @@ enum Command {
         #[arg(long = "var", value_parser = parse_var)]
         vars: Vec<(String, String)>,
     },
-    /// Show how an output folder differs from a render of the repository.
+    /// Show how a cluster (`--kubeconfig`) or an output folder (`--out`) differs from a render
+    /// of DIR; Secret values are masked. Exit 0 in sync, 1 when it differs, 2 on error.
     Diff {
-        /// The repository folder.
-        repo: PathBuf,
-        /// The path to render inside the repository.
-        #[arg(long, default_value = ".")]
-        path: PathBuf,
-        /// The output folder to compare with.
+        /// The directory to render (kustomization, or a folder taken whole).
+        dir: PathBuf,
+        /// Compare with the cluster of this kubeconfig.
+        #[arg(long, conflicts_with = "out", required_unless_present = "out")]
+        kubeconfig: Option<PathBuf>,
+        /// Compare with this output folder of `reconcile`.
         #[arg(long)]
-        out: PathBuf,
+        out: Option<PathBuf>,
     },
+    /// Render DIR and server-side apply it to a cluster, in stages, optionally pruning and waiting.
+    Apply {
+        /// The directory to render (kustomization, or a folder taken whole).
+        dir: PathBuf,
+        /// The kubeconfig of the cluster.
+        #[arg(long)]
+        kubeconfig: PathBuf,
+        /// Delete objects the last apply owned and this render lacks (needs --inventory).
+        #[arg(long, requires = "inventory")]
+        prune: bool,
+        /// Wait until the applied objects are healthy.
+        #[arg(long)]
+        wait: bool,
+        /// How long --wait waits, in seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+        /// Keep the inventory in this ConfigMap, `NAMESPACE/NAME`.
+        #[arg(long)]
+        inventory: Option<String>,
+    },
+    /// Git sources.
+    #[command(subcommand)]
+    Source(SourceCommand),
     /// Image automation.
     #[command(subcommand)]
     Image(ImageCommand),
+}
+
+#[derive(Subcommand)]
+enum SourceCommand {
+    /// Fetch a revision of a Git repository into DEST and print the revision.
+    Fetch {
+        /// The repository URL (`https://`, `ssh://`, `git://`, `file://`).
+        url: String,
+        /// `branch:main`, `tag:v1.0.0`, `semver:>=1.0.0`, `commit:<sha>` or `name:refs/…`.
+        #[arg(long = "ref", default_value = "branch:main")]
+        reference: String,
+        /// Where the checked-out tree goes (no `.git`).
+        #[arg(long)]
+        dest: PathBuf,
+        /// A Flux-style secret (YAML) with `username`/`password` or `identity`/`known_hosts`.
+        #[arg(long)]
+        secret_file: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -383,18 +425,100 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Diff { repo, path, out } => {
+        Command::Diff {
+            dir,
+            kubeconfig,
+            out,
+        } => {
             let objects = renderer()
-                .render(&RenderRequest::new(&repo, &path))
+                .render(&RenderRequest::new(&dir, "."))
                 .await
                 .context("render failed")?;
-            let drifts = DirectoryApplier::new(&out).diff(&objects).await?;
+            let drifts = match (kubeconfig, out) {
+                (Some(kubeconfig), _) => {
+                    let applier = gitops::kube::KubeApplier::from_kubeconfig(&kubeconfig).await?;
+                    let result = applier.diff(&objects).await;
+                    if let Ok(drifts) = &result {
+                        print!("{}", gitops::kube::render_diff(drifts));
+                    }
+                    let code = gitops::kube::diff_exit_code(&result);
+                    result?;
+                    return Ok(ExitCode::from(code as u8));
+                }
+                (None, Some(out)) => DirectoryApplier::new(&out).diff(&objects).await?,
+                (None, None) => anyhow::bail!("give --kubeconfig or --out"),
+            };
             print!("{}", format_drift(&drifts));
             Ok(if drifts.is_empty() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
             })
+        }
+        Command::Apply {
+            dir,
+            kubeconfig,
+            prune,
+            wait,
+            timeout,
+            inventory,
+        } => {
+            let applier = gitops::kube::KubeApplier::from_kubeconfig(&kubeconfig).await?;
+            let me = ObjectRef::new(
+                "kustomize.toolkit.fluxcd.io",
+                "v1",
+                "Kustomization",
+                None,
+                "cli",
+            );
+            let options = Options::default()
+                .with_prune(prune)
+                .with_wait(wait)
+                .with_timeout(std::time::Duration::from_secs(timeout));
+            let mut reconciler = Reconciler::new(
+                me,
+                Arc::new(DirectorySource::new(&dir)),
+                Arc::new(renderer()),
+                Arc::new(applier.clone()),
+            )
+            .with_options(options);
+            if let Some(flag) = &inventory {
+                let store =
+                    gitops::kube::ConfigMapInventory::from_flag(applier.client().clone(), flag)
+                        .with_context(|| {
+                            format!("--inventory must be NAMESPACE/NAME, got {flag:?}")
+                        })?;
+                reconciler = reconciler.with_inventory_store(Arc::new(store));
+            }
+            let outcome = reconciler
+                .reconcile(None)
+                .await
+                .map_err(|f| anyhow::Error::new(f.error).context(format!("{} failed", f.stage)))?;
+            for change in &outcome.changes.changes {
+                println!("{} {}", change.id, change.action);
+            }
+            if let Some(health) = &outcome.health {
+                println!("{} objects healthy", health.objects.len());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Source(SourceCommand::Fetch {
+            url,
+            reference,
+            dest,
+            secret_file,
+        }) => {
+            let reference: gitops::git::Reference = reference.parse()?;
+            let storage = std::env::temp_dir().join("gitops-source-cache");
+            let mut source = gitops::git::GitSource::new(&url, reference, storage)?;
+            if let Some(file) = secret_file {
+                let text = std::fs::read_to_string(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                source = source.with_auth(gitops::git::Auth::from_secret_yaml(&text)?);
+            }
+            let artifact = gitops::git::fetch_into(&source, &dest).await?;
+            println!("{}", artifact.revision);
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

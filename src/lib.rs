@@ -9,6 +9,8 @@
 //! | `kustomize` | `gitops_kustomize` | `KustomizeRenderer`: a native kustomize build |
 //! | `sops` | `gitops_sops` | `SopsDecryptor`: SOPS with age keys |
 //! | `registry` | `gitops_registry` | `RegistryScanner`: OCI tag listing with registry auth |
+//! | `kube` | `gitops_kube` | `KubeApplier`: server-side apply, prune, health, drift; inventory stores |
+//! | `git` | `gitops_git` | `GitSource` on gix; `GitWriter` for commits and pushes |
 //! | `notify` | `gitops_notify` (as `gitops::notifiers`) | Slack, Discord, GitHub status and webhook notifiers; webhook receivers |
 //!
 //! See the repository's README for the crate map and `examples/quickstart.rs` for a whole pass.
@@ -31,6 +33,12 @@ pub use gitops_notify as notifiers;
 
 #[cfg(feature = "registry")]
 pub use gitops_registry as registry;
+
+#[cfg(feature = "kube")]
+pub use gitops_kube as kube;
+
+#[cfg(feature = "git")]
+pub use gitops_git as git;
 
 /// The README's examples, compiled and run as doctests so they cannot rot (they use every
 /// backend, so they run with `--all-features`, as the test suite does).
