@@ -10,6 +10,8 @@ if command -v rustup >/dev/null 2>&1; then
   rustup component add clippy rustfmt >/dev/null 2>&1 || true
 fi
 
+# Nothing else runs during the suite: let the one-time Go builds use every core.
+export GITOPS_TESTENV_GO_JOBS="${GITOPS_TESTENV_GO_JOBS:-$(nproc)}"
 bash scripts/provision.sh
 
 export GITOPS_TESTENV_REQUIRED=1
