@@ -364,7 +364,8 @@ fn value_nodes(path: &str, text: &str) -> Result<Vec<ValueNode>, Error> {
         // on the key's line.
         let block_collection = style.is_none() && span.start.index() == span.end.index();
         if !is_key && !block_collection {
-            let start = span.start.index();
+            // The span starts at the node's anchor or tag, if any; the value comes after them.
+            let start = skip_properties(&chars, span.start.index());
             let end = match style {
                 // The parser's span of a quoted scalar can run on over a trailing comment.
                 Some(ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted) => {
@@ -384,6 +385,19 @@ fn value_nodes(path: &str, text: &str) -> Result<Vec<ValueNode>, Error> {
         frames.extend(opens);
     }
     Ok(nodes)
+}
+
+/// Skips `&anchor` and `!tag` properties (and the blanks after them) at `start`.
+fn skip_properties(chars: &[char], mut start: usize) -> usize {
+    while matches!(chars.get(start), Some('&' | '!')) {
+        while chars.get(start).is_some_and(|c| !c.is_whitespace()) {
+            start += 1;
+        }
+        while chars.get(start).is_some_and(|c| *c == ' ' || *c == '\t') {
+            start += 1;
+        }
+    }
+    start
 }
 
 /// The character index after the closing quote of the quoted scalar starting at `start`.
