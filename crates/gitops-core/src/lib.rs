@@ -41,6 +41,7 @@ pub mod alert;
 pub mod apply;
 pub mod artifact;
 pub mod condition;
+pub mod conformance;
 pub mod decrypt;
 pub mod event;
 pub mod image;

@@ -433,3 +433,15 @@ mod tests {
         assert!(text.contains("id: _a__ConfigMap"), "{text}");
     }
 }
+
+#[cfg(test)]
+mod conformance {
+    #[tokio::test]
+    async fn directory_applier_passes_the_applier_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let applier = super::DirectoryApplier::new(dir.path().join("out"));
+        gitops_core::conformance::applier(&applier, "conformance")
+            .await
+            .unwrap();
+    }
+}
