@@ -38,16 +38,17 @@ ours=$target/release/examples/fetch
 echo "making a repository of $FILES files, $SIZE_MB MB..." >&2
 git init -q -b main "$work/src"
 python3 - "$work/src" "$FILES" "$SIZE_MB" <<'PY'
-import os, random, sys
+import base64, os, random, sys
 root, files, size_mb = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 per_file = size_mb * 1024 * 1024 // files
 rng = random.Random(42)
-alphabet = b"abcdefghijklmnopqrstuvwxyz0123456789 \n:-"
 for i in range(files):
     d = os.path.join(root, f"dir{i // 100:03d}")
     os.makedirs(d, exist_ok=True)
+    # text that compresses about as badly as real binary-ish content
+    data = base64.encodebytes(rng.randbytes(per_file * 3 // 4 + 3))[:per_file]
     with open(os.path.join(d, f"file{i:05d}.yaml"), "wb") as f:
-        f.write(bytes(rng.choice(alphabet) for _ in range(per_file)))
+        f.write(data)
 PY
 git -C "$work/src" add -A
 git -C "$work/src" -c user.name=bench -c user.email=bench@example.invalid commit -q -m bench

@@ -525,7 +525,15 @@ impl Config {
                     let timeout = self.timeout;
                     let configure: Box<
                         gix::protocol::transport::client::blocking_io::http::reqwest::ConfigureClientFn,
-                    > = Box::new(move |builder| Ok(builder.timeout(timeout)));
+                    > = if self.plain_http() {
+                        // No TLS on plain http: skip loading the platform's root certificates,
+                        // which costs more than the whole ref listing.
+                        Box::new(move |builder| {
+                            Ok(builder.timeout(timeout).tls_certs_only(std::iter::empty()))
+                        })
+                    } else {
+                        Box::new(move |builder| Ok(builder.timeout(timeout)))
+                    };
                     http.backend = Some(std::sync::Arc::new(std::sync::Mutex::new(
                         gix::protocol::transport::client::blocking_io::http::reqwest::Options {
                             configure_client: Some(configure),
