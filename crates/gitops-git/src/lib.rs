@@ -41,7 +41,18 @@
 //! variables of the host (`~/.gitconfig`, `GIT_SSH_COMMAND`, credential helpers) are not read.
 //!
 //! gix is blocking: each fetch runs in [`tokio::task::spawn_blocking`] with gix's interrupt
-//! flag raised when the future is dropped or the timeout passes.
+//! flag raised when the future is dropped or the timeout passes. `git://` sockets carry read and
+//! write timeouts, http requests an overall timeout, and ssh `ConnectTimeout` plus keep-alives,
+//! so a server that stops answering releases the blocking thread too.
+//!
+//! Basic credentials are never sent over plain `http://` unless
+//! [`GitSource::with_insecure_http`] allows it. A [`Reference::Commit`] is fetched by id, which
+//! needs protocol v2 (or `uploadpack.allowReachableSHA1InWant`) on the server, as on the common
+//! forges.
+//!
+//! # Speed
+//! `bench/peer.sh` compares a no-change poll with `git ls-remote` and a first fetch with
+//! `git clone --depth 1` on a 10,000-file, 50 MB repository over `file://` and http.
 //!
 //! # Why push goes through the `git` binary
 //! gix cannot push yet (the send-pack side is not implemented). [`GitWriter`] therefore runs the
