@@ -29,7 +29,7 @@ use regex::Regex;
 use semver::Version;
 
 /// Errors from building or evaluating a policy.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {
     /// The semver range cannot be parsed.
@@ -265,8 +265,10 @@ impl std::str::FromStr for SemverRange {
                 }
             }
             if constraints.is_empty() {
-                // An empty range (or group) admits every release, as `*` does.
-                constraints.push(Constraint::parse("*").map_err(invalid)?);
+                // The Go library refuses an empty range or `a ||`; `*` says "any release".
+                return Err(invalid(
+                    "empty range or alternative (use `*` for any release)".into(),
+                ));
             }
             groups.push(constraints);
         }
@@ -439,7 +441,20 @@ impl Constraint {
     }
 }
 
+impl PartialEq for SemverRange {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for SemverRange {}
+
 impl SemverRange {
+    /// The range as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
     /// Whether a version satisfies the range.
     pub fn matches(&self, version: &Version) -> bool {
         self.groups
@@ -508,7 +523,6 @@ mod tests {
         check("^0", &["0.0.1", "0.9.0"], &["1.0.0"]);
         check("1.2 - 1.4.5", &["1.2.0", "1.4.5"], &["1.4.6", "1.1.9"]);
         check("<1.0.0 || >=3.0.0", &["0.5.0", "3.1.0"], &["2.0.0"]);
-        check("", &["1.0.0"], &["1.0.0-rc.1"]);
     }
 
     #[test]
@@ -541,7 +555,15 @@ mod tests {
 
     #[test]
     fn bad_ranges_are_errors() {
-        for bad in [">=", "1.2.3.4", "=>>1.0.0", ">=a.b.c", "1.2 -"] {
+        for bad in [
+            ">=",
+            "1.2.3.4",
+            "=>>1.0.0",
+            ">=a.b.c",
+            "1.2 -",
+            "",
+            ">=1.0.0 ||",
+        ] {
             assert!(bad.parse::<SemverRange>().is_err(), "{bad}");
         }
     }
