@@ -65,6 +65,7 @@
 //! modes other than the head commit.
 
 pub mod auth;
+pub mod automation;
 mod checkout;
 pub mod fetch;
 pub mod push;
@@ -74,6 +75,7 @@ mod source;
 pub mod verify;
 
 pub use auth::Auth;
+pub use automation::{AutomationOutcome, ImageUpdateAutomation};
 pub use checkout::{DEFAULT_EXCLUDES, IgnoreRules, Include};
 pub use push::{CommitSpec, GitWriter, Identity, PushOutcome, SigningKey};
 pub use reference::Reference;

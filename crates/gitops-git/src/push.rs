@@ -320,6 +320,27 @@ impl GitWriter {
     where
         F: FnMut(&Path) -> Result<(), BoxError>,
     {
+        self.update_with_message_blocking(checkout_branch, push_branch, commit, |dir| {
+            apply(dir).map(|()| None)
+        })
+    }
+
+    /// [`GitWriter::update_blocking`] where `apply` may also return the commit message, for
+    /// messages that describe the change (image automation renders one from its change report).
+    /// `None` keeps the message of `commit`.
+    ///
+    /// # Errors
+    /// As [`GitWriter::update`].
+    pub fn update_with_message_blocking<F>(
+        &self,
+        checkout_branch: &str,
+        push_branch: &str,
+        commit: &CommitSpec,
+        mut apply: F,
+    ) -> Result<PushOutcome, Error>
+    where
+        F: FnMut(&Path) -> Result<Option<String>, BoxError>,
+    {
         let run = Run::new(self, commit.signing_key.as_ref())?;
         run.ensure_repo()?;
         let mut last_output = String::new();
@@ -355,7 +376,7 @@ impl GitWriter {
                 &format!("refs/remotes/origin/{base}"),
             ])?;
             run.git(&["clean", "-q", "-f", "-d", "-x"])?;
-            apply(&self.workdir).map_err(Error::Apply)?;
+            let message = apply(&self.workdir).map_err(Error::Apply)?;
             run.git(&["add", "--all"])?;
             if run.git(&["diff", "--cached", "--quiet"]).is_ok() {
                 let head = run.git(&["rev-parse", "HEAD"])?;
@@ -363,7 +384,13 @@ impl GitWriter {
                     commit: head.trim().to_owned(),
                 });
             }
-            run.commit(commit)?;
+            match message {
+                Some(message) => run.commit(&CommitSpec {
+                    message,
+                    ..commit.clone()
+                })?,
+                None => run.commit(commit)?,
+            }
             let head = run.git(&["rev-parse", "HEAD"])?.trim().to_owned();
             match run.git(&[
                 "push",
