@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Peer benchmark of image scanning: lists the tags of one repository on the test registry
 # (Debian's docker-registry, basic auth, plain HTTP on 127.0.0.1) with `skopeo list-tags` and
-# with `gitops image tags` (pages of 100), in one run, and prints the times and their ratio.
+# with our scanner (`crates/gitops-registry/src/bin/oci-tags.rs`, the code behind
+# `gitops image tags`; pages of 100), in one run, and prints the times and their ratio.
 #
 #   bash benches/registry-peer.sh            # 5,000 tags, 7 runs each
 #   N=20000 RUNS=5 bash benches/registry-peer.sh
@@ -15,12 +16,13 @@ REPO=bench/app
 
 command -v skopeo >/dev/null || { echo "skopeo missing: run bash scripts/provision.sh" >&2; exit 1; }
 echo "building (release)…" >&2
-cargo build -q --release --example gitops --features registry
-cargo build -q --release -p gitops-testenv
+# A binary target, not an example: examples would build every dev-dependency in release.
+cargo build -q --release -p gitops-registry --bin oci-tags
+cargo build -q -p gitops-testenv
 work=$(mktemp -d)
 trap 'kill "$env_pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
-target/release/gitops-testenv up --only registry >"$work/env.log" 2>&1 &
+target/debug/gitops-testenv up --only registry >"$work/env.log" 2>&1 &
 env_pid=$!
 for _ in $(seq 100); do grep -q '^registry basic' "$work/env.log" && break; sleep 0.2; done
 line=$(grep '^registry basic' "$work/env.log")
@@ -56,15 +58,15 @@ median_ms() { # runs a command RUNS times, prints the median wall time in ms
     printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'
 }
 
-ours=$(median_ms target/release/examples/gitops image tags "$addr/$REPO" --insecure --auth-file "$work/auth.json")
+ours=$(median_ms target/release/oci-tags "$addr/$REPO" --insecure --auth-file "$work/auth.json")
 ours_count=$(wc -l <"$work/out")
 peer=$(median_ms skopeo list-tags --tls-verify=false --creds "$user:$pass" "docker://$addr/$REPO")
 peer_count=$(grep -c '"' "$work/out" || true)
-peer_count=$((peer_count - 1)) # the "Repository" line
+peer_count=$((peer_count - 2)) # the "Repository" and "Tags" lines
 
 echo
 printf '%-44s %8s %8s\n' "list $N tags (median of $RUNS)" "ms" "tags"
 printf '%-44s %8s %8s\n' "skopeo list-tags" "$peer" "$peer_count"
-printf '%-44s %8s %8s\n' "gitops image tags (pages of 100)" "$ours" "$ours_count"
+printf '%-44s %8s %8s\n' "gitops-registry (pages of 100)" "$ours" "$ours_count"
 awk -v a="$peer" -v b="$ours" 'BEGIN{ if (b > 0) printf "ratio skopeo/gitops: %.2fx\n", a / b }'
 [ "$ours_count" = "$N" ] || { echo "gitops listed $ours_count tags, expected $N" >&2; exit 1; }
