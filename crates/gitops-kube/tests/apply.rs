@@ -611,10 +611,17 @@ subjects: [{kind: ServiceAccount, name: deployer, namespace: {ns}}]
 "#,
     );
     admin.apply(&rbac, &ApplyOptions::default()).await.unwrap();
-    let changes = deployer
-        .apply(&objs, &ApplyOptions::default())
-        .await
-        .unwrap();
+    // The API server's RBAC authorizer learns of new bindings through its informer cache, a
+    // moment after they are stored: retry the forbidden apply for a bounded time.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let changes = loop {
+        match deployer.apply(&objs, &ApplyOptions::default()).await {
+            Err(Error::Forbidden { .. }) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => break other.unwrap(),
+        }
+    };
     assert_eq!(changes.count(Action::Created), 1);
     let cm = live(
         admin.client(),
