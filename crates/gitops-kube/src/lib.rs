@@ -51,6 +51,7 @@ pub mod connect;
 mod diff;
 pub mod health;
 mod inventory;
+pub mod lease;
 
 pub use applier::{DEFAULT_FIELD_MANAGER, KubeApplier, KubeApplierOptions};
 pub use compare::{DIGEST_ANNOTATION, MASK};
@@ -59,3 +60,4 @@ pub use connect::{
 };
 pub use diff::{diff_exit_code, render_diff};
 pub use inventory::{ConfigMapInventory, INVENTORY_KEY, SecretInventory};
+pub use lease::{LeaderGuard, Leadership, LeaseLock};
