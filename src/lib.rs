@@ -40,6 +40,10 @@ pub use gitops_kube as kube;
 #[cfg(feature = "git")]
 pub use gitops_git as git;
 
+/// Flux's custom resources: types, CRDs, status inventory, metrics (feature `flux`).
+#[cfg(feature = "flux")]
+pub use gitops_flux as flux;
+
 /// The README's examples, compiled and run as doctests so they cannot rot (they use every
 /// backend, so they run with `--all-features`, as the test suite does).
 #[cfg(all(doctest, feature = "notify"))]

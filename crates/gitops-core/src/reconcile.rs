@@ -577,7 +577,8 @@ pub fn is_encrypted(object: &Object) -> bool {
         .is_some_and(serde_json::Value::is_object)
 }
 
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+/// An error and its causes, joined with `: `, as events and status messages show them.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut message = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -1,0 +1,21 @@
+//! Flux's API objects on a cluster, for hosts that want Flux's custom resources to drive
+//! gitops-rs: the kinds (`GitRepository`, `Kustomization`, `ImageRepository`, `ImagePolicy`,
+//! `ImageUpdateAutomation`, `Provider`, `Alert`), their CRDs in every API version Flux users
+//! still write, Flux-style status, the inventory kept in a Kustomization's status, and
+//! Prometheus metrics under Flux's names.
+//!
+//! The kinds are plain serde types implementing [`kube::Resource`], so `kube::Api<Kustomization>`
+//! works as for any built-in kind.
+
+pub mod api;
+pub mod crds;
+pub mod inventory;
+pub mod metrics;
+pub mod status;
+
+pub use api::{
+    Alert, FluxObject, GitRepository, ImagePolicy, ImageRepository, ImageUpdateAutomation,
+    Kustomization, Provider, REQUESTED_AT_ANNOTATION, SHARD_LABEL, parse_duration,
+};
+pub use inventory::StatusInventory;
+pub use status::FluxCondition;
