@@ -1,0 +1,188 @@
+//! The scheduling half of the controller: which object is due, watched changes, workers.
+//!
+//! Every object has at most one pending due time and is never reconciled by two workers at
+//! once. A watch event schedules an object now only when the user changed it (a new generation
+//! or a `requestedAt` token); status writes, ours included, do not wake anything up.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use gitops::flux::FluxObject;
+use kube::runtime::{WatchStreamExt, reflector, watcher};
+use kube::{Api, Resource};
+use serde::de::DeserializeOwned;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// The kinds the controller reconciles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    GitRepository,
+    Kustomization,
+    ImageRepository,
+    ImagePolicy,
+    ImageUpdateAutomation,
+    Provider,
+    Alert,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::GitRepository => "GitRepository",
+            Self::Kustomization => "Kustomization",
+            Self::ImageRepository => "ImageRepository",
+            Self::ImagePolicy => "ImagePolicy",
+            Self::ImageUpdateAutomation => "ImageUpdateAutomation",
+            Self::Provider => "Provider",
+            Self::Alert => "Alert",
+        }
+    }
+}
+
+/// One object: kind, namespace, name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    pub kind: Kind,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl Key {
+    pub fn new(kind: Kind, namespace: &str, name: &str) -> Self {
+        Self {
+            kind,
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}", self.kind.as_str(), self.namespace, self.name)
+    }
+}
+
+#[derive(Default)]
+struct QueueState {
+    due: HashMap<Key, Instant>,
+    running: HashSet<Key>,
+}
+
+/// Due times, earliest first, and the objects being worked on.
+#[derive(Default)]
+pub struct Queue {
+    state: Mutex<QueueState>,
+    wake: Notify,
+}
+
+impl Queue {
+    /// Makes `key` due after `delay`, unless it is already due sooner.
+    pub fn schedule(&self, key: Key, delay: Duration) {
+        let at = Instant::now() + delay;
+        let mut state = self.lock();
+        let due = state.due.entry(key).or_insert(at);
+        if at < *due {
+            *due = at;
+        }
+        drop(state);
+        self.wake.notify_waiters();
+        self.wake.notify_one();
+    }
+
+    /// Forgets `key` (deleted).
+    pub fn forget(&self, key: &Key) {
+        self.lock().due.remove(key);
+    }
+
+    /// Waits for the next due object that no worker holds, and holds it.
+    pub async fn next(&self) -> Key {
+        loop {
+            let wait = {
+                let mut state = self.lock();
+                let now = Instant::now();
+                let earliest = state
+                    .due
+                    .iter()
+                    .filter(|(key, _)| !state.running.contains(*key))
+                    .min_by_key(|(_, at)| **at)
+                    .map(|(key, at)| (key.clone(), *at));
+                match earliest {
+                    Some((key, at)) if at <= now => {
+                        state.due.remove(&key);
+                        state.running.insert(key.clone());
+                        return key;
+                    }
+                    Some((_, at)) => at - now,
+                    None => Duration::from_secs(3600),
+                }
+            };
+            let _ = tokio::time::timeout(wait, self.wake.notified()).await;
+        }
+    }
+
+    /// Releases `key` after a pass.
+    pub fn done(&self, key: &Key) {
+        self.lock().running.remove(key);
+        self.wake.notify_one();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Watches one kind: keeps a local store of its objects and schedules the ones the user
+/// changed; tells `on_delete` about deletions.
+pub fn watch<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    kind: Kind,
+    queue: Arc<Queue>,
+    on_delete: impl Fn(Key) + Send + 'static,
+) -> (reflector::Store<K>, tokio::task::JoinHandle<()>)
+where
+    K: FluxObject + Clone + DeserializeOwned + fmt::Debug + Send + Sync + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = reflector(writer, watcher(api, config)).default_backoff();
+    let task = tokio::spawn(async move {
+        let mut seen: HashSet<Key> = HashSet::new();
+        let mut stream = std::pin::pin!(stream);
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(watcher::Event::Apply(object) | watcher::Event::InitApply(object)) => {
+                    let key = key_of(kind, &object);
+                    let first = seen.insert(key.clone());
+                    let changed = object.observed_generation() != object.meta().generation;
+                    if first || changed || object.pending_request().is_some() {
+                        queue.schedule(key, Duration::ZERO);
+                    }
+                }
+                Ok(watcher::Event::Delete(object)) => {
+                    let key = key_of(kind, &object);
+                    seen.remove(&key);
+                    queue.forget(&key);
+                    on_delete(key);
+                }
+                Ok(watcher::Event::Init | watcher::Event::InitDone) => {}
+                Err(error) => {
+                    tracing::warn!(kind = kind.as_str(), %error, "watch failed, retrying")
+                }
+            }
+        }
+    });
+    (reader, task)
+}
+
+pub fn key_of<K: Resource>(kind: Kind, object: &K) -> Key {
+    Key::new(
+        kind,
+        object.meta().namespace.as_deref().unwrap_or_default(),
+        object.meta().name.as_deref().unwrap_or_default(),
+    )
+}

@@ -1,0 +1,397 @@
+//! Image automation: `ImageRepository` (scan tags), `ImagePolicy` (choose one),
+//! `ImageUpdateAutomation` (rewrite markers, commit, push, then fetch the new revision at once).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use gitops::condition::{Conditions, rfc3339};
+use gitops::flux::api::{ImagePolicySpec, ImageRef, ScanResult};
+use gitops::flux::{GitRepository, ImagePolicy, ImageRepository, ImageUpdateAutomation};
+use gitops::git::{Auth, GitWriter, Identity, ImageUpdateAutomation as Automation, PushOutcome};
+use gitops::image::policy::{Choice, Order, Policy};
+use gitops::registry::{Credentials, DockerConfig, RegistryScanner};
+use gitops::{Event, ImageScanner, ObjectRef, Severity};
+use serde_json::json;
+
+use crate::engine::{Key, Kind, key_of};
+use crate::{Ctx, get, interval, secret_data, suspended};
+
+/// Scans an ImageRepository's tags.
+pub async fn reconcile_repository(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>> {
+    let Some(repo) = get::<ImageRepository>(ctx, key).await? else {
+        return Ok(None);
+    };
+    if suspended(ctx, key, &repo) {
+        return Ok(None);
+    }
+    let every = interval(&repo.spec.interval, Duration::from_secs(300));
+    let generation = repo.metadata.generation.unwrap_or_default();
+    let mut conditions = Conditions::new();
+    let now = SystemTime::now();
+
+    let scanned = async {
+        let mut scanner = match repo
+            .spec
+            .timeout
+            .as_deref()
+            .and_then(gitops::flux::parse_duration)
+        {
+            Some(timeout) => RegistryScanner::with_timeout(timeout)?,
+            None => RegistryScanner::new()?,
+        }
+        .with_insecure(repo.spec.insecure);
+        if let Some(secret) = &repo.spec.secret_ref {
+            let data = secret_data(ctx, &key.namespace, &secret.name).await?;
+            let json = data
+                .iter()
+                .find(|(k, _)| k == ".dockerconfigjson")
+                .context("the Secret has no .dockerconfigjson")?;
+            scanner =
+                scanner.with_credentials(Credentials::DockerConfig(DockerConfig::parse(&json.1)?));
+        }
+        if let Some(patterns) = &repo.spec.exclusion_list {
+            let patterns: Vec<&str> = patterns.iter().map(String::as_str).collect();
+            scanner = scanner.with_exclusions(&patterns)?;
+        }
+        anyhow::Ok(scanner.scan(&repo.spec.image).await?)
+    }
+    .await;
+    let result = match scanned {
+        Ok(result) => result,
+        Err(error) => {
+            let message = format!("{error:#}");
+            conditions.mark_failed("ReconciliationFailed", &message, false, generation, now);
+            ctx.write_status(Kind::ImageRepository, &repo, &conditions, json!({}))
+                .await?;
+            publish(
+                ctx,
+                Kind::ImageRepository,
+                key,
+                Severity::Error,
+                "ReconciliationFailed",
+                &message,
+            )
+            .await;
+            return Ok(Some(ctx.backoff(key, every)));
+        }
+    };
+    ctx.succeeded(key);
+    let mut latest = result.tags.clone();
+    latest.sort_by(|a, b| b.cmp(a));
+    latest.truncate(10);
+    let message = format!("successful scan: found {} tags", result.tags.len());
+    conditions.mark_ready("Succeeded", &message, generation, now);
+    let scan = ScanResult {
+        tag_count: result.tags.len(),
+        scan_time: Some(rfc3339(result.scanned_at)),
+        latest_tags: latest,
+    };
+    ctx.write_status(
+        Kind::ImageRepository,
+        &repo,
+        &conditions,
+        json!({ "canonicalImageName": result.repository, "lastScanResult": scan }),
+    )
+    .await?;
+    let changed = {
+        let mut tags = ctx.tags.write().unwrap_or_else(|e| e.into_inner());
+        let before = tags.insert(key.clone(), result.tags.clone());
+        before.as_ref() != Some(&result.tags)
+    };
+    if changed {
+        for policy in ctx.image_policies.state() {
+            let reference = &policy.spec.image_repository_ref;
+            let namespace = policy.metadata.namespace.as_deref().unwrap_or_default();
+            if reference.name == key.name
+                && reference.namespace.as_deref().unwrap_or(namespace) == key.namespace
+            {
+                ctx.queue
+                    .schedule(key_of(Kind::ImagePolicy, &*policy), Duration::ZERO);
+            }
+        }
+    }
+    Ok(Some(every))
+}
+
+/// Chooses the latest image of a policy from its repository's last scan.
+pub async fn reconcile_policy(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>> {
+    let Some(policy) = get::<ImagePolicy>(ctx, key).await? else {
+        return Ok(None);
+    };
+    if suspended(ctx, key, &policy) {
+        return Ok(None);
+    }
+    let generation = policy.metadata.generation.unwrap_or_default();
+    let mut conditions = Conditions::new();
+    let now = SystemTime::now();
+    let reference = &policy.spec.image_repository_ref;
+    let repo_key = Key::new(
+        Kind::ImageRepository,
+        reference.namespace.as_deref().unwrap_or(&key.namespace),
+        &reference.name,
+    );
+    let tags = ctx
+        .tags
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&repo_key)
+        .cloned();
+    let image = get::<ImageRepository>(ctx, &repo_key)
+        .await?
+        .map(|r| r.spec.image);
+    let (Some(tags), Some(image)) = (tags, image) else {
+        let message = format!(
+            "ImageRepository {}/{} has not been scanned yet",
+            repo_key.namespace, repo_key.name
+        );
+        conditions.mark_failed("DependencyNotReady", &message, false, generation, now);
+        ctx.write_status(Kind::ImagePolicy, &policy, &conditions, json!({}))
+            .await?;
+        return Ok(Some(ctx.requeue_dependency));
+    };
+
+    let chosen = build_policy(&policy.spec).and_then(|p| {
+        p.latest(tags.iter().map(String::as_str))
+            .map(str::to_string)
+            .map_err(anyhow::Error::from)
+    });
+    let tag = match chosen {
+        Ok(tag) => tag,
+        Err(error) => {
+            let message = format!("{error:#}");
+            conditions.mark_failed("ReconciliationFailed", &message, false, generation, now);
+            ctx.write_status(Kind::ImagePolicy, &policy, &conditions, json!({}))
+                .await?;
+            return Ok(None);
+        }
+    };
+    let latest = format!("{image}:{tag}");
+    let previous = policy.status.as_ref().and_then(|s| s.latest_image.clone());
+    let message = format!("Latest image tag for '{image}' resolved to {tag}");
+    conditions.mark_ready("Succeeded", &message, generation, now);
+    let latest_ref = ImageRef {
+        name: image.clone(),
+        tag: tag.clone(),
+        digest: None,
+    };
+    ctx.write_status(
+        Kind::ImagePolicy,
+        &policy,
+        &conditions,
+        json!({ "latestImage": latest, "latestRef": latest_ref }),
+    )
+    .await?;
+    if previous.as_deref() != Some(latest.as_str()) {
+        let message = match &previous {
+            Some(previous) => {
+                format!("Latest image tag for '{image}' updated from {previous} to {tag}")
+            }
+            None => message,
+        };
+        publish(
+            ctx,
+            Kind::ImagePolicy,
+            key,
+            Severity::Info,
+            "Succeeded",
+            &message,
+        )
+        .await;
+        for automation in ctx.automations.state() {
+            if automation.metadata.namespace.as_deref() == Some(key.namespace.as_str()) {
+                ctx.queue.schedule(
+                    key_of(Kind::ImageUpdateAutomation, &*automation),
+                    Duration::ZERO,
+                );
+            }
+        }
+    }
+    // Policies move when their repository's tags do; the repository wakes them.
+    Ok(None)
+}
+
+fn build_policy(spec: &ImagePolicySpec) -> anyhow::Result<Policy> {
+    let order = |o: &Option<String>| match o.as_deref() {
+        Some("desc") => Order::Desc,
+        _ => Order::Asc,
+    };
+    let choice = match (
+        &spec.policy.semver,
+        &spec.policy.alphabetical,
+        &spec.policy.numerical,
+    ) {
+        (Some(semver), None, None) => Choice::Semver(
+            semver
+                .range
+                .parse()
+                .with_context(|| format!("semver range {:?}", semver.range))?,
+        ),
+        (None, Some(a), None) => Choice::Alphabetical(order(&a.order)),
+        (None, None, Some(n)) => Choice::Numerical(order(&n.order)),
+        _ => anyhow::bail!("exactly one of semver, alphabetical and numerical must be set"),
+    };
+    let mut policy = Policy::new(choice);
+    if let Some(filter) = &spec.filter_tags {
+        policy = policy.with_filter(&filter.pattern, filter.extract.as_deref().unwrap_or("$0"))?;
+    }
+    Ok(policy)
+}
+
+/// Rewrites the markers of a GitRepository's branch to the policies' choices and pushes.
+pub async fn reconcile_automation(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>> {
+    let Some(automation) = get::<ImageUpdateAutomation>(ctx, key).await? else {
+        return Ok(None);
+    };
+    if suspended(ctx, key, &automation) {
+        return Ok(None);
+    }
+    let spec = &automation.spec;
+    let every = interval(&spec.interval, Duration::from_secs(600));
+    let generation = automation.metadata.generation.unwrap_or_default();
+    let mut conditions = Conditions::new();
+    let now = SystemTime::now();
+    let source_key = Key::new(
+        Kind::GitRepository,
+        spec.source_ref
+            .namespace
+            .as_deref()
+            .unwrap_or(&key.namespace),
+        &spec.source_ref.name,
+    );
+
+    let ran = async {
+        let repo = get::<GitRepository>(ctx, &source_key)
+            .await?
+            .with_context(|| format!("GitRepository {}/{} not found", source_key.namespace, source_key.name))?;
+        let checkout = spec
+            .git
+            .checkout
+            .as_ref()
+            .and_then(|c| c.reference.branch.clone())
+            .or_else(|| repo.spec.reference.as_ref().and_then(|r| r.branch.clone()))
+            .unwrap_or_else(|| "master".into());
+        let mut writer = GitWriter::new(
+            &repo.spec.url,
+            ctx.storage.join("automation").join(&key.namespace).join(&key.name),
+        )?;
+        if let Some(secret) = &repo.spec.secret_ref {
+            let data = secret_data(ctx, &source_key.namespace, &secret.name).await?;
+            writer = writer.with_auth(Auth::from_secret_data(data)?);
+        }
+        let author = &spec.git.commit.author;
+        let name = format!("{}/{}", key.namespace, key.name);
+        let mut runner = Automation::new(&name, writer, checkout)
+            .with_author(Identity::new(&author.name, &author.email));
+        if let Some(push) = spec.git.push.as_ref().and_then(|p| p.branch.clone()) {
+            runner = runner.with_push_branch(push);
+        }
+        if let Some(path) = spec.update.as_ref().and_then(|u| u.path.clone()) {
+            runner = runner.with_path(path);
+        }
+        if let Some(template) = &spec.git.commit.message_template {
+            // Flux's Go templates are not ours; such a message falls back to the default.
+            match runner.clone().with_template(template.clone()) {
+                Ok(with) => runner = with,
+                Err(error) => tracing::warn!(object = %key, %error, "messageTemplate not usable, using the default message"),
+            }
+        }
+        let policies: BTreeMap<String, String> = ctx
+            .image_policies
+            .state()
+            .iter()
+            .filter(|p| p.metadata.namespace.as_deref() == Some(key.namespace.as_str()))
+            .filter_map(|p| {
+                let latest = p.status.as_ref()?.latest_image.clone()?;
+                Some((format!("{}:{}", key.namespace, p.metadata.name.as_deref()?), latest))
+            })
+            .collect();
+        anyhow::Ok(runner.run(policies).await?)
+    }
+    .await;
+
+    let outcome = match ran {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            let message = format!("{error:#}");
+            conditions.mark_failed("UpdateFailed", &message, false, generation, now);
+            ctx.write_status(
+                Kind::ImageUpdateAutomation,
+                &automation,
+                &conditions,
+                json!({}),
+            )
+            .await?;
+            publish(
+                ctx,
+                Kind::ImageUpdateAutomation,
+                key,
+                Severity::Error,
+                "UpdateFailed",
+                &message,
+            )
+            .await;
+            return Ok(Some(ctx.backoff(key, every)));
+        }
+    };
+    ctx.succeeded(key);
+    let mut extra = json!({ "lastAutomationRunTime": rfc3339(now) });
+    let message = match &outcome.result {
+        PushOutcome::Pushed { commit, branch, .. } => {
+            extra["lastPushCommit"] = json!(commit);
+            extra["lastPushTime"] = json!(rfc3339(now));
+            let message = format!(
+                "pushed commit '{}' to branch '{branch}'\n{}",
+                &commit[..commit.len().min(7)],
+                outcome
+                    .changes
+                    .iter()
+                    .map(|c| format!("{}: {} -> {}", c.file, c.old, c.new))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+            publish(
+                ctx,
+                Kind::ImageUpdateAutomation,
+                key,
+                Severity::Info,
+                "Succeeded",
+                &message,
+            )
+            .await;
+            // The new commit is what the GitRepository should follow next: fetch it now.
+            ctx.queue.schedule(source_key, Duration::ZERO);
+            message
+        }
+        _ => "repository up-to-date".to_string(),
+    };
+    conditions.mark_ready(
+        "Succeeded",
+        message.lines().next().unwrap_or_default(),
+        generation,
+        now,
+    );
+    ctx.write_status(Kind::ImageUpdateAutomation, &automation, &conditions, extra)
+        .await?;
+    Ok(Some(every))
+}
+
+async fn publish(
+    ctx: &Ctx,
+    kind: Kind,
+    key: &Key,
+    severity: Severity,
+    reason: &str,
+    message: &str,
+) {
+    let id = ObjectRef::new(
+        "image.toolkit.fluxcd.io",
+        "v1",
+        kind.as_str(),
+        Some(&key.namespace),
+        &key.name,
+    );
+    ctx.notifications
+        .publish(&Event::new(severity, id, reason, message))
+        .await;
+}

@@ -1,0 +1,408 @@
+//! `Kustomization`: build a path of a source's artifact and apply it, as kustomize-controller
+//! does, with the library's `Reconciler` doing the pass itself.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use gitops::apply::ApplyOptions;
+use gitops::condition::Conditions;
+use gitops::flux::api::KustomizationSpec;
+use gitops::flux::{FluxObject, Kustomization, StatusInventory};
+use gitops::kustomize::KustomizeRenderer;
+use gitops::reconcile::Options;
+use gitops::sops::SopsDecryptor;
+use gitops::source::Error as SourceError;
+use gitops::{
+    Action, Applier, Artifact, Decryptor, Fetch, Object, ObjectRef, Reconciler, Revision, Source,
+};
+use serde_json::json;
+
+use crate::engine::{Key, Kind, key_of};
+use crate::{Ctx, get, interval, secret_data, suspended};
+
+/// One pass; returns when to look again.
+pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>> {
+    let Some(ks) = get::<Kustomization>(ctx, key).await? else {
+        return Ok(None);
+    };
+    if suspended(ctx, key, &ks) {
+        return Ok(None);
+    }
+    let spec = &ks.spec;
+    let every = interval(&spec.interval, Duration::from_secs(600));
+    let retry = spec
+        .retry_interval
+        .as_deref()
+        .map_or(every, |text| interval(text, every));
+    let generation = ks.metadata.generation.unwrap_or_default();
+    let mut conditions = Conditions::new();
+    let not_ready = |conditions: &mut Conditions, reason: &str, message: &str, stalled: bool| {
+        conditions.mark_failed(reason, message, stalled, generation, SystemTime::now());
+    };
+
+    // 1. Dependencies first: each must be Ready for its current generation.
+    for dependency in &spec.depends_on {
+        let namespace = dependency.namespace.as_deref().unwrap_or(&key.namespace);
+        let dep_key = Key::new(Kind::Kustomization, namespace, &dependency.name);
+        let ready = get::<Kustomization>(ctx, &dep_key)
+            .await?
+            .is_some_and(|dep| dep.is_ready());
+        if !ready {
+            let message = format!("dependency '{namespace}/{}' is not ready", dependency.name);
+            not_ready(&mut conditions, "DependencyNotReady", &message, false);
+            ctx.write_status(Kind::Kustomization, &ks, &conditions, json!({}))
+                .await?;
+            return Ok(Some(ctx.requeue_dependency));
+        }
+    }
+
+    // 2. The source's artifact, as its GitRepository published it.
+    let source = &spec.source_ref;
+    let source_key = Key::new(
+        Kind::GitRepository,
+        source.namespace.as_deref().unwrap_or(&key.namespace),
+        &source.name,
+    );
+    if source.kind != "GitRepository" {
+        let message = format!("source kind {} is not supported", source.kind);
+        not_ready(&mut conditions, "ArtifactFailed", &message, true);
+        ctx.write_status(Kind::Kustomization, &ks, &conditions, json!({}))
+            .await?;
+        return Ok(None);
+    }
+    let artifact = ctx
+        .artifacts
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&source_key)
+        .cloned();
+    let Some(artifact) = artifact else {
+        let message = format!(
+            "Source artifact not found for {}/{}, retrying in {:?}",
+            source_key.namespace, source_key.name, ctx.requeue_dependency
+        );
+        not_ready(&mut conditions, "ArtifactFailed", &message, false);
+        ctx.write_status(Kind::Kustomization, &ks, &conditions, json!({}))
+            .await?;
+        return Ok(Some(ctx.requeue_dependency));
+    };
+
+    // 3. Compose the pass: decryption keys and variables come from Secrets and ConfigMaps.
+    let me = ObjectRef::new(
+        Kustomization::GROUP,
+        "v1",
+        Kustomization::KIND,
+        Some(&key.namespace),
+        &key.name,
+    );
+    let options = match options(ctx, key, spec, every, retry).await {
+        Ok(options) => options,
+        Err(error) => {
+            let message = format!("{error:#}");
+            not_ready(&mut conditions, "BuildFailed", &message, false);
+            ctx.write_status(Kind::Kustomization, &ks, &conditions, json!({}))
+                .await?;
+            return Ok(Some(retry));
+        }
+    };
+    let mut reconciler = Reconciler::new(
+        me,
+        Arc::new(ArtifactSource(artifact.clone())),
+        Arc::new(KustomizeRenderer::new()),
+        Arc::clone(&ctx.applier) as Arc<dyn Applier>,
+    )
+    .with_options(options)
+    .with_inventory_store(Arc::new(StatusInventory::new(
+        ctx.client.clone(),
+        &key.namespace,
+        &key.name,
+    )))
+    .with_notifier(Arc::new(ctx.notifications.clone()));
+    match decryptor(ctx, key, spec).await {
+        Ok(Some(decryptor)) => reconciler = reconciler.with_decryptor(decryptor),
+        Ok(None) => {}
+        Err(error) => {
+            let message = format!("{error:#}");
+            not_ready(&mut conditions, "DecryptionFailed", &message, false);
+            ctx.write_status(Kind::Kustomization, &ks, &conditions, json!({}))
+                .await?;
+            return Ok(Some(retry));
+        }
+    }
+
+    // 4. The pass, while the artifact cannot be swapped under the renderer.
+    let last: Option<Revision> = ks
+        .status
+        .as_ref()
+        .and_then(|s| s.last_applied_revision.as_deref())
+        .and_then(|r| r.parse().ok());
+    let result = {
+        let lock = ctx.artifact_lock(&source_key);
+        let _reading = lock.read().await;
+        reconciler.reconcile(last.as_ref()).await
+    };
+    let result = match result {
+        Ok(outcome) => health_checks(ctx, spec, reconciler.options().timeout)
+            .await
+            .map(|()| outcome),
+        Err(failure) => Err(Err(failure)),
+    };
+
+    // 5. Status, metrics, and what comes next.
+    let now = SystemTime::now();
+    let attempted = artifact.revision.to_string();
+    match result {
+        Ok(outcome) => {
+            ctx.succeeded(key);
+            for action in [Action::Created, Action::Configured, Action::Deleted] {
+                let count = outcome.changes.count(action) as u64;
+                if count > 0 {
+                    ctx.metrics.add_objects(
+                        "Kustomization",
+                        &key.namespace,
+                        &key.name,
+                        &action.to_string(),
+                        count,
+                    );
+                }
+            }
+            let revision = outcome.revision.to_string();
+            if let Some(health) = &outcome.health {
+                conditions.mark_healthy(
+                    health.is_healthy(),
+                    "Health check passed",
+                    generation,
+                    now,
+                );
+            }
+            conditions.mark_ready(
+                "ReconciliationSucceeded",
+                &format!("Applied revision: {revision}"),
+                generation,
+                now,
+            );
+            let was_ready = ks.is_ready();
+            ctx.write_status(
+                Kind::Kustomization,
+                &ks,
+                &conditions,
+                json!({
+                    "lastAppliedRevision": revision,
+                    "lastAttemptedRevision": attempted,
+                }),
+            )
+            .await?;
+            if outcome.changes.has_changes() || !was_ready {
+                tracing::info!(object = %key, %revision, changes = %outcome.changes.summary(), "applied");
+                wake_dependents(ctx, key);
+            }
+            Ok(Some(every))
+        }
+        Err(Ok(message)) => {
+            not_ready(&mut conditions, "HealthCheckFailed", &message, false);
+            conditions.mark_healthy(false, &message, generation, now);
+            ctx.write_status(
+                Kind::Kustomization,
+                &ks,
+                &conditions,
+                json!({ "lastAttemptedRevision": attempted }),
+            )
+            .await?;
+            Ok(Some(retry))
+        }
+        Err(Err(failure)) => {
+            let message = format!(
+                "{} failed: {}",
+                failure.stage,
+                gitops::reconcile::error_chain(&failure.error)
+            );
+            tracing::warn!(object = %key, %message, "reconcile failed");
+            not_ready(
+                &mut conditions,
+                failure.stage.failure_reason(),
+                &message,
+                failure.is_stalled(),
+            );
+            ctx.write_status(
+                Kind::Kustomization,
+                &ks,
+                &conditions,
+                json!({ "lastAttemptedRevision": attempted }),
+            )
+            .await?;
+            Ok(Some(retry))
+        }
+    }
+}
+
+/// The pass' options, as the spec states them; variables read from `substituteFrom`.
+async fn options(
+    ctx: &Ctx,
+    key: &Key,
+    spec: &KustomizationSpec,
+    every: Duration,
+    retry: Duration,
+) -> anyhow::Result<Options> {
+    let mut apply = ApplyOptions::default().with_force(spec.force);
+    if let Some(namespace) = &spec.target_namespace {
+        apply = apply.with_target_namespace(namespace);
+    }
+    let timeout = spec
+        .timeout
+        .as_deref()
+        .map_or(every, |text| interval(text, every));
+    let mut variables = BTreeMap::new();
+    if let Some(post) = &spec.post_build {
+        for from in &post.substitute_from {
+            let data = match from.kind.as_str() {
+                "Secret" => match secret_data(ctx, &key.namespace, &from.name).await {
+                    Ok(data) => Some(data),
+                    Err(_) if from.optional => None,
+                    Err(error) => return Err(error),
+                },
+                "ConfigMap" => {
+                    let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+                        kube::Api::namespaced(ctx.client.clone(), &key.namespace);
+                    match api.get_opt(&from.name).await? {
+                        Some(map) => Some(
+                            map.data
+                                .unwrap_or_default()
+                                .into_iter()
+                                .map(|(k, v)| (k, v.into_bytes()))
+                                .collect(),
+                        ),
+                        None if from.optional => None,
+                        None => anyhow::bail!(
+                            "substituteFrom: ConfigMap {}/{} not found",
+                            key.namespace,
+                            from.name
+                        ),
+                    }
+                }
+                other => anyhow::bail!("substituteFrom: kind {other} is not supported"),
+            };
+            for (name, value) in data.unwrap_or_default() {
+                let value = String::from_utf8(value).with_context(|| {
+                    format!("substituteFrom {}: {name} is not UTF-8", from.name)
+                })?;
+                variables.insert(name, value);
+            }
+        }
+        variables.extend(post.substitute.clone());
+    }
+    Ok(Options::default()
+        .with_path(spec.path.clone().unwrap_or_else(|| ".".into()))
+        .with_prune(spec.prune)
+        .with_wait(spec.wait)
+        .with_timeout(timeout)
+        .with_apply(apply)
+        .with_substitute(variables)
+        .with_interval(every)
+        .with_retry_interval(retry))
+}
+
+/// The SOPS decryptor for `spec.decryption`, keys read from its Secret.
+async fn decryptor(
+    ctx: &Ctx,
+    key: &Key,
+    spec: &KustomizationSpec,
+) -> anyhow::Result<Option<Arc<dyn Decryptor>>> {
+    let Some(decryption) = &spec.decryption else {
+        return Ok(None);
+    };
+    anyhow::ensure!(
+        decryption.provider == "sops",
+        "decryption provider {} is not supported",
+        decryption.provider
+    );
+    let Some(secret_ref) = &decryption.secret_ref else {
+        return Ok(None);
+    };
+    let api: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(ctx.client.clone(), &key.namespace);
+    let secret = api.get(&secret_ref.name).await.with_context(|| {
+        format!(
+            "reading decryption Secret {}/{}",
+            key.namespace, secret_ref.name
+        )
+    })?;
+    let object = Object::new(serde_json::to_value(&secret)?)?;
+    Ok(Some(Arc::new(SopsDecryptor::from_secret(&object)?)))
+}
+
+/// `spec.healthChecks`: extra objects that must be healthy. `Err(Ok(message))` when one is not.
+async fn health_checks(
+    ctx: &Ctx,
+    spec: &KustomizationSpec,
+    timeout: Duration,
+) -> Result<(), Result<String, gitops::reconcile::Failure>> {
+    if spec.health_checks.is_empty() {
+        return Ok(());
+    }
+    let refs: Vec<ObjectRef> = spec
+        .health_checks
+        .iter()
+        .map(|check| {
+            let (group, version) = match check
+                .api_version
+                .as_deref()
+                .unwrap_or("v1")
+                .rsplit_once('/')
+            {
+                Some((group, version)) => (group.to_string(), version.to_string()),
+                None => (
+                    String::new(),
+                    check.api_version.clone().unwrap_or_else(|| "v1".into()),
+                ),
+            };
+            ObjectRef::new(
+                &group,
+                &version,
+                &check.kind,
+                check.namespace.as_deref(),
+                &check.name,
+            )
+        })
+        .collect();
+    match ctx.applier.wait(&refs, timeout).await {
+        Ok(report) if report.is_healthy() => Ok(()),
+        Ok(report) => Err(Ok(format!(
+            "health check failed: {}",
+            report
+                .not_ready()
+                .map(|h| format!("{} {}", h.id, h.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))),
+        Err(error) => Err(Ok(format!("health check failed: {error}"))),
+    }
+}
+
+/// Schedules the Kustomizations that depend on `key`, now that it is ready.
+fn wake_dependents(ctx: &Ctx, key: &Key) {
+    for ks in ctx.kustomizations.state() {
+        let namespace = ks.metadata.namespace.as_deref().unwrap_or_default();
+        if ks.spec.depends_on.iter().any(|d| {
+            d.name == key.name && d.namespace.as_deref().unwrap_or(namespace) == key.namespace
+        }) {
+            ctx.queue
+                .schedule(key_of(Kind::Kustomization, &*ks), Duration::ZERO);
+        }
+    }
+}
+
+/// A source that hands out the artifact a GitRepository pass stored.
+struct ArtifactSource(Artifact);
+
+#[gitops::async_trait]
+impl Source for ArtifactSource {
+    async fn fetch(&self, last: Option<&Revision>) -> Result<Fetch, SourceError> {
+        Ok(if last == Some(&self.0.revision) {
+            Fetch::Unchanged(self.0.clone())
+        } else {
+            Fetch::Updated(self.0.clone())
+        })
+    }
+}

@@ -1,0 +1,325 @@
+//! `Provider` and `Alert`, and the hub every event goes through: a Kubernetes Event on the
+//! object (what `gitops events` and `kubectl events` show), then each Alert that selects it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use gitops::alert::{Alert as Route, EventSource};
+use gitops::condition::Conditions;
+use gitops::flux::api::ProviderSpec;
+use gitops::flux::{Alert, Provider};
+use gitops::notifiers::{Delivery, Discord, GitHubStatus, Slack, Webhook};
+use gitops::{Event, Notifier, Severity};
+use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
+use serde_json::json;
+
+use crate::engine::{Key, Kind};
+use crate::{Ctx, get, secret_data, suspended};
+
+/// Where events go.
+#[derive(Clone)]
+pub struct Hub(Arc<HubState>);
+
+struct HubState {
+    recorder: Recorder,
+    providers: RwLock<HashMap<Key, Arc<dyn Notifier>>>,
+    alerts: Mutex<HashMap<Key, (Route, Key)>>,
+}
+
+impl Hub {
+    pub fn new(client: kube::Client) -> Self {
+        let reporter = Reporter {
+            controller: "gitops-controller".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Self(Arc::new(HubState {
+            recorder: Recorder::new(client, reporter),
+            providers: RwLock::default(),
+            alerts: Mutex::default(),
+        }))
+    }
+
+    /// Records `event` on its object and forwards it to every Alert that selects it.
+    pub async fn publish(&self, event: &Event) {
+        let id = &event.involved_object;
+        let reference = k8s_openapi::api::core::v1::ObjectReference {
+            api_version: Some(id.api_version()),
+            kind: Some(id.kind.clone()),
+            name: Some(id.name.clone()),
+            namespace: id.namespace.clone(),
+            ..Default::default()
+        };
+        let mut note = event.message.clone();
+        if note.len() > 1000 {
+            let mut end = 1000;
+            while !note.is_char_boundary(end) {
+                end -= 1;
+            }
+            note.truncate(end);
+        }
+        let kube_event = KubeEvent {
+            type_: match event.severity {
+                Severity::Error => EventType::Warning,
+                _ => EventType::Normal,
+            },
+            reason: event.reason.clone(),
+            note: Some(note),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        if let Err(error) = self.0.recorder.publish(&kube_event, &reference).await {
+            tracing::warn!(%error, "recording an event failed");
+        }
+
+        let targets: Vec<(Event, Key)> = {
+            let mut alerts = self.0.alerts.lock().unwrap_or_else(|e| e.into_inner());
+            alerts
+                .values_mut()
+                .filter_map(|(route, provider)| {
+                    route
+                        .route(event, SystemTime::now())
+                        .map(|routed| (routed, provider.clone()))
+                })
+                .collect()
+        };
+        for (routed, provider) in targets {
+            let notifier = self
+                .0
+                .providers
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&provider)
+                .cloned();
+            if let Some(notifier) = notifier {
+                if let Err(error) = notifier.notify(&routed).await {
+                    tracing::warn!(provider = %provider, %error, "notification failed");
+                }
+            }
+        }
+    }
+
+    /// Drops a deleted Provider or Alert.
+    pub fn forget(&self, key: &Key) {
+        match key.kind {
+            Kind::Provider => {
+                self.0
+                    .providers
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(key);
+            }
+            Kind::Alert => {
+                self.0
+                    .alerts
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(key);
+            }
+            _ => {}
+        }
+    }
+}
+
+#[gitops::async_trait]
+impl Notifier for Hub {
+    async fn notify(&self, event: &Event) -> Result<(), gitops::notify::Error> {
+        self.publish(event).await;
+        Ok(())
+    }
+}
+
+/// One pass of a Provider or an Alert: (re)build it; it is Ready when it can deliver.
+pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>> {
+    let generation;
+    let mut conditions = Conditions::new();
+    let now = SystemTime::now();
+    match key.kind {
+        Kind::Provider => {
+            let Some(provider) = get::<Provider>(ctx, key).await? else {
+                return Ok(None);
+            };
+            generation = provider.metadata.generation.unwrap_or_default();
+            if suspended(ctx, key, &provider) {
+                ctx.notifications.forget(key);
+                return Ok(None);
+            }
+            match notifier(ctx, key, &provider.spec).await {
+                Ok(notifier) => {
+                    ctx.notifications
+                        .0
+                        .providers
+                        .write()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(key.clone(), notifier);
+                    conditions.mark_ready("Succeeded", "Initialized", generation, now);
+                }
+                Err(error) => {
+                    conditions.mark_failed(
+                        "InvalidProvider",
+                        &format!("{error:#}"),
+                        true,
+                        generation,
+                        now,
+                    );
+                }
+            }
+            ctx.write_status(Kind::Provider, &provider, &conditions, json!({}))
+                .await?;
+        }
+        Kind::Alert => {
+            let Some(alert) = get::<Alert>(ctx, key).await? else {
+                return Ok(None);
+            };
+            generation = alert.metadata.generation.unwrap_or_default();
+            if suspended(ctx, key, &alert) {
+                ctx.notifications.forget(key);
+                return Ok(None);
+            }
+            match route(key, &alert) {
+                Ok(route) => {
+                    let provider = Key::new(
+                        Kind::Provider,
+                        &key.namespace,
+                        &alert.spec.provider_ref.name,
+                    );
+                    ctx.notifications
+                        .0
+                        .alerts
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(key.clone(), (route, provider));
+                    conditions.mark_ready("Succeeded", "Initialized", generation, now);
+                }
+                Err(error) => {
+                    conditions.mark_failed(
+                        "InvalidAlert",
+                        &format!("{error:#}"),
+                        true,
+                        generation,
+                        now,
+                    );
+                }
+            }
+            ctx.write_status(Kind::Alert, &alert, &conditions, json!({}))
+                .await?;
+        }
+        _ => return Ok(None),
+    }
+    // Secrets may rotate without the object changing: rebuild now and then.
+    Ok(Some(Duration::from_secs(600)))
+}
+
+fn route(key: &Key, alert: &Alert) -> anyhow::Result<Route> {
+    let severity = match alert.spec.event_severity.as_deref() {
+        Some("error") => Severity::Error,
+        _ => Severity::Info,
+    };
+    let sources = alert
+        .spec
+        .event_sources
+        .iter()
+        .map(|s| {
+            EventSource::new(&s.kind, &s.name)
+                .in_namespace(s.namespace.as_deref().unwrap_or(&key.namespace))
+        })
+        .collect();
+    let inclusions: Vec<&str> = alert
+        .spec
+        .inclusion_list
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let exclusions: Vec<&str> = alert
+        .spec
+        .exclusion_list
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let mut route = Route::new(severity, sources)
+        .with_inclusions(&inclusions)?
+        .with_exclusions(&exclusions)?;
+    if let Some(summary) = &alert.spec.summary {
+        route = route.with_summary(summary);
+    }
+    for (name, value) in &alert.spec.event_metadata {
+        route = route.with_metadata(name, value);
+    }
+    Ok(route)
+}
+
+async fn notifier(ctx: &Ctx, key: &Key, spec: &ProviderSpec) -> anyhow::Result<Arc<dyn Notifier>> {
+    let secret: HashMap<String, Vec<u8>> = match &spec.secret_ref {
+        Some(reference) => secret_data(ctx, &key.namespace, &reference.name)
+            .await?
+            .into_iter()
+            .collect(),
+        None => HashMap::new(),
+    };
+    let text = |name: &str| {
+        secret
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v).trim().to_string())
+    };
+    let address = text("address")
+        .or_else(|| spec.address.clone())
+        .context("the Provider has no address (spec.address or the Secret's address)")?;
+    let mut delivery = Delivery::default();
+    if let Some(timeout) = spec
+        .timeout
+        .as_deref()
+        .and_then(gitops::flux::parse_duration)
+    {
+        delivery = delivery.with_timeout(timeout);
+    }
+    Ok(match spec.type_.as_str() {
+        "slack" => {
+            let mut slack = Slack::webhook(&address, delivery)?;
+            if let Some(channel) = &spec.channel {
+                slack = slack.with_channel(channel);
+            }
+            if let Some(username) = &spec.username {
+                slack = slack.with_username(username);
+            }
+            Arc::new(slack)
+        }
+        "discord" => {
+            let mut discord = Discord::webhook(&address, delivery)?;
+            if let Some(username) = &spec.username {
+                discord = discord.with_username(username);
+            }
+            Arc::new(discord)
+        }
+        "generic" => Arc::new(Webhook::new(&address, delivery)?),
+        "generic-hmac" => {
+            let token = text("token").context("generic-hmac needs a token in its Secret")?;
+            Arc::new(Webhook::new(&address, delivery)?.with_hmac_key(token.into_bytes()))
+        }
+        "github" => {
+            let token = text("token").context("github needs a token in its Secret")?;
+            let (base, owner, repo) = github_repository(&address)?;
+            Arc::new(GitHubStatus::new(&base, &owner, &repo, token, delivery)?)
+        }
+        other => anyhow::bail!("provider type {other} is not supported"),
+    })
+}
+
+/// `https://github.com/owner/repo` → the API base, owner and repository; other hosts are taken
+/// as GitHub Enterprise (`/api/v3`).
+fn github_repository(address: &str) -> anyhow::Result<(String, String, String)> {
+    let trimmed = address.trim_end_matches('/').trim_end_matches(".git");
+    let (scheme, rest) = trimmed
+        .split_once("://")
+        .context("the github address is not a URL")?;
+    let mut parts = rest.splitn(3, '/');
+    let (Some(host), Some(owner), Some(repo)) = (parts.next(), parts.next(), parts.next()) else {
+        anyhow::bail!("the github address must name a repository: {scheme}://HOST/OWNER/REPO");
+    };
+    let base = if host == "github.com" {
+        "https://api.github.com".to_string()
+    } else {
+        format!("{scheme}://{host}/api/v3")
+    };
+    Ok((base, owner.to_string(), repo.to_string()))
+}

@@ -1,0 +1,270 @@
+//! `GitRepository`: fetch the followed revision into storage, publish it as the artifact.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use gitops::condition::{ConditionStatus, ConditionType, Conditions, rfc3339};
+use gitops::event::Severity;
+use gitops::flux::GitRepository;
+use gitops::flux::api::{ArtifactStatus, GitRepositorySpec};
+use gitops::git::{Auth, GitSource, Reference};
+use gitops::{Event, ObjectRef, Revision, Source};
+use serde_json::json;
+
+use crate::engine::{Key, Kind};
+use crate::{Ctx, get, interval, secret_data, suspended};
+
+/// One pass; returns when to look again.
+pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>> {
+    let Some(repo) = get::<GitRepository>(ctx, key).await? else {
+        return Ok(None);
+    };
+    if suspended(ctx, key, &repo) {
+        return Ok(None);
+    }
+    let every = interval(&repo.spec.interval, Duration::from_secs(60));
+    let generation = repo.metadata.generation.unwrap_or_default();
+    let now = SystemTime::now();
+    let mut conditions = Conditions::new();
+
+    // 1. The source for this spec (and credentials), reused while neither changes.
+    let source = match source_for(ctx, key, &repo.spec).await {
+        Ok(source) => source,
+        Err(error) => {
+            let message = format!("{error:#}");
+            conditions.mark_failed("AuthenticationFailed", &message, true, generation, now);
+            ctx.write_status(Kind::GitRepository, &repo, &conditions, json!({}))
+                .await?;
+            notify(
+                ctx,
+                &repo,
+                Severity::Error,
+                "AuthenticationFailed",
+                &message,
+                None,
+            )
+            .await;
+            return Ok(Some(ctx.backoff(key, every)));
+        }
+    };
+
+    // 2. Fetch, comparing with the revision in status: an unchanged remote lists refs only.
+    let last: Option<Revision> = repo
+        .status
+        .as_ref()
+        .and_then(|s| s.artifact.as_ref())
+        .and_then(|a| a.revision.parse().ok());
+    let lock = ctx.artifact_lock(key);
+    let fetched = {
+        let _swap = lock.write().await;
+        source.fetch(last.as_ref()).await
+    };
+    let fetch = match fetched {
+        Ok(fetch) => fetch,
+        Err(error) => {
+            let message = gitops::reconcile::error_chain(&error);
+            conditions.mark_failed(
+                "GitOperationFailed",
+                &message,
+                !error.is_transient(),
+                generation,
+                now,
+            );
+            ctx.write_status(Kind::GitRepository, &repo, &conditions, json!({}))
+                .await?;
+            notify(
+                ctx,
+                &repo,
+                Severity::Error,
+                "GitOperationFailed",
+                &message,
+                None,
+            )
+            .await;
+            return Ok(Some(ctx.backoff(key, every)));
+        }
+    };
+    ctx.succeeded(key);
+    let artifact = fetch.artifact().clone();
+    let revision = artifact.revision.to_string();
+    let size = dir_size(&artifact.path);
+
+    // 3. Publish: status, the shared artifact map, and the Kustomizations that build it.
+    let message = format!("stored artifact for revision '{revision}'");
+    conditions.set(
+        ConditionType::Other("ArtifactInStorage".into()),
+        ConditionStatus::True,
+        "Succeeded",
+        &message,
+        generation,
+        now,
+    );
+    conditions.mark_ready("Succeeded", &message, generation, now);
+    let relative = artifact
+        .path
+        .strip_prefix(&ctx.storage)
+        .unwrap_or(&artifact.path)
+        .display()
+        .to_string();
+    let previous = repo.status.as_ref().and_then(|s| s.artifact.clone());
+    let unchanged = previous
+        .as_ref()
+        .is_some_and(|p| p.revision == revision && p.path == relative);
+    let artifact_status = ArtifactStatus {
+        path: relative.clone(),
+        url: format!("file://{}", artifact.path.display()),
+        revision: revision.clone(),
+        digest: Some(artifact.digest.to_string()),
+        last_update_time: match (&previous, unchanged) {
+            (Some(previous), true) => previous.last_update_time.clone(),
+            _ => rfc3339(now),
+        },
+        size: Some(size),
+    };
+    ctx.write_status(
+        Kind::GitRepository,
+        &repo,
+        &conditions,
+        json!({ "artifact": artifact_status }),
+    )
+    .await?;
+    let moved = {
+        let mut artifacts = ctx.artifacts.write().unwrap_or_else(|e| e.into_inner());
+        let before = artifacts.insert(key.clone(), artifact.clone());
+        before.is_none_or(|b| b.revision != artifact.revision)
+    };
+    if fetch.is_updated() {
+        ctx.metrics
+            .add_fetch_bytes("GitRepository", &key.namespace, &key.name, size);
+        notify(
+            ctx,
+            &repo,
+            Severity::Info,
+            "NewArtifact",
+            &format!("stored artifact for commit '{}'", artifact.revision.short()),
+            Some(artifact.revision.clone()),
+        )
+        .await;
+    }
+    if moved {
+        tracing::info!(object = %key, %revision, "new artifact");
+        for ks in ctx.kustomizations.state() {
+            let source = &ks.spec.source_ref;
+            let namespace = ks.metadata.namespace.as_deref().unwrap_or_default();
+            if source.kind == "GitRepository"
+                && source.name == key.name
+                && source.namespace.as_deref().unwrap_or(namespace) == key.namespace
+            {
+                ctx.queue.schedule(
+                    crate::engine::key_of(Kind::Kustomization, &*ks),
+                    Duration::ZERO,
+                );
+            }
+        }
+    }
+    Ok(Some(every))
+}
+
+/// The `GitSource` for the current spec and Secret, built once and kept while they hold.
+async fn source_for(
+    ctx: &Ctx,
+    key: &Key,
+    spec: &GitRepositorySpec,
+) -> anyhow::Result<Arc<GitSource>> {
+    let secret = match &spec.secret_ref {
+        Some(reference) => Some(secret_data(ctx, &key.namespace, &reference.name).await?),
+        None => None,
+    };
+    let fingerprint = format!(
+        "{}|{}",
+        serde_json::to_string(spec)?,
+        gitops::Digest::sha256(format!("{secret:?}").as_bytes())
+    );
+    let mut sources = ctx.git_sources.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((known, source)) = sources.get(key) {
+        if *known == fingerprint {
+            return Ok(Arc::clone(source));
+        }
+    }
+    let reference = reference(spec)?;
+    let storage = ctx
+        .storage
+        .join("gitrepository")
+        .join(&key.namespace)
+        .join(&key.name);
+    let mut source = GitSource::new(&spec.url, reference, storage)
+        .with_context(|| format!("GitRepository {}/{}", key.namespace, key.name))?
+        .with_insecure_http(ctx.allow_insecure_http);
+    if let Some(timeout) = spec
+        .timeout
+        .as_deref()
+        .and_then(gitops::flux::parse_duration)
+    {
+        source = source.with_timeout(timeout);
+    }
+    if let Some(data) = secret {
+        source = source.with_auth(Auth::from_secret_data(data).context("reading credentials")?);
+    }
+    if let Some(ignore) = &spec.ignore {
+        source = source.with_ignore(gitops::git::IgnoreRules::default().with_patterns(ignore));
+    }
+    let source = Arc::new(source);
+    sources.insert(key.clone(), (fingerprint, Arc::clone(&source)));
+    Ok(source)
+}
+
+/// Flux's precedence: commit, then name, semver, tag, branch; `master` when nothing is set.
+fn reference(spec: &GitRepositorySpec) -> anyhow::Result<Reference> {
+    let r = spec.reference.clone().unwrap_or_default();
+    let text = if let Some(commit) = r.commit {
+        format!("commit:{commit}")
+    } else if let Some(name) = r.name {
+        format!("name:{name}")
+    } else if let Some(range) = r.semver {
+        format!("semver:{range}")
+    } else if let Some(tag) = r.tag {
+        format!("tag:{tag}")
+    } else {
+        format!("branch:{}", r.branch.as_deref().unwrap_or("master"))
+    };
+    text.parse()
+        .with_context(|| format!("spec.ref {text:?} is not a valid reference"))
+}
+
+fn dir_size(path: &std::path::Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => stack.push(entry.path()),
+                Ok(_) => total += entry.metadata().map(|m| m.len()).unwrap_or(0),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
+async fn notify(
+    ctx: &Ctx,
+    repo: &GitRepository,
+    severity: Severity,
+    reason: &str,
+    message: &str,
+    revision: Option<Revision>,
+) {
+    let id = ObjectRef::new(
+        GitRepository::GROUP,
+        "v1",
+        GitRepository::KIND,
+        repo.metadata.namespace.as_deref(),
+        repo.metadata.name.as_deref().unwrap_or_default(),
+    );
+    let event = Event::new(severity, id, reason, message).with_revision(revision);
+    ctx.notifications.publish(&event).await;
+}

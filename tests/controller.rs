@@ -1,0 +1,612 @@
+//! The example controller end to end, against the real test servers: a Git repository laid out
+//! like the sample (infra → security → apps, a SOPS Secret), Flux objects written in both the
+//! beta and the v1 API versions, then a push that removes an app, a hand edit, a new image tag
+//! and the notifications a local receiver gets.
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gitops::flux::{FluxObject, GitRepository, Kustomization};
+use gitops::kube::KubeApplier;
+use gitops::{Applier, Object};
+use http_body_util::BodyExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::Api;
+use kube::api::{Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+
+const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+
+/// The controller as a child process, killed when the test ends however it ends.
+struct Controller {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Controller {
+    fn start(kubeconfig: &Path, storage: &Path, metrics_port: u16) -> Self {
+        let log = storage.with_extension("log");
+        let built = std::env::current_exe()
+            .ok()
+            .and_then(|exe| Some(exe.parent()?.parent()?.join("examples").join("controller")))
+            .filter(|path| path.is_file());
+        let mut command = match built {
+            Some(binary) => Command::new(binary),
+            None => {
+                let mut cargo = Command::new(env!("CARGO"));
+                cargo.args([
+                    "run",
+                    "--quiet",
+                    "--all-features",
+                    "--example",
+                    "controller",
+                    "--",
+                ]);
+                cargo
+            }
+        };
+        let child = command
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .arg("--storage-path")
+            .arg(storage)
+            .args(["--install-crds", "--allow-insecure-http"])
+            .args(["--requeue-dependency", "1s"])
+            .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+            .env("RUST_LOG", "info,kube=warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .spawn()
+            .unwrap();
+        Self { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// Polls `check` until it returns `Some`, or fails with the controller's log.
+async fn eventually<T, F, Fut>(controller: &Controller, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; controller log:\n{}",
+            controller.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A local webhook receiver standing in for Slack and friends: keeps every JSON body.
+async fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let received: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let sink = Arc::clone(&received);
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let sink = Arc::clone(&sink);
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    move |request: hyper::Request<hyper::body::Incoming>| {
+                        let sink = Arc::clone(&sink);
+                        async move {
+                            let body = request.into_body().collect().await?.to_bytes();
+                            if let Ok(value) = serde_json::from_slice::<Value>(&body) {
+                                sink.lock().unwrap().push(value);
+                            }
+                            Ok::<_, hyper::Error>(hyper::Response::new(http_body_util::Full::new(
+                                hyper::body::Bytes::from_static(b"ok"),
+                            )))
+                        }
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (url, received)
+}
+
+/// Reads every file of the sample repository, relative path → text.
+fn sample_files(root: &Path, dir: &Path, files: &mut BTreeMap<String, String>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            sample_files(root, &path, files);
+        } else {
+            let relative = path.strip_prefix(root).unwrap().display().to_string();
+            files.insert(relative, std::fs::read_to_string(&path).unwrap());
+        }
+    }
+}
+
+fn objects(yaml: &str) -> Vec<Object> {
+    gitops::object::parse_yaml("test", yaml).unwrap()
+}
+
+async fn http_get(port: u16, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
+}
+
+fn deployment_image(deployment: &Deployment) -> String {
+    deployment.spec.template.spec.as_ref().unwrap().containers[0]
+        .image
+        .clone()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flux_objects_converge_prune_correct_drift_and_follow_new_images() {
+    let Some(kube_env) = gitops_testenv::require_kube() else {
+        return;
+    };
+    let Some(git) = gitops_testenv::require_git() else {
+        return;
+    };
+    let Some(registries) = gitops_testenv::require_registry() else {
+        return;
+    };
+    let registry = &registries.basic;
+    let client = kube_env.client().await;
+    let image = format!("{}/platform/api-gateway", registry.addr());
+    registry
+        .push_image("platform/api-gateway", "1.4.2", CONFIG, b"1.4.2", &[])
+        .await
+        .unwrap();
+
+    // 1. The fleet repository: the sample, with the gateway's image in the test registry. The
+    //    test API server runs no kube-controller-manager, so nothing would ever become Ready:
+    //    `wait` is off for apps.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sample-repo");
+    let mut files = BTreeMap::new();
+    sample_files(&root, &root, &mut files);
+    files.insert(
+        "clusters/vps/apps.yaml".into(),
+        files["clusters/vps/apps.yaml"].replace("wait: true", "wait: false"),
+    );
+    files.insert(
+        "apps/api-gateway/deployment.yaml".into(),
+        files["apps/api-gateway/deployment.yaml"]
+            .replace("registry.example.com/platform/api-gateway", &image),
+    );
+    let repo = git.create_repo("fleet").unwrap();
+    let listed: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    let first_commit = repo.commit_files("main", &listed, "fleet").unwrap();
+
+    // 2. The cluster side: namespace, decryption key, Git credentials, the receiver.
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "flux-system"}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let key = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/test-keys/quickstart.agekey"),
+    )
+    .unwrap();
+    let dockerconfig = json!({"auths": {registry.addr(): {
+        "username": registry.username(), "password": registry.password()}}})
+    .to_string();
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "flux-system");
+    for (name, data) in [
+        ("sops-age", json!({"age.agekey": key})),
+        (
+            "git-credentials",
+            json!({"username": git.http_username(), "password": git.http_password()}),
+        ),
+        ("registry", json!({".dockerconfigjson": dockerconfig})),
+    ] {
+        secrets
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({"metadata": {"name": name}, "stringData": data}))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    let (hook, received) = receiver().await;
+
+    // 3. The controller.
+    let storage = tempfile::tempdir().unwrap();
+    let metrics_port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let controller = Controller::start(
+        kube_env.kubeconfig_path(),
+        &storage.path().join("storage"),
+        metrics_port,
+    );
+
+    // 4. Flux's objects: the GitRepository and the Provider in their beta versions, the
+    //    Kustomizations as the repository has them (v1). Applied with our own applier.
+    let applier = KubeApplier::new(client.clone());
+    // The controller installs the CRDs too; installing them here first (idempotent) means the
+    // applier's discovery sees every kind established.
+    gitops::flux::crds::install(&client).await.unwrap();
+    let flux_objects = format!(
+        r#"
+apiVersion: source.toolkit.fluxcd.io/v1beta2
+kind: GitRepository
+metadata: {{name: flux-system, namespace: flux-system}}
+spec:
+  interval: 1s
+  url: {url}
+  ref: {{branch: main}}
+  secretRef: {{name: git-credentials}}
+---
+apiVersion: notification.toolkit.fluxcd.io/v1beta3
+kind: Provider
+metadata: {{name: receiver, namespace: flux-system}}
+spec: {{type: generic, address: "{hook}"}}
+---
+apiVersion: notification.toolkit.fluxcd.io/v1beta3
+kind: Alert
+metadata: {{name: everything, namespace: flux-system}}
+spec:
+  providerRef: {{name: receiver}}
+  eventSeverity: info
+  eventSources:
+  - {{kind: GitRepository, name: "*"}}
+  - {{kind: Kustomization, name: "*"}}
+  - {{kind: ImagePolicy, name: "*"}}
+  - {{kind: ImageUpdateAutomation, name: "*"}}
+"#,
+        url = repo.http_url(),
+    );
+    let mut to_apply = objects(&flux_objects);
+    for file in ["infra", "security", "apps"] {
+        to_apply.extend(objects(&files[&format!("clusters/vps/{file}.yaml")]));
+    }
+    // The Alert must exist before the first events, or they go nowhere.
+    applier
+        .apply(&to_apply[1..3], &Default::default())
+        .await
+        .unwrap();
+    eventually(&controller, "the Alert to be ready", || async {
+        let api: Api<gitops::flux::Alert> = Api::namespaced(client.clone(), "flux-system");
+        api.get("everything").await.ok().filter(|a| a.is_ready())
+    })
+    .await;
+    applier.apply(&to_apply, &Default::default()).await.unwrap();
+
+    // 5. Convergence: every Kustomization Ready at the pushed revision, objects present,
+    //    the Secret decrypted, variables substituted.
+    let revision = format!("main@sha1:{first_commit}");
+    let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), "flux-system");
+    for name in ["infra", "security", "apps"] {
+        let ks =
+            eventually(
+                &controller,
+                &format!("{name} to apply {revision}"),
+                || async {
+                    kustomizations.get(name).await.ok().filter(|k| {
+                        k.is_ready() && k.revision().as_deref() == Some(revision.as_str())
+                    })
+                },
+            )
+            .await;
+        let status = ks.status.unwrap();
+        assert!(
+            !status.inventory.unwrap().entries.is_empty(),
+            "{name} has an inventory"
+        );
+        assert_eq!(
+            status.last_attempted_revision.as_deref(),
+            Some(revision.as_str())
+        );
+    }
+    let sources: Api<GitRepository> = Api::namespaced(client.clone(), "flux-system");
+    let source = sources.get("flux-system").await.unwrap();
+    assert_eq!(source.revision().as_deref(), Some(revision.as_str()));
+    assert!(source.is_ready());
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "apps");
+    let gateway = deployments.get("api-gateway").await.unwrap();
+    assert_eq!(gateway.spec.replicas, Some(2), "substituted");
+    assert_eq!(deployment_image(&gateway), format!("{image}:1.4.2"));
+    assert!(
+        deployments
+            .get_opt("api-enrichment")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let kafka: Api<Secret> = Api::namespaced(client.clone(), "kafka");
+    let credentials = kafka.get("kafka-credentials").await.unwrap();
+    let username = &credentials.data.as_ref().unwrap()["username"].0;
+    assert_eq!(
+        String::from_utf8_lossy(username),
+        "api-platform",
+        "decrypted"
+    );
+
+    // 6. A push that removes an app: pruned, and the new revision recorded.
+    let mut apps = files["apps/kustomization.yaml"].clone();
+    apps = apps.replace("  - api-enrichment\n", "");
+    let second_commit = repo
+        .commit(
+            "main",
+            &[
+                ("apps/kustomization.yaml", Some(apps.as_str())),
+                ("apps/api-enrichment/deployment.yaml", None),
+                ("apps/api-enrichment/service.yaml", None),
+                ("apps/api-enrichment/hpa.yaml", None),
+                ("apps/api-enrichment/kustomization.yaml", None),
+            ],
+            "remove api-enrichment",
+        )
+        .unwrap();
+    let revision = format!("main@sha1:{second_commit}");
+    eventually(&controller, "api-enrichment to be pruned", || async {
+        let gone = deployments
+            .get_opt("api-enrichment")
+            .await
+            .unwrap()
+            .is_none();
+        let applied = kustomizations.get("apps").await.ok()?.revision();
+        (gone && applied.as_deref() == Some(revision.as_str())).then_some(())
+    })
+    .await;
+    let ks = kustomizations.get("apps").await.unwrap();
+    let entries = ks.status.unwrap().inventory.unwrap().entries;
+    assert!(
+        entries.iter().all(|e| !e.id.contains("api-enrichment")),
+        "inventory forgets pruned objects: {entries:?}"
+    );
+
+    // 7. A hand edit (as `kubectl edit` makes it): corrected on the next pass, which a requestedAt annotation asks for now.
+    deployments
+        .patch(
+            "api-gateway",
+            &PatchParams {
+                field_manager: Some("kubectl-edit".into()),
+                ..PatchParams::default()
+            },
+            &Patch::Merge(json!({"spec": {"replicas": 5}})),
+        )
+        .await
+        .unwrap();
+    kustomizations
+        .patch(
+            "apps",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {
+                gitops::flux::REQUESTED_AT_ANNOTATION: "drift-check"}}})),
+        )
+        .await
+        .unwrap();
+    eventually(&controller, "the drift to be corrected", || async {
+        let replicas = deployments.get("api-gateway").await.ok()?.spec.replicas;
+        let handled = kustomizations
+            .get("apps")
+            .await
+            .ok()?
+            .last_handled_reconcile_at()
+            .map(str::to_owned);
+        (replicas == Some(2) && handled.as_deref() == Some("drift-check")).then_some(())
+    })
+    .await;
+    eventually(&controller, "the drift to be reported", || async {
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|event| {
+                event["involvedObject"]["name"] == "apps"
+                    && event["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("Deployment.apps/apps/api-gateway configured"))
+            })
+            .then_some(())
+    })
+    .await;
+
+    // 8. A new image tag: scanned, chosen, committed, pushed, fetched and applied.
+    let image_objects = format!(
+        r#"
+apiVersion: image.toolkit.fluxcd.io/v1beta2
+kind: ImageRepository
+metadata: {{name: api-gateway, namespace: flux-system}}
+spec: {{image: "{image}", interval: 1s, insecure: true, secretRef: {{name: registry}}}}
+---
+apiVersion: image.toolkit.fluxcd.io/v1beta2
+kind: ImagePolicy
+metadata: {{name: api-gateway, namespace: flux-system}}
+spec:
+  imageRepositoryRef: {{name: api-gateway}}
+  policy: {{semver: {{range: ">=1.0.0"}}}}
+---
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageUpdateAutomation
+metadata: {{name: fleet, namespace: flux-system}}
+spec:
+  interval: 1m
+  sourceRef: {{kind: GitRepository, name: flux-system}}
+  git:
+    checkout: {{ref: {{branch: main}}}}
+    commit:
+      author: {{name: gitops-rs, email: bot@example.com}}
+      messageTemplate: "Update images"
+    push: {{branch: main}}
+  update: {{path: ./apps, strategy: Setters}}
+"#
+    );
+    applier
+        .apply(&objects(&image_objects), &Default::default())
+        .await
+        .unwrap();
+    registry
+        .push_image("platform/api-gateway", "1.5.0", CONFIG, b"1.5.0", &[])
+        .await
+        .unwrap();
+    let updated = eventually(&controller, "the new image to be applied", || async {
+        let deployment = deployments.get("api-gateway").await.ok()?;
+        (deployment_image(&deployment) == format!("{image}:1.5.0")).then_some(deployment)
+    })
+    .await;
+    assert_eq!(updated.spec.replicas, Some(2));
+    let head = git
+        .git_command()
+        .arg("--git-dir")
+        .arg(repo.bare_path())
+        .args(["rev-parse", "main"])
+        .output()
+        .unwrap();
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_string();
+    assert_ne!(head, second_commit, "the automation pushed a commit");
+    let pushed = git
+        .git_command()
+        .arg("--git-dir")
+        .arg(repo.bare_path())
+        .args(["show", "main:apps/api-gateway/deployment.yaml"])
+        .output()
+        .unwrap();
+    let pushed = String::from_utf8_lossy(&pushed.stdout).to_string();
+    assert!(
+        pushed.contains(&format!("{image}:1.5.0 # {{\"$imagepolicy\"")),
+        "{pushed}"
+    );
+    assert!(
+        pushed.contains("replicas: ${gateway_replicas}"),
+        "other bytes kept:\n{pushed}"
+    );
+    let revision = format!("main@sha1:{head}");
+    eventually(&controller, "apps at the automation's commit", || async {
+        (kustomizations.get("apps").await.ok()?.revision()? == revision).then_some(())
+    })
+    .await;
+
+    // 9. Notifications: each kind reported through the Alert to the receiver.
+    eventually(&controller, "notifications from every kind", || async {
+        let events = received.lock().unwrap().clone();
+        let kinds: Vec<&str> = events
+            .iter()
+            .filter_map(|e| e["involvedObject"]["kind"].as_str())
+            .collect();
+        [
+            "GitRepository",
+            "Kustomization",
+            "ImagePolicy",
+            "ImageUpdateAutomation",
+        ]
+        .iter()
+        .all(|kind| kinds.contains(kind))
+        .then_some(())
+    })
+    .await;
+    let events = received.lock().unwrap().clone();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["involvedObject"]["kind"] == "ImageUpdateAutomation"
+                && e["message"].as_str().is_some_and(|m| m.contains("1.5.0"))),
+        "{events:#?}"
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| !e.to_string().contains("api-platform")),
+        "no decrypted value leaves in a notification"
+    );
+
+    // 10. Metrics under Flux's names.
+    let metrics = http_get(metrics_port, "/metrics").await;
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    for needle in [
+        r#"gotk_reconcile_condition{kind="Kustomization",name="apps",namespace="flux-system",type="Ready",status="True"} 1"#,
+        "gotk_reconcile_duration_seconds_bucket{",
+        r#"gotk_suspend_status{kind="Kustomization",name="apps",namespace="flux-system"} 0"#,
+        "gitops_objects_applied_total{",
+        "gitops_kube_api_requests_total ",
+        "gitops_source_fetch_bytes_total{",
+    ] {
+        assert!(
+            metrics.contains(needle),
+            "{needle} missing from:\n{metrics}"
+        );
+    }
+
+    // 11. Suspend: the next push is not applied, and the gauge says so.
+    kustomizations
+        .patch(
+            "apps",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"suspend": true}})),
+        )
+        .await
+        .unwrap();
+    eventually(&controller, "the suspend gauge", || async {
+        http_get(metrics_port, "/metrics")
+            .await
+            .contains(r#"gotk_suspend_status{kind="Kustomization",name="apps",namespace="flux-system"} 1"#)
+            .then_some(())
+    })
+    .await;
+    let before = kustomizations.get("apps").await.unwrap().revision();
+    let third = repo
+        .commit_files(
+            "main",
+            &[("apps/api-gateway/extra.txt", "not a manifest\n")],
+            "noise",
+        )
+        .unwrap();
+    eventually(&controller, "the source to see the new commit", || async {
+        let revision = sources.get("flux-system").await.ok()?.revision()?;
+        revision.ends_with(&third).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        kustomizations.get("apps").await.unwrap().revision(),
+        before,
+        "suspended"
+    );
+    drop(controller);
+}
