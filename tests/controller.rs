@@ -608,5 +608,49 @@ spec:
         before,
         "suspended"
     );
+
+    // 12. A second replica waits for the Lease; stopping the first gracefully hands it over.
+    let standby_port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let standby = Controller::start(
+        kube_env.kubeconfig_path(),
+        &storage.path().join("standby"),
+        standby_port,
+    );
+    eventually(&standby, "the standby to wait for the Lease", || async {
+        standby
+            .log()
+            .contains("waiting for leadership")
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        http_get(standby_port, "/readyz")
+            .await
+            .starts_with("HTTP/1.1 503"),
+        "the standby is not ready while another replica leads:\n{}",
+        standby.log()
+    );
+    assert!(!standby.log().contains("leading"), "{}", standby.log());
+    let stopped = Command::new("kill")
+        .args(["-INT", &controller.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    eventually(&standby, "the standby to take over", || async {
+        http_get(standby_port, "/readyz")
+            .await
+            .starts_with("HTTP/1.1 200")
+            .then_some(())
+    })
+    .await;
+    assert!(
+        controller.log().contains("stopping"),
+        "{}",
+        controller.log()
+    );
     drop(controller);
 }
