@@ -609,7 +609,41 @@ spec:
         "suspended"
     );
 
-    // 12. A second replica waits for the Lease; stopping the first gracefully hands it over.
+    // 12. Deleting a Kustomization prunes what it applied before it goes.
+    kustomizations
+        .patch(
+            "apps",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"suspend": false}})),
+        )
+        .await
+        .unwrap();
+    eventually(&controller, "apps to resume", || async {
+        let revision = kustomizations.get("apps").await.ok()?.revision()?;
+        revision.ends_with(&third).then_some(())
+    })
+    .await;
+    kustomizations
+        .delete("apps", &Default::default())
+        .await
+        .unwrap();
+    eventually(&controller, "the apps objects to be pruned", || async {
+        let left = deployments
+            .list(&Default::default())
+            .await
+            .ok()?
+            .items
+            .len();
+        let gone = kustomizations.get_opt("apps").await.ok()?.is_none();
+        (left == 0 && gone).then_some(())
+    })
+    .await;
+    assert!(
+        kafka.get_opt("kafka-credentials").await.unwrap().is_some(),
+        "other Kustomizations' objects stay"
+    );
+
+    // 13. A second replica waits for the Lease; stopping the first gracefully hands it over.
     let standby_port = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         probe.local_addr().unwrap().port()

@@ -158,7 +158,8 @@ where
                 Ok(watcher::Event::Apply(object) | watcher::Event::InitApply(object)) => {
                     let key = key_of(kind, &object);
                     let first = seen.insert(key.clone());
-                    let changed = object.observed_generation() != object.meta().generation;
+                    let changed = object.observed_generation() != object.meta().generation
+                        || object.meta().deletion_timestamp.is_some();
                     if first || changed || object.pending_request().is_some() {
                         queue.schedule(key, Duration::ZERO);
                     }

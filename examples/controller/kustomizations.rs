@@ -27,8 +27,18 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
     let Some(ks) = get::<Kustomization>(ctx, key).await? else {
         return Ok(None);
     };
+    if ks.metadata.deletion_timestamp.is_some() {
+        return finalize(ctx, key, &ks).await;
+    }
     if suspended(ctx, key, &ks) {
         return Ok(None);
+    }
+    let finalizers = ks.metadata.finalizers.clone().unwrap_or_default();
+    if !finalizers.iter().any(|f| f == FINALIZER) {
+        // Deleting the Kustomization must prune what it applied: hold the deletion until then.
+        let mut with = finalizers;
+        with.push(FINALIZER.to_string());
+        set_finalizers(ctx, key, with).await?;
     }
     let spec = &ks.spec;
     let every = interval(&spec.interval, Duration::from_secs(600));
@@ -235,6 +245,66 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
             Ok(Some(retry))
         }
     }
+}
+
+/// The finalizer that holds a deleted Kustomization until its objects are pruned (Flux's name).
+const FINALIZER: &str = "finalizers.fluxcd.io";
+
+/// A deleted Kustomization: prune its inventory (when `prune` is on and it is not suspended),
+/// then let it go.
+async fn finalize(ctx: &Ctx, key: &Key, ks: &Kustomization) -> anyhow::Result<Option<Duration>> {
+    let finalizers = ks.metadata.finalizers.clone().unwrap_or_default();
+    if !finalizers.iter().any(|f| f == FINALIZER) {
+        return Ok(None);
+    }
+    if ks.spec.prune && !ks.spec.suspend {
+        let entries = ks
+            .status
+            .as_ref()
+            .and_then(|s| s.inventory.as_ref())
+            .map(|i| i.entries.clone())
+            .unwrap_or_default();
+        let location = format!(
+            "Kustomization {}/{} status.inventory",
+            key.namespace, key.name
+        );
+        let owned = gitops::Inventory::from_entries(&location, &entries)?;
+        let doomed = owned.stale(&gitops::Inventory::new());
+        match ctx.applier.delete(&doomed).await {
+            Ok(changes) => {
+                tracing::info!(object = %key, pruned = doomed.len(), "deleted: objects pruned");
+                let id = ObjectRef::new(
+                    Kustomization::GROUP,
+                    "v1",
+                    Kustomization::KIND,
+                    Some(&key.namespace),
+                    &key.name,
+                );
+                let event =
+                    gitops::Event::new(gitops::Severity::Info, id, "Pruned", changes.summary());
+                ctx.notifications.publish(&event).await;
+            }
+            Err(error) => {
+                tracing::warn!(object = %key, %error, "pruning a deleted Kustomization failed");
+                return Ok(Some(ctx.backoff(key, Duration::from_secs(60))));
+            }
+        }
+    }
+    let rest = finalizers.into_iter().filter(|f| f != FINALIZER).collect();
+    set_finalizers(ctx, key, rest).await?;
+    Ok(None)
+}
+
+async fn set_finalizers(ctx: &Ctx, key: &Key, finalizers: Vec<String>) -> kube::Result<()> {
+    let api: kube::Api<Kustomization> = kube::Api::namespaced(ctx.client.clone(), &key.namespace);
+    let patch = json!({ "metadata": { "finalizers": finalizers } });
+    api.patch(
+        &key.name,
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&patch),
+    )
+    .await
+    .map(drop)
 }
 
 /// The pass' options, as the spec states them; variables read from `substituteFrom`.
