@@ -36,7 +36,7 @@ impl Drop for Controller {
 }
 
 impl Controller {
-    fn start(kubeconfig: &Path, storage: &Path, metrics_port: u16) -> Self {
+    fn start(kubeconfig: &Path, storage: &Path, metrics_port: u16, extra: &[&str]) -> Self {
         let log = storage.with_extension("log");
         let built = std::env::current_exe()
             .ok()
@@ -65,6 +65,7 @@ impl Controller {
             .args(["--install-crds", "--allow-insecure-http"])
             .args(["--requeue-dependency", "1s"])
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+            .args(extra)
             .env("RUST_LOG", "info,kube=warn")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -263,6 +264,7 @@ async fn flux_objects_converge_prune_correct_drift_and_follow_new_images() {
         kube_env.kubeconfig_path(),
         &storage.path().join("storage"),
         metrics_port,
+        &[],
     );
 
     // 4. Flux's objects: the GitRepository and the Provider in their beta versions, the
@@ -652,6 +654,7 @@ spec:
         kube_env.kubeconfig_path(),
         &storage.path().join("standby"),
         standby_port,
+        &[],
     );
     eventually(&standby, "the standby to wait for the Lease", || async {
         standby
@@ -687,4 +690,94 @@ spec:
         controller.log()
     );
     drop(controller);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_reconciles_only_its_labelled_objects() {
+    let Some(kube_env) = gitops_testenv::require_kube() else {
+        return;
+    };
+    let Some(git) = gitops_testenv::require_git() else {
+        return;
+    };
+    let client = kube_env.client().await;
+    gitops::flux::crds::install(&client).await.unwrap();
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "shards"}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let repo = git.create_repo("sharded").unwrap();
+    let commit = repo
+        .commit_files(
+            "main",
+            &[(
+                "config/settings.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: sharded\n",
+            )],
+            "settings",
+        )
+        .unwrap();
+    let storage = tempfile::tempdir().unwrap();
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let shard = Controller::start(
+        kube_env.kubeconfig_path(),
+        &storage.path().join("s"),
+        port,
+        &["--shard", "blue", "--lease-namespace", "shards"],
+    );
+
+    let objects_yaml = format!(
+        r#"
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {{name: blue, namespace: shards, labels: {{sharding.fluxcd.io/key: blue}}}}
+spec: {{interval: 1m, url: "{url}", ref: {{branch: main}}}}
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {{name: blue, namespace: shards, labels: {{sharding.fluxcd.io/key: blue}}}}
+spec:
+  interval: 1m
+  path: ./config
+  prune: true
+  targetNamespace: shards
+  sourceRef: {{kind: GitRepository, name: blue}}
+---
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {{name: green, namespace: shards, labels: {{sharding.fluxcd.io/key: green}}}}
+spec: {{interval: 1m, url: "{url}", ref: {{branch: main}}}}
+"#,
+        url = repo.git_url(),
+    );
+    KubeApplier::new(client.clone())
+        .apply(&objects(&objects_yaml), &Default::default())
+        .await
+        .unwrap();
+    let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), "shards");
+    let revision = format!("main@sha1:{commit}");
+    eventually(&shard, "the blue shard to apply", || async {
+        let ks = kustomizations.get("blue").await.ok()?;
+        (ks.is_ready() && ks.revision()? == revision).then_some(())
+    })
+    .await;
+    let maps: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(client.clone(), "shards");
+    assert!(maps.get_opt("settings").await.unwrap().is_some());
+    let sources: Api<GitRepository> = Api::namespaced(client.clone(), "shards");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let green = sources.get("green").await.unwrap();
+    assert!(
+        green.status.is_none(),
+        "another shard's object is left alone: {:?}",
+        green.status
+    );
+    assert!(!shard.log().contains("shards/green"), "{}", shard.log());
 }
