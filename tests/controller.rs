@@ -716,7 +716,7 @@ async fn a_shard_reconciles_only_its_labelled_objects() {
             "main",
             &[(
                 "config/settings.yaml",
-                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: sharded\n",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: ${mode}\n  owner: ${owner:=platform}\n",
             )],
             "settings",
         )
@@ -748,6 +748,14 @@ spec:
   path: ./config
   prune: true
   targetNamespace: shards
+  wait: true
+  timeout: 30s
+  retryInterval: 2s
+  healthChecks: [{{apiVersion: v1, kind: ConfigMap, name: vars, namespace: shards}}]
+  postBuild:
+    substituteFrom:
+    - {{kind: ConfigMap, name: vars}}
+    - {{kind: Secret, name: absent, optional: true}}
   sourceRef: {{kind: GitRepository, name: blue}}
 ---
 apiVersion: source.toolkit.fluxcd.io/v1
@@ -757,6 +765,11 @@ spec: {{interval: 1m, url: "{url}", ref: {{branch: main}}}}
 "#,
         url = repo.git_url(),
     );
+    let vars = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: vars, namespace: shards}\ndata: {mode: sharded}\n";
+    KubeApplier::new(client.clone())
+        .apply(&objects(vars), &Default::default())
+        .await
+        .unwrap();
     KubeApplier::new(client.clone())
         .apply(&objects(&objects_yaml), &Default::default())
         .await
@@ -770,7 +783,23 @@ spec: {{interval: 1m, url: "{url}", ref: {{branch: main}}}}
     .await;
     let maps: Api<k8s_openapi::api::core::v1::ConfigMap> =
         Api::namespaced(client.clone(), "shards");
-    assert!(maps.get_opt("settings").await.unwrap().is_some());
+    let settings = maps.get("settings").await.unwrap().data.unwrap();
+    assert_eq!(
+        settings["mode"], "sharded",
+        "substituted from the ConfigMap"
+    );
+    assert_eq!(
+        settings["owner"], "platform",
+        "default of an unset variable"
+    );
+    let ks = kustomizations.get("blue").await.unwrap();
+    assert!(
+        ks.conditions()
+            .iter()
+            .any(|c| c.type_ == "Healthy" && c.status == "True"),
+        "{:?}",
+        ks.conditions()
+    );
     let sources: Api<GitRepository> = Api::namespaced(client.clone(), "shards");
     tokio::time::sleep(Duration::from_secs(1)).await;
     let green = sources.get("green").await.unwrap();
