@@ -48,9 +48,6 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
         .map_or(every, |text| interval(text, every));
     let generation = ks.metadata.generation.unwrap_or_default();
     let mut conditions = Conditions::new();
-    let not_ready = |conditions: &mut Conditions, reason: &str, message: &str, stalled: bool| {
-        conditions.mark_failed(reason, message, stalled, generation, SystemTime::now());
-    };
 
     // 1. Dependencies first: each must be Ready for its current generation.
     for dependency in &spec.depends_on {
@@ -61,9 +58,15 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
             .is_some_and(|dep| dep.is_ready());
         if !ready {
             let message = format!("dependency '{namespace}/{}' is not ready", dependency.name);
-            not_ready(&mut conditions, "DependencyNotReady", &message, false);
-            ctx.write_status(Kind::Kustomization, &ks, &conditions, json!({}))
-                .await?;
+            ctx.fail(
+                Kind::Kustomization,
+                &ks,
+                "DependencyNotReady",
+                &message,
+                false,
+                json!({}),
+            )
+            .await?;
             return Ok(Some(ctx.requeue_dependency));
         }
     }
@@ -77,9 +80,15 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
     );
     if source.kind != "GitRepository" {
         let message = format!("source kind {} is not supported", source.kind);
-        not_ready(&mut conditions, "ArtifactFailed", &message, true);
-        ctx.write_status(Kind::Kustomization, &ks, &conditions, json!({}))
-            .await?;
+        ctx.fail(
+            Kind::Kustomization,
+            &ks,
+            "ArtifactFailed",
+            &message,
+            true,
+            json!({}),
+        )
+        .await?;
         return Ok(None);
     }
     let artifact = ctx
@@ -93,9 +102,15 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
             "Source artifact not found for {}/{}, retrying in {:?}",
             source_key.namespace, source_key.name, ctx.requeue_dependency
         );
-        not_ready(&mut conditions, "ArtifactFailed", &message, false);
-        ctx.write_status(Kind::Kustomization, &ks, &conditions, json!({}))
-            .await?;
+        ctx.fail(
+            Kind::Kustomization,
+            &ks,
+            "ArtifactFailed",
+            &message,
+            false,
+            json!({}),
+        )
+        .await?;
         return Ok(Some(ctx.requeue_dependency));
     };
 
@@ -111,9 +126,15 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
         Ok(options) => options,
         Err(error) => {
             let message = format!("{error:#}");
-            not_ready(&mut conditions, "BuildFailed", &message, false);
-            ctx.write_status(Kind::Kustomization, &ks, &conditions, json!({}))
-                .await?;
+            ctx.fail(
+                Kind::Kustomization,
+                &ks,
+                "BuildFailed",
+                &message,
+                false,
+                json!({}),
+            )
+            .await?;
             return Ok(Some(retry));
         }
     };
@@ -135,9 +156,15 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
         Ok(None) => {}
         Err(error) => {
             let message = format!("{error:#}");
-            not_ready(&mut conditions, "DecryptionFailed", &message, false);
-            ctx.write_status(Kind::Kustomization, &ks, &conditions, json!({}))
-                .await?;
+            ctx.fail(
+                Kind::Kustomization,
+                &ks,
+                "DecryptionFailed",
+                &message,
+                false,
+                json!({}),
+            )
+            .await?;
             return Ok(Some(retry));
         }
     }
@@ -210,31 +237,27 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
             }
             Ok(Some(every))
         }
-        Err(Ok(message)) => {
-            not_ready(&mut conditions, "HealthCheckFailed", &message, false);
-            conditions.mark_healthy(false, &message, generation, now);
-            ctx.write_status(
-                Kind::Kustomization,
-                &ks,
-                &conditions,
-                json!({ "lastAttemptedRevision": attempted }),
-            )
-            .await?;
-            Ok(Some(retry))
-        }
-        Err(Err(failure)) => {
-            let message = format!(
-                "{} failed: {}",
-                failure.stage,
-                gitops::reconcile::error_chain(&failure.error)
-            );
-            tracing::warn!(object = %key, %message, "reconcile failed");
-            not_ready(
-                &mut conditions,
-                failure.stage.failure_reason(),
-                &message,
-                failure.is_stalled(),
-            );
+        Err(failed) => {
+            let (reason, message, stalled) = match failed {
+                Ok(message) => {
+                    conditions.mark_healthy(false, &message, generation, now);
+                    ("HealthCheckFailed", message, false)
+                }
+                Err(failure) => {
+                    let message = format!(
+                        "{} failed: {}",
+                        failure.stage,
+                        gitops::reconcile::error_chain(&failure.error)
+                    );
+                    tracing::warn!(object = %key, %message, "reconcile failed");
+                    (
+                        failure.stage.failure_reason(),
+                        message,
+                        failure.is_stalled(),
+                    )
+                }
+            };
+            conditions.mark_failed(reason, &message, stalled, generation, now);
             ctx.write_status(
                 Kind::Kustomization,
                 &ks,

@@ -189,6 +189,34 @@ impl Ctx {
     }
 }
 
+impl Ctx {
+    /// Writes a failed pass: `Ready=False` with `reason`, `Stalled` when only a change to the
+    /// input can help, `Reconciling` (a retry is coming) otherwise.
+    pub async fn fail<K>(
+        &self,
+        kind: Kind,
+        object: &K,
+        reason: &str,
+        message: &str,
+        stalled: bool,
+        extra: Value,
+    ) -> kube::Result<()>
+    where
+        K: FluxObject + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+    {
+        let mut conditions = gitops::condition::Conditions::new();
+        let generation = object.meta().generation.unwrap_or_default();
+        conditions.mark_failed(
+            reason,
+            message,
+            stalled,
+            generation,
+            std::time::SystemTime::now(),
+        );
+        self.write_status(kind, object, &conditions, extra).await
+    }
+}
+
 /// Whether `have` already holds every field of `want`.
 fn contains(have: &Value, want: &Value) -> bool {
     match (have, want) {

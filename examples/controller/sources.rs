@@ -33,19 +33,16 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
         Ok(source) => source,
         Err(error) => {
             let message = format!("{error:#}");
-            conditions.mark_failed("AuthenticationFailed", &message, true, generation, now);
-            ctx.write_status(Kind::GitRepository, &repo, &conditions, json!({}))
-                .await?;
-            notify(
+            return fail(
                 ctx,
+                key,
                 &repo,
-                Severity::Error,
                 "AuthenticationFailed",
                 &message,
-                None,
+                true,
+                every,
             )
             .await;
-            return Ok(Some(ctx.backoff(key, every)));
         }
     };
 
@@ -64,25 +61,17 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
         Ok(fetch) => fetch,
         Err(error) => {
             let message = gitops::reconcile::error_chain(&error);
-            conditions.mark_failed(
-                "GitOperationFailed",
-                &message,
-                !error.is_transient(),
-                generation,
-                now,
-            );
-            ctx.write_status(Kind::GitRepository, &repo, &conditions, json!({}))
-                .await?;
-            notify(
+            let stalled = !error.is_transient();
+            return fail(
                 ctx,
+                key,
                 &repo,
-                Severity::Error,
                 "GitOperationFailed",
                 &message,
-                None,
+                stalled,
+                every,
             )
             .await;
-            return Ok(Some(ctx.backoff(key, every)));
         }
     };
     ctx.succeeded(key);
@@ -164,6 +153,29 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
         }
     }
     Ok(Some(every))
+}
+
+/// A failed pass: status, an error event, and a backoff capped at the interval.
+async fn fail(
+    ctx: &Ctx,
+    key: &Key,
+    repo: &GitRepository,
+    reason: &str,
+    message: &str,
+    stalled: bool,
+    every: Duration,
+) -> anyhow::Result<Option<Duration>> {
+    ctx.fail(
+        Kind::GitRepository,
+        repo,
+        reason,
+        message,
+        stalled,
+        json!({}),
+    )
+    .await?;
+    notify(ctx, repo, Severity::Error, reason, message, None).await;
+    Ok(Some(ctx.backoff(key, every)))
 }
 
 /// The `GitSource` for the current spec and Secret, built once and kept while they hold.
