@@ -38,24 +38,20 @@ impl Drop for Controller {
 impl Controller {
     fn start(kubeconfig: &Path, storage: &Path, metrics_port: u16, extra: &[&str]) -> Self {
         let log = storage.with_extension("log");
-        let built = std::env::current_exe()
-            .ok()
-            .and_then(|exe| Some(exe.parent()?.parent()?.join("examples").join("controller")))
-            .filter(|path| path.is_file());
-        let mut command = match built {
-            Some(binary) => Command::new(binary),
-            None => {
-                let mut cargo = Command::new(env!("CARGO"));
-                cargo.args([
-                    "run",
-                    "--quiet",
-                    "--all-features",
-                    "--example",
-                    "controller",
-                    "--",
-                ]);
-                cargo
-            }
+        let binary = example_binary("controller");
+        let mut command = if binary.is_file() {
+            Command::new(binary)
+        } else {
+            let mut cargo = Command::new(env!("CARGO"));
+            cargo.args([
+                "run",
+                "--quiet",
+                "--all-features",
+                "--example",
+                "controller",
+                "--",
+            ]);
+            cargo
         };
         let child = command
             .arg("--kubeconfig")
@@ -77,6 +73,40 @@ impl Controller {
 
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// Where `cargo test` put an example's binary (it builds every example before the tests run).
+fn example_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name)
+}
+
+/// Runs `gitops get all` and checks each named row says Ready `True`.
+fn get_all_shows_ready(kubeconfig: &Path, names: &[&str]) {
+    let listed = Command::new(example_binary("gitops"))
+        .args(["get", "all", "-n", "flux-system", "--kubeconfig"])
+        .arg(kubeconfig)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&listed.stdout).to_string();
+    println!("gitops get all:\n{table}");
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    for name in names {
+        let row = table
+            .lines()
+            .find(|line| line.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} row in:\n{table}"));
+        assert!(row.contains("   True   "), "{row}");
     }
 }
 
@@ -369,6 +399,19 @@ spec:
         "decrypted"
     );
 
+    // The CLI's view of the same state, as a user reads it.
+    get_all_shows_ready(
+        kube_env.kubeconfig_path(),
+        &[
+            "gitrepository/flux-system",
+            "kustomization/infra",
+            "kustomization/security",
+            "kustomization/apps",
+            "provider/receiver",
+            "alert/everything",
+        ],
+    );
+
     // 6. A push that removes an app: pruned, and the new revision recorded.
     let mut apps = files["apps/kustomization.yaml"].clone();
     apps = apps.replace("  - api-enrichment\n", "");
@@ -524,6 +567,15 @@ spec:
         (kustomizations.get("apps").await.ok()?.revision()? == revision).then_some(())
     })
     .await;
+
+    get_all_shows_ready(
+        kube_env.kubeconfig_path(),
+        &[
+            "imagerepository/api-gateway",
+            "imagepolicy/api-gateway",
+            "imageupdateautomation/fleet",
+        ],
+    );
 
     // 9. Notifications: each kind reported through the Alert to the receiver.
     eventually(&controller, "notifications from every kind", || async {
