@@ -438,21 +438,8 @@ async fn health_checks(
         .health_checks
         .iter()
         .map(|check| {
-            let (group, version) = match check
-                .api_version
-                .as_deref()
-                .unwrap_or("v1")
-                .rsplit_once('/')
-            {
-                Some((group, version)) => (group.to_string(), version.to_string()),
-                None => (
-                    String::new(),
-                    check.api_version.clone().unwrap_or_else(|| "v1".into()),
-                ),
-            };
-            ObjectRef::new(
-                &group,
-                &version,
+            ObjectRef::from_api_version(
+                check.api_version.as_deref().unwrap_or("v1"),
                 &check.kind,
                 check.namespace.as_deref(),
                 &check.name,

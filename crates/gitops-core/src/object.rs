@@ -103,6 +103,17 @@ impl ObjectRef {
         }
     }
 
+    /// An identity from an `apiVersion` as written (`v1`, `apps/v1`) and the other fields.
+    pub fn from_api_version(
+        api_version: &str,
+        kind: impl Into<String>,
+        namespace: Option<&str>,
+        name: impl Into<String>,
+    ) -> Self {
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        Self::new(group, version, kind, namespace, name)
+    }
+
     /// The `apiVersion` field: `v1` for the core group, `group/version` otherwise.
     pub fn api_version(&self) -> String {
         if self.group.is_empty() {
@@ -365,11 +376,12 @@ fn identity_of(value: &Value) -> Result<ObjectRef, String> {
     let namespace = metadata
         .and_then(|m| m.get("namespace"))
         .and_then(Value::as_str);
-    let (group, version) = match api_version.split_once('/') {
-        Some((group, version)) => (group, version),
-        None => ("", api_version),
-    };
-    Ok(ObjectRef::new(group, version, kind, namespace, name))
+    Ok(ObjectRef::from_api_version(
+        api_version,
+        kind,
+        namespace,
+        name,
+    ))
 }
 
 /// Parses a multi-document YAML text into objects, in document order.
@@ -522,6 +534,21 @@ mod tests {
         let back = ObjectRef::from_inventory_id(&a.inventory_id(), "v2").unwrap();
         assert_eq!(back, a);
         assert_eq!(back.api_version(), "autoscaling/v2");
+        let parsed = ObjectRef::from_api_version(
+            "autoscaling/v2",
+            "HorizontalPodAutoscaler",
+            Some("web"),
+            "api",
+        );
+        assert_eq!(
+            (parsed.group.as_str(), parsed.version.as_str()),
+            ("autoscaling", "v2")
+        );
+        let core = ObjectRef::from_api_version("v1", "ConfigMap", None, "settings");
+        assert_eq!(
+            (core.group.as_str(), core.api_version()),
+            ("", "v1".to_string())
+        );
         let ns = ObjectRef::new("", "v1", "Namespace", None, "web");
         assert_eq!(ns.inventory_id(), "_web__Namespace");
         assert_eq!(
