@@ -41,6 +41,18 @@ impl Kind {
             Self::Alert => "Alert",
         }
     }
+
+    /// The API group of the kind.
+    pub fn group(self) -> &'static str {
+        match self {
+            Self::GitRepository => "source.toolkit.fluxcd.io",
+            Self::Kustomization => "kustomize.toolkit.fluxcd.io",
+            Self::ImageRepository | Self::ImagePolicy | Self::ImageUpdateAutomation => {
+                "image.toolkit.fluxcd.io"
+            }
+            Self::Provider | Self::Alert => "notification.toolkit.fluxcd.io",
+        }
+    }
 }
 
 /// One object: kind, namespace, name.
@@ -58,6 +70,19 @@ impl Key {
             namespace: namespace.to_string(),
             name: name.to_string(),
         }
+    }
+}
+
+impl Key {
+    /// The object's identity as events and the reconciler name it (read through `v1`).
+    pub fn object_ref(&self) -> gitops::ObjectRef {
+        gitops::ObjectRef::new(
+            self.kind.group(),
+            "v1",
+            self.kind.as_str(),
+            Some(&self.namespace),
+            &self.name,
+        )
     }
 }
 

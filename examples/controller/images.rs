@@ -11,7 +11,7 @@ use gitops::flux::{GitRepository, ImagePolicy, ImageRepository, ImageUpdateAutom
 use gitops::git::{Auth, GitWriter, Identity, ImageUpdateAutomation as Automation, PushOutcome};
 use gitops::image::policy::{Choice, Order, Policy};
 use gitops::registry::{Credentials, DockerConfig, RegistryScanner};
-use gitops::{Event, ImageScanner, ObjectRef, Severity};
+use gitops::{ImageScanner, Severity};
 use serde_json::json;
 
 use crate::engine::{Key, Kind, key_of};
@@ -61,18 +61,18 @@ pub async fn reconcile_repository(ctx: &Ctx, key: &Key) -> anyhow::Result<Option
         Ok(result) => result,
         Err(error) => {
             let message = format!("{error:#}");
-            conditions.mark_failed("ReconciliationFailed", &message, false, generation, now);
-            ctx.write_status(Kind::ImageRepository, &repo, &conditions, json!({}))
-                .await?;
-            publish(
-                ctx,
+            ctx.fail(
                 Kind::ImageRepository,
-                key,
-                Severity::Error,
+                &repo,
                 "ReconciliationFailed",
                 &message,
+                false,
+                json!({}),
             )
-            .await;
+            .await?;
+            ctx.notifications
+                .announce(key, Severity::Error, "ReconciliationFailed", &message, None)
+                .await;
             return Ok(Some(ctx.backoff(key, every)));
         }
     };
@@ -145,9 +145,15 @@ pub async fn reconcile_policy(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Dur
             "ImageRepository {}/{} has not been scanned yet",
             repo_key.namespace, repo_key.name
         );
-        conditions.mark_failed("DependencyNotReady", &message, false, generation, now);
-        ctx.write_status(Kind::ImagePolicy, &policy, &conditions, json!({}))
-            .await?;
+        ctx.fail(
+            Kind::ImagePolicy,
+            &policy,
+            "DependencyNotReady",
+            &message,
+            false,
+            json!({}),
+        )
+        .await?;
         return Ok(Some(ctx.requeue_dependency));
     };
 
@@ -160,9 +166,15 @@ pub async fn reconcile_policy(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Dur
         Ok(tag) => tag,
         Err(error) => {
             let message = format!("{error:#}");
-            conditions.mark_failed("ReconciliationFailed", &message, false, generation, now);
-            ctx.write_status(Kind::ImagePolicy, &policy, &conditions, json!({}))
-                .await?;
+            ctx.fail(
+                Kind::ImagePolicy,
+                &policy,
+                "ReconciliationFailed",
+                &message,
+                false,
+                json!({}),
+            )
+            .await?;
             return Ok(None);
         }
     };
@@ -189,15 +201,9 @@ pub async fn reconcile_policy(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Dur
             }
             None => message,
         };
-        publish(
-            ctx,
-            Kind::ImagePolicy,
-            key,
-            Severity::Info,
-            "Succeeded",
-            &message,
-        )
-        .await;
+        ctx.notifications
+            .announce(key, Severity::Info, "Succeeded", &message, None)
+            .await;
         for automation in ctx.automations.state() {
             if automation.metadata.namespace.as_deref() == Some(key.namespace.as_str()) {
                 ctx.queue.schedule(
@@ -314,23 +320,18 @@ pub async fn reconcile_automation(ctx: &Ctx, key: &Key) -> anyhow::Result<Option
         Ok(outcome) => outcome,
         Err(error) => {
             let message = format!("{error:#}");
-            conditions.mark_failed("UpdateFailed", &message, false, generation, now);
-            ctx.write_status(
+            ctx.fail(
                 Kind::ImageUpdateAutomation,
                 &automation,
-                &conditions,
+                "UpdateFailed",
+                &message,
+                false,
                 json!({}),
             )
             .await?;
-            publish(
-                ctx,
-                Kind::ImageUpdateAutomation,
-                key,
-                Severity::Error,
-                "UpdateFailed",
-                &message,
-            )
-            .await;
+            ctx.notifications
+                .announce(key, Severity::Error, "UpdateFailed", &message, None)
+                .await;
             return Ok(Some(ctx.backoff(key, every)));
         }
     };
@@ -350,15 +351,9 @@ pub async fn reconcile_automation(ctx: &Ctx, key: &Key) -> anyhow::Result<Option
                     .collect::<Vec<_>>()
                     .join("\n")
             );
-            publish(
-                ctx,
-                Kind::ImageUpdateAutomation,
-                key,
-                Severity::Info,
-                "Succeeded",
-                &message,
-            )
-            .await;
+            ctx.notifications
+                .announce(key, Severity::Info, "Succeeded", &message, None)
+                .await;
             // The new commit is what the GitRepository should follow next: fetch it now.
             ctx.queue.schedule(source_key, Duration::ZERO);
             message
@@ -374,24 +369,4 @@ pub async fn reconcile_automation(ctx: &Ctx, key: &Key) -> anyhow::Result<Option
     ctx.write_status(Kind::ImageUpdateAutomation, &automation, &conditions, extra)
         .await?;
     Ok(Some(every))
-}
-
-async fn publish(
-    ctx: &Ctx,
-    kind: Kind,
-    key: &Key,
-    severity: Severity,
-    reason: &str,
-    message: &str,
-) {
-    let id = ObjectRef::new(
-        "image.toolkit.fluxcd.io",
-        "v1",
-        kind.as_str(),
-        Some(&key.namespace),
-        &key.name,
-    );
-    ctx.notifications
-        .publish(&Event::new(severity, id, reason, message))
-        .await;
 }

@@ -115,13 +115,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
     };
 
     // 3. Compose the pass: decryption keys and variables come from Secrets and ConfigMaps.
-    let me = ObjectRef::new(
-        Kustomization::GROUP,
-        "v1",
-        Kustomization::KIND,
-        Some(&key.namespace),
-        &key.name,
-    );
+    let me = key.object_ref();
     let options = match options(ctx, key, spec, every, retry).await {
         Ok(options) => options,
         Err(error) => {
@@ -296,16 +290,15 @@ async fn finalize(ctx: &Ctx, key: &Key, ks: &Kustomization) -> anyhow::Result<Op
         match ctx.applier.delete(&doomed).await {
             Ok(changes) => {
                 tracing::info!(object = %key, pruned = doomed.len(), "deleted: objects pruned");
-                let id = ObjectRef::new(
-                    Kustomization::GROUP,
-                    "v1",
-                    Kustomization::KIND,
-                    Some(&key.namespace),
-                    &key.name,
-                );
-                let event =
-                    gitops::Event::new(gitops::Severity::Info, id, "Pruned", changes.summary());
-                ctx.notifications.publish(&event).await;
+                ctx.notifications
+                    .announce(
+                        key,
+                        gitops::Severity::Info,
+                        "Pruned",
+                        &changes.summary(),
+                        None,
+                    )
+                    .await;
             }
             Err(error) => {
                 tracing::warn!(object = %key, %error, "pruning a deleted Kustomization failed");

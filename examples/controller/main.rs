@@ -125,8 +125,11 @@ impl Ctx {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let count = failures.entry(key.clone()).or_default();
         *count = count.saturating_add(1);
-        let delay = Duration::from_secs(1) * 2u32.saturating_pow(count.saturating_sub(1).min(10));
-        delay.min(cap)
+        gitops::schedule::Backoff {
+            max: cap,
+            ..gitops::schedule::Backoff::default()
+        }
+        .delay(*count)
     }
 
     /// Forgets the failures of `key`.

@@ -100,6 +100,19 @@ impl Hub {
         }
     }
 
+    /// Publishes an event about `key`'s object.
+    pub async fn announce(
+        &self,
+        key: &Key,
+        severity: Severity,
+        reason: &str,
+        message: &str,
+        revision: Option<gitops::Revision>,
+    ) {
+        let event = Event::new(severity, key.object_ref(), reason, message).with_revision(revision);
+        self.publish(&event).await;
+    }
+
     /// Drops a deleted Provider or Alert.
     pub fn forget(&self, key: &Key) {
         match key.kind {

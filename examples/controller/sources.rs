@@ -9,7 +9,7 @@ use gitops::event::Severity;
 use gitops::flux::GitRepository;
 use gitops::flux::api::{ArtifactStatus, GitRepositorySpec};
 use gitops::git::{Auth, GitSource, Reference};
-use gitops::{Event, ObjectRef, Revision, Source};
+use gitops::{Revision, Source};
 use serde_json::json;
 
 use crate::engine::{Key, Kind};
@@ -126,15 +126,16 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
     if fetch.is_updated() {
         ctx.metrics
             .add_fetch_bytes("GitRepository", &key.namespace, &key.name, size);
-        notify(
-            ctx,
-            &repo,
-            Severity::Info,
-            "NewArtifact",
-            &format!("stored artifact for commit '{}'", artifact.revision.short()),
-            Some(artifact.revision.clone()),
-        )
-        .await;
+        let message = format!("stored artifact for commit '{}'", artifact.revision.short());
+        ctx.notifications
+            .announce(
+                key,
+                Severity::Info,
+                "NewArtifact",
+                &message,
+                Some(artifact.revision.clone()),
+            )
+            .await;
     }
     if moved {
         tracing::info!(object = %key, %revision, "new artifact");
@@ -174,7 +175,9 @@ async fn fail(
         json!({}),
     )
     .await?;
-    notify(ctx, repo, Severity::Error, reason, message, None).await;
+    ctx.notifications
+        .announce(key, Severity::Error, reason, message, None)
+        .await;
     Ok(Some(ctx.backoff(key, every)))
 }
 
@@ -260,23 +263,4 @@ fn dir_size(path: &std::path::Path) -> u64 {
         }
     }
     total
-}
-
-async fn notify(
-    ctx: &Ctx,
-    repo: &GitRepository,
-    severity: Severity,
-    reason: &str,
-    message: &str,
-    revision: Option<Revision>,
-) {
-    let id = ObjectRef::new(
-        GitRepository::GROUP,
-        "v1",
-        GitRepository::KIND,
-        repo.metadata.namespace.as_deref(),
-        repo.metadata.name.as_deref().unwrap_or_default(),
-    );
-    let event = Event::new(severity, id, reason, message).with_revision(revision);
-    ctx.notifications.publish(&event).await;
 }
