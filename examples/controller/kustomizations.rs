@@ -139,11 +139,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
         Arc::clone(&ctx.applier) as Arc<dyn Applier>,
     )
     .with_options(options)
-    .with_inventory_store(Arc::new(StatusInventory::new(
-        ctx.client.clone(),
-        &key.namespace,
-        &key.name,
-    )))
+    .with_inventory_store(Arc::new(StatusInventory::of(ctx.client.clone(), &ks)))
     .with_notifier(Arc::new(ctx.notifications.clone()));
     match decryptor(ctx, key, spec).await {
         Ok(Some(decryptor)) => reconciler = reconciler.with_decryptor(decryptor),

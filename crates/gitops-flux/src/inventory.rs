@@ -1,5 +1,7 @@
 //! The inventory kept where Flux keeps it: `Kustomization.status.inventory`.
 
+use std::sync::Mutex;
+
 use async_trait::async_trait;
 use gitops_core::inventory::{Error, Inventory, InventoryStore};
 use kube::Api;
@@ -9,11 +11,12 @@ use crate::api::{InventoryStatus, Kustomization};
 
 /// Stores a Kustomization's inventory in its own status, so `kubectl get -o yaml` and Flux's
 /// tooling see what it owns, and a restarted controller prunes from where it stopped.
-#[derive(Clone)]
 pub struct StatusInventory {
     api: Api<Kustomization>,
     name: String,
     location: String,
+    /// The status already read by the caller, served by the next load instead of a second read.
+    preloaded: Mutex<Option<Option<InventoryStatus>>>,
 }
 
 impl StatusInventory {
@@ -23,7 +26,25 @@ impl StatusInventory {
             api: Api::namespaced(client, namespace),
             name: name.to_string(),
             location: format!("Kustomization {namespace}/{name} status.inventory"),
+            preloaded: Mutex::new(None),
         }
+    }
+
+    /// The inventory of `kustomization`, which the caller has just read: the next load uses its
+    /// status instead of reading the object again (later loads read it).
+    pub fn of(client: kube::Client, kustomization: &Kustomization) -> Self {
+        let meta = &kustomization.metadata;
+        let store = Self::new(
+            client,
+            meta.namespace.as_deref().unwrap_or_default(),
+            meta.name.as_deref().unwrap_or_default(),
+        );
+        let status = kustomization
+            .status
+            .as_ref()
+            .and_then(|s| s.inventory.clone());
+        *store.preloaded.lock().unwrap_or_else(|e| e.into_inner()) = Some(status);
+        store
     }
 
     fn storage(&self, source: kube::Error) -> Error {
