@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 use std::collections::BTreeMap;
-use std::process::Command;
+mod support;
 use std::time::Duration;
 
 use gitops::flux::api::{CrossNamespaceReference, GitRepositorySpec, KustomizationSpec};
@@ -43,26 +43,7 @@ impl std::fmt::Display for Run {
 /// is one, else `cargo run --example gitops`. In a blocking thread, so that the test can play the
 /// controller meanwhile.
 async fn gitops(kube: &KubeEnv, args: &[&str]) -> Run {
-    let built = std::env::current_exe()
-        .ok()
-        .and_then(|exe| Some(exe.parent()?.parent()?.join("examples").join("gitops")))
-        .filter(|path| path.is_file());
-    let mut command = match built {
-        Some(binary) => Command::new(binary),
-        None => {
-            let mut cargo = Command::new(env!("CARGO"));
-            cargo.args([
-                "run",
-                "--quiet",
-                "--features",
-                "local,kustomize,sops,registry,kube,git,flux",
-                "--example",
-                "gitops",
-                "--",
-            ]);
-            cargo
-        }
-    };
+    let mut command = support::example("gitops", "local,kustomize,sops,registry,kube,git,flux");
     command
         .args(args)
         .arg("--kubeconfig")

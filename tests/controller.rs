@@ -22,6 +22,11 @@ use serde_json::{Value, json};
 
 const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 
+/// The features the controller and the CLI need, for `cargo run` when they are not built yet.
+const FEATURES: &str = "local,kustomize,sops,registry,kube,git,notify,flux";
+
+mod support;
+
 /// The controller as a child process, killed when the test ends however it ends.
 struct Controller {
     child: Child,
@@ -38,21 +43,7 @@ impl Drop for Controller {
 impl Controller {
     fn start(kubeconfig: &Path, storage: &Path, metrics_port: u16, extra: &[&str]) -> Self {
         let log = storage.with_extension("log");
-        let binary = example_binary("controller");
-        let mut command = if binary.is_file() {
-            Command::new(binary)
-        } else {
-            let mut cargo = Command::new(env!("CARGO"));
-            cargo.args([
-                "run",
-                "--quiet",
-                "--all-features",
-                "--example",
-                "controller",
-                "--",
-            ]);
-            cargo
-        };
+        let mut command = support::example("controller", FEATURES);
         let child = command
             .arg("--kubeconfig")
             .arg(kubeconfig)
@@ -76,20 +67,9 @@ impl Controller {
     }
 }
 
-/// Where `cargo test` put an example's binary (it builds every example before the tests run).
-fn example_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(name)
-}
-
 /// Runs `gitops get all` and checks each named row says Ready `True`.
 fn get_all_shows_ready(kubeconfig: &Path, names: &[&str]) {
-    let listed = Command::new(example_binary("gitops"))
+    let listed = support::example("gitops", FEATURES)
         .args(["get", "all", "-n", "flux-system", "--kubeconfig"])
         .arg(kubeconfig)
         .output()

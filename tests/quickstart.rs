@@ -2,23 +2,13 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 use std::path::Path;
-use std::process::Command;
+
+mod support;
 
 /// Runs the quickstart: the binary `cargo test` already built next to this test when there is
 /// one, else `cargo run --example quickstart` as a user types it.
 fn quickstart(out: &Path) -> String {
-    let built = std::env::current_exe()
-        .ok()
-        .and_then(|exe| Some(exe.parent()?.parent()?.join("examples").join("quickstart")))
-        .filter(|path| path.is_file());
-    let mut command = match built {
-        Some(binary) => Command::new(binary),
-        None => {
-            let mut cargo = Command::new(env!("CARGO"));
-            cargo.args(["run", "--quiet", "--example", "quickstart", "--"]);
-            cargo
-        }
-    };
+    let mut command = support::example("quickstart", "");
     let output = command
         .arg("--out")
         .arg(out)
