@@ -16,6 +16,14 @@ bash scripts/provision.sh
 
 export GITOPS_TESTENV_REQUIRED=1
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# A clean build gains nothing from incremental caches, which would double the target's size.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
+# A full disk shows up as linker and etcd failures far from their cause: say it first.
+free_kib=$(df -Pk . | awk 'NR == 2 { print $4 }')
+if [ "${free_kib:-0}" -lt $((6 * 1024 * 1024)) ]; then
+  echo "warning: only $((free_kib / 1024)) MiB free here; a clean build and test run needs about 6 GiB" >&2
+fi
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
