@@ -746,11 +746,17 @@ async fn a_shard_reconciles_only_its_labelled_objects() {
     let commit = repo
         .commit_files(
             "main",
-            &[(
-                "config/settings.yaml",
-                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: ${mode}\n  owner: ${owner:=platform}\n",
-            )],
-            "settings",
+            &[
+                (
+                    "config/settings.yaml",
+                    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: ${mode}\n  owner: ${owner:=platform}\n",
+                ),
+                (
+                    "components/audit/kustomization.yaml",
+                    "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\npatches:\n- target: {kind: ConfigMap}\n  patch: |-\n    - {op: add, path: /data/audit, value: enabled}\n",
+                ),
+            ],
+            "settings and a component",
         )
         .unwrap();
     let storage = tempfile::tempdir().unwrap();
@@ -784,6 +790,19 @@ spec:
   timeout: 30s
   retryInterval: 2s
   healthChecks: [{{apiVersion: v1, kind: ConfigMap, name: vars, namespace: shards}}]
+  namePrefix: blue-
+  patches:
+  - target: {{kind: ConfigMap, name: settings}}
+    patch: |
+      apiVersion: v1
+      kind: ConfigMap
+      metadata: {{name: settings}}
+      data: {{patched: "yes"}}
+  components: [../components/audit, ../components/absent]
+  ignoreMissingComponents: true
+  commonMetadata:
+    labels: {{team: blue}}
+    annotations: {{contact: platform@example.com}}
   postBuild:
     substituteFrom:
     - {{kind: ConfigMap, name: vars}}
@@ -815,7 +834,16 @@ spec: {{interval: 1m, url: "{url}", ref: {{branch: main}}}}
     .await;
     let maps: Api<k8s_openapi::api::core::v1::ConfigMap> =
         Api::namespaced(client.clone(), "shards");
-    let settings = maps.get("settings").await.unwrap().data.unwrap();
+    // The spec's own additions to the build, as Flux's generator makes them.
+    let settings = maps.get("blue-settings").await.unwrap();
+    let labels = settings.metadata.labels.clone().unwrap_or_default();
+    let annotations = settings.metadata.annotations.clone().unwrap_or_default();
+    assert_eq!(labels.get("team").map(String::as_str), Some("blue"));
+    assert_eq!(
+        annotations.get("contact").map(String::as_str),
+        Some("platform@example.com")
+    );
+    let settings = settings.data.unwrap();
     assert_eq!(
         settings["mode"], "sharded",
         "substituted from the ConfigMap"
@@ -823,6 +851,12 @@ spec: {{interval: 1m, url: "{url}", ref: {{branch: main}}}}
     assert_eq!(
         settings["owner"], "platform",
         "default of an unset variable"
+    );
+    assert_eq!(settings["patched"], "yes", "spec.patches applied");
+    assert_eq!(settings["audit"], "enabled", "spec.components applied");
+    assert!(
+        maps.get_opt("settings").await.unwrap().is_none(),
+        "namePrefix renamed the object"
     );
     let ks = kustomizations.get("blue").await.unwrap();
     assert!(

@@ -6,16 +6,19 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
+use async_trait::async_trait;
 use gitops::apply::ApplyOptions;
 use gitops::condition::Conditions;
-use gitops::flux::api::KustomizationSpec;
+use gitops::flux::api::{CommonMetadata, KustomizationSpec};
 use gitops::flux::{FluxObject, Kustomization, StatusInventory};
-use gitops::kustomize::KustomizeRenderer;
+use gitops::kustomize::{BuildOptions, KustomizeRenderer, Overrides};
 use gitops::reconcile::Options;
+use gitops::render::{self, RenderRequest};
 use gitops::sops::SopsDecryptor;
 use gitops::source::Error as SourceError;
 use gitops::{
-    Action, Applier, Artifact, Decryptor, Fetch, Object, ObjectRef, Reconciler, Revision, Source,
+    Action, Applier, Artifact, Decryptor, Fetch, Object, ObjectRef, Reconciler, Renderer, Revision,
+    Source,
 };
 use serde_json::json;
 
@@ -135,7 +138,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
     let mut reconciler = Reconciler::new(
         me,
         Arc::new(ArtifactSource(artifact.clone())),
-        Arc::new(KustomizeRenderer::new()),
+        renderer(spec)?,
         Arc::clone(&ctx.applier) as Arc<dyn Applier>,
     )
     .with_options(options)
@@ -317,6 +320,72 @@ async fn set_finalizers(ctx: &Ctx, key: &Key, finalizers: Vec<String>) -> kube::
     )
     .await
     .map(drop)
+}
+
+/// The build of the spec's path with what the spec adds to it, as Flux's kustomization
+/// generator does: target namespace, name prefix and suffix, patches, images, components.
+fn renderer(spec: &KustomizationSpec) -> serde_json::Result<Arc<dyn Renderer>> {
+    fn values<T: serde::Serialize>(items: &[T]) -> serde_json::Result<Vec<serde_json::Value>> {
+        items.iter().map(serde_json::to_value).collect()
+    }
+    let mut overrides = Overrides::default();
+    overrides.namespace = spec.target_namespace.clone();
+    overrides.name_prefix = spec.name_prefix.clone();
+    overrides.name_suffix = spec.name_suffix.clone();
+    overrides.patches = values(&spec.patches)?;
+    overrides.patches_strategic_merge = spec.patches_strategic_merge.clone();
+    overrides.patches_json6902 = values(&spec.patches_json6902)?;
+    overrides.images = values(&spec.images)?;
+    overrides.components = spec.components.clone();
+    overrides.ignore_missing_components = spec.ignore_missing_components;
+    let build = KustomizeRenderer::with_options(BuildOptions::default().with_overrides(overrides));
+    Ok(match &spec.common_metadata {
+        Some(metadata) => Arc::new(WithCommonMetadata {
+            build,
+            metadata: metadata.clone(),
+        }),
+        None => Arc::new(build),
+    })
+}
+
+/// `commonMetadata`: labels and annotations on every built object's own metadata, leaving
+/// selectors and pod templates alone (unlike kustomize's `commonLabels`).
+struct WithCommonMetadata {
+    build: KustomizeRenderer,
+    metadata: CommonMetadata,
+}
+
+#[async_trait]
+impl Renderer for WithCommonMetadata {
+    async fn render(&self, request: &RenderRequest) -> Result<Vec<Object>, render::Error> {
+        let mut objects = self.build.render(request).await?;
+        for object in &mut objects {
+            object
+                .edit(|value| {
+                    let metadata = value
+                        .entry("metadata")
+                        .or_insert_with(|| json!({}))
+                        .as_object_mut();
+                    let Some(metadata) = metadata else { return };
+                    for (field, pairs) in [
+                        ("labels", &self.metadata.labels),
+                        ("annotations", &self.metadata.annotations),
+                    ] {
+                        if pairs.is_empty() {
+                            continue;
+                        }
+                        let map = metadata.entry(field).or_insert_with(|| json!({}));
+                        if let Some(map) = map.as_object_mut() {
+                            for (k, v) in pairs {
+                                map.insert(k.clone(), json!(v));
+                            }
+                        }
+                    }
+                })
+                .map_err(render::Error::from)?;
+        }
+        Ok(objects)
+    }
 }
 
 /// The pass' options, as the spec states them; variables read from `substituteFrom`.

@@ -279,7 +279,14 @@ async fn beta_objects_read_back_through_the_typed_v1_api() {
                 "healthChecks": [
                     {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "namespace": "apps"}
                 ],
-                "patchesStrategicMerge": [],
+                "patchesStrategicMerge": [
+                    {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 2}}
+                ],
+                "patchesJson6902": [{
+                    "target": {"version": "v1", "kind": "Service", "name": "web"},
+                    "patch": [{"op": "replace", "path": "/spec/type", "value": "NodePort"}]
+                }],
+                "images": [{"name": "ghcr.io/example/web", "newTag": "1.2.3"}],
                 "validation": "client"
             }
         }),
@@ -319,7 +326,12 @@ async fn beta_objects_read_back_through_the_typed_v1_api() {
         Some("apps/v1")
     );
     let v1 = read_v1(&client, &ns, &created, "kustomizations").await;
-    assert_eq!(v1["spec"]["patchesStrategicMerge"], json!([]));
+    assert_eq!(
+        v1["spec"]["patchesStrategicMerge"][0]["spec"]["replicas"], 2,
+        "a patch object keeps its fields"
+    );
+    assert_eq!(spec.patches_json6902[0].patch[0]["value"], "NodePort");
+    assert_eq!(spec.images[0].new_tag.as_deref(), Some("1.2.3"));
     assert_eq!(v1["spec"]["validation"], "client");
 
     // ImageRepository through v1beta2.
@@ -624,6 +636,31 @@ async fn missing_required_fields_and_bad_values_are_rejected() {
     }))
     .unwrap();
     assert_eq!(code(ks.create(&PostParams::default(), &bad).await), 422);
+    let bad_op: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1beta2",
+        "kind": "Kustomization",
+        "metadata": {"name": "bad-op"},
+        "spec": {
+            "interval": "10m",
+            "sourceRef": {"kind": "GitRepository", "name": "x"},
+            "patchesJson6902": [{"target": {"kind": "Service"}, "patch": [{"op": "merge", "path": "/spec"}]}],
+            "images": [{"newTag": "no-name"}]
+        }
+    }))
+    .unwrap();
+    match ks.create(&PostParams::default(), &bad_op).await {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(status.code, 422);
+            for field in ["patchesJson6902[0].patch[0].op", "images[0].name"] {
+                assert!(
+                    status.message.contains(field),
+                    "{field}: {}",
+                    status.message
+                );
+            }
+        }
+        other => panic!("a bad op and a nameless image are refused: {other:?}"),
+    }
 
     let providers = dynamic(
         &client,

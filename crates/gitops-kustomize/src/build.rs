@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::error::{Error, invalid};
 use crate::fs::{DecryptFailure, FileSystem};
 use crate::kustomization::{FILE_NAMES, Kustomization};
+use crate::overrides::Overrides;
 use crate::resource::Resource;
 use crate::transform;
 use crate::yaml::{self, Limits};
@@ -51,6 +52,9 @@ pub struct BuildOptions {
     pub generate_missing_kustomization: bool,
     /// Bounds on YAML documents.
     pub limits: Limits,
+    /// Fields merged into the top-level kustomization before it is read (Flux's
+    /// `Kustomization` spec); empty by default.
+    pub overrides: Overrides,
 }
 
 impl BuildOptions {
@@ -75,6 +79,12 @@ impl BuildOptions {
     /// Generates a kustomization where there is none, as Flux does.
     pub fn with_generate_missing_kustomization(mut self, on: bool) -> Self {
         self.generate_missing_kustomization = on;
+        self
+    }
+
+    /// Merges these fields into the top-level kustomization, as Flux does with its spec.
+    pub fn with_overrides(mut self, overrides: Overrides) -> Self {
+        self.overrides = overrides;
         self
     }
 }
@@ -269,10 +279,12 @@ impl<'a> Builder<'a> {
         }
         let Some(path) = found else {
             if top && self.opts.generate_missing_kustomization {
-                let k = self.generate_kustomization(dir)?;
+                let file = self.show(&dir.join("kustomization.yaml"));
+                let generated = self.generate_kustomization(dir)?;
+                let k = self.read_top_level(&file, dir, generated)?;
                 return Ok(Layer {
                     dir: dir.to_owned(),
-                    file: self.show(&dir.join("kustomization.yaml")),
+                    file,
                     k,
                     origin_dir: String::new(),
                     file_name: "kustomization.yaml".into(),
@@ -297,7 +309,11 @@ impl<'a> Builder<'a> {
             return Err(invalid(file, "a kustomization file must hold one document"));
         }
         let value = docs.into_iter().next().unwrap_or(Value::Null);
-        let k = Kustomization::from_value(&file, &value)?;
+        let k = if top {
+            self.read_top_level(&file, dir, value)?
+        } else {
+            Kustomization::from_value(&file, &value)?
+        };
         Ok(Layer {
             dir: dir.to_owned(),
             file,
@@ -310,15 +326,31 @@ impl<'a> Builder<'a> {
         })
     }
 
+    /// Reads the top-level kustomization after merging the overrides into it, so their fields
+    /// get the checks of fields written in the file.
+    fn read_top_level(&self, file: &str, dir: &Path, value: Value) -> Result<Kustomization, Error> {
+        let overrides = &self.opts.overrides;
+        if overrides.is_empty() {
+            return Kustomization::from_value(file, &value);
+        }
+        let mut map = match value {
+            Value::Object(map) => map,
+            Value::Null => serde_json::Map::new(),
+            _ => return Err(invalid(file, "a kustomization must be a mapping")),
+        };
+        overrides.merge_into(file, &mut map, |component| {
+            self.fs.exists(&dir.join(component))
+        })?;
+        Kustomization::from_value(file, &Value::Object(map))
+    }
+
     /// Flux's generated kustomization: every YAML file below `dir`, and every subdirectory that
     /// has a kustomization file (not descending into it), in lexical walk order.
-    fn generate_kustomization(&self, dir: &Path) -> Result<Kustomization, Error> {
+    fn generate_kustomization(&self, dir: &Path) -> Result<Value, Error> {
         let mut resources = Vec::new();
         self.scan(dir, dir, &mut resources)?;
-        Ok(Kustomization {
-            resources,
-            ..Kustomization::default()
-        })
+        let resources = resources.into_iter().map(Value::String).collect();
+        Ok(serde_json::json!({ "resources": Value::Array(resources) }))
     }
 
     fn scan(&self, base: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), Error> {

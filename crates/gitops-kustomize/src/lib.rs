@@ -7,6 +7,9 @@
 //!   read to the artifact root (symlinks included), generates a kustomization for directories
 //!   without one as Flux does, and decrypts generator inputs through the request's decryptor.
 //! - [`FileSystem`]: the trait every read goes through; [`DecryptingFs`] wraps one.
+//! - [`Overrides`]: what a Flux `Kustomization` spec adds to the build of its path (target
+//!   namespace, name prefix and suffix, patches, images, components), set through
+//!   [`BuildOptions::with_overrides`].
 //!
 //! ```no_run
 //! use gitops_kustomize::{BuildOptions, build_to_string};
@@ -62,6 +65,7 @@ mod build;
 mod error;
 mod fs;
 mod kustomization;
+mod overrides;
 mod resource;
 mod transform;
 pub mod yaml;
@@ -77,6 +81,7 @@ use serde_json::Value;
 pub use build::{BuildOptions, LoadRestrictor, Reorder};
 pub use error::Error;
 pub use fs::{DecryptingFs, DiskFs, FileSystem};
+pub use overrides::Overrides;
 
 use build::{Builder, normalize};
 use resource::Resource;
