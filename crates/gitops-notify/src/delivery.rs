@@ -214,14 +214,10 @@ fn unavailable(target: &str, cause: impl fmt::Display) -> NotifyError {
     }
 }
 
-/// `Retry-After` as delta-seconds (the HTTP-date form is rare for these services and ignored).
+/// The wait a response's `Retry-After` header asks for (seconds or an HTTP date).
 fn retry_after(headers: &header::HeaderMap) -> Option<Duration> {
-    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
-    value
-        .parse::<f64>()
-        .ok()
-        .filter(|s| *s >= 0.0)
-        .map(Duration::from_secs_f64)
+    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?;
+    gitops_core::schedule::retry_after(value, std::time::SystemTime::now())
 }
 
 #[cfg(test)]
@@ -238,7 +234,7 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_seconds() {
+    fn retry_after_seconds_and_dates() {
         let mut headers = header::HeaderMap::new();
         headers.insert(header::RETRY_AFTER, "2".parse().unwrap());
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
@@ -246,6 +242,8 @@ mod tests {
             header::RETRY_AFTER,
             "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
         );
+        assert_eq!(retry_after(&headers), Some(Duration::ZERO), "a past date");
+        headers.insert(header::RETRY_AFTER, "later".parse().unwrap());
         assert_eq!(retry_after(&headers), None);
     }
 }

@@ -491,13 +491,10 @@ fn next_link(value: &str) -> Option<String> {
     })
 }
 
+/// The wait a response's `Retry-After` header asks for (seconds or an HTTP date).
 fn retry_after(headers: &header::HeaderMap) -> Option<Duration> {
-    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
-    value
-        .parse::<f64>()
-        .ok()
-        .filter(|s| *s >= 0.0)
-        .map(Duration::from_secs_f64)
+    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?;
+    gitops_core::schedule::retry_after(value, std::time::SystemTime::now())
 }
 
 #[cfg(test)]
