@@ -27,13 +27,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
 use futures::{StreamExt, TryStreamExt};
 use gitops::flux::{FluxObject, GitRepository, Kustomization, REQUESTED_AT_ANNOTATION};
+use gitops_testenv::Process;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
@@ -177,41 +178,6 @@ fn push(
 
 // ---------------------------------------------------------------------------------------------
 // The controller process and what it costs
-
-/// The controller as a child process, killed when the benchmark ends however it ends.
-struct Controller {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Drop for Controller {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Controller {
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
-    }
-
-    fn check_alive(&mut self) -> anyhow::Result<()> {
-        if let Some(status) = self.child.try_wait()? {
-            bail!(
-                "the controller exited ({status}); its log ends with:\n{}",
-                self.log_tail()
-            );
-        }
-        Ok(())
-    }
-}
 
 /// Cumulative readings at one moment.
 #[derive(Clone, Copy, Debug)]
@@ -371,7 +337,7 @@ impl Progress {
 struct Bench {
     args: Args,
     client: Client,
-    controller: Controller,
+    controller: Process,
     probe: Probe,
     kustomizations: reflector::Store<Kustomization>,
     sources: reflector::Store<GitRepository>,
@@ -398,7 +364,7 @@ impl Bench {
         };
         loop {
             self.probe.sample();
-            self.controller.check_alive()?;
+            self.controller.check_running()?;
             let now = Instant::now();
             for ks in self.kustomizations.state() {
                 if done(&ks) {
@@ -463,7 +429,7 @@ impl Bench {
         let until = Instant::now() + period;
         while Instant::now() < until {
             self.probe.sample();
-            self.controller.check_alive()?;
+            self.controller.check_running()?;
             tokio::time::sleep(TICK.min(until.saturating_duration_since(Instant::now()))).await;
         }
         Ok(())
@@ -479,7 +445,7 @@ impl Bench {
             .any(|s| s.last_handled_reconcile_at() == Some(token))
         {
             self.probe.sample();
-            self.controller.check_alive()?;
+            self.controller.check_running()?;
             anyhow::ensure!(
                 Instant::now() < deadline,
                 "timed out waiting for the GitRepository to handle {token}"
@@ -507,7 +473,7 @@ fn start_controller(
     kubeconfig: &Path,
     storage: &Path,
     metrics_port: u16,
-) -> anyhow::Result<Controller> {
+) -> anyhow::Result<Process> {
     let binary = match &args.controller {
         Some(path) => path.clone(),
         None => std::env::current_exe()?
@@ -520,8 +486,8 @@ fn start_controller(
         "no controller at {} (build it: cargo build --release --all-features --example controller)",
         binary.display()
     );
-    let log = storage.with_extension("log");
-    let child = Command::new(&binary)
+    let mut command = Command::new(&binary);
+    command
         .arg("--kubeconfig")
         .arg(kubeconfig)
         .arg("--storage-path")
@@ -529,12 +495,10 @@ fn start_controller(
         .args(["--install-crds", "--allow-insecure-http"])
         .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
         .args(["--concurrent", &args.concurrent.to_string()])
-        .env("RUST_LOG", "info,kube=warn")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log)?)
-        .spawn()
-        .with_context(|| format!("starting {}", binary.display()))?;
-    Ok(Controller { child, log })
+        .env("RUST_LOG", "info,kube=warn");
+    let log_dir = storage.parent().context("the storage path has no parent")?;
+    Process::spawn("controller", command, log_dir)
+        .with_context(|| format!("starting {}", binary.display()))
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -542,10 +506,10 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(probe.local_addr()?.port())
 }
 
-async fn wait_for_metrics(controller: &mut Controller, port: u16) -> anyhow::Result<()> {
+async fn wait_for_metrics(controller: &Process, port: u16) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     while http_get(port, "/healthz").await.is_err() {
-        controller.check_alive()?;
+        controller.check_running()?;
         anyhow::ensure!(Instant::now() < deadline, "no /metrics on port {port}");
         tokio::time::sleep(TICK).await;
     }
@@ -763,7 +727,7 @@ async fn main() -> anyhow::Result<()> {
         args.concurrent
     );
     let started = Instant::now();
-    let mut controller = start_controller(
+    let controller = start_controller(
         &args,
         kube_env.kubeconfig_path(),
         &storage.path().join("storage"),
@@ -778,7 +742,7 @@ async fn main() -> anyhow::Result<()> {
         hwm_reset: false,
     };
     let env_cpu_at_start = probe.env_cpu();
-    wait_for_metrics(&mut controller, metrics_port).await?;
+    wait_for_metrics(&controller, metrics_port).await?;
     let mut bench = Bench {
         args,
         client,

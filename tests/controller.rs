@@ -5,14 +5,14 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gitops::flux::{FluxObject, GitRepository, Kustomization};
 use gitops::kube::KubeApplier;
 use gitops::{Applier, Object};
+use gitops_testenv::Process;
 use http_body_util::BodyExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -27,44 +27,31 @@ const FEATURES: &str = "local,kustomize,sops,registry,kube,git,notify,flux";
 
 mod support;
 
-/// The controller as a child process, killed when the test ends however it ends.
-struct Controller {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Drop for Controller {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Controller {
-    fn start(kubeconfig: &Path, storage: &Path, metrics_port: u16, extra: &[&str]) -> Self {
-        let log = storage.with_extension("log");
-        let mut command = support::example("controller", FEATURES);
-        let child = command
-            .arg("--kubeconfig")
-            .arg(kubeconfig)
-            .arg("--storage-path")
-            .arg(storage)
-            .args(["--install-crds", "--allow-insecure-http"])
-            .args(["--requeue-dependency", "1s"])
-            .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
-            .args(extra)
-            .env("RUST_LOG", "info,kube=warn")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .spawn()
-            .unwrap();
-        Self { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
+/// Starts the controller binary; it stops when the returned process is dropped, or when the test
+/// process dies.
+fn start_controller(
+    kubeconfig: &Path,
+    storage: &Path,
+    metrics_port: u16,
+    extra: &[&str],
+) -> Process {
+    let mut command = support::example("controller", FEATURES);
+    command
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--storage-path")
+        .arg(storage)
+        .args(["--install-crds", "--allow-insecure-http"])
+        .args(["--requeue-dependency", "1s"])
+        .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+        .args(extra)
+        .env("RUST_LOG", "info,kube=warn")
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    let name = format!(
+        "controller-{}",
+        storage.file_name().unwrap().to_string_lossy()
+    );
+    Process::spawn(&name, command, storage.parent().unwrap()).unwrap()
 }
 
 /// Runs `gitops get all` and checks each named row says Ready `True`.
@@ -91,7 +78,7 @@ fn get_all_shows_ready(kubeconfig: &Path, names: &[&str]) {
 }
 
 /// Polls `check` until it returns `Some`, or fails with the controller's log.
-async fn eventually<T, F, Fut>(controller: &Controller, what: &str, mut check: F) -> T
+async fn eventually<T, F, Fut>(controller: &Process, what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -100,6 +87,9 @@ where
     loop {
         if let Some(value) = check().await {
             return value;
+        }
+        if let Err(exited) = controller.check_running() {
+            panic!("waiting for {what}: {exited}");
         }
         assert!(
             Instant::now() < deadline,
@@ -270,7 +260,7 @@ async fn flux_objects_converge_prune_correct_drift_and_follow_new_images() {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         probe.local_addr().unwrap().port()
     };
-    let controller = Controller::start(
+    let controller = start_controller(
         kube_env.kubeconfig_path(),
         &storage.path().join("storage"),
         metrics_port,
@@ -682,7 +672,7 @@ spec:
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         probe.local_addr().unwrap().port()
     };
-    let standby = Controller::start(
+    let standby = start_controller(
         kube_env.kubeconfig_path(),
         &storage.path().join("standby"),
         standby_port,
@@ -704,11 +694,7 @@ spec:
         standby.log()
     );
     assert!(!standby.log().contains("leading"), "{}", standby.log());
-    let stopped = Command::new("kill")
-        .args(["-INT", &controller.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(stopped.success());
+    controller.interrupt();
     eventually(&standby, "the standby to take over", || async {
         http_get(standby_port, "/readyz")
             .await
@@ -764,7 +750,7 @@ async fn a_shard_reconciles_only_its_labelled_objects() {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         probe.local_addr().unwrap().port()
     };
-    let shard = Controller::start(
+    let shard = start_controller(
         kube_env.kubeconfig_path(),
         &storage.path().join("s"),
         port,

@@ -64,7 +64,8 @@
 //! end of a pipe whose write end only the test process holds; when the test process ends in any
 //! way (normal exit, panic, abort, `SIGKILL`), the pipe closes and the watchdog stops every server
 //! group and removes the temporary directories. Owned environments (see the `up` binary) also stop
-//! their servers when dropped.
+//! their servers when dropped. [`Process`] gives a program under test (a controller binary) the
+//! same care.
 //!
 //! # Environment variables
 //!
@@ -85,6 +86,7 @@ mod versions;
 pub use error::Error;
 pub use git::{GitEnv, TestRepo};
 pub use kube_env::KubeEnv;
+pub use process::Process;
 pub use registry::{RegistryAuth, RegistryEnv, RegistryServer};
 pub use require::{
     PROVISION_COMMAND, require_age, require_git, require_kube, require_registry, require_sops,

@@ -212,6 +212,55 @@ impl Drop for Server {
     }
 }
 
+/// A program under test run beside the servers (a controller binary, a benchmark's subject):
+/// like a server, it leads its own process group with its output in a log file, is stopped when
+/// dropped, and is stopped by the watchdog if the test process dies first.
+pub struct Process {
+    server: Server,
+}
+
+impl Process {
+    /// Spawns `command` with standard output and error going to `<log_dir>/<name>.log`.
+    pub fn spawn(name: &str, command: Command, log_dir: &Path) -> Result<Self, Error> {
+        Server::spawn(name, command, log_dir).map(|server| Self { server })
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.server.pid()
+    }
+
+    /// The whole log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.server.log_path()).unwrap_or_default()
+    }
+
+    /// The end of the log, for error messages.
+    pub fn log_tail(&self) -> String {
+        self.server.log_tail()
+    }
+
+    /// An error naming the exit status and the log's end if the process has exited.
+    pub fn check_running(&self) -> Result<(), Error> {
+        self.server.check_running()
+    }
+
+    /// Sends `SIGINT`, the graceful stop a terminal's Ctrl-C asks for.
+    pub fn interrupt(&self) {
+        signal_group(self.server.pid(), "INT");
+    }
+}
+
+impl std::fmt::Debug for Process {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Process")
+            .field("name", &self.server.name)
+            .field("pid", &self.server.pid)
+            .field("log", &self.server.log)
+            .finish()
+    }
+}
+
 fn signal_group(pgid: u32, signal: &str) {
     let _ = Command::new("kill")
         .args(["-s", signal, "--", &format!("-{pgid}")])
