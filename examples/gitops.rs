@@ -376,6 +376,18 @@ fn parse_object(text: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("expected KIND/NAME, got {text:?}"))
 }
 
+/// Who owns what the CLI's `reconcile local` and `apply` write: the inventory and events name
+/// this Kustomization.
+fn cli_owner() -> ObjectRef {
+    ObjectRef::new(
+        "kustomize.toolkit.fluxcd.io",
+        "v1",
+        "Kustomization",
+        None,
+        "cli",
+    )
+}
+
 fn renderer() -> impl Renderer {
     // Like Flux: a directory without a kustomization file is taken whole.
     gitops::kustomize::KustomizeRenderer::new()
@@ -520,13 +532,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             vars,
         }) => {
             let applier = DirectoryApplier::new(&out);
-            let me = ObjectRef::new(
-                "kustomize.toolkit.fluxcd.io",
-                "v1",
-                "Kustomization",
-                None,
-                "cli",
-            );
+            let me = cli_owner();
             let vars: BTreeMap<String, String> = vars.into_iter().collect();
             let reconciler = Reconciler::new(
                 me,
@@ -622,13 +628,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             inventory,
         } => {
             let applier = gitops::kube::KubeApplier::from_kubeconfig(&kubeconfig).await?;
-            let me = ObjectRef::new(
-                "kustomize.toolkit.fluxcd.io",
-                "v1",
-                "Kustomization",
-                None,
-                "cli",
-            );
+            let me = cli_owner();
             let options = Options::default()
                 .with_prune(prune)
                 .with_wait(wait)
