@@ -58,12 +58,23 @@ impl StatusInventory {
 #[async_trait]
 impl InventoryStore for StatusInventory {
     async fn load(&self) -> Result<Option<Inventory>, Error> {
-        let object = self
-            .api
-            .get(&self.name)
-            .await
-            .map_err(|e| self.storage(e))?;
-        let Some(stored) = object.status.and_then(|s| s.inventory) else {
+        let preloaded = self
+            .preloaded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let stored = match preloaded {
+            Some(status) => status,
+            None => {
+                let object = self
+                    .api
+                    .get(&self.name)
+                    .await
+                    .map_err(|e| self.storage(e))?;
+                object.status.and_then(|s| s.inventory)
+            }
+        };
+        let Some(stored) = stored else {
             return Ok(None);
         };
         Inventory::from_entries(&self.location, &stored.entries).map(Some)
