@@ -738,6 +738,10 @@ async fn a_shard_reconciles_only_its_labelled_objects() {
                     "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: ${mode}\n  owner: ${owner:=platform}\n",
                 ),
                 (
+                    "slow/deployment.yaml",
+                    "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: never-ready\nspec:\n  selector:\n    matchLabels: {app: never-ready}\n  template:\n    metadata:\n      labels: {app: never-ready}\n    spec:\n      containers:\n      - {name: app, image: registry.invalid/app:1}\n",
+                ),
+                (
                     "components/audit/kustomization.yaml",
                     "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\npatches:\n- target: {kind: ConfigMap}\n  patch: |-\n    - {op: add, path: /data/audit, value: enabled}\n",
                 ),
@@ -793,6 +797,17 @@ spec:
     substituteFrom:
     - {{kind: ConfigMap, name: vars}}
     - {{kind: Secret, name: absent, optional: true}}
+  sourceRef: {{kind: GitRepository, name: blue}}
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {{name: blue-slow, namespace: shards, labels: {{sharding.fluxcd.io/key: blue}}}}
+spec:
+  interval: 1m
+  path: ./slow
+  targetNamespace: shards
+  wait: true
+  timeout: 2m
   sourceRef: {{kind: GitRepository, name: blue}}
 ---
 apiVersion: source.toolkit.fluxcd.io/v1
@@ -852,6 +867,22 @@ spec: {{interval: 1m, url: "{url}", ref: {{branch: main}}}}
         "{:?}",
         ks.conditions()
     );
+    // A pass that waits (no kubelet here, so the Deployment never becomes available) shows
+    // that work is under way: Reconciling, and Ready Unknown, naming the revision.
+    let progress = eventually(&shard, "blue-slow to report progress", || async {
+        let ks = kustomizations.get("blue-slow").await.ok()?;
+        let reconciling = ks
+            .conditions()
+            .iter()
+            .find(|c| c.type_ == "Reconciling" && c.status == "True")?
+            .clone();
+        let ready = ks.ready()?;
+        (ready.status == "Unknown").then_some(reconciling)
+    })
+    .await;
+    assert_eq!(progress.reason, "Progressing");
+    assert!(progress.message.contains(&revision), "{}", progress.message);
+
     let sources: Api<GitRepository> = Api::namespaced(client.clone(), "shards");
     tokio::time::sleep(Duration::from_secs(1)).await;
     let green = sources.get("green").await.unwrap();

@@ -162,7 +162,26 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
         }
     }
 
-    // 4. The pass, while the artifact cannot be swapped under the renderer.
+    // 4. Say that work is under way when there is some: a new revision or a new generation.
+    //    A pass that only confirms what is applied writes nothing until its result, and a retry
+    //    of the same revision keeps showing why the last try failed.
+    let status = ks.status.as_ref();
+    let changing = status.and_then(|s| s.last_attempted_revision.as_deref())
+        != Some(artifact.revision.to_string().as_str())
+        || ks.observed_generation() != Some(generation);
+    if changing {
+        let mut progress = Conditions::new();
+        let message = format!(
+            "Fetching manifests for revision {} with a timeout of {:?}",
+            artifact.revision,
+            reconciler.options().timeout
+        );
+        progress.mark_reconciling(&message, generation, SystemTime::now());
+        ctx.write_status(Kind::Kustomization, &ks, &progress, json!({}))
+            .await?;
+    }
+
+    // 5. The pass, while the artifact cannot be swapped under the renderer.
     let last: Option<Revision> = ks
         .status
         .as_ref()
@@ -180,7 +199,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
         Err(failure) => Err(Err(failure)),
     };
 
-    // 5. Status, metrics, and what comes next.
+    // 6. Status, metrics, and what comes next.
     let now = SystemTime::now();
     let attempted = artifact.revision.to_string();
     match result {

@@ -144,7 +144,8 @@ impl Conditions {
         self.items.retain(|c| &c.type_ != type_);
     }
 
-    /// A pass started: `Reconciling=True`, `Ready=Unknown`, no `Stalled`.
+    /// A pass started: `Reconciling=True`, `Ready=Unknown` ("Reconciliation in progress", as Flux
+    /// writes it), no `Stalled`.
     pub fn mark_reconciling(&mut self, message: &str, generation: i64, now: SystemTime) {
         self.set(
             ConditionType::Reconciling,
@@ -158,7 +159,7 @@ impl Conditions {
             ConditionType::Ready,
             ConditionStatus::Unknown,
             "Progressing",
-            "reconciliation in progress",
+            "Reconciliation in progress",
             generation,
             now,
         );
