@@ -494,6 +494,7 @@ fn start_controller(
         .arg(storage)
         .args(["--install-crds", "--allow-insecure-http"])
         .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+        .args(["--receiver-addr", "127.0.0.1:0"])
         .args(["--concurrent", &args.concurrent.to_string()])
         .env("RUST_LOG", "info,kube=warn");
     let log_dir = storage.parent().context("the storage path has no parent")?;

@@ -27,14 +27,29 @@ const FEATURES: &str = "local,kustomize,sops,registry,kube,git,notify,flux";
 
 mod support;
 
+/// The ports a controller serves on, free a moment ago.
+#[derive(Clone, Copy)]
+struct Ports {
+    metrics: u16,
+    receiver: u16,
+}
+
+impl Ports {
+    fn free() -> Self {
+        let free = || {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap().port()
+        };
+        Self {
+            metrics: free(),
+            receiver: free(),
+        }
+    }
+}
+
 /// Starts the controller binary; it stops when the returned process is dropped, or when the test
 /// process dies.
-fn start_controller(
-    kubeconfig: &Path,
-    storage: &Path,
-    metrics_port: u16,
-    extra: &[&str],
-) -> Process {
+fn start_controller(kubeconfig: &Path, storage: &Path, ports: Ports, extra: &[&str]) -> Process {
     let mut command = support::example("controller", FEATURES);
     command
         .arg("--kubeconfig")
@@ -43,7 +58,8 @@ fn start_controller(
         .arg(storage)
         .args(["--install-crds", "--allow-insecure-http"])
         .args(["--requeue-dependency", "1s"])
-        .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+        .args(["--metrics-addr", &format!("127.0.0.1:{}", ports.metrics)])
+        .args(["--receiver-addr", &format!("127.0.0.1:{}", ports.receiver)])
         .args(extra)
         .env("RUST_LOG", "info,kube=warn")
         .current_dir(env!("CARGO_MANIFEST_DIR"));
@@ -154,17 +170,31 @@ fn objects(yaml: &str) -> Vec<Object> {
 }
 
 async fn http_get(port: u16, path: &str) -> String {
+    http_request(port, "GET", path, &[], "").await
+}
+
+/// One HTTP/1.1 request over a fresh connection; the whole response as text.
+async fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .unwrap();
-    stream
-        .write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-                .as_bytes(),
-        )
-        .await
-        .unwrap();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
     response
@@ -256,14 +286,12 @@ async fn flux_objects_converge_prune_correct_drift_and_follow_new_images() {
 
     // 3. The controller.
     let storage = tempfile::tempdir().unwrap();
-    let metrics_port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
+    let ports = Ports::free();
+    let metrics_port = ports.metrics;
     let controller = start_controller(
         kube_env.kubeconfig_path(),
         &storage.path().join("storage"),
-        metrics_port,
+        ports,
         &[],
     );
 
@@ -668,14 +696,12 @@ spec:
     );
 
     // 13. A second replica waits for the Lease; stopping the first gracefully hands it over.
-    let standby_port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
+    let standby_ports = Ports::free();
+    let standby_port = standby_ports.metrics;
     let standby = start_controller(
         kube_env.kubeconfig_path(),
         &storage.path().join("standby"),
-        standby_port,
+        standby_ports,
         &[],
     );
     eventually(&standby, "the standby to wait for the Lease", || async {
@@ -750,14 +776,11 @@ async fn a_shard_reconciles_only_its_labelled_objects() {
         )
         .unwrap();
     let storage = tempfile::tempdir().unwrap();
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
+    let ports = Ports::free();
     let shard = start_controller(
         kube_env.kubeconfig_path(),
         &storage.path().join("s"),
-        port,
+        ports,
         &["--shard", "blue", "--lease-namespace", "shards"],
     );
 
@@ -766,7 +789,7 @@ async fn a_shard_reconciles_only_its_labelled_objects() {
 apiVersion: source.toolkit.fluxcd.io/v1
 kind: GitRepository
 metadata: {{name: blue, namespace: shards, labels: {{sharding.fluxcd.io/key: blue}}}}
-spec: {{interval: 1m, url: "{url}", ref: {{branch: main}}}}
+spec: {{interval: 10m, url: "{url}", ref: {{branch: main}}}}
 ---
 apiVersion: kustomize.toolkit.fluxcd.io/v1
 kind: Kustomization
@@ -882,6 +905,87 @@ spec: {{interval: 1m, url: "{url}", ref: {{branch: main}}}}
     .await;
     assert_eq!(progress.reason, "Progressing");
     assert!(progress.message.contains(&revision), "{}", progress.message);
+
+    // A Receiver: a push announced by a signed webhook is fetched and applied at once, though
+    // the GitRepository's interval is ten minutes.
+    let receiver_yaml = r#"
+apiVersion: v1
+kind: Secret
+metadata: {name: hook-token, namespace: shards}
+stringData: {token: s3cret-hook}
+---
+apiVersion: notification.toolkit.fluxcd.io/v1
+kind: Receiver
+metadata: {name: blue-push, namespace: shards, labels: {sharding.fluxcd.io/key: blue}}
+spec:
+  type: generic-hmac
+  secretRef: {name: hook-token}
+  resources:
+  - {kind: GitRepository, name: blue}
+  - {kind: Kustomization, name: "*", matchLabels: {sharding.fluxcd.io/key: blue}}
+"#;
+    KubeApplier::new(client.clone())
+        .apply(&objects(receiver_yaml), &Default::default())
+        .await
+        .unwrap();
+    let receivers: Api<gitops::flux::Receiver> = Api::namespaced(client.clone(), "shards");
+    let path = eventually(&shard, "the Receiver to publish its path", || async {
+        let receiver = receivers.get("blue-push").await.ok()?;
+        if !receiver.is_ready() {
+            return None;
+        }
+        receiver.status?.webhook_path
+    })
+    .await;
+    assert!(path.starts_with("/hook/") && path.len() == 6 + 64, "{path}");
+    let pushed = repo
+        .commit_files(
+            "main",
+            &[(
+                "config/release.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: release\ndata:\n  version: two\n",
+            )],
+            "release two",
+        )
+        .unwrap();
+    let body = r#"{"ref":"refs/heads/main"}"#;
+    let signature = {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"s3cret-hook").unwrap();
+        mac.update(body.as_bytes());
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    };
+    let forged = http_request(
+        ports.receiver,
+        "POST",
+        &path,
+        &[("X-Signature", "sha256=00")],
+        body,
+    )
+    .await;
+    assert!(forged.starts_with("HTTP/1.1 401"), "{forged}");
+    let unknown = http_request(ports.receiver, "POST", "/hook/guess", &[], body).await;
+    assert!(unknown.starts_with("HTTP/1.1 404"), "{unknown}");
+    let accepted = http_request(
+        ports.receiver,
+        "POST",
+        &path,
+        &[("X-Signature", &signature)],
+        body,
+    )
+    .await;
+    assert!(accepted.starts_with("HTTP/1.1 200"), "{accepted}");
+    assert!(
+        accepted.ends_with("reconcile requested for 3 objects"),
+        "the GitRepository and both blue Kustomizations: {accepted}"
+    );
+    let pushed_revision = format!("main@sha1:{pushed}");
+    eventually(&shard, "the announced push to be applied", || async {
+        let applied = kustomizations.get("blue").await.ok()?.revision()? == pushed_revision;
+        let released = maps.get_opt("blue-release").await.ok()??;
+        (applied && released.data?.get("version")? == "two").then_some(())
+    })
+    .await;
 
     let sources: Api<GitRepository> = Api::namespaced(client.clone(), "shards");
     tokio::time::sleep(Duration::from_secs(1)).await;

@@ -27,6 +27,7 @@ pub enum Kind {
     ImageUpdateAutomation,
     Provider,
     Alert,
+    Receiver,
 }
 
 impl Kind {
@@ -39,6 +40,37 @@ impl Kind {
             Self::ImageUpdateAutomation => "ImageUpdateAutomation",
             Self::Provider => "Provider",
             Self::Alert => "Alert",
+            Self::Receiver => "Receiver",
+        }
+    }
+
+    /// The kind named `text`, if this controller reconciles it.
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Self::GitRepository,
+            Self::Kustomization,
+            Self::ImageRepository,
+            Self::ImagePolicy,
+            Self::ImageUpdateAutomation,
+            Self::Provider,
+            Self::Alert,
+            Self::Receiver,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == text)
+    }
+
+    /// The kind's resource name in URLs.
+    pub fn plural(self) -> &'static str {
+        match self {
+            Self::GitRepository => "gitrepositories",
+            Self::Kustomization => "kustomizations",
+            Self::ImageRepository => "imagerepositories",
+            Self::ImagePolicy => "imagepolicies",
+            Self::ImageUpdateAutomation => "imageupdateautomations",
+            Self::Provider => "providers",
+            Self::Alert => "alerts",
+            Self::Receiver => "receivers",
         }
     }
 
@@ -50,7 +82,7 @@ impl Kind {
             Self::ImageRepository | Self::ImagePolicy | Self::ImageUpdateAutomation => {
                 "image.toolkit.fluxcd.io"
             }
-            Self::Provider | Self::Alert => "notification.toolkit.fluxcd.io",
+            Self::Provider | Self::Alert | Self::Receiver => "notification.toolkit.fluxcd.io",
         }
     }
 }

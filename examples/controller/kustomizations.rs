@@ -138,7 +138,10 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
     let mut reconciler = Reconciler::new(
         me,
         Arc::new(ArtifactSource(artifact.clone())),
-        renderer(spec)?,
+        Arc::new(ReadingArtifact {
+            build: renderer(spec)?,
+            lock: ctx.artifact_lock(&source_key),
+        }),
         Arc::clone(&ctx.applier) as Arc<dyn Applier>,
     )
     .with_options(options)
@@ -181,17 +184,14 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
             .await?;
     }
 
-    // 5. The pass, while the artifact cannot be swapped under the renderer.
+    // 5. The pass. The renderer holds the artifact lock while it reads files; apply and health
+    //    waits do not, so a long wait never holds up the source's next fetch.
     let last: Option<Revision> = ks
         .status
         .as_ref()
         .and_then(|s| s.last_applied_revision.as_deref())
         .and_then(|r| r.parse().ok());
-    let result = {
-        let lock = ctx.artifact_lock(&source_key);
-        let _reading = lock.read().await;
-        reconciler.reconcile(last.as_ref()).await
-    };
+    let result = reconciler.reconcile(last.as_ref()).await;
     let result = match result {
         Ok(outcome) => health_checks(ctx, spec, reconciler.options().timeout)
             .await
@@ -365,6 +365,21 @@ fn renderer(spec: &KustomizationSpec) -> serde_json::Result<Arc<dyn Renderer>> {
         }),
         None => Arc::new(build),
     })
+}
+
+/// Renders while holding the source's artifact lock for reading, so a fetch cannot prune the
+/// artifact's files under the build; only the build reads them.
+struct ReadingArtifact {
+    build: Arc<dyn Renderer>,
+    lock: Arc<tokio::sync::RwLock<()>>,
+}
+
+#[async_trait]
+impl Renderer for ReadingArtifact {
+    async fn render(&self, request: &RenderRequest) -> Result<Vec<Object>, render::Error> {
+        let _reading = self.lock.read().await;
+        self.build.render(request).await
+    }
 }
 
 /// `commonMetadata`: labels and annotations on every built object's own metadata, leaving

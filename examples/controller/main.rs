@@ -1,16 +1,18 @@
 //! An example controller: Flux's own custom resources, reconciled with gitops-rs.
 //!
 //! It watches `GitRepository`, `Kustomization`, `ImageRepository`, `ImagePolicy`,
-//! `ImageUpdateAutomation`, `Provider` and `Alert` (every API version Flux users write) and
-//! reconciles each on its interval, writing Flux-style status. It is a composition of the
-//! library's pieces, not a framework: `sources.rs`, `kustomizations.rs`, `images.rs` and
-//! `notifications.rs` each read top to bottom, one kind each; `engine.rs` decides what is due.
+//! `ImageUpdateAutomation`, `Provider`, `Alert` and `Receiver` (every API version Flux users
+//! write) and reconciles each on its interval, writing Flux-style status. It is a composition of
+//! the library's pieces, not a framework: `sources.rs`, `kustomizations.rs`, `images.rs`,
+//! `notifications.rs` and `receivers.rs` each read top to bottom, one kind each; `engine.rs`
+//! decides what is due.
 //!
 //! ```text
 //! cargo run --example controller --all-features -- --kubeconfig ~/.kube/config --install-crds
 //! ```
 //!
-//! Metrics are served on `--metrics-addr` (`/metrics`, `/healthz`, `/readyz`). With leader
+//! Metrics are served on `--metrics-addr` (`/metrics`, `/healthz`, `/readyz`), Receiver webhook
+//! paths on `--receiver-addr`. With leader
 //! election on (the default), replicas wait for a `coordination.k8s.io` Lease before reconciling,
 //! and exit when they lose it. `--shard KEY` watches only objects labelled
 //! `sharding.fluxcd.io/key=KEY`; without it, objects carrying that label are left to their shard.
@@ -19,6 +21,7 @@ mod engine;
 mod images;
 mod kustomizations;
 mod notifications;
+mod receivers;
 mod sources;
 
 use std::collections::HashMap;
@@ -33,7 +36,8 @@ use gitops::Artifact;
 use gitops::flux::metrics::Metrics;
 use gitops::flux::{
     Alert, FluxCondition, FluxObject, GitRepository, ImagePolicy, ImageRepository,
-    ImageUpdateAutomation, Kustomization, Provider, REQUESTED_AT_ANNOTATION, SHARD_LABEL, status,
+    ImageUpdateAutomation, Kustomization, Provider, REQUESTED_AT_ANNOTATION, Receiver, SHARD_LABEL,
+    status,
 };
 use gitops::kube::KubeApplier;
 use gitops::kube::connect::{ConnectOptions, RequestCounter};
@@ -81,6 +85,9 @@ struct Args {
     /// The field manager of applied objects.
     #[arg(long, default_value = "gitops-controller")]
     field_manager: String,
+    /// Where `Receiver` webhook paths are served (Flux's notification-controller uses :9292).
+    #[arg(long, default_value = "127.0.0.1:9292")]
+    receiver_addr: String,
 }
 
 fn parse_go_duration(text: &str) -> Result<Duration, String> {
@@ -108,6 +115,7 @@ pub struct Ctx {
     pub(crate) image_policies: Store<ImagePolicy>,
     pub(crate) automations: Store<ImageUpdateAutomation>,
     pub(crate) notifications: notifications::Hub,
+    pub(crate) hooks: receivers::Hooks,
 }
 
 impl Ctx {
@@ -326,6 +334,7 @@ async fn main() -> anyhow::Result<()> {
     let (automations, automation_task) = watch!(ImageUpdateAutomation, Kind::ImageUpdateAutomation);
     let (_, provider_task) = watch!(Provider, Kind::Provider);
     let (_, alert_task) = watch!(Alert, Kind::Alert);
+    let (_, receiver_task) = watch!(Receiver, Kind::Receiver);
     let watches = [
         git_task,
         ks_task,
@@ -334,6 +343,7 @@ async fn main() -> anyhow::Result<()> {
         automation_task,
         provider_task,
         alert_task,
+        receiver_task,
     ];
 
     let applier = KubeApplier::with_options(
@@ -358,6 +368,7 @@ async fn main() -> anyhow::Result<()> {
         image_policies,
         automations,
         notifications: notifications::Hub::new(client.clone()),
+        hooks: receivers::Hooks::default(),
     });
 
     {
@@ -376,9 +387,15 @@ async fn main() -> anyhow::Result<()> {
                     .unwrap_or_else(|e| e.into_inner())
                     .remove(&key);
                 ctx.notifications.forget(&key);
+                ctx.hooks.forget(&key);
             }
         });
     }
+    let hooks = tokio::net::TcpListener::bind(&args.receiver_addr)
+        .await
+        .with_context(|| format!("binding {}", args.receiver_addr))?;
+    tracing::info!(addr = %hooks.local_addr()?, "serving receivers");
+    let receiver_server = tokio::spawn(receivers::serve(Arc::clone(&ctx), hooks));
 
     let workers: Vec<_> = (0..args.concurrent.max(1))
         .map(|_| tokio::spawn(worker(Arc::clone(&ctx))))
@@ -399,6 +416,7 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     ready.store(false, Ordering::SeqCst);
+    receiver_server.abort();
     for task in workers.iter().chain(watches.iter()) {
         task.abort();
     }
@@ -421,6 +439,7 @@ async fn worker(ctx: Arc<Ctx>) {
             Kind::ImagePolicy => images::reconcile_policy(&ctx, &key).await,
             Kind::ImageUpdateAutomation => images::reconcile_automation(&ctx, &key).await,
             Kind::Provider | Kind::Alert => notifications::reconcile(&ctx, &key).await,
+            Kind::Receiver => receivers::reconcile(&ctx, &key).await,
         };
         let next = next.unwrap_or_else(|error| {
             // Reading the object or writing its status failed: the API server is away.

@@ -881,6 +881,72 @@ flux_kind!(
     Alert, AlertSpec, NotificationStatus, "notification.toolkit.fluxcd.io", "alerts"
 );
 
+/// An object a Receiver asks to reconcile: one by name, or every object of the kind with the
+/// given labels (`name: "*"`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiverResource {
+    /// The API version; Flux's current one for the kind when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    /// The kind.
+    pub kind: String,
+    /// The name, or `*` for every object matching `matchLabels`.
+    pub name: String,
+    /// The namespace; the Receiver's when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// With `name: "*"`: the labels the objects must carry.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub match_labels: BTreeMap<String, String>,
+}
+
+/// `Receiver.spec`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiverSpec {
+    /// `generic`, `generic-hmac`, `github` or `gitlab`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Event types to act on (`push`, `Push Hook`, ...); the type's push events when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<String>,
+    /// The objects to reconcile on a verified request.
+    #[serde(default)]
+    pub resources: Vec<ReceiverResource>,
+    /// The Secret whose `token` key holds the shared token.
+    pub secret_ref: LocalObjectReference,
+    /// How often to re-read the Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    /// Stop accepting requests.
+    #[serde(default)]
+    pub suspend: bool,
+}
+
+/// `Receiver.status`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiverStatus {
+    /// Shared fields.
+    #[serde(flatten)]
+    pub common: CommonStatus,
+    /// The secret path requests must be sent to (`/hook/<sha256>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_path: Option<String>,
+}
+
+impl ReceiverStatus {
+    fn revision(&self) -> Option<String> {
+        None
+    }
+}
+
+flux_kind!(
+    /// Turns verified webhook requests into reconcile requests (`notification.toolkit.fluxcd.io`).
+    Receiver, ReceiverSpec, ReceiverStatus, "notification.toolkit.fluxcd.io", "receivers"
+);
+
 /// Parses a Go duration (`1m30s`, `10m`, `1h`, `500ms`), as Flux's intervals are written.
 pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
     let text = text.trim();

@@ -43,6 +43,7 @@ pub const FILES: &[(&str, &str)] = &[
     embed!("image.toolkit.fluxcd.io_imageupdateautomations.yaml"),
     embed!("notification.toolkit.fluxcd.io_providers.yaml"),
     embed!("notification.toolkit.fluxcd.io_alerts.yaml"),
+    embed!("notification.toolkit.fluxcd.io_receivers.yaml"),
 ];
 
 /// What went wrong installing the definitions.
@@ -233,6 +234,14 @@ mod tests {
             kind: "Alert",
             plural: "alerts",
             beta: "v1beta3",
+            short_names: &[],
+        },
+        Expected {
+            file: "notification.toolkit.fluxcd.io_receivers.yaml",
+            group: "notification.toolkit.fluxcd.io",
+            kind: "Receiver",
+            plural: "receivers",
+            beta: "v1beta2",
             short_names: &[],
         },
     ];

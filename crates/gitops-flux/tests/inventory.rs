@@ -13,9 +13,11 @@ use kube::api::PostParams;
 fn inventory(ids: &[(&str, &str)]) -> Inventory {
     let entries: Vec<gitops_core::inventory::Entry> = ids
         .iter()
-        .map(|(id, v)| serde_json::from_value(serde_json::json!({"id": id, "v": v})).unwrap())
+        .map(|(id, v)| {
+            serde_json::from_value(serde_json::json!({"id": id, "v": v})).expect("an entry")
+        })
         .collect();
-    Inventory::from_entries("test", &entries).unwrap()
+    Inventory::from_entries("test", &entries).expect("an inventory")
 }
 
 #[tokio::test]

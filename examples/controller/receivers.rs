@@ -1,0 +1,280 @@
+//! `Receiver`: a secret webhook path per object, served on `--receiver-addr`. A verified
+//! request (a GitHub or GitLab push, a generic call) asks for a reconcile of the objects the
+//! Receiver names by setting their `reconcile.fluxcd.io/requestedAt` annotation, which the
+//! watches turn into a pass at once: the push-to-applied path without waiting for an interval.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use gitops::condition::Conditions;
+use gitops::flux::api::ReceiverResource;
+use gitops::flux::{REQUESTED_AT_ANNOTATION, Receiver};
+use gitops::notifiers::receiver::{self as hook, Outcome};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Response, StatusCode};
+use kube::Api;
+use kube::api::{ApiResource, DynamicObject, ListParams, Patch, PatchParams};
+use serde_json::json;
+
+use crate::engine::{Key, Kind};
+use crate::{Ctx, get, interval, secret_data, suspended};
+
+/// The largest body a sender may post; Git forges send a few KiB.
+const MAX_BODY: usize = 1 << 20;
+
+/// The live receivers, by their secret path.
+#[derive(Default)]
+pub struct Hooks(RwLock<HashMap<String, Hook>>);
+
+struct Hook {
+    key: Key,
+    verifier: hook::Receiver,
+    resources: Vec<ReceiverResource>,
+}
+
+impl Hooks {
+    /// Stops answering for `key`.
+    pub fn forget(&self, key: &Key) {
+        self.0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, hook| hook.key != *key);
+    }
+
+    fn install(&self, hook: Hook) {
+        let mut hooks = self.0.write().unwrap_or_else(|e| e.into_inner());
+        hooks.retain(|_, h| h.key != hook.key);
+        hooks.insert(hook.verifier.path().to_owned(), hook);
+    }
+}
+
+/// One pass: read the token, publish the path, answer on it.
+pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>> {
+    let Some(receiver) = get::<Receiver>(ctx, key).await? else {
+        ctx.hooks.forget(key);
+        return Ok(None);
+    };
+    if suspended(ctx, key, &receiver) {
+        ctx.hooks.forget(key);
+        return Ok(None);
+    }
+    let spec = &receiver.spec;
+    let every = spec
+        .interval
+        .as_deref()
+        .map_or(Duration::from_secs(600), |text| {
+            interval(text, Duration::from_secs(600))
+        });
+    let generation = receiver.metadata.generation.unwrap_or_default();
+    let now = SystemTime::now();
+    let mut conditions = Conditions::new();
+    match verifier(ctx, key, &receiver).await {
+        Ok(verifier) => {
+            let path = verifier.path().to_owned();
+            ctx.hooks.install(Hook {
+                key: key.clone(),
+                verifier,
+                resources: spec.resources.clone(),
+            });
+            let message = format!("Receiver initialized for path: {path}");
+            conditions.mark_ready("Succeeded", &message, generation, now);
+            ctx.write_status(
+                Kind::Receiver,
+                &receiver,
+                &conditions,
+                json!({ "webhookPath": path }),
+            )
+            .await?;
+            Ok(Some(every))
+        }
+        Err(error) => {
+            ctx.hooks.forget(key);
+            let message = format!("{error:#}");
+            conditions.mark_failed("InvalidReceiver", &message, true, generation, now);
+            ctx.write_status(Kind::Receiver, &receiver, &conditions, json!({}))
+                .await?;
+            Ok(Some(every))
+        }
+    }
+}
+
+/// The request checker the spec describes, with the token from its Secret.
+async fn verifier(ctx: &Ctx, key: &Key, receiver: &Receiver) -> anyhow::Result<hook::Receiver> {
+    let spec = &receiver.spec;
+    let kind = match spec.type_.as_str() {
+        "generic" => hook::Kind::Generic,
+        "generic-hmac" => hook::Kind::GenericHmac,
+        "github" => hook::Kind::GitHub,
+        "gitlab" => hook::Kind::GitLab,
+        other => anyhow::bail!(
+            "receiver type {other} is not supported (generic, generic-hmac, github, gitlab are)"
+        ),
+    };
+    let secret = &spec.secret_ref.name;
+    let token = secret_data(ctx, &key.namespace, secret)
+        .await?
+        .into_iter()
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v)
+        .with_context(|| format!("Secret {}/{secret} has no 'token' key", key.namespace))?;
+    let mut verifier = hook::Receiver::new(kind, &key.namespace, &key.name, token, Vec::new())
+        .with_max_body(MAX_BODY);
+    if !spec.events.is_empty() {
+        verifier = verifier.with_events(spec.events.clone());
+    }
+    Ok(verifier)
+}
+
+/// Serves every receiver's path on `addr` until the process ends.
+pub async fn serve(ctx: Arc<Ctx>, listener: tokio::net::TcpListener) {
+    loop {
+        let Ok((stream, peer)) = listener.accept().await else {
+            continue;
+        };
+        let ctx = Arc::clone(&ctx);
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let ctx = Arc::clone(&ctx);
+                async move { Ok::<_, hyper::Error>(answer(&ctx, peer, request).await) }
+            });
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(io, service)
+                .await;
+        });
+    }
+}
+
+async fn answer(
+    ctx: &Ctx,
+    peer: SocketAddr,
+    request: hyper::Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path().trim_end_matches('/').to_owned();
+    // Refuse unknown paths before reading a byte of the body.
+    let known = ctx
+        .hooks
+        .0
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains_key(&path);
+    if !known {
+        return text(StatusCode::NOT_FOUND, "unknown path");
+    }
+    let Ok(body) = Limited::new(body, MAX_BODY + 1).collect().await else {
+        return text(StatusCode::PAYLOAD_TOO_LARGE, "body too large");
+    };
+    let body = body.to_bytes();
+    let headers: Vec<(&str, &str)> = parts
+        .headers
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+        .collect();
+    let (key, outcome, resources) = {
+        let hooks = ctx.hooks.0.read().unwrap_or_else(|e| e.into_inner());
+        let Some(hook) = hooks.get(&path) else {
+            return text(StatusCode::NOT_FOUND, "unknown path");
+        };
+        let request = hook::Request {
+            method: parts.method.as_str(),
+            path: &path,
+            headers: &headers,
+            body: &body,
+        };
+        (
+            hook.key.clone(),
+            hook.verifier.handle(&request),
+            hook.resources.clone(),
+        )
+    };
+    match outcome {
+        Ok(Outcome::Reconcile(_)) => match request_reconcile(ctx, &key, &resources).await {
+            Ok(count) => {
+                tracing::info!(receiver = %key, %peer, objects = count, "reconcile requested");
+                text(
+                    StatusCode::OK,
+                    &format!("reconcile requested for {count} objects"),
+                )
+            }
+            Err(error) => {
+                tracing::warn!(receiver = %key, error = %format!("{error:#}"), "requesting a reconcile failed");
+                text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "requesting a reconcile failed",
+                )
+            }
+        },
+        Ok(Outcome::Pong) => text(StatusCode::OK, "pong"),
+        Ok(Outcome::Ignored { event }) => text(StatusCode::OK, &format!("ignored event {event}")),
+        Err(refused) => {
+            tracing::info!(receiver = %key, %peer, %refused, "request refused");
+            let status = StatusCode::from_u16(refused.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            text(status, &refused.to_string())
+        }
+    }
+}
+
+/// Sets a fresh `requestedAt` token on every object `resources` names; returns how many.
+async fn request_reconcile(
+    ctx: &Ctx,
+    receiver: &Key,
+    resources: &[ReceiverResource],
+) -> anyhow::Result<usize> {
+    // Flux writes the time; any new value asks for a pass.
+    let token = k8s_openapi::jiff::Timestamp::now().to_string();
+    let patch = Patch::Merge(json!({
+        "metadata": { "annotations": { REQUESTED_AT_ANNOTATION: token } }
+    }));
+    let mut count = 0;
+    for resource in resources {
+        let Some(kind) = Kind::parse(&resource.kind) else {
+            tracing::warn!(%receiver, kind = %resource.kind, "not a kind this controller reconciles; skipped");
+            continue;
+        };
+        let namespace = resource.namespace.as_deref().unwrap_or(&receiver.namespace);
+        let api_resource = ApiResource {
+            group: kind.group().into(),
+            version: "v1".into(),
+            api_version: format!("{}/v1", kind.group()),
+            kind: kind.as_str().into(),
+            plural: kind.plural().into(),
+        };
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(ctx.client.clone(), namespace, &api_resource);
+        let names = if resource.name == "*" {
+            let selector = resource
+                .match_labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            api.list_metadata(&ListParams::default().labels(&selector))
+                .await
+                .with_context(|| format!("listing {} in {namespace}", kind.as_str()))?
+                .items
+                .into_iter()
+                .filter_map(|o| o.metadata.name)
+                .collect()
+        } else {
+            vec![resource.name.clone()]
+        };
+        for name in names {
+            api.patch_metadata(&name, &PatchParams::default(), &patch)
+                .await
+                .with_context(|| format!("annotating {} {namespace}/{name}", kind.as_str()))?;
+            count += 1;
+        }
+    }
+    Ok(count)
+}
+
+fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_owned())));
+    *response.status_mut() = status;
+    response
+}
