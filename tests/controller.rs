@@ -781,7 +781,14 @@ async fn a_shard_reconciles_only_its_labelled_objects() {
         kube_env.kubeconfig_path(),
         &storage.path().join("s"),
         ports,
-        &["--shard", "blue", "--lease-namespace", "shards"],
+        &[
+            "--shard",
+            "blue",
+            "--lease-namespace",
+            "shards",
+            "--log-encoding",
+            "json",
+        ],
     );
 
     let objects_yaml = format!(
@@ -996,4 +1003,17 @@ spec:
         green.status
     );
     assert!(!shard.log().contains("shards/green"), "{}", shard.log());
+
+    // `--log-encoding json`: one JSON object a line, fields kept typed.
+    let log = shard.log();
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    assert!(
+        lines.iter().any(|line| line["level"] == "INFO"
+            && line["fields"]["message"] == "reconcile requested"
+            && line["fields"]["objects"] == 3),
+        "{log}"
+    );
 }

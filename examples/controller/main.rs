@@ -88,6 +88,18 @@ struct Args {
     /// Where `Receiver` webhook paths are served (Flux's notification-controller uses :9292).
     #[arg(long, default_value = "127.0.0.1:9292")]
     receiver_addr: String,
+    /// How logs are written to standard error (Flux's controllers write `json`).
+    #[arg(long, value_enum, default_value = "console")]
+    log_encoding: LogEncoding,
+}
+
+/// Log formats.
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+enum LogEncoding {
+    /// Human-readable lines, coloured on a terminal.
+    Console,
+    /// One JSON object a line.
+    Json,
 }
 
 fn parse_go_duration(text: &str) -> Result<Duration, String> {
@@ -240,14 +252,18 @@ fn contains(have: &Value, want: &Value) -> bool {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
+    let args = Args::parse();
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,kube=warn".into()),
-        )
-        .init();
-    let args = Args::parse();
+        );
+    match args.log_encoding {
+        LogEncoding::Console => logs.init(),
+        // One JSON object a line, for log collectors; no colours.
+        LogEncoding::Json => logs.json().with_ansi(false).init(),
+    }
 
     // 1. Connect, counting every API request for the metrics.
     let requests = RequestCounter::default();
