@@ -25,7 +25,7 @@ use clap::{Parser, Subcommand};
 use gitops::apply::Drift;
 use gitops::flux::{
     Alert, FluxObject, GitRepository, ImagePolicy, ImageRepository, ImageUpdateAutomation,
-    Kustomization, Provider, REQUESTED_AT_ANNOTATION,
+    Kustomization, Provider, REQUESTED_AT_ANNOTATION, Receiver,
 };
 use gitops::image::policy::{Choice, Order, Policy};
 use gitops::local::{DirectoryApplier, DirectorySource};
@@ -109,8 +109,8 @@ enum Command {
     Image(ImageCommand),
     /// List Flux objects with their revision and readiness, like `flux get`.
     Get {
-        /// `all`, `sources` (GitRepository), `kustomizations` or `images` (ImageRepository,
-        /// ImagePolicy, ImageUpdateAutomation); `all` adds Provider and Alert.
+        /// `all`, `sources` (GitRepository), `kustomizations`, `images` (ImageRepository,
+        /// ImagePolicy, ImageUpdateAutomation) or `receivers`; `all` adds Provider and Alert.
         what: GetWhat,
         /// List the objects of every namespace.
         #[arg(short = 'A', long)]
@@ -249,6 +249,8 @@ enum GetWhat {
     Kustomizations,
     #[value(alias = "image")]
     Images,
+    #[value(alias = "receiver")]
+    Receivers,
 }
 
 #[derive(Subcommand)]
@@ -1109,6 +1111,9 @@ async fn get(
     if all {
         sections.push(section::<Provider>(&client, ns, several).await?);
         sections.push(section::<Alert>(&client, ns, several).await?);
+    }
+    if all || matches!(what, GetWhat::Receivers) {
+        sections.push(section::<Receiver>(&client, ns, several).await?);
     }
     let table = format_get(&sections, several, all_namespaces);
     if table.is_empty() {

@@ -72,13 +72,18 @@ fn start_controller(kubeconfig: &Path, storage: &Path, ports: Ports, extra: &[&s
 
 /// Runs `gitops get all` and checks each named row says Ready `True`.
 fn get_all_shows_ready(kubeconfig: &Path, names: &[&str]) {
+    get_shows_ready(kubeconfig, "all", "flux-system", names);
+}
+
+/// Runs `gitops get WHAT -n NAMESPACE` and checks each named row says Ready `True`.
+fn get_shows_ready(kubeconfig: &Path, what: &str, namespace: &str, names: &[&str]) {
     let listed = support::example("gitops", FEATURES)
-        .args(["get", "all", "-n", "flux-system", "--kubeconfig"])
+        .args(["get", what, "-n", namespace, "--kubeconfig"])
         .arg(kubeconfig)
         .output()
         .unwrap();
     let table = String::from_utf8_lossy(&listed.stdout).to_string();
-    println!("gitops get all:\n{table}");
+    println!("gitops get {what}:\n{table}");
     assert!(
         listed.status.success(),
         "{}",
@@ -945,6 +950,12 @@ spec:
     })
     .await;
     assert!(path.starts_with("/hook/") && path.len() == 6 + 64, "{path}");
+    get_shows_ready(
+        kube_env.kubeconfig_path(),
+        "receivers",
+        "shards",
+        &["blue-push"],
+    );
     let pushed = repo
         .commit_files(
             "main",
