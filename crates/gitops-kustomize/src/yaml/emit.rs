@@ -1,12 +1,18 @@
 //! Writing JSON values as YAML with the bytes kustomize's printer produces: keys sorted in its
 //! "natural" order, two-space indentation, sequences not indented under their key, multi-line
-//! strings as literal blocks, and the quoting a YAML 1.1 reader needs. Lines are never wrapped.
+//! strings as literal blocks, the quoting a YAML 1.1 reader needs, and long lines wrapped at a
+//! space past column 80. The printer is go-yaml v2 as forked in `sigs.k8s.io/yaml`; the choice of
+//! scalar style and the quoting are [`gitops_yaml`]'s, with [`GoYaml::V2`].
 
 use std::cmp::Ordering;
 
+use gitops_yaml::{
+    GoYaml, ScalarStyle, push_double_quoted, push_double_quoted_char, push_literal,
+    push_single_quoted, scalar_style,
+};
 use serde_json::{Map, Value};
 
-use super::resolve::{format_number, plain_is_string_v1_1};
+use super::resolve::format_number;
 
 /// Writes one document (without a `---` line), ending in a newline.
 pub fn emit_document(value: &Value, out: &mut String) {
@@ -189,182 +195,33 @@ fn write_flow_or_scalar(value: &Value, block_indent: usize, simple_key: bool, ou
     }
 }
 
-#[derive(Clone, Copy, PartialEq)]
-enum Style {
-    Plain,
-    Single,
-    Double,
-    Literal,
-}
-
-struct Analysis {
-    multiline: bool,
-    block_plain_allowed: bool,
-    single_quoted_allowed: bool,
-    block_allowed: bool,
-}
-
-fn is_break_char(c: char) -> bool {
-    matches!(c, '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}')
-}
-
-/// Printable in the emitter's sense (it escapes everything else in double quotes).
-fn is_printable(c: char) -> bool {
-    let u = c as u32;
-    u == 0x0A
-        || (0x20..=0x7E).contains(&u)
-        || (0xA0..=0xD7FF).contains(&u)
-        || ((0xE000..=0xFFFD).contains(&u) && u != 0xFEFF)
-}
-
-fn analyze(value: &str) -> Analysis {
-    if value.is_empty() {
-        return Analysis {
-            multiline: false,
-            block_plain_allowed: true,
-            single_quoted_allowed: true,
-            block_allowed: false,
-        };
-    }
-    let mut block_indicators = false;
-    let mut line_breaks = false;
-    let mut special = false;
-    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
-        (false, false, false, false);
-    let (mut break_space, mut space_break) = (false, false);
-    let (mut prev_space, mut prev_break) = (false, false);
-    if value.starts_with("---") || value.starts_with("...") {
-        block_indicators = true;
-    }
-    let chars: Vec<char> = value.chars().collect();
-    let mut preceded_by_ws = true;
-    for (i, &c) in chars.iter().enumerate() {
-        let next = chars.get(i + 1).copied();
-        let followed_by_ws = next.is_none_or(|n| n == ' ' || n == '\t');
-        if i == 0 {
-            match c {
-                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
-                | '%' | '@' | '`' => block_indicators = true,
-                '?' | ':' | '-' if followed_by_ws => block_indicators = true,
-                _ => {}
-            }
-        } else {
-            match c {
-                ':' if followed_by_ws => block_indicators = true,
-                '#' if preceded_by_ws => block_indicators = true,
-                _ => {}
-            }
-        }
-        if !is_printable(c) {
-            special = true;
-        }
-        let last = i + 1 == chars.len();
-        if c == ' ' {
-            if i == 0 {
-                leading_space = true;
-            }
-            if last {
-                trailing_space = true;
-            }
-            if prev_break {
-                break_space = true;
-            }
-            prev_space = true;
-            prev_break = false;
-        } else if is_break_char(c) {
-            line_breaks = true;
-            if i == 0 {
-                leading_break = true;
-            }
-            if last {
-                trailing_break = true;
-            }
-            if prev_space {
-                space_break = true;
-            }
-            prev_space = false;
-            prev_break = true;
-        } else {
-            prev_space = false;
-            prev_break = false;
-        }
-        preceded_by_ws = c == ' ' || c == '\t' || is_break_char(c);
-    }
-    let mut a = Analysis {
-        multiline: line_breaks,
-        block_plain_allowed: true,
-        single_quoted_allowed: true,
-        block_allowed: true,
-    };
-    if leading_space || leading_break || trailing_space || trailing_break {
-        a.block_plain_allowed = false;
-    }
-    if trailing_space {
-        a.block_allowed = false;
-    }
-    if break_space {
-        a.block_plain_allowed = false;
-        a.single_quoted_allowed = false;
-    }
-    if space_break || special {
-        a.block_plain_allowed = false;
-        a.single_quoted_allowed = false;
-    }
-    if space_break || special {
-        a.block_allowed = false;
-    }
-    if line_breaks || block_indicators {
-        a.block_plain_allowed = false;
-    }
-    a
-}
-
 fn write_scalar_str(s: &str, block_indent: usize, simple_key: bool, out: &mut String) {
-    let mut style = if s.contains('\n') {
-        Style::Literal
-    } else if plain_is_string_v1_1(s) {
-        Style::Plain
-    } else {
-        Style::Double
-    };
-    let a = analyze(s);
-    if simple_key && a.multiline {
-        style = Style::Double;
-    }
-    if style == Style::Plain && (!a.block_plain_allowed || (s.is_empty() && simple_key)) {
-        style = Style::Single;
-    }
-    if style == Style::Single && !a.single_quoted_allowed {
-        style = Style::Double;
-    }
-    if style == Style::Literal && (!a.block_allowed || simple_key) {
-        style = Style::Double;
-    }
     let allow_breaks = !simple_key;
-    match style {
-        Style::Plain => {
-            if allow_breaks && needs_wrap_check(s, out) {
+    match scalar_style(s, simple_key, GoYaml::V2) {
+        ScalarStyle::Plain => {
+            if allow_breaks && needs_wrap_check(s, out, 0) {
                 write_wrapped(s, block_indent, out, WrapKind::Plain);
             } else {
                 out.push_str(s);
             }
         }
-        Style::Single => {
-            out.push('\'');
-            if allow_breaks && needs_wrap_check(s, out) {
+        ScalarStyle::SingleQuoted => {
+            if allow_breaks && needs_wrap_check(s, out, 1) {
+                out.push('\'');
                 write_wrapped(s, block_indent, out, WrapKind::Single);
+                out.push('\'');
             } else {
-                for c in s.chars() {
-                    if c == '\'' {
-                        out.push('\'');
-                    }
-                    out.push(c);
-                }
+                push_single_quoted(out, s);
             }
-            out.push('\'');
         }
-        Style::Double => write_double(s, block_indent, allow_breaks, out),
-        Style::Literal => write_literal(s, block_indent, out),
+        ScalarStyle::DoubleQuoted => write_double(s, block_indent, allow_breaks, out),
+        ScalarStyle::Literal => {
+            push_literal(out, s, 2, block_indent);
+            // The caller ends the line.
+            if s.ends_with('\n') {
+                out.pop();
+            }
+        }
     }
 }
 
@@ -376,8 +233,9 @@ fn column(out: &str) -> usize {
     out[start..].chars().count()
 }
 
-fn needs_wrap_check(s: &str, out: &str) -> bool {
-    s.contains(' ') && column(out) + s.len() > BEST_WIDTH
+/// Whether `s`, written after `opening` more characters (its quote), may need wrapping.
+fn needs_wrap_check(s: &str, out: &str, opening: usize) -> bool {
+    s.contains(' ') && column(out) + opening + s.len() > BEST_WIDTH
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -415,14 +273,19 @@ fn write_wrapped(s: &str, ind: usize, out: &mut String, kind: WrapKind) {
     }
 }
 
+/// Double quotes, wrapped as the printer wraps them: at a space past column 80, with a `\` where
+/// the break would eat a space.
 fn write_double(s: &str, ind: usize, allow_breaks: bool, out: &mut String) {
+    if !(allow_breaks && needs_wrap_check(s, out, 1)) {
+        push_double_quoted(out, s);
+        return;
+    }
     out.push('"');
-    let wrap = allow_breaks && needs_wrap_check(s, out);
     let chars: Vec<char> = s.chars().collect();
-    let mut col = if wrap { column(out) } else { 0 };
+    let mut col = column(out);
     let mut spaces = false;
     for (i, &c) in chars.iter().enumerate() {
-        if wrap && c == ' ' && !spaces && col > BEST_WIDTH && i > 0 && i + 1 < chars.len() {
+        if c == ' ' && !spaces && col > BEST_WIDTH && i > 0 && i + 1 < chars.len() {
             out.push('\n');
             indent(out, ind);
             col = ind;
@@ -435,78 +298,10 @@ fn write_double(s: &str, ind: usize, allow_breaks: bool, out: &mut String) {
         }
         spaces = c == ' ';
         let before = out.len();
-        if !is_printable(c) || c == '\u{FEFF}' || is_break_char(c) || c == '"' || c == '\\' {
-            out.push('\\');
-            match c {
-                '\0' => out.push('0'),
-                '\u{7}' => out.push('a'),
-                '\u{8}' => out.push('b'),
-                '\t' => out.push('t'),
-                '\n' => out.push('n'),
-                '\u{b}' => out.push('v'),
-                '\u{c}' => out.push('f'),
-                '\r' => out.push('r'),
-                '\u{1b}' => out.push('e'),
-                '"' => out.push('"'),
-                '\\' => out.push('\\'),
-                '\u{85}' => out.push('N'),
-                '\u{a0}' => out.push('_'),
-                '\u{2028}' => out.push('L'),
-                '\u{2029}' => out.push('P'),
-                _ => {
-                    let v = c as u32;
-                    if v <= 0xFF {
-                        out.push_str(&format!("x{v:02X}"));
-                    } else if v <= 0xFFFF {
-                        out.push_str(&format!("u{v:04X}"));
-                    } else {
-                        out.push_str(&format!("U{v:08X}"));
-                    }
-                }
-            }
-        } else {
-            out.push(c);
-        }
-        if wrap {
-            col += out[before..].chars().count();
-        }
+        push_double_quoted_char(out, c);
+        col += out[before..].chars().count();
     }
     out.push('"');
-}
-
-fn write_literal(s: &str, ind: usize, out: &mut String) {
-    out.push('|');
-    let first = s.chars().next();
-    if first.is_some_and(|c| c == ' ' || is_break_char(c)) {
-        out.push('2');
-    }
-    let chars: Vec<char> = s.chars().collect();
-    let n = chars.len();
-    if n == 0 || !is_break_char(chars[n - 1]) {
-        out.push('-');
-    } else if n == 1 || is_break_char(chars[n - 2]) {
-        out.push('+');
-    }
-    out.push('\n');
-    // Content: each line indented, empty lines left empty.
-    let mut at_line_start = true;
-    for &c in &chars {
-        if c == '\n' {
-            out.push('\n');
-            at_line_start = true;
-        } else {
-            if at_line_start {
-                indent(out, ind);
-                at_line_start = false;
-            }
-            out.push(c);
-        }
-    }
-    if !at_line_start {
-        // The caller adds the final newline.
-    } else if out.ends_with('\n') {
-        out.pop();
-    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //!
 //! kustomize turns every resource into JSON before printing it and then prints that JSON as YAML
 //! with sorted keys, so the model in between is a plain [`serde_json::Value`]: comments, quoting
-//! styles and key order of the input never reach the output.
+//! styles and key order of the input never reach the output. What a plain scalar means and how a
+//! string is quoted are go-yaml's rules from [`gitops_yaml`], shared with the SOPS crate.
 
 mod emit;
 mod parse;
