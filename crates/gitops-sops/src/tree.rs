@@ -160,23 +160,6 @@ pub(crate) fn format_float_e(f: f64) -> String {
     format!("{mantissa}e{sign}{digits}")
 }
 
-/// Go's `strconv.FormatFloat(f, 'g', -1, 64)`.
-pub(crate) fn format_float_g(f: f64) -> String {
-    if f == 0.0 || !f.is_finite() {
-        return format_float_f(f);
-    }
-    let e = format!("{:e}", f.abs());
-    let exp: i32 = e
-        .split_once('e')
-        .and_then(|(_, x)| x.parse().ok())
-        .unwrap_or(0);
-    if !(-4..6).contains(&exp) {
-        format_float_e(f)
-    } else {
-        format_float_f(f)
-    }
-}
-
 /// The bytes `sops` feeds into the MAC for a value (`sops.ToBytes`).
 pub(crate) fn mac_bytes(v: &Value, out: &mut dyn FnMut(&[u8])) {
     match v {
@@ -202,11 +185,5 @@ mod tests {
         assert_eq!(format_float_f(1e21), "1000000000000000000000");
         assert_eq!(format_float_e(1e21), "1e+21");
         assert_eq!(format_float_e(1.5e-7), "1.5e-07");
-        assert_eq!(format_float_g(1e6), "1e+06");
-        assert_eq!(format_float_g(123456.0), "123456");
-        assert_eq!(format_float_g(1e21), "1e+21");
-        assert_eq!(format_float_g(1.5), "1.5");
-        assert_eq!(format_float_g(0.0001), "0.0001");
-        assert_eq!(format_float_g(0.00001), "1e-05");
     }
 }

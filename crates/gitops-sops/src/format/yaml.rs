@@ -3,10 +3,11 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use gitops_yaml::{GoYaml, Resolved, ScalarStyle as Style};
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 use zeroize::Zeroizing;
 
-use crate::tree::{Entry, Key, Value, format_float_g};
+use crate::tree::{Entry, Key, Value};
 
 /// A YAML syntax or structure error, with its position (never the text around it).
 #[derive(Debug, thiserror::Error)]
@@ -244,7 +245,7 @@ impl<'a> Loader<'a> {
             let key = match self.node(ev, span)? {
                 Value::Str(s) | Value::Time(s) => s,
                 Value::Int(i) => i.to_string(),
-                Value::Float(f) => format_float_g(f),
+                Value::Float(f) => gitops_yaml::format_float(f),
                 Value::Bool(b) => b.to_string(),
                 Value::Null => "null".into(),
                 _ => return Err(err(&span, "complex mapping keys are not supported")),
@@ -332,215 +333,30 @@ fn scalar_value(value: &str, style: ScalarStyle, tag: Option<&str>) -> Value {
     }
 }
 
-/// go-yaml v3's resolution of a plain scalar.
+/// go-yaml v3's resolution of a plain scalar ([`gitops_yaml::resolve`]).
 pub(crate) fn resolve(s: &str) -> Value {
-    resolve_non_str(s).unwrap_or_else(|| Value::Str(s.to_string()))
-}
-
-/// The typed value of a plain scalar, or `None` for a string (without copying the string).
-fn resolve_non_str(s: &str) -> Option<Value> {
-    match resolve_inner(s) {
-        Value::Str(_) => None,
-        other => Some(other),
-    }
-}
-
-fn resolve_inner(s: &str) -> Value {
-    match s {
-        "true" | "True" | "TRUE" => return Value::Bool(true),
-        "false" | "False" | "FALSE" => return Value::Bool(false),
-        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
-        ".nan" | ".NaN" | ".NAN" => return Value::Float(f64::NAN),
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
-            return Value::Float(f64::INFINITY);
-        }
-        "-.inf" | "-.Inf" | "-.INF" => return Value::Float(f64::NEG_INFINITY),
-        _ => {}
-    }
-    let first = s.as_bytes()[0];
-    match first {
-        b'.' => {
-            if let Ok(f) = parse_go_float(s) {
-                return Value::Float(f);
-            }
-        }
-        b'+' | b'-' | b'0'..=b'9' => {
-            if let Some(t) = parse_timestamp(s) {
-                return Value::Time(t);
-            }
-            let plain: std::borrow::Cow<'_, str> = if s.contains('_') {
-                s.replace('_', "").into()
+    match gitops_yaml::resolve(s) {
+        Resolved::Null => Value::Null,
+        Resolved::Bool(b) => Value::Bool(b),
+        Resolved::Int(i) => Value::Int(i),
+        // The tree has no unsigned integers (the `sops` binary refuses a file with one: "unknown
+        // type: uint64"). Such a number reads as go-yaml would read it without them: as a float
+        // when it is written like one (`9223372036854775808`), else as a string
+        // (`0xFFFFFFFFFFFFFFFF`).
+        Resolved::Uint(_) => {
+            let plain = s.replace('_', "");
+            if gitops_yaml::is_yaml_float(&plain)
+                && let Ok(f) = plain.parse()
+            {
+                Value::Float(f)
             } else {
-                s.into()
-            };
-            if let Some(i) = parse_go_int(&plain) {
-                return Value::Int(i);
-            }
-            if is_yaml_float(&plain) {
-                if let Ok(f) = plain.parse::<f64>() {
-                    return Value::Float(f);
-                }
+                Value::Str(s.to_string())
             }
         }
-        _ => {}
+        Resolved::Float(f) => Value::Float(f),
+        Resolved::Timestamp(t) => Value::Time(t.to_string()),
+        Resolved::Str => Value::Str(s.to_string()),
     }
-    // Strings resolve to themselves; callers that need the text copy it.
-    Value::Str(String::new())
-}
-
-fn parse_go_float(s: &str) -> Result<f64, ()> {
-    let ok = s
-        .chars()
-        .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-' | '_'));
-    if !ok {
-        return Err(());
-    }
-    s.replace('_', "").parse::<f64>().map_err(|_| ())
-}
-
-/// `strconv.ParseInt(s, 0, 64)` (base prefixes 0x, 0o, 0b, and a leading 0 for octal).
-fn parse_go_int(s: &str) -> Option<i64> {
-    let (neg, body) = match s.as_bytes().first()? {
-        b'-' => (true, &s[1..]),
-        b'+' => (false, &s[1..]),
-        _ => (false, s),
-    };
-    if body.is_empty() {
-        return None;
-    }
-    let (radix, digits) =
-        if let Some(d) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
-            (16, d)
-        } else if let Some(d) = body.strip_prefix("0o").or_else(|| body.strip_prefix("0O")) {
-            (8, d)
-        } else if let Some(d) = body.strip_prefix("0b").or_else(|| body.strip_prefix("0B")) {
-            (2, d)
-        } else if body.len() > 1 && body.starts_with('0') {
-            (8, &body[1..])
-        } else {
-            (10, body)
-        };
-    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
-        return None;
-    }
-    let mag = u64::from_str_radix(digits, radix).ok()?;
-    if neg {
-        if mag <= i64::MAX as u64 + 1 {
-            Some((mag as i128).wrapping_neg() as i64)
-        } else {
-            None
-        }
-    } else {
-        i64::try_from(mag).ok()
-    }
-}
-
-/// `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`
-fn is_yaml_float(s: &str) -> bool {
-    let b = s.as_bytes();
-    let mut i = 0;
-    if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
-        i += 1;
-    }
-    let digits = |i: &mut usize| {
-        let st = *i;
-        while *i < b.len() && b[*i].is_ascii_digit() {
-            *i += 1;
-        }
-        *i - st
-    };
-    if i < b.len() && b[i] == b'.' {
-        i += 1;
-        if digits(&mut i) == 0 {
-            return false;
-        }
-    } else {
-        if digits(&mut i) == 0 {
-            return false;
-        }
-        if i < b.len() && b[i] == b'.' {
-            i += 1;
-            digits(&mut i);
-        }
-    }
-    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
-        i += 1;
-        if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
-            i += 1;
-        }
-        if digits(&mut i) == 0 {
-            return false;
-        }
-    }
-    i == b.len()
-}
-
-/// go-yaml v3's timestamp forms, returned as Go's `RFC3339Nano` text.
-pub(crate) fn parse_timestamp(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    if b.len() < 8 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' {
-        return None;
-    }
-    let num = |t: &str, max: usize| -> Option<u32> {
-        if t.is_empty() || t.len() > max || !t.bytes().all(|c| c.is_ascii_digit()) {
-            None
-        } else {
-            t.parse().ok()
-        }
-    };
-    let (date, rest) = match s.find(['T', 't', ' ']) {
-        Some(i) => (&s[..i], Some((&s[i..i + 1], &s[i + 1..]))),
-        None => (s, None),
-    };
-    let mut d = date.split('-');
-    let (y, m, day) = (num(d.next()?, 4)?, num(d.next()?, 2)?, num(d.next()?, 2)?);
-    if d.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
-        return None;
-    }
-    let date_out = format!("{y:04}-{m:02}-{day:02}");
-    let Some((sep, rest)) = rest else {
-        return Some(format!("{date_out}T00:00:00Z"));
-    };
-    let (time, zone) = if sep == " " {
-        (rest, "Z".to_string())
-    } else {
-        let at = rest.find(['Z', '+', '-'])?;
-        let zone = &rest[at..];
-        let zone = if zone == "Z" {
-            "Z".to_string()
-        } else {
-            let (h, mi) = zone[1..].split_once(':')?;
-            let (h, mi) = (num(h, 2)?, num(mi, 2)?);
-            if h == 0 && mi == 0 {
-                "Z".to_string()
-            } else {
-                format!("{}{h:02}:{mi:02}", &zone[..1])
-            }
-        };
-        (&rest[..at], zone)
-    };
-    let (hms, frac) = match time.split_once('.') {
-        Some((a, f)) => (a, Some(f)),
-        None => (time, None),
-    };
-    let mut t = hms.split(':');
-    let (h, mi, sec) = (num(t.next()?, 2)?, num(t.next()?, 2)?, num(t.next()?, 2)?);
-    if t.next().is_some() || h > 23 || mi > 59 || sec > 59 {
-        return None;
-    }
-    let frac = match frac {
-        Some(f) if !f.is_empty() && f.len() <= 9 && f.bytes().all(|c| c.is_ascii_digit()) => {
-            let f = f.trim_end_matches('0');
-            if f.is_empty() {
-                String::new()
-            } else {
-                format!(".{f}")
-            }
-        }
-        Some(_) => return None,
-        None => String::new(),
-    };
-    Some(format!("{date_out}T{h:02}:{mi:02}:{sec:02}{frac}{zone}"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -708,7 +524,7 @@ fn scalar(v: &Value, indent: usize) -> String {
                     "-.inf".into()
                 }
             } else {
-                format_float_g(*f)
+                gitops_yaml::format_float(*f)
             }
         }
         Value::Bool(b) => b.to_string(),
@@ -726,304 +542,14 @@ fn scalar(v: &Value, indent: usize) -> String {
     }
 }
 
-#[derive(PartialEq, Clone, Copy)]
-enum Style {
-    Plain,
-    Single,
-    Double,
-    Literal,
-}
-
-fn is_old_bool(s: &str) -> bool {
-    matches!(
-        s,
-        "y" | "Y"
-            | "yes"
-            | "Yes"
-            | "YES"
-            | "on"
-            | "On"
-            | "ON"
-            | "n"
-            | "N"
-            | "no"
-            | "No"
-            | "NO"
-            | "off"
-            | "Off"
-            | "OFF"
-    )
-}
-
-fn is_base60_float(s: &str) -> bool {
-    let b = s.as_bytes();
-    if b.is_empty() || !(b[0] == b'+' || b[0] == b'-' || b[0].is_ascii_digit()) || !s.contains(':')
-    {
-        return false;
-    }
-    // ^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$
-    let mut i = usize::from(b[0] == b'+' || b[0] == b'-');
-    if i >= b.len() || !b[i].is_ascii_digit() {
-        return false;
-    }
-    i += 1;
-    while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'_') {
-        i += 1;
-    }
-    let mut groups = 0;
-    while i < b.len() && b[i] == b':' {
-        i += 1;
-        let st = i;
-        while i < b.len() && b[i].is_ascii_digit() && i - st < 2 {
-            i += 1;
-        }
-        let g = &b[st..i];
-        let ok = match g.len() {
-            1 => true,
-            2 => g[0] <= b'5',
-            _ => false,
-        };
-        if !ok {
-            return false;
-        }
-        groups += 1;
-    }
-    if groups == 0 {
-        return false;
-    }
-    if i < b.len() && b[i] == b'.' {
-        i += 1;
-        while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'_') {
-            i += 1;
-        }
-    }
-    i == b.len()
-}
-
-fn is_printable(c: char) -> bool {
-    matches!(c as u32, 0x0A | 0x20..=0x7E | 0xA0..=0xD7FF | 0xE000..=0xFFFD) && c != '\u{FEFF}'
-}
-
-fn is_break(c: char) -> bool {
-    matches!(c, '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}')
-}
-
-fn is_blank(c: Option<char>) -> bool {
-    matches!(c, Some(' ' | '\t'))
-}
-
-struct Analysis {
-    multiline: bool,
-    block_plain_allowed: bool,
-    single_quoted_allowed: bool,
-    block_allowed: bool,
-}
-
-fn analyze(value: &str) -> Analysis {
-    if value.is_empty() {
-        return Analysis {
-            multiline: false,
-            block_plain_allowed: true,
-            single_quoted_allowed: true,
-            block_allowed: false,
-        };
-    }
-    let mut block_indicators = value.starts_with("---") || value.starts_with("...");
-    let (mut line_breaks, mut special, mut tabs) = (false, false, false);
-    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
-        (false, false, false, false);
-    let (mut break_space, mut space_break) = (false, false);
-    let (mut prev_space, mut prev_break) = (false, false);
-    let mut preceded_by_ws = true;
-    let mut iter = value.chars().peekable();
-    let mut i = 0usize;
-    while let Some(c) = iter.next() {
-        let next = iter.peek().copied();
-        let last = next.is_none();
-        let followed_by_ws = last || is_blank(next);
-        if i == 0 {
-            match c {
-                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
-                | '%' | '@' | '`' => block_indicators = true,
-                '?' | ':' if followed_by_ws => block_indicators = true,
-                '-' if followed_by_ws => block_indicators = true,
-                _ => {}
-            }
-        } else {
-            match c {
-                ':' if followed_by_ws => block_indicators = true,
-                '#' if preceded_by_ws => block_indicators = true,
-                _ => {}
-            }
-        }
-        if c == '\t' {
-            tabs = true;
-        } else if !is_printable(c) {
-            special = true;
-        }
-        if c == ' ' {
-            if i == 0 {
-                leading_space = true;
-            }
-            if last {
-                trailing_space = true;
-            }
-            if prev_break {
-                break_space = true;
-            }
-            prev_space = true;
-            prev_break = false;
-        } else if is_break(c) {
-            line_breaks = true;
-            if i == 0 {
-                leading_break = true;
-            }
-            if last {
-                trailing_break = true;
-            }
-            if prev_space {
-                space_break = true;
-            }
-            prev_space = false;
-            prev_break = true;
-        } else {
-            prev_space = false;
-            prev_break = false;
-        }
-        preceded_by_ws = c == ' ' || c == '\t' || is_break(c);
-        i += 1;
-    }
-    let mut a = Analysis {
-        multiline: line_breaks,
-        block_plain_allowed: true,
-        single_quoted_allowed: true,
-        block_allowed: true,
-    };
-    if leading_space || leading_break || trailing_space || trailing_break {
-        a.block_plain_allowed = false;
-    }
-    if trailing_space {
-        a.block_allowed = false;
-    }
-    if break_space {
-        a.block_plain_allowed = false;
-        a.single_quoted_allowed = false;
-    }
-    if space_break || tabs || special {
-        a.block_plain_allowed = false;
-        a.single_quoted_allowed = false;
-    }
-    if space_break || special {
-        a.block_allowed = false;
-    }
-    if line_breaks || block_indicators {
-        a.block_plain_allowed = false;
-    }
-    a
-}
-
 /// A string scalar as go-yaml v3 writes it; `indent` is the indentation of block content.
 fn scalar_str(s: &str, simple_key: bool, indent: usize) -> String {
-    let can_plain = resolve_tag_is_str(s) && !(is_base60_float(s) || is_old_bool(s));
-    let mut style = if s.contains('\n') {
-        Style::Literal
-    } else if can_plain {
-        Style::Plain
-    } else {
-        Style::Double
-    };
-    let a = analyze(s);
-    if simple_key && a.multiline {
-        style = Style::Double;
-    }
-    if style == Style::Plain && (!a.block_plain_allowed || (s.is_empty() && simple_key)) {
-        style = Style::Single;
-    }
-    if style == Style::Single && !a.single_quoted_allowed {
-        style = Style::Double;
-    }
-    if style == Style::Literal && (!a.block_allowed || simple_key) {
-        style = Style::Double;
-    }
-    match style {
-        Style::Plain => s.to_string(),
-        Style::Single => format!("'{}'", s.replace('\'', "''")),
-        Style::Double => double_quoted(s),
-        Style::Literal => literal(s, indent),
-    }
-}
-
-fn resolve_tag_is_str(s: &str) -> bool {
-    resolve_non_str(s).is_none()
-}
-
-fn double_quoted(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        if !is_printable(c) || c == '\u{FEFF}' || is_break(c) || c == '"' || c == '\\' {
-            out.push('\\');
-            match c {
-                '\0' => out.push('0'),
-                '\u{7}' => out.push('a'),
-                '\u{8}' => out.push('b'),
-                '\t' => out.push('t'),
-                '\n' => out.push('n'),
-                '\u{b}' => out.push('v'),
-                '\u{c}' => out.push('f'),
-                '\r' => out.push('r'),
-                '\u{1b}' => out.push('e'),
-                '"' => out.push('"'),
-                '\\' => out.push('\\'),
-                '\u{85}' => out.push('N'),
-                '\u{a0}' => out.push('_'),
-                '\u{2028}' => out.push('L'),
-                '\u{2029}' => out.push('P'),
-                other => {
-                    let v = other as u32;
-                    if v <= 0xFF {
-                        out.push_str(&format!("x{v:02X}"));
-                    } else if v <= 0xFFFF {
-                        out.push_str(&format!("u{v:04X}"));
-                    } else {
-                        out.push_str(&format!("U{v:08X}"));
-                    }
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out.push('"');
-    out
-}
-
-fn literal(s: &str, indent: usize) -> String {
-    let mut out = String::from("|");
-    let first = s.chars().next();
-    if first == Some(' ') || first.is_some_and(is_break) {
-        out.push(char::from(b'0' + INDENT as u8));
-    }
-    let mut rev = s.chars().rev();
-    let last = rev.next();
-    if !last.is_some_and(is_break) {
-        out.push('-');
-    } else if s.chars().count() == 1 || rev.next().is_some_and(is_break) {
-        out.push('+');
-    }
-    out.push('\n');
-    let mut at_line_start = true;
-    for c in s.chars() {
-        if c == '\n' {
-            out.push('\n');
-            at_line_start = true;
-        } else {
-            if at_line_start {
-                push_indent(&mut out, indent);
-                at_line_start = false;
-            }
-            out.push(c);
-        }
+    match gitops_yaml::scalar_style(s, simple_key, GoYaml::V3) {
+        Style::Plain => out.push_str(s),
+        Style::SingleQuoted => gitops_yaml::push_single_quoted(&mut out, s),
+        Style::DoubleQuoted => gitops_yaml::push_double_quoted(&mut out, s),
+        Style::Literal => gitops_yaml::push_literal(&mut out, s, INDENT, indent),
     }
     out
 }
@@ -1032,46 +558,21 @@ fn literal(s: &str, indent: usize) -> String {
 mod tests {
     use super::*;
 
-    fn s(v: &str) -> String {
-        scalar_str(v, false, 4)
-    }
-
-    #[test]
-    fn scalar_styles_match_go_yaml() {
-        assert_eq!(s("hunter2"), "hunter2");
-        assert_eq!(s("y"), "\"y\"");
-        assert_eq!(s(""), "\"\"");
-        assert_eq!(s("0123"), "\"0123\"");
-        assert_eq!(s("1.0"), "\"1.0\"");
-        assert_eq!(s("null"), "\"null\"");
-        assert_eq!(s("   leading"), "'   leading'");
-        assert_eq!(s("trailing "), "'trailing '");
-        assert_eq!(s("tab\there"), "\"tab\\there\"");
-        assert_eq!(s("quote'single"), "quote'single");
-        assert_eq!(s("#hash"), "'#hash'");
-        assert_eq!(s("a #b"), "'a #b'");
-        assert_eq!(s("x: y"), "'x: y'");
-        assert_eq!(s("é ü"), "é ü");
-        assert_eq!(s("\u{1}ctl"), "\"\\x01ctl\"");
-        assert_eq!(s("multi\nline\n\n"), "|+\n    multi\n    line\n\n");
-        assert_eq!(s(" multi\nline"), "|4-\n     multi\n    line");
-        assert_eq!(
-            s("line with trailing space \nx"),
-            "\"line with trailing space \\nx\""
-        );
-        assert_eq!(s("2024-01-01"), "\"2024-01-01\"");
-        assert_eq!(scalar_str("n", true, 0), "\"n\"");
-    }
-
     #[test]
     fn resolves_like_go_yaml() {
         assert!(matches!(resolve("0123"), Value::Int(83)));
         assert!(matches!(resolve("0x1F"), Value::Int(31)));
         assert!(matches!(resolve("1_000"), Value::Int(1000)));
         assert!(matches!(resolve("1.5"), Value::Float(f) if f == 1.5));
-        assert!(matches!(resolve("yes"), Value::Str(_)));
+        assert!(matches!(resolve("yes"), Value::Str(s) if s == "yes"));
         assert!(matches!(resolve("2024-01-01"), Value::Time(t) if t == "2024-01-01T00:00:00Z"));
         assert!(matches!(resolve("-"), Value::Str(_)));
+        // No unsigned integers in the tree.
+        let big = resolve("9_223_372_036_854_775_808");
+        assert!(matches!(big, Value::Float(f) if f == 9223372036854775808.0));
+        assert!(
+            matches!(resolve("0xFFFFFFFFFFFFFFFF"), Value::Str(s) if s == "0xFFFFFFFFFFFFFFFF")
+        );
     }
 
     #[test]
