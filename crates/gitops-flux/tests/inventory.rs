@@ -3,7 +3,7 @@
 //! that object instead of reading it again.
 
 use gitops_core::InventoryStore;
-use gitops_core::inventory::Inventory;
+use gitops_core::inventory::{Entry, Inventory};
 use gitops_flux::StatusInventory;
 use gitops_flux::api::{CrossNamespaceReference, Kustomization, KustomizationSpec};
 use gitops_flux::crds;
@@ -11,10 +11,11 @@ use kube::Api;
 use kube::api::PostParams;
 
 fn inventory(ids: &[(&str, &str)]) -> Inventory {
-    let entries: Vec<gitops_core::inventory::Entry> = ids
+    let entries: Vec<Entry> = ids
         .iter()
-        .map(|(id, v)| {
-            serde_json::from_value(serde_json::json!({"id": id, "v": v})).expect("an entry")
+        .map(|(id, v)| Entry {
+            id: id.to_string(),
+            v: v.to_string(),
         })
         .collect();
     Inventory::from_entries("test", &entries).expect("an inventory")
