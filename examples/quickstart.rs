@@ -304,14 +304,27 @@ impl<T: Applier> Applier for Progress<T> {
         Ok(changes)
     }
 
-    async fn delete(&self, objects: &[ObjectRef]) -> Result<ChangeSet, gitops::apply::Error> {
+    async fn resolve(
+        &self,
+        objects: &[Object],
+        options: &ApplyOptions,
+    ) -> Result<Vec<ObjectRef>, gitops::apply::Error> {
+        // A wrapper forwards this too: the identities must be the wrapped applier's own.
+        self.0.resolve(objects, options).await
+    }
+
+    async fn delete(
+        &self,
+        objects: &[ObjectRef],
+        options: &ApplyOptions,
+    ) -> Result<ChangeSet, gitops::apply::Error> {
         let started = Instant::now();
-        let changes = self.0.delete(objects).await?;
+        let changes = self.0.delete(objects, options).await?;
         line(
             "prune",
             started,
             format_args!(
-                "{} deleted, {} kept (prune disabled)",
+                "{} deleted, {} kept (prune disabled or not ours)",
                 changes.count(Action::Deleted),
                 changes.count(Action::Skipped)
             ),

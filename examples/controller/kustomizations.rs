@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use gitops::apply::ApplyOptions;
+use gitops::apply::{ApplyOptions, Owner};
 use gitops::condition::Conditions;
 use gitops::flux::api::{CommonMetadata, KustomizationSpec};
 use gitops::flux::{FluxObject, Kustomization, StatusInventory};
@@ -52,15 +52,31 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
     let generation = ks.metadata.generation.unwrap_or_default();
     let mut conditions = Conditions::new();
 
-    // 1. Dependencies first: each must be Ready for its current generation.
+    // 1. Dependencies first: each must be Ready for its current generation and, when it reads
+    //    the same source, have applied the revision this pass is about to apply (Flux's rule:
+    //    a CRD's Kustomization must have applied the commit that its custom resources come in).
+    let source = &spec.source_ref;
+    let source_key = Key::new(
+        Kind::GitRepository,
+        source.namespace.as_deref().unwrap_or(&key.namespace),
+        &source.name,
+    );
+    let current_revision = ctx
+        .artifacts
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&source_key)
+        .map(|artifact| artifact.revision.to_string());
     for dependency in &spec.depends_on {
         let namespace = dependency.namespace.as_deref().unwrap_or(&key.namespace);
         let dep_key = Key::new(Kind::Kustomization, namespace, &dependency.name);
-        let ready = get::<Kustomization>(ctx, &dep_key)
-            .await?
-            .is_some_and(|dep| dep.is_ready());
-        if !ready {
-            let message = format!("dependency '{namespace}/{}' is not ready", dependency.name);
+        let dep = get::<Kustomization>(ctx, &dep_key).await?;
+        let waiting = match dep {
+            None => Some("is not ready"),
+            Some(dep) => dependency_waits(&dep, &source_key, current_revision.as_deref()),
+        };
+        if let Some(why) = waiting {
+            let message = format!("dependency '{namespace}/{}' {why}", dependency.name);
             ctx.fail(
                 Kind::Kustomization,
                 &ks,
@@ -75,12 +91,6 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
     }
 
     // 2. The source's artifact, as its GitRepository published it.
-    let source = &spec.source_ref;
-    let source_key = Key::new(
-        Kind::GitRepository,
-        source.namespace.as_deref().unwrap_or(&key.namespace),
-        &source.name,
-    );
     if source.kind != "GitRepository" {
         let message = format!("source kind {} is not supported", source.kind);
         ctx.fail(
@@ -233,6 +243,12 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
                 now,
             );
             let was_ready = ks.is_ready();
+            // Dependents reading the same source wait for this revision to be applied here.
+            let new_revision = ks
+                .status
+                .as_ref()
+                .and_then(|s| s.last_applied_revision.as_deref())
+                != Some(revision.as_str());
             ctx.write_status(
                 Kind::Kustomization,
                 &ks,
@@ -243,7 +259,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
                 }),
             )
             .await?;
-            if outcome.changes.has_changes() || !was_ready {
+            if outcome.changes.has_changes() || !was_ready || new_revision {
                 tracing::info!(object = %key, %revision, changes = %outcome.changes.summary(), "applied");
                 wake_dependents(ctx, key);
             }
@@ -305,7 +321,10 @@ async fn finalize(ctx: &Ctx, key: &Key, ks: &Kustomization) -> anyhow::Result<Op
         );
         let owned = gitops::Inventory::from_entries(&location, &entries)?;
         let doomed = owned.stale(&gitops::Inventory::new());
-        match ctx.applier.delete(&doomed).await {
+        // Only what still carries this Kustomization's labels: an object another one took
+        // over since stays.
+        let ours = ApplyOptions::default().with_owner(Owner::of(&key.object_ref()));
+        match ctx.applier.delete(&doomed, &ours).await {
             Ok(changes) => {
                 tracing::info!(object = %key, pruned = doomed.len(), "deleted: objects pruned");
                 ctx.notifications
@@ -549,6 +568,35 @@ async fn health_checks(
                 .join("; ")
         ))),
         Err(error) => Err(Ok(format!("health check failed: {error}"))),
+    }
+}
+
+/// Why a dependency holds a Kustomization back, `None` when it does not: it must be Ready for
+/// its current generation, and when it reads the same source (`source`, whose current revision
+/// is `revision`) it must have applied that revision.
+fn dependency_waits(
+    dep: &Kustomization,
+    source: &Key,
+    revision: Option<&str>,
+) -> Option<&'static str> {
+    let generation = dep.metadata.generation.unwrap_or_default();
+    if !dep.is_ready() || dep.observed_generation() != Some(generation) {
+        return Some("is not ready");
+    }
+    let dep_namespace = dep.metadata.namespace.as_deref().unwrap_or_default();
+    let dep_source = &dep.spec.source_ref;
+    let same_source = dep_source.kind == "GitRepository"
+        && dep_source.name == source.name
+        && dep_source.namespace.as_deref().unwrap_or(dep_namespace) == source.namespace;
+    let applied = dep
+        .status
+        .as_ref()
+        .and_then(|s| s.last_applied_revision.as_deref());
+    match revision {
+        Some(revision) if same_source && applied != Some(revision) => {
+            Some("has not applied the source revision yet")
+        }
+        _ => None,
     }
 }
 

@@ -1,10 +1,13 @@
 //! The [`Applier`] trait: making a cluster (or any target) hold the rendered objects.
 
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde_json::Value;
 
+use crate::object::{PRUNE_ANNOTATION, PRUNE_DISABLED};
 use crate::{BoxError, Object, ObjectRef};
 
 /// Errors from an applier. Each names the object it is about when there is one.
@@ -250,7 +253,7 @@ impl Drift {
     }
 }
 
-/// Options of one apply.
+/// Options of one apply (and of the prune that follows it).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ApplyOptions {
@@ -258,6 +261,10 @@ pub struct ApplyOptions {
     pub force: bool,
     /// The namespace for namespaced objects that name none.
     pub target_namespace: Option<String>,
+    /// Who applies: its labels are written on every applied object, and a delete leaves alone
+    /// every object that does not carry them. `None` writes no labels and checks none (a host
+    /// that keeps ownership some other way); the [`Reconciler`](crate::Reconciler) always sets it.
+    pub owner: Option<Owner>,
 }
 
 impl ApplyOptions {
@@ -272,6 +279,225 @@ impl ApplyOptions {
         self.target_namespace = Some(namespace.into());
         self
     }
+
+    /// Sets the owner.
+    pub fn with_owner(mut self, owner: Owner) -> Self {
+        self.owner = Some(owner);
+        self
+    }
+}
+
+/// The owner of applied objects: labels written on each of them, and required on each object a
+/// prune deletes.
+///
+/// [`Owner::of`] gives Flux's labels (`kustomize.toolkit.fluxcd.io/name` and `…/namespace` for
+/// a Kustomization), so objects applied by Flux and by gitops-rs for the same Kustomization are
+/// recognised by both, and an object that moved to another Kustomization is no longer pruned by
+/// the one it left.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owner {
+    labels: BTreeMap<String, String>,
+}
+
+impl Owner {
+    /// The owner labels of `object`: `<group>/name` and `<group>/namespace`, Flux's form.
+    pub fn of(object: &ObjectRef) -> Self {
+        let group = if object.group.is_empty() {
+            OWNER_PREFIX
+        } else {
+            object.group.as_str()
+        };
+        let mut labels = BTreeMap::new();
+        labels.insert(format!("{group}/name"), object.name.clone());
+        labels.insert(
+            format!("{group}/namespace"),
+            object.namespace.clone().unwrap_or_default(),
+        );
+        Self { labels }
+    }
+
+    /// Whether a label key is one [`Owner::of`] writes for some owner (`<group>/name` or
+    /// `<group>/namespace` of a Flux toolkit group, or of gitops-rs' own prefix).
+    pub fn is_owner_label(key: &str) -> bool {
+        let Some((prefix, field)) = key.rsplit_once('/') else {
+            return false;
+        };
+        matches!(field, "name" | "namespace")
+            && (prefix == OWNER_PREFIX || prefix.ends_with(".toolkit.fluxcd.io"))
+    }
+
+    /// An owner named by other labels.
+    pub fn with_labels(labels: BTreeMap<String, String>) -> Self {
+        Self { labels }
+    }
+
+    /// The labels.
+    pub fn labels(&self) -> &BTreeMap<String, String> {
+        &self.labels
+    }
+
+    /// A Kubernetes label selector matching every labelled object (`k=v,k2=v2`).
+    pub fn selector(&self) -> String {
+        self.labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Whether the object (as JSON, live or desired) carries every owner label.
+    pub fn owns(&self, object: &Value) -> bool {
+        let labels = object.pointer("/metadata/labels");
+        self.labels
+            .iter()
+            .all(|(k, v)| labels.and_then(|l| l.get(k)).and_then(Value::as_str) == Some(v.as_str()))
+    }
+
+    /// Writes the owner labels into the object.
+    pub fn label(&self, object: &mut Object) -> Result<(), crate::object::Error> {
+        object.edit(|map| {
+            let metadata = map
+                .entry("metadata")
+                .or_insert_with(|| Value::Object(serde_json::Map::new()));
+            let Some(metadata) = metadata.as_object_mut() else {
+                return;
+            };
+            let labels = metadata
+                .entry("labels")
+                .or_insert_with(|| Value::Object(serde_json::Map::new()));
+            if !labels.is_object() {
+                *labels = Value::Object(serde_json::Map::new());
+            }
+            if let Some(labels) = labels.as_object_mut() {
+                for (k, v) in &self.labels {
+                    labels.insert(k.clone(), Value::String(v.clone()));
+                }
+            }
+        })
+    }
+}
+
+/// The label prefix of owners without an API group.
+const OWNER_PREFIX: &str = "gitops-rs";
+
+/// Flux's per-object annotation choosing how an object is applied: `Override` (the default),
+/// `Merge`, `IfNotPresent` (create it, never change it afterwards) or `Ignore` (never apply it).
+pub const SSA_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/ssa";
+/// Flux's per-object annotation that stops apply and prune for an object, on the object in Git
+/// or on the live one: `disabled`.
+pub const RECONCILE_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/reconcile";
+/// Flux's per-object annotation that recreates the object when an immutable field changes:
+/// `enabled`.
+pub const FORCE_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/force";
+
+/// Whether the object's labels or annotations hold `key: value` (case-insensitive values, as
+/// Flux compares them).
+fn marked(object: &Value, key: &str, value: &str) -> bool {
+    ["/metadata/labels", "/metadata/annotations"]
+        .iter()
+        .filter_map(|p| object.pointer(p)?.get(key)?.as_str())
+        .any(|v| !v.is_empty() && v.eq_ignore_ascii_case(value))
+}
+
+/// What an applier does with one object, after Flux's per-object annotations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Leave the object as it is: report it [`Action::Skipped`], keep it in the inventory.
+    Skip,
+    /// Apply it; `recreate` allows deleting and creating it again when an immutable field changed.
+    Apply {
+        /// Recreate on an immutable-field change (the options' `force`, or the object's own
+        /// `kustomize.toolkit.fluxcd.io/force: enabled`).
+        recreate: bool,
+    },
+}
+
+/// Decides what to do with `desired` given its `live` copy (`None` when it does not exist),
+/// after Flux's rules, so every applier honours them the same way:
+/// - `kustomize.toolkit.fluxcd.io/reconcile: disabled` or `…/ssa: Ignore` on the desired or the
+///   live object: skip;
+/// - `…/ssa: IfNotPresent` on the desired object and a live copy exists: skip (a Secret seeded
+///   from Git and rotated by hand keeps its value);
+/// - otherwise apply, recreating when `options.force` or `…/force: enabled` (either copy) says so.
+pub fn decide(desired: &Value, live: Option<&Value>, options: &ApplyOptions) -> Decision {
+    let excluded = |o: &Value| {
+        marked(o, RECONCILE_ANNOTATION, "disabled") || marked(o, SSA_ANNOTATION, "Ignore")
+    };
+    if excluded(desired) || live.is_some_and(excluded) {
+        return Decision::Skip;
+    }
+    if live.is_some() && marked(desired, SSA_ANNOTATION, "IfNotPresent") {
+        return Decision::Skip;
+    }
+    let forced = |o: &Value| marked(o, FORCE_ANNOTATION, "enabled");
+    Decision::Apply {
+        recreate: options.force || forced(desired) || live.is_some_and(forced),
+    }
+}
+
+/// Why a prune leaves a live object alone, `None` when it may delete it: the object opts out
+/// (`kustomize.toolkit.fluxcd.io/prune: disabled` or `…/reconcile: disabled`), or it does not
+/// carry the owner's labels (it belongs to someone else, or moved to another owner).
+pub fn keep_on_prune(live: &Value, options: &ApplyOptions) -> Option<&'static str> {
+    if marked(live, PRUNE_ANNOTATION, PRUNE_DISABLED) {
+        return Some("pruning disabled");
+    }
+    if marked(live, RECONCILE_ANNOTATION, "disabled") {
+        return Some("reconciliation disabled");
+    }
+    match &options.owner {
+        Some(owner) if !owner.owns(live) => Some("not owned"),
+        _ => None,
+    }
+}
+
+/// Scopes of kinds that a set of objects defines itself through its CustomResourceDefinitions
+/// (`spec.scope`), keyed by `(group, kind)`: `true` for namespaced.
+pub fn defined_scopes(objects: &[Object]) -> HashMap<(String, String), bool> {
+    objects
+        .iter()
+        .filter(|o| o.id().kind == "CustomResourceDefinition")
+        .filter_map(|o| {
+            let v = o.value();
+            let group = v.pointer("/spec/group")?.as_str()?;
+            let kind = v.pointer("/spec/names/kind")?.as_str()?;
+            let namespaced = v.pointer("/spec/scope").and_then(Value::as_str) != Some("Cluster");
+            Some(((group.to_owned(), kind.to_owned()), namespaced))
+        })
+        .collect()
+}
+
+/// The identity `object` has once applied, given whether its kind is namespaced: a namespaced
+/// object without a namespace gets `default_namespace`, a cluster-scoped one loses any namespace
+/// (kustomize's `namespace:` puts one on kinds whose scope it does not know).
+pub fn resolved_id(object: &ObjectRef, namespaced: bool, default_namespace: &str) -> ObjectRef {
+    let mut id = object.clone();
+    if !namespaced {
+        id.namespace = None;
+    } else if id.namespace.is_none() && !default_namespace.is_empty() {
+        id.namespace = Some(default_namespace.to_owned());
+    }
+    id
+}
+
+/// Identities as a backend without discovery resolves them: Kubernetes' built-in
+/// cluster-scoped kinds and the kinds a CRD of the same set declares cluster-scoped lose their
+/// namespace; the rest get the target namespace when they name none.
+pub fn resolve_without_discovery(objects: &[Object], options: &ApplyOptions) -> Vec<ObjectRef> {
+    let scopes = defined_scopes(objects);
+    let target = options.target_namespace.as_deref().unwrap_or("");
+    objects
+        .iter()
+        .map(|o| {
+            let id = o.id();
+            let namespaced = !id.is_cluster_scoped()
+                && scopes
+                    .get(&(id.group.clone(), id.kind.clone()))
+                    .copied()
+                    .unwrap_or(true);
+            resolved_id(id, namespaced, target)
+        })
+        .collect()
 }
 
 /// Applies objects to a target, prunes, waits for health and reports drift.
@@ -281,8 +507,15 @@ impl ApplyOptions {
 ///   the second time and writes nothing.
 /// - `apply` orders objects itself: definitions (CRDs, namespaces) first, waiting until they are
 ///   usable, then the rest (see [`apply_rank`]).
+/// - `apply` honours Flux's per-object annotations through [`decide`] (skipped objects are
+///   reported [`Action::Skipped`]) and writes the options' [`Owner`] labels on what it applies.
+/// - `resolve` names each object exactly as `apply` reports it: the reconciler records these
+///   identities before applying, and an identity recorded one way and applied another would
+///   make a later prune delete a live object.
 /// - `delete` deletes only the objects it is given, in the order given, and skips
-///   ([`Action::Skipped`]) objects annotated `kustomize.toolkit.fluxcd.io/prune: disabled`.
+///   ([`Action::Skipped`]) every object [`keep_on_prune`] keeps: opted out, or not carrying the
+///   owner's labels. An identity whose namespace does not fit its kind's scope names no object
+///   and is skipped, never "corrected" into another object.
 /// - Secret values never appear in errors or drift reports.
 ///
 /// # Cancellation
@@ -292,11 +525,30 @@ impl ApplyOptions {
 /// See [`Error`]; [`Error::is_transient`] tells whether a retry can help.
 #[async_trait]
 pub trait Applier: Send + Sync {
+    /// The identities the objects have once applied with `options` (namespace defaulted or
+    /// dropped by the kind's real scope), one per object, in order.
+    ///
+    /// The default resolves without discovery ([`resolve_without_discovery`]); a backend that
+    /// knows the target's scopes overrides it, and must fail for kinds it cannot resolve rather
+    /// than guess.
+    async fn resolve(
+        &self,
+        objects: &[Object],
+        options: &ApplyOptions,
+    ) -> Result<Vec<ObjectRef>, Error> {
+        Ok(resolve_without_discovery(objects, options))
+    }
+
     /// Applies the objects and reports one change per object.
     async fn apply(&self, objects: &[Object], options: &ApplyOptions) -> Result<ChangeSet, Error>;
 
-    /// Deletes the given objects (a prune), in the order given.
-    async fn delete(&self, objects: &[ObjectRef]) -> Result<ChangeSet, Error>;
+    /// Deletes the given objects (a prune), in the order given, leaving alone what
+    /// [`keep_on_prune`] keeps under `options`.
+    async fn delete(
+        &self,
+        objects: &[ObjectRef],
+        options: &ApplyOptions,
+    ) -> Result<ChangeSet, Error>;
 
     /// Waits until the objects are healthy or the timeout passes, and reports their health.
     async fn wait(&self, objects: &[ObjectRef], timeout: Duration) -> Result<HealthReport, Error>;
@@ -363,6 +615,142 @@ mod tests {
         );
         assert!(is_first_stage(objects[0].id()) && is_first_stage(objects[1].id()));
         assert!(!is_first_stage(objects[2].id()));
+    }
+
+    fn value(annotations: serde_json::Value, labels: serde_json::Value) -> Value {
+        serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "s", "namespace": "n", "annotations": annotations, "labels": labels}})
+    }
+
+    #[test]
+    fn decide_follows_fluxs_per_object_annotations() {
+        let plain = value(serde_json::json!({}), serde_json::json!({}));
+        let opts = ApplyOptions::default();
+        let apply = Decision::Apply { recreate: false };
+        assert_eq!(decide(&plain, None, &opts), apply);
+        assert_eq!(decide(&plain, Some(&plain), &opts), apply);
+
+        // IfNotPresent: created once, never overwritten (labels count too; values fold case).
+        let seeded = value(
+            serde_json::json!({SSA_ANNOTATION: "IfNotPresent"}),
+            serde_json::json!({}),
+        );
+        assert_eq!(decide(&seeded, None, &opts), apply);
+        assert_eq!(decide(&seeded, Some(&plain), &opts), Decision::Skip);
+        let by_label = value(
+            serde_json::json!({}),
+            serde_json::json!({SSA_ANNOTATION: "ifnotpresent"}),
+        );
+        assert_eq!(decide(&by_label, Some(&plain), &opts), Decision::Skip);
+
+        // Ignore and reconcile: disabled, on the desired or the live copy.
+        for (key, val) in [
+            (SSA_ANNOTATION, "Ignore"),
+            (RECONCILE_ANNOTATION, "disabled"),
+        ] {
+            let marked = value(serde_json::json!({key: val}), serde_json::json!({}));
+            assert_eq!(decide(&marked, None, &opts), Decision::Skip, "{key}");
+            assert_eq!(
+                decide(&plain, Some(&marked), &opts),
+                Decision::Skip,
+                "{key}"
+            );
+        }
+
+        // Recreate: the options' force, or the object's own annotation on either copy.
+        let forced = value(
+            serde_json::json!({FORCE_ANNOTATION: "Enabled"}),
+            serde_json::json!({}),
+        );
+        let recreate = Decision::Apply { recreate: true };
+        assert_eq!(decide(&forced, Some(&plain), &opts), recreate);
+        assert_eq!(decide(&plain, Some(&forced), &opts), recreate);
+        assert_eq!(
+            decide(&plain, Some(&plain), &opts.clone().with_force(true)),
+            recreate
+        );
+        let merge = value(
+            serde_json::json!({SSA_ANNOTATION: "Merge"}),
+            serde_json::json!({}),
+        );
+        assert_eq!(decide(&merge, Some(&plain), &opts), apply);
+    }
+
+    #[test]
+    fn prune_keeps_what_is_not_ours_or_opted_out() {
+        let me = ObjectRef::new(
+            "kustomize.toolkit.fluxcd.io",
+            "v1",
+            "Kustomization",
+            Some("flux-system"),
+            "apps",
+        );
+        let owner = Owner::of(&me);
+        assert_eq!(
+            owner.selector(),
+            "kustomize.toolkit.fluxcd.io/name=apps,kustomize.toolkit.fluxcd.io/namespace=flux-system"
+        );
+        let opts = ApplyOptions::default().with_owner(owner.clone());
+        let mut ours =
+            crate::Object::new(value(serde_json::json!({}), serde_json::json!({}))).unwrap();
+        owner.label(&mut ours).unwrap();
+        assert!(owner.owns(ours.value()));
+        assert_eq!(keep_on_prune(ours.value(), &opts), None);
+
+        let unlabelled = value(serde_json::json!({}), serde_json::json!({}));
+        assert_eq!(keep_on_prune(&unlabelled, &opts), Some("not owned"));
+        // Without an owner, only the opt-outs count.
+        assert_eq!(keep_on_prune(&unlabelled, &ApplyOptions::default()), None);
+
+        let theirs = value(
+            serde_json::json!({}),
+            serde_json::json!({
+            "kustomize.toolkit.fluxcd.io/name": "infra",
+            "kustomize.toolkit.fluxcd.io/namespace": "flux-system"}),
+        );
+        assert_eq!(keep_on_prune(&theirs, &opts), Some("not owned"));
+        for (key, val) in [
+            (crate::object::PRUNE_ANNOTATION, "disabled"),
+            (RECONCILE_ANNOTATION, "Disabled"),
+        ] {
+            let mut opted = ours.clone();
+            opted
+                .edit(|m| {
+                    m["metadata"]["annotations"] = serde_json::json!({key: val});
+                })
+                .unwrap();
+            assert!(keep_on_prune(opted.value(), &opts).is_some(), "{key}");
+        }
+        assert!(Owner::is_owner_label("kustomize.toolkit.fluxcd.io/name"));
+        assert!(Owner::is_owner_label("helm.toolkit.fluxcd.io/namespace"));
+        assert!(!Owner::is_owner_label("app.kubernetes.io/name"));
+    }
+
+    #[test]
+    fn identities_resolve_by_scope_including_crds_of_the_set() {
+        let objects = crate::object::parse_yaml(
+            "x.yaml",
+            "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: gadgets.example.com}\n\
+             spec: {group: example.com, scope: Cluster, names: {kind: Gadget, plural: gadgets}}\n---\n\
+             apiVersion: example.com/v1\nkind: Gadget\nmetadata: {name: g, namespace: apps}\n---\n\
+             apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n---\n\
+             apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: r, namespace: apps}\n",
+        )
+        .unwrap();
+        let ids = resolve_without_discovery(
+            &objects,
+            &ApplyOptions::default().with_target_namespace("apps"),
+        );
+        let names: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            names,
+            [
+                "CustomResourceDefinition.apiextensions.k8s.io/gadgets.example.com",
+                "Gadget.example.com/g",
+                "Widget.example.com/apps/w",
+                "ClusterRole.rbac.authorization.k8s.io/r",
+            ]
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::apply::{ApplyOptions, Drift, HealthStatus};
+use crate::apply::{ApplyOptions, Drift, HealthStatus, Owner};
 use crate::{Action, Applier, Object, ObjectRef};
 
 fn object(value: serde_json::Value) -> Object {
@@ -31,8 +31,9 @@ fn actions(set: &crate::ChangeSet) -> Vec<(String, Action)> {
 }
 
 /// The [`Applier`] guarantees, exercised in `namespace` (which the suite creates and deletes):
-/// idempotent apply, per-object change sets, drift reports that mask Secret values, deletes that
-/// honour `kustomize.toolkit.fluxcd.io/prune: disabled`, and health of applied objects.
+/// idempotent apply, per-object change sets, identities resolved as applied, drift reports that
+/// mask Secret values, deletes that honour `kustomize.toolkit.fluxcd.io/prune: disabled` and
+/// ownership, Flux's `ssa`/`reconcile` annotations, and health of applied objects.
 pub async fn applier(applier: &dyn Applier, namespace: &str) -> Result<(), String> {
     let ns =
         object(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}));
@@ -50,7 +51,14 @@ pub async fn applier(applier: &dyn Applier, namespace: &str) -> Result<(), Strin
             "type": "Opaque", "stringData": {"password": value}}),
         )
     };
-    let options = ApplyOptions::default();
+    let me = ObjectRef::new(
+        "kustomize.toolkit.fluxcd.io",
+        "v1",
+        "Kustomization",
+        Some("flux-system"),
+        "conformance",
+    );
+    let options = ApplyOptions::default().with_owner(Owner::of(&me));
     let first_set = vec![
         config("info"),
         kept.clone(),
@@ -72,6 +80,17 @@ pub async fn applier(applier: &dyn Applier, namespace: &str) -> Result<(), Strin
             )
         },
     )?;
+    let resolved = applier
+        .resolve(&first_set, &options)
+        .await
+        .map_err(|e| format!("resolve failed: {e}"))?;
+    let mut applied_ids: Vec<&ObjectRef> = created.changes.iter().map(|c| &c.id).collect();
+    let mut resolved_ids: Vec<&ObjectRef> = resolved.iter().collect();
+    applied_ids.sort();
+    resolved_ids.sort();
+    check(applied_ids == resolved_ids, || {
+        format!("resolve must name objects as apply does: {resolved_ids:?} vs {applied_ids:?}")
+    })?;
     check(created.changes[0].id.kind == "Namespace", || {
         format!(
             "the namespace must be applied first, got {:?}",
@@ -153,32 +172,98 @@ pub async fn applier(applier: &dyn Applier, namespace: &str) -> Result<(), Strin
         || format!("applied objects must be current: {health:?}"),
     )?;
 
-    // 6. Prune honours the opt-out, in the order given.
+    // 6. Flux's per-object annotations: `ssa: IfNotPresent` creates once and never overwrites
+    //    (a Secret rotated by hand keeps its value); `reconcile: disabled` is never applied.
+    let seeded = |value: &str| {
+        object(json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "seeded", "namespace": namespace,
+                         "annotations": {"kustomize.toolkit.fluxcd.io/ssa": "IfNotPresent"}},
+            "data": {"token": value}}))
+    };
+    let paused = object(json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "paused", "namespace": namespace,
+                     "annotations": {"kustomize.toolkit.fluxcd.io/reconcile": "disabled"}},
+        "data": {"k": "v"}}));
+    let first = applier
+        .apply(&[seeded("placeholder"), paused.clone()], &options)
+        .await
+        .map_err(|e| format!("annotated apply failed: {e}"))?;
+    check(
+        first.count(Action::Created) == 1 && first.count(Action::Skipped) == 1,
+        || {
+            format!(
+                "IfNotPresent must be created and reconcile-disabled skipped, got {:?}",
+                actions(&first)
+            )
+        },
+    )?;
+    let rotated = applier
+        .apply(&[seeded("rotated-by-hand")], &ApplyOptions::default())
+        .await
+        .map_err(|e| format!("apply failed: {e}"))?;
+    check(rotated.count(Action::Skipped) == 1, || {
+        format!(
+            "an existing IfNotPresent object must be skipped, got {:?}",
+            actions(&rotated)
+        )
+    })?;
+    let kept_value = applier
+        .diff(&[seeded("placeholder")])
+        .await
+        .map_err(|e| format!("diff failed: {e}"))?;
+    check(kept_value.is_empty(), || {
+        format!("an IfNotPresent object must keep its first value, got {kept_value:?}")
+    })?;
+    let never = applier
+        .diff(std::slice::from_ref(&paused))
+        .await
+        .map_err(|e| format!("diff failed: {e}"))?;
+    check(matches!(never.as_slice(), [Drift::Missing(_)]), || {
+        format!("a reconcile-disabled object must never be created, got {never:?}")
+    })?;
+
+    // 7. Prune honours the opt-out and ownership, in the order given: an object without the
+    //    owner's labels (another Kustomization's, or applied by hand) is never deleted.
+    let foreign = object(json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "foreign", "namespace": namespace}, "data": {"k": "v"}}));
+    let other_owner = ApplyOptions::default().with_owner(Owner::of(&ObjectRef::new(
+        "kustomize.toolkit.fluxcd.io",
+        "v1",
+        "Kustomization",
+        Some("flux-system"),
+        "someone-else",
+    )));
+    applier
+        .apply(std::slice::from_ref(&foreign), &other_owner)
+        .await
+        .map_err(|e| format!("foreign apply failed: {e}"))?;
     let prune = vec![
         config("x").id().clone(),
         kept.id().clone(),
         secret("x").id().clone(),
+        foreign.id().clone(),
     ];
     let pruned = applier
-        .delete(&prune)
+        .delete(&prune, &options)
         .await
         .map_err(|e| format!("delete failed: {e}"))?;
     check(
-        pruned.count(Action::Deleted) == 2 && pruned.count(Action::Skipped) == 1,
+        pruned.count(Action::Deleted) == 2 && pruned.count(Action::Skipped) == 2,
         || {
             format!(
-                "delete: expected 2 deleted and the prune-disabled one skipped, got {:?}",
+                "delete: expected 2 deleted, the prune-disabled and the foreign one skipped, got {:?}",
                 actions(&pruned)
             )
         },
     )?;
     let gone = applier
-        .diff(&[config("debug")])
+        .diff(&[config("debug"), foreign.clone()])
         .await
         .map_err(|e| format!("diff failed: {e}"))?;
-    check(matches!(gone.as_slice(), [Drift::Missing(_)]), || {
-        format!("a deleted object must be missing, got {gone:?}")
-    })?;
+    check(
+        matches!(gone.as_slice(), [Drift::Missing(id)] if id == config("debug").id()),
+        || format!("only the owned object may be gone, got {gone:?}"),
+    )?;
 
     // Clean up what the opt-out kept, then the namespace.
     let mut cleanup = kept;
@@ -194,8 +279,17 @@ pub async fn applier(applier: &dyn Applier, namespace: &str) -> Result<(), Strin
         .apply(std::slice::from_ref(&cleanup), &options)
         .await
         .map_err(|e| format!("cleanup apply failed: {e}"))?;
+    let everything = ApplyOptions::default();
     applier
-        .delete(&[cleanup.id().clone(), ns.id().clone()])
+        .delete(
+            &[
+                cleanup.id().clone(),
+                foreign.id().clone(),
+                seeded("x").id().clone(),
+                ns.id().clone(),
+            ],
+            &everything,
+        )
         .await
         .map_err(|e| format!("cleanup delete failed: {e}"))?;
     Ok(())

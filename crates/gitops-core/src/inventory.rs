@@ -84,11 +84,36 @@ impl Inventory {
 
     /// What this inventory holds and `next` lacks: what a prune deletes, in deletion order
     /// (reverse of apply order: workloads first, then namespaces, CRDs last).
+    ///
+    /// An entry that differs from one of `next` only in having a namespace where the other has
+    /// none (or the reverse) is the same object named two ways (an inventory written before
+    /// identities were resolved by the kind's real scope): it is never stale.
     pub fn stale(&self, next: &Inventory) -> Vec<ObjectRef> {
+        let scoped: std::collections::HashSet<(&str, &str, &str, bool)> = next
+            .objects
+            .keys()
+            .map(|id| {
+                (
+                    id.group.as_str(),
+                    id.kind.as_str(),
+                    id.name.as_str(),
+                    id.namespace.is_some(),
+                )
+            })
+            .collect();
         let mut stale: Vec<ObjectRef> = self
             .objects
             .keys()
             .filter(|id| !next.contains(id))
+            .filter(|id| {
+                let other_scope = (
+                    id.group.as_str(),
+                    id.kind.as_str(),
+                    id.name.as_str(),
+                    id.namespace.is_none(),
+                );
+                !scoped.contains(&other_scope)
+            })
             .cloned()
             .collect();
         stale.sort_by(|a, b| {
@@ -255,6 +280,28 @@ mod tests {
             ]
         );
         assert!(new.stale(&old).is_empty());
+    }
+
+    /// An inventory written when a custom resource's scope was guessed holds `ns/X` where the
+    /// render now names `/X` (or the reverse): that is the same live object, never stale.
+    #[test]
+    fn an_object_named_with_and_without_namespace_is_never_stale() {
+        let old: Inventory = [
+            id("example.com", "Gadget", Some("apps"), "g"),
+            id("example.com", "Gadget", None, "g"),
+            id("example.com", "Widget", None, "w"),
+            id("", "ConfigMap", Some("apps"), "gone"),
+        ]
+        .into_iter()
+        .collect();
+        let new: Inventory = [
+            id("example.com", "Gadget", None, "g"),
+            id("example.com", "Widget", Some("apps"), "w"),
+        ]
+        .into_iter()
+        .collect();
+        let stale: Vec<String> = old.stale(&new).iter().map(ToString::to_string).collect();
+        assert_eq!(stale, ["ConfigMap/apps/gone"]);
     }
 
     #[test]

@@ -124,27 +124,43 @@ impl ObjectRef {
     }
 
     /// Flux's inventory id: `<namespace>_<name>_<group>_<kind>` (empty parts stay empty).
+    ///
+    /// RBAC names may contain `:` (`system:controller:x`), which Flux writes as `__`; this does
+    /// the same, so Flux and gitops-rs read each other's inventories.
     pub fn inventory_id(&self) -> String {
+        let name = if is_rbac_kind(&self.group, &self.kind) {
+            self.name.replace(':', INVENTORY_COLON)
+        } else {
+            self.name.clone()
+        };
         format!(
             "{}_{}_{}_{}",
             self.namespace.as_deref().unwrap_or(""),
-            self.name,
+            name,
             self.group,
             self.kind
         )
     }
 
     /// Parses Flux's inventory id back, with the version kept beside it in the inventory.
+    ///
+    /// Namespaces, groups and kinds never contain `_`, names may (RBAC names do), so the
+    /// namespace is what comes before the first `_`, the kind and group what come after the
+    /// last two, and the name all that is left. An RBAC name's `__` is read back as `:`, as
+    /// Flux does: an RBAC name that itself holds `__`, `_:` or `:_` cannot be told apart in
+    /// Flux's format, and comes back with `:` in its place.
     pub fn from_inventory_id(id: &str, version: &str) -> Option<Self> {
-        // Names and namespaces cannot contain `_`, but groups cannot either, so the split is exact.
-        let mut parts = id.splitn(4, '_');
-        let namespace = parts.next()?;
-        let name = parts.next()?;
-        let group = parts.next()?;
-        let kind = parts.next()?;
+        let (namespace, rest) = id.split_once('_')?;
+        let (rest, kind) = rest.rsplit_once('_')?;
+        let (name, group) = rest.rsplit_once('_')?;
         if name.is_empty() || kind.is_empty() {
             return None;
         }
+        let name = if is_rbac_kind(group, kind) {
+            name.replace(INVENTORY_COLON, ":")
+        } else {
+            name.to_owned()
+        };
         Some(Self::new(group, version, kind, Some(namespace), name))
     }
 
@@ -213,6 +229,18 @@ impl fmt::Display for ObjectRef {
         }
         f.write_str(&self.name)
     }
+}
+
+/// How Flux's inventory ids write the `:` of RBAC names.
+const INVENTORY_COLON: &str = "__";
+
+/// The RBAC kinds, whose names may hold `:` and `_`.
+fn is_rbac_kind(group: &str, kind: &str) -> bool {
+    group == "rbac.authorization.k8s.io"
+        && matches!(
+            kind,
+            "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding"
+        )
 }
 
 /// Whether `group`/`kind` is one of Kubernetes' built-in cluster-scoped kinds.
@@ -556,6 +584,44 @@ mod tests {
             ns
         );
         assert!(ObjectRef::from_inventory_id("nonsense", "v1").is_none());
+    }
+
+    /// Underscores are valid in RBAC names, and Flux writes their `:` as `__`: an object with
+    /// either must come back from its inventory id as itself, or it leaves the inventory and
+    /// is never pruned.
+    #[test]
+    fn inventory_ids_keep_rbac_names_with_underscores_and_colons() {
+        let rbac = "rbac.authorization.k8s.io";
+        let cases = [
+            ObjectRef::new(rbac, "v1", "ClusterRole", None, "system:controller:job_x"),
+            ObjectRef::new(rbac, "v1", "Role", Some("web"), "read_only"),
+            ObjectRef::new(rbac, "v1", "RoleBinding", Some("web"), "a_b_c"),
+            ObjectRef::new(rbac, "v1", "ClusterRoleBinding", None, "edge_"),
+        ];
+        for id in &cases {
+            let back = ObjectRef::from_inventory_id(&id.inventory_id(), "v1");
+            assert_eq!(back.as_ref(), Some(id), "{}", id.inventory_id());
+            assert_eq!(back.map(|b| b.name), Some(id.name.clone()));
+        }
+        // Flux's own encoding, read as Flux reads it.
+        let written_by_flux = "_system__controller__job_rbac.authorization.k8s.io_ClusterRole";
+        assert_eq!(
+            ObjectRef::from_inventory_id(written_by_flux, "v1").map(|id| id.name),
+            Some("system:controller:job".to_owned())
+        );
+        assert_eq!(
+            cases[0].inventory_id(),
+            "_system__controller__job_x_rbac.authorization.k8s.io_ClusterRole"
+        );
+        // Other kinds keep `__` as written (their names cannot hold `:`).
+        let cm = ObjectRef::new("", "v1", "ConfigMap", Some("a"), "x__y");
+        assert_eq!(
+            ObjectRef::from_inventory_id(&cm.inventory_id(), "v1").map(|id| id.name),
+            Some("x__y".to_owned())
+        );
+        for bad in ["", "_", "a_b", "a__", "ns_name__", "ns__group_Kind"] {
+            assert!(ObjectRef::from_inventory_id(bad, "v1").is_none(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::apply::{self, ApplyOptions};
+use crate::apply::{self, ApplyOptions, Owner};
 use crate::event::reason;
 use crate::inventory::{self, InventoryStore, MemoryInventoryStore};
 use crate::render::{self, RenderRequest};
@@ -417,18 +417,22 @@ impl Reconciler {
             };
             return Err(self.failed(Stage::Render, rev, error));
         }
-        // 5. Record the union first, so an apply that dies halfway loses track of nothing. The
-        //    identities are those the render names, with the target namespace filled in where
-        //    the kind is known to be namespaced; the applier's own answer replaces them below.
+
+        // 5. Name every object once, as the applier will apply it (scope from the target, the
+        //    namespace defaulted), and record the union with what was owned before applying, so
+        //    an apply that dies halfway loses track of nothing. These identities are the ones
+        //    the intent, the prune and the final inventory all use.
+        let apply_options = self.apply_options();
+        let next: Inventory = self
+            .applier
+            .resolve(&objects, &apply_options)
+            .await
+            .map_err(|e| self.failed(Stage::Apply, rev, e))?
+            .into_iter()
+            .collect();
         let mut intent = previous.clone();
-        for object in &objects {
-            let mut id = object.id().clone();
-            if let Some(ns) = &opts.apply.target_namespace {
-                if id.namespace.is_none() && !id.is_cluster_scoped() {
-                    id.namespace = Some(ns.clone());
-                }
-            }
-            intent.insert(id);
+        for id in next.iter() {
+            intent.insert(id.clone());
         }
         if intent != previous {
             self.inventory
@@ -440,18 +444,24 @@ impl Reconciler {
         // 6. Apply (the applier stages definitions first).
         let mut changes = self
             .applier
-            .apply(&objects, &opts.apply)
+            .apply(&objects, &apply_options)
             .await
             .map_err(|e| self.failed(Stage::Apply, rev, e))?;
 
-        // 7. Prune what the last apply owned and this apply lacks, then store the new inventory.
-        //    The applier reports each object as it was applied (namespace defaulted, scope
-        //    known from the target), so that is what the inventory records.
-        let next: Inventory = changes.changes.iter().map(|c| c.id.clone()).collect();
+        // 7. Prune what the last apply owned and this render lacks (the applier leaves alone
+        //    what is not ours or opted out), then store the new inventory. An applied identity
+        //    that `resolve` did not name (a wrapper that does not forward it) is kept as well:
+        //    the inventory may hold an object twice, but never loses one.
+        let mut next = next;
+        for change in &changes.changes {
+            if !next.contains(&change.id) {
+                next.insert(change.id.clone());
+            }
+        }
         if opts.prune {
             let stale = previous.stale(&next);
             if !stale.is_empty() {
-                let pruned = self.applier.delete(&stale).await;
+                let pruned = self.applier.delete(&stale, &apply_options).await;
                 changes.extend(
                     pruned.map_err(|e| self.failed(Stage::Prune, rev, e).with_changes(&changes))?,
                 );
@@ -490,6 +500,16 @@ impl Reconciler {
             duration: Duration::ZERO,
             requeue_after: opts.interval,
         })
+    }
+
+    /// The apply options with the owner filled in: objects carry the labels of the object this
+    /// reconciler acts for unless the host named another owner.
+    fn apply_options(&self) -> ApplyOptions {
+        let mut options = self.options.apply.clone();
+        if options.owner.is_none() {
+            options.owner = Some(Owner::of(&self.object));
+        }
+        options
     }
 
     fn failed(

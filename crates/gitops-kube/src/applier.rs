@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use gitops_core::apply::{self, ApplyOptions, Drift, Error, Health};
+use gitops_core::apply::{self, ApplyOptions, Decision, Drift, Error, Health};
 use gitops_core::{
     Action, Applier, BoxError, ChangeSet, HealthReport, HealthStatus, Object, ObjectRef,
 };
@@ -100,6 +100,13 @@ impl KubeApplierOptions {
     }
 }
 
+/// Objects per list page: bounds the memory of one answer.
+const LIST_PAGE: u32 = 500;
+
+/// From this many objects of one resource and namespace without owner labels, one paged list
+/// of the namespace is cheaper than a get each.
+const UNFILTERED_LIST_MIN: usize = 8;
+
 /// The resource an object kind is served as.
 #[derive(Clone, Debug)]
 struct Resource {
@@ -119,6 +126,9 @@ struct Served {
 struct Memo {
     resource_version: String,
     digest: String,
+    /// The owner's label selector the object was applied with, so later reads (health
+    /// polls) can list only what that owner manages.
+    selector: Option<Arc<str>>,
 }
 
 /// Objects read together: `<apiVersion>/<plural>` and the namespace.
@@ -133,6 +143,8 @@ struct Prepared {
     /// What we expect to find live (Secrets' `stringData` folded into `data`).
     expected: Value,
     digest: String,
+    /// The owner's label selector, when the apply names an owner.
+    selector: Option<Arc<str>>,
 }
 
 /// Applies objects to a Kubernetes API server with server-side apply.
@@ -242,7 +254,7 @@ impl KubeApplier {
 
     /// The resource serving `kind` in `api_version`, `None` when the server does not serve it.
     /// A miss on an answer older than the TTL (or when `fresh` is asked) looks again.
-    async fn resolve(&self, id: &ObjectRef, fresh: bool) -> Result<Option<Resource>, Error> {
+    async fn resource_of(&self, id: &ObjectRef, fresh: bool) -> Result<Option<Resource>, Error> {
         let api_version = id.api_version();
         let cached = self.lock_discovery().get(&api_version).cloned();
         if let Some(served) = &cached {
@@ -306,6 +318,14 @@ impl KubeApplier {
 
     // ---- preparing -------------------------------------------------------------------------
 
+    /// The namespace a namespaced object without one is applied in.
+    fn default_namespace<'a>(&'a self, options: &'a ApplyOptions) -> &'a str {
+        options
+            .target_namespace
+            .as_deref()
+            .unwrap_or(&self.options.default_namespace)
+    }
+
     fn prepare(
         &self,
         object: &Object,
@@ -313,26 +333,29 @@ impl KubeApplier {
         options: &ApplyOptions,
     ) -> Result<Prepared, Error> {
         let mut object = object.clone();
-        if resource.namespaced {
-            if object.id().namespace.is_none() {
-                let ns = options
-                    .target_namespace
-                    .clone()
-                    .unwrap_or_else(|| self.options.default_namespace.clone());
-                object.set_namespace(&ns);
-            }
-        } else if object.id().namespace.is_some() {
-            let id = object.id().clone();
-            object
+        let rejected = |id: &ObjectRef, e: gitops_core::object::Error| Error::Rejected {
+            id: id.clone(),
+            message: e.to_string(),
+        };
+        // The one rule that names the object: the same function `resolve` uses.
+        let id = apply::resolved_id(
+            object.id(),
+            resource.namespaced,
+            self.default_namespace(options),
+        );
+        match &id.namespace {
+            Some(ns) if object.id().namespace.is_none() => object.set_namespace(ns),
+            None if object.id().namespace.is_some() => object
                 .edit(|map| {
                     if let Some(Value::Object(metadata)) = map.get_mut("metadata") {
                         metadata.remove("namespace");
                     }
                 })
-                .map_err(|e| Error::Rejected {
-                    id,
-                    message: e.to_string(),
-                })?;
+                .map_err(|e| rejected(&id, e))?,
+            _ => {}
+        }
+        if let Some(owner) = &options.owner {
+            owner.label(&mut object).map_err(|e| rejected(&id, e))?;
         }
         let id = object.id().clone();
         let mut body = object.into_value();
@@ -345,6 +368,7 @@ impl KubeApplier {
             body,
             expected,
             digest,
+            selector: options.owner.as_ref().map(|o| Arc::from(o.selector())),
         })
     }
 
@@ -358,7 +382,7 @@ impl KubeApplier {
         let mut prepared = Vec::with_capacity(objects.len());
         let mut unknown = Vec::new();
         for object in objects {
-            match self.resolve(object.id(), fresh).await? {
+            match self.resource_of(object.id(), fresh).await? {
                 Some(resource) => prepared.push(self.prepare(object, resource, options)?),
                 None => unknown.push(*object),
             }
@@ -368,36 +392,65 @@ impl KubeApplier {
 
     // ---- reading live state ----------------------------------------------------------------
 
-    /// Live copies of the objects, keyed by identity: one list per resource and namespace, one
-    /// get for a group of one (or when listing is forbidden).
+    /// Live copies of the objects, keyed by identity, for a bounded number of requests whose
+    /// answers hold only what we manage where we can tell. Objects are grouped by resource and
+    /// namespace; a group of one is read with a get. A larger group whose objects were applied
+    /// for one owner is read with one list filtered by the owner's labels, and what that list
+    /// lacks (objects not labelled or not created yet) with a get each, or, beyond
+    /// [`UNFILTERED_LIST_MIN`] of them, one paged list of the namespace. A group without an
+    /// owner is read with one paged list of the namespace.
     async fn fetch_live<'a>(
         &self,
-        items: impl IntoIterator<Item = (&'a ObjectRef, &'a Resource)>,
+        items: impl IntoIterator<Item = (&'a ObjectRef, &'a Resource, Option<&'a Arc<str>>)>,
     ) -> Result<HashMap<ObjectRef, Value>, Error> {
-        let mut groups: BTreeMap<GroupKey, Vec<(&ObjectRef, &Resource)>> = BTreeMap::new();
-        for (id, resource) in items {
+        type Member<'a> = (&'a ObjectRef, &'a Resource, Option<&'a Arc<str>>);
+        let mut groups: BTreeMap<GroupKey, Vec<Member<'a>>> = BTreeMap::new();
+        for (id, resource, selector) in items {
             let key = (
                 format!("{}/{}", resource.api.api_version, resource.api.plural),
                 id.namespace.clone(),
             );
-            groups.entry(key).or_default().push((id, resource));
+            groups
+                .entry(key)
+                .or_default()
+                .push((id, resource, selector));
         }
         let mut live = HashMap::new();
         for ((_, namespace), members) in groups {
-            let (first, resource) = members[0];
+            let (first, resource, selector) = members[0];
             let api = self.api(resource, namespace.as_deref());
+            let mut missing: Vec<(&ObjectRef, &Resource)> =
+                members.iter().map(|(id, r, _)| (*id, *r)).collect();
             if members.len() > 1 {
-                match self.list_named(&api, first, resource, &members).await {
-                    Ok(found) => {
-                        live.extend(found);
-                        continue;
+                let owner = selector.filter(|s| members.iter().all(|m| m.2 == Some(*s)));
+                let mut selectors = vec![owner];
+                if owner.is_some() {
+                    selectors.push(None);
+                }
+                for selector in selectors {
+                    if selector.is_none() && owner.is_some() && missing.len() < UNFILTERED_LIST_MIN
+                    {
+                        break;
                     }
-                    // Allowed to get but not to list: read one by one.
-                    Err(Error::Forbidden { .. }) => {}
-                    Err(e) => return Err(e),
+                    match self
+                        .list_named(&api, first, resource, &missing, selector)
+                        .await
+                    {
+                        Ok(found) => {
+                            live.extend(found);
+                            missing.retain(|(id, _)| !live.contains_key(*id));
+                            if selector.is_none() {
+                                // The whole namespace was read: what it lacks does not exist.
+                                missing.clear();
+                            }
+                        }
+                        // Allowed to get but not to list: read one by one.
+                        Err(Error::Forbidden { .. }) => break,
+                        Err(e) => return Err(e),
+                    }
                 }
             }
-            for (id, resource) in members {
+            for (id, resource) in missing {
                 let found = self
                     .timed(api.get_opt(&id.name))
                     .await
@@ -416,10 +469,14 @@ impl KubeApplier {
         first: &ObjectRef,
         resource: &Resource,
         members: &[(&ObjectRef, &Resource)],
+        selector: Option<&Arc<str>>,
     ) -> Result<HashMap<ObjectRef, Value>, Error> {
         let wanted: HashSet<&str> = members.iter().map(|(id, _)| id.name.as_str()).collect();
         let mut live = HashMap::with_capacity(members.len());
-        let mut params = ListParams::default().limit(500);
+        let mut params = ListParams::default().limit(LIST_PAGE);
+        if let Some(selector) = selector {
+            params = params.labels(selector);
+        }
         loop {
             let page = self
                 .timed(api.list(&params))
@@ -469,6 +526,7 @@ impl KubeApplier {
                 Memo {
                     resource_version: rv.to_owned(),
                     digest: item.digest.clone(),
+                    selector: item.selector.clone(),
                 },
             );
         }
@@ -484,11 +542,22 @@ impl KubeApplier {
     ) -> Result<Vec<(Prepared, Value)>, Error> {
         items.sort_by_key(|i| apply::apply_rank(&i.id));
         let live = self
-            .fetch_live(items.iter().map(|i| (&i.id, &i.resource)))
+            .fetch_live(
+                items
+                    .iter()
+                    .map(|i| (&i.id, &i.resource, i.selector.as_ref())),
+            )
             .await?;
         let mut applied = Vec::with_capacity(items.len());
         for item in items {
             let current = live.get(&item.id);
+            let recreate = match apply::decide(&item.body, current, options) {
+                Decision::Skip => {
+                    changes.push(item.id.clone(), Action::Skipped);
+                    continue;
+                }
+                Decision::Apply { recreate } => recreate,
+            };
             if let Some(current) = current {
                 if self.in_sync(&item, current) {
                     changes.push(item.id.clone(), Action::Unchanged);
@@ -496,7 +565,7 @@ impl KubeApplier {
                     continue;
                 }
             }
-            let (action, result) = self.apply_one(&item, current, options).await?;
+            let (action, result) = self.apply_one(&item, current, options, recreate).await?;
             self.remember(&item, &result);
             changes.push(item.id.clone(), action);
             applied.push((item, result));
@@ -525,6 +594,7 @@ impl KubeApplier {
         item: &Prepared,
         live: Option<&Value>,
         options: &ApplyOptions,
+        recreate: bool,
     ) -> Result<(Action, Value), Error> {
         // With no other server-side apply manager on the object, any conflict can only be with
         // imperative edits, which we take back anyway: force at once and spare a round trip.
@@ -557,7 +627,7 @@ impl KubeApplier {
         let result = match result {
             Err(kube::Error::Api(status)) if is_immutable(&status) => {
                 let fields = immutable_fields(&status);
-                if !options.force {
+                if !recreate {
                     return Err(Error::Rejected {
                         id: item.id.clone(),
                         message: format!(
@@ -772,13 +842,52 @@ impl Applier for KubeApplier {
         Ok(changes)
     }
 
-    async fn delete(&self, objects: &[ObjectRef]) -> Result<ChangeSet, Error> {
+    async fn resolve(
+        &self,
+        objects: &[Object],
+        options: &ApplyOptions,
+    ) -> Result<Vec<ObjectRef>, Error> {
+        // Kinds a CRD of this set defines may not be served yet: their scope is the CRD's.
+        let defined = apply::defined_scopes(objects);
+        let mut ids = Vec::with_capacity(objects.len());
+        for object in objects {
+            let id = object.id();
+            let namespaced = match self.resource_of(id, false).await? {
+                Some(resource) => resource.namespaced,
+                None => match defined.get(&(id.group.clone(), id.kind.clone())) {
+                    Some(namespaced) => *namespaced,
+                    // Never guess a scope: a wrong guess recorded in the inventory is what a
+                    // later prune would act on.
+                    None => return Err(unknown_kind(object)),
+                },
+            };
+            ids.push(apply::resolved_id(
+                id,
+                namespaced,
+                self.default_namespace(options),
+            ));
+        }
+        Ok(ids)
+    }
+
+    async fn delete(
+        &self,
+        objects: &[ObjectRef],
+        options: &ApplyOptions,
+    ) -> Result<ChangeSet, Error> {
         let mut changes = ChangeSet::default();
         for id in objects {
             // A kind no longer served has no objects left to delete.
-            let Some(resource) = self.resolve(id, false).await? else {
+            let Some(resource) = self.resource_of(id, false).await? else {
                 continue;
             };
+            if resource.namespaced != id.namespace.is_some() {
+                // A namespace on a cluster-scoped kind (or none on a namespaced one) names no
+                // object: dropping or adding one would name a different object, maybe one that
+                // is still wanted.
+                changes.push(id.clone(), Action::Skipped);
+                continue;
+            }
             let api = self.api(&resource, id.namespace.as_deref());
             let Some(live) = self
                 .timed(api.get_opt(&id.name))
@@ -787,20 +896,19 @@ impl Applier for KubeApplier {
             else {
                 continue;
             };
-            let disabled = live
-                .metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(gitops_core::object::PRUNE_ANNOTATION))
-                .is_some_and(|v| v == gitops_core::object::PRUNE_DISABLED);
-            if disabled {
+            let live_value = to_value(&resource, live);
+            if apply::keep_on_prune(&live_value, options).is_some() {
                 changes.push(id.clone(), Action::Skipped);
                 continue;
             }
             let params = DeleteParams {
                 propagation_policy: Some(PropagationPolicy::Background),
                 preconditions: Some(Preconditions {
-                    uid: live.metadata.uid.clone(),
+                    // The object we checked, not one created in its place since.
+                    uid: live_value
+                        .pointer("/metadata/uid")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
                     resource_version: None,
                 }),
                 ..DeleteParams::default()
@@ -830,7 +938,7 @@ impl Applier for KubeApplier {
                 {
                     continue;
                 }
-                match self.resolve(id, false).await? {
+                match self.resource_of(id, false).await? {
                     Some(resource) => pending.push((i, resource)),
                     None => {
                         report[i] = Some(Health {
@@ -841,8 +949,21 @@ impl Applier for KubeApplier {
                     }
                 }
             }
+            // Objects we applied for an owner are read through its label selector.
+            let selectors: Vec<Option<Arc<str>>> = {
+                let memo = self.lock_memo();
+                pending
+                    .iter()
+                    .map(|(i, _)| memo.get(&objects[*i]).and_then(|m| m.selector.clone()))
+                    .collect()
+            };
             let live = self
-                .fetch_live(pending.iter().map(|(i, r)| (&objects[*i], r)))
+                .fetch_live(
+                    pending
+                        .iter()
+                        .zip(&selectors)
+                        .map(|((i, r), s)| (&objects[*i], r, s.as_ref())),
+                )
                 .await?;
             for (i, _) in &pending {
                 let id = &objects[*i];
@@ -906,10 +1027,19 @@ impl KubeApplier {
             }
         }
         let live = self
-            .fetch_live(prepared.iter().map(|i| (&i.id, &i.resource)))
+            .fetch_live(
+                prepared
+                    .iter()
+                    .map(|i| (&i.id, &i.resource, i.selector.as_ref())),
+            )
             .await?;
         for item in &prepared {
-            if let Some(drift) = self.drift_of(item, live.get(&item.id)).await? {
+            let current = live.get(&item.id);
+            if current.is_some() && apply::decide(&item.body, current, options) == Decision::Skip {
+                // Apply leaves it as it is (IfNotPresent, reconcile disabled): no drift to fix.
+                continue;
+            }
+            if let Some(drift) = self.drift_of(item, current).await? {
                 drifts.push(drift);
             }
         }

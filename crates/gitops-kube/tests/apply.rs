@@ -261,7 +261,10 @@ metadata:
     let missing = ObjectRef::new("", "v1", "ConfigMap", Some(&ns), "never-existed");
     let unserved = ObjectRef::new("nope.example.com", "v1", "Gadget", Some(&ns), "g");
     let all = [ids.clone(), vec![missing, unserved]].concat();
-    let changes = applier.delete(&all).await.unwrap();
+    let changes = applier
+        .delete(&all, &ApplyOptions::default())
+        .await
+        .unwrap();
     assert_eq!(changes.count(Action::Deleted), 1, "{changes:?}");
     assert_eq!(changes.count(Action::Skipped), 1);
     let client = applier.client();

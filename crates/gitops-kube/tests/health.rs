@@ -280,7 +280,7 @@ async fn wait_reports_why_objects_are_not_ready_until_their_status_says_so() {
 
     // A deleted object is reported as such.
     applier
-        .delete(std::slice::from_ref(&id("Pod")))
+        .delete(std::slice::from_ref(&id("Pod")), &Default::default())
         .await
         .unwrap();
     let report = applier

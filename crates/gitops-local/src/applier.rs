@@ -92,32 +92,57 @@ fn storage(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     }
 }
 
-fn defaulted(object: &Object, options: &ApplyOptions) -> Object {
-    let mut object = object.clone();
-    if let Some(ns) = &options.target_namespace {
-        if object.id().namespace.is_none() && !object.id().is_cluster_scoped() {
-            object.set_namespace(ns);
-        }
-    }
-    object
+/// The objects as applied: named by [`gitops_core::apply::resolve_without_discovery`] (the same
+/// rule `resolve` answers with), labelled with the owner's labels.
+fn prepared(objects: &[Object], options: &ApplyOptions) -> Result<Vec<Object>, Error> {
+    let ids = gitops_core::apply::resolve_without_discovery(objects, options);
+    objects
+        .iter()
+        .zip(ids)
+        .map(|(object, id)| {
+            let mut object = object.clone();
+            let rejected = |e: object::Error| Error::Rejected {
+                id: id.clone(),
+                message: e.to_string(),
+            };
+            match &id.namespace {
+                Some(ns) => object.set_namespace(ns),
+                None if object.id().namespace.is_some() => object
+                    .edit(|map| {
+                        if let Some(Value::Object(metadata)) = map.get_mut("metadata") {
+                            metadata.remove("namespace");
+                        }
+                    })
+                    .map_err(rejected)?,
+                None => {}
+            }
+            if let Some(owner) = &options.owner {
+                owner.label(&mut object).map_err(rejected)?;
+            }
+            Ok(object)
+        })
+        .collect()
 }
 
 fn read_object(path: &Path) -> Result<Option<Object>, Error> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(Error::Storage {
-                path: path.display().to_string(),
-                source,
-            });
-        }
-    };
-    let mut objects =
-        object::parse_yaml(&path.display().to_string(), &text).map_err(|e| Error::Storage {
+    match std::fs::read(path) {
+        Ok(bytes) => parse_object(path, &bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(Error::Storage {
             path: path.display().to_string(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-        })?;
+            source,
+        }),
+    }
+}
+
+fn parse_object(path: &Path, bytes: &[u8]) -> Result<Option<Object>, Error> {
+    let invalid = |e: Box<dyn std::error::Error + Send + Sync>| Error::Storage {
+        path: path.display().to_string(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+    };
+    let text = std::str::from_utf8(bytes).map_err(|e| invalid(Box::new(e)))?;
+    let mut objects =
+        object::parse_yaml(&path.display().to_string(), text).map_err(|e| invalid(Box::new(e)))?;
     Ok(objects.pop())
 }
 
@@ -125,7 +150,8 @@ fn read_object(path: &Path) -> Result<Option<Object>, Error> {
 impl Applier for DirectoryApplier {
     async fn apply(&self, objects: &[Object], options: &ApplyOptions) -> Result<ChangeSet, Error> {
         let this = self.clone();
-        let mut objects: Vec<Object> = objects.iter().map(|o| defaulted(o, options)).collect();
+        let options = options.clone();
+        let mut objects = prepared(objects, &options)?;
         gitops_core::apply::sort_for_apply(&mut objects);
         fs::blocking(move || {
             claim(&this.out)?;
@@ -136,16 +162,36 @@ impl Applier for DirectoryApplier {
                     id: object.id().clone(),
                     message: e.to_string(),
                 })?;
-                let action = match std::fs::read(&path) {
-                    Ok(existing) if existing == yaml.as_bytes() => Action::Unchanged,
-                    Ok(_) => Action::Configured,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Action::Created,
+                let existing = match std::fs::read(&path) {
+                    Ok(existing) => Some(existing),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
                     Err(source) => {
                         return Err(Error::Storage {
                             path: path.display().to_string(),
                             source,
                         });
                     }
+                };
+                // Flux's per-object annotations; the written file is the live copy (parsed
+                // only when it differs: an identical file holds the same annotations).
+                let live = match &existing {
+                    Some(bytes) if bytes != yaml.as_bytes() => parse_object(&path, bytes)?,
+                    Some(_) => Some(object.clone()),
+                    None => None,
+                };
+                if gitops_core::apply::decide(
+                    object.value(),
+                    live.as_ref().map(Object::value),
+                    &options,
+                ) == gitops_core::apply::Decision::Skip
+                {
+                    changes.push(object.id().clone(), Action::Skipped);
+                    continue;
+                }
+                let action = match &existing {
+                    Some(bytes) if bytes == yaml.as_bytes() => Action::Unchanged,
+                    Some(_) => Action::Configured,
+                    None => Action::Created,
                 };
                 if action != Action::Unchanged {
                     // A Secret holds decrypted values: keep it readable by the owner only.
@@ -159,9 +205,10 @@ impl Applier for DirectoryApplier {
         .await
     }
 
-    async fn delete(&self, ids: &[ObjectRef]) -> Result<ChangeSet, Error> {
+    async fn delete(&self, ids: &[ObjectRef], options: &ApplyOptions) -> Result<ChangeSet, Error> {
         let this = self.clone();
         let ids = ids.to_vec();
+        let options = options.clone();
         fs::blocking(move || {
             check_owned(&this.out)?;
             let mut changes = ChangeSet::default();
@@ -170,7 +217,7 @@ impl Applier for DirectoryApplier {
                 let Some(object) = read_object(&path)? else {
                     continue;
                 };
-                if object.prune_disabled() {
+                if gitops_core::apply::keep_on_prune(object.value(), &options).is_some() {
                     changes.push(id, Action::Skipped);
                     continue;
                 }
@@ -224,9 +271,10 @@ impl Applier for DirectoryApplier {
                     None => drifts.push(Drift::Missing(object.id().clone())),
                     Some(live) => {
                         let mut fields = Vec::new();
+                        let desired = with_owner_labels(object.value(), live.value());
                         compare(
                             "",
-                            Some(object.value()),
+                            Some(&desired),
                             Some(live.value()),
                             object.is_secret(),
                             &mut fields,
@@ -244,6 +292,37 @@ impl Applier for DirectoryApplier {
         })
         .await
     }
+}
+
+/// `desired` with the owner labels that apply wrote on `live` (Flux's `<group>/name` and
+/// `<group>/namespace`, see [`gitops_core::apply::Owner`]): they are ours, not drift.
+fn with_owner_labels(desired: &Value, live: &Value) -> Value {
+    let mut desired = desired.clone();
+    let owner_labels: Vec<(String, Value)> = live
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .map(|labels| {
+            labels
+                .iter()
+                .filter(|(k, _)| gitops_core::apply::Owner::is_owner_label(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    if owner_labels.is_empty() {
+        return desired;
+    }
+    if let Some(metadata) = desired.get_mut("metadata").and_then(Value::as_object_mut) {
+        let labels = metadata
+            .entry("labels")
+            .or_insert_with(|| Value::Object(serde_json::Map::new()));
+        if let Some(labels) = labels.as_object_mut() {
+            for (k, v) in owner_labels {
+                labels.entry(k).or_insert(v);
+            }
+        }
+    }
+    desired
 }
 
 /// Collects the leaf fields where `desired` and `live` differ, masking Secret values.
@@ -410,7 +489,10 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600, "Secrets are private");
         }
         let ids: Vec<ObjectRef> = objs.iter().map(|o| o.id().clone()).collect();
-        let pruned = applier.delete(&ids).await.unwrap();
+        let pruned = applier
+            .delete(&ids, &ApplyOptions::default())
+            .await
+            .unwrap();
         assert_eq!(pruned.count(Action::Skipped), 1);
         assert_eq!(pruned.count(Action::Deleted), 1);
         assert!(applier.file_of(&ids[0]).is_file());
