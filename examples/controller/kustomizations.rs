@@ -626,3 +626,56 @@ impl Source for ArtifactSource {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kustomization(status: serde_json::Value, source: &str) -> Kustomization {
+        serde_json::from_value(json!({
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "kind": "Kustomization",
+            "metadata": {"name": "infra", "namespace": "flux-system", "generation": 2},
+            "spec": {"interval": "10m", "prune": true, "path": "./infra",
+                     "sourceRef": {"kind": "GitRepository", "name": source}},
+            "status": status,
+        }))
+        .expect("a valid Kustomization")
+    }
+
+    fn ready(revision: &str, observed: i64) -> serde_json::Value {
+        json!({"observedGeneration": observed, "lastAppliedRevision": revision,
+               "conditions": [{"type": "Ready", "status": "True", "reason": "ReconciliationSucceeded",
+                               "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}]})
+    }
+
+    /// Flux's dependsOn: Ready for the current generation, and on the same source the revision
+    /// about to be applied (the CRDs of a commit before the custom resources of that commit).
+    #[test]
+    fn a_dependency_on_the_same_source_must_have_applied_the_same_revision() {
+        let source = Key::new(Kind::GitRepository, "flux-system", "flux-system");
+        let new = "main@sha1:2222222222222222222222222222222222222222";
+        let old = "main@sha1:1111111111111111111111111111111111111111";
+        let up_to_date = kustomization(ready(new, 2), "flux-system");
+        assert_eq!(dependency_waits(&up_to_date, &source, Some(new)), None);
+        let behind = kustomization(ready(old, 2), "flux-system");
+        assert_eq!(
+            dependency_waits(&behind, &source, Some(new)),
+            Some("has not applied the source revision yet")
+        );
+        // Another source: its own revisions are not comparable, Ready is enough.
+        let elsewhere = kustomization(ready(old, 2), "other-repo");
+        assert_eq!(dependency_waits(&elsewhere, &source, Some(new)), None);
+        // Ready for an older generation is not ready.
+        let stale = kustomization(ready(new, 1), "flux-system");
+        assert_eq!(
+            dependency_waits(&stale, &source, Some(new)),
+            Some("is not ready")
+        );
+        let not_ready = kustomization(json!({}), "flux-system");
+        assert_eq!(
+            dependency_waits(&not_ready, &source, Some(new)),
+            Some("is not ready")
+        );
+    }
+}
