@@ -247,9 +247,10 @@ spec: {{interval: 10m, path: ./big, prune: true, targetNamespace: faults, source
             async move {
                 let (response, took) = healthz(metrics).await;
                 assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-                let mut max = slowest.lock().unwrap();
-                *max = (*max).max(took);
-                drop(max);
+                {
+                    let mut max = slowest.lock().unwrap();
+                    *max = (*max).max(took);
+                }
                 let ks = kustomizations.get(name).await.ok()?;
                 (ks.is_ready() && ks.revision()? == *revision).then_some(())
             }

@@ -64,7 +64,7 @@ const GENERATOR: &str = "secretGenerator:\n- name: creds\n  envs: [creds.env]\n"
 #[tokio::test]
 async fn a_bad_line_of_a_sops_encrypted_env_file_is_named_not_quoted() {
     let (identity, recipient) = test_key();
-    for bad_line in [format!("{MARKER}"), format!("pass word {MARKER}=x")] {
+    for bad_line in [MARKER.to_string(), format!("pass word {MARKER}=x")] {
         let plain = format!("USER=api\n{bad_line}\n");
         let encrypted = gitops::sops::encrypt(
             Path::new("creds.txt"),
