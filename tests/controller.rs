@@ -801,7 +801,7 @@ async fn a_shard_reconciles_only_its_labelled_objects() {
 apiVersion: source.toolkit.fluxcd.io/v1
 kind: GitRepository
 metadata: {{name: blue, namespace: shards, labels: {{sharding.fluxcd.io/key: blue}}}}
-spec: {{interval: 10m, url: "{url}", ref: {{branch: main}}}}
+spec: {{interval: 10m, url: "{url}", ref: {{branch: main}}, secretRef: {{name: git-credentials}}}}
 ---
 apiVersion: kustomize.toolkit.fluxcd.io/v1
 kind: Kustomization
@@ -850,8 +850,18 @@ kind: GitRepository
 metadata: {{name: green, namespace: shards, labels: {{sharding.fluxcd.io/key: green}}}}
 spec: {{interval: 1m, url: "{url}", ref: {{branch: main}}}}
 "#,
-        url = repo.git_url(),
+        // Flux allows only http(s) and ssh: the test git server's http side, with its basic auth.
+        url = repo.http_url(),
     );
+    let credentials = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: git-credentials, namespace: shards}}\nstringData: {{username: {}, password: {}}}\n",
+        git.http_username(),
+        git.http_password()
+    );
+    KubeApplier::new(client.clone())
+        .apply(&objects(&credentials), &Default::default())
+        .await
+        .unwrap();
     let vars = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: vars, namespace: shards}\ndata: {mode: sharded}\n";
     KubeApplier::new(client.clone())
         .apply(&objects(vars), &Default::default())

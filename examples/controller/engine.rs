@@ -124,6 +124,9 @@ impl fmt::Display for Key {
     }
 }
 
+/// The longest a scheduled object waits.
+pub const MAX_DELAY: Duration = Duration::from_secs(365 * 24 * 3600);
+
 #[derive(Default)]
 struct QueueState {
     due: HashMap<Key, Instant>,
@@ -138,9 +141,14 @@ pub struct Queue {
 }
 
 impl Queue {
-    /// Makes `key` due after `delay`, unless it is already due sooner.
+    /// Makes `key` due after `delay`, unless it is already due sooner. A delay beyond
+    /// [`MAX_DELAY`] (a user's `interval: 3000000000000000h`) waits `MAX_DELAY`: `Instant`
+    /// addition panics on overflow, and no object needs to wait longer than a year.
     pub fn schedule(&self, key: Key, delay: Duration) {
-        let at = Instant::now() + delay;
+        let now = Instant::now();
+        let at = now
+            .checked_add(delay.min(MAX_DELAY))
+            .unwrap_or(now + Duration::from_secs(1));
         let mut state = self.lock();
         let due = state.due.entry(key).or_insert(at);
         if at < *due {
@@ -243,4 +251,23 @@ pub fn key_of<K: Resource>(kind: Kind, object: &K) -> Key {
         object.meta().namespace.as_deref().unwrap_or_default(),
         object.meta().name.as_deref().unwrap_or_default(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `interval: 3000000000000000h` parses to about 1.1e19 s, past what `Instant` can add.
+    #[tokio::test]
+    async fn a_huge_delay_is_clamped_not_a_panic() {
+        let queue = Queue::default();
+        let key = Key::new(Kind::Kustomization, "ns", "huge");
+        queue.schedule(
+            key.clone(),
+            Duration::from_secs(3_000_000_000_000_000 * 3600 / 1000),
+        );
+        queue.schedule(key.clone(), Duration::MAX);
+        let due = queue.lock().due[&key];
+        assert!(due <= Instant::now() + MAX_DELAY);
+    }
 }

@@ -266,6 +266,26 @@ pub async fn reconcile_automation(ctx: &Ctx, key: &Key) -> anyhow::Result<Option
         &spec.source_ref.name,
     );
 
+    // Tenancy, as Flux has it: the GitRepository (and so its Secret) must be this namespace's,
+    // and `update.path` must name a directory inside the checkout.
+    let refused = if source_key.namespace != key.namespace {
+        Some(format!(
+            "cannot use GitRepository {}/{}: the sourceRef must be in the ImageUpdateAutomation's namespace {}",
+            source_key.namespace, source_key.name, key.namespace
+        ))
+    } else {
+        spec.update
+            .as_ref()
+            .and_then(|u| u.path.as_deref())
+            .filter(|path| leaves_checkout(path))
+            .map(|path| {
+                format!("update.path '{path}' must be a relative path inside the repository")
+            })
+    };
+    if let Some(message) = refused {
+        return refuse(ctx, key, &automation, &message).await;
+    }
+
     let ran = async {
         let repo = get::<GitRepository>(ctx, &source_key)
             .await?
@@ -318,6 +338,10 @@ pub async fn reconcile_automation(ctx: &Ctx, key: &Key) -> anyhow::Result<Option
 
     let outcome = match ran {
         Ok(outcome) => outcome,
+        Err(error) if escaped(&error) => {
+            let message = format!("update.path must stay inside the repository: {error:#}");
+            return refuse(ctx, key, &automation, &message).await;
+        }
         Err(error) => {
             let message = format!("{error:#}");
             ctx.fail(
@@ -369,4 +393,70 @@ pub async fn reconcile_automation(ctx: &Ctx, key: &Key) -> anyhow::Result<Option
     ctx.write_status(Kind::ImageUpdateAutomation, &automation, &conditions, extra)
         .await?;
     Ok(Some(every))
+}
+
+/// Whether `path` leaves the checkout before any symlink is looked at: absolute, or `..`
+/// climbing above its start. Symlinks are checked in the checkout by the automation itself.
+fn leaves_checkout(path: &str) -> bool {
+    let mut depth = 0usize;
+    for component in std::path::Path::new(path).components() {
+        match component {
+            std::path::Component::Normal(_) => depth += 1,
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => match depth.checked_sub(1) {
+                Some(up) => depth = up,
+                None => return true,
+            },
+            std::path::Component::RootDir | std::path::Component::Prefix(_) => return true,
+        }
+    }
+    false
+}
+
+/// Whether the automation refused a path that leads out of the checkout (a symlink).
+fn escaped(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<gitops::local::images::Error>(),
+            Some(gitops::local::images::Error::Escape { .. })
+        )
+    })
+}
+
+/// A refused automation: `Stalled`, as only a change to the object or the repository helps.
+async fn refuse(
+    ctx: &Ctx,
+    key: &Key,
+    automation: &ImageUpdateAutomation,
+    message: &str,
+) -> anyhow::Result<Option<Duration>> {
+    tracing::warn!(object = %key, %message, "refused");
+    ctx.fail(
+        Kind::ImageUpdateAutomation,
+        automation,
+        "AccessDenied",
+        message,
+        true,
+        json!({}),
+    )
+    .await?;
+    ctx.notifications
+        .announce(key, Severity::Error, "AccessDenied", message, None)
+        .await;
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn update_paths_that_leave_the_checkout_are_refused() {
+        for path in ["../..", "apps/../..", "/etc", "./../x"] {
+            assert!(leaves_checkout(path), "{path}");
+        }
+        for path in [".", "./apps", "apps/../infra", "apps/x/.."] {
+            assert!(!leaves_checkout(path), "{path}");
+        }
+    }
 }

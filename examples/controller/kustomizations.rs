@@ -91,6 +91,22 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
     }
 
     // 2. The source's artifact, as its GitRepository published it.
+    if ctx.no_cross_namespace_refs && source_key.namespace != key.namespace {
+        let message = format!(
+            "cannot access GitRepository {}/{}: cross-namespace references are disabled (--no-cross-namespace-refs)",
+            source_key.namespace, source_key.name
+        );
+        ctx.fail(
+            Kind::Kustomization,
+            &ks,
+            "AccessDenied",
+            &message,
+            true,
+            json!({}),
+        )
+        .await?;
+        return Ok(None);
+    }
     if source.kind != "GitRepository" {
         let message = format!("source kind {} is not supported", source.kind);
         ctx.fail(
@@ -151,6 +167,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
         Arc::new(ReadingArtifact {
             build: renderer(spec)?,
             lock: ctx.artifact_lock(&source_key),
+            timeout: options.timeout,
         }),
         Arc::clone(&ctx.applier) as Arc<dyn Applier>,
     )
@@ -387,17 +404,26 @@ fn renderer(spec: &KustomizationSpec) -> serde_json::Result<Arc<dyn Renderer>> {
 }
 
 /// Renders while holding the source's artifact lock for reading, so a fetch cannot prune the
-/// artifact's files under the build; only the build reads them.
+/// artifact's files under the build; only the build reads them. The build (on a blocking
+/// thread, see `KustomizeRenderer`) is bounded by the Kustomization's timeout.
 struct ReadingArtifact {
     build: Arc<dyn Renderer>,
     lock: Arc<tokio::sync::RwLock<()>>,
+    timeout: Duration,
 }
 
 #[async_trait]
 impl Renderer for ReadingArtifact {
     async fn render(&self, request: &RenderRequest) -> Result<Vec<Object>, render::Error> {
         let _reading = self.lock.read().await;
-        self.build.render(request).await
+        tokio::time::timeout(self.timeout, self.build.render(request))
+            .await
+            .unwrap_or_else(|_| {
+                Err(render::Error::Timeout {
+                    path: request.path.display().to_string(),
+                    after: self.timeout,
+                })
+            })
     }
 }
 

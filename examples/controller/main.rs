@@ -82,6 +82,9 @@ struct Args {
     /// Allow credentials over plain `http://` Git URLs (test servers).
     #[arg(long)]
     allow_insecure_http: bool,
+    /// Refuse a Kustomization's `sourceRef` in another namespace (Flux's flag of that name).
+    #[arg(long)]
+    no_cross_namespace_refs: bool,
     /// The field manager of applied objects.
     #[arg(long, default_value = "gitops-controller")]
     field_manager: String,
@@ -116,6 +119,7 @@ pub struct Ctx {
     pub(crate) requests: RequestCounter,
     pub(crate) requeue_dependency: Duration,
     pub(crate) allow_insecure_http: bool,
+    pub(crate) no_cross_namespace_refs: bool,
     /// The last artifact of each GitRepository, with a lock a fetch takes to swap it.
     pub(crate) artifacts: RwLock<HashMap<Key, Artifact>>,
     pub(crate) artifact_locks: Mutex<HashMap<Key, Arc<tokio::sync::RwLock<()>>>>,
@@ -375,6 +379,7 @@ async fn main() -> anyhow::Result<()> {
         requests: requests.clone(),
         requeue_dependency: args.requeue_dependency,
         allow_insecure_http: args.allow_insecure_http,
+        no_cross_namespace_refs: args.no_cross_namespace_refs,
         artifacts: RwLock::default(),
         artifact_locks: Mutex::default(),
         git_sources: Mutex::default(),
@@ -413,9 +418,7 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(addr = %hooks.local_addr()?, "serving receivers");
     let receiver_server = tokio::spawn(receivers::serve(Arc::clone(&ctx), hooks));
 
-    let workers: Vec<_> = (0..args.concurrent.max(1))
-        .map(|_| tokio::spawn(worker(Arc::clone(&ctx))))
-        .collect();
+    let workers = tokio::spawn(supervise(Arc::clone(&ctx), args.concurrent.max(1)));
 
     // 5. Run until interrupted or no longer leading.
     let reason = match leader {
@@ -433,7 +436,7 @@ async fn main() -> anyhow::Result<()> {
     };
     ready.store(false, Ordering::SeqCst);
     receiver_server.abort();
-    for task in workers.iter().chain(watches.iter()) {
+    for task in std::iter::once(&workers).chain(watches.iter()) {
         task.abort();
     }
     tracing::info!(reason, "stopping");
@@ -443,25 +446,58 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Keeps `count` workers running: one that ends (only a panic outside a pass can end one) is
+/// replaced at once, so the controller never silently reconciles with fewer workers or none.
+async fn supervise(ctx: Arc<Ctx>, count: usize) {
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..count {
+        workers.spawn(worker(Arc::clone(&ctx)));
+    }
+    while let Some(ended) = workers.join_next().await {
+        let why = match ended {
+            Ok(()) => "it returned".to_string(),
+            Err(error) => panic_message(error),
+        };
+        tracing::error!(%why, "a worker stopped; starting another");
+        workers.spawn(worker(Arc::clone(&ctx)));
+    }
+}
+
 /// Takes due objects one at a time and reconciles them; records duration and the next time.
+///
+/// Each pass runs in its own task: a pass that panics (a bug, or an input nobody foresaw) is
+/// one failed pass of one object, recorded in its status and retried with backoff, never a
+/// worker gone for good with its object left "running".
 async fn worker(ctx: Arc<Ctx>) {
     loop {
         let key = ctx.queue.next().await;
-        let started = Instant::now();
-        let next = match key.kind {
-            Kind::GitRepository => sources::reconcile(&ctx, &key).await,
-            Kind::Kustomization => kustomizations::reconcile(&ctx, &key).await,
-            Kind::ImageRepository => images::reconcile_repository(&ctx, &key).await,
-            Kind::ImagePolicy => images::reconcile_policy(&ctx, &key).await,
-            Kind::ImageUpdateAutomation => images::reconcile_automation(&ctx, &key).await,
-            Kind::Provider | Kind::Alert => notifications::reconcile(&ctx, &key).await,
-            Kind::Receiver => receivers::reconcile(&ctx, &key).await,
+        // Released even if this worker unwinds, so the object is never held forever.
+        let _holding = Holding {
+            queue: Arc::clone(&ctx.queue),
+            key: key.clone(),
         };
-        let next = next.unwrap_or_else(|error| {
-            // Reading the object or writing its status failed: the API server is away.
-            tracing::warn!(object = %key, error = %format!("{error:#}"), "pass failed");
-            Some(ctx.backoff(&key, Duration::from_secs(60)))
-        });
+        let started = Instant::now();
+        let mut pass = AbortOnDrop(tokio::spawn(pass(Arc::clone(&ctx), key.clone())));
+        let next = match (&mut pass.0).await {
+            Ok(Ok(next)) => next,
+            Ok(Err(error)) => {
+                // Reading the object or writing its status failed: the API server is away.
+                tracing::warn!(object = %key, error = %format!("{error:#}"), "pass failed");
+                Some(ctx.backoff(&key, Duration::from_secs(60)))
+            }
+            Err(error) => {
+                let delay = ctx.backoff(&key, Duration::from_secs(600));
+                let message = format!(
+                    "reconciliation panicked: {}; retrying in {delay:?}",
+                    panic_message(error)
+                );
+                tracing::error!(object = %key, %message, "pass panicked");
+                if let Err(error) = record_failure(&ctx, &key, &message).await {
+                    tracing::warn!(object = %key, error = %format!("{error:#}"), "recording the failure failed");
+                }
+                Some(delay)
+            }
+        };
         ctx.metrics.record_duration(
             key.kind.as_str(),
             &key.namespace,
@@ -472,8 +508,83 @@ async fn worker(ctx: Arc<Ctx>) {
         if let Some(delay) = next {
             ctx.queue.schedule(key.clone(), delay);
         }
-        ctx.queue.done(&key);
     }
+}
+
+/// One pass of one object.
+async fn pass(ctx: Arc<Ctx>, key: Key) -> anyhow::Result<Option<Duration>> {
+    match key.kind {
+        Kind::GitRepository => sources::reconcile(&ctx, &key).await,
+        Kind::Kustomization => kustomizations::reconcile(&ctx, &key).await,
+        Kind::ImageRepository => images::reconcile_repository(&ctx, &key).await,
+        Kind::ImagePolicy => images::reconcile_policy(&ctx, &key).await,
+        Kind::ImageUpdateAutomation => images::reconcile_automation(&ctx, &key).await,
+        Kind::Provider | Kind::Alert => notifications::reconcile(&ctx, &key).await,
+        Kind::Receiver => receivers::reconcile(&ctx, &key).await,
+    }
+}
+
+/// Releases an object from the queue when dropped, unwinding included.
+struct Holding {
+    queue: Arc<Queue>,
+    key: Key,
+}
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        self.queue.done(&self.key);
+    }
+}
+
+/// Stops a pass when its worker stops (shutdown), instead of leaving it running detached.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// What a failed pass task says: the panic's message, or that it was cancelled.
+fn panic_message(error: tokio::task::JoinError) -> String {
+    match error.try_into_panic() {
+        Ok(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".into()),
+        Err(_) => "the pass was cancelled".into(),
+    }
+}
+
+/// Writes `Ready=False` with `message` on the object of `key`, whatever its kind.
+async fn record_failure(ctx: &Ctx, key: &Key, message: &str) -> anyhow::Result<()> {
+    macro_rules! fail {
+        ($ty:ty) => {{
+            if let Some(object) = get::<$ty>(ctx, key).await? {
+                ctx.fail(
+                    key.kind,
+                    &object,
+                    "ReconciliationFailed",
+                    message,
+                    false,
+                    json!({}),
+                )
+                .await?;
+            }
+        }};
+    }
+    match key.kind {
+        Kind::GitRepository => fail!(GitRepository),
+        Kind::Kustomization => fail!(Kustomization),
+        Kind::ImageRepository => fail!(ImageRepository),
+        Kind::ImagePolicy => fail!(ImagePolicy),
+        Kind::ImageUpdateAutomation => fail!(ImageUpdateAutomation),
+        Kind::Provider => fail!(Provider),
+        Kind::Alert => fail!(Alert),
+        Kind::Receiver => fail!(Receiver),
+    }
+    Ok(())
 }
 
 /// Reads one object of a kind, or `None` when it is gone.

@@ -1,7 +1,12 @@
 //! `Provider` and `Alert`, and the hub every event goes through: a Kubernetes Event on the
 //! object (what `gitops events` and `kubectl events` show), then each Alert that selects it.
+//!
+//! Deliveries to providers go through a bounded queue drained by their own task: a pass never
+//! waits for Slack (a stalled receiver costs a delivery up to its timeout times its attempts),
+//! and when the queue is full a new notification is dropped, logged and counted.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -26,7 +31,14 @@ struct HubState {
     recorder: Recorder,
     providers: RwLock<HashMap<Key, Arc<dyn Notifier>>>,
     alerts: Mutex<HashMap<Key, (Route, Key)>>,
+    /// Routed notifications waiting for delivery, and the provider each goes to.
+    outbox: tokio::sync::mpsc::Sender<(Event, Key)>,
+    /// Notifications dropped because the outbox was full.
+    dropped: AtomicU64,
 }
+
+/// Notifications waiting for delivery at most; more are dropped.
+const OUTBOX: usize = 256;
 
 impl Hub {
     pub fn new(client: kube::Client) -> Self {
@@ -34,11 +46,16 @@ impl Hub {
             controller: "gitops-controller".into(),
             instance: std::env::var("POD_NAME").ok(),
         };
-        Self(Arc::new(HubState {
+        let (outbox, pending) = tokio::sync::mpsc::channel(OUTBOX);
+        let hub = Self(Arc::new(HubState {
             recorder: Recorder::new(client, reporter),
             providers: RwLock::default(),
             alerts: Mutex::default(),
-        }))
+            outbox,
+            dropped: AtomicU64::new(0),
+        }));
+        tokio::spawn(deliver(Arc::downgrade(&hub.0), pending));
+        hub
     }
 
     /// Records `event` on its object and forwards it to every Alert that selects it.
@@ -85,17 +102,13 @@ impl Hub {
                 .collect()
         };
         for (routed, provider) in targets {
-            let notifier = self
-                .0
-                .providers
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(&provider)
-                .cloned();
-            if let Some(notifier) = notifier {
-                if let Err(error) = notifier.notify(&routed).await {
-                    tracing::warn!(provider = %provider, %error, "notification failed");
-                }
+            if let Err(error) = self.0.outbox.try_send((routed, provider.clone())) {
+                let dropped = self.0.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                let why = match error {
+                    tokio::sync::mpsc::error::TrySendError::Full(_) => "the delivery queue is full",
+                    tokio::sync::mpsc::error::TrySendError::Closed(_) => "delivery has stopped",
+                };
+                tracing::warn!(provider = %provider, dropped, "notification dropped: {why}");
             }
         }
     }
@@ -131,6 +144,29 @@ impl Hub {
                     .remove(key);
             }
             _ => {}
+        }
+    }
+}
+
+/// Delivers queued notifications one at a time, each bounded by its provider's timeout and
+/// attempts, until the hub is gone.
+async fn deliver(
+    hub: std::sync::Weak<HubState>,
+    mut pending: tokio::sync::mpsc::Receiver<(Event, Key)>,
+) {
+    while let Some((event, provider)) = pending.recv().await {
+        let Some(hub) = hub.upgrade() else { return };
+        let notifier = hub
+            .providers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&provider)
+            .cloned();
+        drop(hub);
+        if let Some(notifier) = notifier {
+            if let Err(error) = notifier.notify(&event).await {
+                tracing::warn!(provider = %provider, %error, "notification failed");
+            }
         }
     }
 }

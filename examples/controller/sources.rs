@@ -28,7 +28,13 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
     let now = SystemTime::now();
     let mut conditions = Conditions::new();
 
-    // 1. The source for this spec (and credentials), reused while neither changes.
+    // 1. Only the schemes Flux allows: a `file://` or plain path would read the controller
+    //    host's own disk, and `git://` has no authentication.
+    if let Err(message) = allowed_url(&repo.spec.url) {
+        return fail(ctx, key, &repo, "URLInvalid", &message, true, every).await;
+    }
+
+    // 2. The source for this spec (and credentials), reused while neither changes.
     let source = match source_for(ctx, key, &repo.spec).await {
         Ok(source) => source,
         Err(error) => {
@@ -46,7 +52,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
         }
     };
 
-    // 2. Fetch, comparing with the revision in status: an unchanged remote lists refs only.
+    // 3. Fetch, comparing with the revision in status: an unchanged remote lists refs only.
     let last: Option<Revision> = repo
         .status
         .as_ref()
@@ -79,7 +85,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
     let revision = artifact.revision.to_string();
     let size = dir_size(&artifact.path);
 
-    // 3. Publish: status, the shared artifact map, and the Kustomizations that build it.
+    // 4. Publish: status, the shared artifact map, and the Kustomizations that build it.
     let message = format!("stored artifact for revision '{revision}'");
     conditions.set(
         ConditionType::Other("ArtifactInStorage".into()),
@@ -154,6 +160,38 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
         }
     }
     Ok(Some(every))
+}
+
+/// `Ok` when `url` uses a scheme Flux's GitRepository accepts: `http`, `https` or `ssh`.
+fn allowed_url(url: &str) -> Result<(), String> {
+    let scheme = url
+        .split_once("://")
+        .map(|(scheme, _)| scheme.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("http" | "https" | "ssh") => Ok(()),
+        Some(other) => Err(format!(
+            "URL scheme '{other}' in '{}' is not allowed: a GitRepository URL must be http, https or ssh",
+            redact(url)
+        )),
+        None => Err(format!(
+            "'{}' is not a URL: a GitRepository URL must be http://, https:// or ssh://",
+            redact(url)
+        )),
+    }
+}
+
+/// `url` without user information (`user:password@`).
+fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, host)| host);
+            format!("{scheme}://{host}{path}")
+        }
+        None => url.to_string(),
+    }
 }
 
 /// A failed pass: status, an error event, and a backoff capped at the interval.
@@ -263,4 +301,30 @@ fn dir_size(path: &std::path::Path) -> u64 {
         }
     }
     total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_http_https_and_ssh_urls_are_allowed() {
+        for url in [
+            "https://github.com/a/b",
+            "http://127.0.0.1/git/a.git",
+            "ssh://git@h/a",
+        ] {
+            assert!(allowed_url(url).is_ok(), "{url}");
+        }
+        for url in [
+            "file:///etc",
+            "/var/lib/repo",
+            "git://h/a.git",
+            "git@github.com:a/b",
+        ] {
+            assert!(allowed_url(url).is_err(), "{url}");
+        }
+        let message = allowed_url("file://user:s3cret@host/x").unwrap_err();
+        assert!(!message.contains("s3cret"), "{message}");
+    }
 }

@@ -45,6 +45,14 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The render did not finish in time (a host's bound, such as a Kustomization's timeout).
+    #[error("{path}: rendering did not finish within {after:?}")]
+    Timeout {
+        /// The path being rendered.
+        path: String,
+        /// The bound.
+        after: std::time::Duration,
+    },
     /// A document is not valid YAML or not an object.
     #[error(transparent)]
     Object(#[from] object::Error),
@@ -54,9 +62,10 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether another try may succeed without a change to the repository: only I/O errors.
+    /// Whether another try may succeed without a change to the repository: I/O errors and
+    /// timeouts.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Io { .. })
+        matches!(self, Self::Io { .. } | Self::Timeout { .. })
     }
 }
 

@@ -22,41 +22,79 @@ use crate::object;
 /// The annotation that opts an object out of substitution.
 pub const SUBSTITUTE_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/substitute";
 
-/// Errors from substitution. They name the object and the variable, never the values.
+/// Errors from substitution. They name the object, the line of its YAML and the field, never
+/// the text around a reference: a rendered object may be a decrypted `Secret`, and what looks
+/// like a reference may be part of a value. In a `Secret` even the variable name is left out.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A variable without default is not set (strict mode).
-    #[error("{object}: variable {name} is not set")]
+    #[error("{object}: {at}: variable {} is not set", name.as_deref().unwrap_or("(name withheld in a Secret)"))]
     Unset {
         /// The object.
         object: String,
-        /// The variable.
-        name: String,
+        /// Where in the object.
+        at: Location,
+        /// The variable; `None` in a `Secret`.
+        name: Option<String>,
     },
     /// The expression is not one of the supported forms.
-    #[error("{object}: unsupported substitution expression ${{{expression}}}")]
+    #[error(
+        "{object}: {at}: unsupported substitution expression (supported: ${{var}}, ${{var:=default}}, ${{var:-default}}, ${{var=default}}, ${{var-default}}, $${{var}})"
+    )]
     Unsupported {
         /// The object.
         object: String,
-        /// The text between the braces.
-        expression: String,
+        /// Where in the object.
+        at: Location,
     },
     /// A `${` has no closing brace.
-    #[error("{object}: unterminated variable reference")]
+    #[error("{object}: {at}: unterminated variable reference")]
     Unterminated {
         /// The object.
         object: String,
+        /// Where in the object.
+        at: Location,
     },
-    /// The substituted text is no longer a valid object.
-    #[error("{object}: substitution produced invalid YAML")]
+    /// The substituted text is no longer a valid object. The parser's own message is left out,
+    /// as it may quote substituted values.
+    #[error("{object}: substitution produced invalid YAML ({at})")]
     Reparse {
         /// The object.
         object: String,
-        /// The parse error.
+        /// Where the parser stopped in the substituted object's YAML.
+        at: Location,
+    },
+    /// The object could not be written as YAML to substitute in.
+    #[error("{object}: cannot write the object as YAML")]
+    Serialise {
+        /// The object.
+        object: String,
+        /// The cause.
         #[source]
         source: object::Error,
     },
+}
+
+/// Where an error is: a 1-based line of the object's YAML (0 when unknown) and, when known,
+/// the field (`stringData.password`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Location {
+    /// 1-based line in the object's YAML; 0 when unknown.
+    pub line: usize,
+    /// The dotted path of the field, when known.
+    pub field: Option<String>,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}", self.line)?;
+        if let Some(field) = &self.field {
+            write!(f, ", field {field}")?;
+        }
+        Ok(())
+    }
 }
 
 /// Substitutes variables in every object that references one.
@@ -73,7 +111,7 @@ pub fn substitute(
             continue;
         }
         let name = object.id().to_string();
-        let yaml = object.to_yaml().map_err(|source| Error::Reparse {
+        let yaml = object.to_yaml().map_err(|source| Error::Serialise {
             object: name.clone(),
             source,
         })?;
@@ -81,17 +119,25 @@ pub fn substitute(
             out.push(object);
             continue;
         }
-        let text = expand(&yaml, vars, strict, &name)?;
-        let mut parsed = object::parse_yaml(&name, &text).map_err(|source| Error::Reparse {
+        let secret = object.id().kind == "Secret";
+        let text = expand_text(&yaml, vars, strict).map_err(|failure| {
+            let field = field_of(object.value(), vars, strict);
+            failure.into_error(&name, &yaml, field, secret)
+        })?;
+        let mut parsed = object::parse_yaml(&name, &text).map_err(|error| Error::Reparse {
             object: name.clone(),
-            source,
+            at: Location {
+                line: match error {
+                    object::Error::Yaml { line, .. } => line,
+                    _ => 0,
+                },
+                field: None,
+            },
         })?;
         if parsed.len() != 1 {
             return Err(Error::Reparse {
                 object: name.clone(),
-                source: object::Error::InvalidObject {
-                    reason: format!("substitution produced {} documents", parsed.len()),
-                },
+                at: Location::default(),
             });
         }
         out.push(parsed.remove(0));
@@ -99,31 +145,73 @@ pub fn substitute(
     Ok(out)
 }
 
-/// Expands variable references in one text.
+/// Expands variable references in one text; `object` names it in errors.
 pub fn expand(
     text: &str,
     vars: &BTreeMap<String, String>,
     strict: bool,
     object: &str,
 ) -> Result<String, Error> {
+    expand_text(text, vars, strict).map_err(|failure| failure.into_error(object, text, None, false))
+}
+
+/// Why and where (byte offset) an expansion failed, before it becomes an [`Error`].
+struct Failure {
+    offset: usize,
+    kind: FailureKind,
+}
+
+enum FailureKind {
+    Unset(String),
+    Unsupported,
+    Unterminated,
+}
+
+impl Failure {
+    fn into_error(self, object: &str, text: &str, field: Option<String>, secret: bool) -> Error {
+        let line = text
+            .get(..self.offset)
+            .map_or(0, |before| before.matches('\n').count() + 1);
+        let at = Location { line, field };
+        let object = object.to_owned();
+        match self.kind {
+            FailureKind::Unset(name) => Error::Unset {
+                object,
+                at,
+                name: (!secret).then_some(name),
+            },
+            FailureKind::Unsupported => Error::Unsupported { object, at },
+            FailureKind::Unterminated => Error::Unterminated { object, at },
+        }
+    }
+}
+
+fn expand_text(
+    text: &str,
+    vars: &BTreeMap<String, String>,
+    strict: bool,
+) -> Result<String, Failure> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(pos) = rest.find('$') {
         out.push_str(&rest[..pos]);
+        let offset = text.len() - rest.len() + pos;
         let after = &rest[pos..];
+        let unterminated = || Failure {
+            offset,
+            kind: FailureKind::Unterminated,
+        };
         if let Some(escaped) = after.strip_prefix("$${") {
             // `$${x}` → `${x}`: copy through the closing brace untouched.
-            let end = escaped.find('}').ok_or_else(|| Error::Unterminated {
-                object: object.to_owned(),
-            })?;
+            let end = escaped.find('}').ok_or_else(unterminated)?;
             out.push_str("${");
             out.push_str(&escaped[..=end]);
             rest = &escaped[end + 1..];
         } else if let Some(body) = after.strip_prefix("${") {
-            let end = body.find('}').ok_or_else(|| Error::Unterminated {
-                object: object.to_owned(),
-            })?;
-            out.push_str(&evaluate(&body[..end], vars, strict, object)?);
+            let end = body.find('}').ok_or_else(unterminated)?;
+            let value =
+                evaluate(&body[..end], vars, strict).map_err(|kind| Failure { offset, kind })?;
+            out.push_str(&value);
             rest = &body[end + 1..];
         } else {
             out.push('$');
@@ -134,39 +222,65 @@ pub fn expand(
     Ok(out)
 }
 
+/// The dotted path of the first string field whose expansion fails, for the error.
+fn field_of(
+    value: &serde_json::Value,
+    vars: &BTreeMap<String, String>,
+    strict: bool,
+) -> Option<String> {
+    fn walk(
+        value: &serde_json::Value,
+        path: &mut Vec<String>,
+        vars: &BTreeMap<String, String>,
+        strict: bool,
+    ) -> Option<String> {
+        match value {
+            serde_json::Value::String(text) => expand_text(text, vars, strict)
+                .is_err()
+                .then(|| path.join(".")),
+            serde_json::Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+                path.push(i.to_string());
+                let found = walk(item, path, vars, strict);
+                path.pop();
+                found
+            }),
+            serde_json::Value::Object(map) => map.iter().find_map(|(key, item)| {
+                path.push(key.clone());
+                let found = walk(item, path, vars, strict);
+                path.pop();
+                found
+            }),
+            _ => None,
+        }
+    }
+    walk(value, &mut Vec::new(), vars, strict)
+}
+
 fn evaluate(
     expression: &str,
     vars: &BTreeMap<String, String>,
     strict: bool,
-    object: &str,
-) -> Result<String, Error> {
+) -> Result<String, FailureKind> {
     let name_len = expression
         .char_indices()
         .find(|&(i, c)| !(c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit())))
         .map_or(expression.len(), |(i, _)| i);
     let (name, operator) = expression.split_at(name_len);
-    let unsupported = || Error::Unsupported {
-        object: object.to_owned(),
-        expression: expression.to_owned(),
-    };
     if name.is_empty() {
-        return Err(unsupported());
+        return Err(FailureKind::Unsupported);
     }
     let value = vars.get(name);
     let (default, when_empty) = match operator {
         "" => {
             return match value {
                 Some(v) => Ok(v.clone()),
-                None if strict => Err(Error::Unset {
-                    object: object.to_owned(),
-                    name: name.to_owned(),
-                }),
+                None if strict => Err(FailureKind::Unset(name.to_owned())),
                 None => Ok(String::new()),
             };
         }
         op if op.starts_with(":=") || op.starts_with(":-") => (&op[2..], true),
         op if op.starts_with('=') || op.starts_with('-') => (&op[1..], false),
-        _ => return Err(unsupported()),
+        _ => return Err(FailureKind::Unsupported),
     };
     Ok(match value {
         Some(v) if !(when_empty && v.is_empty()) => v.clone(),
@@ -211,7 +325,7 @@ mod tests {
             expand("${missing}", &v, true, "ConfigMap/a/b")
                 .unwrap_err()
                 .to_string(),
-            "ConfigMap/a/b: variable missing is not set"
+            "ConfigMap/a/b: line 1: variable missing is not set"
         );
         assert!(matches!(
             expand("${x:1:2}", &v, false, "o"),

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use gitops_core::image::message::{self, DEFAULT_TEMPLATE};
 use gitops_core::image::setters::{Change, Unresolved};
-use gitops_local::images::update_tree;
+use gitops_local::images::update_tree_within;
 
 use crate::push::{self, CommitSpec, GitWriter, Identity, PushOutcome, SigningKey};
 
@@ -74,7 +74,9 @@ impl ImageUpdateAutomation {
         self
     }
 
-    /// Updates only this directory of the repository (Flux's `update.path`).
+    /// Updates only this directory of the repository (Flux's `update.path`). A path that leaves
+    /// the checkout (absolute, `..`, or through a symlink) fails the run before anything is
+    /// written, with `gitops_local::images::Error::Escape` in the error's chain.
     pub fn with_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.path = path.into();
         self
@@ -126,7 +128,7 @@ impl ImageUpdateAutomation {
                 &this.push_branch,
                 &spec,
                 |dir| {
-                    let update = update_tree(&dir.join(&this.path), &policies)?;
+                    let update = update_tree_within(dir, &this.path, &policies)?;
                     let message = if update.changes.is_empty() {
                         None
                     } else {

@@ -226,9 +226,17 @@ pub fn build_to_string(dir: impl AsRef<Path>, options: &BuildOptions) -> Result<
 ///
 /// Each render bounds reads to the request's root, generates a kustomization where the path has
 /// none (as Flux does), decrypts generator inputs with the request's decryptor and then every
-/// rendered object it recognises (`Decryptor::decrypt_object`). The build is
-/// synchronous CPU and file work done inside the future; a host that renders large trees on a
-/// latency-sensitive runtime may run it on a blocking thread.
+/// rendered object it recognises (`Decryptor::decrypt_object`).
+///
+/// The build and the decryption are synchronous CPU and file work: inside a Tokio runtime,
+/// [`Renderer::render`] runs them on the runtime's blocking pool, so one large build never
+/// holds a runtime worker (lease renewal, watches and health endpoints keep answering). Outside
+/// a Tokio runtime it runs them inline.
+///
+/// # Cancellation
+/// Dropping the future stops waiting, not the build: a build already on a blocking thread runs
+/// to its end and its result is discarded. A host bounds a render with a timeout around the
+/// future.
 #[derive(Clone, Debug, Default)]
 pub struct KustomizeRenderer {
     options: BuildOptions,
@@ -279,6 +287,24 @@ impl KustomizeRenderer {
 #[async_trait]
 impl Renderer for KustomizeRenderer {
     async fn render(&self, request: &RenderRequest) -> Result<Vec<Object>, render::Error> {
-        self.render_sync(request)
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return self.render_sync(request);
+        };
+        let (renderer, owned) = (self.clone(), request.clone());
+        match runtime
+            .spawn_blocking(move || renderer.render_sync(&owned))
+            .await
+        {
+            Ok(result) => result,
+            // A panicking build panics in the caller's task, as it did inline.
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(_) => Err(render::Error::Io {
+                path: request.path.display().to_string(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::Interrupted,
+                    "the runtime shut down during the build",
+                ),
+            }),
+        }
     }
 }

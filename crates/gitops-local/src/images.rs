@@ -20,7 +20,7 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A symlink leads out of the tree.
+    /// A symlink or the updated path leads out of the tree.
     #[error("{path}: points outside the tree")]
     Escape {
         /// The link.
@@ -42,12 +42,49 @@ pub struct TreeUpdate {
     pub files: Vec<String>,
 }
 
+/// [`update_tree`] on `path` inside `root` (Flux's `update.path` inside a checkout): `path` must
+/// be relative and, symlinks resolved, stay inside `root`; otherwise [`Error::Escape`] names it
+/// and nothing is read or written. Symlinks below `path` may not leave `root` either.
+pub fn update_tree_within(
+    root: &Path,
+    path: &Path,
+    policies: &BTreeMap<String, String>,
+) -> Result<TreeUpdate, Error> {
+    let escape = || Error::Escape {
+        path: path.to_path_buf(),
+    };
+    if path.is_absolute() {
+        return Err(escape());
+    }
+    let canonical_root = root.canonicalize().map_err(|source| Error::Io {
+        path: root.to_path_buf(),
+        source,
+    })?;
+    let dir = root.join(path);
+    let resolved = dir.canonicalize().map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if !resolved.starts_with(&canonical_root) {
+        return Err(escape());
+    }
+    update_files(&canonical_root, &resolved, policies)
+}
+
 /// Applies `policies` (`<namespace>:<name>` → image reference) to every `.yaml`/`.yml` file
 /// below `dir` (not `.git`), writing only files that change, each atomically.
 ///
 /// All files are checked before any is written, so a bad marker anywhere leaves the tree as it was.
 pub fn update_tree(dir: &Path, policies: &BTreeMap<String, String>) -> Result<TreeUpdate, Error> {
-    let files = fs::walk(dir, dir).map_err(|e| match e {
+    update_files(dir, dir, policies)
+}
+
+fn update_files(
+    root: &Path,
+    dir: &Path,
+    policies: &BTreeMap<String, String>,
+) -> Result<TreeUpdate, Error> {
+    let files = fs::walk(root, dir).map_err(|e| match e {
         WalkError::Io { path, source } => Error::Io { path, source },
         WalkError::Escape { path } => Error::Escape { path },
     })?;
@@ -82,6 +119,43 @@ pub fn update_tree(dir: &Path, policies: &BTreeMap<String, String>) -> Result<Tr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn update_path_cannot_leave_the_checkout() {
+        let base = tempfile::tempdir().unwrap();
+        let checkout = base.path().join("checkout");
+        let outside = base.path().join("other-tenant");
+        std::fs::create_dir_all(checkout.join("apps")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        let marked = "image: ghcr.io/acme/api:1.0.0 # {\"$imagepolicy\": \"flux-system:api\"}\n";
+        std::fs::write(outside.join("a.yaml"), marked).unwrap();
+        std::os::unix::fs::symlink(&outside, checkout.join("link")).unwrap();
+        let policies: BTreeMap<String, String> = [(
+            "flux-system:api".to_string(),
+            "ghcr.io/acme/api:2.0.0".to_string(),
+        )]
+        .into();
+        let absolute = outside.display().to_string();
+        for path in [
+            "../other-tenant",
+            "apps/../../other-tenant",
+            absolute.as_str(),
+            "link",
+        ] {
+            let result = update_tree_within(&checkout, Path::new(path), &policies);
+            assert!(
+                matches!(result, Err(Error::Escape { .. })),
+                "{path}: {result:?}"
+            );
+        }
+        assert_eq!(
+            std::fs::read_to_string(outside.join("a.yaml")).unwrap(),
+            marked
+        );
+        std::fs::write(checkout.join("apps/a.yaml"), marked).unwrap();
+        let inside = update_tree_within(&checkout, Path::new("./apps"), &policies).unwrap();
+        assert_eq!(inside.files, ["a.yaml"]);
+    }
 
     #[test]
     fn rewrites_marked_files_only_and_refuses_bad_markers_before_writing() {

@@ -63,6 +63,24 @@ fn is_env_var_name(k: &str) -> bool {
     bytes.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
+/// Why `key` is not a valid name, without quoting it.
+fn why_not_env_var_name(key: &str) -> String {
+    if key.is_empty() {
+        return "it is empty".into();
+    }
+    match key.chars().enumerate().find(|(i, c)| {
+        !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            || (*i == 0 && c.is_ascii_digit())
+    }) {
+        Some((0, _)) => "its first character must be a letter, '-', '_' or '.'".into(),
+        Some((i, _)) => format!(
+            "character {} is not a letter, digit, '-', '_' or '.'",
+            i + 1
+        ),
+        None => "it is not accepted as a name".into(),
+    }
+}
+
 fn remove_quotes(s: &str) -> &str {
     let b = s.as_bytes();
     if b.len() >= 2 && b[0] == b[b.len() - 1] && (b[0] == b'"' || b[0] == b'\'') {
@@ -115,8 +133,10 @@ fn make(
                 None => {
                     return Err(Error::Unsupported {
                         path: b.show(&path),
+                        // The line is not quoted: an env file may be decrypted, and a line
+                        // without `=` is as likely a stray value as a variable name.
                         feature: format!(
-                            "{field}.envs: line {} names {line:?} without a value (reading the value from the environment)",
+                            "{field}.envs: line {} has no '=' (a name without a value, read from the environment)",
                             n + 1
                         ),
                     });
@@ -125,9 +145,12 @@ fn make(
             if !is_env_var_name(key) {
                 return Err(invalid(
                     b.show(&path),
+                    // Named by position, not quoted: in a malformed line the text before
+                    // `=` may be part of a (decrypted) value.
                     format!(
-                        "{field}.envs: line {}: {key:?} is not a valid environment variable name",
-                        n + 1
+                        "{field}.envs: line {}: the text before '=' is not a valid environment variable name ({})",
+                        n + 1,
+                        why_not_env_var_name(key)
                     ),
                 ));
             }
