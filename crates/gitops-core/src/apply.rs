@@ -326,6 +326,18 @@ impl Owner {
             && (prefix == OWNER_PREFIX || prefix.ends_with(".toolkit.fluxcd.io"))
     }
 
+    /// The owner whose labels an object (live or desired) carries, `None` when it carries none.
+    pub fn found_on(object: &Value) -> Option<Self> {
+        let labels: BTreeMap<String, String> = object
+            .pointer("/metadata/labels")?
+            .as_object()?
+            .iter()
+            .filter(|(k, _)| Self::is_owner_label(k))
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+            .collect();
+        (!labels.is_empty()).then_some(Self { labels })
+    }
+
     /// An owner named by other labels.
     pub fn with_labels(labels: BTreeMap<String, String>) -> Self {
         Self { labels }

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use gitops_core::apply::{self, ApplyOptions, Decision, Drift, Error, Health};
+use gitops_core::apply::{self, ApplyOptions, Decision, Drift, Error, Health, Owner};
 use gitops_core::{
     Action, Applier, BoxError, ChangeSet, HealthReport, HealthStatus, Object, ObjectRef,
 };
@@ -1017,24 +1017,39 @@ impl KubeApplier {
     ) -> Result<Vec<Drift>, Error> {
         let all: Vec<&Object> = objects.iter().collect();
         let defined = defined_kinds(&all);
-        let (prepared, unknown) = self.prepare_all(&all, options, false).await?;
         let mut drifts = Vec::new();
-        for object in unknown {
-            if defined.contains(&(object.id().group.clone(), object.id().kind.clone())) {
-                drifts.push(Drift::Missing(object.id().clone()));
-            } else {
-                return Err(unknown_kind(object));
+        let mut prepared = Vec::with_capacity(all.len());
+        for object in all {
+            match self.resource_of(object.id(), false).await? {
+                Some(resource) => prepared.push((object, self.prepare(object, resource, options)?)),
+                None if defined
+                    .contains(&(object.id().group.clone(), object.id().kind.clone())) =>
+                {
+                    drifts.push(Drift::Missing(object.id().clone()));
+                }
+                None => return Err(unknown_kind(object)),
             }
         }
         let live = self
             .fetch_live(
                 prepared
                     .iter()
-                    .map(|i| (&i.id, &i.resource, i.selector.as_ref())),
+                    .map(|(_, i)| (&i.id, &i.resource, i.selector.as_ref())),
             )
             .await?;
-        for item in &prepared {
+        for (object, item) in &prepared {
             let current = live.get(&item.id);
+            // Without an owner of its own, a diff keeps the owner labels the last apply wrote:
+            // they are ours, not drift (a dry run without them would remove them).
+            let relabelled = match (&options.owner, current.and_then(Owner::found_on)) {
+                (None, Some(owner)) => Some(self.prepare(
+                    object,
+                    item.resource.clone(),
+                    &options.clone().with_owner(owner),
+                )?),
+                _ => None,
+            };
+            let item = relabelled.as_ref().unwrap_or(item);
             if current.is_some() && apply::decide(&item.body, current, options) == Decision::Skip {
                 // Apply leaves it as it is (IfNotPresent, reconcile disabled): no drift to fix.
                 continue;

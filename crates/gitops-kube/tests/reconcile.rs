@@ -330,8 +330,8 @@ async fn a_pass_stopped_between_intent_and_final_save_loses_nothing_on_restart()
         "dial.yaml",
         "apiVersion: {ns}.example.com/v1\nkind: Dial\nmetadata: {name: volume, namespace: {ns}}\nspec: {level: 11}\n",
     );
-    let configs = |generation: u32| {
-        (0..30)
+    let configs = |generation: u32, count: u32| {
+        (0..count)
             .map(|i| {
                 format!(
                     "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c{i}, namespace: {ns}}}\ndata: {{gen: \"{generation}\"}}\n---\n"
@@ -339,12 +339,13 @@ async fn a_pass_stopped_between_intent_and_final_save_loses_nothing_on_restart()
             })
             .collect::<String>()
     };
-    std::fs::write(dir.path().join("configs.yaml"), configs(1)).unwrap();
+    std::fs::write(dir.path().join("configs.yaml"), configs(1, 30)).unwrap();
     let (first, _, client) = kustomization(kube, &ns, "dials", dir.path()).await;
     first.reconcile(None).await.unwrap();
 
-    // A new commit changes every ConfigMap; the pass is stopped right after its intent save.
-    std::fs::write(dir.path().join("configs.yaml"), configs(2)).unwrap();
+    // A new commit changes every ConfigMap and adds five; the pass is stopped right after it
+    // recorded its intent (the old and the new objects), before the final save.
+    std::fs::write(dir.path().join("configs.yaml"), configs(2, 35)).unwrap();
     let (applier, _) = common::applier(kube, KubeApplierOptions::default()).await;
     let signalling = Arc::new(SignalsFirstSave {
         inner: Arc::new(ConfigMapInventory::new(
@@ -399,7 +400,7 @@ async fn a_pass_stopped_between_intent_and_final_save_loses_nothing_on_restart()
         "the Dial in Git was deleted: {:?}",
         outcome.changes
     );
-    for i in 0..30 {
+    for i in 0..35 {
         let name = format!("c{i}");
         let live = common::live(&client, "v1", "ConfigMap", "configmaps", Some(&ns), &name)
             .await

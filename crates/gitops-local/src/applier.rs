@@ -271,10 +271,17 @@ impl Applier for DirectoryApplier {
                     None => drifts.push(Drift::Missing(object.id().clone())),
                     Some(live) => {
                         let mut fields = Vec::new();
-                        let desired = with_owner_labels(object.value(), live.value());
+                        // The owner labels the last apply wrote are ours, not drift.
+                        let mut desired = object.clone();
+                        if let Some(owner) = gitops_core::apply::Owner::found_on(live.value()) {
+                            owner.label(&mut desired).map_err(|e| Error::Rejected {
+                                id: object.id().clone(),
+                                message: e.to_string(),
+                            })?;
+                        }
                         compare(
                             "",
-                            Some(&desired),
+                            Some(desired.value()),
                             Some(live.value()),
                             object.is_secret(),
                             &mut fields,
@@ -292,37 +299,6 @@ impl Applier for DirectoryApplier {
         })
         .await
     }
-}
-
-/// `desired` with the owner labels that apply wrote on `live` (Flux's `<group>/name` and
-/// `<group>/namespace`, see [`gitops_core::apply::Owner`]): they are ours, not drift.
-fn with_owner_labels(desired: &Value, live: &Value) -> Value {
-    let mut desired = desired.clone();
-    let owner_labels: Vec<(String, Value)> = live
-        .pointer("/metadata/labels")
-        .and_then(Value::as_object)
-        .map(|labels| {
-            labels
-                .iter()
-                .filter(|(k, _)| gitops_core::apply::Owner::is_owner_label(k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        })
-        .unwrap_or_default();
-    if owner_labels.is_empty() {
-        return desired;
-    }
-    if let Some(metadata) = desired.get_mut("metadata").and_then(Value::as_object_mut) {
-        let labels = metadata
-            .entry("labels")
-            .or_insert_with(|| Value::Object(serde_json::Map::new()));
-        if let Some(labels) = labels.as_object_mut() {
-            for (k, v) in owner_labels {
-                labels.entry(k).or_insert(v);
-            }
-        }
-    }
-    desired
 }
 
 /// Collects the leaf fields where `desired` and `live` differ, masking Secret values.
