@@ -83,11 +83,19 @@ impl Relay {
 const KUSTOMIZATION: &str = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n\
 namespace: {ns}\nresources: [crd.yaml, gadget.yaml, settings.yaml]\n";
 
-const CRD: &str = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n\
-metadata: {name: gadgets.{ns}.example.com}\nspec:\n  group: {ns}.example.com\n  scope: Cluster\n\
-  names: {plural: gadgets, singular: gadget, kind: Gadget, listKind: GadgetList}\n\
-  versions:\n  - name: v1\n    served: true\n    storage: true\n\
-    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}\n";
+const CRD: &str = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: gadgets.{ns}.example.com}
+spec:
+  group: {ns}.example.com
+  scope: Cluster
+  names: {plural: gadgets, singular: gadget, kind: Gadget, listKind: GadgetList}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+";
 
 const GADGET: &str =
     "apiVersion: {ns}.example.com/v1\nkind: Gadget\nmetadata: {name: keep-me}\nspec: {size: 1}\n";
