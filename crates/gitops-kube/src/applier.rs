@@ -1,12 +1,24 @@
 //! [`KubeApplier`]: the [`Applier`] on a Kubernetes API server.
 //!
 //! # How a pass spends requests
-//! Objects are grouped by resource and namespace; each group is read with one `list` (one `get`
-//! for a group of one). An object whose live copy carries the digest of the configuration we
-//! would apply ([`DIGEST_ANNOTATION`](crate::DIGEST_ANNOTATION)) *and* still holds every value we
-//! set is unchanged, and costs no further request. Anything else is sent as a server-side apply,
-//! and the server's answer (a new `resourceVersion` or not) says whether it changed. A hand edit
+//! Objects are grouped by resource and namespace. A group is read with one `list` filtered by
+//! the owner's labels (every object we apply for an owner carries them), so the answer holds
+//! only what we manage, never a namespace's other Secrets or a cluster's other roles; objects
+//! that list lacks (not labelled or not created yet) are read with a `get` each, or one paged
+//! list of the namespace when there are many. A group of one is read with one `get`. An object
+//! whose live copy carries the digest of the configuration we would apply
+//! ([`DIGEST_ANNOTATION`](crate::DIGEST_ANNOTATION)) *and* still holds every value we set is
+//! unchanged, and costs no further request. Anything else is sent as a server-side apply, and
+//! the server's answer (a new `resourceVersion` or not) says whether it changed. A hand edit
 //! therefore never hides behind the digest: the live values are compared on every pass.
+//!
+//! # What a prune may delete
+//! An identity is resolved once, by the kind's real scope (discovery, or the scope a CRD of the
+//! same apply declares), in [`Applier::resolve`] and in apply alike. A delete reads the live
+//! object first and deletes it (with its `uid` as a precondition) only when it carries the
+//! owner's labels and does not opt out (`kustomize.toolkit.fluxcd.io/prune: disabled` or
+//! `…/reconcile: disabled`); an identity whose namespace does not fit its kind's scope is
+//! skipped, never adjusted into another object's name.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
