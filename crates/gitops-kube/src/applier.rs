@@ -1,12 +1,14 @@
 //! [`KubeApplier`]: the [`Applier`] on a Kubernetes API server.
 //!
 //! # How a pass spends requests
-//! Objects are grouped by resource and namespace. A group is read with one `list` filtered by
-//! the owner's labels (every object we apply for an owner carries them), so the answer holds
-//! only what we manage, never a namespace's other Secrets or a cluster's other roles; objects
-//! that list lacks (not labelled or not created yet) are read with a `get` each, or one paged
-//! list of the namespace when there are many. A group of one is read with one `get`. An object
-//! whose live copy carries the digest of the configuration we would apply
+//! Objects are grouped by resource and namespace. Once this applier has applied a group for an
+//! owner, it reads it with one `list` filtered by the owner's labels (every object we apply for
+//! an owner carries them), so the answer holds only what we manage, never a namespace's other
+//! Secrets or a cluster's other roles; objects that list lacks (not labelled or not created yet)
+//! are read with a `get` each, or one paged list of the namespace when there are many. The first
+//! read of a group after start is one paged list of the namespace (it must find objects that
+//! are not labelled yet anyway); a group of one is read with one `get`. An object whose live
+//! copy carries the digest of the configuration we would apply
 //! ([`DIGEST_ANNOTATION`](crate::DIGEST_ANNOTATION)) *and* still holds every value we set is
 //! unchanged, and costs no further request. Anything else is sent as a server-side apply, and
 //! the server's answer (a new `resourceVersion` or not) says whether it changed. A hand edit
@@ -406,11 +408,11 @@ impl KubeApplier {
 
     /// Live copies of the objects, keyed by identity, for a bounded number of requests whose
     /// answers hold only what we manage where we can tell. Objects are grouped by resource and
-    /// namespace; a group of one is read with a get. A larger group whose objects were applied
-    /// for one owner is read with one list filtered by the owner's labels, and what that list
-    /// lacks (objects not labelled or not created yet) with a get each, or, beyond
-    /// [`UNFILTERED_LIST_MIN`] of them, one paged list of the namespace. A group without an
-    /// owner is read with one paged list of the namespace.
+    /// namespace; a group of one is read with a get. A larger group that this applier applied
+    /// before for one owner is read with one list filtered by the owner's labels, and what that
+    /// list lacks (objects not labelled or not created yet) with a get each, or, beyond
+    /// [`UNFILTERED_LIST_MIN`] of them, one paged list of the namespace. Any other group (no
+    /// owner, or not applied by this process yet) is read with one paged list of the namespace.
     async fn fetch_live<'a>(
         &self,
         items: impl IntoIterator<Item = (&'a ObjectRef, &'a Resource, Option<&'a Arc<str>>)>,
@@ -434,7 +436,16 @@ impl KubeApplier {
             let mut missing: Vec<(&ObjectRef, &Resource)> =
                 members.iter().map(|(id, r, _)| (*id, *r)).collect();
             if members.len() > 1 {
-                let owner = selector.filter(|s| members.iter().all(|m| m.2 == Some(*s)));
+                // The owner's labelled list once this process has applied some of the group
+                // (a first pass after start lists the namespace once, as it must find objects
+                // that are not labelled yet anyway).
+                let applied_before = {
+                    let memo = self.lock_memo();
+                    members.iter().any(|(id, _, _)| memo.contains_key(*id))
+                };
+                let owner = selector
+                    .filter(|s| members.iter().all(|m| m.2 == Some(*s)))
+                    .filter(|_| applied_before);
                 let mut selectors = vec![owner];
                 if owner.is_some() {
                     selectors.push(None);

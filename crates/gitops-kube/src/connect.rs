@@ -172,20 +172,27 @@ pub async fn client_from_kubeconfig(
     client_from_config(config, options)
 }
 
-/// A tower layer that counts the HTTP requests a client sends; clones share the count.
+/// A tower layer that counts the HTTP requests a client sends, and keeps the last
+/// [`RequestCounter::RECENT`] of them (`METHOD path?query`) for tests and diagnostics; clones
+/// share both.
 ///
 /// ```
 /// let counter = gitops_kube::RequestCounter::default();
 /// let options = gitops_kube::ConnectOptions::default().with_counter(counter.clone());
 /// # let _ = options;
 /// assert_eq!(counter.take(), 0);
+/// assert!(counter.take_recent().is_empty());
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct RequestCounter {
     count: Arc<AtomicU64>,
+    recent: Arc<std::sync::Mutex<std::collections::VecDeque<String>>>,
 }
 
 impl RequestCounter {
+    /// How many requests [`take_recent`](Self::take_recent) remembers.
+    pub const RECENT: usize = 512;
+
     /// The requests sent so far.
     pub fn get(&self) -> u64 {
         self.count.load(Ordering::Relaxed)
@@ -195,6 +202,16 @@ impl RequestCounter {
     pub fn take(&self) -> u64 {
         self.count.swap(0, Ordering::Relaxed)
     }
+
+    /// The last requests sent (`GET /api/v1/namespaces/a/secrets?labelSelector=…`), oldest
+    /// first, forgetting them.
+    pub fn take_recent(&self) -> Vec<String> {
+        self.recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .drain(..)
+            .collect()
+    }
 }
 
 impl<S> tower::Layer<S> for RequestCounter {
@@ -203,7 +220,7 @@ impl<S> tower::Layer<S> for RequestCounter {
     fn layer(&self, inner: S) -> Self::Service {
         Counted {
             inner,
-            count: Arc::clone(&self.count),
+            counter: self.clone(),
         }
     }
 }
@@ -212,12 +229,12 @@ impl<S> tower::Layer<S> for RequestCounter {
 #[derive(Clone, Debug)]
 pub struct Counted<S> {
     inner: S,
-    count: Arc<AtomicU64>,
+    counter: RequestCounter,
 }
 
-impl<S, R> tower::Service<R> for Counted<S>
+impl<S, B> tower::Service<http::Request<B>> for Counted<S>
 where
-    S: tower::Service<R>,
+    S: tower::Service<http::Request<B>>,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -227,8 +244,19 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: R) -> Self::Future {
-        self.count.fetch_add(1, Ordering::Relaxed);
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        self.counter.count.fetch_add(1, Ordering::Relaxed);
+        let line = format!("{} {}", request.method(), request.uri());
+        let mut recent = self
+            .counter
+            .recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if recent.len() == RequestCounter::RECENT {
+            recent.pop_front();
+        }
+        recent.push_back(line);
+        drop(recent);
         self.inner.call(request)
     }
 }

@@ -410,3 +410,66 @@ async fn a_pass_stopped_between_intent_and_final_save_loses_nothing_on_restart()
     let again = restarted.reconcile(None).await.unwrap();
     assert!(!again.changes.has_changes(), "{:?}", again.changes);
 }
+
+/// Helm keeps release records of up to 1 MiB in Secrets next to ours: a pass must not read a
+/// namespace's every Secret each time it applies, and a health wait must not poll them. Once
+/// the applier has applied a group, it reads it through the owner's label selector only.
+#[tokio::test]
+async fn reads_after_the_first_pass_list_only_what_the_owner_manages() {
+    let Some(kube) = gitops_testenv::require_kube() else {
+        return;
+    };
+    let ns = kube.namespace().await;
+    let (applier, counter) = common::applier(kube, KubeApplierOptions::default()).await;
+    let client = applier.client().clone();
+    // Someone else's Secrets in the same namespace.
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(client.clone(), &ns);
+    let blob = "x".repeat(64 * 1024);
+    for i in 0..5 {
+        let foreign: k8s_openapi::api::core::v1::Secret =
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": format!("sh.helm.release.v1.other.v{i}"), "namespace": ns},
+                "stringData": {"release": blob},
+            }))
+            .unwrap();
+        secrets.create(&Default::default(), &foreign).await.unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ours: String = (0..4)
+        .map(|i| {
+            format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: s{i}, namespace: {ns}}}\nstringData: {{k: v{i}}}\n---\n")
+        })
+        .collect();
+    std::fs::write(dir.path().join("secrets.yaml"), ours).unwrap();
+    let reconciler = Reconciler::new(
+        ObjectRef::new(
+            "kustomize.toolkit.fluxcd.io",
+            "v1",
+            "Kustomization",
+            Some(&ns),
+            "lean",
+        ),
+        Arc::new(DirectorySource::new(dir.path())),
+        Arc::new(PlainRenderer::new()),
+        Arc::new(applier),
+    )
+    .with_options(Options::default().with_prune(true).with_wait(true));
+
+    reconciler.reconcile(None).await.unwrap();
+    counter.take_recent();
+    let again = reconciler.reconcile(None).await.unwrap();
+    assert!(!again.changes.has_changes(), "{:?}", again.changes);
+    let lists: Vec<String> = counter
+        .take_recent()
+        .into_iter()
+        .filter(|r| r.starts_with("GET ") && r.contains("/secrets?"))
+        .collect();
+    assert!(!lists.is_empty(), "the pass read no Secret list");
+    for list in &lists {
+        assert!(
+            list.contains("labelSelector=kustomize.toolkit.fluxcd.io%2Fname%3Dlean"),
+            "an unfiltered read of the namespace's Secrets: {list}"
+        );
+    }
+}
