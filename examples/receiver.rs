@@ -11,13 +11,8 @@ use std::sync::Arc;
 
 use clap::{Parser, ValueEnum};
 use gitops::ObjectRef;
-use gitops::notifiers::receiver::{Kind, Outcome, Receiver, Request};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use gitops::notifiers::receiver::{Kind, Outcome, Receiver};
+use gitops::notifiers::server::{self, Limits, Reply, ServedRequest};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum KindArg {
@@ -81,62 +76,28 @@ async fn main() -> anyhow::Result<()> {
         listener.local_addr()?,
         receiver.path()
     );
-    loop {
-        let (stream, _) = listener.accept().await?;
-        let receiver = receiver.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |request| handle(receiver.clone(), request));
-            if let Err(error) = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                eprintln!("connection error: {error}");
-            }
-        });
-    }
+    // The server bounds what a client can hold: header and request timeouts, the body cap,
+    // a connection cap, and backoff when `accept` fails (out of file descriptors).
+    let limits = Limits::default().with_max_body(MAX_BODY);
+    server::serve(listener, limits, move |request| {
+        let receiver = Arc::clone(&receiver);
+        async move { handle(&receiver, &request) }
+    })
+    .await;
+    Ok(())
 }
 
-async fn handle(
-    receiver: Arc<Receiver>,
-    request: hyper::Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, hyper::Error> {
-    let (parts, body) = request.into_parts();
-    // Read at most one byte over the limit, so oversized bodies are refused without buffering them.
-    let body = match Limited::new(body, MAX_BODY + 1).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => return Ok(reply(StatusCode::PAYLOAD_TOO_LARGE, "body too large")),
-    };
-    let headers: Vec<(&str, &str)> = parts
-        .headers
-        .iter()
-        .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
-        .collect();
-    let request = Request {
-        method: parts.method.as_str(),
-        path: parts.uri.path(),
-        headers: &headers,
-        body: &body,
-    };
-    Ok(match receiver.handle(&request) {
+fn handle(receiver: &Receiver, request: &ServedRequest) -> Reply {
+    let headers = request.header_pairs();
+    match receiver.handle(&request.as_request(&headers)) {
         Ok(Outcome::Reconcile(objects)) => {
             for object in &objects {
                 println!("reconcile {object}");
             }
-            reply(StatusCode::OK, "reconciling")
+            Reply::new(200, "reconciling")
         }
-        Ok(Outcome::Pong) => reply(StatusCode::OK, "pong"),
-        Ok(Outcome::Ignored { event }) => {
-            reply(StatusCode::OK, &format!("ignored event {event:?}"))
-        }
-        Err(error) => reply(
-            StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_REQUEST),
-            &error.to_string(),
-        ),
-    })
-}
-
-fn reply(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(text.to_owned())));
-    *response.status_mut() = status;
-    response
+        Ok(Outcome::Pong) => Reply::new(200, "pong"),
+        Ok(Outcome::Ignored { event }) => Reply::new(200, format!("ignored event {event:?}")),
+        Err(error) => Reply::new(error.status(), error.to_string()),
+    }
 }

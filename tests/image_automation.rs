@@ -72,7 +72,8 @@ async fn new_tag_to_new_revision() {
         &repo.http_url_with_credentials(),
         work.path().join("checkout"),
     )
-    .unwrap();
+    .unwrap()
+    .with_insecure_http(true);
     let automation = ImageUpdateAutomation::new("flux-system/api-images", writer, "main")
         .with_template("Update {{count}} image(s) for {{automation}}\n{{#changes}}\n{{file}}: {{old}} -> {{new}}{{/changes}}\n")
         .unwrap();

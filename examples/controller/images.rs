@@ -300,7 +300,8 @@ pub async fn reconcile_automation(ctx: &Ctx, key: &Key) -> anyhow::Result<Option
         let mut writer = GitWriter::new(
             &repo.spec.url,
             ctx.storage.join("automation").join(&key.namespace).join(&key.name),
-        )?;
+        )?
+        .with_insecure_http(ctx.allow_insecure_http);
         if let Some(secret) = &repo.spec.secret_ref {
             let data = secret_data(ctx, &source_key.namespace, &secret.name).await?;
             writer = writer.with_auth(Auth::from_secret_data(data)?);

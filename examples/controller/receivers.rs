@@ -13,9 +13,7 @@ use gitops::condition::Conditions;
 use gitops::flux::api::ReceiverResource;
 use gitops::flux::{REQUESTED_AT_ANNOTATION, Receiver};
 use gitops::notifiers::receiver::{self as hook, Outcome};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Bytes, Incoming};
-use hyper::{Response, StatusCode};
+use gitops::notifiers::server::{self, Limits, Reply, ServedRequest};
 use kube::Api;
 use kube::api::{ApiResource, DynamicObject, ListParams, Patch, PatchParams};
 use serde_json::json;
@@ -129,62 +127,30 @@ async fn verifier(ctx: &Ctx, key: &Key, receiver: &Receiver) -> anyhow::Result<h
     Ok(verifier)
 }
 
-/// Serves every receiver's path on `addr` until the process ends.
+/// Serves every receiver's path on `addr` until the process ends, through
+/// `gitops::notifiers::server`: header and request timeouts, the body cap, a connection cap and
+/// backoff when `accept` fails, so a slow or flooding client cannot hold or spin the controller.
 pub async fn serve(ctx: Arc<Ctx>, listener: tokio::net::TcpListener) {
-    loop {
-        let Ok((stream, peer)) = listener.accept().await else {
-            continue;
-        };
+    let limits = Limits::default().with_max_body(MAX_BODY);
+    server::serve(listener, limits, move |request| {
         let ctx = Arc::clone(&ctx);
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| {
-                let ctx = Arc::clone(&ctx);
-                async move { Ok::<_, hyper::Error>(answer(&ctx, peer, request).await) }
-            });
-            let io = hyper_util::rt::TokioIo::new(stream);
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(io, service)
-                .await;
-        });
-    }
+        async move { answer(&ctx, request).await }
+    })
+    .await;
 }
 
-async fn answer(
-    ctx: &Ctx,
-    peer: SocketAddr,
-    request: hyper::Request<Incoming>,
-) -> Response<Full<Bytes>> {
-    let (parts, body) = request.into_parts();
-    let path = parts.uri.path().trim_end_matches('/').to_owned();
-    // Refuse unknown paths before reading a byte of the body.
-    let known = ctx
-        .hooks
-        .0
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .contains_key(&path);
-    if !known {
-        return text(StatusCode::NOT_FOUND, "unknown path");
-    }
-    let Ok(body) = Limited::new(body, MAX_BODY + 1).collect().await else {
-        return text(StatusCode::PAYLOAD_TOO_LARGE, "body too large");
-    };
-    let body = body.to_bytes();
-    let headers: Vec<(&str, &str)> = parts
-        .headers
-        .iter()
-        .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
-        .collect();
+async fn answer(ctx: &Ctx, request: ServedRequest) -> Reply {
+    let peer: SocketAddr = request.peer;
+    let path = request.path.trim_end_matches('/').to_owned();
+    let headers = request.header_pairs();
     let (key, outcome, resources) = {
         let hooks = ctx.hooks.0.read().unwrap_or_else(|e| e.into_inner());
         let Some(hook) = hooks.get(&path) else {
-            return text(StatusCode::NOT_FOUND, "unknown path");
+            return Reply::new(404, "unknown path");
         };
         let request = hook::Request {
-            method: parts.method.as_str(),
             path: &path,
-            headers: &headers,
-            body: &body,
+            ..request.as_request(&headers)
         };
         (
             hook.key.clone(),
@@ -196,25 +162,18 @@ async fn answer(
         Ok(Outcome::Reconcile(_)) => match request_reconcile(ctx, &key, &resources).await {
             Ok(count) => {
                 tracing::info!(receiver = %key, %peer, objects = count, "reconcile requested");
-                text(
-                    StatusCode::OK,
-                    &format!("reconcile requested for {count} objects"),
-                )
+                Reply::new(200, format!("reconcile requested for {count} objects"))
             }
             Err(error) => {
                 tracing::warn!(receiver = %key, error = %format!("{error:#}"), "requesting a reconcile failed");
-                text(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "requesting a reconcile failed",
-                )
+                Reply::new(500, "requesting a reconcile failed")
             }
         },
-        Ok(Outcome::Pong) => text(StatusCode::OK, "pong"),
-        Ok(Outcome::Ignored { event }) => text(StatusCode::OK, &format!("ignored event {event}")),
+        Ok(Outcome::Pong) => Reply::new(200, "pong"),
+        Ok(Outcome::Ignored { event }) => Reply::new(200, format!("ignored event {event}")),
         Err(refused) => {
             tracing::info!(receiver = %key, %peer, %refused, "request refused");
-            let status = StatusCode::from_u16(refused.status()).unwrap_or(StatusCode::BAD_REQUEST);
-            text(status, &refused.to_string())
+            Reply::new(refused.status(), refused.to_string())
         }
     }
 }
@@ -271,10 +230,4 @@ async fn request_reconcile(
         }
     }
     Ok(count)
-}
-
-fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_owned())));
-    *response.status_mut() = status;
-    response
 }

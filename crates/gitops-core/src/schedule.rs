@@ -45,26 +45,59 @@ impl Interval {
         }
     }
 
-    /// Sets the jitter fraction, clamped to `0.0..=0.5`.
+    /// Sets the jitter fraction, clamped to `0.0..=0.5` (`NaN` is no jitter).
     pub fn with_jitter(mut self, jitter: f64) -> Self {
-        self.jitter = jitter.clamp(0.0, 0.5);
+        self.jitter = clamp_jitter(jitter);
         self
     }
 
     /// The delay before the next pass of the object named `key` after pass number `pass`.
     ///
     /// The jitter is a deterministic function of `key` and `pass`: objects spread evenly, and
-    /// one object's delays vary from pass to pass, without a random number generator.
+    /// one object's delays vary from pass to pass, without a random number generator. A delay
+    /// too long for a [`Duration`] is [`Duration::MAX`].
     pub fn delay(&self, key: &str, pass: u64) -> Duration {
         let unit = unit_hash(key, pass); // in [0, 1)
-        let offset = (unit * 2.0 - 1.0) * self.jitter; // in [-jitter, jitter)
-        self.every.mul_f64(1.0 + offset)
+        // `jitter` is a public field: clamp here too, so a NaN or 7.0 set directly cannot panic.
+        let offset = (unit * 2.0 - 1.0) * clamp_jitter(self.jitter); // in [-jitter, jitter)
+        Duration::try_from_secs_f64(self.every.as_secs_f64() * (1.0 + offset))
+            .unwrap_or(Duration::MAX)
     }
 
-    /// The due time of the next pass after `now`.
+    /// The due time of the next pass after `now` (the latest representable time when the
+    /// interval reaches beyond it).
     pub fn next_due(&self, now: SystemTime, key: &str, pass: u64) -> SystemTime {
-        now + self.delay(key, pass)
+        saturating_add(now, self.delay(key, pass))
     }
+}
+
+fn clamp_jitter(jitter: f64) -> f64 {
+    if jitter.is_nan() {
+        0.0
+    } else {
+        jitter.clamp(0.0, 0.5)
+    }
+}
+
+/// `at + wait`, or the latest time the platform can represent on the way there.
+///
+/// Delays come from specs and from servers (`Retry-After`); `SystemTime + Duration` panics on
+/// overflow, and "never" is the honest reading of a wait past the end of time.
+fn saturating_add(at: SystemTime, wait: Duration) -> SystemTime {
+    if let Some(later) = at.checked_add(wait) {
+        return later;
+    }
+    // Binary search for the largest addable wait: at most 128 halvings of a u128 of nanoseconds.
+    let (mut low, mut high) = (Duration::ZERO, wait);
+    while high.saturating_sub(low) > Duration::from_nanos(1) {
+        let mid = low + (high - low) / 2;
+        if at.checked_add(mid).is_some() {
+            low = mid;
+        } else {
+            high = mid;
+        }
+    }
+    at.checked_add(low).unwrap_or(at)
 }
 
 fn unit_hash(key: &str, salt: u64) -> f64 {
@@ -117,7 +150,8 @@ impl Backoff {
             return Duration::ZERO;
         }
         let growth = u64::from(self.factor.max(1)).saturating_pow(failures - 1);
-        let nanos = (self.initial.as_nanos() as u64).saturating_mul(growth);
+        let initial = u64::try_from(self.initial.as_nanos()).unwrap_or(u64::MAX);
+        let nanos = initial.saturating_mul(growth);
         Duration::from_nanos(nanos).min(self.max)
     }
 }
@@ -183,7 +217,7 @@ impl Schedule {
         } else {
             self.interval.delay(key, self.passes)
         };
-        let at = last + delay;
+        let at = saturating_add(last, delay);
         if at <= now { Due::Now } else { Due::At(at) }
     }
 }
@@ -264,13 +298,47 @@ fn find_cycle(depends_on: &BTreeMap<String, Vec<String>>, done: &BTreeSet<&str>)
 /// as some services send) or an HTTP date (`Wed, 21 Oct 2015 07:28:00 GMT`, RFC 9110's
 /// IMF-fixdate). A date in the past waits nothing; anything else is `None`, so the caller keeps
 /// its own backoff.
+///
+/// The value comes from a server and is not trusted:
+/// - only decimal digits with an optional fraction are seconds; signs, exponents (`1e300`),
+///   `inf` and `NaN` are not delta-seconds and give `None`;
+/// - a number of seconds too large for a [`Duration`] (`99999999999999999999999`) is
+///   [`Duration::MAX`] rather than an error: the server did ask for a very long wait, and the
+///   caller's cap on `Retry-After` turns that into a clear "over the cap" error;
+/// - digits of a fraction past nanoseconds are ignored.
+///
+/// It never panics.
 pub fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(seconds) = value.parse::<f64>() {
-        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds));
+    if let Some(wait) = delta_seconds(value) {
+        return Some(wait);
     }
     let at = http_date(value)?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// `digits[.digits]`, at least one digit in all, saturating at [`Duration::MAX`].
+fn delta_seconds(text: &str) -> Option<Duration> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    if whole.len() + fraction.len() == 0 || !digits(whole) || !digits(fraction) {
+        return None;
+    }
+    let seconds = if whole.is_empty() {
+        0
+    } else {
+        match whole.parse::<u64>() {
+            Ok(seconds) => seconds,
+            // Only digits, so the one failure left is overflow.
+            Err(_) => return Some(Duration::MAX),
+        }
+    };
+    let nanos = fraction
+        .bytes()
+        .chain(std::iter::repeat(b'0'))
+        .take(9)
+        .fold(0u32, |n, b| n * 10 + u32::from(b - b'0'));
+    Some(Duration::new(seconds, nanos))
 }
 
 /// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
@@ -442,9 +510,25 @@ mod tests {
             http_date("Thu, 29 Feb 2024 00:00:00 GMT"),
             Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_709_164_800))
         );
+        assert_eq!(retry_after(".25", now), Some(Duration::from_millis(250)));
+        assert_eq!(
+            retry_after("1.0000000019", now),
+            Some(Duration::from_nanos(1_000_000_001)),
+            "digits past nanoseconds are dropped"
+        );
+        assert_eq!(
+            retry_after("18446744073709551616", now),
+            Some(Duration::MAX),
+            "more seconds than a Duration holds is the longest wait"
+        );
         for bad in [
             "-1",
             "NaN",
+            "inf",
+            "1e300",
+            "+5",
+            ".",
+            "1.2.3",
             "soon",
             "Wed, 21 Oct 2015 07:28:00 UTC",
             "Wed, 21 Foo 2015 07:28:00 GMT",

@@ -45,8 +45,8 @@
 //! write timeouts, http requests an overall timeout, and ssh `ConnectTimeout` plus keep-alives,
 //! so a server that stops answering releases the blocking thread too.
 //!
-//! Basic credentials are never sent over plain `http://` unless
-//! [`GitSource::with_insecure_http`] allows it. A [`Reference::Commit`] is fetched by id, which
+//! Credentials are never sent over plain `http://` unless [`GitSource::with_insecure_http`]
+//! (fetch) or [`GitWriter::with_insecure_http`] (push) allows it. A [`Reference::Commit`] is fetched by id, which
 //! needs protocol v2 (or `uploadpack.allowReachableSHA1InWant`) on the server, as on the common
 //! forges.
 //!

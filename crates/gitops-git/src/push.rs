@@ -205,6 +205,7 @@ pub struct GitWriter {
     git: PathBuf,
     timeout: Duration,
     max_attempts: u32,
+    insecure_http: bool,
 }
 
 struct Run<'a> {
@@ -241,7 +242,18 @@ impl GitWriter {
             git: PathBuf::from("git"),
             timeout: Duration::from_secs(120),
             max_attempts: 3,
+            insecure_http: false,
         })
+    }
+
+    /// Allows sending credentials over plain `http://`, the same opt-in as
+    /// [`GitSource::with_insecure_http`](crate::GitSource::with_insecure_http) (off by default:
+    /// they would travel in clear text). Without it, a writer with credentials (from
+    /// [`with_auth`](Self::with_auth) or in the URL) and an `http://` URL fails with
+    /// [`Error::Config`] before running `git`.
+    pub fn with_insecure_http(mut self, allow: bool) -> Self {
+        self.insecure_http = allow;
+        self
     }
 
     /// Credentials, as for [`GitSource`](crate::GitSource).
@@ -430,6 +442,19 @@ impl GitWriter {
 
 impl<'a> Run<'a> {
     fn new(writer: &'a GitWriter, signing: Option<&SigningKey>) -> Result<Self, Error> {
+        // Checked before any `git` runs: the first fetch would already send the header.
+        let plain_http = writer
+            .url
+            .get(..7)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"));
+        if plain_http && !writer.insecure_http && !matches!(writer.auth, Auth::None) {
+            return Err(Error::Config {
+                message: format!(
+                    "{}: refusing to send credentials over plain http (use https, or allow it explicitly with with_insecure_http)",
+                    writer.url
+                ),
+            });
+        }
         let io = |path: &Path| {
             let path = path.display().to_string();
             move |source| Error::Io { path, source }

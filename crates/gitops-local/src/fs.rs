@@ -8,14 +8,26 @@ pub(crate) fn write_atomic(path: &Path, content: &[u8]) -> io::Result<()> {
     write_atomic_with(path, content, false)
 }
 
+/// How many fresh temporary names to try before giving up: a clash means another writer (or
+/// someone planting files) picked the same name in the same nanosecond.
+const TEMP_ATTEMPTS: u32 = 16;
+
 /// [`write_atomic`], readable by the owner only when `private` (decrypted Secrets).
+///
+/// No symbolic link is followed, at the temporary or at the final path:
+/// - the temporary file gets a fresh name (process id, clock, attempt) and is opened with
+///   `create_new`, i.e. `O_CREAT | O_EXCL`, which POSIX defines to fail on any existing entry,
+///   a symbolic link included, without following it; a clash is retried under another name;
+/// - the final step is `rename(2)`, which replaces a link at the final path and never writes
+///   through it.
+///
+/// So `O_NOFOLLOW` would add nothing here, and the crate needs no `libc`. The parent folder is
+/// the caller's to check (the applier refuses a namespace folder that is a link).
 pub(crate) fn write_atomic_with(path: &Path, content: &[u8], private: bool) -> io::Result<()> {
     let parent = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent)?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = parent.join(format!(".{name}.tmp"));
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     if private {
         use std::os::unix::fs::OpenOptionsExt;
@@ -23,11 +35,35 @@ pub(crate) fn write_atomic_with(path: &Path, content: &[u8], private: bool) -> i
     }
     #[cfg(not(unix))]
     let _ = private;
-    let mut file = options.open(&tmp)?;
-    std::io::Write::write_all(&mut file, content)?;
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(&tmp, path)
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mut attempt = 0;
+    let (tmp, mut file) = loop {
+        // Short and fixed-length, so a long object file name cannot push it over NAME_MAX.
+        let tmp = parent.join(format!(
+            ".gitops-{}-{stamp:x}-{attempt}.tmp",
+            std::process::id()
+        ));
+        match options.open(&tmp) {
+            Ok(file) => break (tmp, file),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt + 1 < TEMP_ATTEMPTS => {
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let written = std::io::Write::write_all(&mut file, content)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| {
+            drop(file);
+            std::fs::rename(&tmp, path)
+        });
+    if written.is_err() {
+        // Best effort: the error that matters is the write's.
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// A file found by [`walk`].

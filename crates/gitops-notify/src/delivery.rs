@@ -77,6 +77,9 @@ pub struct Delivery {
     pub proxy: Option<String>,
     /// Extra trusted CA certificates, PEM.
     pub ca_pem: Option<Vec<u8>>,
+    /// The largest response body read (1 MiB by default): services answer a few hundred
+    /// bytes, and a longer answer is refused as it arrives rather than buffered.
+    pub max_response_body: usize,
 }
 
 impl Default for Delivery {
@@ -88,6 +91,7 @@ impl Default for Delivery {
             max_retry_after: Duration::from_secs(60),
             proxy: None,
             ca_pem: None,
+            max_response_body: 1 << 20,
         }
     }
 }
@@ -114,6 +118,12 @@ impl Delivery {
     /// Sets the `Retry-After` cap.
     pub fn with_max_retry_after(mut self, cap: Duration) -> Self {
         self.max_retry_after = cap;
+        self
+    }
+
+    /// Sets the response body limit.
+    pub fn with_max_response_body(mut self, bytes: usize) -> Self {
+        self.max_response_body = bytes;
         self
     }
 
@@ -159,11 +169,7 @@ impl Delivery {
                 Ok(response) => {
                     let status = response.status();
                     if status.is_success() {
-                        return response
-                            .bytes()
-                            .await
-                            .map(|b| b.to_vec())
-                            .map_err(|e| unavailable(target, e.without_url()));
+                        return read_capped(response, self.max_response_body, target).await;
                     }
                     if status == StatusCode::TOO_MANY_REQUESTS {
                         let after = retry_after(response.headers()).unwrap_or(backoff);
@@ -205,6 +211,36 @@ impl Delivery {
             ),
         ))
     }
+}
+
+/// A response body of at most `limit` bytes, refused as soon as its `Content-Length` or its
+/// bytes so far pass the limit.
+async fn read_capped(
+    mut response: reqwest::Response,
+    limit: usize,
+    target: &str,
+) -> Result<Vec<u8>, NotifyError> {
+    let too_large = || {
+        unavailable(
+            target,
+            format!("the answer's body is over the {limit} byte limit on a response body"),
+        )
+    };
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| unavailable(target, e.without_url()))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 fn unavailable(target: &str, cause: impl fmt::Display) -> NotifyError {

@@ -10,7 +10,9 @@
 //!
 //! **In**: [`receiver`] verifies incoming webhook requests (GitHub, GitLab, generic HMAC,
 //! generic token) as plain functions over method, headers and body, so any HTTP server can host
-//! them, and says which objects to reconcile.
+//! them, and says which objects to reconcile. With the `server` feature, [`server`] hosts them
+//! on hyper with the limits an internet-facing endpoint needs (header and request timeouts, a
+//! body cap, a connection cap, backoff on failing `accept`).
 //!
 //! Route events through [`gitops_core::alert::Alert`] first to filter and de-duplicate them.
 //!
@@ -31,6 +33,8 @@ mod delivery;
 mod discord;
 mod github;
 pub mod receiver;
+#[cfg(feature = "server")]
+pub mod server;
 mod slack;
 mod webhook;
 

@@ -6,8 +6,19 @@
 //! Like Flux, every receiver listens on a secret path, `/hook/<sha256(token + name + namespace)>`
 //! ([`Receiver::path`]); on top of that GitHub requests must carry a valid
 //! `X-Hub-Signature-256`, GitLab requests the token in `X-Gitlab-Token`, and generic HMAC
-//! requests a valid `X-Signature`. GitHub deliveries are de-duplicated by `X-GitHub-Delivery`,
-//! so a replayed delivery is refused. Bodies over the size limit are refused before any work.
+//! requests a valid `X-Signature`. Bodies over the size limit are refused before any work.
+//!
+//! # Replays
+//! A GitHub delivery is refused when its body was handled before. The key is the SHA-256 of
+//! the body, which the signature covers, and not `X-GitHub-Delivery`: that header is not signed,
+//! so a replay with a fresh made-up id would pass a check keyed on it. GitHub signs no
+//! timestamp, and every push payload differs (commits, `before`/`after`), so an identical signed
+//! body is a replay; GitHub's own "redeliver" of a handled delivery is refused too, which is
+//! harmless (the reconcile it asks for was requested). The last 4096 bodies are remembered.
+//!
+//! Generic HMAC and GitLab requests are not de-duplicated: their senders sign (or carry a token
+//! with) the body alone, with no timestamp, and legitimately send the same body again to ask
+//! for another reconcile. A replay there can only ask for a reconcile, which is idempotent.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -41,7 +52,7 @@ pub enum Error {
     /// The signature or token does not match.
     #[error("invalid signature or token")]
     Unauthorized,
-    /// This delivery id was handled before.
+    /// A signed body handled before (`sha256:<hex>` of the body).
     #[error("delivery {0} was already handled")]
     Replayed(String),
 }
@@ -208,9 +219,11 @@ impl Receiver {
                     .header("X-Hub-Signature-256")
                     .ok_or(Error::MissingCredential("X-Hub-Signature-256"))?;
                 verify_hmac(&self.token, request.body, signature)?;
-                if let Some(delivery) = request.header("X-GitHub-Delivery") {
-                    self.remember(delivery)?;
-                }
+                // Keyed on what the signature covers; see the module docs on replays.
+                self.remember(&format!(
+                    "sha256:{}",
+                    hex::encode(Sha256::digest(request.body))
+                ))?;
                 let event = request.header("X-GitHub-Event").unwrap_or("").to_owned();
                 if event == "ping" {
                     return Ok(Outcome::Pong);
@@ -287,50 +300,102 @@ mod tests {
     #[test]
     fn github_push_ping_replay_and_bad_signatures() {
         let r = Receiver::new(Kind::GitHub, "flux-system", "github", "s3cret", target());
-        let body = br#"{"ref":"refs/heads/main"}"#;
-        let sig = sign(b"s3cret", body);
-        let request =
-            |event: &'static str, delivery: &'static str, sig: &str| -> Result<Outcome, Error> {
-                let headers = [
-                    ("X-Hub-Signature-256", sig),
-                    ("x-github-event", event),
-                    ("X-GitHub-Delivery", delivery),
-                ];
-                r.handle(&Request {
-                    method: "POST",
-                    path: r.path(),
-                    headers: &headers,
-                    body,
-                })
-            };
+        let request = |event: &str, delivery: &str, body: &[u8], sig: &str| {
+            let headers = [
+                ("X-Hub-Signature-256", sig),
+                ("x-github-event", event),
+                ("X-GitHub-Delivery", delivery),
+            ];
+            r.handle(&Request {
+                method: "POST",
+                path: r.path(),
+                headers: &headers,
+                body,
+            })
+        };
+        let signed = |body: &[u8]| sign(b"s3cret", body);
+        let push = br#"{"ref":"refs/heads/main","after":"1"}"#;
         assert_eq!(
-            request("push", "d1", &sig),
+            request("push", "d1", push, &signed(push)),
             Ok(Outcome::Reconcile(target()))
         );
+        assert!(matches!(
+            request("push", "d1", push, &signed(push)),
+            Err(Error::Replayed(_))
+        ));
+        let ping = br#"{"zen":"ok"}"#;
         assert_eq!(
-            request("push", "d1", &sig),
-            Err(Error::Replayed("d1".into()))
+            request("ping", "d2", ping, &signed(ping)),
+            Ok(Outcome::Pong)
         );
-        assert_eq!(request("ping", "d2", &sig), Ok(Outcome::Pong));
+        let issue = br#"{"issue":1}"#;
         assert_eq!(
-            request("issues", "d3", &sig),
+            request("issues", "d3", issue, &signed(issue)),
             Ok(Outcome::Ignored {
                 event: "issues".into()
             })
         );
+        let other = br#"{"ref":"refs/heads/main","after":"2"}"#;
         assert_eq!(
-            request("push", "d4", &sign(b"wrong", body)),
+            request("push", "d4", other, &sign(b"wrong", other)),
             Err(Error::Unauthorized)
         );
-        assert_eq!(request("push", "d5", "sha256=zz"), Err(Error::Unauthorized));
+        assert_eq!(
+            request("push", "d5", other, "sha256=zz"),
+            Err(Error::Unauthorized)
+        );
         let headers = [("X-GitHub-Event", "push")];
         let missing = r.handle(&Request {
             method: "POST",
             path: r.path(),
             headers: &headers,
-            body,
+            body: other,
         });
         assert_eq!(missing.unwrap_err().status(), 401);
+        assert_eq!(
+            request("push", "d6", other, &signed(other)),
+            Ok(Outcome::Reconcile(target())),
+            "refused requests are not remembered"
+        );
+    }
+
+    #[test]
+    fn replays_with_a_fresh_unsigned_delivery_id_are_refused() {
+        let r = Receiver::new(Kind::GitHub, "flux-system", "github", "s3cret", target());
+        let body = br#"{"ref":"refs/heads/main","after":"abc"}"#;
+        let sig = sign(b"s3cret", body);
+        let send = |delivery: Option<&str>, event: &str| {
+            let mut headers = vec![
+                ("X-Hub-Signature-256", sig.as_str()),
+                ("X-GitHub-Event", event),
+            ];
+            if let Some(delivery) = delivery {
+                headers.push(("X-GitHub-Delivery", delivery));
+            }
+            r.handle(&Request {
+                method: "POST",
+                path: r.path(),
+                headers: &headers,
+                body,
+            })
+        };
+        assert_eq!(
+            send(Some("original"), "push"),
+            Ok(Outcome::Reconcile(target()))
+        );
+        // An attacker who captured the request replays it with the unsigned headers changed.
+        for (delivery, event) in [
+            (Some("forged-1"), "push"),
+            (None, "push"),
+            (Some("forged-2"), "ping"),
+        ] {
+            let replay = send(delivery, event);
+            assert!(
+                matches!(replay, Err(Error::Replayed(ref key)) if key.starts_with("sha256:")),
+                "{delivery:?}/{event}: {replay:?}"
+            );
+            assert_eq!(replay.unwrap_err().status(), 409);
+        }
     }
 
     #[test]

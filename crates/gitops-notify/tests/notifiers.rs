@@ -437,3 +437,116 @@ async fn unreachable_receivers_fail_after_retries() {
         Err(NotifyError::Unavailable { .. })
     ));
 }
+
+#[tokio::test]
+async fn hostile_retry_after_values_never_panic_or_stall() {
+    for header in [
+        "Retry-After: 1e300\r\n",
+        "Retry-After: inf\r\n",
+        "Retry-After: NaN\r\n",
+        "Retry-After: -1\r\n",
+        "Retry-After: 99999999999999999999999999999\r\n",
+    ] {
+        let server = serve(vec![Some((429, header, ""))]).await;
+        let hook = Webhook::new(&server.url, fast().with_attempts(2)).unwrap();
+        let started = Instant::now();
+        let sent = tokio::spawn(async move { hook.notify(&event(Severity::Info, "x", "y")).await });
+        let result = tokio::time::timeout(Duration::from_secs(10), sent)
+            .await
+            .unwrap_or_else(|_| panic!("{header:?}: still waiting after 10 s"))
+            .unwrap_or_else(|e| panic!("{header:?}: the notifier panicked: {e}"));
+        assert!(result.is_err(), "{header:?}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{header:?}");
+    }
+}
+
+/// Answers every request `200 OK` with a body of 1 GiB, chunked or with a `Content-Length`;
+/// returns its URL and how many body bytes it got out.
+async fn serve_huge(chunked: bool) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counter = sent.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 16 << 10];
+                let _ = socket.read(&mut buf).await;
+                const GIB: usize = 1 << 30;
+                let head = if chunked {
+                    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                        .to_owned()
+                } else {
+                    format!("HTTP/1.1 200 OK\r\nContent-Length: {GIB}\r\nConnection: close\r\n\r\n")
+                };
+                if socket.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let piece = vec![b'x'; 64 << 10];
+                let mut total = 0;
+                while total < GIB {
+                    let mut framed = Vec::new();
+                    if chunked {
+                        framed.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+                    }
+                    framed.extend_from_slice(&piece);
+                    if chunked {
+                        framed.extend_from_slice(b"\r\n");
+                    }
+                    if socket.write_all(&framed).await.is_err() {
+                        return;
+                    }
+                    total += piece.len();
+                    counter.fetch_add(piece.len(), Ordering::SeqCst);
+                }
+                if chunked {
+                    let _ = socket.write_all(b"0\r\n\r\n").await;
+                }
+            });
+        }
+    });
+    (url, sent)
+}
+
+#[tokio::test]
+async fn oversized_answers_are_refused_without_reading_them_whole() {
+    for chunked in [true, false] {
+        let (url, sent) = serve_huge(chunked).await;
+        let slack = Slack::api(
+            &format!("{url}/api/chat.postMessage"),
+            "xoxb-token",
+            "#ops",
+            fast(),
+        )
+        .unwrap();
+        let started = Instant::now();
+        let err = tokio::time::timeout(
+            Duration::from_secs(60),
+            slack.notify(&event(Severity::Error, "x", "y")),
+        )
+        .await
+        .expect("refused in bounded time")
+        .unwrap_err();
+        let chain = format!(
+            "{err}: {}",
+            std::error::Error::source(&err)
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        );
+        assert!(chain.contains("byte limit"), "chunked={chunked}: {chain}");
+        let out = sent.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            out < 64 << 20,
+            "chunked={chunked}: {out} bytes sent before the notifier stopped"
+        );
+        eprintln!(
+            "chunked={chunked}: refused after {:?}, {out} bytes sent",
+            started.elapsed()
+        );
+    }
+}

@@ -6,7 +6,12 @@
 //! token cached until it expires. Credentials come from a username/password or a Docker config
 //! JSON (the `.dockerconfigjson` of a Kubernetes Secret). Flux's default exclusion list
 //! (`^.*\.sig$`, cosign signatures) applies unless replaced. Rate limits (429 with
-//! `Retry-After`) and server errors are retried a bounded number of times.
+//! `Retry-After`) and server errors are retried a bounded number of times; a `Retry-After`
+//! over the cap (30 s by default), however large or malformed, is an error, never a panic or
+//! a long sleep. Every response body read (a page of tags, a token answer) is capped at
+//! [`DEFAULT_MAX_BODY`] (16 MiB, [`RegistryScanner::with_max_body`]); a longer one is a
+//! [`ScanError::InvalidResponse`](gitops_core::image::ScanError::InvalidResponse) naming the
+//! limit, read no further.
 //!
 //! ```no_run
 //! use gitops_core::ImageScanner;
@@ -27,7 +32,7 @@ mod auth;
 mod scanner;
 
 pub use auth::{Credentials, DockerConfig};
-pub use scanner::{Reference, RegistryScanner};
+pub use scanner::{DEFAULT_MAX_BODY, Reference, RegistryScanner};
 
 /// Errors from configuring a scanner.
 #[derive(Debug, thiserror::Error)]

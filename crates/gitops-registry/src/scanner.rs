@@ -95,8 +95,13 @@ pub struct RegistryScanner {
     backoff: Duration,
     max_retry_after: Duration,
     max_pages: usize,
+    max_body: usize,
     tokens: Mutex<HashMap<String, (String, Instant)>>,
 }
+
+/// The default cap on one response body (a page of tags, a token answer): 16 MiB, some 300,000
+/// tags of 50 bytes, far above what registries send per page.
+pub const DEFAULT_MAX_BODY: usize = 16 << 20;
 
 impl std::fmt::Debug for RegistryScanner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -133,6 +138,7 @@ impl RegistryScanner {
             backoff: Duration::from_millis(500),
             max_retry_after: Duration::from_secs(30),
             max_pages: 10_000,
+            max_body: DEFAULT_MAX_BODY,
             tokens: Mutex::new(HashMap::new()),
         })
     }
@@ -158,6 +164,16 @@ impl RegistryScanner {
     /// Talks plain HTTP instead of HTTPS (Flux's `insecure`), for registries on a private network.
     pub fn with_insecure(mut self, insecure: bool) -> Self {
         self.insecure = insecure;
+        self
+    }
+
+    /// Caps every response body the scanner reads (a page of tags, a token answer) at `bytes`
+    /// ([`DEFAULT_MAX_BODY`] by default). A longer body is refused as soon as its
+    /// `Content-Length` or its bytes so far pass the cap, with
+    /// [`ScanError::InvalidResponse`], so a hostile or broken registry cannot make the scanner
+    /// buffer without bound.
+    pub fn with_max_body(mut self, bytes: usize) -> Self {
+        self.max_body = bytes;
         self
     }
 
@@ -189,10 +205,7 @@ impl RegistryScanner {
                 .iter()
                 .filter_map(|v| v.to_str().ok())
                 .find_map(next_link);
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| unavailable(&reference, e.without_url()))?;
+            let body = self.read_body(&reference, response, "tag list").await?;
             let page: Value = serde_json::from_slice(&body)
                 .map_err(|e| invalid(&reference, format!("tag list is not JSON: {e}")))?;
             match page.get("tags") {
@@ -336,6 +349,41 @@ impl RegistryScanner {
         ))
     }
 
+    /// Reads a response body of at most `max_body` bytes, chunk by chunk.
+    async fn read_body(
+        &self,
+        reference: &Reference,
+        mut response: reqwest::Response,
+        what: &str,
+    ) -> Result<Vec<u8>, ScanError> {
+        let too_large = |size: String| {
+            invalid(
+                reference,
+                format!(
+                    "{what} of {size} bytes is over the {} byte limit on a response body",
+                    self.max_body
+                ),
+            )
+        };
+        if let Some(length) = response.content_length() {
+            if length > self.max_body as u64 {
+                return Err(too_large(length.to_string()));
+            }
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| unavailable(reference, e.without_url()))?
+        {
+            if body.len() + chunk.len() > self.max_body {
+                return Err(too_large(format!("more than {}", self.max_body)));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
     /// Turns a `WWW-Authenticate` challenge into credentials for the retry.
     async fn answer(
         &self,
@@ -401,9 +449,9 @@ impl RegistryScanner {
                         format!("token service answered {}", response.status()),
                     ));
                 }
-                let body: Value = response.json().await.map_err(|e| {
-                    invalid(reference, format!("token answer: {}", e.without_url()))
-                })?;
+                let body = self.read_body(reference, response, "token answer").await?;
+                let body: Value = serde_json::from_slice(&body)
+                    .map_err(|e| invalid(reference, format!("token answer is not JSON: {e}")))?;
                 let token = body
                     .get("token")
                     .or_else(|| body.get("access_token"))
@@ -416,7 +464,11 @@ impl RegistryScanner {
                     .and_then(Value::as_u64)
                     .unwrap_or(60)
                     .max(10);
-                let expires = Instant::now() + Duration::from_secs(lifetime - lifetime.min(10));
+                // `expires_in` is the server's: a huge value must not overflow `Instant`.
+                let now = Instant::now();
+                let expires = now
+                    .checked_add(Duration::from_secs(lifetime - lifetime.min(10)))
+                    .unwrap_or(now + Duration::from_secs(24 * 3600));
                 self.tokens
                     .lock()
                     .await

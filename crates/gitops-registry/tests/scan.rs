@@ -300,3 +300,183 @@ async fn malformed_answers_are_clear_errors() {
     assert!(matches!(err, ScanError::InvalidResponse { .. }), "{err}");
     assert!(err.to_string().contains("not JSON"), "{err}");
 }
+
+#[tokio::test]
+async fn server_errors_and_hostile_retry_after_end_in_bounded_time() {
+    let Some(env) = gitops_testenv::require_registry() else {
+        return;
+    };
+    let registry = &env.basic;
+    registry
+        .push_image(
+            "team/flaky",
+            "2.0.0",
+            "application/vnd.oci.image.config.v1+json",
+            b"{}",
+            &[],
+        )
+        .await
+        .unwrap();
+    let error_500 =
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
+    // A failure, then the real registry answers (its auth challenge takes an attempt too):
+    // the scan succeeds.
+    let (proxy, seen) = faulty_proxy(registry.addr(), 1, error_500).await;
+    let tags = scanner(registry)
+        .list_tags(&format!("{proxy}/team/flaky"))
+        .await
+        .unwrap();
+    assert_eq!(tags, ["2.0.0"]);
+    assert!(seen.load(Ordering::SeqCst) >= 2);
+
+    // Failing for good: a transient error after exactly the configured attempts.
+    let (proxy, seen) = faulty_proxy(registry.addr(), usize::MAX, error_500).await;
+    let started = Instant::now();
+    let err = scanner(registry)
+        .list_tags(&format!("{proxy}/team/flaky"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ScanError::Unavailable { .. }), "{err}");
+    assert!(err.is_transient(), "{err}");
+    assert_eq!(seen.load(Ordering::SeqCst), 3, "3 attempts, no more");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Values a registry may send in Retry-After: never a panic, never a long sleep.
+    for value in [
+        "1e300",
+        "inf",
+        "NaN",
+        "-5",
+        "99999999999999999999999999",
+        "18446744073709551615",
+    ] {
+        let reply: &'static str = Box::leak(
+            format!("HTTP/1.1 429 Too Many Requests\r\nRetry-After: {value}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .into_boxed_str(),
+        );
+        let (proxy, _) = faulty_proxy(registry.addr(), usize::MAX, reply).await;
+        let started = Instant::now();
+        let scan = tokio::spawn({
+            let scanner = scanner(registry);
+            let repository = format!("{proxy}/team/flaky");
+            async move { scanner.list_tags(&repository).await }
+        });
+        let err = tokio::time::timeout(Duration::from_secs(10), scan)
+            .await
+            .unwrap_or_else(|_| panic!("Retry-After {value}: still waiting after 10 s"))
+            .unwrap_or_else(|e| panic!("Retry-After {value}: the scan panicked: {e}"))
+            .unwrap_err();
+        assert!(
+            matches!(err, ScanError::Unavailable { .. }),
+            "Retry-After {value}: {err}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "Retry-After {value}"
+        );
+    }
+}
+
+/// A server that answers every tag list with `body_bytes` of a never-ending JSON string, sent
+/// as `framing` says; returns its address and how many body bytes it managed to send.
+async fn oversized_server(chunked: bool, token_realm: bool) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counter = sent.clone();
+    let realm = format!("http://{addr}/token");
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut client, _)) = listener.accept().await else {
+                return;
+            };
+            let counter = counter.clone();
+            let realm = realm.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 8192];
+                let n = client.read(&mut buf).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                if token_realm && head.starts_with("GET /v2/") && !head.contains("Authorization") {
+                    let challenge = format!(
+                        "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"{realm}\",service=\"big\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    );
+                    let _ = client.write_all(challenge.as_bytes()).await;
+                    return;
+                }
+                const GIB: usize = 1 << 30;
+                let header = if chunked {
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_owned()
+                } else {
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {GIB}\r\nConnection: close\r\n\r\n"
+                    )
+                };
+                if client.write_all(header.as_bytes()).await.is_err() {
+                    return;
+                }
+                let piece = vec![b'a'; 64 << 10];
+                let mut total = 0;
+                while total < GIB {
+                    let written = if chunked {
+                        let mut framed = format!("{:x}\r\n", piece.len()).into_bytes();
+                        framed.extend_from_slice(&piece);
+                        framed.extend_from_slice(b"\r\n");
+                        client.write_all(&framed).await
+                    } else {
+                        client.write_all(&piece).await
+                    };
+                    if written.is_err() {
+                        return;
+                    }
+                    total += piece.len();
+                    counter.fetch_add(piece.len(), Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    (addr, sent)
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_without_reading_them_whole() {
+    // No real registry sends a 1 GiB answer; a small local server does (see the brief on fakes:
+    // this stands in for a hostile registry, not for the distribution API).
+    for (chunked, token) in [(true, false), (false, false), (true, true)] {
+        let (addr, sent) = oversized_server(chunked, token).await;
+        let started = Instant::now();
+        let scanner = RegistryScanner::new()
+            .unwrap()
+            .with_insecure(true)
+            .with_retries(1, Duration::from_millis(10));
+        let err = tokio::time::timeout(
+            Duration::from_secs(60),
+            scanner.list_tags(&format!("{addr}/team/huge")),
+        )
+        .await
+        .expect("refused in bounded time")
+        .unwrap_err();
+        let case = format!("chunked={chunked} token={token}");
+        assert!(
+            matches!(err, ScanError::InvalidResponse { .. }),
+            "{case}: {err}"
+        );
+        assert!(
+            err.to_string().contains("byte limit"),
+            "{case}: names the limit: {err}"
+        );
+        let read = sent.load(Ordering::SeqCst);
+        assert!(
+            read < 2 * gitops_registry::DEFAULT_MAX_BODY,
+            "{case}: the server got {read} bytes out before the scanner stopped reading"
+        );
+        eprintln!(
+            "{case}: refused after {:?}, {read} bytes sent",
+            started.elapsed()
+        );
+    }
+}

@@ -25,7 +25,8 @@ async fn push_retries_after_a_concurrent_update_over_every_transport() {
         let work = tempfile::tempdir().unwrap();
         let writer = GitWriter::new(&url, work.path().join("checkout"))
             .unwrap()
-            .with_auth(t.auth.clone());
+            .with_auth(t.auth.clone())
+            .with_insecure_http(true);
         let calls = Arc::new(AtomicU32::new(0));
         let racer = repo.clone();
         let counter = Arc::clone(&calls);
@@ -156,6 +157,7 @@ async fn push_errors_are_typed() {
     let err = GitWriter::new(&repo.http_url(), work.path().join("w"))
         .unwrap()
         .with_auth(Auth::basic(env.http_username(), "wrong-password"))
+        .with_insecure_http(true)
         .update("main", "main", &spec("x"), |_| Ok(()))
         .await
         .unwrap_err();
@@ -167,4 +169,59 @@ async fn push_errors_are_typed() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::BranchNotFound { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn push_refuses_credentials_over_plain_http_without_the_opt_in() {
+    let Some(env) = servers() else { return };
+    let repo = env.create_repo("push-plain-http").unwrap();
+    repo.commit_files("main", &[("app.yaml", "v1\n")], "init")
+        .unwrap();
+    let served_main = || {
+        let out = env
+            .git_command()
+            .arg("--git-dir")
+            .arg(repo.bare_path())
+            .args(["rev-parse", "main"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let before = served_main();
+    let work = tempfile::tempdir().unwrap();
+    let change = |dir: &std::path::Path| -> Result<(), gitops_core::BoxError> {
+        std::fs::write(dir.join("app.yaml"), "v2\n")?;
+        Ok(())
+    };
+    let in_auth = GitWriter::new(&repo.http_url(), work.path().join("a"))
+        .unwrap()
+        .with_auth(Auth::basic(env.http_username(), env.http_password()));
+    let in_url = GitWriter::new(&repo.http_url_with_credentials(), work.path().join("b")).unwrap();
+    for (how, writer) in [("with_auth", &in_auth), ("in the URL", &in_url)] {
+        let err = writer
+            .update("main", "main", &spec("bump"), change)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Config { .. }), "{how}: {err:?}");
+        let message = err.to_string();
+        assert!(message.contains("plain http"), "{how}: {message}");
+        assert!(
+            !message.contains(env.http_password()),
+            "{how}: no password in {message}"
+        );
+        assert!(
+            !writer.workdir().exists(),
+            "{how}: refused before running git"
+        );
+    }
+    assert_eq!(served_main(), before, "nothing pushed");
+
+    // The same opt-in as the fetch path.
+    let outcome = in_auth
+        .with_insecure_http(true)
+        .update("main", "main", &spec("bump"), change)
+        .await
+        .unwrap();
+    assert!(matches!(outcome, PushOutcome::Pushed { .. }), "{outcome:?}");
+    assert_ne!(served_main(), before);
 }
