@@ -262,12 +262,13 @@ fn find_cycle(depends_on: &BTreeMap<String, Vec<String>>, done: &BTreeSet<&str>)
 
 /// How long an HTTP `Retry-After` value asks to wait, from `now`: delta-seconds (`120`, or `1.5`
 /// as some services send) or an HTTP date (`Wed, 21 Oct 2015 07:28:00 GMT`, RFC 9110's
-/// IMF-fixdate). A date in the past waits nothing; anything else is `None`, so the caller keeps
-/// its own backoff.
+/// IMF-fixdate). A date in the past waits nothing; anything else (a negative or unrepresentably
+/// large number included) is `None`, so the caller keeps its own backoff.
 pub fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<f64>() {
-        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds));
+        // `try_from`: a server may send a number no Duration holds (`1e30`).
+        return Duration::try_from_secs_f64(seconds).ok();
     }
     let at = http_date(value)?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
@@ -453,5 +454,14 @@ mod tests {
         ] {
             assert_eq!(retry_after(bad, now), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_huge_retry_after_is_none_not_a_panic() {
+        // A remote server chooses this header: past what a Duration holds, we keep our backoff.
+        let now = SystemTime::UNIX_EPOCH;
+        assert_eq!(retry_after("1e30", now), None);
+        assert_eq!(retry_after("inf", now), None);
+        assert_eq!(retry_after("99999999999999999999999", now), None);
     }
 }
