@@ -140,7 +140,7 @@ fn build_tree(kustomization: &str, deploy: &str, patch: &str) -> Result<(), Test
         prop_assert!(
             msg.contains(".yaml")
                 || msg.contains(&root.display().to_string())
-                || msg.starts_with(". "),
+                || msg.starts_with(".: "),
             "an error that names no file: {msg}"
         );
     }
