@@ -538,4 +538,18 @@ mod tests {
             assert_eq!(retry_after(bad, now), None, "{bad:?}");
         }
     }
+
+    #[test]
+    fn a_huge_retry_after_is_none_not_a_panic() {
+        // A remote server chooses this header: exponents and infinities are not delta-seconds
+        // (we keep our backoff); digits past what a Duration holds are the longest wait, which
+        // the caller's Retry-After cap refuses.
+        let now = SystemTime::UNIX_EPOCH;
+        assert_eq!(retry_after("1e30", now), None);
+        assert_eq!(retry_after("inf", now), None);
+        assert_eq!(
+            retry_after("99999999999999999999999", now),
+            Some(Duration::MAX)
+        );
+    }
 }

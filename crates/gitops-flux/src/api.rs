@@ -948,41 +948,80 @@ flux_kind!(
 );
 
 /// Parses a Go duration (`1m30s`, `10m`, `1h`, `500ms`), as Flux's intervals are written.
+///
+/// The arithmetic is Go's `time.ParseDuration`: integer nanoseconds, fractions truncated, and
+/// `None` for anything past Go's largest duration (`2562047h47m16.854775807s`, about 292 years)
+/// instead of a panic. The Flux CRDs' pattern accepts far longer texts (`6000000000000000h`);
+/// Go's controllers cannot read those either. A value inside that range can be added to an
+/// `Instant` or a `SystemTime` on the platforms we run on, but callers that add it to a clock
+/// should still use `checked_add`: 292 years from a `SystemTime` near the end of its range can
+/// overflow.
 pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    /// Go's `time.Duration` is an `int64` of nanoseconds.
+    const MAX_NANOS: u128 = i64::MAX as u128;
     let text = text.trim();
     if text == "0" {
         return Some(std::time::Duration::ZERO);
     }
-    let mut total = 0f64;
     let mut rest = text;
     if rest.is_empty() {
         return None;
     }
+    let mut total: u128 = 0;
     while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        let int_len = rest
+            .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(rest.len());
-        if digits == 0 {
+        let (int_part, after) = rest.split_at(int_len);
+        let (frac_part, after) = match after.strip_prefix('.') {
+            Some(f) => {
+                let n = f.find(|c: char| !c.is_ascii_digit()).unwrap_or(f.len());
+                f.split_at(n)
+            }
+            None => ("", after),
+        };
+        if int_part.is_empty() && frac_part.is_empty() {
             return None;
         }
-        let value: f64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest
+        let unit_len = after
             .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
+            .unwrap_or(after.len());
+        let unit: u128 = match &after[..unit_len] {
+            "ns" => 1,
+            "us" | "µs" | "μs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
             _ => return None,
         };
-        rest = &rest[unit_len..];
-        total += value * scale;
+        rest = &after[unit_len..];
+        // Every step is checked: a long run of digits must end in `None`, not in an overflow.
+        let mut whole: u128 = 0;
+        for d in int_part.bytes() {
+            whole = whole.checked_mul(10)?.checked_add(u128::from(d - b'0'))?;
+            if whole > MAX_NANOS {
+                return None;
+            }
+        }
+        let mut nanos = whole.checked_mul(unit)?;
+        // The fraction, truncated to whole nanoseconds as Go does.
+        let mut scale = unit;
+        for d in frac_part.bytes() {
+            if scale < 10 {
+                break;
+            }
+            scale /= 10;
+            nanos = nanos.checked_add(u128::from(d - b'0') * scale)?;
+        }
+        total = total.checked_add(nanos)?;
+        if total > MAX_NANOS {
+            return None;
+        }
     }
-    Some(std::time::Duration::from_secs_f64(total))
+    let secs = u64::try_from(total / 1_000_000_000).ok()?;
+    let sub = u32::try_from(total % 1_000_000_000).ok()?;
+    Some(std::time::Duration::new(secs, sub))
 }
 
 #[cfg(test)]
@@ -1002,6 +1041,33 @@ mod tests {
         assert_eq!(parse_duration("m"), None);
         assert_eq!(parse_duration("3d"), None);
         assert_eq!(parse_duration(""), None);
+    }
+
+    #[test]
+    fn durations_past_gos_range_are_none_not_a_panic() {
+        // The CRD pattern accepts these; Go's ParseDuration refuses them ("invalid duration").
+        assert_eq!(parse_duration("6000000000000000h"), None);
+        assert_eq!(
+            parse_duration("99999999999999999999999999999999999999999s"),
+            None
+        );
+        assert_eq!(parse_duration("2562048h"), None);
+        assert_eq!(parse_duration("1e400s"), None);
+        // Go's largest duration still parses, and adding it to a clock is checked, not a panic.
+        let max = parse_duration("2562047h47m16.854775807s").expect("Go's maximum");
+        assert_eq!(max, Duration::new(9_223_372_036, 854_775_807));
+        let _ = std::time::Instant::now().checked_add(max);
+        let _ = std::time::SystemTime::now().checked_add(max);
+        // Fractions are exact nanoseconds, as in Go.
+        assert_eq!(parse_duration("0.1s"), Some(Duration::from_millis(100)));
+        assert_eq!(parse_duration("1.5h"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration(".5s"), Some(Duration::from_millis(500)));
+        assert_eq!(
+            parse_duration("1.0000000001s"),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(parse_duration("1.2.3s"), None);
+        assert_eq!(parse_duration("."), None);
     }
 
     #[test]

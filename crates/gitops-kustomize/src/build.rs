@@ -1,6 +1,8 @@
 //! The build: loading kustomizations, accumulating resources, running generators and
 //! transformers in kustomize's order, then the final steps of the top-level build.
 
+use std::cell::Cell;
+use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
 
 use serde_json::Value;
@@ -102,6 +104,45 @@ pub(crate) struct Builder<'a> {
     pub vars: Vec<transform::vars::Var>,
     /// Whether the top-level kustomization asks for `buildMetadata: [originAnnotations]`.
     pub origins: bool,
+    /// What aliases have added so far, all files of the build together.
+    alias_expansion: Cell<usize>,
+    /// What patches and replacements have added so far.
+    pub growth: Growth,
+}
+
+/// What patches and replacements have added to a build, against [`Limits::max_patch_growth`].
+pub(crate) struct Growth {
+    used: usize,
+    max: usize,
+}
+
+impl Growth {
+    /// Counts `n` (a [`size`]) as written by the patch or replacement in `source`.
+    pub fn add(&mut self, source: &str, n: usize) -> Result<(), Error> {
+        self.used = self.used.saturating_add(n);
+        if self.used > self.max {
+            return Err(invalid(
+                source,
+                format!(
+                    "patches and replacements grow the build by more than {} nodes and bytes of text",
+                    self.max
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A value's size for [`Growth`]: one per node plus the bytes of its text.
+pub(crate) fn size(v: &Value) -> usize {
+    match v {
+        Value::Object(m) => m.iter().fold(1, |n, (k, v)| {
+            n.saturating_add(k.len()).saturating_add(size(v))
+        }),
+        Value::Array(items) => items.iter().fold(1, |n, v| n.saturating_add(size(v))),
+        Value::String(s) => 1 + s.len(),
+        Value::Null | Value::Bool(_) | Value::Number(_) => 1,
+    }
 }
 
 /// A kustomization directory being built: its loader root and file.
@@ -134,6 +175,11 @@ impl<'a> Builder<'a> {
             stack: Vec::new(),
             vars: Vec::new(),
             origins: false,
+            alias_expansion: Cell::new(0),
+            growth: Growth {
+                used: 0,
+                max: opts.limits.max_patch_growth,
+            },
         })
     }
 
@@ -244,7 +290,21 @@ impl<'a> Builder<'a> {
 
     /// Parses YAML text into documents, errors naming `file`.
     pub fn parse_yaml(&self, file: &str, text: &str) -> Result<Vec<Value>, Error> {
-        yaml::parse_documents(text, &self.opts.limits).map_err(|source| Error::Yaml {
+        self.parse_yaml_with(file, text, false)
+    }
+
+    /// Parses YAML text, counting its aliases against the build's budget.
+    fn parse_yaml_with(
+        &self,
+        file: &str,
+        text: &str,
+        last_key_wins: bool,
+    ) -> Result<Vec<Value>, Error> {
+        let mut expanded = self.alias_expansion.get();
+        let docs =
+            yaml::parse_documents_with(text, &self.opts.limits, last_key_wins, &mut expanded);
+        self.alias_expansion.set(expanded);
+        docs.map_err(|source| Error::Yaml {
             path: file.to_owned(),
             source,
         })
@@ -296,14 +356,14 @@ impl<'a> Builder<'a> {
             ));
         };
         let file = self.show(&path);
+        // The file itself may be a symlink out of the repository.
+        let canonical = self.fs.canonicalize(&path).map_err(|source| Error::Io {
+            path: file.clone(),
+            source,
+        })?;
+        self.check_boundary(&canonical, &file, dir)?;
         let text = self.read_text(&path)?;
-        let docs =
-            yaml::parse_documents_with(&text, &self.opts.limits, true).map_err(|source| {
-                Error::Yaml {
-                    path: file.clone(),
-                    source,
-                }
-            })?;
+        let docs = self.parse_yaml_with(&file, &text, true)?;
         let docs: Vec<Value> = docs.into_iter().filter(|d| !d.is_null()).collect();
         if docs.len() > 1 {
             return Err(invalid(file, "a kustomization file must hold one document"));
@@ -346,14 +406,33 @@ impl<'a> Builder<'a> {
 
     /// Flux's generated kustomization: every YAML file below `dir`, and every subdirectory that
     /// has a kustomization file (not descending into it), in lexical walk order.
+    ///
+    /// As Flux's walk (Go's `filepath.Walk`), symlinks to directories are not followed, so
+    /// `a -> .` cannot loop; a symlink to a YAML file is listed, and reading it is then bound to
+    /// the repository like every other read. For file systems that cannot tell a symlink, the
+    /// walk also never enters a directory whose real path it has already entered.
     fn generate_kustomization(&self, dir: &Path) -> Result<Value, Error> {
         let mut resources = Vec::new();
-        self.scan(dir, dir, &mut resources)?;
+        let mut entered = HashSet::new();
+        self.scan(dir, dir, &mut resources, &mut entered)?;
         let resources = resources.into_iter().map(Value::String).collect();
         Ok(serde_json::json!({ "resources": Value::Array(resources) }))
     }
 
-    fn scan(&self, base: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), Error> {
+    fn scan(
+        &self,
+        base: &Path,
+        dir: &Path,
+        out: &mut Vec<String>,
+        entered: &mut HashSet<PathBuf>,
+    ) -> Result<(), Error> {
+        let real = self.fs.canonicalize(dir).map_err(|source| Error::Io {
+            path: self.show(dir),
+            source,
+        })?;
+        if !entered.insert(real) {
+            return Ok(());
+        }
         let entries = self.fs.read_dir(dir).map_err(|source| Error::Io {
             path: self.show(dir),
             source,
@@ -365,13 +444,16 @@ impl<'a> Builder<'a> {
                 .display()
                 .to_string();
             if self.fs.is_dir(&entry) {
+                if self.fs.is_symlink(&entry) {
+                    continue;
+                }
                 if FILE_NAMES.iter().any(|n| {
                     let p = entry.join(n);
                     self.fs.exists(&p) && !self.fs.is_dir(&p)
                 }) {
                     out.push(rel);
                 } else {
-                    self.scan(base, &entry, out)?;
+                    self.scan(base, &entry, out, entered)?;
                 }
                 continue;
             }

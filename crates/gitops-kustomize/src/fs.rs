@@ -24,6 +24,14 @@ pub trait FileSystem: Send + Sync {
     /// Whether `path` exists (following symlinks).
     fn exists(&self, path: &Path) -> bool;
 
+    /// Whether `path` itself is a symlink. The generated-kustomization walk does not follow
+    /// symlinked directories, as Flux's does not. The default says no: a file system without
+    /// symlinks needs nothing, and the walk still never enters a directory twice.
+    fn is_symlink(&self, path: &Path) -> bool {
+        let _ = path;
+        false
+    }
+
     /// The entries of a directory, sorted by name.
     fn read_dir(&self, path: &Path) -> io::Result<Vec<PathBuf>>;
 
@@ -46,6 +54,10 @@ impl FileSystem for DiskFs {
 
     fn exists(&self, path: &Path) -> bool {
         path.exists()
+    }
+
+    fn is_symlink(&self, path: &Path) -> bool {
+        path.is_symlink()
     }
 
     fn read_dir(&self, path: &Path) -> io::Result<Vec<PathBuf>> {
@@ -100,6 +112,10 @@ impl<F: FileSystem> FileSystem for DecryptingFs<F> {
 
     fn exists(&self, path: &Path) -> bool {
         self.inner.exists(path)
+    }
+
+    fn is_symlink(&self, path: &Path) -> bool {
+        self.inner.is_symlink(path)
     }
 
     fn read_dir(&self, path: &Path) -> io::Result<Vec<PathBuf>> {

@@ -49,8 +49,14 @@
 //!   know are replaced, as kustomize does for lists without a merge strategy. The directives
 //!   `$setElementOrder`, `$retainKeys` and `$deleteFromPrimitiveList` are dropped, not applied.
 //! - YAML anchors and aliases are expanded up to [`yaml::Limits`] (5,000,000 nodes per document,
-//!   1,000 levels); past that the build fails. kustomize has no such bound: an alias bomb makes
-//!   it exhaust memory.
+//!   1,000 levels, and 4,000,000 nodes and bytes added by aliases in the whole build); past
+//!   that the build fails. kustomize has no such bound: an alias bomb makes it exhaust memory.
+//! - Patches and replacements may add at most 64,000,000 nodes and bytes of text to one build
+//!   ([`yaml::Limits::max_patch_growth`]); a chain of JSON 6902 `copy` operations that doubles an
+//!   object fails with an error naming the patch, where kustomize exhausts memory.
+//! - The generated kustomization (a directory without one, as Flux builds it) does not follow
+//!   symlinked directories, as Flux's walk does not; a kustomization file that is a symlink out
+//!   of the repository root is refused like any other read out of it.
 //! - kustomize's printer orders keys with a comparison that is not transitive for some mixes
 //!   of digits and letters (`a10`, `a1b`, `a9`); Go then picks an order that depends on map
 //!   iteration, so no fixed order can match it. We sort consistently with the same comparison.

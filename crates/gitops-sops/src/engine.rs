@@ -111,14 +111,17 @@ pub(crate) fn load(path: &str, format: Format, content: &[u8]) -> Result<Option<
             let md = if md.is_empty() {
                 None
             } else {
-                Some(metadata::unflatten(
-                    md.into_iter()
-                        .filter_map(|e| match e.key {
-                            Key::Str(k) => Some((k["sops_".len()..].to_string(), e.value)),
-                            Key::Comment(_) => None,
-                        })
-                        .collect(),
-                ))
+                Some(
+                    metadata::unflatten(
+                        md.into_iter()
+                            .filter_map(|e| match e.key {
+                                Key::Str(k) => Some((k["sops_".len()..].to_string(), e.value)),
+                                Key::Comment(_) => None,
+                            })
+                            .collect(),
+                    )
+                    .map_err(|e| malformed(path, e))?,
+                )
             };
             (vec![rest], md)
         }
@@ -143,8 +146,9 @@ pub(crate) fn load(path: &str, format: Format, content: &[u8]) -> Result<Option<
                         })
                         .collect(),
                 ),
-                other => other,
+                other => Ok(other),
             });
+            let md = md.transpose().map_err(|e| malformed(path, e))?;
             (branches, md)
         }
     };

@@ -309,14 +309,37 @@ fn flatten_inner(v: &Value, key: &str, out: &mut Vec<(String, Value)>) {
 }
 
 /// Rebuilds a tree from flattened keys (`age__list_0__map_enc`).
-pub(crate) fn unflatten(items: Vec<(String, Value)>) -> Value {
+///
+/// The keys come from the file, so they are bounded: real metadata nests four levels and lists
+/// a few keys, while `__list_100000000000` would allocate the whole list up front and a key of
+/// 100,000 `__map_` parts would recurse as deep.
+pub(crate) fn unflatten(items: Vec<(String, Value)>) -> Result<Value, String> {
     let mut root = Value::Map(Vec::new());
     for (key, value) in items {
         let tokens = tokenize(&key);
+        if tokens.len() > MAX_FLAT_DEPTH {
+            return Err(format!(
+                "invalid sops metadata: key {key:?} nests deeper than {MAX_FLAT_DEPTH} levels"
+            ));
+        }
+        if tokens
+            .iter()
+            .any(|t| matches!(t, Token::List(i) if *i >= MAX_FLAT_INDEX))
+        {
+            return Err(format!(
+                "invalid sops metadata: key {key:?} has a list index of {MAX_FLAT_INDEX} or more"
+            ));
+        }
         place(&mut root, &tokens, value);
     }
-    root
+    Ok(root)
 }
+
+/// The deepest flattened metadata key accepted (`sops_a__map_b__list_0__map_c` is 4).
+const MAX_FLAT_DEPTH: usize = 32;
+
+/// The largest list index accepted in a flattened metadata key, plus one.
+const MAX_FLAT_INDEX: usize = 10_000;
 
 enum Token {
     Map(String),
@@ -436,7 +459,7 @@ mod tests {
             keys,
             ["age__list_0__map_recipient", "age__list_0__map_enc", "mac"]
         );
-        let back = unflatten(flat);
+        let back = unflatten(flat).expect("bounded");
         assert_eq!(back.get("mac").and_then(Value::as_str), Some("m"));
     }
 }

@@ -25,6 +25,12 @@
 //! ```
 //!
 //! Unknown names and unclosed sections are errors, so a typo never reaches a commit.
+//!
+//! A template comes from an `ImageUpdateAutomation` object, so it is untrusted: sections nest at
+//! most [`MAX_DEPTH`] deep, a message is at most [`MAX_OUTPUT`] bytes, and a render reads at most
+//! [`MAX_WORK`] bytes of template (a section's body is read again for every item, so this bounds
+//! the work of nested sections that print nothing). Past a bound the render fails; it never runs out of memory,
+//! stack or time.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -32,6 +38,15 @@ use super::setters::Change;
 
 /// The message used when an automation names no template.
 pub const DEFAULT_TEMPLATE: &str = "Update images\n\nAutomation: {{automation}}\n\n{{#changes}}- {{file}}:{{line}}: {{old}} -> {{new}} ({{policy}})\n{{/changes}}";
+
+/// How deep sections may nest.
+pub const MAX_DEPTH: usize = 8;
+
+/// The largest message, in bytes (a commit message past a few KiB is already unusual).
+pub const MAX_OUTPUT: usize = 1 << 20;
+
+/// The most template bytes one render may read, counting a section's body once per item.
+pub const MAX_WORK: usize = 16 << 20;
 
 /// Errors in a template.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -59,6 +74,52 @@ pub enum Error {
         /// The byte offset of `{{`.
         at: usize,
     },
+    /// Sections nest deeper than [`MAX_DEPTH`].
+    #[error("section {name:?} at byte {at} nests deeper than {MAX_DEPTH} levels")]
+    TooDeep {
+        /// The section name.
+        name: String,
+        /// Its byte offset in the template.
+        at: usize,
+    },
+    /// The message would be longer than [`MAX_OUTPUT`] bytes, or its render would read more
+    /// than [`MAX_WORK`] bytes of template.
+    #[error("the message expands past {limit} at byte {at} of the template")]
+    TooLarge {
+        /// Which bound was reached.
+        limit: &'static str,
+        /// The byte offset in the template where it was reached.
+        at: usize,
+    },
+}
+
+/// What one render may still spend.
+struct Budget {
+    read: usize,
+}
+
+impl Budget {
+    fn spend(&mut self, bytes: usize, at: usize) -> Result<(), Error> {
+        self.read = self.read.saturating_add(bytes.max(1));
+        if self.read > MAX_WORK {
+            return Err(Error::TooLarge {
+                limit: "16 MiB of template reading",
+                at,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn push_bounded(out: &mut String, text: &str, at: usize) -> Result<(), Error> {
+    if out.len().saturating_add(text.len()) > MAX_OUTPUT {
+        return Err(Error::TooLarge {
+            limit: "1 MiB of text",
+            at,
+        });
+    }
+    out.push_str(text);
+    Ok(())
 }
 
 type Scope = BTreeMap<&'static str, String>;
@@ -108,7 +169,8 @@ pub fn render(template: &str, automation: &str, changes: &[Change]) -> Result<St
     );
 
     let mut out = String::new();
-    expand(template, 0, &[&root], &lists, &mut out)?;
+    let mut budget = Budget { read: 0 };
+    expand(template, 0, &[&root], &lists, &mut out, &mut budget)?;
     Ok(out)
 }
 
@@ -118,17 +180,26 @@ fn expand(
     scopes: &[&Scope],
     lists: &BTreeMap<&'static str, Vec<Scope>>,
     out: &mut String,
+    budget: &mut Budget,
 ) -> Result<(), Error> {
     let mut rest = text;
     let mut base = offset;
     while let Some(open) = rest.find("{{") {
-        out.push_str(&rest[..open]);
+        push_bounded(out, &rest[..open], base)?;
         let at = base + open;
         let close = rest[open..].find("}}").ok_or(Error::Unterminated { at })? + open;
+        budget.spend(close + 2, at)?;
         let tag = rest[open + 2..close].trim();
         let after = close + 2;
         if let Some(name) = tag.strip_prefix('#') {
             let name = name.trim();
+            // The root scope is the last one; every section adds one in front of it.
+            if scopes.len() > MAX_DEPTH {
+                return Err(Error::TooDeep {
+                    name: name.to_owned(),
+                    at,
+                });
+            }
             let end_tag = format!("{{{{/{name}}}}}");
             let body_end = find_closing(&rest[after..], name).ok_or_else(|| Error::Unbalanced {
                 name: name.to_owned(),
@@ -139,10 +210,12 @@ fn expand(
                 name: name.to_owned(),
                 at,
             })?;
+            budget.spend(body_end, at)?;
             for item in items {
+                budget.spend(body.len(), at)?;
                 let mut inner: Vec<&Scope> = vec![item];
                 inner.extend_from_slice(scopes);
-                expand(body, base + after, &inner, lists, out)?;
+                expand(body, base + after, &inner, lists, out, budget)?;
             }
             let consumed = after + body_end + end_tag.len();
             base += consumed;
@@ -160,12 +233,12 @@ fn expand(
                     name: tag.to_owned(),
                     at,
                 })?;
-            out.push_str(value);
+            push_bounded(out, value, at)?;
             base += after;
             rest = &rest[after..];
         }
     }
-    out.push_str(rest);
+    push_bounded(out, rest, base)?;
     Ok(())
 }
 
@@ -227,6 +300,49 @@ mod tests {
         let text = render(DEFAULT_TEMPLATE, "flux-system/images", &changes()).unwrap();
         assert!(text.contains("Automation: flux-system/images"));
         assert!(text.contains("- apps/b.yaml:1: 1.0.0 -> 2.0.0 (flux-system:api)\n"));
+    }
+
+    fn many_changes(n: usize) -> Vec<Change> {
+        (0..n)
+            .map(|i| Change {
+                file: format!("apps/{i}.yaml"),
+                line: i,
+                policy: "flux-system:api".into(),
+                part: Part::Tag,
+                old: "1.0.0".into(),
+                new: format!("1.0.{i}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn nested_sections_cannot_expand_exponentially() {
+        // 100 changes, sections nested 6 deep: 10^12 repetitions of the innermost body.
+        let nest = |depth: usize, inner: &str| {
+            format!(
+                "{}{inner}{}",
+                "{{#changes}}".repeat(depth),
+                "{{/changes}}".repeat(depth)
+            )
+        };
+        let started = std::time::Instant::now();
+        let e = render(&nest(6, "{{old}}"), "a", &many_changes(100)).unwrap_err();
+        assert!(matches!(e, Error::TooLarge { .. }), "{e}");
+        // Printing nothing per item still does the work: bounded too.
+        let e = render(&nest(6, ""), "a", &many_changes(100)).unwrap_err();
+        assert!(matches!(e, Error::TooLarge { .. }), "{e}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        // Deep nesting is refused before it can use up the stack.
+        let e = render(&nest(10_000, "x"), "a", &many_changes(1)).unwrap_err();
+        assert!(matches!(e, Error::TooDeep { .. }), "{e}");
+        let e = render(&nest(100_000, "x"), "a", &many_changes(1)).unwrap_err();
+        assert!(
+            matches!(e, Error::TooDeep { .. } | Error::TooLarge { .. }),
+            "{e}"
+        );
+        // What real templates do still works.
+        let ok = render(&nest(2, "{{old}}"), "a", &many_changes(3)).unwrap();
+        assert_eq!(ok.len(), 9 * 5);
     }
 
     #[test]

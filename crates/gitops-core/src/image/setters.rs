@@ -154,9 +154,9 @@ pub struct FileResult {
 /// A value node (not a mapping key): where it is and how it is written.
 struct ValueNode {
     line: usize,
-    /// Character index of the first character (quotes included).
+    /// Byte offset of the first character (quotes included).
     start: usize,
-    /// Character index after the last character.
+    /// Byte offset after the last character.
     end: usize,
     /// How deep in collections the node is.
     depth: usize,
@@ -167,7 +167,9 @@ struct ValueNode {
 
 /// Applies the `policies` (`<namespace>:<name>` → latest image reference) to one file's text.
 ///
-/// Files without markers cost one substring search and are never parsed.
+/// Files without markers cost one substring search and are never parsed. Memory stays a small
+/// constant factor of the file: the text, the new text when something changed, and the nodes on
+/// marker lines (the parser's events are looked at one by one, not kept).
 pub fn apply(
     path: &str,
     text: &str,
@@ -180,13 +182,7 @@ pub fn apply(
     if markers.is_empty() {
         return Ok(FileResult::default());
     }
-    let values = value_nodes(path, text)?;
-    // YAML spans count characters; splicing needs byte offsets.
-    let offsets: Vec<usize> = text
-        .char_indices()
-        .map(|(i, _)| i)
-        .chain(std::iter::once(text.len()))
-        .collect();
+    let values = value_nodes(path, text, &markers)?;
 
     let mut result = FileResult::default();
     let mut edits: Vec<(usize, usize, String)> = Vec::new();
@@ -194,7 +190,7 @@ pub fn apply(
         // A marker inside a quoted scalar is text, not a comment.
         if values
             .iter()
-            .any(|v| v.start < marker.char_index && marker.char_index < v.end)
+            .any(|v| v.start < marker.offset && marker.offset < v.end)
         {
             continue;
         }
@@ -208,7 +204,7 @@ pub fn apply(
         // that is the flow mapping, not `b`.
         let node = values
             .iter()
-            .filter(|v| v.line == marker.line && v.end <= marker.char_index)
+            .filter(|v| v.line == marker.line && v.end <= marker.offset)
             .min_by_key(|v| v.depth)
             .filter(|v| v.style.is_some())
             .ok_or_else(|| Error::NotScalar {
@@ -237,11 +233,7 @@ pub fn apply(
             continue;
         }
         let style = node.style.unwrap_or(ScalarStyle::Plain);
-        edits.push((
-            offsets[node.start],
-            offsets[node.end],
-            render_scalar(&new, style),
-        ));
+        edits.push((node.start, node.end, render_scalar(&new, style)));
         result.changes.push(Change {
             file: path.to_owned(),
             line: marker.line,
@@ -284,14 +276,15 @@ fn parse_reference(reference: &str) -> Option<(String, Part)> {
 
 struct Marker {
     line: usize,
-    char_index: usize,
+    /// Byte offset of the `#`.
+    offset: usize,
     reference: String,
 }
 
-/// Finds `# {"$imagepolicy": "…"}` comments, with their line and character position.
+/// Finds `# {"$imagepolicy": "…"}` comments, with their line and byte offset.
 fn find_markers(text: &str) -> Vec<Marker> {
     let mut markers = Vec::new();
-    let mut chars_before = 0;
+    let mut bytes_before = 0;
     for (line_no, line) in text.split_inclusive('\n').enumerate() {
         let mut search = 0;
         while let Some(found) = line[search..].find('#') {
@@ -310,26 +303,68 @@ fn find_markers(text: &str) -> Vec<Marker> {
             if let Some(reference) = map.get("$imagepolicy").and_then(serde_json::Value::as_str) {
                 markers.push(Marker {
                     line: line_no + 1,
-                    char_index: chars_before + line[..hash].chars().count(),
+                    offset: bytes_before + hash,
                     reference: reference.to_owned(),
                 });
                 break;
             }
         }
-        chars_before += line.chars().count();
+        bytes_before += line.len();
     }
     markers
 }
 
-/// Lists the value nodes (not mapping keys) with their spans.
-fn value_nodes(path: &str, text: &str) -> Result<Vec<ValueNode>, Error> {
+/// Turns the parser's character indexes into byte offsets without a table per character: a
+/// cursor that walks forward from the last position asked for (the parser's spans mostly move
+/// forward), and back to the start of the text only when asked for an earlier one.
+struct CharOffsets<'t> {
+    text: &'t str,
+    ascii: bool,
+    /// The last position found: (character index, byte offset).
+    at: std::cell::Cell<(usize, usize)>,
+}
+
+impl<'t> CharOffsets<'t> {
+    fn new(text: &'t str) -> Self {
+        Self {
+            text,
+            ascii: text.is_ascii(),
+            at: std::cell::Cell::new((0, 0)),
+        }
+    }
+
+    fn byte(&self, char_index: usize) -> usize {
+        if self.ascii {
+            return char_index.min(self.text.len());
+        }
+        let (mut chars, mut bytes) = self.at.get();
+        if char_index < chars {
+            (chars, bytes) = (0, 0);
+        }
+        let found = self.text[bytes..]
+            .char_indices()
+            .nth(char_index - chars)
+            .map_or(self.text.len(), |(i, _)| bytes + i);
+        if found < self.text.len() {
+            self.at.set((char_index, found));
+        }
+        found
+    }
+}
+
+/// Lists the value nodes (not mapping keys) that matter to the markers: those on a marker's line
+/// and those whose span holds a marker (a quoted scalar running over several lines).
+fn value_nodes(path: &str, text: &str, markers: &[Marker]) -> Result<Vec<ValueNode>, Error> {
     enum Frame {
         Mapping { expecting_key: bool },
         Sequence,
     }
     let mut frames: Vec<Frame> = Vec::new();
     let mut nodes = Vec::new();
-    let chars: Vec<char> = text.chars().collect();
+    let offsets = CharOffsets::new(text);
+    // Markers are in text order, and so are the nodes: a cursor finds the next marker at or
+    // after a node's start.
+    let mut next_marker = 0;
     for event in Parser::new_from_str(text) {
         let (event, span) = event.map_err(|e| Error::Yaml {
             path: path.to_owned(),
@@ -337,16 +372,16 @@ fn value_nodes(path: &str, text: &str) -> Result<Vec<ValueNode>, Error> {
             message: e.info().to_owned(),
         })?;
         let (style, value, opens) = match event {
-            Event::Scalar(value, style, _, _) => (Some(style), value.into_owned(), None),
-            Event::Alias(_) => (None, String::new(), None),
+            Event::Scalar(value, style, _, _) => (Some(style), Some(value), None),
+            Event::Alias(_) => (None, None, None),
             Event::MappingStart(..) => (
                 None,
-                String::new(),
+                None,
                 Some(Frame::Mapping {
                     expecting_key: true,
                 }),
             ),
-            Event::SequenceStart(..) => (None, String::new(), Some(Frame::Sequence)),
+            Event::SequenceStart(..) => (None, None, Some(Frame::Sequence)),
             Event::MappingEnd | Event::SequenceEnd => {
                 frames.pop();
                 continue;
@@ -364,55 +399,78 @@ fn value_nodes(path: &str, text: &str) -> Result<Vec<ValueNode>, Error> {
         // on the key's line.
         let block_collection = style.is_none() && span.start.index() == span.end.index();
         if !is_key && !block_collection {
+            let line = span.start.line();
             // The span starts at the node's anchor or tag, if any; the value comes after them.
-            let start = skip_properties(&chars, span.start.index());
+            let start = skip_properties(text, offsets.byte(span.start.index()));
             let end = match style {
                 // The parser's span of a quoted scalar can run on over a trailing comment.
                 Some(ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted) => {
-                    quoted_end(&chars, start)
+                    quoted_end(text, start)
                 }
-                _ => span.end.index(),
+                _ => offsets.byte(span.end.index()),
             };
-            nodes.push(ValueNode {
-                line: span.start.line(),
-                start,
-                end,
-                depth: frames.len(),
-                style,
-                value,
-            });
+            while markers
+                .get(next_marker)
+                .is_some_and(|m| m.offset < start && m.line < line)
+            {
+                next_marker += 1;
+            }
+            let relevant = markers[next_marker..]
+                .iter()
+                .take_while(|m| m.offset < end || m.line == line)
+                .any(|m| m.line == line || (start < m.offset && m.offset < end));
+            if relevant {
+                nodes.push(ValueNode {
+                    line,
+                    start,
+                    end,
+                    depth: frames.len(),
+                    style,
+                    value: value.map(|v| v.into_owned()).unwrap_or_default(),
+                });
+            }
         }
         frames.extend(opens);
     }
     Ok(nodes)
 }
 
-/// Skips `&anchor` and `!tag` properties (and the blanks after them) at `start`.
-fn skip_properties(chars: &[char], mut start: usize) -> usize {
-    while matches!(chars.get(start), Some('&' | '!')) {
-        while chars.get(start).is_some_and(|c| !c.is_whitespace()) {
-            start += 1;
+/// Skips `&anchor` and `!tag` properties (and the blanks after them) at byte `start`.
+fn skip_properties(text: &str, mut start: usize) -> usize {
+    let bytes = text.as_bytes();
+    while matches!(bytes.get(start), Some(b'&' | b'!')) {
+        // Properties end at a blank; multi-byte characters inside them are skipped whole.
+        while let Some(c) = text.get(start..).and_then(|t| t.chars().next()) {
+            if c.is_whitespace() {
+                break;
+            }
+            start += c.len_utf8();
         }
-        while chars.get(start).is_some_and(|c| *c == ' ' || *c == '\t') {
+        while matches!(bytes.get(start), Some(b' ' | b'\t')) {
             start += 1;
         }
     }
     start
 }
 
-/// The character index after the closing quote of the quoted scalar starting at `start`.
-fn quoted_end(chars: &[char], start: usize) -> usize {
-    let quote = chars[start];
+/// The byte offset after the closing quote of the quoted scalar starting at byte `start`.
+fn quoted_end(text: &str, start: usize) -> usize {
+    // Quotes and backslashes are ASCII, and UTF-8 never uses ASCII bytes inside a multi-byte
+    // character, so the bytes can be scanned directly.
+    let bytes = text.as_bytes();
+    let Some(&quote) = bytes.get(start) else {
+        return text.len();
+    };
     let mut i = start + 1;
-    while i < chars.len() {
-        match chars[i] {
-            '\\' if quote == '"' => i += 2,
-            '\'' if quote == '\'' && chars.get(i + 1) == Some(&'\'') => i += 2,
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if quote == b'"' => i += 2,
+            b'\'' if quote == b'\'' && bytes.get(i + 1) == Some(&b'\'') => i += 2,
             c if c == quote => return i + 1,
             _ => i += 1,
         }
     }
-    chars.len()
+    text.len()
 }
 
 fn render_scalar(value: &str, style: ScalarStyle) -> String {

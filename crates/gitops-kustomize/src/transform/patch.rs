@@ -4,7 +4,7 @@
 use regex::Regex;
 use serde_json::{Map, Value};
 
-use crate::build::{Builder, Layer};
+use crate::build::{Builder, Growth, Layer, size};
 use crate::error::{Error, invalid};
 use crate::kustomization::{Patch, Target};
 use crate::resource::{Gvk, ResId, Resource};
@@ -247,7 +247,7 @@ pub(crate) fn strategic_merge_files(
             .filter(|d| !d.is_null())
             .collect();
         for doc in docs {
-            apply_sm_by_id(&source, &doc, ra, false, false)?;
+            apply_sm_by_id(&source, &doc, ra, false, false, &mut b.growth)?;
         }
     }
     Ok(())
@@ -283,6 +283,7 @@ fn apply_sm_by_id(
     ra: &mut Vec<Resource>,
     allow_name: bool,
     allow_kind: bool,
+    growth: &mut Growth,
 ) -> Result<(), Error> {
     let id = patch_id(source, doc)?;
     let matches: Vec<usize> = ra
@@ -296,7 +297,7 @@ fn apply_sm_by_id(
             source,
             format!("no resource matches strategic merge patch {}", id.display()),
         )),
-        1 => apply_sm(source, doc, ra, matches[0], allow_name, allow_kind),
+        1 => apply_sm(source, doc, ra, matches[0], allow_name, allow_kind, growth),
         _ => Err(invalid(
             source,
             format!(
@@ -315,7 +316,10 @@ fn apply_sm(
     i: usize,
     allow_name: bool,
     allow_kind: bool,
+    growth: &mut Growth,
 ) -> Result<(), Error> {
+    // A merge adds at most the patch to the resource.
+    growth.add(source, size(patch))?;
     let r = &mut ra[i];
     let (name, ns, kind) = (
         r.name().to_owned(),
@@ -390,11 +394,19 @@ pub(crate) fn patches(
                             i,
                             p.allow_name_change,
                             p.allow_kind_change,
+                            &mut b.growth,
                         )?;
                     }
                 } else {
                     for doc in &docs {
-                        apply_sm_by_id(&source, doc, ra, p.allow_name_change, p.allow_kind_change)?;
+                        apply_sm_by_id(
+                            &source,
+                            doc,
+                            ra,
+                            p.allow_name_change,
+                            p.allow_kind_change,
+                            &mut b.growth,
+                        )?;
                     }
                 }
             }
@@ -406,7 +418,7 @@ pub(crate) fn patches(
                     ));
                 };
                 for i in select(&layer.file, &field, t, ra)? {
-                    apply_json(&source, &ops, &mut ra[i])?;
+                    apply_json(&source, &ops, &mut ra[i], &mut b.growth)?;
                 }
             }
         }
@@ -439,18 +451,24 @@ pub(crate) fn json6902_entries(
             }
         };
         for i in select(&layer.file, &field, t, ra)? {
-            apply_json(&source, &ops, &mut ra[i])?;
+            apply_json(&source, &ops, &mut ra[i], &mut b.growth)?;
         }
     }
     Ok(())
 }
 
-fn apply_json(source: &str, ops: &[Value], r: &mut Resource) -> Result<(), Error> {
+fn apply_json(
+    source: &str,
+    ops: &[Value],
+    r: &mut Resource,
+    growth: &mut Growth,
+) -> Result<(), Error> {
     r.store_previous_id();
     let id = r.cur_id().display();
     for (i, op) in ops.iter().enumerate() {
-        json_op(&mut r.value, op)
+        let added = json_op(&mut r.value, op)
             .map_err(|m| invalid(source, format!("operation {i} on {id}: {m}")))?;
+        growth.add(source, added)?;
     }
     Ok(())
 }
@@ -540,7 +558,8 @@ fn json_remove(doc: &mut Value, path: &str) -> Result<Value, String> {
     }
 }
 
-fn json_op(doc: &mut Value, op: &Value) -> Result<(), String> {
+/// Applies one operation; returns what it wrote (a [`size`]), for the build's growth budget.
+fn json_op(doc: &mut Value, op: &Value) -> Result<usize, String> {
     let o = op.as_object().ok_or("an operation must be a mapping")?;
     let kind = o.get("op").and_then(Value::as_str).ok_or("missing op")?;
     let path = o
@@ -553,13 +572,18 @@ fn json_op(doc: &mut Value, op: &Value) -> Result<(), String> {
             .ok_or_else(|| format!("{kind}: missing value"))
     };
     match kind {
-        "add" => json_add(doc, path, value()?),
-        "remove" => json_remove(doc, path).map(|_| ()),
+        "add" => {
+            let v = value()?;
+            let n = size(&v);
+            json_add(doc, path, v).map(|()| n)
+        }
+        "remove" => json_remove(doc, path).map(|_| 0),
         "replace" => {
             let v = value()?;
+            let n = size(&v);
             let tokens = split_pointer(path)?;
             *get_mut(doc, &tokens, path)? = v;
-            Ok(())
+            Ok(n)
         }
         "move" => {
             let from = o
@@ -567,7 +591,7 @@ fn json_op(doc: &mut Value, op: &Value) -> Result<(), String> {
                 .and_then(Value::as_str)
                 .ok_or("move: missing from")?;
             let v = json_remove(doc, from)?;
-            json_add(doc, path, v)
+            json_add(doc, path, v).map(|()| 0)
         }
         "copy" => {
             let from = o
@@ -575,14 +599,18 @@ fn json_op(doc: &mut Value, op: &Value) -> Result<(), String> {
                 .and_then(Value::as_str)
                 .ok_or("copy: missing from")?;
             let tokens = split_pointer(from)?;
-            let v = get_mut(doc, &tokens, from)?.clone();
-            json_add(doc, path, v)
+            let source = get_mut(doc, &tokens, from)?;
+            // The copy is at most as large as the resource already is, so a doubling chain
+            // stops at the first copy past the budget.
+            let n = size(source);
+            let v = source.clone();
+            json_add(doc, path, v).map(|()| n)
         }
         "test" => {
             let tokens = split_pointer(path)?;
             let cur = get_mut(doc, &tokens, path)?;
             if *cur == value()? {
-                Ok(())
+                Ok(0)
             } else {
                 Err(format!("test failed at {path:?}"))
             }

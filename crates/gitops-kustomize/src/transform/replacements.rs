@@ -453,10 +453,16 @@ pub(crate) fn run(b: &mut Builder<'_>, layer: &Layer, ra: &mut [Resource]) -> Re
                 }
                 for fp in &paths {
                     let segs = split_path(fp);
+                    let mut written = 0usize;
                     let n = visit(&mut r.value, &segs, topts.create, &mut |target, created| {
-                        set_field(target, created, &value, &topts)
+                        set_field(target, created, &value, &topts)?;
+                        written = written.saturating_add(crate::build::size(target));
+                        Ok(())
                     })
                     .map_err(|m| invalid(&source_file, format!("{tfield}: {m}")))?;
+                    // A replacement can copy a field into itself; its growth is bounded as
+                    // the patches' is.
+                    b.growth.add(&source_file, written)?;
                     if n == 0 {
                         return Err(invalid(
                             &source_file,

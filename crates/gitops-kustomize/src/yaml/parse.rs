@@ -9,11 +9,20 @@ use super::resolve::resolve_plain;
 
 /// Bounds that protect the renderer from hostile documents.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct Limits {
     /// Deepest nesting of collections in one document.
     pub max_depth: usize,
     /// Most nodes one document may expand to, aliases included.
     pub max_nodes: usize,
+    /// What aliases may add to one build, all its files together (and so to one file, or one
+    /// [`parse_documents`] call), in nodes plus bytes of text: each alias copies its anchor's
+    /// value, so many small alias bombs in many documents or files would otherwise add up.
+    pub max_alias_expansion: usize,
+    /// What patches and replacements may add to one build, in nodes plus bytes of text: every
+    /// value an operation writes counts in full, so a chain of JSON 6902 `copy` operations that
+    /// doubles an object each time stops long before it exhausts memory.
+    pub max_patch_growth: usize,
 }
 
 impl Default for Limits {
@@ -21,7 +30,35 @@ impl Default for Limits {
         Self {
             max_depth: 1000,
             max_nodes: 5_000_000,
+            max_alias_expansion: 4_000_000,
+            max_patch_growth: 64_000_000,
         }
+    }
+}
+
+impl Limits {
+    /// Sets [`Limits::max_depth`].
+    pub fn with_max_depth(mut self, n: usize) -> Self {
+        self.max_depth = n;
+        self
+    }
+
+    /// Sets [`Limits::max_nodes`].
+    pub fn with_max_nodes(mut self, n: usize) -> Self {
+        self.max_nodes = n;
+        self
+    }
+
+    /// Sets [`Limits::max_alias_expansion`].
+    pub fn with_max_alias_expansion(mut self, n: usize) -> Self {
+        self.max_alias_expansion = n;
+        self
+    }
+
+    /// Sets [`Limits::max_patch_growth`].
+    pub fn with_max_patch_growth(mut self, n: usize) -> Self {
+        self.max_patch_growth = n;
+        self
     }
 }
 
@@ -42,6 +79,7 @@ enum Frame {
         items: Vec<Value>,
         anchor: usize,
         start_nodes: usize,
+        start_weight: usize,
     },
     Map {
         map: Map<String, Value>,
@@ -49,23 +87,29 @@ enum Frame {
         merges: Vec<Value>,
         anchor: usize,
         start_nodes: usize,
+        start_weight: usize,
     },
 }
 
 /// Parses every document of `text`; an empty document is `Value::Null`. A key repeated in one
-/// mapping is an error.
+/// mapping is an error. Aliases may add [`Limits::max_alias_expansion`] to this text.
 pub fn parse_documents(text: &str, limits: &Limits) -> Result<Vec<Value>, ParseError> {
-    parse_documents_with(text, limits, false)
+    let mut expanded = 0;
+    parse_documents_with(text, limits, false, &mut expanded)
 }
 
 /// As [`parse_documents`]; with `last_key_wins`, a repeated key replaces the earlier one (how
-/// kustomize reads kustomization files).
+/// kustomize reads kustomization files). `expanded` carries what aliases added before this
+/// text (the rest of the build) and is updated.
 pub(crate) fn parse_documents_with(
     text: &str,
     limits: &Limits,
     last_key_wins: bool,
+    expanded: &mut usize,
 ) -> Result<Vec<Value>, ParseError> {
-    for (n, line) in text.lines().enumerate().filter(|_| text.contains("%YAML")) {
+    // One search of the whole text, then one pass over its lines only when it has a directive.
+    let has_directive = text.contains("%YAML");
+    for (n, line) in text.lines().enumerate().filter(|_| has_directive) {
         if let Some(version) = line.strip_prefix("%YAML")
             && version.trim() != "1.1"
         {
@@ -80,9 +124,11 @@ pub(crate) fn parse_documents_with(
     }
     let mut docs = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
-    let mut anchors: HashMap<usize, (Value, usize)> = HashMap::new();
+    // Anchored values with their node count and weight (nodes plus bytes of text).
+    let mut anchors: HashMap<usize, (Value, usize, usize)> = HashMap::new();
     let mut root: Option<Value> = None;
     let mut nodes: usize = 0;
+    let mut weight: usize = 0;
     let parser = Parser::new_from_str(text);
     for event in parser {
         let (event, span) = event.map_err(|e| ParseError {
@@ -98,12 +144,14 @@ pub(crate) fn parse_documents_with(
         let value: Value;
         let mut value_anchor = 0;
         let mut value_nodes = 1;
+        let value_weight: usize;
         match event {
             Event::StreamStart | Event::StreamEnd | Event::Nothing => continue,
             Event::DocumentStart(_) => {
                 root = None;
                 anchors.clear();
                 nodes = 0;
+                weight = 0;
                 continue;
             }
             Event::DocumentEnd => {
@@ -111,21 +159,32 @@ pub(crate) fn parse_documents_with(
                 continue;
             }
             Event::Alias(id) => {
-                let (v, count) = anchors
+                let (v, count, w) = anchors
                     .get(&id)
                     .ok_or_else(|| err("alias refers to an unknown anchor".into()))?;
                 value_nodes = *count;
+                value_weight = *w;
                 nodes = nodes.saturating_add(*count);
+                weight = weight.saturating_add(*w);
+                *expanded = expanded.saturating_add(*w);
                 if nodes > limits.max_nodes {
                     return Err(err(format!(
                         "document expands to more than {} nodes through aliases",
                         limits.max_nodes
                     )));
                 }
+                if *expanded > limits.max_alias_expansion {
+                    return Err(err(format!(
+                        "aliases expand to more than {} nodes and bytes of text in this build",
+                        limits.max_alias_expansion
+                    )));
+                }
                 value = v.clone();
             }
             Event::Scalar(text, style, anchor, tag) => {
                 nodes += 1;
+                value_weight = 1 + text.len();
+                weight = weight.saturating_add(value_weight);
                 value_anchor = anchor;
                 // A mapping key stays the text as written.
                 if let Some(Frame::Map { key: None, .. }) = stack.last() {
@@ -175,10 +234,12 @@ pub(crate) fn parse_documents_with(
                 if let Some(Frame::Map { key: None, .. }) = stack.last() {
                     return Err(err("complex mapping keys are not supported".into()));
                 }
+                weight = weight.saturating_add(1);
                 stack.push(Frame::Seq {
                     items: Vec::new(),
                     anchor,
                     start_nodes: nodes,
+                    start_weight: weight,
                 });
                 continue;
             }
@@ -193,12 +254,14 @@ pub(crate) fn parse_documents_with(
                 if let Some(Frame::Map { key: None, .. }) = stack.last() {
                     return Err(err("complex mapping keys are not supported".into()));
                 }
+                weight = weight.saturating_add(1);
                 stack.push(Frame::Map {
                     map: Map::new(),
                     key: None,
                     merges: Vec::new(),
                     anchor,
                     start_nodes: nodes,
+                    start_weight: weight,
                 });
                 continue;
             }
@@ -207,10 +270,12 @@ pub(crate) fn parse_documents_with(
                     items,
                     anchor,
                     start_nodes,
+                    start_weight,
                 }) => {
                     value = Value::Array(items);
                     value_anchor = anchor;
                     value_nodes = nodes - start_nodes + 1;
+                    value_weight = weight - start_weight + 1;
                 }
                 _ => return Err(err("unbalanced sequence".into())),
             },
@@ -220,6 +285,7 @@ pub(crate) fn parse_documents_with(
                     merges,
                     anchor,
                     start_nodes,
+                    start_weight,
                     ..
                 }) => {
                     for merge in merges {
@@ -245,12 +311,13 @@ pub(crate) fn parse_documents_with(
                     value = Value::Object(map);
                     value_anchor = anchor;
                     value_nodes = nodes - start_nodes + 1;
+                    value_weight = weight - start_weight + 1;
                 }
                 _ => return Err(err("unbalanced mapping".into())),
             },
         }
         if value_anchor != 0 {
-            anchors.insert(value_anchor, (value.clone(), value_nodes));
+            anchors.insert(value_anchor, (value.clone(), value_nodes, value_weight));
         }
         match stack.last_mut() {
             None => root = Some(value),

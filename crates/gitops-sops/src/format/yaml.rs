@@ -25,11 +25,43 @@ struct CommentLine {
     text: String,
 }
 
+/// How deep collections may nest. The loader, the walk that decrypts, the emitter and the
+/// drop of the tree all recurse once per level; 200 levels fit a 2 MiB runtime worker stack
+/// in a debug build with room to spare, and no real secret file comes close.
+pub(crate) const MAX_DEPTH: usize = 200;
+
+/// What aliases may add to one file (all its documents together), in nodes plus bytes of
+/// text: each alias copies its anchor's value, so an alias bomb would otherwise need memory
+/// exponential in the file's size.
+pub(crate) const MAX_ALIAS_EXPANSION: usize = 1_000_000;
+
 struct Loader<'a> {
     parser: Parser<'a, saphyr_parser::StrInput<'a>>,
     lines: Vec<&'a str>,
     comments: VecDeque<CommentLine>,
-    anchors: HashMap<usize, Value>,
+    /// Anchored values with their size (nodes plus bytes of text).
+    anchors: HashMap<usize, (Value, usize)>,
+    depth: usize,
+    /// What aliases have added so far in this file.
+    expanded: usize,
+}
+
+/// A value's size for the alias budget: one per node plus the bytes of its text.
+fn size(v: &Value) -> usize {
+    match v {
+        Value::Map(entries) => entries.iter().fold(1, |n, e| {
+            let key = match &e.key {
+                Key::Str(s) => s.len(),
+                Key::Comment(c) => c.text.len(),
+            };
+            n.saturating_add(key).saturating_add(size(&e.value))
+        }),
+        Value::Seq(items) => items.iter().fold(1, |n, i| n.saturating_add(size(i))),
+        Value::Str(s) | Value::Time(s) => 1 + s.len(),
+        Value::Comment(c) => 1 + c.text.len(),
+        Value::Bytes(b) => 1 + b.len(),
+        Value::Int(_) | Value::Float(_) | Value::Bool(_) | Value::Null => 1,
+    }
 }
 
 fn err(span: &Span, reason: impl Into<String>) -> YamlError {
@@ -64,6 +96,8 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Vec<Entry>>, YamlError> {
         lines: text.split('\n').collect(),
         comments,
         anchors: HashMap::new(),
+        depth: 0,
+        expanded: 0,
     };
     loader.stream()
 }
@@ -214,19 +248,48 @@ impl<'a> Loader<'a> {
                 self.forget_inside(&span);
                 let v = scalar_value(&value, style, tag.as_deref().map(|t| t.suffix.as_str()));
                 if anchor > 0 {
-                    self.anchors.insert(anchor, v.clone());
+                    self.anchors.insert(anchor, (v.clone(), size(&v)));
                 }
                 v
             }
-            Event::MappingStart(anchor, _) => self.mapping(anchor)?,
-            Event::SequenceStart(anchor, _) => self.sequence(anchor)?,
-            Event::Alias(id) => self
-                .anchors
-                .get(&id)
-                .cloned()
-                .ok_or_else(|| err(&span, "unknown alias"))?,
+            Event::MappingStart(anchor, _) => self.nested(&span, |l| l.mapping(anchor))?,
+            Event::SequenceStart(anchor, _) => self.nested(&span, |l| l.sequence(anchor))?,
+            Event::Alias(id) => {
+                let (v, n) = self
+                    .anchors
+                    .get(&id)
+                    .ok_or_else(|| err(&span, "unknown alias"))?;
+                self.expanded = self.expanded.saturating_add(*n);
+                if self.expanded > MAX_ALIAS_EXPANSION {
+                    return Err(err(
+                        &span,
+                        format!(
+                            "aliases expand to more than {MAX_ALIAS_EXPANSION} nodes and bytes in this file"
+                        ),
+                    ));
+                }
+                v.clone()
+            }
             _ => return Err(err(&span, "unexpected YAML event")),
         })
+    }
+
+    /// Reads a collection one level deeper, refusing to go past [`MAX_DEPTH`].
+    fn nested(
+        &mut self,
+        span: &Span,
+        read: impl FnOnce(&mut Self) -> Result<Value, YamlError>,
+    ) -> Result<Value, YamlError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(err(
+                span,
+                format!("collections nest deeper than {MAX_DEPTH} levels"),
+            ));
+        }
+        self.depth += 1;
+        let v = read(self);
+        self.depth -= 1;
+        v
     }
 
     fn mapping(&mut self, anchor: usize) -> Result<Value, YamlError> {
@@ -263,7 +326,7 @@ impl<'a> Loader<'a> {
         }
         let v = Value::Map(entries);
         if anchor > 0 {
-            self.anchors.insert(anchor, v.clone());
+            self.anchors.insert(anchor, (v.clone(), size(&v)));
         }
         Ok(v)
     }
@@ -301,7 +364,7 @@ impl<'a> Loader<'a> {
         }
         let v = Value::Seq(items);
         if anchor > 0 {
-            self.anchors.insert(anchor, v.clone());
+            self.anchors.insert(anchor, (v.clone(), size(&v)));
         }
         Ok(v)
     }
