@@ -28,8 +28,10 @@ struct Relay {
 
 impl Relay {
     async fn start(target: String) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free loopback port");
+        let port = listener.local_addr().expect("a bound listener").port();
         let mut relay = Self {
             port,
             target,
@@ -109,13 +111,16 @@ fn settings(level: &str) -> String {
 async fn live_config(client: &kube::Client, ns: &str, name: &str) -> Option<String> {
     let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
         kube::Api::namespaced(client.clone(), ns);
-    api.get_opt(name).await.unwrap().map(|cm| {
-        cm.data
-            .unwrap_or_default()
-            .get("level")
-            .cloned()
-            .unwrap_or_default()
-    })
+    api.get_opt(name)
+        .await
+        .expect("the API server answers")
+        .map(|cm| {
+            cm.data
+                .unwrap_or_default()
+                .get("level")
+                .cloned()
+                .unwrap_or_default()
+        })
 }
 
 async fn gadget_exists(client: &kube::Client, ns: &str) -> bool {
@@ -127,7 +132,10 @@ async fn gadget_exists(client: &kube::Client, ns: &str) -> bool {
         plural: "gadgets".into(),
     };
     let api: kube::Api<kube::api::DynamicObject> = kube::Api::all_with(client.clone(), &resource);
-    api.get_opt("keep-me").await.unwrap().is_some()
+    api.get_opt("keep-me")
+        .await
+        .expect("the API server answers")
+        .is_some()
 }
 
 fn me(ns: &str, name: &str) -> ObjectRef {
