@@ -1,0 +1,33 @@
+//! Sprig v3.3.0's functions, one module per Sprig area. Each function has Sprig's Go
+//! signature (so argument type errors are Go's) and Sprig's behaviour, panics included: where
+//! Sprig panics, the function fails with the panic's text (`error calling first: Cannot find
+//! first on type string`), as Go's template engine reports a recovered panic.
+
+mod convert;
+mod defaults;
+mod dicts;
+mod encoding;
+mod lists;
+mod math;
+mod strings;
+
+pub use convert::{to_float64, to_int64, to_string};
+pub use defaults::{is_empty, to_json};
+
+use crate::Functions;
+
+/// The most elements a function may build into one list (`until`, `untilStep`, `seq`).
+pub const MAX_LEN: usize = 1 << 20;
+/// The longest string a function may build (`repeat`, `indent`, …), in bytes.
+pub const MAX_STRING: usize = 64 << 20;
+
+/// Adds every implemented Sprig function to `f`. Sprig's `slice` replaces Go's builtin of the
+/// same name, as it does in Helm (a template's function map shadows the builtins).
+pub fn register(f: &mut Functions) {
+    strings::register(f);
+    defaults::register(f);
+    lists::register(f);
+    dicts::register(f);
+    math::register(f);
+    encoding::register(f);
+}
