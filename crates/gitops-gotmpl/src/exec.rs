@@ -675,6 +675,32 @@ impl<'a> State<'a> {
             }
             return Ok(Val::plain(v));
         }
+        if name == "call"
+            && std::sync::Arc::ptr_eq(
+                &f.call,
+                &self
+                    .set
+                    .funcs
+                    .get("call")
+                    .map(|g| g.call.clone())
+                    .unwrap_or_else(|| f.call.clone()),
+            )
+            && f.params == [Ty::Reflect]
+        {
+            // Go names the callee's node in call's errors.
+            if let Some(first) = args.first() {
+                let v = self.eval_arg(dot, Ty::Reflect, first)?;
+                self.at = Some(call_at);
+                return Err(if v.is_nil() {
+                    self.error("error calling call: call of nil")
+                } else {
+                    self.error(format!(
+                        "error calling call: non-function {first} of type {}",
+                        v.type_name()
+                    ))
+                });
+            }
+        }
         let mut argv = Vec::with_capacity(num_in);
         for (i, arg) in args.iter().enumerate() {
             argv.push(self.eval_arg(dot, ty_of(i), arg)?);
@@ -739,6 +765,7 @@ impl<'a> State<'a> {
             Arg::Nil { .. } => {
                 return match ty {
                     Ty::Any => Ok(Value::Nil),
+                    Ty::Reflect => Ok(Value::Missing),
                     Ty::List => Ok(Value::list(Vec::new())),
                     Ty::Map => Ok(Value::map(Default::default())),
                     _ => Err(self.error(format!("cannot assign nil to {}", ty.go_name()))),

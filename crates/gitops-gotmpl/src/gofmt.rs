@@ -45,6 +45,7 @@ struct Flags {
 pub fn sprintf(format: &str, args: &[Value]) -> String {
     let mut out = String::new();
     let mut argi = 0;
+    let mut reordered = false;
     let b = format.as_bytes();
     let mut i = 0;
     while i < b.len() {
@@ -72,6 +73,28 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
                 _ => break,
             }
             i += 1;
+        }
+        // An explicit argument index, `[n]`, applies to what follows.
+        let mut arg_index = |i: &mut usize, argi: &mut usize, reordered: &mut bool| {
+            if *i < b.len() && b[*i] == b'[' {
+                let (n, j) = parse_num(b, *i + 1);
+                if j < b.len() && b[j] == b']' && j > *i + 1 && n >= 1 {
+                    *argi = n - 1;
+                    *reordered = true;
+                    *i = j + 1;
+                    return true;
+                }
+                return false;
+            }
+            true
+        };
+        if !arg_index(&mut i, &mut argi, &mut reordered) {
+            out.push_str("%!(BADINDEX)");
+            while i < b.len() && b[i] != b']' {
+                i += 1;
+            }
+            i += 1;
+            continue;
         }
         // Width: a number or '*'.
         if i < b.len() && b[i] == b'*' {
@@ -117,8 +140,9 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
                 i = j;
             }
         }
-        if !f.minus && f.zero {
-            // Go keeps zero padding only when not left-justifying.
+        if !arg_index(&mut i, &mut argi, &mut reordered) {
+            out.push_str("%!(BADINDEX)");
+            continue;
         }
         let Some(verb) = format[i..].chars().next() else {
             out.push_str("%!(NOVERB)");
@@ -134,9 +158,18 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
             continue;
         };
         argi += 1;
+        if verb == 'T' {
+            let t = if arg.is_nil() {
+                "<nil>"
+            } else {
+                arg.type_name()
+            };
+            pad(&mut out, t, &f);
+            continue;
+        }
         print_value(&mut out, arg, verb, &f, 0);
     }
-    if argi < args.len() {
+    if !reordered && argi < args.len() {
         out.push_str("%!(EXTRA ");
         for (k, a) in args[argi..].iter().enumerate() {
             if k > 0 {
@@ -205,6 +238,7 @@ fn pad(out: &mut String, s: &str, f: &Flags) {
 fn print_value(out: &mut String, v: &Value, verb: char, f: &Flags, depth: usize) {
     match v {
         Value::Missing | Value::Nil => match verb {
+            _ if depth > 0 => pad(out, "<nil>", f),
             'v' => pad(out, "<nil>", f),
             _ => bad_verb(out, v, verb),
         },
@@ -526,7 +560,7 @@ fn format_abs(x: f64, verb: char, prec: Option<usize>) -> String {
                     (d, dp, eprec, p)
                 }
             };
-            let exp = if d.is_empty() { 0 } else { dp - 1 };
+            let exp = dp - 1;
             if exp < -4 || exp >= eprec as i32 {
                 if p > d.len() {
                     p = d.len();
@@ -541,6 +575,67 @@ fn format_abs(x: f64, verb: char, prec: Option<usize>) -> String {
     }
 }
 
+/// strconv's `%x` of a float64: `0x1.8p+01` (shortest digits, or `prec` hex digits).
+fn hex_float(x: f64, prec: Option<usize>, upper: bool) -> String {
+    let mut out = String::from("0x");
+    let (mut mant, mut exp) = if x == 0.0 {
+        (0u64, 0i32)
+    } else {
+        let bits = x.to_bits();
+        let e = ((bits >> 52) & 0x7ff) as i32;
+        let m = bits & ((1 << 52) - 1);
+        if e == 0 {
+            // Subnormal: normalise so the leading 1 is at bit 52.
+            let shift = m.leading_zeros() as i32 - 11;
+            (m << shift, -1022 - shift)
+        } else {
+            (m | (1 << 52), e - 1023)
+        }
+    };
+    // 52 fraction bits = 13 hex digits; round to `prec` digits if asked (half to even).
+    if let Some(p) = prec.filter(|p| *p < 13) {
+        let drop = 4 * (13 - p as u32);
+        let half = 1u64 << (drop - 1);
+        let rem = mant & ((1u64 << drop) - 1);
+        mant >>= drop;
+        if rem > half || (rem == half && mant & 1 == 1) {
+            mant += 1;
+        }
+        if mant >> (4 * p as u32) >= 2 {
+            mant >>= 1;
+            exp += 1;
+        }
+        mant <<= drop;
+    }
+    out.push(if mant >> 52 == 0 { '0' } else { '1' });
+    let frac = mant & ((1 << 52) - 1);
+    let mut digits = format!("{frac:013x}");
+    match prec {
+        None => {
+            while digits.ends_with('0') {
+                digits.pop();
+            }
+        }
+        Some(p) => {
+            digits.truncate(p.min(13));
+            while digits.len() < p {
+                digits.push('0');
+            }
+        }
+    }
+    if !digits.is_empty() {
+        out.push('.');
+        out.push_str(&digits);
+    }
+    out.push('p');
+    out.push(if exp < 0 { '-' } else { '+' });
+    if exp.unsigned_abs() < 10 {
+        out.push('0');
+    }
+    out.push_str(&exp.unsigned_abs().to_string());
+    if upper { out.to_uppercase() } else { out }
+}
+
 /// Go's `strconv.FormatFloat(x, 'g', -1, 64)`: what `{{ 1e6 }}` and `%v` print.
 pub fn format_float(x: f64) -> String {
     let mut out = String::new();
@@ -551,10 +646,7 @@ pub fn format_float(x: f64) -> String {
 fn fmt_float(out: &mut String, x: f64, verb: char, prec: Option<usize>, f: &Flags) {
     let verb = match verb {
         'F' => 'f',
-        'b' | 'x' | 'X' => {
-            // Binary and hex float forms are not supported; Go's %v text is printed instead.
-            'g'
-        }
+        'b' => 'g', // Go's binary exponent form is not supported; %g is printed instead.
         v => v,
     };
     let neg = x.is_sign_negative() && !x.is_nan();
@@ -581,7 +673,11 @@ fn fmt_float(out: &mut String, x: f64, verb: char, prec: Option<usize>, f: &Flag
         pad(out, body, &nf);
         return;
     }
-    let mut body = format_abs(x, verb, prec);
+    let mut body = if verb == 'x' || verb == 'X' {
+        hex_float(x.abs(), prec, verb == 'X')
+    } else {
+        format_abs(x, verb, prec)
+    };
     if f.sharp {
         // '#': always a decimal point; %g keeps trailing zeros.
         let (mant, exp) = match body.find(['e', 'E']) {

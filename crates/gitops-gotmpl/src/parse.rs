@@ -884,7 +884,15 @@ impl Parser<'_> {
         };
         match token.kind {
             Kind::CharConstant => {
-                let c = unquote_char(text).ok_or_else(|| "invalid syntax".to_string())?;
+                let c = unquote_char(text).ok_or_else(|| {
+                    // One character (or escape) followed by more is Go's "malformed".
+                    let inner = &text[1..text.len().saturating_sub(1).max(1)];
+                    if !inner.starts_with('\\') && inner.chars().count() > 1 {
+                        format!("malformed character constant: {text}")
+                    } else {
+                        "invalid syntax".to_string()
+                    }
+                })?;
                 n.is_int = true;
                 n.int = c as i64;
                 n.is_uint = true;

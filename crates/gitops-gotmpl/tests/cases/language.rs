@@ -108,7 +108,7 @@ pub const CASES: &[&str] = &[
     "{{ $x := .Values.missing }}{{ $x }}",
     "{{ $x := .Values.nul }}{{ $x }}",
     "{{ $x := .Values.nul }}{{ $x.y }}",
-    "{{ $ }}",
+    "{{ $.Values.str }}",
     // if / else if / else.
     "{{ if .Values.t }}yes{{ else }}no{{ end }}",
     "{{ if .Values.f }}yes{{ else }}no{{ end }}",
