@@ -119,6 +119,7 @@ pub(crate) struct State<'a> {
     out: String,
     depth: usize,
     stack_base: usize,
+    steps: u64,
     at: Option<At<'a>>,
 }
 
@@ -149,6 +150,7 @@ pub(crate) fn run<'a>(
         out: String::new(),
         depth,
         stack_base: stack_base.unwrap_or_else(stack_addr),
+        steps: 0,
         at: None,
     };
     match s.walk(&dot, &tree.root) {
@@ -205,6 +207,11 @@ impl<'a> State<'a> {
     }
 
     fn walk_node(&mut self, dot: &Val, node: &'a Node) -> R<()> {
+        self.steps += 1;
+        if self.steps > self.set.options.max_steps {
+            let max = self.set.options.max_steps;
+            return Err(self.error(format!("execution exceeded {max} steps")));
+        }
         match node {
             Node::Text { text } => self.write(text),
             Node::Action { pos, pipe } => {
@@ -302,6 +309,11 @@ impl<'a> State<'a> {
     }
 
     fn one_iteration(&mut self, b: &'a Branch, index: Val, elem: Val) -> R<()> {
+        self.steps += 1;
+        if self.steps > self.set.options.max_steps {
+            let max = self.set.options.max_steps;
+            return Err(self.error(format!("execution exceeded {max} steps")));
+        }
         let decl = &b.pipe.decl;
         if !decl.is_empty() {
             if b.pipe.is_assign {

@@ -75,7 +75,7 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
             i += 1;
         }
         // An explicit argument index, `[n]`, applies to what follows.
-        let mut arg_index = |i: &mut usize, argi: &mut usize, reordered: &mut bool| {
+        let arg_index = |i: &mut usize, argi: &mut usize, reordered: &mut bool| {
             if *i < b.len() && b[*i] == b'[' {
                 let (n, j) = parse_num(b, *i + 1);
                 if j < b.len() && b[j] == b']' && j > *i + 1 && n >= 1 {
@@ -236,6 +236,11 @@ fn pad(out: &mut String, s: &str, f: &Flags) {
 }
 
 fn print_value(out: &mut String, v: &Value, verb: char, f: &Flags, depth: usize) {
+    // A map can hold itself (Sprig's `set`); Go would recurse until its stack is exhausted.
+    // Stop descending at the string budget instead.
+    if out.len() > crate::sprig::MAX_STRING {
+        return;
+    }
     match v {
         Value::Missing | Value::Nil => match verb {
             _ if depth > 0 => pad(out, "<nil>", f),
@@ -817,7 +822,7 @@ mod tests {
     #[test]
     fn printf_verbs_follow_go() {
         let f = |fmt: &str, a: Value| sprintf(fmt, &[a]);
-        assert_eq!(f("%5.2f", Value::Float(3.14159)), " 3.14");
+        assert_eq!(f("%5.2f", Value::Float(1.23456)), " 1.23");
         assert_eq!(f("%e", Value::Float(1234.5678)), "1.234568e+03");
         assert_eq!(f("%g", Value::Float(1e6)), "1e+06");
         assert_eq!(f("%.3g", Value::Float(1234.5678)), "1.23e+03");
@@ -837,7 +842,7 @@ mod tests {
         assert_eq!(f("%t", Value::Bool(true)), "true");
         assert_eq!(f("%x", Value::string("hi")), "6869");
         assert_eq!(f("%+d", Value::Int(5)), "+5");
-        assert_eq!(f("%08.3f", Value::Float(-3.14159)), "-003.142");
+        assert_eq!(f("%08.3f", Value::Float(-1.23456)), "-001.235");
         assert_eq!(sprintf("%d %d", &[Value::Int(1)]), "1 %!d(MISSING)");
         assert_eq!(
             sprintf("%d", &[Value::Int(1), Value::string("a")]),

@@ -64,6 +64,8 @@
 //!   [`Options::with_max_stack_bytes`] (default 1 MiB; `exceeded maximum nesting depth`), so
 //!   it never overflows a 2 MiB thread stack whatever the build profile's frame sizes. In a
 //!   debug build that allows about 250 nested template calls, in a release build more.
+//! - One execution visits at most [`Options::with_max_steps`] nodes (default 100 million,
+//!   seconds of work), so `{{ range 100000000000 }}{{ end }}` ends with an error.
 //! - Output is capped by [`Options::with_max_output_bytes`] (default 64 MiB), and
 //!   functions that build lists or strings (`until`, `repeat`, …) by [`sprig::MAX_LEN`]
 //!   elements and [`sprig::MAX_STRING`] bytes.
@@ -120,6 +122,9 @@ pub struct Options {
     pub max_stack_bytes: usize,
     /// The largest output of one execution, in bytes.
     pub max_output_bytes: usize,
+    /// How many nodes (text, actions, loop iterations) one execution may visit, so that a
+    /// `range` over a huge integer ends instead of spinning.
+    pub max_steps: u64,
 }
 
 impl Default for Options {
@@ -129,6 +134,7 @@ impl Default for Options {
             max_depth: 1000,
             max_stack_bytes: 1 << 20,
             max_output_bytes: 64 << 20,
+            max_steps: 100_000_000,
         }
     }
 }
@@ -150,6 +156,12 @@ impl Options {
     /// 2 MiB thread stack, Rust's default for spawned threads).
     pub fn with_max_stack_bytes(mut self, n: usize) -> Self {
         self.max_stack_bytes = n;
+        self
+    }
+
+    /// Sets how many nodes one execution may visit.
+    pub fn with_max_steps(mut self, n: u64) -> Self {
+        self.max_steps = n;
         self
     }
 

@@ -941,7 +941,9 @@ impl Parser<'_> {
             }
             n.is_float = true;
             n.float = f;
-            if f.fract() == 0.0 && f >= -9.223_372_036_854_776e18 && f < 9.223_372_036_854_776e18 {
+            if f.fract() == 0.0
+                && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f)
+            {
                 n.is_int = true;
                 n.int = f as i64;
             }
@@ -1042,8 +1044,8 @@ fn parse_go_float(text: &str) -> Option<f64> {
         b'+' => (false, &lower[1..]),
         _ => (false, &lower[..]),
     };
-    if body.starts_with("0x") {
-        return parse_hex_float(&body[2..]).map(|f| if neg { -f } else { f });
+    if let Some(hex) = body.strip_prefix("0x") {
+        return parse_hex_float(hex).map(|f| if neg { -f } else { f });
     }
     if body.contains("inf") || body.contains("nan") || body.starts_with('_') {
         return None;

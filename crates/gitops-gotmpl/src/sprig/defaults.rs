@@ -38,7 +38,7 @@ fn encode(
     indent: Option<&str>,
     depth: usize,
 ) -> Result<(), String> {
-    if depth > MAX_JSON_DEPTH {
+    if depth > MAX_JSON_DEPTH || out.len() > super::MAX_STRING {
         return Err(
             "json: unsupported value: encountered a cycle or nesting deeper than 1000".into(),
         );
