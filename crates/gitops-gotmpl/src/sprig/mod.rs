@@ -9,6 +9,10 @@ mod dicts;
 mod encoding;
 mod lists;
 mod math;
+mod paths;
+mod reflect;
+mod regex;
+mod semver;
 mod strings;
 
 pub use convert::{to_float64, to_int64, to_string};
@@ -30,4 +34,39 @@ pub fn register(f: &mut Functions) {
     dicts::register(f);
     math::register(f);
     encoding::register(f);
+    regex::register(f);
+    reflect::register(f);
+    paths::register(f);
+    semver::register(f);
+    // Sprig's must* forms fail where the plain forms panic; ours never panic, so they share
+    // one implementation (and Go shows both failures as `error calling NAME: ...`).
+    for (must, plain) in [
+        ("mustFirst", "first"),
+        ("mustLast", "last"),
+        ("mustRest", "rest"),
+        ("mustInitial", "initial"),
+        ("mustAppend", "append"),
+        ("mustPush", "push"),
+        ("mustPrepend", "prepend"),
+        ("mustReverse", "reverse"),
+        ("mustUniq", "uniq"),
+        ("mustWithout", "without"),
+        ("mustHas", "has"),
+        ("mustCompact", "compact"),
+        ("mustSlice", "slice"),
+        ("mustChunk", "chunk"),
+        ("mustMerge", "merge"),
+        ("mustMergeOverwrite", "mergeOverwrite"),
+        ("mustDeepCopy", "deepCopy"),
+        ("mustDateModify", "dateModify"),
+    ] {
+        if let Some(func) = f.get(plain).cloned() {
+            f.insert(must, func);
+        }
+    }
+    for (alias, name) in [("toStrings", "toStrings"), ("tuple", "list")] {
+        if let Some(func) = f.get(name).cloned() {
+            f.insert(alias, func);
+        }
+    }
 }

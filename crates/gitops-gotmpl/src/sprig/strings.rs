@@ -318,6 +318,17 @@ pub(super) fn register(f: &mut Functions) {
         }),
     );
     f.insert(
+        "toStrings",
+        Function::new(&[Any], |a| {
+            Ok(Value::list(
+                str_slice(&a[0]).into_iter().map(Value::String).collect(),
+            ))
+        }),
+    );
+    if let Some(t) = f.get("trimAll").cloned() {
+        f.insert("trimall", t);
+    }
+    f.insert(
         "sortAlpha",
         Function::new(&[Any], |a| {
             let mut v = str_slice(&a[0]);

@@ -98,6 +98,36 @@ pub const CASES: &[&str] = &[
     // encoding
     "{{ b64enc .Values.str }} {{ b64dec \"aGVsbG8=\" }} {{ b64dec \"!!\" }}",
     "{{ sha256sum .Values.str }} {{ sha256sum \"\" }}",
+    // regex
+    "{{ regexMatch \"^h.*o$\" .Values.str }} {{ regexMatch \"[\" .Values.str }} {{ regexMatch \"^[0-9]+$\" .Values.intstr }}",
+    "{{ regexFind \"[0-9]+\" \"abc123def456\" }} {{ regexFindAll \"[0-9]+\" \"a1b22c333\" -1 }} {{ regexFindAll \"[0-9]+\" \"a1b22c333\" 2 }}",
+    "{{ regexReplaceAll \"a(x*)b\" \"-ab-axxb-\" \"${1}W\" }} {{ regexReplaceAll \"a(x*)b\" \"-ab-axxb-\" \"$1W\" }} {{ regexReplaceAllLiteral \"a(x*)b\" \"-ab-axxb-\" \"${1}\" }}",
+    "{{ regexSplit \"z+\" \"pizza\" -1 }} {{ regexSplit \"z+\" \"pizza\" 1 }} {{ regexSplit \"\" \"abc\" -1 }} {{ regexSplit \",\" \"\" -1 }}",
+    "{{ regexReplaceAll \"[^a-z0-9-]\" (lower \"My_App.Name\") \"-\" }}",
+    "{{ regexQuoteMeta \"1.2.3+x\" }}",
+    "{{ mustRegexMatch \"^a\" \"abc\" }}",
+    // reflection
+    "{{ typeOf .Values.num }} {{ typeOf .Values.list }} {{ typeOf .Values.map }} {{ typeOf .Values.str }} {{ typeOf .Values.missing }} {{ typeOf 1 }} {{ typeOf (int 1) }}",
+    "{{ kindOf .Values.num }} {{ kindOf .Values.list }} {{ kindOf .Values.map }} {{ kindOf .Values.t }} {{ kindOf .Values.missing }} {{ kindOf \"\" }}",
+    "{{ kindIs \"map\" .Values.map }} {{ kindIs \"slice\" .Values.map }} {{ typeIs \"string\" .Values.str }} {{ typeIsLike \"string\" .Values.str }}",
+    "{{ deepEqual .Values.list (list \"a\" \"b\" \"c\") }} {{ deepEqual .Values.nums (list 3 1 2) }} {{ deepEqual .Values.map .Values.map }}",
+    // paths
+    "{{ base \"/a/b/c.txt\" }} {{ dir \"/a/b/c.txt\" }} {{ ext \"/a/b/c.tar.gz\" }} {{ clean \"a//b/../c/.\" }} {{ isAbs \"/x\" }} {{ isAbs \"x\" }}",
+    "{{ base \"\" }} {{ base \"/\" }} {{ dir \"x\" }} {{ clean \"\" }} {{ clean \"/../a\" }} {{ clean \"../../a/\" }} {{ ext \"noext\" }}",
+    // hashes and encodings
+    "{{ sha1sum .Values.str }} {{ sha512sum .Values.str }} {{ adler32sum .Values.str }}",
+    "{{ b32enc .Values.str }} {{ b32dec \"NBSWY3DP\" }} {{ b32enc \"\" }} {{ b32dec \"!!!!!!!!\" }}",
+    // semver
+    "{{ semverCompare \">=1.21-0\" \"v1.34.4\" }} {{ semverCompare \"<1.21\" \"1.20.5\" }} {{ semverCompare \"^1.2\" \"1.9.0\" }} {{ semverCompare \"~1.2\" \"1.3.0\" }}",
+    "{{ semverCompare \">=1.20.0\" \"1.21.0-rc.1\" }} {{ semverCompare \">=1.20.0-0\" \"1.21.0-rc.1\" }} {{ semverCompare \"1.2.x\" \"1.2.7\" }} {{ semverCompare \"1.2 - 1.4\" \"1.3.9\" }}",
+    "{{ semverCompare \">1.2 || <0.5\" \"0.4.0\" }} {{ semverCompare \">= 1.2, < 2\" \"1.5.0\" }} {{ semverCompare \"!=1.2.3\" \"1.2.3\" }} {{ semverCompare \"*\" \"9.9.9\" }}",
+    "{{ semverCompare \"^0.2.3\" \"0.2.9\" }} {{ semverCompare \"^0.2.3\" \"0.3.0\" }} {{ semverCompare \"^0.0.3\" \"0.0.4\" }} {{ semverCompare \">11\" \"11.1.0\" }} {{ semverCompare \"<=1.2\" \"1.2.9\" }}",
+    "{{ semverCompare \">=1.2\" \"not-a-version\" }}",
+    "{{ semverCompare \"bad constraint ??\" \"1.2.3\" }}",
+    "{{ $v := semver \"v1.2.3-beta.1+build.5\" }}{{ $v.Major }} {{ $v.Minor }} {{ $v.Patch }} {{ $v.Prerelease }} {{ $v.Metadata }} {{ $v.Original }} {{ $v }}",
+    "{{ (semver \"1.2\").String }}",
+    // Sprig's string functions, more
+    "{{ toStrings .Values.nums }} {{ trimall \"x\" \"xxaxx\" }} {{ tuple 1 2 }}",
     // Composition as charts write it.
     "{{- range $k, $v := .Values.labels }}\n{{ $k }}: {{ $v | quote }}\n{{- end }}",
     "metadata:\n  labels:\n{{ toJson .Values.labels | indent 4 }}\n  name: {{ printf \"%s-%s\" .Values.str .Values.image.repository | trunc 63 | trimSuffix \"-\" }}",
