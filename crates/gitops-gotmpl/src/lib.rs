@@ -35,23 +35,46 @@
 //! `zero` and `error` ([`MissingKey`]). Parse and execution errors are Go's texts with the
 //! template name, line (and column, for execution), and the node being evaluated.
 //!
-//! Sprig v3.3.0 ([`Functions::sprig`]), one module per area:
-//! - strings: `upper lower title untitle trim trimAll trimPrefix trimSuffix contains hasPrefix
-//!   hasSuffix replace repeat nospace indent nindent quote squote cat substr trunc abbrev
-//!   initials wrap plural toString split splitList splitn join snakecase camelcase kebabcase
-//!   swapcase shuffle? (no) regexMatch? (no)` — see [`sprig`] for the exact list;
-//! - defaults: `default empty coalesce ternary fail toJson toPrettyJson toRawJson fromJson
-//!   required? (Helm's)`;
-//! - lists: `list first last rest initial append push prepend concat reverse uniq without has
-//!   compact slice? until untilStep seq sortAlpha`;
-//! - dicts: `dict get set unset hasKey keys values pluck merge mergeOverwrite pick omit dig`;
-//! - math: `add sub mul div mod max min add1 floor ceil round int int64 float64 atoi`;
-//! - encoding: `b64enc b64dec sha256sum sha1sum? (no)`.
+//! Sprig v3.3.0 ([`Functions::sprig`]), one module per Sprig area, each with Sprig's Go
+//! signature (so a wrong argument type fails with Go's message) and Sprig's panics as errors:
+//! - strings: `upper lower title untitle swapcase trim trimAll trimall trimPrefix trimSuffix
+//!   nospace initials contains hasPrefix hasSuffix replace repeat indent nindent quote squote
+//!   cat toString toStrings substr trunc abbrev plural join split splitList splitn sortAlpha`;
+//! - defaults and JSON: `default empty coalesce all any ternary fail toJson toPrettyJson
+//!   toRawJson fromJson mustToJson mustToPrettyJson mustToRawJson mustFromJson` (Go's
+//!   `encoding/json` output: sorted keys, `<>&` escaped, Go's float format);
+//! - lists: `list tuple first last rest initial append push prepend reverse uniq compact
+//!   without has concat slice chunk until untilStep seq` and their `must` forms (`mustFirst
+//!   mustLast mustRest mustInitial mustAppend mustPush mustPrepend mustReverse mustUniq
+//!   mustCompact mustWithout mustHas mustSlice mustChunk`); Sprig's `slice` replaces Go's, as
+//!   in Helm;
+//! - dicts: `dict get set unset hasKey pluck keys values pick omit merge mergeOverwrite
+//!   mustMerge mustMergeOverwrite deepCopy mustDeepCopy dig` (maps are shared as Go maps are:
+//!   `set` and `merge` change the map every holder sees);
+//! - math: `add add1 sub mul div mod max biggest min int int64 float64 atoi floor ceil round
+//!   addf add1f subf mulf divf maxf minf toDecimal` (`addf`… use exact decimal arithmetic as
+//!   Sprig's decimal library does, so `addf 0.1 0.2` is `0.3`);
+//! - encoding and hashes: `b64enc b64dec b32enc b32dec sha1sum sha256sum sha512sum
+//!   adler32sum`;
+//! - regular expressions: `regexMatch regexFind regexFindAll regexReplaceAll
+//!   regexReplaceAllLiteral regexSplit regexQuoteMeta` and `mustRegexMatch mustRegexFind
+//!   mustRegexFindAll mustRegexReplaceAll mustRegexReplaceAllLiteral mustRegexSplit`;
+//! - reflection: `typeOf typeIs typeIsLike kindOf kindIs deepEqual`;
+//! - paths: `base dir ext clean isAbs osBase osDir osExt osClean osIsAbs`;
+//! - versions: `semver semverCompare` (Masterminds/semver v3 as Helm v4.3.2 links it);
+//! - random (right shape, random values): `randAlpha randNumeric randAlphaNum randAscii
+//!   randInt randBytes uuidv4 shuffle`, and `hello`.
 //!
 //! # Not supported (a clear error, never a silent empty string)
-//! Complex number literals (`1+2i`) are a parse error; `call` fails (host functions are not
-//! values); `%x`/`%b` on floats print `%g`. Any function not registered is Go's parse error
-//! `function "x" not defined`.
+//! - The Sprig functions in [`sprig::NOT_IMPLEMENTED`] (dates, `snakecase`/`camelcase`/
+//!   `kebabcase`, `wrap`, URLs, `getHostByName`, passwords, keys, certificates, AES): they
+//!   parse, as in Helm, and fail when called with `error calling NAME: not implemented by
+//!   gitops-gotmpl`. Helm's own functions (`include`, `tpl`, `toYaml`, `required`, `lookup`,
+//!   …) belong to the chart renderer, which registers them through [`Functions::insert`] and
+//!   [`Function::with_call`].
+//! - Complex number literals (`1+2i`) are a parse error; `call` fails (host functions are not
+//!   values); `%b` on floats prints `%g`. Any function not registered is Go's parse error
+//!   `function "x" not defined`.
 //!
 //! # Bounds (Go has none of these but the template depth)
 //! - Parentheses and control structures nest at most [`parse::MAX_NESTING`] deep in one
@@ -76,6 +99,11 @@
 //! - Go's `unicode.IsPrint` (used by `%q`, `js`) is approximated by Rust's character classes.
 //! - `slice` bounds are checked against the length, not the capacity Go's decoder happened to
 //!   allocate.
+//! - Sprig's `keys` and `values` return sorted entries; Go returns them in random map order
+//!   (so charts sort them, and any order Helm prints is one of the possible ones).
+//! - Regular expression compile errors are worded by Rust's `regex` parser, not Go's.
+//! - Unbounded template recursion stops at the stack budget (see Bounds) with our message,
+//!   where Go stops at 100,000 levels with `exceeded maximum template depth (100000)`.
 #![forbid(unsafe_code)]
 
 mod error;

@@ -10,6 +10,7 @@ mod encoding;
 mod lists;
 mod math;
 mod paths;
+mod random;
 mod reflect;
 mod regex;
 mod semver;
@@ -38,6 +39,7 @@ pub fn register(f: &mut Functions) {
     reflect::register(f);
     paths::register(f);
     semver::register(f);
+    random::register(f);
     // Sprig's must* forms fail where the plain forms panic; ours never panic, so they share
     // one implementation (and Go shows both failures as `error calling NAME: ...`).
     for (must, plain) in [
@@ -64,9 +66,90 @@ pub fn register(f: &mut Functions) {
             f.insert(must, func);
         }
     }
-    for (alias, name) in [("toStrings", "toStrings"), ("tuple", "list")] {
+    register_not_implemented(f);
+    for (alias, name) in [("tuple", "list")] {
         if let Some(func) = f.get(name).cloned() {
             f.insert(alias, func);
         }
+    }
+}
+
+/// Sprig functions that Helm exposes and this crate does not implement yet (dates, the
+/// remaining case conversions and wrapping, URLs, DNS, passwords, keys and certificates).
+/// They are registered so that a chart naming them still parses, as it does in Helm, and fail
+/// when called with `error calling NAME: not implemented by gitops-gotmpl`: never a silent
+/// empty string.
+pub const NOT_IMPLEMENTED: &[&str] = &[
+    "ago",
+    "date",
+    "date_in_zone",
+    "date_modify",
+    "dateInZone",
+    "dateModify",
+    "duration",
+    "durationRound",
+    "htmlDate",
+    "htmlDateInZone",
+    "must_date_modify",
+    "mustDateModify",
+    "mustToDate",
+    "now",
+    "toDate",
+    "unixEpoch",
+    "abbrevboth",
+    "snakecase",
+    "camelcase",
+    "kebabcase",
+    "wrap",
+    "wrapWith",
+    "getHostByName",
+    "bcrypt",
+    "htpasswd",
+    "genPrivateKey",
+    "derivePassword",
+    "buildCustomCert",
+    "genCA",
+    "genCAWithKey",
+    "genSelfSignedCert",
+    "genSelfSignedCertWithKey",
+    "genSignedCert",
+    "genSignedCertWithKey",
+    "encryptAES",
+    "decryptAES",
+    "urlParse",
+    "urlJoin",
+];
+
+fn register_not_implemented(f: &mut Functions) {
+    for name in NOT_IMPLEMENTED {
+        if !f.contains(name) {
+            f.insert(
+                *name,
+                crate::Function::variadic(&[], crate::Ty::Any, |_| {
+                    Err("not implemented by gitops-gotmpl".to_string())
+                }),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The crate docs list what is implemented; this keeps the list honest.
+    #[test]
+    fn documented_functions_are_the_registered_ones() {
+        let f = crate::Functions::sprig();
+        let b = crate::Functions::builtins();
+        let mut names: Vec<&str> = f
+            .names()
+            .into_iter()
+            .filter(|n| !super::NOT_IMPLEMENTED.contains(n))
+            .collect();
+        names.retain(|n| !b.contains(n) || *n == "slice");
+        let docs: std::collections::HashSet<&str> = include_str!("../lib.rs")
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .collect();
+        let missing: Vec<&&str> = names.iter().filter(|n| !docs.contains(**n)).collect();
+        assert!(missing.is_empty(), "undocumented: {missing:?}");
     }
 }

@@ -128,6 +128,19 @@ pub const CASES: &[&str] = &[
     "{{ (semver \"1.2\").String }}",
     // Sprig's string functions, more
     "{{ toStrings .Values.nums }} {{ trimall \"x\" \"xxaxx\" }} {{ tuple 1 2 }}",
+    // decimal float math
+    "{{ addf 0.1 0.2 }} {{ addf 1 2.5 3 }} {{ subf 1 0.9 }} {{ mulf 1.1 3 }} {{ divf 1 3 }} {{ divf 10 4 }} {{ divf 2 3 }}",
+    "{{ add1f 0.1 }} {{ maxf 1.5 2 0.5 }} {{ minf 1.5 2 0.5 }} {{ mulf .Values.float 2 }} {{ divf .Values.big 3 }} {{ addf \"1.5\" 1 }}",
+    "{{ divf 1 0 }}",
+    "{{ toDecimal \"0777\" }} {{ toDecimal \"9\" }} {{ toDecimal 17 }}",
+    "{{ hello }}",
+    // random: shape only
+    "{{ len (randAlphaNum 10) }} {{ len (randAlpha 5) }} {{ len (randNumeric 7) }} {{ len (randAscii 3) }} {{ regexMatch \"^[a-zA-Z0-9]{12}$\" (randAlphaNum 12) }}",
+    "{{ regexMatch \"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$\" uuidv4 }} {{ len (shuffle \"abcdef\") }} {{ sortAlpha (splitList \"\" (shuffle \"cab\")) }}",
+    "{{ $r := randInt 3 5 }}{{ or (eq $r 3) (eq $r 4) }}",
+    "{{ randAlpha -1 }}",
+    // present in Helm, not implemented here: parses, fails when called
+    "{{ if false }}{{ now }}{{ end }}unused",
     // Composition as charts write it.
     "{{- range $k, $v := .Values.labels }}\n{{ $k }}: {{ $v | quote }}\n{{- end }}",
     "metadata:\n  labels:\n{{ toJson .Values.labels | indent 4 }}\n  name: {{ printf \"%s-%s\" .Values.str .Values.image.repository | trunc 63 | trimSuffix \"-\" }}",
