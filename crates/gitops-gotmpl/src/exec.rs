@@ -101,6 +101,25 @@ impl Call<'_> {
             .execute_at(name, dot, self.depth + 1, Some(self.stack_base))
     }
 
+    /// Executes the template `name` of another set (Helm's `tpl` parses its text into a copy
+    /// of the calling set), one level deeper than the caller and within the same stack budget.
+    ///
+    /// # Errors
+    /// As [`Call::execute_template`].
+    pub fn execute_in(
+        &mut self,
+        set: &Templates,
+        name: &str,
+        dot: &Value,
+    ) -> Result<String, Error> {
+        set.execute_at(name, dot, self.depth + 1, Some(self.stack_base))
+    }
+
+    /// The set being executed (to copy it, as Helm's `tpl` does).
+    pub fn templates(&self) -> &Templates {
+        self.set
+    }
+
     /// The set's options (missing-key mode, limits).
     pub fn options(&self) -> &crate::Options {
         &self.set.options

@@ -182,3 +182,58 @@ fn maps_are_shared_like_go_maps() {
     .expect("parses");
     assert_eq!(t.execute(&Value::Nil).expect("runs"), "map[a:1 b:2]");
 }
+
+#[test]
+fn functions_can_execute_templates_like_helms_include() {
+    let mut funcs = Functions::sprig();
+    funcs.insert(
+        "include",
+        Function::with_call(&[Ty::String, Ty::Any], None, |call, a| {
+            call.execute_template(a[0].as_str().unwrap_or_default(), &a[1])
+                .map(Value::String)
+                .map_err(|e| e.to_string())
+        }),
+    );
+    funcs.insert(
+        "tpl",
+        Function::with_call(&[Ty::String, Ty::Any], None, |call, a| {
+            let mut set = call.templates().clone();
+            set.add("tpl", a[0].as_str().unwrap_or_default())
+                .map_err(|e| e.to_string())?;
+            call.execute_in(&set, "tpl", &a[1])
+                .map(Value::String)
+                .map_err(|e| e.to_string())
+        }),
+    );
+    let mut set = Templates::new(funcs);
+    set.add(
+        "_helpers.tpl",
+        r#"{{ define "name" }}{{ .n | upper }}{{ end }}"#,
+    )
+    .expect("parses");
+    set.add(
+        "main",
+        r#"{{ include "name" . | quote }} {{ tpl "{{ include \"name\" . }}!" . }}"#,
+    )
+    .expect("parses");
+    let out = set
+        .execute("main", &Value::from_json(&serde_json::json!({"n": "web"})))
+        .expect("runs");
+    assert_eq!(out, r#""WEB" WEB!"#);
+
+    // Recursion through a function is bounded too.
+    set.add(
+        "loop",
+        r#"{{ define "self" }}{{ include "self" . }}{{ end }}{{ include "self" . }}"#,
+    )
+    .expect("parses");
+    let err = set.execute("loop", &Value::Nil).expect_err("bounded");
+    assert!(err.to_string().contains("exceeded maximum"), "{err}");
+}
+
+#[test]
+fn a_template_set_can_be_shared_between_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Templates>();
+    assert_send_sync::<Value>();
+}
