@@ -3,6 +3,7 @@
 //! Sprig panics, the function fails with the panic's text (`error calling first: Cannot find
 //! first on type string`), as Go's template engine reports a recovered panic.
 
+mod case;
 mod convert;
 mod defaults;
 mod dicts;
@@ -30,6 +31,7 @@ pub const MAX_STRING: usize = 64 << 20;
 /// same name, as it does in Helm (a template's function map shadows the builtins).
 pub fn register(f: &mut Functions) {
     strings::register(f);
+    case::register(f);
     defaults::register(f);
     lists::register(f);
     dicts::register(f);
