@@ -520,7 +520,7 @@ impl<'a> State<'a> {
             )?,
             other => Val::plain(self.eval_arg(dot, Ty::Reflect, other)?),
         };
-        self.at = Some(At::Arg(chain));
+        // Go leaves the error position at the last node evaluated for the receiver.
         self.eval_field_chain(dot, receiver, At::Arg(chain), fields, args, fin)
     }
 
@@ -574,7 +574,6 @@ impl<'a> State<'a> {
         fin: Option<Val>,
         receiver: Val,
     ) -> R<Val> {
-        self.at = Some(at);
         let missing_key = self.set.options.missing_key;
         match &receiver.v {
             Value::Missing => {
