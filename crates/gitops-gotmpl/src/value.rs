@@ -135,8 +135,16 @@ impl Value {
         }
     }
 
-    /// Converts to JSON (`Missing` and `Nil` become `null`; objects their display text).
+    /// Converts to JSON (`Missing` and `Nil` become `null`; objects their display text; a map
+    /// holding itself is cut at 1,000 levels with `null`).
     pub fn to_json(&self) -> serde_json::Value {
+        self.to_json_at(0)
+    }
+
+    fn to_json_at(&self, depth: usize) -> serde_json::Value {
+        if depth > 1000 {
+            return serde_json::Value::Null;
+        }
         match self {
             Value::Missing | Value::Nil => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(*b),
@@ -145,11 +153,13 @@ impl Value {
                 .map(serde_json::Value::Number)
                 .unwrap_or(serde_json::Value::Null),
             Value::String(s) => serde_json::Value::String(s.clone()),
-            Value::List(l) => serde_json::Value::Array(l.iter().map(Value::to_json).collect()),
+            Value::List(l) => {
+                serde_json::Value::Array(l.iter().map(|v| v.to_json_at(depth + 1)).collect())
+            }
             Value::Map(m) => serde_json::Value::Object(
                 m.entries()
                     .into_iter()
-                    .map(|(k, v)| (k, v.to_json()))
+                    .map(|(k, v)| (k, v.to_json_at(depth + 1)))
                     .collect(),
             ),
             Value::Object(o) => serde_json::Value::String(o.display()),

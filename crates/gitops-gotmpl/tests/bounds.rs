@@ -150,11 +150,17 @@ fn a_map_holding_itself_does_not_overflow_when_printed_or_encoded() {
     let out = on_small_stack(|| {
         let t = Template::parse_with(
             "cycle.yaml",
-            r#"{{ $d := dict }}{{ $_ := set $d "self" $d }}{{ len (toJson $d) }}|{{ len (printf "%v" $d) }}"#,
+            r#"{{ $d := dict }}{{ $_ := set $d "self" $d }}{{ $e := dict }}{{ $_ := set $e "self" $e }}{{ len (toJson $d) }}|{{ len (printf "%v" $d) }}|{{ deepEqual $d $e }}|{{ len (uniq (list $d $e)) }}"#,
             Functions::sprig(),
         )
         .expect("parses");
         t.execute(&Value::Nil).map_err(|e| e.to_string())
     });
     assert!(out.is_ok(), "{out:?}");
+    let json = on_small_stack(|| {
+        let d = gitops_gotmpl::Dict::new();
+        d.insert("self", Value::Map(d.clone()));
+        Value::Map(d).to_json().to_string().len()
+    });
+    assert!(json > 0);
 }

@@ -32,6 +32,18 @@ fn as_list<'a>(v: &'a Value, what: &str) -> Result<&'a [Value], String> {
 
 /// `reflect.DeepEqual` over values.
 pub(crate) fn deep_equal(a: &Value, b: &Value) -> bool {
+    deep_equal_at(a, b, 0)
+}
+
+/// A map can hold itself; past this depth two values count as different instead of
+/// recursing until the stack ends.
+const MAX_EQUAL_DEPTH: usize = 1000;
+
+fn deep_equal_at(a: &Value, b: &Value, depth: usize) -> bool {
+    if depth > MAX_EQUAL_DEPTH {
+        return false;
+    }
+    let deep_equal = |x: &Value, y: &Value| deep_equal_at(x, y, depth + 1);
     match (a, b) {
         (Value::Nil | Value::Missing, Value::Nil | Value::Missing) => true,
         (Value::Bool(x), Value::Bool(y)) => x == y,
