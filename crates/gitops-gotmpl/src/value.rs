@@ -57,6 +57,12 @@ pub trait Object: Send + Sync + fmt::Debug {
     fn display(&self) -> String {
         format!("{{{}}}", self.type_name())
     }
+
+    /// The object as `Any`, for functions that take a specific host type (Sprig's date
+    /// functions take their own `time.Time`).
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
 }
 
 impl Value {

@@ -5,6 +5,7 @@
 
 mod case;
 mod convert;
+mod dates;
 mod defaults;
 mod dicts;
 mod encoding;
@@ -42,6 +43,7 @@ pub fn register(f: &mut Functions) {
     paths::register(f);
     semver::register(f);
     random::register(f);
+    dates::register(f);
     // Sprig's must* forms fail where the plain forms panic; ours never panic, so they share
     // one implementation (and Go shows both failures as `error calling NAME: ...`).
     for (must, plain) in [
@@ -62,7 +64,6 @@ pub fn register(f: &mut Functions) {
         ("mustMerge", "merge"),
         ("mustMergeOverwrite", "mergeOverwrite"),
         ("mustDeepCopy", "deepCopy"),
-        ("mustDateModify", "dateModify"),
     ] {
         if let Some(func) = f.get(plain).cloned() {
             f.insert(must, func);

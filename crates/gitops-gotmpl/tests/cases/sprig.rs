@@ -152,6 +152,14 @@ pub const CASES: &[&str] = &[
     "{{ snakecase \"1abc\" }}|{{ kebabcase \"1abc\" }}|{{ camelcase \"1abc\" }} {{ snakecase \"v1\" }}|{{ kebabcase \"v1\" }}|{{ camelcase \"v1\" }} {{ snakecase \"x-1-y\" }}|{{ kebabcase \"x-1-y\" }}|{{ camelcase \"x-1-y\" }} {{ snakecase \"A_B\" }}|{{ kebabcase \"A_B\" }}|{{ camelcase \"A_B\" }} {{ snakecase \"a$b\" }}|{{ kebabcase \"a$b\" }}|{{ camelcase \"a$b\" }}",
     "{{ snakecase \"IPv4Address\" }}|{{ kebabcase \"IPv4Address\" }}|{{ camelcase \"IPv4Address\" }} {{ snakecase \"getHTTPResponseCode\" }}|{{ kebabcase \"getHTTPResponseCode\" }}|{{ camelcase \"getHTTPResponseCode\" }} {{ snakecase \"  lead\" }}|{{ kebabcase \"  lead\" }}|{{ camelcase \"  lead\" }} {{ snakecase \"trail  \" }}|{{ kebabcase \"trail  \" }}|{{ camelcase \"trail  \" }} {{ snakecase \"ABCdef\" }}|{{ kebabcase \"ABCdef\" }}|{{ camelcase \"ABCdef\" }}",
     "{{ snakecase \"abcDEF\" }}|{{ kebabcase \"abcDEF\" }}|{{ camelcase \"abcDEF\" }} {{ snakecase \"a1B2c3\" }}|{{ kebabcase \"a1B2c3\" }}|{{ camelcase \"a1B2c3\" }} {{ snakecase \"10x\" }}|{{ kebabcase \"10x\" }}|{{ camelcase \"10x\" }} {{ snakecase \"HTTP_server\" }}|{{ kebabcase \"HTTP_server\" }}|{{ camelcase \"HTTP_server\" }}",
+    // dates (deterministic inputs only: Unix seconds as ints)
+    "{{ date \"2006-01-02T15:04:05Z07:00\" 0 }} {{ date \"Mon Jan _2 15:04:05 MST 2006\" 1700000000 }} {{ date \"02/01/06 3:04PM .000 -07:00\" 1234567890 }}",
+    "{{ dateInZone \"January 2, 2006 at 3pm (Monday) 002 __2\" 951782400 \"UTC\" }} {{ htmlDate 86400 }} {{ htmlDateInZone 4102444800 \"UTC\" }}",
+    "{{ date \"2006-01-02\" -86400 }} {{ date \"15:04:05.999 .9 ,000\" 59 }} {{ date \"_2006 Z0700 Z07:00:00 -07\" 0 }}",
+    "{{ unixEpoch (dateModify \"1h30m\" (now)) | len }} {{ (now).Year | printf \"%T\" }} {{ typeOf now }}",
+    "{{ $t := dateModify \"-1.5h\" now }}{{ sub (unixEpoch now | atoi) (unixEpoch $t | atoi) }}",
+    "{{ dateModify \"nonsense\" now | typeOf }} {{ ago now }}",
+    "{{ mustDateModify \"nonsense\" now }}",
     // Composition as charts write it.
     "{{- range $k, $v := .Values.labels }}\n{{ $k }}: {{ $v | quote }}\n{{- end }}",
     "metadata:\n  labels:\n{{ toJson .Values.labels | indent 4 }}\n  name: {{ printf \"%s-%s\" .Values.str .Values.image.repository | trunc 63 | trimSuffix \"-\" }}",

@@ -1,0 +1,525 @@
+//! Sprig's date functions over a `time.Time` host value, with Go's layout formatting
+//! (`2006-01-02T15:04:05Z07:00`, `Jan _2 3:04PM`, `.000`, …). Zones: `UTC`, and `Local`, which
+//! is UTC here (a library reads no environment); other zone names fail instead of guessing.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::{Function, Functions, Object, Ty, Value};
+
+/// An instant with the offset and zone name it is shown in.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Time {
+    secs: i64,
+    nanos: u32,
+    offset: i32,
+}
+
+impl Time {
+    fn now() -> Time {
+        let d = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        Time {
+            secs: d.as_secs() as i64,
+            nanos: d.subsec_nanos(),
+            offset: 0,
+        }
+    }
+
+    fn unix(secs: i64) -> Time {
+        Time {
+            secs,
+            nanos: 0,
+            offset: 0,
+        }
+    }
+
+    fn zone_name(&self) -> &'static str {
+        if self.offset == 0 { "UTC" } else { "" }
+    }
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn is_leap(y: i64) -> bool {
+    y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
+}
+
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+const DAYS: [&str; 7] = [
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+];
+
+struct Parts {
+    year: i64,
+    month: u32,
+    day: u32,
+    yday: u32,
+    wday: usize,
+    hour: u32,
+    min: u32,
+    sec: u32,
+}
+
+fn parts(t: &Time) -> Parts {
+    let local = t.secs + i64::from(t.offset);
+    let days = local.div_euclid(86_400);
+    let sod = local.rem_euclid(86_400) as u32;
+    let (year, month, day) = civil(days);
+    let cum = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
+    let leap = u32::from(month > 2 && is_leap(year));
+    Parts {
+        year,
+        month,
+        day,
+        yday: cum[(month - 1) as usize] + day + leap,
+        wday: (days + 4).rem_euclid(7) as usize,
+        hour: sod / 3600,
+        min: sod / 60 % 60,
+        sec: sod % 60,
+    }
+}
+
+fn pad(out: &mut String, v: i64, width: usize, fill: char) {
+    let s = v.unsigned_abs().to_string();
+    if v < 0 {
+        out.push('-');
+    }
+    for _ in s.len()..width {
+        out.push(fill);
+    }
+    out.push_str(&s);
+}
+
+/// Go's `Time.Format`.
+pub(crate) fn format(t: &Time, layout: &str) -> String {
+    let p = parts(t);
+    let mut out = String::new();
+    let b = layout.as_bytes();
+    let mut i = 0;
+    let at = |i: usize, s: &str| layout.get(i..).is_some_and(|r| r.starts_with(s));
+    let lower_next = |j: usize| b.get(j).is_some_and(u8::is_ascii_lowercase);
+    while i < b.len() {
+        let c = b[i];
+        let mut took = 0;
+        match c {
+            b'J' if at(i, "January") => {
+                out.push_str(MONTHS[(p.month - 1) as usize]);
+                took = 7;
+            }
+            b'J' if at(i, "Jan") && !lower_next(i + 3) => {
+                out.push_str(&MONTHS[(p.month - 1) as usize][..3]);
+                took = 3;
+            }
+            b'M' if at(i, "Monday") => {
+                out.push_str(DAYS[p.wday]);
+                took = 6;
+            }
+            b'M' if at(i, "Mon") && !lower_next(i + 3) => {
+                out.push_str(&DAYS[p.wday][..3]);
+                took = 3;
+            }
+            b'M' if at(i, "MST") => {
+                let name = t.zone_name();
+                if name.is_empty() {
+                    let z = t.offset / 60;
+                    out.push(if z < 0 { '-' } else { '+' });
+                    pad(&mut out, i64::from(z.abs() / 60), 2, '0');
+                    pad(&mut out, i64::from(z.abs() % 60), 2, '0');
+                } else {
+                    out.push_str(name);
+                }
+                took = 3;
+            }
+            b'0' if b.get(i + 1).is_some_and(|d| (b'1'..=b'6').contains(d)) => {
+                let v = match b[i + 1] {
+                    b'1' => i64::from(p.month),
+                    b'2' => i64::from(p.day),
+                    b'3' => i64::from(if p.hour % 12 == 0 { 12 } else { p.hour % 12 }),
+                    b'4' => i64::from(p.min),
+                    b'5' => i64::from(p.sec),
+                    _ => p.year.rem_euclid(100),
+                };
+                pad(&mut out, v, 2, '0');
+                took = 2;
+            }
+            b'0' if at(i, "002") => {
+                pad(&mut out, i64::from(p.yday), 3, '0');
+                took = 3;
+            }
+            b'1' if at(i, "15") => {
+                pad(&mut out, i64::from(p.hour), 2, '0');
+                took = 2;
+            }
+            b'1' => {
+                pad(&mut out, i64::from(p.month), 0, '0');
+                took = 1;
+            }
+            b'2' if at(i, "2006") => {
+                pad(&mut out, p.year, 4, '0');
+                took = 4;
+            }
+            b'2' => {
+                pad(&mut out, i64::from(p.day), 0, '0');
+                took = 1;
+            }
+            b'_' if at(i, "_2006") => {
+                out.push('_');
+                pad(&mut out, p.year, 4, '0');
+                took = 5;
+            }
+            b'_' if at(i, "_2") => {
+                pad(&mut out, i64::from(p.day), 2, ' ');
+                took = 2;
+            }
+            b'_' if at(i, "__2") => {
+                pad(&mut out, i64::from(p.yday), 3, ' ');
+                took = 3;
+            }
+            b'3' => {
+                pad(
+                    &mut out,
+                    i64::from(if p.hour % 12 == 0 { 12 } else { p.hour % 12 }),
+                    0,
+                    '0',
+                );
+                took = 1;
+            }
+            b'4' => {
+                pad(&mut out, i64::from(p.min), 0, '0');
+                took = 1;
+            }
+            b'5' => {
+                pad(&mut out, i64::from(p.sec), 0, '0');
+                took = 1;
+            }
+            b'P' if at(i, "PM") => {
+                out.push_str(if p.hour >= 12 { "PM" } else { "AM" });
+                took = 2;
+            }
+            b'p' if at(i, "pm") => {
+                out.push_str(if p.hour >= 12 { "pm" } else { "am" });
+                took = 2;
+            }
+            b'-' | b'Z' => {
+                let forms = ["070000", "07:00:00", "0700", "07:00", "07"];
+                if let Some(form) = forms.iter().find(|f| at(i + 1, f)) {
+                    if c == b'Z' && t.offset == 0 {
+                        out.push('Z');
+                    } else {
+                        let off = t.offset;
+                        out.push(if off < 0 { '-' } else { '+' });
+                        let a = off.abs();
+                        pad(&mut out, i64::from(a / 3600), 2, '0');
+                        if form.len() > 2 {
+                            if form.contains(':') {
+                                out.push(':');
+                            }
+                            pad(&mut out, i64::from(a / 60 % 60), 2, '0');
+                        }
+                        if form.len() > 5 {
+                            if form.contains(':') {
+                                out.push(':');
+                            }
+                            pad(&mut out, i64::from(a % 60), 2, '0');
+                        }
+                    }
+                    took = 1 + form.len();
+                }
+            }
+            b'.' | b',' if b.get(i + 1).is_some_and(|d| *d == b'0' || *d == b'9') => {
+                let ch = b[i + 1];
+                let mut j = i + 1;
+                while j < b.len() && b[j] == ch {
+                    j += 1;
+                }
+                if !b.get(j).is_some_and(u8::is_ascii_digit) {
+                    let n = j - (i + 1);
+                    let digits = format!("{:09}", t.nanos);
+                    let mut frac = digits[..n.min(9)].to_string();
+                    if ch == b'9' {
+                        while frac.ends_with('0') {
+                            frac.pop();
+                        }
+                    }
+                    if !frac.is_empty() {
+                        out.push(c as char);
+                        out.push_str(&frac);
+                    }
+                    took = j - i;
+                }
+            }
+            _ => {}
+        }
+        if took == 0 {
+            let ch = layout[i..].chars().next().unwrap_or(' ');
+            out.push(ch);
+            i += ch.len_utf8();
+        } else {
+            i += took;
+        }
+    }
+    out
+}
+
+/// `time.Duration.String()` for whole seconds.
+fn duration_string(secs: i64) -> String {
+    if secs == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    if secs < 0 {
+        out.push('-');
+    }
+    let a = secs.unsigned_abs();
+    let (h, m, s) = (a / 3600, a / 60 % 60, a % 60);
+    if h > 0 {
+        out.push_str(&format!("{h}h{m}m{s}s"));
+    } else if m > 0 {
+        out.push_str(&format!("{m}m{s}s"));
+    } else {
+        out.push_str(&format!("{s}s"));
+    }
+    out
+}
+
+/// Go's `time.ParseDuration`, in nanoseconds.
+fn parse_duration(s: &str) -> Result<i128, String> {
+    let err = || format!("time: invalid duration {}", crate::gofmt::quote(s, false));
+    let (neg, mut rest) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if rest == "0" {
+        return Ok(0);
+    }
+    if rest.is_empty() {
+        return Err(err());
+    }
+    let mut total: f64 = 0.0;
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(err)?;
+        let num: f64 = rest[..num_end].parse().map_err(|_| err())?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_end] {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            "" => {
+                return Err(format!(
+                    "time: missing unit in duration {}",
+                    crate::gofmt::quote(s, false)
+                ));
+            }
+            u => {
+                return Err(format!(
+                    "time: unknown unit {} in duration {}",
+                    crate::gofmt::quote(u, false),
+                    crate::gofmt::quote(s, false)
+                ));
+            }
+        };
+        total += num * unit;
+        rest = &rest[unit_end..];
+    }
+    let ns = total.round() as i128;
+    Ok(if neg { -ns } else { ns })
+}
+
+#[derive(Debug)]
+struct TimeObject(Time);
+
+impl Object for TimeObject {
+    fn type_name(&self) -> &str {
+        "time.Time"
+    }
+
+    fn method(&self, name: &str) -> Option<Function> {
+        let t = self.0;
+        let p = parts(&t);
+        let int = move |v: i64| Function::new(&[], move |_| Ok(Value::Int(v)));
+        Some(match name {
+            "Unix" => int(t.secs),
+            "UnixNano" => int(t
+                .secs
+                .saturating_mul(1_000_000_000)
+                .saturating_add(i64::from(t.nanos))),
+            "Year" => int(p.year),
+            "YearDay" => int(i64::from(p.yday)),
+            "Day" => int(i64::from(p.day)),
+            "Hour" => int(i64::from(p.hour)),
+            "Minute" => int(i64::from(p.min)),
+            "Second" => int(i64::from(p.sec)),
+            "Nanosecond" => int(i64::from(t.nanos)),
+            "UTC" => Function::new(&[], move |_| Ok(time_value(Time { offset: 0, ..t }))),
+            "Format" => Function::new(&[Ty::String], move |a| {
+                Ok(Value::String(format(&t, a[0].as_str().unwrap_or_default())))
+            }),
+            _ => return None,
+        })
+    }
+
+    fn display(&self) -> String {
+        format(&self.0, "2006-01-02 15:04:05.999999999 -0700 MST")
+    }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+}
+
+fn time_value(t: Time) -> Value {
+    Value::Object(Arc::new(TimeObject(t)))
+}
+
+fn as_time(v: &Value) -> Option<Time> {
+    match v {
+        Value::Object(o) => o
+            .as_any()
+            .and_then(|a| a.downcast_ref::<TimeObject>())
+            .map(|t| t.0),
+        _ => None,
+    }
+}
+
+/// Sprig's `dateInZone`: a time, or Unix seconds as an int; anything else means now.
+fn date_in_zone(layout: &str, date: &Value, zone: &str) -> Result<Value, String> {
+    let t = match date {
+        Value::Int(secs) => Time::unix(*secs),
+        other => as_time(other).unwrap_or_else(Time::now),
+    };
+    match zone {
+        "UTC" | "Local" | "" => {}
+        other => {
+            return Err(format!(
+                "time zone {} is not supported by gitops-gotmpl (only UTC)",
+                crate::gofmt::quote(other, false)
+            ));
+        }
+    }
+    Ok(Value::String(format(&t, layout)))
+}
+
+pub(super) fn register(f: &mut Functions) {
+    use Ty::*;
+    f.insert("now", Function::new(&[], |_| Ok(time_value(Time::now()))));
+    f.insert(
+        "date",
+        Function::new(&[String, Any], |a| {
+            date_in_zone(a[0].as_str().unwrap_or_default(), &a[1], "Local")
+        }),
+    );
+    for name in ["dateInZone", "date_in_zone"] {
+        f.insert(
+            name,
+            Function::new(&[String, Any, String], |a| {
+                date_in_zone(
+                    a[0].as_str().unwrap_or_default(),
+                    &a[1],
+                    a[2].as_str().unwrap_or_default(),
+                )
+            }),
+        );
+    }
+    f.insert(
+        "htmlDate",
+        Function::new(&[Any], |a| date_in_zone("2006-01-02", &a[0], "Local")),
+    );
+    f.insert(
+        "htmlDateInZone",
+        Function::new(&[Any, String], |a| {
+            date_in_zone("2006-01-02", &a[0], a[1].as_str().unwrap_or_default())
+        }),
+    );
+    f.insert(
+        "unixEpoch",
+        Function::new(&[Any], |a| match as_time(&a[0]) {
+            Some(t) => Ok(Value::String(t.secs.to_string())),
+            None => Err(format!(
+                "wrong type for value; expected time.Time; got {}",
+                a[0].type_name()
+            )),
+        }),
+    );
+    f.insert(
+        "ago",
+        Function::new(&[Any], |a| {
+            let then = match &a[0] {
+                Value::Int(secs) => Time::unix(*secs),
+                other => as_time(other).unwrap_or_else(Time::now),
+            };
+            Ok(Value::String(duration_string(Time::now().secs - then.secs)))
+        }),
+    );
+    for (name, must) in [
+        ("dateModify", false),
+        ("date_modify", false),
+        ("mustDateModify", true),
+        ("must_date_modify", true),
+    ] {
+        f.insert(
+            name,
+            Function::new(&[String, Any], move |a| {
+                let Some(t) = as_time(&a[1]) else {
+                    return Err(format!(
+                        "wrong type for value; expected time.Time; got {}",
+                        a[1].type_name()
+                    ));
+                };
+                match parse_duration(a[0].as_str().unwrap_or_default()) {
+                    Ok(ns) => {
+                        let total = i128::from(t.secs) * 1_000_000_000 + i128::from(t.nanos) + ns;
+                        Ok(time_value(Time {
+                            secs: total.div_euclid(1_000_000_000) as i64,
+                            nanos: total.rem_euclid(1_000_000_000) as u32,
+                            offset: t.offset,
+                        }))
+                    }
+                    Err(e) if must => Err(e),
+                    Err(_) => Ok(time_value(t)),
+                }
+            }),
+        );
+    }
+}
