@@ -1037,7 +1037,7 @@ fn parse_go_int(text: &str) -> Option<i64> {
     }
 }
 
-fn parse_go_float(text: &str) -> Option<f64> {
+pub(crate) fn parse_go_float(text: &str) -> Option<f64> {
     let lower = text.to_ascii_lowercase();
     let (neg, body) = match lower.as_bytes().first()? {
         b'-' => (true, &lower[1..]),

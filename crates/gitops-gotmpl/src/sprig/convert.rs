@@ -15,13 +15,16 @@ pub fn to_string(v: &Value) -> String {
 pub fn to_int64(v: &Value) -> i64 {
     match v {
         Value::Int(i) => *i,
-        Value::Float(f) => {
-            if f.is_nan() {
-                i64::MIN
-            } else {
-                *f as i64
-            }
+        // Go's float-to-int conversion of an out-of-range value is the "integer indefinite"
+        // of amd64, i64::MIN (Rust's `as` would saturate).
+        Value::Float(f)
+            if f.is_nan()
+                || *f >= 9.223_372_036_854_775_807e18
+                || *f < -9.223_372_036_854_775_808e18 =>
+        {
+            i64::MIN
         }
+        Value::Float(f) => *f as i64,
         Value::Bool(b) => i64::from(*b),
         Value::String(s) => parse_int(s).unwrap_or(0),
         _ => 0,
@@ -72,7 +75,7 @@ pub fn to_float64(v: &Value) -> f64 {
         Value::Int(i) => *i as f64,
         Value::Float(f) => *f,
         Value::Bool(b) => f64::from(u8::from(*b)),
-        Value::String(s) => s.trim().parse().unwrap_or(0.0),
+        Value::String(s) => parse_float(s).unwrap_or(0.0),
         _ => 0.0,
     }
 }
@@ -85,4 +88,19 @@ pub(crate) fn str_slice(v: &Value) -> Vec<String> {
         Value::Nil | Value::Missing => Vec::new(),
         other => vec![to_string(other)],
     }
+}
+
+/// Go's `strconv.ParseFloat(s, 64)`; out-of-range values are an error (so `cast` gives 0).
+fn parse_float(s: &str) -> Option<f64> {
+    let lower = s.to_ascii_lowercase();
+    let body = lower.trim_start_matches(['+', '-']);
+    let f = if body.starts_with("0x") {
+        crate::parse::parse_go_float(s)?
+    } else {
+        s.parse::<f64>().ok()?
+    };
+    if f.is_infinite() && !body.starts_with("inf") {
+        return None;
+    }
+    Some(f)
 }

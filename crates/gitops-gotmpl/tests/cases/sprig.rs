@@ -160,6 +160,10 @@ pub const CASES: &[&str] = &[
     "{{ $t := dateModify \"-1.5h\" now }}{{ sub (unixEpoch now | atoi) (unixEpoch $t | atoi) }}",
     "{{ dateModify \"nonsense\" now | typeOf }} {{ ago now }}",
     "{{ mustDateModify \"nonsense\" now }}",
+    // conversions at the edges
+    "{{ int .Values.huge }} {{ int64 (float64 \"1e300\") }} {{ float64 \" 1.5\" }} {{ int \"1_000\" }} {{ int \"-0x10\" }} {{ int64 \"9223372036854775808\" }} {{ int \" 42\" }} {{ int \"1e3\" }}",
+    "{{ float64 \"inf\" }} {{ float64 \"NaN\" }} {{ float64 \"1e400\" }} {{ float64 \".5\" }} {{ float64 \"0x1p-2\" }} {{ int true }} {{ float64 false }}",
+    "{{ add 1.9 1.9 }} {{ sub -1.5 0 }} {{ mul \"3\" \"4\" }} {{ max \"9\" 3 }} {{ div -7 2 }} {{ mod -7 3 }}",
     // Composition as charts write it.
     "{{- range $k, $v := .Values.labels }}\n{{ $k }}: {{ $v | quote }}\n{{- end }}",
     "metadata:\n  labels:\n{{ toJson .Values.labels | indent 4 }}\n  name: {{ printf \"%s-%s\" .Values.str .Values.image.repository | trunc 63 | trimSuffix \"-\" }}",
