@@ -17,13 +17,7 @@ pub fn to_int64(v: &Value) -> i64 {
         Value::Int(i) => *i,
         // Go's float-to-int conversion of an out-of-range value is the "integer indefinite"
         // of amd64, i64::MIN (Rust's `as` would saturate).
-        Value::Float(f)
-            if f.is_nan()
-                || *f >= 9.223_372_036_854_775_807e18
-                || *f < -9.223_372_036_854_775_808e18 =>
-        {
-            i64::MIN
-        }
+        Value::Float(f) if f.is_nan() || *f >= i64::MAX as f64 || *f < i64::MIN as f64 => i64::MIN,
         Value::Float(f) => *f as i64,
         Value::Bool(b) => i64::from(*b),
         Value::String(s) => parse_int(s).unwrap_or(0),
