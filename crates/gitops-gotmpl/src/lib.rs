@@ -40,7 +40,7 @@
 //! - strings: `upper lower title untitle swapcase trim trimAll trimall trimPrefix trimSuffix
 //!   nospace initials contains hasPrefix hasSuffix replace repeat indent nindent quote squote
 //!   cat toString toStrings substr trunc abbrev plural join split splitList splitn sortAlpha
-//!   snakecase kebabcase camelcase`;
+//!   snakecase kebabcase camelcase abbrevboth wrap wrapWith`;
 //! - defaults and JSON: `default empty coalesce all any ternary fail toJson toPrettyJson
 //!   toRawJson fromJson mustToJson mustToPrettyJson mustToRawJson mustFromJson` (Go's
 //!   `encoding/json` output: sorted keys, `<>&` escaped, Go's float format);
@@ -70,7 +70,7 @@
 //!   UTC (`Local` is UTC here; other zone names fail).
 //!
 //! # Not supported (a clear error, never a silent empty string)
-//! - The Sprig functions in [`sprig::NOT_IMPLEMENTED`] (`toDate`, `duration`, `wrap`, URLs, `getHostByName`, passwords, keys, certificates, AES): they
+//! - The Sprig functions in [`sprig::NOT_IMPLEMENTED`] (`toDate`, `duration`, URLs, `getHostByName`, passwords, keys, certificates, AES): they
 //!   parse, as in Helm, and fail when called with `error calling NAME: not implemented by
 //!   gitops-gotmpl`. Helm's own functions (`include`, `tpl`, `toYaml`, `required`, `lookup`,
 //!   …) belong to the chart renderer, which registers them through [`Functions::insert`] and

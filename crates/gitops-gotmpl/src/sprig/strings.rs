@@ -302,6 +302,33 @@ pub(super) fn register(f: &mut Functions) {
         }),
     );
     f.insert(
+        "abbrevboth",
+        Function::new(&[Int, Int, String], |a| {
+            let (left, right, x) = (int(&a[0]), int(&a[1]), s(&a[2]));
+            if right < 4 || (left > 0 && right < 7) {
+                return Ok(Value::String(x.to_string()));
+            }
+            Ok(Value::String(abbreviate_full(x, left, right)))
+        }),
+    );
+    f.insert(
+        "wrap",
+        Function::new(&[Int, String], |a| {
+            Ok(Value::String(wrap_custom(s(&a[1]), int(&a[0]), "", false)))
+        }),
+    );
+    f.insert(
+        "wrapWith",
+        Function::new(&[Int, String, String], |a| {
+            Ok(Value::String(wrap_custom(
+                s(&a[2]),
+                int(&a[0]),
+                s(&a[1]),
+                true,
+            )))
+        }),
+    );
+    f.insert(
         "plural",
         Function::new(&[String, String, Int], |a| {
             Ok(if int(&a[2]) == 1 {
@@ -368,4 +395,85 @@ fn go_splitn(x: &str, sep: &str, n: i64) -> Vec<std::string::String> {
         return v;
     }
     x.splitn(n as usize, sep).map(str::to_string).collect()
+}
+
+fn lossy(b: &[u8]) -> std::string::String {
+    std::string::String::from_utf8_lossy(b).into_owned()
+}
+
+/// goutils' `AbbreviateFull` (byte offsets, as Go slices strings).
+fn abbreviate_full(x: &str, offset: i64, max: i64) -> std::string::String {
+    let b = x.as_bytes();
+    let len = b.len() as i64;
+    if len <= max {
+        return x.to_string();
+    }
+    let mut offset = offset.min(len);
+    if len - offset < max - 3 {
+        offset = len - (max - 3);
+    }
+    if offset <= 4 {
+        return format!("{}...", lossy(&b[..(max - 3) as usize]));
+    }
+    if offset + max - 3 < len {
+        let rest = &b[offset as usize..];
+        let w = max - 3;
+        let inner = if rest.len() as i64 <= w {
+            lossy(rest)
+        } else {
+            format!("{}...", lossy(&rest[..(w - 3).max(0) as usize]))
+        };
+        return format!("...{inner}");
+    }
+    format!("...{}", lossy(&b[(len - (max - 3)) as usize..]))
+}
+
+/// goutils' `WrapCustom` (byte offsets, spaces only).
+fn wrap_custom(x: &str, width: i64, newline: &str, long_words: bool) -> std::string::String {
+    if x.is_empty() {
+        return std::string::String::new();
+    }
+    let newline = if newline.is_empty() { "\n" } else { newline };
+    let width = width.max(1) as usize;
+    let b = x.as_bytes();
+    let len = b.len();
+    let mut offset = 0;
+    let mut out: Vec<u8> = Vec::new();
+    while len - offset > width {
+        if b[offset] == b' ' {
+            offset += 1;
+            continue;
+        }
+        let end = (width + offset + 1).min(len);
+        match b[offset..end].iter().rposition(|c| *c == b' ') {
+            Some(p) => {
+                let at = offset + p;
+                out.extend_from_slice(&b[offset..at]);
+                out.extend_from_slice(newline.as_bytes());
+                offset = at + 1;
+            }
+            None if long_words => {
+                out.extend_from_slice(&b[offset..offset + width]);
+                out.extend_from_slice(newline.as_bytes());
+                offset += width;
+            }
+            None => {
+                let end = width + offset;
+                match b[end..].iter().position(|c| *c == b' ') {
+                    None => {
+                        out.extend_from_slice(&b[offset..]);
+                        offset = len;
+                    }
+                    Some(i) => {
+                        let at = end + i;
+                        out.extend_from_slice(&b[offset..at]);
+                        out.extend_from_slice(newline.as_bytes());
+                        offset = at + 1;
+                    }
+                }
+            }
+        }
+    }
+    out.extend_from_slice(&b[offset.min(len)..]);
+    lossy(&out)
 }

@@ -164,6 +164,10 @@ pub const CASES: &[&str] = &[
     "{{ int .Values.huge }} {{ int64 (float64 \"1e300\") }} {{ float64 \" 1.5\" }} {{ int \"1_000\" }} {{ int \"-0x10\" }} {{ int64 \"9223372036854775808\" }} {{ int \" 42\" }} {{ int \"1e3\" }}",
     "{{ float64 \"inf\" }} {{ float64 \"NaN\" }} {{ float64 \"1e400\" }} {{ float64 \".5\" }} {{ float64 \"0x1p-2\" }} {{ int true }} {{ float64 false }}",
     "{{ add 1.9 1.9 }} {{ sub -1.5 0 }} {{ mul \"3\" \"4\" }} {{ max \"9\" 3 }} {{ div -7 2 }} {{ mod -7 3 }}",
+    // abbreviation and wrapping
+    "{{ abbrevboth 5 10 \"1234 5678 9123\" }}|{{ abbrevboth 0 10 \"1234567890123\" }}|{{ abbrevboth 3 3 \"abcdefgh\" }}|{{ abbrevboth 10 7 \"abcdefghijklmnopqrstuvwxyz\" }}|{{ abbrevboth 20 8 \"abcdefghijklmnopqrstuvwxyz\" }}",
+    "{{ wrap 10 \"The quick brown fox jumps over the lazy dog\" }}|{{ wrap 3 \"averyveryverylongword and more\" }}|{{ wrap 0 \"a b\" }}|{{ wrap 5 \"\" }}",
+    "{{ wrapWith 5 \"\\t\" \"Hello World, this is long\" }}|{{ wrapWith 4 \"<br>\" \"abcdefghij klm\" }}|{{ wrapWith 10 \"\" \"one two three four\" }}",
     // Composition as charts write it.
     "{{- range $k, $v := .Values.labels }}\n{{ $k }}: {{ $v | quote }}\n{{- end }}",
     "metadata:\n  labels:\n{{ toJson .Values.labels | indent 4 }}\n  name: {{ printf \"%s-%s\" .Values.str .Values.image.repository | trunc 63 | trimSuffix \"-\" }}",
