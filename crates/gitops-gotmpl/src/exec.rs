@@ -380,7 +380,7 @@ impl<'a> State<'a> {
                 }
                 return Ok(());
             }
-            Value::Int(n) => {
+            Value::Int(n) | Value::Int64(n) => {
                 if b.pipe.decl.len() > 1 {
                     return Err(self.error(format!(
                         "can't use {} to iterate over more than one variable",

@@ -100,7 +100,7 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
         if i < b.len() && b[i] == b'*' {
             i += 1;
             match args.get(argi) {
-                Some(Value::Int(n)) => {
+                Some(Value::Int(n) | Value::Int64(n)) => {
                     argi += 1;
                     if *n < 0 {
                         f.minus = true;
@@ -125,7 +125,7 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
             if i < b.len() && b[i] == b'*' {
                 i += 1;
                 match args.get(argi) {
-                    Some(Value::Int(n)) if *n >= 0 => {
+                    Some(Value::Int(n) | Value::Int64(n)) if *n >= 0 => {
                         argi += 1;
                         f.prec = Some((*n).min(1_000_000) as usize);
                     }
@@ -251,7 +251,7 @@ fn print_value(out: &mut String, v: &Value, verb: char, f: &Flags, depth: usize)
             'v' | 't' => pad(out, if *b { "true" } else { "false" }, f),
             _ => bad_verb(out, v, verb),
         },
-        Value::Int(i) => fmt_int(out, *i, verb, f, v),
+        Value::Int(i) | Value::Int64(i) => fmt_int(out, *i, verb, f, v),
         Value::Float(x) => match verb {
             'v' => fmt_float(out, *x, 'g', None, f),
             'b' | 'g' | 'G' | 'x' | 'X' => fmt_float(out, *x, verb, f.prec, f),

@@ -65,12 +65,12 @@
 //! - versions: `semver semverCompare` (Masterminds/semver v3 as Helm v4.3.2 links it);
 //! - random (right shape, random values): `randAlpha randNumeric randAlphaNum randAscii
 //!   randInt randBytes uuidv4 shuffle`, and `hello`;
-//! - dates: `now date dateInZone date_in_zone htmlDate htmlDateInZone unixEpoch ago
+//! - dates: `now date dateInZone date_in_zone htmlDate htmlDateInZone unixEpoch ago duration
 //!   dateModify date_modify mustDateModify must_date_modify` with Go's layout formatting, in
 //!   UTC (`Local` is UTC here; other zone names fail).
 //!
 //! # Not supported (a clear error, never a silent empty string)
-//! - The Sprig functions in [`sprig::NOT_IMPLEMENTED`] (`toDate`, `duration`, URLs, `getHostByName`, passwords, keys, certificates, AES): they
+//! - The Sprig functions in [`sprig::NOT_IMPLEMENTED`] (`toDate`, `durationRound`, URLs, `getHostByName`, passwords, keys, certificates, AES): they
 //!   parse, as in Helm, and fail when called with `error calling NAME: not implemented by
 //!   gitops-gotmpl`. Helm's own functions (`include`, `tpl`, `toYaml`, `required`, `lookup`,
 //!   …) belong to the chart renderer, which registers them through [`Functions::insert`] and
@@ -97,14 +97,15 @@
 //!   elements and [`sprig::MAX_STRING`] bytes.
 //!
 //! # Known divergences from Go
-//! - All integers are Go's `int`: functions Sprig types as `int64` (`add`, `int64`, …) return
-//!   `int` here, which only shows in `%T` and in type errors.
 //! - Go's `unicode.IsPrint` (used by `%q`, `js`) is approximated by Rust's character classes.
 //! - `slice` bounds are checked against the length, not the capacity Go's decoder happened to
 //!   allocate.
 //! - Sprig's `keys` and `values` return sorted entries; Go returns them in random map order
 //!   (so charts sort them, and any order Helm prints is one of the possible ones).
 //! - Regular expression compile errors are worded by Rust's `regex` parser, not Go's.
+//! - Every list is a `[]interface {}`: where Sprig returns a typed slice (`until` gives
+//!   `[]int`, `splitList`, `keys` and `sortAlpha` give `[]string`), only `typeOf`/`%T` show
+//!   the difference.
 //! - `now` and dates are in UTC; Go uses the machine's zone (`Local`).
 //! - Unbounded template recursion stops at the stack budget (see Bounds) with our message,
 //!   where Go stops at 100,000 levels with `exceeded maximum template depth (100000)`.

@@ -22,8 +22,11 @@ pub enum Value {
     Nil,
     /// A `bool`.
     Bool(bool),
-    /// A Go `int`.
+    /// A Go `int` (literals, `len`, Sprig's `int`).
     Int(i64),
+    /// A Go `int64` (what Sprig's integer math returns). It compares and prints as an `int`
+    /// but is a different type for `%T` and for typed function parameters, as in Go.
+    Int64(i64),
     /// A Go `float64`.
     Float(f64),
     /// A Go `string` (always valid UTF-8 here).
@@ -105,7 +108,7 @@ impl Value {
         match self {
             Value::Missing | Value::Nil => false,
             Value::Bool(b) => *b,
-            Value::Int(i) => *i != 0,
+            Value::Int(i) | Value::Int64(i) => *i != 0,
             Value::Float(f) => *f != 0.0,
             Value::String(s) => !s.is_empty(),
             Value::List(l) => !l.is_empty(),
@@ -125,11 +128,20 @@ impl Value {
             Value::Missing | Value::Nil => "<nil>",
             Value::Bool(_) => "bool",
             Value::Int(_) => "int",
+            Value::Int64(_) => "int64",
             Value::Float(_) => "float64",
             Value::String(_) => "string",
             Value::List(_) => "[]interface {}",
             Value::Map(_) => "map[string]interface {}",
             Value::Object(o) => o.type_name(),
+        }
+    }
+
+    /// The integer inside, if this is an `int` or `int64`.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) | Value::Int64(i) => Some(*i),
+            _ => None,
         }
     }
 
@@ -154,7 +166,7 @@ impl Value {
         match self {
             Value::Missing | Value::Nil => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(*b),
-            Value::Int(i) => serde_json::Value::from(*i),
+            Value::Int(i) | Value::Int64(i) => serde_json::Value::from(*i),
             Value::Float(f) => serde_json::Number::from_f64(*f)
                 .map(serde_json::Value::Number)
                 .unwrap_or(serde_json::Value::Null),

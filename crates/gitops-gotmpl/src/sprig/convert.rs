@@ -14,7 +14,7 @@ pub fn to_string(v: &Value) -> String {
 /// a `.0` tail ignored), anything unreadable is 0.
 pub fn to_int64(v: &Value) -> i64 {
     match v {
-        Value::Int(i) => *i,
+        Value::Int(i) | Value::Int64(i) => *i,
         // Go's float-to-int conversion of an out-of-range value is the "integer indefinite"
         // of amd64, i64::MIN (Rust's `as` would saturate).
         Value::Float(f) if f.is_nan() || *f >= i64::MAX as f64 || *f < i64::MIN as f64 => i64::MIN,
@@ -66,7 +66,7 @@ fn parse_int(s: &str) -> Option<i64> {
 /// `cast.ToFloat64`: numbers convert, strings parse, anything else is 0.
 pub fn to_float64(v: &Value) -> f64 {
     match v {
-        Value::Int(i) => *i as f64,
+        Value::Int(i) | Value::Int64(i) => *i as f64,
         Value::Float(f) => *f,
         Value::Bool(b) => f64::from(u8::from(*b)),
         Value::String(s) => parse_float(s).unwrap_or(0.0),

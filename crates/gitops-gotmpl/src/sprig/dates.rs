@@ -294,23 +294,44 @@ pub(crate) fn format(t: &Time, layout: &str) -> String {
     out
 }
 
-/// `time.Duration.String()` for whole seconds.
-fn duration_string(secs: i64) -> String {
-    if secs == 0 {
-        return "0s".into();
-    }
-    let mut out = String::new();
-    if secs < 0 {
-        out.push('-');
-    }
-    let a = secs.unsigned_abs();
-    let (h, m, s) = (a / 3600, a / 60 % 60, a % 60);
-    if h > 0 {
-        out.push_str(&format!("{h}h{m}m{s}s"));
-    } else if m > 0 {
-        out.push_str(&format!("{m}m{s}s"));
+/// Go's `time.Duration.String()` of a number of nanoseconds.
+fn duration_string(d: i64) -> String {
+    let neg = d < 0;
+    let mut u = d.unsigned_abs();
+    let frac = |u: u64, prec: u32| -> (String, u64) {
+        // The fraction of u / 10^prec without trailing zeros, and the integer part.
+        let p = 10u64.pow(prec);
+        let mut f = format!("{:0width$}", u % p, width = prec as usize);
+        while f.ends_with('0') {
+            f.pop();
+        }
+        (if f.is_empty() { f } else { format!(".{f}") }, u / p)
+    };
+    let mut out = if u < 1_000_000_000 {
+        let (unit, prec) = match u {
+            0 => return "0s".into(),
+            1..=999 => ("ns", 0),
+            1_000..=999_999 => ("\u{b5}s", 3),
+            _ => ("ms", 6),
+        };
+        let (f, int) = frac(u, prec);
+        format!("{int}{f}{unit}")
     } else {
-        out.push_str(&format!("{s}s"));
+        let (f, secs) = frac(u, 9);
+        u = secs;
+        let mut s = format!("{}{f}s", u % 60);
+        u /= 60;
+        if u > 0 {
+            s = format!("{}m{s}", u % 60);
+            u /= 60;
+            if u > 0 {
+                s = format!("{u}h{s}");
+            }
+        }
+        s
+    };
+    if neg {
+        out.insert(0, '-');
     }
     out
 }
@@ -379,12 +400,14 @@ impl Object for TimeObject {
         let t = self.0;
         let p = parts(&t);
         let int = move |v: i64| Function::new(&[], move |_| Ok(Value::Int(v)));
+        let int64 = move |v: i64| Function::new(&[], move |_| Ok(Value::Int64(v)));
         Some(match name {
-            "Unix" => int(t.secs),
-            "UnixNano" => int(t
-                .secs
-                .saturating_mul(1_000_000_000)
-                .saturating_add(i64::from(t.nanos))),
+            "Unix" => int64(t.secs),
+            "UnixNano" => int64(
+                t.secs
+                    .saturating_mul(1_000_000_000)
+                    .saturating_add(i64::from(t.nanos)),
+            ),
             "Year" => int(p.year),
             "YearDay" => int(i64::from(p.yday)),
             "Day" => int(i64::from(p.day)),
@@ -445,6 +468,20 @@ pub(super) fn register(f: &mut Functions) {
     use Ty::*;
     f.insert("now", Function::new(&[], |_| Ok(time_value(Time::now()))));
     f.insert(
+        "duration",
+        Function::new(&[Any], |a| {
+            // Sprig reads only int64 seconds and strings; anything else is 0.
+            let n = match &a[0] {
+                Value::Int64(n) => *n,
+                Value::String(s) => s.parse::<i64>().unwrap_or(0),
+                _ => 0,
+            };
+            Ok(Value::String(duration_string(
+                n.wrapping_mul(1_000_000_000),
+            )))
+        }),
+    );
+    f.insert(
         "date",
         Function::new(&[String, Any], |a| {
             date_in_zone(a[0].as_str().unwrap_or_default(), &a[1], "Local")
@@ -489,7 +526,10 @@ pub(super) fn register(f: &mut Functions) {
                 Value::Int(secs) => Time::unix(*secs),
                 other => as_time(other).unwrap_or_else(Time::now),
             };
-            Ok(Value::String(duration_string(Time::now().secs - then.secs)))
+            let secs = Time::now().secs - then.secs;
+            Ok(Value::String(duration_string(
+                secs.wrapping_mul(1_000_000_000),
+            )))
         }),
     );
     for (name, must) in [

@@ -11,6 +11,7 @@ pub(crate) fn kind(v: &Value) -> &'static str {
         Value::Missing | Value::Nil => "invalid",
         Value::Bool(_) => "bool",
         Value::Int(_) => "int",
+        Value::Int64(_) => "int64",
         Value::Float(_) => "float64",
         Value::String(_) => "string",
         Value::List(_) => "slice",
@@ -47,7 +48,7 @@ fn deep_equal_at(a: &Value, b: &Value, depth: usize) -> bool {
     match (a, b) {
         (Value::Nil | Value::Missing, Value::Nil | Value::Missing) => true,
         (Value::Bool(x), Value::Bool(y)) => x == y,
-        (Value::Int(x), Value::Int(y)) => x == y,
+        (Value::Int(x), Value::Int(y)) | (Value::Int64(x), Value::Int64(y)) => x == y,
         (Value::Float(x), Value::Float(y)) => x == y,
         (Value::String(x), Value::String(y)) => x == y,
         (Value::List(x), Value::List(y)) => {

@@ -3,8 +3,9 @@
 use super::convert::{to_float64, to_int64};
 use crate::{Function, Functions, Ty, Value};
 
+/// Sprig's integer math returns `int64`.
 fn i(v: i64) -> Result<Value, String> {
-    Ok(Value::Int(v))
+    Ok(Value::Int64(v))
 }
 
 pub(super) fn register(f: &mut Functions) {
@@ -68,7 +69,10 @@ pub(super) fn register(f: &mut Functions) {
             i(a[1..].iter().map(to_int64).fold(to_int64(&a[0]), i64::min))
         }),
     );
-    f.insert("int", Function::new(&[Any], |a| i(to_int64(&a[0]))));
+    f.insert(
+        "int",
+        Function::new(&[Any], |a| Ok(Value::Int(to_int64(&a[0])))),
+    );
     f.insert("int64", Function::new(&[Any], |a| i(to_int64(&a[0]))));
     f.insert(
         "float64",
@@ -79,13 +83,13 @@ pub(super) fn register(f: &mut Functions) {
         Function::new(&[String], |a| {
             let s = a[0].as_str().unwrap_or_default();
             let t = s.strip_prefix('+').unwrap_or(s);
-            i(
+            Ok(Value::Int(
                 if t.starts_with(['+', '-']) && t.len() > 1 && s.starts_with('+') {
                     0
                 } else {
                     s.parse::<i64>().unwrap_or(0)
                 },
-            )
+            ))
         }),
     );
     f.insert(

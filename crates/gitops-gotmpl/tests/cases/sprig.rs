@@ -168,6 +168,13 @@ pub const CASES: &[&str] = &[
     "{{ abbrevboth 5 10 \"1234 5678 9123\" }}|{{ abbrevboth 0 10 \"1234567890123\" }}|{{ abbrevboth 3 3 \"abcdefgh\" }}|{{ abbrevboth 10 7 \"abcdefghijklmnopqrstuvwxyz\" }}|{{ abbrevboth 20 8 \"abcdefghijklmnopqrstuvwxyz\" }}",
     "{{ wrap 10 \"The quick brown fox jumps over the lazy dog\" }}|{{ wrap 3 \"averyveryverylongword and more\" }}|{{ wrap 0 \"a b\" }}|{{ wrap 5 \"\" }}",
     "{{ wrapWith 5 \"\\t\" \"Hello World, this is long\" }}|{{ wrapWith 4 \"<br>\" \"abcdefghij klm\" }}|{{ wrapWith 10 \"\" \"one two three four\" }}",
+    // int and int64 are different Go types
+    "{{ printf \"%T %T %T %T %T %T\" 1 (add 1 2) (int 3) (int64 4) (len .Values.list) (max 1 2) }} {{ printf \"%T\" (index (until 2) 0) }}",
+    "{{ repeat (add 1 2) \"x\" }}",
+    "{{ eq (add 1 2) 3 }} {{ lt (int64 1) 2 }} {{ deepEqual (int64 1) 1 }} {{ deepEqual (add 1 0) (int64 1) }} {{ has 1 (list (int64 1)) }}",
+    "{{ duration 3600 }}|{{ duration (int64 3600) }}|{{ duration \"90061\" }}|{{ duration \"x\" }}|{{ duration (int64 -59) }}|{{ duration (int64 0) }}|{{ duration .Values.num }}",
+    "{{ printf \"%T %T\" (now).Unix (now).Year }}",
+    "{{ range (add 1 2) }}{{ . }}{{ end }} {{ index .Values.list (add 0 1) }} {{ printf \"%*d\" (int64 5) 1 }}",
     // Composition as charts write it.
     "{{- range $k, $v := .Values.labels }}\n{{ $k }}: {{ $v | quote }}\n{{- end }}",
     "metadata:\n  labels:\n{{ toJson .Values.labels | indent 4 }}\n  name: {{ printf \"%s-%s\" .Values.str .Values.image.repository | trunc 63 | trimSuffix \"-\" }}",
