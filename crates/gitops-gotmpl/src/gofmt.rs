@@ -39,6 +39,8 @@ struct Flags {
     zero: bool,
     width: Option<usize>,
     prec: Option<usize>,
+    /// `%#v`: Go syntax.
+    sharp_v: bool,
 }
 
 /// Go's `fmt.Sprintf`.
@@ -167,6 +169,17 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
             pad(&mut out, t, &f);
             continue;
         }
+        if verb == 'v' {
+            // For %v, '#' asks for Go syntax and '+' for field names (structs only): neither
+            // is a number flag.
+            f.sharp_v = f.sharp;
+            f.sharp = false;
+            f.plus = false;
+            if f.sharp_v {
+                go_syntax(&mut out, arg, 0);
+                continue;
+            }
+        }
         print_value(&mut out, arg, verb, &f, 0);
     }
     if !reordered && argi < args.len() {
@@ -253,7 +266,7 @@ fn print_value(out: &mut String, v: &Value, verb: char, f: &Flags, depth: usize)
         },
         Value::Int(i) | Value::Int64(i) => fmt_int(out, *i, verb, f, v),
         Value::Float(x) => match verb {
-            'v' => fmt_float(out, *x, 'g', None, f),
+            'v' => fmt_float(out, *x, 'g', f.prec, f),
             'b' | 'g' | 'G' | 'x' | 'X' => fmt_float(out, *x, verb, f.prec, f),
             'f' | 'F' | 'e' | 'E' => fmt_float(out, *x, verb, Some(f.prec.unwrap_or(6)), f),
             _ => bad_verb(out, v, verb),
@@ -444,6 +457,45 @@ fn fmt_integer(out: &mut String, i: i64, base: u32, verb: char, f: &Flags, upper
         ..f.clone()
     };
     pad(out, &s, &spaces);
+}
+
+/// `%#v`: the value as Go source would spell it.
+fn go_syntax(out: &mut String, v: &Value, depth: usize) {
+    if depth > 100 || out.len() > crate::sprig::MAX_STRING {
+        return;
+    }
+    match v {
+        Value::Missing | Value::Nil => out.push_str(if depth == 0 {
+            "<nil>"
+        } else {
+            "interface {}(nil)"
+        }),
+        Value::String(s) => out.push_str(&quote(s, false)),
+        Value::Float(x) => fmt_float(out, *x, 'g', None, &Flags::default()),
+        Value::List(items) => {
+            out.push_str("[]interface {}{");
+            for (k, item) in items.iter().enumerate() {
+                if k > 0 {
+                    out.push_str(", ");
+                }
+                go_syntax(out, item, depth + 1);
+            }
+            out.push('}');
+        }
+        Value::Map(m) => {
+            out.push_str("map[string]interface {}{");
+            for (k, (key, val)) in m.entries().into_iter().enumerate() {
+                if k > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(&quote(&key, false));
+                out.push(':');
+                go_syntax(out, &val, depth + 1);
+            }
+            out.push('}');
+        }
+        other => print_value(out, other, 'v', &Flags::default(), depth),
+    }
 }
 
 /// Decimal digits and the decimal point position of |x|, shortest or rounded to `sig`
