@@ -151,10 +151,12 @@ fn helm_template_matches_byte_for_byte() {
 
     // Our results, each case on its own (a parse error in one must not hide the others).
     let mut ours: BTreeMap<usize, Result<String, Error>> = BTreeMap::new();
+    let started = std::time::Instant::now();
     for (i, text) in &all {
         let r = engine(&[(*i, text)]).and_then(|set| set.execute(&tpl_name(*i), &dot));
         ours.insert(*i, r);
     }
+    let ours_took = started.elapsed();
 
     // Helm, all cases we render without error in one chart; a case Helm fails on moves out.
     let mut batch: Vec<(usize, &str)> = all
@@ -169,9 +171,13 @@ fn helm_template_matches_byte_for_byte() {
         .collect();
     let chart = tmp.path().join(CHART);
     let mut theirs: BTreeMap<usize, Result<String, String>> = BTreeMap::new();
+    let mut helm_took = None;
     loop {
         write_chart(&chart, &batch);
-        match helm(&helm_bin, &chart) {
+        let started = std::time::Instant::now();
+        let result = helm(&helm_bin, &chart);
+        helm_took = helm_took.or(Some((started.elapsed(), batch.len())));
+        match result {
             Ok(out) => {
                 for (i, s) in parse_outputs(&out) {
                     theirs.insert(i, Ok(s));
@@ -218,6 +224,12 @@ fn helm_template_matches_byte_for_byte() {
                 theirs[i]
             ));
         }
+    }
+    if let Some((took, n)) = helm_took {
+        eprintln!(
+            "timing: this engine parsed and executed {} cases in {ours_took:?} (this build's profile, one set per case); helm template rendered {n} of them as one chart in {took:?}",
+            all.len()
+        );
     }
     eprintln!(
         "{} cases: {identical} identical to helm template, {} different ({} known)",
