@@ -84,8 +84,6 @@ pub fn register(f: &mut Functions) {
 /// empty string.
 pub const NOT_IMPLEMENTED: &[&str] = &[
     "durationRound",
-    "toDate",
-    "mustToDate",
     "urlParse",
     "urlJoin",
     "getHostByName",

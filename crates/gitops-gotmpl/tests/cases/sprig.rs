@@ -175,6 +175,13 @@ pub const CASES: &[&str] = &[
     "{{ duration 3600 }}|{{ duration (int64 3600) }}|{{ duration \"90061\" }}|{{ duration \"x\" }}|{{ duration (int64 -59) }}|{{ duration (int64 0) }}|{{ duration .Values.num }}",
     "{{ printf \"%T %T\" (now).Unix (now).Year }}",
     "{{ range (add 1 2) }}{{ . }}{{ end }} {{ index .Values.list (add 0 1) }} {{ printf \"%*d\" (int64 5) 1 }}",
+    // parsing dates
+    "{{ toDate \"2006-01-02\" \"2024-02-29\" }}|{{ toDate \"2006-01-02T15:04:05Z07:00\" \"2024-03-01T12:30:45+02:00\" | date \"2006-01-02 15:04:05 MST -0700\" }}|{{ toDate \"2006-01-02\" \"2023-02-29\" }}",
+    "{{ toDate \"Jan 2, 2006 at 3:04pm (MST)\" \"Feb 3, 2013 at 7:54pm (PST)\" | unixEpoch }}|{{ toDate \"02/01/06 15:04:05.000\" \"31/12/99 23:59:58.250\" }}|{{ toDate \"2006-01-02 15:04:05\" \"2024-01-01 10:00:00.5\" }}",
+    "{{ toDate \"2006\" \"x\" }}|{{ toDate \"15:04\" \"25:00\" }}|{{ mustToDate \"2006-01-02\" \"2024-13-01\" }}",
+    "{{ mustToDate \"2006-01-02\" \"2024-01-01x\" }}",
+    "{{ mustToDate \"2006-01-02\" \"nope\" }}",
+    "{{ (toDate \"2006-01-02\" \"2024-02-29\").Year }} {{ (toDate \"2006-01-02\" \"2024-02-29\").YearDay }} {{ (toDate \"January 2 2006\" \"march 5 2020\") | htmlDate }}",
     // Composition as charts write it.
     "{{- range $k, $v := .Values.labels }}\n{{ $k }}: {{ $v | quote }}\n{{- end }}",
     "metadata:\n  labels:\n{{ toJson .Values.labels | indent 4 }}\n  name: {{ printf \"%s-%s\" .Values.str .Values.image.repository | trunc 63 | trimSuffix \"-\" }}",
