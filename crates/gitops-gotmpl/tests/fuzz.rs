@@ -108,6 +108,49 @@ proptest! {
     }
 
     #[test]
+    fn fuzz_date_layouts(
+        layout in "(2006|01|02|Jan|January|Mon|15|03|04|05|PM|MST|Z07:00|-0700|\\.000|\\.999|_2|002|[ -/:éa-z0-9]){0,12}",
+        value in "[ -/:éÉa-zA-Z0-9+]{0,30}",
+    ) {
+        let text = format!(
+            "{{{{ mustToDate {} {} }}}}{{{{ toDate {} {} | date {} }}}}",
+            gitops_gotmpl::gofmt::quote(&layout, false),
+            gitops_gotmpl::gofmt::quote(&value, false),
+            gitops_gotmpl::gofmt::quote(&layout, false),
+            gitops_gotmpl::gofmt::quote(&value, false),
+            gitops_gotmpl::gofmt::quote(&layout, false),
+        );
+        check(&text)?;
+    }
+
+    #[test]
+    fn fuzz_string_functions(
+        text in "\\PC{0,40}",
+        other in "\\PC{0,6}",
+        n in -5i64..50,
+        m in -5i64..50,
+    ) {
+        let (t, o) = (
+            gitops_gotmpl::gofmt::quote(&text, false),
+            gitops_gotmpl::gofmt::quote(&other, false),
+        );
+        for call in [
+            format!("substr {n} {m} {t}"), format!("trunc {n} {t}"), format!("abbrev {n} {t}"),
+            format!("abbrevboth {n} {m} {t}"), format!("wrap {n} {t}"), format!("wrapWith {n} {o} {t}"),
+            format!("indent {n} {t}"), format!("repeat {n} {t}"), format!("slice {t} {n} {m}"),
+            format!("index {t} {n}"), format!("printf {t} {n} {o}"), format!("splitn {o} {n} {t}"),
+            format!("regexSplit {o} {t} {n}"), format!("regexFindAll {o} {t} {n}"),
+            format!("snakecase {t}"), format!("camelcase {t}"), format!("kebabcase {t}"),
+            format!("title {t}"), format!("swapcase {t}"), format!("initials {t}"),
+            format!("b64dec {t}"), format!("b32dec {t}"), format!("semverCompare {o} {t}"),
+            format!("replace {o} {o} {t}"), format!("trimAll {o} {t}"), format!("toJson {t}"),
+            format!("fromJson {t}"), format!("quote {t}"), format!("urlquery {t}"), format!("js {t}"),
+        ] {
+            check(&format!("{{{{ {call} }}}}"))?;
+        }
+    }
+
+    #[test]
     fn fuzz_actions(body in prop::collection::vec(prop::sample::select(&PIECES[4..]), 0..30)) {
         let text = format!("{{{{ {} }}}}", body.join(" "));
         check(&text)?;

@@ -383,7 +383,8 @@ fn parse(layout: &str, value: &str) -> Result<Time, String> {
                     .iter()
                     .position(|m| {
                         let name = if std == Std::Month { &m[..3] } else { m };
-                        v.len() >= name.len() && v[..name.len()].eq_ignore_ascii_case(name)
+                        v.get(..name.len())
+                            .is_some_and(|p| p.eq_ignore_ascii_case(name))
                     })
                     .ok_or_else(bad)?;
                 let n = if std == Std::Month {
@@ -408,7 +409,8 @@ fn parse(layout: &str, value: &str) -> Result<Time, String> {
                     .iter()
                     .position(|d| {
                         let name = if std == Std::WeekDay { &d[..3] } else { d };
-                        v.len() >= name.len() && v[..name.len()].eq_ignore_ascii_case(name)
+                        v.get(..name.len())
+                            .is_some_and(|p| p.eq_ignore_ascii_case(name))
                     })
                     .ok_or_else(bad)?;
                 v = &v[if std == Std::WeekDay {
@@ -497,9 +499,9 @@ fn parse(layout: &str, value: &str) -> Result<Time, String> {
                 if v.len() < 2 {
                     return Err(bad());
                 }
-                match &v[..2] {
-                    "PM" | "pm" => pm = true,
-                    "AM" | "am" => am = true,
+                match v.get(..2) {
+                    Some("PM" | "pm") => pm = true,
+                    Some("AM" | "am") => am = true,
                     _ => return Err(bad()),
                 }
                 v = &v[2..];
