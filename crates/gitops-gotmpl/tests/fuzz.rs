@@ -80,6 +80,40 @@ fn values() -> Value {
     }))
 }
 
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::Bool),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| serde_json::json!(f)),
+        (-1000i64..1000).prop_map(|i| serde_json::json!(i)),
+        "\\PC{0,8}".prop_map(serde_json::Value::String),
+    ];
+    leaf.prop_recursive(4, 40, 5, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..5).prop_map(serde_json::Value::Array),
+            prop::collection::btree_map("[a-c]{1,2}", inner, 0..5)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// Templates that walk, print, compare, convert and merge whatever `.` is.
+const OVER_VALUES: &[&str] = &[
+    "{{ toJson . }}{{ toPrettyJson . }}{{ toRawJson . }}",
+    "{{ range $k, $v := . }}{{ $k }}={{ $v }};{{ else }}none{{ end }}",
+    "{{ printf \"%v %#v %q %x %d %s %T %+v %5.2f\" . . . . . . . . . }}",
+    "{{ .a.b.c }}{{ index . \"a\" }}{{ len . }}{{ eq . . }}{{ lt . . }}",
+    "{{ merge (dict) . }}{{ mergeOverwrite (dict \"a\" 1) . }}{{ deepCopy . | toJson }}",
+    "{{ keys . | sortAlpha }}{{ values . }}{{ pick . \"a\" }}{{ dig \"a\" \"b\" 0 . }}",
+    "{{ first . }}{{ last . }}{{ uniq . }}{{ compact . }}{{ reverse . }}{{ sortAlpha . }}",
+    "{{ join \",\" . }}{{ has 1.0 . }}{{ without . 1.0 }}{{ concat . . }}{{ slice . 1 }}",
+    "{{ default \"x\" . }}{{ empty . }}{{ toString . }}{{ int . }}{{ float64 . }}{{ quote . }}",
+    "{{ typeOf . }}{{ kindOf . }}{{ deepEqual . . }}{{ html . }}{{ js . }}{{ urlquery . }}",
+    "{{ with . }}{{ . }}{{ end }}{{ if . }}t{{ end }}{{ and . . }}{{ or . . }}{{ not . }}",
+];
+
 fn check(text: &str) -> Result<(), TestCaseError> {
     let mut set = Templates::new(Functions::sprig()).with_options(
         Options::default()
@@ -147,6 +181,18 @@ proptest! {
             format!("fromJson {t}"), format!("quote {t}"), format!("urlquery {t}"), format!("js {t}"),
         ] {
             check(&format!("{{{{ {call} }}}}"))?;
+        }
+    }
+
+    #[test]
+    fn fuzz_values(value in json_value()) {
+        let dot = Value::from_json(&value);
+        for text in OVER_VALUES {
+            let mut set = Templates::new(Functions::sprig());
+            set.add("values.tpl", text).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            if let Err(e) = set.execute("values.tpl", &dot) {
+                prop_assert!(e.to_string().starts_with("template: values.tpl:"), "{e}");
+            }
         }
     }
 
