@@ -67,13 +67,12 @@
 //!   randInt randBytes uuidv4 shuffle`, and `hello`;
 //! - dates: `now date dateInZone date_in_zone htmlDate htmlDateInZone unixEpoch ago duration
 //!   dateModify date_modify mustDateModify must_date_modify toDate mustToDate` with Go's
-//!   layout formatting and parsing, in
-//!   UTC (`Local` is UTC here; other zone names fail).
+//!   layout formatting and parsing, in UTC (`Local` is UTC here; other zone names fail).
 //!
 //! # Not supported (a clear error, never a silent empty string)
-//! - The Sprig functions in [`sprig::NOT_IMPLEMENTED`] (`durationRound`, URLs, `getHostByName`, passwords, keys, certificates, AES): they
-//!   parse, as in Helm, and fail when called with `error calling NAME: not implemented by
-//!   gitops-gotmpl`. Helm's own functions (`include`, `tpl`, `toYaml`, `required`, `lookup`,
+//! - The Sprig functions in [`sprig::NOT_IMPLEMENTED`] (`durationRound`, URLs,
+//!   `getHostByName`, passwords, keys, certificates, AES): they parse, as in Helm, and fail
+//!   when called with `error calling NAME: not implemented by gitops-gotmpl`. Helm's own functions (`include`, `tpl`, `toYaml`, `required`, `lookup`,
 //!   …) belong to the chart renderer, which registers them through [`Functions::insert`] and
 //!   [`Function::with_call`].
 //! - Complex number literals (`1+2i`) are a parse error; `call` fails (host functions are not
@@ -82,8 +81,10 @@
 //!
 //! # Bounds (Go has none of these but the template depth)
 //! - Parentheses and control structures nest at most [`parse::MAX_NESTING`] deep in one
-//!   template (Go: 10,000 parentheses, unlimited `if`s): deeper input is a parse error, never
-//!   a stack overflow.
+//!   template, and the parser stops at [`parse::MAX_PARSE_STACK`] bytes of stack, whichever
+//!   comes first (Go: 10,000 parentheses, unlimited `if`s; here a few hundred in a debug
+//!   build): deeper input is a parse error (`max expression depth exceeded`, `max nesting depth
+//!   exceeded`), never a stack overflow.
 //! - Template calls (`template`, and functions using [`Call::execute_template`] such as
 //!   Helm's `include`) nest at most [`Options::with_max_depth`] deep (default 1,000, Helm's
 //!   `include` limit; Go's own limit is 100,000) with Go's message `exceeded maximum template
@@ -108,6 +109,10 @@
 //!   `[]int`, `splitList`, `keys` and `sortAlpha` give `[]string`), only `typeOf`/`%T` show
 //!   the difference.
 //! - `now` and dates are in UTC; Go uses the machine's zone (`Local`).
+//! - All maps are `map[string]interface {}`. Helm's top-level `.Values` is a named map type,
+//!   so in Helm `dig "a" "b" .Values` fails a type assertion that succeeds here (`dig` on any
+//!   map below `.Values` behaves the same in both).
+//! - Complex numbers (`1i`, `1+2i`) are not supported.
 //! - Unbounded template recursion stops at the stack budget (see Bounds) with our message,
 //!   where Go stops at 100,000 levels with `exceeded maximum template depth (100000)`.
 #![forbid(unsafe_code)]
