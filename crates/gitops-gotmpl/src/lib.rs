@@ -66,11 +66,12 @@
 //! - random (right shape, random values): `randAlpha randNumeric randAlphaNum randAscii
 //!   randInt randBytes uuidv4 shuffle`, and `hello`;
 //! - dates: `now date dateInZone date_in_zone htmlDate htmlDateInZone unixEpoch ago duration
+//!   durationRound
 //!   dateModify date_modify mustDateModify must_date_modify toDate mustToDate` with Go's
 //!   layout formatting and parsing, in UTC (`Local` is UTC here; other zone names fail).
 //!
 //! # Not supported (a clear error, never a silent empty string)
-//! - The Sprig functions in [`sprig::NOT_IMPLEMENTED`] (`durationRound`, URLs,
+//! - The Sprig functions in [`sprig::NOT_IMPLEMENTED`] (URLs,
 //!   `getHostByName`, passwords, keys, certificates, AES): they parse, as in Helm, and fail
 //!   when called with `error calling NAME: not implemented by gitops-gotmpl`. Helm's own functions (`include`, `tpl`, `toYaml`, `required`, `lookup`,
 //!   …) belong to the chart renderer, which registers them through [`Functions::insert`] and

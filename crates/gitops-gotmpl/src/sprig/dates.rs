@@ -762,6 +762,40 @@ pub(super) fn register(f: &mut Functions) {
     use Ty::*;
     f.insert("now", Function::new(&[], |_| Ok(time_value(Time::now()))));
     f.insert(
+        "durationRound",
+        Function::new(&[Any], |a| {
+            let d: i128 = match &a[0] {
+                Value::String(s) => parse_duration(s).unwrap_or(0),
+                Value::Int64(n) => i128::from(*n),
+                other => match as_time(other) {
+                    Some(t) => {
+                        let now = Time::now();
+                        (i128::from(now.secs) - i128::from(t.secs)) * 1_000_000_000
+                            + i128::from(now.nanos)
+                            - i128::from(t.nanos)
+                    }
+                    None => 0,
+                },
+            };
+            let u = d.unsigned_abs();
+            const SEC: u128 = 1_000_000_000;
+            let units: [(u128, &str); 6] = [
+                (SEC * 3600 * 24 * 365, "y"),
+                (SEC * 3600 * 24 * 30, "mo"),
+                (SEC * 3600 * 24, "d"),
+                (SEC * 3600, "h"),
+                (SEC * 60, "m"),
+                (SEC, "s"),
+            ];
+            for (size, unit) in units {
+                if u > size {
+                    return Ok(Value::String(format!("{}{unit}", u / size)));
+                }
+            }
+            Ok(Value::string("0s"))
+        }),
+    );
+    f.insert(
         "toDate",
         Function::new(&[String, String], |a| {
             let t = parse(

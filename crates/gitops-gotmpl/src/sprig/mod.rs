@@ -83,7 +83,6 @@ pub fn register(f: &mut Functions) {
 /// when called with `error calling NAME: not implemented by gitops-gotmpl`: never a silent
 /// empty string.
 pub const NOT_IMPLEMENTED: &[&str] = &[
-    "durationRound",
     "urlParse",
     "urlJoin",
     "getHostByName",

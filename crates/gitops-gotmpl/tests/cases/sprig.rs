@@ -182,6 +182,7 @@ pub const CASES: &[&str] = &[
     "{{ mustToDate \"2006-01-02\" \"2024-01-01x\" }}",
     "{{ mustToDate \"2006-01-02\" \"nope\" }}",
     "{{ (toDate \"2006-01-02\" \"2024-02-29\").Year }} {{ (toDate \"2006-01-02\" \"2024-02-29\").YearDay }} {{ (toDate \"January 2 2006\" \"march 5 2020\") | htmlDate }}",
+    "{{ durationRound \"2h10m5s\" }}|{{ durationRound (int64 3600000000000) }}|{{ durationRound \"-400d\" }}|{{ durationRound \"8760h1s\" }}|{{ durationRound \"721h\" }}|{{ durationRound \"59s\" }}|{{ durationRound \"1s\" }}|{{ durationRound 5 }}|{{ durationRound \"x\" }}|{{ durationRound \"1.5m\" }}",
     // Composition as charts write it.
     "{{- range $k, $v := .Values.labels }}\n{{ $k }}: {{ $v | quote }}\n{{- end }}",
     "metadata:\n  labels:\n{{ toJson .Values.labels | indent 4 }}\n  name: {{ printf \"%s-%s\" .Values.str .Values.image.repository | trunc 63 | trimSuffix \"-\" }}",
