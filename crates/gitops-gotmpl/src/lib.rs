@@ -63,6 +63,7 @@
 //! - reflection: `typeOf typeIs typeIsLike kindOf kindIs deepEqual`;
 //! - paths: `base dir ext clean isAbs osBase osDir osExt osClean osIsAbs`;
 //! - versions: `semver semverCompare` (Masterminds/semver v3 as Helm v4.3.2 links it);
+//! - URLs: `urlParse urlJoin` (Go's `net/url` parsing and escaping);
 //! - random (right shape, random values): `randAlpha randNumeric randAlphaNum randAscii
 //!   randInt randBytes uuidv4 shuffle`, and `hello`;
 //! - dates: `now date dateInZone date_in_zone htmlDate htmlDateInZone unixEpoch ago duration
@@ -71,11 +72,11 @@
 //!   layout formatting and parsing, in UTC (`Local` is UTC here; other zone names fail).
 //!
 //! # Not supported (a clear error, never a silent empty string)
-//! - The Sprig functions in [`sprig::NOT_IMPLEMENTED`] (URLs,
-//!   `getHostByName`, passwords, keys, certificates, AES): they parse, as in Helm, and fail
-//!   when called with `error calling NAME: not implemented by gitops-gotmpl`. Helm's own functions (`include`, `tpl`, `toYaml`, `required`, `lookup`,
-//!   …) belong to the chart renderer, which registers them through [`Functions::insert`] and
-//!   [`Function::with_call`].
+//! - The Sprig functions in [`sprig::NOT_IMPLEMENTED`] (`getHostByName`, passwords, keys,
+//!   certificates, AES): they parse, as in Helm, and fail when called with `error calling
+//!   NAME: not implemented by gitops-gotmpl`. Helm's own functions (`include`, `tpl`,
+//!   `toYaml`, `required`, `lookup`, …) belong to the chart renderer, which registers them
+//!   through [`Functions::insert`] and [`Function::with_call`].
 //! - Complex number literals (`1+2i`) are a parse error; `call` fails (host functions are not
 //!   values); `%b` on floats prints `%g`. Any function not registered is Go's parse error
 //!   `function "x" not defined`.

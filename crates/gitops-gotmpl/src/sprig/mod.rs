@@ -17,6 +17,7 @@ mod reflect;
 mod regex;
 mod semver;
 mod strings;
+mod urls;
 
 pub use convert::{to_float64, to_int64, to_string};
 pub use defaults::{is_empty, to_json};
@@ -44,6 +45,7 @@ pub fn register(f: &mut Functions) {
     semver::register(f);
     random::register(f);
     dates::register(f);
+    urls::register(f);
     // Sprig's must* forms fail where the plain forms panic; ours never panic, so they share
     // one implementation (and Go shows both failures as `error calling NAME: ...`).
     for (must, plain) in [
@@ -77,14 +79,12 @@ pub fn register(f: &mut Functions) {
     }
 }
 
-/// Sprig functions that Helm exposes and this crate does not implement yet (`toDate`,
-/// durations, URLs, DNS, passwords, keys, certificates and AES).
+/// Sprig functions that Helm exposes and this crate does not implement yet (DNS, passwords,
+/// keys, certificates and AES).
 /// They are registered so that a chart naming them still parses, as it does in Helm, and fail
 /// when called with `error calling NAME: not implemented by gitops-gotmpl`: never a silent
 /// empty string.
 pub const NOT_IMPLEMENTED: &[&str] = &[
-    "urlParse",
-    "urlJoin",
     "getHostByName",
     "bcrypt",
     "htpasswd",

@@ -183,6 +183,17 @@ pub const CASES: &[&str] = &[
     "{{ mustToDate \"2006-01-02\" \"nope\" }}",
     "{{ (toDate \"2006-01-02\" \"2024-02-29\").Year }} {{ (toDate \"2006-01-02\" \"2024-02-29\").YearDay }} {{ (toDate \"January 2 2006\" \"march 5 2020\") | htmlDate }}",
     "{{ durationRound \"2h10m5s\" }}|{{ durationRound (int64 3600000000000) }}|{{ durationRound \"-400d\" }}|{{ durationRound \"8760h1s\" }}|{{ durationRound \"721h\" }}|{{ durationRound \"59s\" }}|{{ durationRound \"1s\" }}|{{ durationRound 5 }}|{{ durationRound \"x\" }}|{{ durationRound \"1.5m\" }}",
+    // URLs
+    "{{ urlParse \"https://user:p%40ss@example.com:8443/a%20b/c?x=1&y=2#frag%20ment\" | toJson }}",
+    "{{ urlParse \"mailto:someone@example.com\" | toJson }}|{{ urlParse \"/relative/path?q\" | toJson }}|{{ urlParse \"http://[::1]:80/\" | toJson }}",
+    "{{ urlParse \"http://x/a?\" | toJson }}|{{ urlParse \"//host/p\" | toJson }}|{{ urlParse \"*\" | toJson }}|{{ urlParse \"HTTP://Example.COM\" | toJson }}",
+    "{{ urlParse \":nope\" }}",
+    "{{ urlParse \"http://x:port/\" }}",
+    "{{ urlParse \"a:b/c\" | toJson }}|{{ urlParse \"./a:b\" | toJson }}",
+    "{{ urlJoin (dict \"scheme\" \"https\" \"host\" \"example.com:8443\" \"path\" \"/a b/ü\" \"query\" \"x=1\" \"fragment\" \"f g\" \"userinfo\" \"me:s3cr@t\") }}",
+    "{{ urlJoin (dict \"scheme\" \"mailto\" \"opaque\" \"a@b.c\") }}|{{ urlJoin (dict \"path\" \"a:b\") }}|{{ urlJoin (dict \"host\" \"h\" \"path\" \"rel\") }}|{{ urlJoin (dict) }}",
+    "{{ urlParse \"https://example.com/x?y#z\" | urlJoin }}",
+    "{{ urlJoin (dict \"host\" 5) }}",
     // Composition as charts write it.
     "{{- range $k, $v := .Values.labels }}\n{{ $k }}: {{ $v | quote }}\n{{- end }}",
     "metadata:\n  labels:\n{{ toJson .Values.labels | indent 4 }}\n  name: {{ printf \"%s-%s\" .Values.str .Values.image.repository | trunc 63 | trimSuffix \"-\" }}",
