@@ -178,7 +178,8 @@ proptest! {
             format!("title {t}"), format!("swapcase {t}"), format!("initials {t}"),
             format!("b64dec {t}"), format!("b32dec {t}"), format!("semverCompare {o} {t}"),
             format!("replace {o} {o} {t}"), format!("trimAll {o} {t}"), format!("toJson {t}"),
-            format!("fromJson {t}"), format!("quote {t}"), format!("urlquery {t}"), format!("js {t}"),
+            format!("fromJson {t}"), format!("urlParse {t} | urlJoin"), format!("toDate {o} {t}"),
+            format!("durationRound {t}"), format!("regexReplaceAll {o} {t} {o}"), format!("quote {t}"), format!("urlquery {t}"), format!("js {t}"),
         ] {
             check(&format!("{{{{ {call} }}}}"))?;
         }
