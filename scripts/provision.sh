@@ -5,7 +5,7 @@
 # second run takes a second or two. Prints what it installs.
 #
 #   bash scripts/provision.sh            # everything
-#   bash scripts/provision.sh apt sops   # only some steps: apt, sops, etcd, kube
+#   bash scripts/provision.sh apt sops   # only some steps: apt, sops, etcd, kube, helm
 #
 # Cache: ${GITOPS_TESTENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gitops-testenv}/<component>-<version>/
 # Needs: Debian 12 (apt-get, as root or with sudo), Go >= 1.24 on PATH, python3 with venv.
@@ -98,7 +98,7 @@ step_sops() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Go builds (etcd, kube-apiserver) in throw-away wrapper modules under $cache/build
+# Go builds (etcd, kube-apiserver, helm) in throw-away wrapper modules under $cache/build
 # ---------------------------------------------------------------------------------------------
 go_env() {
     command -v go >/dev/null || die "go is not on PATH (Go >= 1.24 is needed to build etcd and kube-apiserver)"
@@ -176,9 +176,35 @@ step_kube() {
     log "kube-apiserver built in $(elapsed "$t0")"
 }
 
+# helm, the oracle of the chart renderer's differential tests (crates/gitops-gotmpl); built from
+# its Go module like the servers above.
+step_helm() {
+    local dir="$cache/helm-$HELM_VERSION"
+    if [ -x "$dir/helm" ]; then
+        log "helm $HELM_VERSION: cached in $dir"
+        return
+    fi
+    go_env
+    local t0 work="$cache/build/helm-$HELM_VERSION"
+    t0=$(date +%s)
+    log "building helm $HELM_VERSION from helm.sh/helm/v4 into $dir (about 5 minutes the first time)"
+    rm -rf "$work"
+    mkdir -p "$work" "$dir"
+    (
+        cd "$work"
+        printf 'module gitops-testenv.invalid/build/helm\n\ngo 1.25\n' >go.mod
+        go get "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
+        go_build "$dir/helm" helm.sh/helm/v4/cmd/helm \
+            "-X helm.sh/helm/v4/internal/version.version=$HELM_VERSION"
+    )
+    "$dir/helm" version --short
+    rm -rf "$work"
+    log "helm built in $(elapsed "$t0")"
+}
+
 # ---------------------------------------------------------------------------------------------
 steps=("$@")
-if [ ${#steps[@]} -eq 0 ]; then steps=(apt sops etcd kube); fi
+if [ ${#steps[@]} -eq 0 ]; then steps=(apt sops etcd kube helm); fi
 start=$(date +%s)
 mkdir -p "$cache"
 for s in "${steps[@]}"; do
@@ -187,7 +213,8 @@ for s in "${steps[@]}"; do
     sops) step_sops ;;
     etcd) step_etcd ;;
     kube) step_kube ;;
-    *) die "unknown step '$s' (expected apt, sops, etcd, kube)" ;;
+    helm) step_helm ;;
+    *) die "unknown step '$s' (expected apt, sops, etcd, kube, helm)" ;;
     esac
 done
 rmdir "$cache/build" 2>/dev/null || true

@@ -40,6 +40,7 @@ fn main() -> std::process::ExitCode {
             println!("kubernetes {}", gitops_testenv::kubernetes_version());
             println!("etcd {}", gitops_testenv::etcd_version());
             println!("sops {}", gitops_testenv::sops_version());
+            println!("helm {}", gitops_testenv::helm_version());
             println!("cache {}", gitops_testenv::cache_dir().display());
             std::process::ExitCode::SUCCESS
         }
@@ -132,6 +133,10 @@ fn up(
     match gitops_testenv::find_sops() {
         Ok(path) => println!("sops           {}", path.display()),
         Err(e) => println!("sops           {e}"),
+    }
+    match gitops_testenv::find_helm() {
+        Ok(path) => println!("helm           {}", path.display()),
+        Err(e) => println!("helm           {e}"),
     }
     println!(
         "ready in {:.1?}; Ctrl-C or SIGTERM stops everything",

@@ -87,6 +87,16 @@ pub fn require_sops() -> Option<PathBuf> {
     }
 }
 
+/// The path of the real `helm` binary (v4, built from its Go module by the provisioning).
+///
+/// Same skip/fail rules as [`require_kube`].
+pub fn require_helm() -> Option<PathBuf> {
+    match crate::find_helm() {
+        Ok(path) => Some(path),
+        Err(e) => skip_or_fail("helm", &e),
+    }
+}
+
 /// The `age` and `age-keygen` binaries.
 ///
 /// Same skip/fail rules as [`require_kube`].

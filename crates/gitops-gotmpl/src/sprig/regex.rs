@@ -1,0 +1,155 @@
+//! Sprig's regular expression functions. Go's RE2 syntax and Rust's `regex` agree on the
+//! syntax charts use; compile errors are worded by Rust's parser, not Go's.
+
+use regex::Regex;
+
+use crate::{Function, Functions, Ty, Value};
+
+fn s(v: &Value) -> &str {
+    v.as_str().unwrap_or_default()
+}
+
+fn int(v: &Value) -> i64 {
+    match v {
+        Value::Int(i) => *i,
+        _ => 0,
+    }
+}
+
+fn compile(re: &str) -> Result<Regex, String> {
+    Regex::new(re).map_err(|e| {
+        let first = e.to_string();
+        let last = first.lines().last().unwrap_or_default().trim().to_string();
+        format!(
+            "regexp: Compile({}): error parsing regexp: {last}",
+            crate::gofmt::quote(re, false)
+        )
+    })
+}
+
+/// Go's `Regexp.FindAllStringIndex(s, n)`: up to `n` matches (all when negative).
+fn find_all(re: &Regex, text: &str, n: i64) -> Vec<(usize, usize)> {
+    if n == 0 {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for m in re.find_iter(text) {
+        if n > 0 && out.len() as i64 >= n {
+            break;
+        }
+        out.push((m.start(), m.end()));
+    }
+    out
+}
+
+/// Go's `Regexp.Split`.
+fn split(re: &Regex, text: &str, n: i64) -> Vec<String> {
+    if n == 0 {
+        return Vec::new();
+    }
+    if !re.as_str().is_empty() && text.is_empty() {
+        return vec![String::new()];
+    }
+    let mut out = Vec::new();
+    let (mut beg, mut end) = (0, 0);
+    for (a, b) in find_all(re, text, n) {
+        if n > 0 && out.len() as i64 == n - 1 {
+            break;
+        }
+        end = a;
+        if b != 0 {
+            out.push(text[beg..end].to_string());
+        }
+        beg = b;
+    }
+    if end != text.len() {
+        out.push(text[beg..].to_string());
+    }
+    out
+}
+
+fn strings(v: Vec<String>) -> Value {
+    Value::list(v.into_iter().map(Value::String).collect())
+}
+
+pub(super) fn register(f: &mut Functions) {
+    use Ty::*;
+    f.insert(
+        "regexMatch",
+        Function::new(&[String, String], |a| {
+            Ok(Value::Bool(
+                Regex::new(s(&a[0])).is_ok_and(|r| r.is_match(s(&a[1]))),
+            ))
+        }),
+    );
+    f.insert(
+        "mustRegexMatch",
+        Function::new(&[String, String], |a| {
+            Ok(Value::Bool(compile(s(&a[0]))?.is_match(s(&a[1]))))
+        }),
+    );
+    for name in ["regexFind", "mustRegexFind"] {
+        f.insert(
+            name,
+            Function::new(&[String, String], |a| {
+                let re = compile(s(&a[0]))?;
+                Ok(Value::String(
+                    re.find(s(&a[1]))
+                        .map(|m| m.as_str().to_string())
+                        .unwrap_or_default(),
+                ))
+            }),
+        );
+    }
+    for name in ["regexFindAll", "mustRegexFindAll"] {
+        f.insert(
+            name,
+            Function::new(&[String, String, Int], |a| {
+                let re = compile(s(&a[0]))?;
+                let text = s(&a[1]);
+                Ok(strings(
+                    find_all(&re, text, int(&a[2]))
+                        .into_iter()
+                        .map(|(x, y)| text[x..y].to_string())
+                        .collect(),
+                ))
+            }),
+        );
+    }
+    for name in ["regexReplaceAll", "mustRegexReplaceAll"] {
+        f.insert(
+            name,
+            Function::new(&[String, String, String], |a| {
+                let re = compile(s(&a[0]))?;
+                Ok(Value::String(
+                    re.replace_all(s(&a[1]), s(&a[2])).into_owned(),
+                ))
+            }),
+        );
+    }
+    for name in ["regexReplaceAllLiteral", "mustRegexReplaceAllLiteral"] {
+        f.insert(
+            name,
+            Function::new(&[String, String, String], |a| {
+                let re = compile(s(&a[0]))?;
+                Ok(Value::String(
+                    re.replace_all(s(&a[1]), regex::NoExpand(s(&a[2])))
+                        .into_owned(),
+                ))
+            }),
+        );
+    }
+    for name in ["regexSplit", "mustRegexSplit"] {
+        f.insert(
+            name,
+            Function::new(&[String, String, Int], |a| {
+                let re = compile(s(&a[0]))?;
+                Ok(strings(split(&re, s(&a[1]), int(&a[2]))))
+            }),
+        );
+    }
+    f.insert(
+        "regexQuoteMeta",
+        Function::new(&[String], |a| Ok(Value::String(regex::escape(s(&a[0]))))),
+    );
+}
