@@ -316,12 +316,11 @@ fn flatten_inner(v: &Value, key: &str, out: &mut Vec<(String, Value)>) {
 pub(crate) fn unflatten(items: Vec<(String, Value)>) -> Result<Value, String> {
     let mut root = Value::Map(Vec::new());
     for (key, value) in items {
-        let tokens = tokenize(&key);
-        if tokens.len() > MAX_FLAT_DEPTH {
+        let Some(tokens) = tokenize(&key, MAX_FLAT_DEPTH) else {
             return Err(format!(
                 "invalid sops metadata: key {key:?} nests deeper than {MAX_FLAT_DEPTH} levels"
             ));
-        }
+        };
         if tokens
             .iter()
             .any(|t| matches!(t, Token::List(i) if *i >= MAX_FLAT_INDEX))
@@ -346,11 +345,16 @@ enum Token {
     List(usize),
 }
 
-fn tokenize(path: &str) -> Vec<Token> {
+/// The parts of a flattened key, `None` past `max` parts: each step searches the rest of the
+/// key, so stopping there keeps a hostile key of 100,000 parts linear, not quadratic.
+fn tokenize(path: &str, max: usize) -> Option<Vec<Token>> {
     let mut tokens = Vec::new();
     let mut rest = path;
     let mut kind_list = false;
     loop {
+        if tokens.len() == max {
+            return None;
+        }
         let next_map = rest.find("__map_");
         let next_list = rest.find("__list_");
         let next = match (next_map, next_list) {
@@ -376,7 +380,7 @@ fn tokenize(path: &str) -> Vec<Token> {
             }
         }
     }
-    tokens
+    Some(tokens)
 }
 
 fn place(node: &mut Value, tokens: &[Token], value: Value) {
