@@ -1,0 +1,371 @@
+//! Helm charts rendered natively: a chart from a directory or a `.tgz`, values as Helm reads
+//! and coalesces them, Helm's template functions on [`gitops_gotmpl`], and the output
+//! `helm template` v4.3.2 prints, byte for byte.
+//!
+//! # Where to start
+//! - [`template`] with [`TemplateOptions`]: what `helm template NAME CHART` prints.
+//! - [`HelmRenderer`]: the core [`Renderer`] for a chart plus values, composed by a host as
+//!   the kustomize renderer is.
+//! - [`chart::load`], [`values`], [`engine::render`] and [`output::print`]: the steps.
+//!
+//! # Supported
+//! - Charts: `Chart.yaml` (v2 and v1 fields read as Helm exposes them under `.Chart`),
+//!   `values.yaml`, `templates/` with `_*.tpl` partials, `crds/`, `charts/` as directories or
+//!   archives (nested), `.helmignore` (Helm's rules: base-name patterns, anchored `/x`,
+//!   `dir/`, its odd `!` negation, the default `templates/.?*`), other files as `.Files`.
+//!   `.tgz` input is bounded: paths escaping the root, links and devices are refused, and
+//!   a chart may unpack to at most [`chart::MAX_TOTAL_BYTES`], [`chart::MAX_FILE_BYTES`] a
+//!   file and [`chart::MAX_FILES`] files.
+//! - Values: YAML as go-yaml v2 reads it through `sigs.k8s.io/yaml` (`yes`/`on` are
+//!   booleans, numbers float64, anchors and merge keys, alias expansion bounded), `-f` files
+//!   merged in order, `--set`/`--set-string` (Helm's strvals forms `a.b=c`, `a[0]=x`,
+//!   `a={x,y}`, `\,` `\.`, several per argument, `null`), coalescing over chart defaults with
+//!   `null` deleting, subchart scoping with `global`, dependency `condition`, `tags`, `alias`.
+//! - Functions: Sprig (without `env`, `expandenv`) plus `include`, `tpl`, `required`,
+//!   `toYaml`, `toYamlPretty`, `mustToYaml`, `fromYaml`, `fromYamlArray`, `fromJson`,
+//!   `fromJsonArray`, `lookup` (through [`engine::Lookup`]; [`engine::NoCluster`] answers
+//!   an empty map as `helm template` does). `include` nests at most 1,000 deep.
+//! - Context: `.Values`, `.Release` (IsInstall/IsUpgrade, Revision 1, Service `Helm`),
+//!   `.Chart`, `.Capabilities` (`KubeVersion` settable, default `v1.37.0`; `APIVersions.Has`
+//!   with Helm v4.3.2's default list plus added ones), `.Files` (`Get`, `GetBytes`, `Glob`
+//!   with `**` and `{a,b}`, `Lines`, `AsConfig`, `AsSecrets`, ranging), `.Template`,
+//!   `.Subcharts`.
+//! - Output: templates parsed deepest path first (a parent's `define` wins), `<no value>`
+//!   removed, documents split on `---` and trimmed, empty ones dropped, `# Source:` headers,
+//!   Helm's install order by kind (stable), hooks after the manifests (unknown hook events
+//!   dropped), `--include-crds`, `--skip-tests`.
+//!
+//! # Not supported
+//! - `values.schema.json` validation, `import-values`, `Chart.lock` checks and dependency
+//!   version ranges (a listed subchart is taken whatever its version), `--set-file`,
+//!   `--set-json`, `toToml`/`fromToml` (an error naming the function), `--strict`.
+//! - Library charts (`type: library`) render their templates like any other.
+//!
+//! # Known divergences
+//! - go-yaml v2 folds long plain strings at 80 columns in `toYaml`; this writer does not.
+//! - `.Files.GetBytes` returns a string (the template engine has no byte slices).
+//! - Error texts follow Helm's form for `fail`, `required` and parse errors, otherwise Go's
+//!   template error; they are not compared byte for byte.
+#![forbid(unsafe_code)]
+
+pub mod chart;
+pub mod engine;
+pub mod output;
+pub mod values;
+pub mod yaml;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use gitops_core::render::{self, RenderRequest, Renderer};
+use gitops_core::{Object, async_trait};
+
+pub use chart::Chart;
+pub use engine::{Lookup, NoCluster};
+
+/// Errors from loading, valuing and rendering a chart.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The chart is malformed or too large.
+    #[error("{path}: {message}")]
+    Chart {
+        /// The chart (or file) at fault.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A YAML file is not valid YAML.
+    #[error("{path}:{line}:{column}: {message}")]
+    Yaml {
+        /// The file.
+        path: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// Values cannot be used.
+    #[error("{0}")]
+    Values(String),
+    /// A `--set` argument is malformed.
+    #[error("failed parsing --set data {expr:?}: {message}")]
+    Set {
+        /// The argument.
+        expr: String,
+        /// strvals' message.
+        message: String,
+    },
+    /// A template failed to parse or execute.
+    #[error("{message}")]
+    Template {
+        /// Helm's message: the file, line and the failing function or node.
+        message: String,
+    },
+    /// A rendered document is not valid YAML.
+    #[error("{message}")]
+    Manifest {
+        /// The template file.
+        path: String,
+        /// Helm's message.
+        message: String,
+    },
+}
+
+impl Error {
+    pub(crate) fn chart(path: &str, message: impl Into<String>) -> Self {
+        Error::Chart {
+            path: path.to_string(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn values(message: impl Into<String>) -> Self {
+        Error::Values(message.into())
+    }
+}
+
+/// The flags of `helm template` this crate follows.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct TemplateOptions {
+    /// The release name (`NAME`).
+    pub release_name: String,
+    /// `-n`/`--namespace` (default `default`).
+    pub namespace: String,
+    /// `-f` files, in order.
+    pub value_files: Vec<PathBuf>,
+    /// `--set` arguments, in order.
+    pub set: Vec<String>,
+    /// `--set-string` arguments, in order.
+    pub set_string: Vec<String>,
+    /// `--kube-version` (`1.31.0` or `v1.31.0`).
+    pub kube_version: Option<String>,
+    /// `--api-versions`, added to the defaults.
+    pub api_versions: Vec<String>,
+    /// `--include-crds`.
+    pub include_crds: bool,
+    /// `--skip-tests`.
+    pub skip_tests: bool,
+    /// `--is-upgrade`.
+    pub is_upgrade: bool,
+    /// What `lookup` asks (default: no cluster).
+    pub lookup: Arc<dyn Lookup>,
+}
+
+impl TemplateOptions {
+    /// Options for release `name` in namespace `default`.
+    pub fn new(name: impl Into<String>) -> Self {
+        TemplateOptions {
+            release_name: name.into(),
+            namespace: "default".into(),
+            value_files: Vec::new(),
+            set: Vec::new(),
+            set_string: Vec::new(),
+            kube_version: None,
+            api_versions: Vec::new(),
+            include_crds: false,
+            skip_tests: false,
+            is_upgrade: false,
+            lookup: Arc::new(NoCluster),
+        }
+    }
+
+    /// Sets the namespace.
+    pub fn with_namespace(mut self, ns: impl Into<String>) -> Self {
+        self.namespace = ns.into();
+        self
+    }
+
+    /// Adds a `-f` values file.
+    pub fn with_values_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.value_files.push(path.into());
+        self
+    }
+
+    /// Adds a `--set` argument.
+    pub fn with_set(mut self, s: impl Into<String>) -> Self {
+        self.set.push(s.into());
+        self
+    }
+
+    /// Adds a `--set-string` argument.
+    pub fn with_set_string(mut self, s: impl Into<String>) -> Self {
+        self.set_string.push(s.into());
+        self
+    }
+
+    /// Sets `--kube-version`.
+    pub fn with_kube_version(mut self, v: impl Into<String>) -> Self {
+        self.kube_version = Some(v.into());
+        self
+    }
+
+    /// Adds an `--api-versions` entry.
+    pub fn with_api_version(mut self, v: impl Into<String>) -> Self {
+        self.api_versions.push(v.into());
+        self
+    }
+
+    /// Sets `--include-crds`.
+    pub fn with_include_crds(mut self, yes: bool) -> Self {
+        self.include_crds = yes;
+        self
+    }
+
+    /// Sets `--skip-tests`.
+    pub fn with_skip_tests(mut self, yes: bool) -> Self {
+        self.skip_tests = yes;
+        self
+    }
+
+    /// Sets `--is-upgrade`.
+    pub fn with_is_upgrade(mut self, yes: bool) -> Self {
+        self.is_upgrade = yes;
+        self
+    }
+
+    /// Sets what `lookup` asks.
+    pub fn with_lookup(mut self, lookup: Arc<dyn Lookup>) -> Self {
+        self.lookup = lookup;
+        self
+    }
+
+    /// The user's values: `-f` files merged in order, then `--set`, then `--set-string`.
+    ///
+    /// # Errors
+    /// A file that cannot be read or parsed, or a malformed `--set`.
+    pub fn user_values(&self) -> Result<values::Table, Error> {
+        let mut base = values::Table::new();
+        for f in &self.value_files {
+            let shown = f.display().to_string();
+            let data = std::fs::read(f).map_err(|e| Error::Io {
+                path: shown.clone(),
+                source: e,
+            })?;
+            let v = values::parse_values(&shown, &data)?;
+            values::merge_maps(&mut base, v);
+        }
+        for s in &self.set {
+            values::parse_set(s, &mut base, false)?;
+        }
+        for s in &self.set_string {
+            values::parse_set(s, &mut base, true)?;
+        }
+        Ok(base)
+    }
+
+    fn context(&self) -> Result<engine::Context, Error> {
+        let kube_version = match &self.kube_version {
+            None => engine::DEFAULT_KUBE_VERSION.to_string(),
+            Some(v) => {
+                let bare = v.trim_start_matches('v');
+                let ok = bare.split('.').count() >= 2
+                    && bare
+                        .split(['.', '-', '+'])
+                        .take(2)
+                        .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+                if !ok {
+                    return Err(Error::values(format!("invalid kube version {v:?}")));
+                }
+                format!("v{bare}")
+            }
+        };
+        let mut api_versions: Vec<String> = engine::DEFAULT_API_VERSIONS
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        api_versions.extend(self.api_versions.iter().cloned());
+        Ok(engine::Context {
+            release_name: self.release_name.clone(),
+            namespace: self.namespace.clone(),
+            is_upgrade: self.is_upgrade,
+            kube_version,
+            api_versions,
+            lookup: self.lookup.clone(),
+        })
+    }
+}
+
+/// Renders a loaded chart with `options`: the text `helm template` prints.
+///
+/// # Errors
+/// See [`Error`].
+pub fn template_chart(chart: &Chart, options: &TemplateOptions) -> Result<String, Error> {
+    let mut chart = chart.clone();
+    let user = options.user_values()?;
+    values::process_dependencies(&mut chart, &user)?;
+    let vals = values::coalesce(&chart, user);
+    let files = engine::render(&chart, &vals, &options.context()?)?;
+    output::print(&chart, &files, options.include_crds, options.skip_tests)
+}
+
+/// What `helm template NAME CHART` prints for the chart directory or `.tgz` at `chart_path`.
+///
+/// # Errors
+/// See [`Error`].
+pub fn template(chart_path: &Path, options: &TemplateOptions) -> Result<String, Error> {
+    let chart = chart::load(chart_path)?;
+    template_chart(&chart, options)
+}
+
+/// The core [`Renderer`] for a chart plus values: renders the chart at the request's path
+/// (inside its root) and returns the objects of its manifest, CRDs and hooks included as
+/// `helm template` prints them.
+#[derive(Clone, Debug)]
+pub struct HelmRenderer {
+    options: TemplateOptions,
+}
+
+impl HelmRenderer {
+    /// A renderer using `options` (release name, namespace, values).
+    pub fn new(options: TemplateOptions) -> Self {
+        HelmRenderer { options }
+    }
+
+    /// Renders synchronously.
+    ///
+    /// # Errors
+    /// [`render::Error`] naming the chart path.
+    pub fn render_sync(&self, request: &RenderRequest) -> Result<Vec<Object>, render::Error> {
+        let shown = request.path.display().to_string();
+        let root = request.root.canonicalize().map_err(|e| render::Error::Io {
+            path: ".".into(),
+            source: e,
+        })?;
+        let dir = root
+            .join(&request.path)
+            .canonicalize()
+            .map_err(|e| render::Error::Io {
+                path: shown.clone(),
+                source: e,
+            })?;
+        if !dir.starts_with(&root) {
+            return Err(render::Error::PathEscape { path: shown });
+        }
+        let text = template(&dir, &self.options).map_err(|e| render::Error::Invalid {
+            path: shown.clone(),
+            message: e.to_string(),
+            source: None,
+        })?;
+        Ok(gitops_core::object::parse_yaml(&shown, &text)?)
+    }
+}
+
+#[async_trait]
+impl Renderer for HelmRenderer {
+    async fn render(&self, request: &RenderRequest) -> Result<Vec<Object>, render::Error> {
+        self.render_sync(request)
+    }
+}
