@@ -156,9 +156,6 @@ impl Files {
             entries.retain(|(e, _)| *e != base);
             entries.push((base, Node::Str(value)));
         }
-        if entries.is_empty() {
-            return String::new();
-        }
         let out = yaml::emit(&Node::Map(entries), false);
         out.trim_end_matches('\n').to_string()
     }
@@ -637,7 +634,30 @@ fn chart_value(chart: &Chart, is_root: bool) -> Value {
     );
     m.insert("AppVersion".into(), s("appVersion"));
     m.insert("Condition".into(), s("condition"));
-    m.insert("Dependencies".into(), list("dependencies"));
+    let deps = chart
+        .metadata
+        .dependencies
+        .iter()
+        .map(|d| {
+            let mut m = BTreeMap::new();
+            m.insert("Alias".to_string(), Value::String(d.alias.clone()));
+            m.insert("Condition".to_string(), Value::String(d.condition.clone()));
+            m.insert("Enabled".to_string(), Value::Bool(true));
+            m.insert("ImportValues".to_string(), Value::list(Vec::new()));
+            m.insert("Name".to_string(), Value::String(d.name.clone()));
+            m.insert(
+                "Repository".to_string(),
+                Value::String(d.repository.clone()),
+            );
+            m.insert(
+                "Tags".to_string(),
+                Value::list(d.tags.iter().map(Value::string).collect()),
+            );
+            m.insert("Version".to_string(), Value::String(d.version.clone()));
+            Value::map(m)
+        })
+        .collect();
+    m.insert("Dependencies".into(), Value::list(deps));
     m.insert(
         "Deprecated".into(),
         Value::Bool(matches!(
@@ -651,7 +671,22 @@ fn chart_value(chart: &Chart, is_root: bool) -> Value {
     m.insert("IsRoot".into(), Value::Bool(is_root));
     m.insert("Keywords".into(), list("keywords"));
     m.insert("KubeVersion".into(), s("kubeVersion"));
-    m.insert("Maintainers".into(), list("maintainers"));
+    let maintainers = match raw.get("maintainers") {
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .map(|x| {
+                let f =
+                    |k: &str| Value::string(x.get(k).and_then(|v| v.as_str()).unwrap_or_default());
+                let mut m = BTreeMap::new();
+                m.insert("Email".to_string(), f("email"));
+                m.insert("Name".to_string(), f("name"));
+                m.insert("URL".to_string(), f("url"));
+                Value::map(m)
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    m.insert("Maintainers".into(), Value::list(maintainers));
     m.insert("Name".into(), Value::String(chart.name().to_string()));
     m.insert("Sources".into(), list("sources"));
     m.insert("Tags".into(), s("tags"));

@@ -241,6 +241,15 @@ fn process_at(chart: &mut Chart, v: &Table, prefix: &str, depth: usize) -> Resul
     chart
         .dependencies
         .retain(|c| !disabled.iter().any(|d| d == c.name()));
+    // `.Chart.Dependencies` then lists the enabled ones, named by their alias.
+    chart.metadata.dependencies = listed
+        .into_iter()
+        .filter(|(name, _)| !disabled.contains(name))
+        .map(|(name, mut dep)| {
+            dep.name = name;
+            dep
+        })
+        .collect();
     for sub in &mut chart.dependencies {
         let p = format!("{prefix}{}.", sub.name());
         process_at(sub, &cvals, &p, depth + 1)?;

@@ -373,11 +373,63 @@ fn push_scalar(out: &mut String, node: &Node, indent: usize, v3: bool) {
 
 fn push_string(out: &mut String, s: &str, key: bool, indent: usize, v3: bool) {
     let version = if v3 { GoYaml::V3 } else { GoYaml::V2 };
-    match gitops_yaml::scalar_style(s, key, version) {
-        ScalarStyle::Plain => out.push_str(s),
-        ScalarStyle::SingleQuoted => gitops_yaml::push_single_quoted(out, s),
-        ScalarStyle::DoubleQuoted => gitops_yaml::push_double_quoted(out, s),
-        ScalarStyle::Literal => gitops_yaml::push_literal(out, s, 2, indent + 2),
+    let style = gitops_yaml::scalar_style(s, key, version);
+    let mut text = String::new();
+    match style {
+        ScalarStyle::Plain => text.push_str(s),
+        ScalarStyle::SingleQuoted => gitops_yaml::push_single_quoted(&mut text, s),
+        ScalarStyle::DoubleQuoted => gitops_yaml::push_double_quoted(&mut text, s),
+        ScalarStyle::Literal => {
+            gitops_yaml::push_literal(out, s, 2, indent + 2);
+            return;
+        }
+    }
+    if key {
+        out.push_str(&text);
+    } else {
+        fold(out, &text, style, indent + 2);
+    }
+}
+
+/// go-yaml's emitter breaks a long scalar at a single space once the line is past 80
+/// columns (its `best_width`), continuing on the next line at `indent`.
+fn fold(out: &mut String, text: &str, style: ScalarStyle, indent: usize) {
+    const BEST_WIDTH: usize = 80;
+    let line_start = out.rfind('\n').map_or(0, |i| i + 1);
+    let mut col = out[line_start..].chars().count();
+    let chars: Vec<char> = text.chars().collect();
+    let (start, end) = match style {
+        ScalarStyle::Plain => (0, chars.len()),
+        _ => (1, chars.len().saturating_sub(1)),
+    };
+    let mut spaces = false;
+    for (i, &c) in chars.iter().enumerate() {
+        if c == ' ' && i >= start && i < end {
+            let inner = i > start && i + 1 < end;
+            let next_space = chars.get(i + 1) == Some(&' ');
+            let can_break = !spaces
+                && col > BEST_WIDTH
+                && match style {
+                    ScalarStyle::Plain => !next_space,
+                    ScalarStyle::SingleQuoted => inner && !next_space,
+                    _ => inner,
+                };
+            spaces = true;
+            if can_break {
+                out.push('\n');
+                out.extend(std::iter::repeat_n(' ', indent));
+                col = indent;
+                if style == ScalarStyle::DoubleQuoted && next_space {
+                    out.push('\\');
+                    col += 1;
+                }
+                continue;
+            }
+        } else {
+            spaces = false;
+        }
+        out.push(c);
+        col += 1;
     }
 }
 

@@ -7,10 +7,13 @@ use std::process::Command;
 
 use gitops_helm::TemplateOptions;
 
+#[path = "helm_diff/edge.rs"]
+mod edge;
+
 /// Cases whose difference is known and documented (none at the moment).
 const KNOWN: &[&str] = &[];
 
-fn write(dir: &Path, name: &str, text: &str) {
+pub(crate) fn write(dir: &Path, name: &str, text: &str) {
     let p = dir.join(name);
     std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
     std::fs::write(p, text).expect("write");
@@ -424,9 +427,9 @@ data:
     tar.into_inner().expect("tar").finish().expect("gz");
 }
 
-struct Case {
-    name: &'static str,
-    args: Vec<&'static str>,
+pub(crate) struct Case {
+    pub(crate) name: &'static str,
+    pub(crate) args: Vec<&'static str>,
 }
 
 fn cases() -> Vec<Case> {
@@ -516,6 +519,57 @@ fn first_difference(a: &str, b: &str) -> String {
     format!("lengths {} vs {}", a.len(), b.len())
 }
 
+struct Tally {
+    same: usize,
+    both_failed: usize,
+    different: usize,
+    unexpected: Vec<String>,
+}
+
+fn run_cases(bin: &Path, chart: &Path, cases: Vec<Case>, values_file: &Path, t: &mut Tally) {
+    for case in cases {
+        let args: Vec<String> = case
+            .args
+            .iter()
+            .map(|a| {
+                if *a == "VALUES_FILE" {
+                    values_file.display().to_string()
+                } else {
+                    a.to_string()
+                }
+            })
+            .collect();
+        for release in ["rel", "app-rel"] {
+            let want = helm(bin, chart, release, &args);
+            let got = ours(chart, release, &args);
+            let name = format!("{}/{release}", case.name);
+            // GITOPS_HELM_DIFF_DUMP=DIR writes both outputs, to diff them by hand.
+            if let Ok(dump) = std::env::var("GITOPS_HELM_DIFF_DUMP") {
+                let base = Path::new(&dump).join(format!("{}-{release}", case.name));
+                let text = |r: &Result<String, String>| match r {
+                    Ok(s) | Err(s) => s.clone(),
+                };
+                std::fs::write(base.with_extension("helm"), text(&want)).expect("dump");
+                std::fs::write(base.with_extension("ours"), text(&got)).expect("dump");
+            }
+            match (&want, &got) {
+                (Ok(w), Ok(g)) if w == g => t.same += 1,
+                (Err(_), Err(_)) => t.both_failed += 1,
+                _ => {
+                    t.different += 1;
+                    let detail = match (&want, &got) {
+                        (Ok(w), Ok(g)) => first_difference(w, g),
+                        (w, g) => format!("helm: {w:?}\nours: {g:?}"),
+                    };
+                    if !KNOWN.contains(&case.name) {
+                        t.unexpected.push(format!("{name}: {detail}"));
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn helm_template_identical_on_our_charts() {
     let Some(bin) = gitops_testenv::require_helm() else {
@@ -530,51 +584,22 @@ fn helm_template_identical_on_our_charts() {
         "replicaCount: 7\nimage:\n  tag: \"9.9\"\npodAnnotations:\n  a: \"1\"\n  b: yes\nconfig: null\nresources:\n  limits: null\n",
     )
     .expect("values");
-    let (mut same, mut both_failed, mut different, mut unexpected) = (0, 0, 0, Vec::new());
-    for case in cases() {
-        let args: Vec<String> = case
-            .args
-            .iter()
-            .map(|a| {
-                if *a == "VALUES_FILE" {
-                    values_file.display().to_string()
-                } else {
-                    a.to_string()
-                }
-            })
-            .collect();
-        for release in ["rel", "app-rel"] {
-            let want = helm(&bin, &chart, release, &args);
-            let got = ours(&chart, release, &args);
-            let name = format!("{}/{release}", case.name);
-            // GITOPS_HELM_DIFF_DUMP=DIR writes both outputs, to diff them by hand.
-            if let Ok(dump) = std::env::var("GITOPS_HELM_DIFF_DUMP") {
-                let base = Path::new(&dump).join(format!("{}-{release}", case.name));
-                let text = |r: &Result<String, String>| match r {
-                    Ok(s) | Err(s) => s.clone(),
-                };
-                std::fs::write(base.with_extension("helm"), text(&want)).expect("dump");
-                std::fs::write(base.with_extension("ours"), text(&got)).expect("dump");
-            }
-            match (&want, &got) {
-                (Ok(w), Ok(g)) if w == g => same += 1,
-                (Err(_), Err(_)) => both_failed += 1,
-                _ => {
-                    different += 1;
-                    let detail = match (&want, &got) {
-                        (Ok(w), Ok(g)) => first_difference(w, g),
-                        (w, g) => format!("helm: {w:?}\nours: {g:?}"),
-                    };
-                    if !KNOWN.contains(&case.name) {
-                        unexpected.push(format!("{name}: {detail}"));
-                    }
-                }
-            }
-        }
-    }
+    let mut t = Tally {
+        same: 0,
+        both_failed: 0,
+        different: 0,
+        unexpected: Vec::new(),
+    };
+    run_cases(&bin, &chart, cases(), &values_file, &mut t);
+    let edge = tmp.path().join("edge");
+    edge::write_edge(&edge);
+    let edge_values = tmp.path().join("edge-override.yaml");
+    std::fs::write(&edge_values, edge::OVERRIDE).expect("values");
+    run_cases(&bin, &edge, edge::cases(), &edge_values, &mut t);
     eprintln!(
-        "helm template differential: {same} identical, {both_failed} failing in both, {different} different"
+        "helm template differential: {} identical, {} failing in both, {} different",
+        t.same, t.both_failed, t.different
     );
-    assert_eq!(both_failed, 0, "every case is meant to render");
-    assert!(unexpected.is_empty(), "{}", unexpected.join("\n\n"));
+    assert!(t.unexpected.is_empty(), "{}", t.unexpected.join("\n\n"));
+    assert_eq!(t.both_failed, 0, "every case is meant to render");
 }
