@@ -496,6 +496,12 @@ pub fn functions(lookup: Arc<dyn Lookup>) -> Functions {
         "include",
         Function::with_call(&[Ty::String, Ty::Any], None, |call: &mut Call<'_>, a| {
             let name = a[0].as_str().unwrap_or("");
+            if !call.templates().contains(name) {
+                return Err(format!(
+                    "template: no template {} associated with template \"gotpl\"",
+                    gitops_gotmpl::gofmt::quote(name, false)
+                ));
+            }
             call.execute_template(name, &a[1])
                 .map(Value::String)
                 .map_err(|e| e.to_string())
@@ -516,10 +522,14 @@ pub fn functions(lookup: Arc<dyn Lookup>) -> Functions {
     f.insert(
         "required",
         Function::new(&[Ty::String, Ty::Any], |a| match &a[1] {
-            Value::Nil | Value::Missing => Err(a[0].as_str().unwrap_or("").to_string()),
-            Value::String(s) if s.is_empty() => Err(a[0].as_str().unwrap_or("").to_string()),
+            Value::Nil | Value::Missing => Err(marked(a[0].as_str().unwrap_or(""))),
+            Value::String(s) if s.is_empty() => Err(marked(a[0].as_str().unwrap_or(""))),
             v => Ok(v.clone()),
         }),
+    );
+    f.insert(
+        "fail",
+        Function::new(&[Ty::String], |a| Err(marked(a[0].as_str().unwrap_or("")))),
     );
     f.insert(
         "toYaml",
@@ -830,34 +840,71 @@ pub fn render(
     Ok(out)
 }
 
+/// Marks the message of `fail` and `required`, which Helm prints alone after the outermost
+/// location, however deeply the call was included.
+const MARK_START: &str = "HELM_ERR_START";
+const MARK_END: &str = "HELM_ERR_END";
+
+fn marked(msg: &str) -> String {
+    format!("{MARK_START}{msg}{MARK_END}")
+}
+
 fn parse_error(e: &gitops_gotmpl::Error) -> String {
     match e {
-        gitops_gotmpl::Error::Parse {
-            name,
-            line,
-            message,
-        } => {
-            format!("parse error at ({name}:{line}): {message}")
+        gitops_gotmpl::Error::Parse { name, line, .. } => {
+            // Helm keeps the last `: `-separated part of Go's text.
+            let go = e.to_string();
+            let last = go.rsplit(": ").next().unwrap_or_default();
+            format!("parse error at ({name}:{line}): {last}")
         }
         other => other.to_string(),
     }
 }
 
 fn exec_error(e: &gitops_gotmpl::Error) -> String {
-    match e {
-        gitops_gotmpl::Error::Exec(x) => {
-            // Helm prints `fail` and `required` messages alone after the location.
-            let msg = x
-                .message
-                .strip_prefix("error calling fail: ")
-                .or_else(|| x.message.strip_prefix("error calling required: "));
-            match msg {
-                Some(m) => format!("execution error at ({}): {m}", x.location),
-                None => e.to_string(),
-            }
-        }
-        other => other.to_string(),
+    let text = e.to_string();
+    if let gitops_gotmpl::Error::Exec(x) = e
+        && let Some(start) = text.find(MARK_START)
+    {
+        let rest = &text[start + MARK_START.len()..];
+        let msg = rest.split(MARK_END).next().unwrap_or(rest);
+        return format!("execution error at ({}): {msg}", x.location);
     }
+    helm_exec_text(&text, 0)
+}
+
+/// Helm v4's layout of Go's `template: LOC: executing "T" at <NODE>: MESSAGE`: one part per
+/// line, and an `include`d template's own error laid out the same way below it.
+fn helm_exec_text(text: &str, depth: usize) -> String {
+    let parsed = (|| {
+        let rest = text.strip_prefix("template: ")?;
+        let (loc, rest) = rest.split_once(": executing \"")?;
+        let (tpl, rest) = rest.split_once("\" at <")?;
+        let (node, msg) = rest.split_once(">: ")?;
+        Some((loc, tpl, node, msg))
+    })();
+    let Some((loc, tpl, node, msg)) = parsed else {
+        return text.to_string();
+    };
+    // Helm leaves Go's text as it is when a function other than `include` or `tpl` failed.
+    let mut chain = text;
+    while let Some(i) = chain.find("error calling ") {
+        let name = chain[i + "error calling ".len()..]
+            .split(':')
+            .next()
+            .unwrap_or("");
+        if name != "include" && name != "tpl" {
+            return text.to_string();
+        }
+        chain = &chain[i + 1..];
+    }
+    let msg = match msg.split_once(": ") {
+        Some((head, inner)) if head.starts_with("error calling ") && depth < 100 => {
+            format!("{head}:\n{}", helm_exec_text(inner, depth + 1))
+        }
+        _ => msg.to_string(),
+    };
+    format!("{loc}\n  executing \"{tpl}\" at <{node}>:\n    {msg}")
 }
 
 #[cfg(test)]

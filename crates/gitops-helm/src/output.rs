@@ -129,10 +129,18 @@ fn less_by_kind(a: &str, b: &str) -> std::cmp::Ordering {
 fn head(path: &str, doc: &str) -> Result<(String, Option<String>), Error> {
     let node = yaml::parse_one(doc).map_err(|e| Error::Manifest {
         path: path.to_string(),
-        message: format!(
-            "YAML parse error on {path}: error converting YAML to JSON: yaml: line {}: {}",
-            e.line, e.message
-        ),
+        // go-yaml names no line for a problem on the first one.
+        message: if e.line <= 1 {
+            format!(
+                "YAML parse error on {path}: error converting YAML to JSON: yaml: {}",
+                e.message
+            )
+        } else {
+            format!(
+                "YAML parse error on {path}: error converting YAML to JSON: yaml: line {}: {}",
+                e.line, e.message
+            )
+        },
     })?;
     let Node::Map(entries) = node else {
         return Ok((String::new(), None));

@@ -603,3 +603,63 @@ fn helm_template_identical_on_our_charts() {
     assert!(t.unexpected.is_empty(), "{}", t.unexpected.join("\n\n"));
     assert_eq!(t.both_failed, 0, "every case is meant to render");
 }
+
+/// Templates that fail: Helm's error text (after `Error: `, before its `--debug` hint) and
+/// ours must be identical.
+const ERROR_CASES: &[(&str, &str)] = &[
+    ("required", "x: {{ required \"need .a\" .Values.a }}\n"),
+    ("fail", "x: {{ fail \"boom\" }}\n"),
+    (
+        "required-in-include",
+        "{{- define \"h\" }}{{ required \"deep need\" .Values.a }}{{ end }}\nx: {{ include \"h\" . }}\n",
+    ),
+    ("nil-pointer", "x: {{ .Values.a.b }}\n"),
+    ("parse", "x: {{ if }}\n"),
+    ("unknown-function", "x: {{ nosuch }}\n"),
+    ("include-missing", "x: {{ include \"nope\" . }}\n"),
+    (
+        "include-nil-pointer",
+        "{{- define \"h\" }}{{ .Values.a.b }}{{ end }}\nx: {{ include \"h\" . }}\n",
+    ),
+    ("bad-yaml-output", "a: b: c\n"),
+    (
+        "fail-in-tpl",
+        "x: {{ tpl \"{{ fail \\\"in tpl\\\" }}\" . }}\n",
+    ),
+    ("divide-by-zero", "x: {{ div 1 0 }}\n"),
+];
+
+#[test]
+fn helm_template_errors_identical() {
+    let Some(bin) = gitops_testenv::require_helm() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (mut same, mut different) = (0, Vec::new());
+    for (name, text) in ERROR_CASES {
+        let dir = tmp.path().join(name);
+        write(
+            &dir,
+            "Chart.yaml",
+            &format!("apiVersion: v2\nname: {name}\nversion: 0.1.0\n"),
+        );
+        write(&dir, "templates/t.yaml", text);
+        let want = helm(&bin, &dir, "r", &[]).expect_err("helm must fail");
+        let want = want.strip_prefix("Error: ").unwrap_or(&want);
+        let want = want
+            .strip_suffix("\n\nUse --debug flag to render out invalid YAML\n")
+            .unwrap_or(want)
+            .trim_end();
+        let got = ours(&dir, "r", &[]).expect_err("ours must fail");
+        if want == got {
+            same += 1;
+        } else {
+            different.push(format!("{name}:\n  helm: {want:?}\n  ours: {got:?}"));
+        }
+    }
+    eprintln!(
+        "helm template errors: {same} identical, {} different",
+        different.len()
+    );
+    assert!(different.is_empty(), "{}", different.join("\n"));
+}
