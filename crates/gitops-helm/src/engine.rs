@@ -772,6 +772,25 @@ fn collect(
     Ok(Value::map(ctx))
 }
 
+/// Values as templates see them: numbers from files are float64 (read through JSON), while
+/// integers `--set` typed stay int64, as in Helm.
+fn values_to_value(j: &serde_json::Value, depth: usize) -> Value {
+    match j {
+        serde_json::Value::Number(n) if !n.is_f64() && n.as_i64().is_some() => {
+            Value::Int64(n.as_i64().unwrap_or_default())
+        }
+        serde_json::Value::Array(a) if depth < 1000 => {
+            Value::list(a.iter().map(|x| values_to_value(x, depth + 1)).collect())
+        }
+        serde_json::Value::Object(o) if depth < 1000 => Value::map(
+            o.iter()
+                .map(|(k, x)| (k.clone(), values_to_value(x, depth + 1)))
+                .collect(),
+        ),
+        other => Value::from_json(other),
+    }
+}
+
 /// Helm's order: deeper paths first, then names in reverse (so a parent's `define`, parsed
 /// later, wins).
 fn helm_order(a: &str, b: &str) -> std::cmp::Ordering {
@@ -811,7 +830,7 @@ pub fn render(
     top.insert("Release".to_string(), Value::map(release));
     top.insert("Capabilities".to_string(), Value::Object(Arc::new(caps)));
     let mut tpls = Vec::new();
-    let values = Value::from_json(&serde_json::Value::Object(values.clone()));
+    let values = values_to_value(&serde_json::Value::Object(values.clone()), 0);
     collect(chart, chart.name(), values, &top, &mut tpls, true)?;
     tpls.sort_by(|a, b| helm_order(&a.name, &b.name));
     let mut set = Templates::new(functions(ctx.lookup.clone()))

@@ -393,23 +393,30 @@ impl SetParser {
         data.insert(k, self.typed(v));
     }
 
+    /// strvals' `typedVal`: `true`, `false`, `null` and `0` in any case, then an integer
+    /// without a leading zero, kept an int64 (no JSON round trip makes it a float64); the rest
+    /// stays a string.
     fn typed(&self, v: &str) -> Json {
         if self.as_string {
             return Json::String(v.to_string());
         }
-        match v {
-            "true" => return Json::Bool(true),
-            "false" => return Json::Bool(false),
-            "null" => return Json::Null,
-            "0" => return Json::from(0.0),
-            _ => {}
+        if v.eq_ignore_ascii_case("true") {
+            return Json::Bool(true);
         }
-        // strvals types an integer (strconv.ParseInt, no leading zero) and keeps the rest a
-        // string; the JSON round trip then makes it a float64.
-        if !v.starts_with('0')
-            && let Ok(i) = v.parse::<i64>()
+        if v.eq_ignore_ascii_case("false") {
+            return Json::Bool(false);
+        }
+        if v.eq_ignore_ascii_case("null") {
+            return Json::Null;
+        }
+        if v == "0" {
+            return Json::from(0i64);
+        }
+        if !v.is_empty()
+            && !v.starts_with('0')
+            && let Some(i) = parse_go_int(v)
         {
-            return Json::from(i as f64);
+            return Json::from(i);
         }
         Json::String(v.to_string())
     }
@@ -421,9 +428,7 @@ impl SetParser {
             match stop {
                 Stop::Eof => return Err("list must terminate with '}'".into()),
                 Stop::Char('}') => {
-                    if !(v.is_empty() && out.is_empty()) {
-                        out.push(self.typed(&v));
-                    }
+                    out.push(self.typed(&v));
                     return Ok(out);
                 }
                 Stop::Char(_) => out.push(self.typed(&v)),
@@ -484,6 +489,15 @@ impl SetParser {
     }
 }
 
+/// Go's `strconv.ParseInt(v, 10, 64)`: an optional sign and decimal digits.
+fn parse_go_int(v: &str) -> Option<i64> {
+    let digits = v.strip_prefix(['+', '-']).unwrap_or(v);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    v.parse::<i64>().ok()
+}
+
 fn set_index(list: &mut Vec<Json>, i: usize, v: Json) {
     if list.len() <= i {
         list.resize(i + 1, Json::Null);
@@ -505,19 +519,23 @@ mod tests {
     fn strvals_common_forms() {
         assert_eq!(
             set("a.b=c,d=1"),
-            serde_json::json!({"a": {"b": "c"}, "d": 1.0})
+            serde_json::json!({"a": {"b": "c"}, "d": 1})
         );
         assert_eq!(set("a[1]=x"), serde_json::json!({"a": [null, "x"]}));
         assert_eq!(set("a={x,y}"), serde_json::json!({"a": ["x", "y"]}));
         assert_eq!(
             set(r"a=x\,y,b\.c=2"),
-            serde_json::json!({"a": "x,y", "b.c": 2.0})
+            serde_json::json!({"a": "x,y", "b.c": 2})
         );
         assert_eq!(
             set("a=null,b=true,c=010"),
             serde_json::json!({"a": null, "b": true, "c": "010"})
         );
-        assert_eq!(set("a[0].b=1"), serde_json::json!({"a": [{"b": 1.0}]}));
+        assert_eq!(set("a[0].b=1"), serde_json::json!({"a": [{"b": 1}]}));
+        assert_eq!(
+            set("a={},b=TRUE"),
+            serde_json::json!({"a": [""], "b": true})
+        );
     }
 
     #[test]

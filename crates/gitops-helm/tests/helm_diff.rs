@@ -467,6 +467,23 @@ fn cases() -> Vec<Case> {
         c("api-versions", &["--api-versions", "example.com/v1"]),
         c("fullname", &["--set", "fullnameOverride=custom"]),
         c("release-contains-name", &["--set", "global.domain=x.y"]),
+        c("is-upgrade", &["--is-upgrade"]),
+        c(
+            "set-nested-lists",
+            &[
+                "--set",
+                "config.list[0][1]=x,config.nested.z.y=",
+                "--set-string",
+                "config.list[3]=true,tolerations={}",
+            ],
+        ),
+        c(
+            "set-int64",
+            &[
+                "--set",
+                "replicaCount=1000000,service.port=+80,config.b=FALSE,nodeSelector={}",
+            ],
+        ),
     ]
 }
 
@@ -477,6 +494,7 @@ fn ours(chart: &Path, release: &str, args: &[String]) -> Result<String, String> 
         let v = args.get(i + 1).cloned().unwrap_or_default();
         match args[i].as_str() {
             "--include-crds" => o = o.with_include_crds(true),
+            "--is-upgrade" => o = o.with_is_upgrade(true),
             "--skip-tests" => o = o.with_skip_tests(true),
             "-n" => o = o.with_namespace(v),
             "--set" => o = o.with_set(v),
@@ -486,7 +504,10 @@ fn ours(chart: &Path, release: &str, args: &[String]) -> Result<String, String> 
             "--api-versions" => o = o.with_api_version(v),
             other => panic!("unknown flag {other}"),
         }
-        i += if args[i].starts_with("--include") || args[i] == "--skip-tests" {
+        i += if args[i].starts_with("--include")
+            || args[i].starts_with("--is")
+            || args[i] == "--skip-tests"
+        {
             1
         } else {
             2
@@ -524,6 +545,8 @@ struct Tally {
     both_failed: usize,
     different: usize,
     unexpected: Vec<String>,
+    helm_time: std::time::Duration,
+    our_time: std::time::Duration,
 }
 
 fn run_cases(bin: &Path, chart: &Path, cases: Vec<Case>, values_file: &Path, t: &mut Tally) {
@@ -540,8 +563,12 @@ fn run_cases(bin: &Path, chart: &Path, cases: Vec<Case>, values_file: &Path, t: 
             })
             .collect();
         for release in ["rel", "app-rel"] {
+            let start = std::time::Instant::now();
             let want = helm(bin, chart, release, &args);
+            t.helm_time += start.elapsed();
+            let start = std::time::Instant::now();
             let got = ours(chart, release, &args);
+            t.our_time += start.elapsed();
             let name = format!("{}/{release}", case.name);
             // GITOPS_HELM_DIFF_DUMP=DIR writes both outputs, to diff them by hand.
             if let Ok(dump) = std::env::var("GITOPS_HELM_DIFF_DUMP") {
@@ -589,6 +616,8 @@ fn helm_template_identical_on_our_charts() {
         both_failed: 0,
         different: 0,
         unexpected: Vec::new(),
+        helm_time: std::time::Duration::ZERO,
+        our_time: std::time::Duration::ZERO,
     };
     run_cases(&bin, &chart, cases(), &values_file, &mut t);
     let edge = tmp.path().join("edge");
@@ -597,8 +626,9 @@ fn helm_template_identical_on_our_charts() {
     std::fs::write(&edge_values, edge::OVERRIDE).expect("values");
     run_cases(&bin, &edge, edge::cases(), &edge_values, &mut t);
     eprintln!(
-        "helm template differential: {} identical, {} failing in both, {} different",
-        t.same, t.both_failed, t.different
+        "helm template differential: {} identical, {} failing in both, {} different \
+         (helm {:?} in total, ours {:?}; ours is a debug build)",
+        t.same, t.both_failed, t.different, t.helm_time, t.our_time
     );
     assert!(t.unexpected.is_empty(), "{}", t.unexpected.join("\n\n"));
     assert_eq!(t.both_failed, 0, "every case is meant to render");
