@@ -79,37 +79,33 @@ fn is_go_space(c: char) -> bool {
     c.is_whitespace()
 }
 
-/// Helm's `SplitManifests`: split on a line starting `---`, trim each document, drop empty ones.
+/// Helm v4's split of a rendered file into documents: a line starting with `---` ends a
+/// document (the rest of that line, after whitespace, begins the next); each document loses
+/// its leading whitespace but keeps its trailing line breaks; blank documents are dropped.
 pub fn split_manifests(text: &str) -> Vec<String> {
-    let text = text.trim_matches(is_go_space);
-    let mut docs = Vec::new();
-    let mut rest = text;
-    // The separator is `(?:^|\s*\n)---\s*`.
-    let mut start_sep = rest.starts_with("---");
+    const GO_SPACE: [char; 5] = [' ', '\t', '\n', '\r', '\x0c'];
+    let mut raw = Vec::new();
+    let mut start = 0;
+    let mut pos = 0;
     loop {
-        while start_sep {
-            rest = rest[3..].trim_start_matches([' ', '\t', '\n', '\r', '\x0c']);
-            start_sep = rest.starts_with("---");
+        let line_start = pos == 0 || text.as_bytes()[pos - 1] == b'\n';
+        if line_start && text[pos..].starts_with("---") {
+            raw.push(&text[start..pos]);
+            let rest = text[pos + 3..].trim_start_matches(GO_SPACE);
+            start = text.len() - rest.len();
+            pos = start;
+            continue;
         }
-        match rest.find("\n---") {
-            Some(i) => {
-                let doc = rest[..i].trim_end_matches([' ', '\t', '\n', '\r', '\x0c']);
-                if !doc.is_empty() {
-                    docs.push(doc.trim_matches(is_go_space).to_string());
-                }
-                rest = &rest[i + 1..];
-                start_sep = true;
-            }
-            None => {
-                if !rest.is_empty() {
-                    docs.push(rest.trim_matches(is_go_space).to_string());
-                }
-                break;
-            }
+        match text[pos..].find('\n') {
+            Some(i) => pos += i + 1,
+            None => break,
         }
     }
-    docs.retain(|d| !d.is_empty());
-    docs
+    raw.push(&text[start..]);
+    raw.into_iter()
+        .filter(|d| !d.trim_matches(is_go_space).is_empty())
+        .map(|d| d.trim_start_matches(is_go_space).to_string())
+        .collect()
 }
 
 fn kind_rank(kind: &str) -> Option<usize> {
@@ -245,7 +241,7 @@ pub fn print(
         push_crds(&mut manifest, chart, chart.name());
     }
     for m in &generic {
-        manifest.push_str(&format!("---\n# Source: {}\n{}\n\n", m.path, m.content));
+        manifest.push_str(&format!("---\n# Source: {}\n{}\n", m.path, m.content));
     }
     let mut out = manifest.trim_matches(is_go_space).to_string();
     out.push('\n');
@@ -257,7 +253,7 @@ pub fn print(
         if skip_tests && is_test {
             continue;
         }
-        out.push_str(&format!("---\n# Source: {}\n{}\n\n", h.path, h.content));
+        out.push_str(&format!("---\n# Source: {}\n{}\n", h.path, h.content));
     }
     Ok(out)
 }
@@ -270,11 +266,11 @@ mod tests {
     fn splits_as_helm() {
         assert_eq!(
             split_manifests("a: 1\n---\nb: 2\n---\n\n"),
-            vec!["a: 1", "b: 2"]
+            vec!["a: 1\n", "b: 2\n"]
         );
         assert_eq!(
-            split_manifests("---\na: 1\n--- \n  b: 2"),
-            vec!["a: 1", "b: 2"]
+            split_manifests("---\na: 1\n\n--- # c\n  ---\n---x: 2"),
+            vec!["a: 1\n\n", "# c\n  ---\n", "x: 2"]
         );
     }
 }

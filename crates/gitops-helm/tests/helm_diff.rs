@@ -693,3 +693,55 @@ fn helm_template_errors_identical() {
     );
     assert!(different.is_empty(), "{}", different.join("\n"));
 }
+
+/// Opt-in: `GITOPS_HELM_SEED_CHARTS=/path/a:/path/b` compares charts found elsewhere (the
+/// seed charts, never committed here) with the default values, with and without
+/// `--include-crds`, at Kubernetes 1.34.4 and 1.31.0. Extra arguments for every run (such as
+/// `--set grafana.adminPassword=x`) come from `GITOPS_HELM_SEED_ARGS`, space-separated.
+#[test]
+fn seed_charts_from_env() {
+    let Ok(paths) = std::env::var("GITOPS_HELM_SEED_CHARTS") else {
+        return;
+    };
+    let Some(bin) = gitops_testenv::require_helm() else {
+        return;
+    };
+    let extra: Vec<String> = std::env::var("GITOPS_HELM_SEED_ARGS")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    let mut different = Vec::new();
+    for path in paths.split(':').filter(|p| !p.is_empty()) {
+        let chart = Path::new(path);
+        for flags in [
+            vec!["--kube-version", "1.34.4"],
+            vec!["--kube-version", "1.34.4", "--include-crds"],
+            vec!["--kube-version", "1.31.0"],
+            vec!["--kube-version", "1.31.0", "--include-crds"],
+        ] {
+            let mut args: Vec<String> = flags.iter().map(|s| s.to_string()).collect();
+            args.extend(extra.iter().cloned());
+            let start = std::time::Instant::now();
+            let want = helm(&bin, chart, "seed", &args);
+            let helm_time = start.elapsed();
+            let start = std::time::Instant::now();
+            let got = ours(chart, "seed", &args);
+            let our_time = start.elapsed();
+            let verdict = match (&want, &got) {
+                (Ok(w), Ok(g)) if w == g => "identical".to_string(),
+                (Ok(w), Ok(g)) => format!("different: {}", first_difference(w, g)),
+                (w, g) => format!("different:\n  helm: {w:?}\n  ours: {g:?}"),
+            };
+            eprintln!(
+                "{path} {}: {verdict} (helm {helm_time:?}, ours {our_time:?}, {} bytes)",
+                flags.join(" "),
+                want.as_ref().map_or(0, |w| w.len())
+            );
+            if verdict != "identical" {
+                different.push(format!("{path} {}", flags.join(" ")));
+            }
+        }
+    }
+    assert!(different.is_empty(), "{}", different.join("\n"));
+}
