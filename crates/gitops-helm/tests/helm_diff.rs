@@ -731,7 +731,13 @@ fn seed_charts_from_env() {
             let verdict = match (&want, &got) {
                 (Ok(w), Ok(g)) if w == g => "identical".to_string(),
                 (Ok(w), Ok(g)) => format!("different: {}", first_difference(w, g)),
-                (w, g) => format!("different:\n  helm: {w:?}\n  ours: {g:?}"),
+                (w, g) => {
+                    let short = |r: &Result<String, String>| {
+                        let s = format!("{r:?}");
+                        s.chars().take(400).collect::<String>()
+                    };
+                    format!("different:\n  helm: {}\n  ours: {}", short(w), short(g))
+                }
             };
             eprintln!(
                 "{path} {}: {verdict} (helm {helm_time:?}, ours {our_time:?}, {} bytes)",
