@@ -620,6 +620,31 @@ fn helm_template_identical_on_our_charts() {
         our_time: std::time::Duration::ZERO,
     };
     run_cases(&bin, &chart, cases(), &values_file, &mut t);
+    // The same chart packed as an archive (where Helm applies no .helmignore).
+    let packed = tmp.path().join("app-1.2.3.tgz");
+    {
+        let f = std::fs::File::create(&packed).expect("tgz");
+        let gz = flate2::write::GzEncoder::new(f, flate2::Compression::default());
+        let mut tar = tar::Builder::new(gz);
+        tar.append_dir_all("app", &chart).expect("tar");
+        tar.into_inner().expect("tar").finish().expect("gz");
+    }
+    run_cases(
+        &bin,
+        &packed,
+        vec![
+            Case {
+                name: "archive",
+                args: vec![],
+            },
+            Case {
+                name: "archive-crds",
+                args: vec!["--include-crds", "--set", "db.enabled=false"],
+            },
+        ],
+        &values_file,
+        &mut t,
+    );
     let edge = tmp.path().join("edge");
     edge::write_edge(&edge);
     let edge_values = tmp.path().join("edge-override.yaml");
