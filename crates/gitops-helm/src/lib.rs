@@ -18,7 +18,8 @@
 //!   file and [`chart::MAX_FILES`] files.
 //! - Values: YAML as go-yaml v2 reads it through `sigs.k8s.io/yaml` (`yes`/`on` are
 //!   booleans, numbers float64, anchors and merge keys, alias expansion bounded), `-f` files
-//!   merged in order, `--set`/`--set-string` (Helm's strvals forms `a.b=c`, `a[0]=x`,
+//!   merged in order, `--set`/`--set-string`/`--set-json`/`--set-file`/`--set-literal` in
+//!   Helm's order (Helm's strvals forms `a.b=c`, `a[0]=x`,
 //!   `a={x,y}`, `\,` `\.`, several per argument, `null`; integers stay int64 as in Helm),
 //!   coalescing over chart defaults with `null` deleting, subchart scoping with `global`,
 //!   dependency `condition`, `tags`, `alias` (and `.Chart.Dependencies` as Helm leaves it).
@@ -53,7 +54,7 @@
 //! - `values.schema.json` validation (a value the schema forbids renders here, where Helm
 //!   fails), `import-values`, `Chart.lock` checks and dependency version ranges (a listed
 //!   subchart is taken whatever its version), `requirements.yaml` of `apiVersion: v1`
-//!   charts, `--set-file`, `--set-json`, `--set-literal`, `--strict`, `--show-only`.
+//!   charts, `--strict`, `--show-only`.
 //! - `toToml` and `fromToml`: an error naming the function.
 //!
 //! # Known divergences
@@ -166,6 +167,12 @@ pub struct TemplateOptions {
     pub set: Vec<String>,
     /// `--set-string` arguments, in order.
     pub set_string: Vec<String>,
+    /// `--set-file` arguments, in order.
+    pub set_file: Vec<String>,
+    /// `--set-json` arguments, in order.
+    pub set_json: Vec<String>,
+    /// `--set-literal` arguments, in order.
+    pub set_literal: Vec<String>,
     /// `--kube-version` (`1.31.0` or `v1.31.0`).
     pub kube_version: Option<String>,
     /// `--api-versions`, added to the defaults.
@@ -189,6 +196,9 @@ impl TemplateOptions {
             value_files: Vec::new(),
             set: Vec::new(),
             set_string: Vec::new(),
+            set_file: Vec::new(),
+            set_json: Vec::new(),
+            set_literal: Vec::new(),
             kube_version: None,
             api_versions: Vec::new(),
             include_crds: false,
@@ -219,6 +229,24 @@ impl TemplateOptions {
     /// Adds a `--set-string` argument.
     pub fn with_set_string(mut self, s: impl Into<String>) -> Self {
         self.set_string.push(s.into());
+        self
+    }
+
+    /// Adds a `--set-file` argument (`key=path`).
+    pub fn with_set_file(mut self, s: impl Into<String>) -> Self {
+        self.set_file.push(s.into());
+        self
+    }
+
+    /// Adds a `--set-json` argument.
+    pub fn with_set_json(mut self, s: impl Into<String>) -> Self {
+        self.set_json.push(s.into());
+        self
+    }
+
+    /// Adds a `--set-literal` argument.
+    pub fn with_set_literal(mut self, s: impl Into<String>) -> Self {
+        self.set_literal.push(s.into());
         self
     }
 
@@ -258,7 +286,8 @@ impl TemplateOptions {
         self
     }
 
-    /// The user's values: `-f` files merged in order, then `--set`, then `--set-string`.
+    /// The user's values: `-f` files merged in order, then `--set-json`, `--set`,
+    /// `--set-string`, `--set-file` and `--set-literal` arguments.
     ///
     /// # Errors
     /// A file that cannot be read or parsed, or a malformed `--set`.
@@ -273,11 +302,17 @@ impl TemplateOptions {
             let v = values::parse_values(&shown, &data)?;
             values::merge_maps(&mut base, v);
         }
-        for s in &self.set {
-            values::parse_set(s, &mut base, false)?;
-        }
-        for s in &self.set_string {
-            values::parse_set(s, &mut base, true)?;
+        // Helm's order: --set-json, --set, --set-string, --set-file, --set-literal.
+        for (args, kind) in [
+            (&self.set_json, values::SetKind::Json),
+            (&self.set, values::SetKind::Typed),
+            (&self.set_string, values::SetKind::String),
+            (&self.set_file, values::SetKind::File),
+            (&self.set_literal, values::SetKind::Literal),
+        ] {
+            for s in args {
+                values::parse_set(s, &mut base, kind)?;
+            }
         }
         Ok(base)
     }

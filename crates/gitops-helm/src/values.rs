@@ -257,18 +257,33 @@ fn process_at(chart: &mut Chart, v: &Table, prefix: &str, depth: usize) -> Resul
     Ok(())
 }
 
-/// Parses one `--set` (or, with `as_string`, `--set-string`) argument into `base`, with Helm's
-/// `strvals` rules: `a.b=c`, `a[0]=x`, `a={x,y}`, `\,` and `\.` escapes, several
-/// assignments separated by commas, `null` deleting (setting nil), numbers and booleans typed
-/// unless `as_string`.
+/// Which `--set` flag an argument came from: how its values are read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SetKind {
+    /// `--set`: `true`, `false`, `null` and integers typed, the rest strings.
+    Typed,
+    /// `--set-string`: every value a string.
+    String,
+    /// `--set-file`: each value is a path whose contents become the string.
+    File,
+    /// `--set-json`: each value is JSON (numbers float64).
+    Json,
+    /// `--set-literal`: one key, and everything after `=` as the string, commas included.
+    Literal,
+}
+
+/// Parses one `--set`-family argument into `base`, with Helm's `strvals` rules: `a.b=c`,
+/// `a[0]=x`, `a={x,y}`, `\,` and `\.` escapes, several assignments separated by commas,
+/// `null` deleting (setting nil); `kind` says how values are read.
 ///
 /// # Errors
-/// [`Error::Set`] with strvals' message.
-pub fn parse_set(text: &str, base: &mut Table, as_string: bool) -> Result<(), Error> {
+/// [`Error::Set`] with strvals' message (for `--set-file`, the file that cannot be read).
+pub fn parse_set(text: &str, base: &mut Table, kind: SetKind) -> Result<(), Error> {
     let mut p = SetParser {
         s: text.chars().collect(),
         i: 0,
-        as_string,
+        kind,
     };
     p.parse(base).map_err(|m| Error::Set {
         expr: text.to_string(),
@@ -282,7 +297,7 @@ pub const MAX_INDEX: usize = 65536;
 struct SetParser {
     s: Vec<char>,
     i: usize,
-    as_string: bool,
+    kind: SetKind,
 }
 
 enum Stop {
@@ -344,14 +359,14 @@ impl SetParser {
                 if k.is_empty() {
                     return Err("key  has no value".into());
                 }
-                if self.peek() == Some('{') {
+                if self.lists_allowed() && self.peek() == Some('{') {
                     self.i += 1;
                     let items = self.list_values()?;
                     data.insert(k, Json::Array(items));
                     return self.after_value();
                 }
-                let (v, _) = self.run_until(&[',']);
-                self.set_scalar(data, k, &v);
+                let v = self.value()?;
+                data.insert(k, v);
                 Ok(())
             }
             Stop::Char(',') => {
@@ -389,15 +404,54 @@ impl SetParser {
         self.s.get(self.i).copied()
     }
 
-    fn set_scalar(&self, data: &mut Table, k: String, v: &str) {
-        data.insert(k, self.typed(v));
+    fn lists_allowed(&self) -> bool {
+        matches!(self.kind, SetKind::Typed | SetKind::String)
+    }
+
+    /// The value after `=`, read as the flag reads it, up to the `,` that ends it.
+    fn value(&mut self) -> Result<Json, String> {
+        match self.kind {
+            SetKind::Typed | SetKind::String => {
+                let (v, _) = self.run_until(&[',']);
+                Ok(self.typed(&v))
+            }
+            SetKind::Literal => {
+                let v: String = self.s[self.i..].iter().collect();
+                self.i = self.s.len();
+                Ok(Json::String(v))
+            }
+            SetKind::File => {
+                let (path, _) = self.run_until(&[',']);
+                let data = std::fs::read(&path).map_err(|e| format!("{path}: {e}"))?;
+                if data.len() as u64 > crate::chart::MAX_FILE_BYTES {
+                    return Err(format!(
+                        "{path}: larger than {} bytes",
+                        crate::chart::MAX_FILE_BYTES
+                    ));
+                }
+                Ok(Json::String(String::from_utf8_lossy(&data).into_owned()))
+            }
+            SetKind::Json => {
+                let rest: String = self.s[self.i..].iter().collect();
+                let mut stream = serde_json::Deserializer::from_str(&rest).into_iter::<Json>();
+                let v = match stream.next() {
+                    Some(Ok(v)) => v,
+                    Some(Err(e)) => return Err(format!("invalid JSON value: {e}")),
+                    None => return Err("missing JSON value".into()),
+                };
+                let used = rest[..stream.byte_offset()].chars().count();
+                self.i += used;
+                self.after_value()?;
+                Ok(floats(v))
+            }
+        }
     }
 
     /// strvals' `typedVal`: `true`, `false`, `null` and `0` in any case, then an integer
     /// without a leading zero, kept an int64 (no JSON round trip makes it a float64); the rest
     /// stays a string.
     fn typed(&self, v: &str) -> Json {
-        if self.as_string {
+        if self.kind != SetKind::Typed {
             return Json::String(v.to_string());
         }
         if v.eq_ignore_ascii_case("true") {
@@ -456,15 +510,15 @@ impl SetParser {
         match stop {
             Stop::Eof => Err("set nothing: list index without value".into()),
             Stop::Char('=') => {
-                if self.peek() == Some('{') {
+                if self.lists_allowed() && self.peek() == Some('{') {
                     self.i += 1;
                     let items = self.list_values()?;
                     set_index(&mut list, i, Json::Array(items));
                     self.after_value()?;
                     return Ok(list);
                 }
-                let (v, _) = self.run_until(&[',']);
-                set_index(&mut list, i, self.typed(&v));
+                let v = self.value()?;
+                set_index(&mut list, i, v);
                 Ok(list)
             }
             Stop::Char('[') => {
@@ -486,6 +540,19 @@ impl SetParser {
                 Ok(list)
             }
         }
+    }
+}
+
+/// Go's `encoding/json` reads every number as a float64.
+fn floats(v: Json) -> Json {
+    match v {
+        Json::Number(n) => n
+            .as_f64()
+            .and_then(serde_json::Number::from_f64)
+            .map_or(Json::Null, Json::Number),
+        Json::Array(a) => Json::Array(a.into_iter().map(floats).collect()),
+        Json::Object(o) => Json::Object(o.into_iter().map(|(k, v)| (k, floats(v))).collect()),
+        other => other,
     }
 }
 
@@ -511,7 +578,7 @@ mod tests {
 
     fn set(s: &str) -> Json {
         let mut m = Map::new();
-        parse_set(s, &mut m, false).expect("set");
+        parse_set(s, &mut m, SetKind::Typed).expect("set");
         Json::Object(m)
     }
 
@@ -541,8 +608,10 @@ mod tests {
     #[test]
     fn strvals_errors() {
         let mut m = Map::new();
-        assert!(parse_set("a", &mut m, false).is_err());
-        assert!(parse_set("a[99999999]=1", &mut m, false).is_err());
-        assert!(parse_set("a={x", &mut m, false).is_err());
+        assert!(parse_set("a", &mut m, SetKind::Typed).is_err());
+        assert!(parse_set("a[99999999]=1", &mut m, SetKind::Typed).is_err());
+        assert!(parse_set("a={x", &mut m, SetKind::Typed).is_err());
+        assert!(parse_set("a={x", &mut m, SetKind::Json).is_err());
+        assert!(parse_set("a=/nonexistent/file", &mut m, SetKind::File).is_err());
     }
 }

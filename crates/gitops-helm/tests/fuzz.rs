@@ -37,8 +37,14 @@ proptest! {
     #[test]
     fn fuzz_set(text in "[a-c.\\[\\]0-9={},\\\\=n-u ]{0,30}") {
         let mut base = serde_json::Map::new();
-        let _ = gitops_helm::values::parse_set(&text, &mut base, false);
-        let _ = gitops_helm::values::parse_set(&text, &mut base, true);
+        for kind in [
+            gitops_helm::values::SetKind::Typed,
+            gitops_helm::values::SetKind::String,
+            gitops_helm::values::SetKind::Json,
+            gitops_helm::values::SetKind::Literal,
+        ] {
+            let _ = gitops_helm::values::parse_set(&text, &mut base, kind);
+        }
     }
 
     #[test]

@@ -469,6 +469,17 @@ fn cases() -> Vec<Case> {
         c("release-contains-name", &["--set", "global.domain=x.y"]),
         c("is-upgrade", &["--is-upgrade"]),
         c(
+            "set-json-file-literal",
+            &[
+                "--set-json",
+                r#"podAnnotations={"j":1,"k":[true,"x"]},replicaCount=4"#,
+                "--set-file",
+                "greeting=VALUES_FILE",
+                "--set-literal",
+                "nameOverride=a,b=c",
+            ],
+        ),
+        c(
             "set-nested-lists",
             &[
                 "--set",
@@ -499,6 +510,9 @@ fn ours(chart: &Path, release: &str, args: &[String]) -> Result<String, String> 
             "-n" => o = o.with_namespace(v),
             "--set" => o = o.with_set(v),
             "--set-string" => o = o.with_set_string(v),
+            "--set-json" => o = o.with_set_json(v),
+            "--set-file" => o = o.with_set_file(v),
+            "--set-literal" => o = o.with_set_literal(v),
             "-f" => o = o.with_values_file(v),
             "--kube-version" => o = o.with_kube_version(v),
             "--api-versions" => o = o.with_api_version(v),
@@ -554,13 +568,7 @@ fn run_cases(bin: &Path, chart: &Path, cases: Vec<Case>, values_file: &Path, t: 
         let args: Vec<String> = case
             .args
             .iter()
-            .map(|a| {
-                if *a == "VALUES_FILE" {
-                    values_file.display().to_string()
-                } else {
-                    a.to_string()
-                }
-            })
+            .map(|a| a.replace("VALUES_FILE", &values_file.display().to_string()))
             .collect();
         for release in ["rel", "app-rel"] {
             let start = std::time::Instant::now();
