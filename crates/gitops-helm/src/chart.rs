@@ -40,6 +40,22 @@ pub struct Dependency {
     pub tags: Vec<String>,
     /// The name the subchart takes in this chart.
     pub alias: String,
+    /// `import-values`: what the parent takes from this subchart's values.
+    pub import_values: Vec<ImportValue>,
+}
+
+/// One entry of a dependency's `import-values`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImportValue {
+    /// `- name`: the subchart's `exports.name` table, merged at the parent's top level.
+    Exports(String),
+    /// `- child: a.b` / `parent: c`: the subchart's table `a.b` placed at the parent's `c`.
+    Path {
+        /// The table in the subchart's values.
+        child: String,
+        /// Where it goes in the parent's values (`.` is the top level).
+        parent: String,
+    },
 }
 
 /// `Chart.yaml`.
@@ -445,6 +461,24 @@ fn parse_metadata(shown: &str, data: &[u8]) -> Result<Metadata, Error> {
                     })
                     .unwrap_or_default(),
                 alias: string_field(m, "alias"),
+                import_values: m
+                    .get("import-values")
+                    .and_then(|v| v.as_array())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|iv| match iv {
+                                serde_json::Value::String(s) => {
+                                    Some(ImportValue::Exports(s.clone()))
+                                }
+                                serde_json::Value::Object(o) => Some(ImportValue::Path {
+                                    child: string_field(o, "child"),
+                                    parent: string_field(o, "parent"),
+                                }),
+                                _ => None,
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             });
         }
     }

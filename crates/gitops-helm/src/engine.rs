@@ -653,7 +653,25 @@ fn chart_value(chart: &Chart, is_root: bool) -> Value {
             m.insert("Alias".to_string(), Value::String(d.alias.clone()));
             m.insert("Condition".to_string(), Value::String(d.condition.clone()));
             m.insert("Enabled".to_string(), Value::Bool(true));
-            m.insert("ImportValues".to_string(), Value::list(Vec::new()));
+            let imports = d
+                .import_values
+                .iter()
+                .map(|iv| {
+                    let (child, parent) = match iv {
+                        crate::chart::ImportValue::Exports(n) => {
+                            (format!("exports.{n}"), ".".to_string())
+                        }
+                        crate::chart::ImportValue::Path { child, parent } => {
+                            (child.clone(), parent.clone())
+                        }
+                    };
+                    let mut m = BTreeMap::new();
+                    m.insert("child".to_string(), Value::String(child));
+                    m.insert("parent".to_string(), Value::String(parent));
+                    Value::map(m)
+                })
+                .collect();
+            m.insert("ImportValues".to_string(), Value::list(imports));
             m.insert("Name".to_string(), Value::String(d.name.clone()));
             m.insert(
                 "Repository".to_string(),

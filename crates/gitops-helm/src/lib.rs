@@ -22,7 +22,8 @@
 //!   Helm's order (Helm's strvals forms `a.b=c`, `a[0]=x`,
 //!   `a={x,y}`, `\,` `\.`, several per argument, `null`; integers stay int64 as in Helm),
 //!   coalescing over chart defaults with `null` deleting, subchart scoping with `global`,
-//!   dependency `condition`, `tags`, `alias` (and `.Chart.Dependencies` as Helm leaves it).
+//!   dependency `condition`, `tags`, `alias`, `import-values` (both forms; Helm's merge mode)
+//!   and `.Chart.Dependencies` as Helm leaves it.
 //! - Functions: Sprig (without `env`, `expandenv`) plus `include`, `tpl`, `required`, `fail`,
 //!   `toYaml` (through JSON then go-yaml v2: sorted keys, v2's quoting, 80-column folding),
 //!   `toYamlPretty` (go-yaml v3, indented lists), `mustToYaml`, `fromYaml`, `fromYamlArray`,
@@ -52,7 +53,7 @@
 //!
 //! # Not supported
 //! - `values.schema.json` validation (a value the schema forbids renders here, where Helm
-//!   fails), `import-values`, `Chart.lock` checks and dependency version ranges (a listed
+//!   fails), `Chart.lock` checks and dependency version ranges (a listed
 //!   subchart is taken whatever its version), `requirements.yaml` of `apiVersion: v1`
 //!   charts, `--strict`, `--show-only`.
 //! - `toToml` and `fromToml`: an error naming the function.
@@ -357,6 +358,7 @@ pub fn template_chart(chart: &Chart, options: &TemplateOptions) -> Result<String
     let mut chart = chart.clone();
     let user = options.user_values()?;
     values::process_dependencies(&mut chart, &user)?;
+    values::process_imports(&mut chart);
     let vals = values::coalesce(&chart, user);
     let files = engine::render(&chart, &vals, &options.context()?)?;
     output::print(&chart, &files, options.include_crds, options.skip_tests)

@@ -52,12 +52,39 @@ pub fn merge_maps(dest: &mut Table, src: Table) {
 /// parent's `global`.
 pub fn coalesce(chart: &Chart, user: Table) -> Table {
     let mut dest = user;
-    coalesce_chart(chart, &mut dest, 0);
+    coalesce_chart(chart, &mut dest, false, 0);
     dest
 }
 
-fn coalesce_chart(chart: &Chart, dest: &mut Table, depth: usize) {
-    coalesce_values(&chart.values, dest);
+/// As [`coalesce`] in Helm's merge mode: a `null` is kept instead of deleting.
+pub fn merge_values(chart: &Chart, user: Table) -> Table {
+    let mut dest = user;
+    coalesce_chart(chart, &mut dest, true, 0);
+    dest
+}
+
+fn coalesce_chart(chart: &Chart, dest: &mut Table, merge: bool, depth: usize) {
+    // Helm's `coalesceValues`: a subchart's section merges (keeping `null`s), so that the
+    // subchart's own coalescing is the one that deletes its defaults.
+    for (k, v) in &chart.values {
+        match dest.get_mut(k) {
+            Some(Json::Null) => {
+                if !merge {
+                    dest.remove(k);
+                }
+            }
+            Some(Json::Object(d)) => {
+                if let Json::Object(s) = v {
+                    let child = chart.dependencies.iter().any(|c| c.name() == k);
+                    coalesce_tables(d, s, merge || child);
+                }
+            }
+            Some(_) => {}
+            None => {
+                dest.insert(k.clone(), v.clone());
+            }
+        }
+    }
     if depth > crate::chart::MAX_CHART_DEPTH {
         return;
     }
@@ -70,7 +97,7 @@ fn coalesce_chart(chart: &Chart, dest: &mut Table, depth: usize) {
             let parent_global = dest.get("global").cloned();
             if let Some(Json::Object(sv)) = dest.get_mut(&name) {
                 coalesce_globals(sv, parent_global);
-                coalesce_chart(sub, sv, depth + 1);
+                coalesce_chart(sub, sv, merge, depth + 1);
             }
         }
     }
@@ -109,34 +136,18 @@ fn override_tables(dest: &mut Table, src: Table) {
     }
 }
 
-fn coalesce_values(defaults: &Table, dest: &mut Table) {
-    for (k, default) in defaults {
-        match dest.get_mut(k) {
-            Some(Json::Null) => {
-                dest.remove(k);
-            }
-            Some(Json::Object(d)) => {
-                if let Json::Object(s) = default {
-                    coalesce_tables(d, s);
-                }
-            }
-            Some(_) => {}
-            None => {
-                dest.insert(k.clone(), default.clone());
-            }
-        }
-    }
-}
-
-fn coalesce_tables(dest: &mut Table, src: &Table) {
+/// Helm's `coalesceTables`: `dest` wins; a `null` in `dest` deletes the key unless `merge`.
+fn coalesce_tables(dest: &mut Table, src: &Table, merge: bool) {
     for (k, v) in src {
         match dest.get_mut(k) {
             Some(Json::Null) => {
-                dest.remove(k);
+                if !merge {
+                    dest.remove(k);
+                }
             }
             Some(Json::Object(d)) => {
                 if let Json::Object(s) = v {
-                    coalesce_tables(d, s);
+                    coalesce_tables(d, s, merge);
                 }
             }
             Some(_) => {}
@@ -145,6 +156,64 @@ fn coalesce_tables(dest: &mut Table, src: &Table) {
             }
         }
     }
+}
+
+/// Applies `import-values` as Helm's `processDependencyImportValues` does (merge mode),
+/// deepest charts first: a chart with dependencies gets as defaults its values merged with
+/// its subcharts', plus the imported tables where it sets nothing itself.
+pub fn process_imports(chart: &mut Chart) {
+    process_imports_at(chart, 0);
+}
+
+fn table_at<'a>(values: &'a Table, path: &str) -> Option<&'a Table> {
+    let mut cur = values;
+    for p in path.split('.').filter(|p| !p.is_empty()) {
+        cur = cur.get(p)?.as_object()?;
+    }
+    Some(cur)
+}
+
+fn path_to_map(path: &str, data: Table) -> Table {
+    if path == "." || path.is_empty() {
+        return data;
+    }
+    let mut out = data;
+    for p in path.split('.').filter(|p| !p.is_empty()).rev() {
+        let mut m = Map::new();
+        m.insert(p.to_string(), Json::Object(out));
+        out = m;
+    }
+    out
+}
+
+fn process_imports_at(chart: &mut Chart, depth: usize) {
+    if depth > crate::chart::MAX_CHART_DEPTH {
+        return;
+    }
+    for sub in &mut chart.dependencies {
+        process_imports_at(sub, depth + 1);
+    }
+    if chart.metadata.dependencies.is_empty() {
+        return;
+    }
+    let cvals = merge_values(chart, Map::new());
+    let mut b = Map::new();
+    for dep in &chart.metadata.dependencies {
+        for iv in &dep.import_values {
+            let (child, parent) = match iv {
+                crate::chart::ImportValue::Exports(name) => (format!("exports.{name}"), "."),
+                crate::chart::ImportValue::Path { child, parent } => {
+                    (child.clone(), parent.as_str())
+                }
+            };
+            if let Some(t) = table_at(&cvals, &format!("{}.{child}", dep.name)) {
+                coalesce_tables(&mut b, &path_to_map(parent, t.clone()), true);
+            }
+        }
+    }
+    let mut values = cvals;
+    coalesce_tables(&mut values, &b, true);
+    chart.values = values;
 }
 
 /// Applies `Chart.yaml`'s dependencies as Helm's `ProcessDependencies` does: renames aliased

@@ -98,6 +98,11 @@ dependencies:
   - name: mid
     version: 0.5.0
     condition: mid.enabled
+    import-values:
+      - shared
+      - child: leaf
+        parent: fromLeaf.nested
+      - missing
 "#,
     );
     write(dir, "values.yaml", VALUES);
@@ -134,6 +139,7 @@ data:
   missingFile: {{ .Files.Get "nope" | quote }}
   emptyConfig: {{ (.Files.Glob "nothing/*").AsConfig | quote }}
   lib: {{ include "lib.greet" . }}
+  imported: {{ .Values.importedKey }} {{ .Values.strings.plain }} {{ .Values.strings.extra }} {{ toJson .Values.fromLeaf | quote }}
 "#,
     );
     write(
@@ -206,7 +212,7 @@ metadata:
     write(
         dir,
         "charts/mid/values.yaml",
-        "global:\n  region: mid-region\n  midOnly: m\nleaf:\n  size: 3\n",
+        "global:\n  region: mid-region\n  midOnly: m\nleaf:\n  size: 3\nexports:\n  shared:\n    importedKey: fromMid\n    strings:\n      plain: should-not-win\n      extra: imported\n",
     );
     write(
         dir,
