@@ -101,3 +101,14 @@ proptest! {
         let _ = std::io::sink().flush();
     }
 }
+
+proptest! {
+    #[test]
+    fn fuzz_helmignore(rules in "[!#*?/a-c.^\\[\\]\\\\\n-]{0,40}", path in "[a-c./_\\[\\]*]{0,20}") {
+        if let Ok(ignore) = gitops_helm::chart::Ignore::parse(&rules) {
+            let _ = ignore.ignore(&path, false);
+            let _ = ignore.ignore(&path, true);
+        }
+        let _ = gitops_helm::chart::glob_match(&rules, &path);
+    }
+}

@@ -690,6 +690,7 @@ const ERROR_CASES: &[(&str, &str)] = &[
         "x: {{ tpl \"{{ fail \\\"in tpl\\\" }}\" . }}\n",
     ),
     ("divide-by-zero", "x: {{ div 1 0 }}\n"),
+    ("kube-version", "KUBE_VERSION x: 1\n"),
 ];
 
 #[test]
@@ -701,10 +702,15 @@ fn helm_template_errors_identical() {
     let (mut same, mut different) = (0, Vec::new());
     for (name, text) in ERROR_CASES {
         let dir = tmp.path().join(name);
+        // A case starting KUBE_VERSION is a chart Kubernetes 1.37 does not satisfy.
+        let (extra, text) = match text.strip_prefix("KUBE_VERSION ") {
+            Some(t) => ("kubeVersion: \">=1.40.0-0\"\n", t),
+            None => ("", *text),
+        };
         write(
             &dir,
             "Chart.yaml",
-            &format!("apiVersion: v2\nname: {name}\nversion: 0.1.0\n"),
+            &format!("apiVersion: v2\nname: {name}\nversion: 0.1.0\n{extra}"),
         );
         write(&dir, "templates/t.yaml", text);
         let want = helm(&bin, &dir, "r", &[]).expect_err("helm must fail");
