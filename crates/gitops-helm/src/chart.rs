@@ -442,6 +442,32 @@ fn parse_metadata(shown: &str, data: &[u8]) -> Result<Metadata, Error> {
             "validation: chart.metadata.name is required",
         ));
     }
+    let api_version = string_field(&raw, "apiVersion");
+    if !matches!(api_version.as_str(), "" | "v1" | "v2") {
+        return Err(Error::chart(&path, "invalid chart apiVersion"));
+    }
+    let version = string_field(&raw, "version");
+    if version.is_empty() {
+        return Err(Error::chart(
+            &path,
+            "validation: chart.metadata.version is required",
+        ));
+    }
+    if !is_semver(&version) {
+        return Err(Error::chart(
+            &path,
+            format!("validation: chart.metadata.version {version:?} is invalid"),
+        ));
+    }
+    if !matches!(
+        string_field(&raw, "type").as_str(),
+        "" | "application" | "library"
+    ) {
+        return Err(Error::chart(
+            &path,
+            "validation: chart.metadata.type must be application or library",
+        ));
+    }
     let mut dependencies = Vec::new();
     if let Some(serde_json::Value::Array(deps)) = raw.get("dependencies") {
         for d in deps {
@@ -489,6 +515,32 @@ fn parse_metadata(shown: &str, data: &[u8]) -> Result<Metadata, Error> {
         dependencies,
         raw,
     })
+}
+
+/// Masterminds/semver's lenient `NewVersion`, as Helm validates a chart's version: `v`
+/// optional, minor and patch optional, then `-prerelease` and `+metadata`.
+fn is_semver(v: &str) -> bool {
+    let v = v.strip_prefix('v').unwrap_or(v);
+    let (core, meta) = match v.split_once('+') {
+        Some((c, m)) => (c, Some(m)),
+        None => (v, None),
+    };
+    let (core, pre) = match core.split_once('-') {
+        Some((c, p)) => (c, Some(p)),
+        None => (core, None),
+    };
+    let parts: Vec<&str> = core.split('.').collect();
+    let ident = |s: &str| {
+        !s.is_empty()
+            && s.split('.')
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+    };
+    (1..=3).contains(&parts.len())
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+        && pre.is_none_or(ident)
+        && meta.is_none_or(ident)
 }
 
 /// Chart.yaml's string fields read a plain `1.0` as the text `1.0`.
@@ -757,6 +809,16 @@ mod tests {
         assert!(r.ignore("secret.txt", false));
         assert!(!r.ignore("values.yaml", false));
         assert!(Ignore::parse("a/**/b").is_err());
+    }
+
+    #[test]
+    fn chart_versions_as_helm_validates_them() {
+        for ok in ["0.1.0", "v0.0.0", "1", "1.2", "0.0.1-rc.1+build.5"] {
+            assert!(is_semver(ok), "{ok}");
+        }
+        for bad in ["abc", "1.2.3.4", "1.x", "", "1.0-"] {
+            assert!(!is_semver(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -357,6 +357,12 @@ impl TemplateOptions {
 /// # Errors
 /// See [`Error`].
 pub fn template_chart(chart: &Chart, options: &TemplateOptions) -> Result<String, Error> {
+    if chart.metadata.raw.get("type").and_then(|t| t.as_str()) == Some("library") {
+        return Err(Error::chart(
+            chart.name(),
+            "library charts are not installable",
+        ));
+    }
     let mut chart = chart.clone();
     let ctx = options.context()?;
     check_kube_version(&chart, &ctx.kube_version)?;

@@ -243,3 +243,37 @@ async fn renderer_returns_objects_and_refuses_paths_outside_the_root() {
         .expect_err("escape");
     assert!(e.to_string().contains("escapes"), "{e}");
 }
+
+#[test]
+fn invalid_chart_metadata_is_refused_as_helm_refuses_it() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    chart(tmp.path(), "", "x: 1\n");
+    for (meta, want) in [
+        (
+            "apiVersion: v2\nname: c\n",
+            "chart.metadata.version is required",
+        ),
+        (
+            "apiVersion: v2\nname: c\nversion: abc\n",
+            "chart.metadata.version \"abc\" is invalid",
+        ),
+        (
+            "apiVersion: v3\nname: c\nversion: 1.0.0\n",
+            "invalid chart apiVersion",
+        ),
+        (
+            "apiVersion: v2\nname: c\nversion: 1.0.0\ntype: library\n",
+            "library charts are not installable",
+        ),
+        (
+            "apiVersion: v2\nname: c\nversion: 1.0.0\ntype: x\n",
+            "type must be application or library",
+        ),
+    ] {
+        std::fs::write(tmp.path().join("Chart.yaml"), meta).expect("w");
+        let e = gitops_helm::template(tmp.path(), &TemplateOptions::new("r"))
+            .expect_err(meta)
+            .to_string();
+        assert!(e.contains(want), "{meta}: {e}");
+    }
+}
