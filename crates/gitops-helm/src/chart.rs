@@ -89,6 +89,8 @@ pub struct Chart {
     pub values: serde_json::Map<String, serde_json::Value>,
     /// The subcharts in `charts/`.
     pub dependencies: Vec<Chart>,
+    /// `values.schema.json`, parsed.
+    pub schema: Option<serde_json::Value>,
 }
 
 impl Chart {
@@ -354,13 +356,22 @@ fn from_files(
     let mut other = Vec::new();
     let mut sub_dirs: Vec<(String, Vec<File>)> = Vec::new();
     let mut sub_archives: Vec<File> = Vec::new();
+    let mut schema = None;
     for f in files {
         match f.name.as_str() {
             "Chart.yaml" => metadata = Some(parse_metadata(shown, &f.data)?),
             "values.yaml" => {
                 values = crate::values::parse_values(&format!("{shown}/values.yaml"), &f.data)?
             }
-            "Chart.lock" | "requirements.yaml" | "requirements.lock" | "values.schema.json" => {}
+            "values.schema.json" => {
+                schema = Some(serde_json::from_slice(&f.data).map_err(|e| {
+                    Error::chart(
+                        &format!("{shown}/values.schema.json"),
+                        format!("line {}: {e}", e.line()),
+                    )
+                })?)
+            }
+            "Chart.lock" | "requirements.yaml" | "requirements.lock" => {}
             n if n.starts_with("templates/") => templates.push(f),
             n if n.starts_with("charts/") => {
                 let rest = &n["charts/".len()..];
@@ -406,6 +417,7 @@ fn from_files(
         files: other,
         values,
         dependencies,
+        schema,
     })
 }
 

@@ -40,6 +40,13 @@
 //!   `# Source:` headers, Helm's install order by kind (stable, files by path), hooks after
 //!   the manifests (a document with an unknown hook event dropped), `--include-crds` (the
 //!   chart's and enabled subcharts' `crds/*.yaml|yml|json`), `--skip-tests`, `--is-upgrade`.
+//! - `values.schema.json` (the chart's and each enabled subchart's): `type`, `enum`,
+//!   `const`, number bounds, `multipleOf`, string lengths and `pattern`, array bounds,
+//!   `uniqueItems`, `items`/`prefixItems`/`additionalItems`, `required`, `properties`,
+//!   `patternProperties`, `additionalProperties`, property counts, `allOf`/`anyOf`/`oneOf`/
+//!   `not`, `if`/`then`/`else`, local `$ref`s; Helm's messages (`- at '/port': got string,
+//!   want integer`). Formats are not asserted; a remote `$ref` is not followed; a schema
+//!   needing more than 100,000 steps (a recursive `anyOf` of itself) is refused.
 //! - `Chart.yaml`'s `kubeVersion` range checked against the Kubernetes version, with
 //!   Helm's error.
 //! - Errors: `fail` and `required` as `execution error at (FILE:L:C): MESSAGE`, other
@@ -48,14 +55,13 @@
 //!   FILE: …` — the text `helm template` prints after `Error: `.
 //!
 //! Checked byte for byte against `helm template` v4.3.2 by `tests/helm_diff.rs`: two charts
-//! written there (58 argument sets) and 12 failing charts, all identical; with
+//! written there (58 argument sets), 12 failing charts and 16 schema cases, all identical; with
 //! `GITOPS_HELM_SEED_CHARTS` set it compares charts found elsewhere (kube-prometheus-stack,
 //! strimzi-kafka-operator and cert-manager were identical at Kubernetes 1.34.4 and 1.31.0,
 //! with and without `--include-crds`).
 //!
 //! # Not supported
-//! - `values.schema.json` validation (a value the schema forbids renders here, where Helm
-//!   fails), `Chart.lock` checks and dependency version ranges (a listed
+//! - `Chart.lock` checks and dependency version ranges (a listed
 //!   subchart is taken whatever its version), `requirements.yaml` of `apiVersion: v1`
 //!   charts, `--strict`, `--show-only`.
 //! - `toToml` and `fromToml`: an error naming the function.
@@ -71,6 +77,7 @@
 pub mod chart;
 pub mod engine;
 pub mod output;
+pub mod schema;
 pub mod values;
 pub mod yaml;
 
@@ -370,8 +377,39 @@ pub fn template_chart(chart: &Chart, options: &TemplateOptions) -> Result<String
     values::process_dependencies(&mut chart, &user)?;
     values::process_imports(&mut chart);
     let vals = values::coalesce(&chart, user);
+    validate_schemas(&chart, &vals)?;
     let files = engine::render(&chart, &vals, &ctx)?;
     output::print(&chart, &files, options.include_crds, options.skip_tests)
+}
+
+/// Validates the values against the chart's `values.schema.json` and each enabled
+/// subchart's section against its own, as Helm does before rendering.
+fn validate_schemas(chart: &Chart, vals: &values::Table) -> Result<(), Error> {
+    fn walk(chart: &Chart, vals: &values::Table, out: &mut String, depth: usize) {
+        if let Some(schema) = &chart.schema {
+            let failures = schema::validate(schema, &serde_json::Value::Object(vals.clone()));
+            if !failures.is_empty() {
+                out.push_str(&format!("{}:\n", chart.name()));
+                out.push_str(&schema::render(&failures));
+            }
+        }
+        if depth > chart::MAX_CHART_DEPTH {
+            return;
+        }
+        for sub in &chart.dependencies {
+            if let Some(serde_json::Value::Object(sv)) = vals.get(sub.name()) {
+                walk(sub, sv, out, depth + 1);
+            }
+        }
+    }
+    let mut out = String::new();
+    walk(chart, vals, &mut out, 0);
+    if out.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Values(format!(
+        "values don't meet the specifications of the schema(s) in the following chart(s):\n{out}"
+    )))
 }
 
 /// Helm refuses a chart whose `kubeVersion` range excludes the Kubernetes version.

@@ -112,3 +112,42 @@ proptest! {
         let _ = gitops_helm::chart::glob_match(&rules, &path);
     }
 }
+
+fn schema_strategy() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::json!({"type": "integer", "minimum": 1})),
+        Just(serde_json::json!({"type": ["string", "null"], "pattern": "^a("})),
+        Just(serde_json::json!({"$ref": "#"})),
+        Just(serde_json::json!({"$ref": "#/nope"})),
+        Just(serde_json::json!({"enum": [1, "a", null]})),
+        Just(serde_json::json!(true)),
+        Just(serde_json::json!(false)),
+        Just(serde_json::json!({"multipleOf": 0})),
+    ];
+    leaf.prop_recursive(4, 32, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4)
+                .prop_map(|v| serde_json::json!({"anyOf": v})),
+            prop::collection::vec(inner.clone(), 0..4)
+                .prop_map(|v| serde_json::json!({"oneOf": v})),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| serde_json::json!({
+                "properties": {"a": a}, "additionalProperties": b, "items": {"$ref": "#"}
+            })),
+            inner.prop_map(
+                |n| serde_json::json!({"not": n, "if": {"$ref": "#"}, "then": {"$ref": "#"}})
+            ),
+        ]
+    })
+}
+
+proptest! {
+    #[test]
+    fn fuzz_schema(schema in schema_strategy(), value in yamlish()) {
+        if let Ok(node) = gitops_helm::yaml::parse_one(&value)
+            && let Ok(json) = node.to_json()
+        {
+            let failures = gitops_helm::schema::validate(&schema, &json);
+            let _ = gitops_helm::schema::render(&failures);
+        }
+    }
+}

@@ -545,6 +545,21 @@ fn helm(bin: &Path, chart: &Path, release: &str, args: &[String]) -> Result<Stri
     }
 }
 
+/// An output as is, an error as the text after Helm's `Error: ` without its `--debug` hint.
+fn norm(r: &Result<String, String>) -> Result<String, String> {
+    match r {
+        Ok(s) => Ok(s.clone()),
+        Err(e) => {
+            let e = e.strip_prefix("Error: ").unwrap_or(e);
+            Err(e
+                .strip_suffix("\n\nUse --debug flag to render out invalid YAML\n")
+                .unwrap_or(e)
+                .trim_end()
+                .to_string())
+        }
+    }
+}
+
 fn first_difference(a: &str, b: &str) -> String {
     for (i, (x, y)) in a.lines().zip(b.lines()).enumerate() {
         if x != y {
@@ -769,6 +784,7 @@ fn seed_charts_from_env() {
             let our_time = start.elapsed();
             let verdict = match (&want, &got) {
                 (Ok(w), Ok(g)) if w == g => "identical".to_string(),
+                (Err(_), Err(_)) if norm(&want) == norm(&got) => "identical error".to_string(),
                 (Ok(w), Ok(g)) => format!("different: {}", first_difference(w, g)),
                 (w, g) => {
                     let short = |r: &Result<String, String>| {
@@ -783,10 +799,109 @@ fn seed_charts_from_env() {
                 flags.join(" "),
                 want.as_ref().map_or(0, |w| w.len())
             );
-            if verdict != "identical" {
+            if !verdict.starts_with("identical") {
                 different.push(format!("{path} {}", flags.join(" ")));
             }
         }
     }
+    assert!(different.is_empty(), "{}", different.join("\n"));
+}
+
+const SCHEMA: &str = r##"{
+  "$schema": "http://json-schema.org/draft-07/schema#",
+  "type": "object",
+  "required": ["port", "name"],
+  "additionalProperties": false,
+  "properties": {
+    "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+    "name": {"type": "string", "maxLength": 5, "pattern": "^[a-z]+$"},
+    "list": {"type": "array", "items": {"type": "integer"}, "maxItems": 3, "uniqueItems": true},
+    "mode": {"enum": ["a", "b"]},
+    "nested": {"$ref": "#/definitions/nested"},
+    "extra": {"anyOf": [{"type": "string"}, {"type": "boolean"}]},
+    "ratio": {"type": "number", "multipleOf": 0.5},
+    "sub": {"type": "object"},
+    "global": {"type": "object"}
+  },
+  "definitions": {
+    "nested": {
+      "type": "object",
+      "properties": {"inner": {"type": "number", "exclusiveMaximum": 10}},
+      "required": ["inner"]
+    }
+  }
+}"##;
+
+/// `values.schema.json` in a chart and its subchart: each `--set` below breaks one rule,
+/// and Helm's error text and ours must be identical (or both render the same output).
+#[test]
+fn helm_schema_errors_identical() {
+    let Some(bin) = gitops_testenv::require_helm() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("s");
+    write(
+        &dir,
+        "Chart.yaml",
+        "apiVersion: v2\nname: s\nversion: 0.1.0\n",
+    );
+    write(
+        &dir,
+        "values.yaml",
+        "port: 80\nname: abc\nlist: [1, 2]\nmode: a\nnested:\n  inner: 5\nratio: 1.5\n",
+    );
+    write(&dir, "values.schema.json", SCHEMA);
+    write(&dir, "templates/t.yaml", "x: {{ .Values.port }}\n");
+    write(
+        &dir,
+        "charts/sub/Chart.yaml",
+        "apiVersion: v2\nname: sub\nversion: 0.1.0\n",
+    );
+    write(&dir, "charts/sub/values.yaml", "level: 3\n");
+    write(
+        &dir,
+        "charts/sub/values.schema.json",
+        r#"{"type": "object", "properties": {"level": {"type": "integer", "minimum": 1}}}"#,
+    );
+    let cases: &[&[&str]] = &[
+        &[],
+        &["--set", "port=abc"],
+        &["--set", "port=0"],
+        &["--set", "port=70000"],
+        &["--set", "name=ABC"],
+        &["--set", "list={1,x}"],
+        &["--set", "list={1,1}"],
+        &["--set", "mode=c"],
+        &["--set", "nested.inner=20"],
+        &["--set", "nested=null"],
+        &["--set", "extra=1"],
+        &["--set", "foo=1"],
+        &["--set", "port=null"],
+        &["--set", "ratio=0.3"],
+        &["--set", "sub.level=0"],
+        &["--set", "sub.level=x"],
+    ];
+    let (mut same, mut failing, mut different) = (0, 0, Vec::new());
+    for args in cases {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let want = helm(&bin, &dir, "r", &args);
+        let got = ours(&dir, "r", &args);
+        if norm(&want) == norm(&got) {
+            same += 1;
+            failing += usize::from(want.is_err());
+        } else {
+            different.push(format!(
+                "{args:?}:\n  helm: {:?}\n  ours: {:?}",
+                norm(&want),
+                norm(&got)
+            ));
+        }
+    }
+    eprintln!(
+        "helm template schema cases: {same} identical ({failing} of them errors), {} different",
+        different.len()
+    );
+    assert_eq!(failing, 14, "the cases are meant to fail but two");
     assert!(different.is_empty(), "{}", different.join("\n"));
 }
