@@ -598,14 +598,18 @@ pub fn functions(lookup: Arc<dyn Lookup>) -> Functions {
             })
         }),
     );
-    for name in ["toToml", "fromToml"] {
-        f.insert(
-            name,
-            Function::new(&[Ty::Any], move |_| {
-                Err(format!("{name} is not implemented by gitops-helm"))
-            }),
-        );
-    }
+    f.insert(
+        "toToml",
+        Function::new(&[Ty::Any], |a| {
+            Ok(Value::String(crate::toml::to_toml(&a[0])))
+        }),
+    );
+    f.insert(
+        "fromToml",
+        Function::new(&[Ty::Any], |_| {
+            Err("fromToml is not implemented by gitops-helm".to_string())
+        }),
+    );
     f.insert(
         "lookup",
         Function::new(

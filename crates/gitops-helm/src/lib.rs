@@ -27,7 +27,7 @@
 //! - Functions: Sprig (without `env`, `expandenv`) plus `include`, `tpl`, `required`, `fail`,
 //!   `toYaml` (through JSON then go-yaml v2: sorted keys, v2's quoting, 80-column folding),
 //!   `toYamlPretty` (go-yaml v3, indented lists), `mustToYaml`, `fromYaml`, `fromYamlArray`,
-//!   `fromJson`, `fromJsonArray`, `lookup` (through [`engine::Lookup`]; [`engine::NoCluster`] answers
+//!   `fromJson`, `fromJsonArray`, `toToml` (BurntSushi/toml's layout), `lookup` (through [`engine::Lookup`]; [`engine::NoCluster`] answers
 //!   an empty map as `helm template` does). `include` nests at most 1,000 deep.
 //! - Context: `.Values`, `.Release` (IsInstall/IsUpgrade, Revision 1, Service `Helm`),
 //!   `.Chart`, `.Capabilities` (`KubeVersion` settable, default `v1.37.0`; `APIVersions.Has`
@@ -64,7 +64,7 @@
 //! - `Chart.lock` checks and dependency version ranges (a listed
 //!   subchart is taken whatever its version), `requirements.yaml` of `apiVersion: v1`
 //!   charts, `--strict`, `--show-only`.
-//! - `toToml` and `fromToml`: an error naming the function.
+//! - `fromToml`: an error naming the function.
 //!
 //! # Known divergences
 //! - `.Files.GetBytes` returns a string (the template engine has no byte slices), so `%v`
@@ -78,6 +78,7 @@ pub mod chart;
 pub mod engine;
 pub mod output;
 pub mod schema;
+pub mod toml;
 pub mod values;
 pub mod yaml;
 

@@ -175,11 +175,11 @@ fn unknown_function_and_missing_required_value_are_named() {
         .expect_err("required")
         .to_string();
     assert!(e.contains("t.yaml") && e.ends_with("set .a"), "{e}");
-    chart(tmp.path(), "", "x: {{ toToml .Values }}\n");
+    chart(tmp.path(), "", "x: {{ fromToml \"a = 1\" }}\n");
     let e = gitops_helm::template(tmp.path(), &TemplateOptions::new("r"))
-        .expect_err("toToml")
+        .expect_err("fromToml")
         .to_string();
-    assert!(e.contains("toToml is not implemented"), "{e}");
+    assert!(e.contains("fromToml is not implemented"), "{e}");
 }
 
 #[test]

@@ -151,3 +151,14 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #[test]
+    fn fuzz_to_toml(text in yamlish()) {
+        if let Ok(node) = gitops_helm::yaml::parse_one(&text)
+            && let Ok(json) = node.to_json()
+        {
+            let _ = gitops_helm::toml::to_toml(&gitops_gotmpl::Value::from_json(&json));
+        }
+    }
+}

@@ -65,6 +65,21 @@ lists:
   - {a: [x, {b: c}], d: {}}
   - null
   - ""
+toml:
+  b: x
+  a: 1
+  f: 1.5
+  big: 1000000
+  yes: true
+  list: [1, "a", 2.5, [1], {i: 1}]
+  emptyList: []
+  empty: {}
+  c:
+    d: "q\"uo\tte"
+    e:
+      g: [{x: 1, deep: {y: 2}}, {x: 2}]
+  "key with space": v
+  nul: null
 tplText: "{{ .Release.Name }}-{{ .Values.strings.plain }}-{{ include \"lib.greet\" . }}"
 mid:
   enabled: true
@@ -139,6 +154,9 @@ data:
   missingFile: {{ .Files.Get "nope" | quote }}
   emptyConfig: {{ (.Files.Glob "nothing/*").AsConfig | quote }}
   lib: {{ include "lib.greet" . }}
+  toml: |
+    {{- toToml .Values.toml | nindent 4 }}
+  tomlScalar: {{ toToml "str" | quote }}
   imported: {{ .Values.importedKey }} {{ .Values.strings.plain }} {{ .Values.strings.extra }} {{ toJson .Values.fromLeaf | quote }}
 "#,
     );
