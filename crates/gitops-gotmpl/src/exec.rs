@@ -398,6 +398,14 @@ impl<'a> State<'a> {
                     return Ok(());
                 }
             }
+            Value::Object(o) if o.entries().is_some() => {
+                for (k, item) in o.entries().unwrap_or_default() {
+                    self.one_iteration(b, Val::plain(Value::String(k)), Val::boxed(item))?;
+                }
+                if o.entries().is_some_and(|e| !e.is_empty()) {
+                    return Ok(());
+                }
+            }
             Value::List(_) | Value::Map(_) | Value::Missing | Value::Nil => {}
             other => {
                 return Err(self.error(format!(

@@ -349,6 +349,9 @@ fn length(v: &Value) -> Result<Value, String> {
         Value::String(s) => Ok(Value::Int(s.len() as i64)),
         Value::List(l) => Ok(Value::Int(l.len() as i64)),
         Value::Map(m) => Ok(Value::Int(m.len() as i64)),
+        Value::Object(o) if o.entries().is_some() => {
+            Ok(Value::Int(o.entries().map_or(0, |e| e.len()) as i64))
+        }
         other => Err(format!("len of type {}", other.type_name())),
     }
 }

@@ -61,6 +61,12 @@ pub trait Object: Send + Sync + fmt::Debug {
         format!("{{{}}}", self.type_name())
     }
 
+    /// The entries `range` visits when the object is a Go map with methods (Helm's
+    /// `files.Files`), in sorted key order; `None` when it cannot be ranged over.
+    fn entries(&self) -> Option<Vec<(String, Value)>> {
+        None
+    }
+
     /// The object as `Any`, for functions that take a specific host type (Sprig's date
     /// functions take their own `time.Time`).
     fn as_any(&self) -> Option<&dyn std::any::Any> {

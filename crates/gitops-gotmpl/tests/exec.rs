@@ -237,3 +237,41 @@ fn a_template_set_can_be_shared_between_threads() {
     assert_send_sync::<Templates>();
     assert_send_sync::<Value>();
 }
+
+/// A host object that is a Go map with methods (Helm's `files.Files`): `range` and `len`
+/// see its entries, in key order; an empty one takes `range`'s `else`.
+#[derive(Debug)]
+struct MapObject(Vec<(String, Value)>);
+
+impl Object for MapObject {
+    fn type_name(&self) -> &str {
+        "main.MapObject"
+    }
+
+    fn entries(&self) -> Option<Vec<(String, Value)>> {
+        Some(self.0.clone())
+    }
+}
+
+#[test]
+fn range_and_len_over_host_maps() {
+    let full = MapObject(vec![
+        ("a".into(), Value::string("1")),
+        ("b".into(), Value::string("2")),
+    ]);
+    let mut top = BTreeMap::new();
+    top.insert("m".to_string(), Value::Object(Arc::new(full)));
+    top.insert(
+        "e".to_string(),
+        Value::Object(Arc::new(MapObject(Vec::new()))),
+    );
+    let t = Template::parse(
+        "t",
+        "{{ range $k, $v := .m }}{{ $k }}={{ $v }};{{ end }}{{ len .m }}{{ range .e }}x{{ else }}empty{{ end }}",
+    )
+    .expect("parse");
+    assert_eq!(
+        t.execute(&Value::map(top)).expect("execute"),
+        "a=1;b=2;2empty"
+    );
+}

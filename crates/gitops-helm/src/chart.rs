@@ -1,0 +1,828 @@
+//! Charts read from a directory or a `.tgz`, as Helm's loader reads them.
+
+use std::io::Read;
+use std::path::Path;
+
+use crate::Error;
+use crate::yaml::{self, Node};
+
+/// The largest total size of a chart's files, archives unpacked (Helm's own bound).
+pub const MAX_TOTAL_BYTES: u64 = 100 << 20;
+/// The largest single file of a chart (Helm's own bound).
+pub const MAX_FILE_BYTES: u64 = 5 << 20;
+/// The most files a chart may hold, subcharts included.
+pub const MAX_FILES: usize = 20_000;
+/// How deeply subcharts may nest.
+pub const MAX_CHART_DEPTH: usize = 20;
+
+/// One file of a chart, named by its path inside the chart (`templates/deployment.yaml`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct File {
+    /// The path inside the chart, `/`-separated.
+    pub name: String,
+    /// The contents.
+    pub data: Vec<u8>,
+}
+
+/// A dependency as `Chart.yaml` lists it.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Dependency {
+    /// The chart's name.
+    pub name: String,
+    /// The version range.
+    pub version: String,
+    /// The repository.
+    pub repository: String,
+    /// Comma-separated value paths whose first boolean enables the subchart.
+    pub condition: String,
+    /// Tags: the subchart is enabled when any of them is true under `tags`.
+    pub tags: Vec<String>,
+    /// The name the subchart takes in this chart.
+    pub alias: String,
+    /// `import-values`: what the parent takes from this subchart's values.
+    pub import_values: Vec<ImportValue>,
+}
+
+/// One entry of a dependency's `import-values`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImportValue {
+    /// `- name`: the subchart's `exports.name` table, merged at the parent's top level.
+    Exports(String),
+    /// `- child: a.b` / `parent: c`: the subchart's table `a.b` placed at the parent's `c`.
+    Path {
+        /// The table in the subchart's values.
+        child: String,
+        /// Where it goes in the parent's values (`.` is the top level).
+        parent: String,
+    },
+}
+
+/// `Chart.yaml`.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Metadata {
+    /// The whole file as JSON, for the fields not modelled here.
+    pub raw: serde_json::Map<String, serde_json::Value>,
+    /// `apiVersion` (`v2`, or `v1` for old charts).
+    pub api_version: String,
+    /// `name`.
+    pub name: String,
+    /// `version`.
+    pub version: String,
+    /// `dependencies`.
+    pub dependencies: Vec<Dependency>,
+}
+
+/// A chart: its metadata, templates, other files, default values and subcharts.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Chart {
+    /// `Chart.yaml`.
+    pub metadata: Metadata,
+    /// `templates/…`, in load order.
+    pub templates: Vec<File>,
+    /// Every other file but `Chart.yaml`, `Chart.lock`, `values.yaml` and `charts/…` (what
+    /// `.Files` sees; `crds/…` are among them).
+    pub files: Vec<File>,
+    /// `values.yaml` as JSON.
+    pub values: serde_json::Map<String, serde_json::Value>,
+    /// The subcharts in `charts/`.
+    pub dependencies: Vec<Chart>,
+    /// `values.schema.json`, parsed.
+    pub schema: Option<serde_json::Value>,
+}
+
+impl Chart {
+    /// The chart's name (an alias, once dependencies are processed).
+    pub fn name(&self) -> &str {
+        &self.metadata.name
+    }
+
+    /// The CRD files: `crds/*.yaml`, `*.yml`, `*.json`.
+    pub fn crds(&self) -> impl Iterator<Item = &File> {
+        self.files.iter().filter(|f| {
+            f.name.starts_with("crds/")
+                && (f.name.ends_with(".yaml")
+                    || f.name.ends_with(".yml")
+                    || f.name.ends_with(".json"))
+        })
+    }
+}
+
+struct Budget {
+    files: usize,
+    bytes: u64,
+}
+
+impl Budget {
+    fn take(&mut self, chart: &str, name: &str, size: u64) -> Result<(), Error> {
+        self.files += 1;
+        self.bytes = self.bytes.saturating_add(size);
+        if self.files > MAX_FILES {
+            return Err(Error::chart(chart, format!("more than {MAX_FILES} files")));
+        }
+        if size > MAX_FILE_BYTES {
+            return Err(Error::chart(
+                chart,
+                format!("{name}: file larger than {MAX_FILE_BYTES} bytes"),
+            ));
+        }
+        if self.bytes > MAX_TOTAL_BYTES {
+            return Err(Error::chart(
+                chart,
+                format!("chart larger than {MAX_TOTAL_BYTES} bytes unpacked"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Loads a chart from a directory or a `.tgz` file.
+///
+/// # Errors
+/// [`Error::Chart`] naming the path: a missing or invalid `Chart.yaml`, a path escaping the
+/// archive, a chart past the size bounds, invalid YAML in `values.yaml`.
+pub fn load(path: &Path) -> Result<Chart, Error> {
+    let shown = path.display().to_string();
+    let meta = std::fs::metadata(path).map_err(|e| Error::Io {
+        path: shown.clone(),
+        source: e,
+    })?;
+    let mut budget = Budget { files: 0, bytes: 0 };
+    if meta.is_dir() {
+        let files = read_dir(path, &mut budget)?;
+        from_files(&shown, files, &mut budget, 0)
+    } else {
+        let data = std::fs::read(path).map_err(|e| Error::Io {
+            path: shown.clone(),
+            source: e,
+        })?;
+        load_archive_bytes(&shown, &data, &mut budget, 0)
+    }
+}
+
+/// Loads a chart from the bytes of a `.tgz`.
+///
+/// # Errors
+/// As [`load`]; `name` names the archive in errors.
+pub fn load_archive(name: &str, data: &[u8]) -> Result<Chart, Error> {
+    let mut budget = Budget { files: 0, bytes: 0 };
+    load_archive_bytes(name, data, &mut budget, 0)
+}
+
+fn load_archive_bytes(
+    shown: &str,
+    data: &[u8],
+    budget: &mut Budget,
+    depth: usize,
+) -> Result<Chart, Error> {
+    let files = read_archive(shown, data, budget)?;
+    from_files(shown, files, budget, depth)
+}
+
+fn read_archive(shown: &str, data: &[u8], budget: &mut Budget) -> Result<Vec<File>, Error> {
+    let bad = |m: String| Error::chart(shown, m);
+    let gz = flate2::read::GzDecoder::new(data);
+    let mut archive = tar::Archive::new(gz);
+    let mut files: Vec<File> = Vec::new();
+    let entries = archive
+        .entries()
+        .map_err(|e| bad(format!("not a gzipped tar archive: {e}")))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| bad(format!("not a gzipped tar archive: {e}")))?;
+        let kind = entry.header().entry_type();
+        if !kind.is_file() {
+            if kind.is_dir() || kind.is_pax_global_extensions() || kind.is_pax_local_extensions() {
+                continue;
+            }
+            let p = entry.path_bytes().into_owned();
+            return Err(bad(format!(
+                "{}: only regular files and directories are allowed",
+                String::from_utf8_lossy(&p)
+            )));
+        }
+        let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let name = raw.replace('\\', "/");
+        if name.starts_with('/') || name.split('/').any(|c| c == "..") {
+            return Err(bad(format!("{raw}: path escapes the chart root")));
+        }
+        // The first component is the chart's directory.
+        let Some((_, rest)) = name.trim_start_matches("./").split_once('/') else {
+            continue;
+        };
+        let rest = rest.trim_start_matches('/');
+        if rest.is_empty() {
+            continue;
+        }
+        // The header's size is what the entry yields (the tar reader stops there), so the
+        // bounds are checked before anything is decompressed.
+        let size = entry.header().size().unwrap_or(u64::MAX);
+        budget.take(shown, rest, size)?;
+        let mut buf = Vec::new();
+        (&mut entry)
+            .take(MAX_FILE_BYTES)
+            .read_to_end(&mut buf)
+            .map_err(|e| bad(format!("{raw}: {e}")))?;
+        if let Some(f) = files.iter_mut().find(|f| f.name == rest) {
+            f.data = buf;
+        } else {
+            files.push(File {
+                name: rest.to_string(),
+                data: buf,
+            });
+        }
+    }
+    Ok(files)
+}
+
+fn read_dir(root: &Path, budget: &mut Budget) -> Result<Vec<File>, Error> {
+    let shown = root.display().to_string();
+    let canonical_root = root.canonicalize().map_err(|e| Error::Io {
+        path: shown.clone(),
+        source: e,
+    })?;
+    let rules = match std::fs::read_to_string(root.join(".helmignore")) {
+        Ok(text) => {
+            Ignore::parse(&text).map_err(|m| Error::chart(&shown, format!(".helmignore: {m}")))?
+        }
+        Err(_) => Ignore::parse("").map_err(|m| Error::chart(&shown, m))?,
+    };
+    let mut files = Vec::new();
+    walk(
+        root,
+        &canonical_root,
+        "",
+        &rules,
+        budget,
+        &mut files,
+        &shown,
+        0,
+    )?;
+    Ok(files)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn walk(
+    dir: &Path,
+    root: &Path,
+    rel: &str,
+    rules: &Ignore,
+    budget: &mut Budget,
+    files: &mut Vec<File>,
+    shown: &str,
+    depth: usize,
+) -> Result<(), Error> {
+    if depth > 64 {
+        return Err(Error::chart(
+            shown,
+            format!("{rel}: directories nest too deeply"),
+        ));
+    }
+    let io = |p: &str, e| Error::Io {
+        path: format!("{shown}/{p}"),
+        source: e,
+    };
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| io(rel, e))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for name in names {
+        let path = dir.join(&name);
+        let n = if rel.is_empty() {
+            name.clone()
+        } else {
+            format!("{rel}/{name}")
+        };
+        let real = path.canonicalize().map_err(|e| io(&n, e))?;
+        if !real.starts_with(root) {
+            return Err(Error::chart(
+                shown,
+                format!("{n}: symlink escapes the chart root"),
+            ));
+        }
+        let meta = std::fs::metadata(&real).map_err(|e| io(&n, e))?;
+        if meta.is_dir() {
+            if rules.ignore(&n, true) {
+                continue;
+            }
+            walk(&real, root, &n, rules, budget, files, shown, depth + 1)?;
+        } else if meta.is_file() {
+            if rules.ignore(&n, false) {
+                continue;
+            }
+            budget.take(shown, &n, meta.len())?;
+            let data = std::fs::read(&real).map_err(|e| io(&n, e))?;
+            files.push(File { name: n, data });
+        } else {
+            return Err(Error::chart(
+                shown,
+                format!("{n}: cannot load irregular file"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn from_files(
+    shown: &str,
+    files: Vec<File>,
+    budget: &mut Budget,
+    depth: usize,
+) -> Result<Chart, Error> {
+    if depth > MAX_CHART_DEPTH {
+        return Err(Error::chart(shown, "subcharts nest too deeply"));
+    }
+    let mut metadata = None;
+    let mut values = serde_json::Map::new();
+    let mut templates = Vec::new();
+    let mut other = Vec::new();
+    let mut sub_dirs: Vec<(String, Vec<File>)> = Vec::new();
+    let mut sub_archives: Vec<File> = Vec::new();
+    let mut schema = None;
+    for f in files {
+        match f.name.as_str() {
+            "Chart.yaml" => metadata = Some(parse_metadata(shown, &f.data)?),
+            "values.yaml" => {
+                values = crate::values::parse_values(&format!("{shown}/values.yaml"), &f.data)?
+            }
+            "values.schema.json" => {
+                schema = Some(serde_json::from_slice(&f.data).map_err(|e| {
+                    Error::chart(
+                        &format!("{shown}/values.schema.json"),
+                        format!("line {}: {e}", e.line()),
+                    )
+                })?)
+            }
+            "Chart.lock" | "requirements.yaml" | "requirements.lock" => {}
+            n if n.starts_with("templates/") => templates.push(f),
+            n if n.starts_with("charts/") => {
+                let rest = &n["charts/".len()..];
+                if rest.starts_with('.') || rest.starts_with('_') {
+                    continue;
+                }
+                if let Some((dir, inner)) = rest.split_once('/') {
+                    let file = File {
+                        name: inner.to_string(),
+                        data: f.data,
+                    };
+                    match sub_dirs.iter_mut().find(|(d, _)| d == dir) {
+                        Some((_, v)) => v.push(file),
+                        None => sub_dirs.push((dir.to_string(), vec![file])),
+                    }
+                } else if rest.ends_with(".tgz") || rest.ends_with(".tar.gz") {
+                    sub_archives.push(f);
+                }
+            }
+            _ => other.push(f),
+        }
+    }
+    let Some(metadata) = metadata else {
+        return Err(Error::chart(shown, "Chart.yaml file is missing"));
+    };
+    let mut dependencies = Vec::new();
+    for (dir, files) in sub_dirs {
+        dependencies.push(from_files(
+            &format!("{shown}/charts/{dir}"),
+            files,
+            budget,
+            depth + 1,
+        )?);
+    }
+    for f in sub_archives {
+        let name = format!("{shown}/{}", f.name);
+        let inner = read_archive(&name, &f.data, budget)?;
+        dependencies.push(from_files(&name, inner, budget, depth + 1)?);
+    }
+    Ok(Chart {
+        metadata,
+        templates,
+        files: other,
+        values,
+        dependencies,
+        schema,
+    })
+}
+
+fn string_field(map: &serde_json::Map<String, serde_json::Value>, key: &str) -> String {
+    match map.get(key) {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Number(n)) => {
+            gitops_gotmpl::gofmt::format_float(n.as_f64().unwrap_or_default())
+        }
+        _ => String::new(),
+    }
+}
+
+fn parse_metadata(shown: &str, data: &[u8]) -> Result<Metadata, Error> {
+    let path = format!("{shown}/Chart.yaml");
+    let text = std::str::from_utf8(data).map_err(|_| Error::chart(&path, "invalid UTF-8"))?;
+    let node = yaml::parse_one(text).map_err(|e| Error::Yaml {
+        path: path.clone(),
+        line: e.line,
+        column: e.column,
+        message: e.message,
+    })?;
+    // Chart.yaml is read into typed Go fields: a number written for `version` is kept as text.
+    let raw = match keep_scalars_as_text(node).to_json() {
+        Ok(serde_json::Value::Object(m)) => m,
+        Ok(serde_json::Value::Null) => serde_json::Map::new(),
+        Ok(_) => return Err(Error::chart(&path, "Chart.yaml is not a mapping")),
+        Err(e) => return Err(Error::chart(&path, e)),
+    };
+    let name = string_field(&raw, "name");
+    if name.is_empty() {
+        return Err(Error::chart(
+            &path,
+            "validation: chart.metadata.name is required",
+        ));
+    }
+    let api_version = string_field(&raw, "apiVersion");
+    if !matches!(api_version.as_str(), "" | "v1" | "v2") {
+        return Err(Error::chart(&path, "invalid chart apiVersion"));
+    }
+    let version = string_field(&raw, "version");
+    if version.is_empty() {
+        return Err(Error::chart(
+            &path,
+            "validation: chart.metadata.version is required",
+        ));
+    }
+    if !is_semver(&version) {
+        return Err(Error::chart(
+            &path,
+            format!("validation: chart.metadata.version {version:?} is invalid"),
+        ));
+    }
+    if !matches!(
+        string_field(&raw, "type").as_str(),
+        "" | "application" | "library"
+    ) {
+        return Err(Error::chart(
+            &path,
+            "validation: chart.metadata.type must be application or library",
+        ));
+    }
+    let mut dependencies = Vec::new();
+    if let Some(serde_json::Value::Array(deps)) = raw.get("dependencies") {
+        for d in deps {
+            let Some(m) = d.as_object() else { continue };
+            dependencies.push(Dependency {
+                name: string_field(m, "name"),
+                version: string_field(m, "version"),
+                repository: string_field(m, "repository"),
+                condition: string_field(m, "condition"),
+                tags: m
+                    .get("tags")
+                    .and_then(|t| t.as_array())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|t| t.as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                alias: string_field(m, "alias"),
+                import_values: m
+                    .get("import-values")
+                    .and_then(|v| v.as_array())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|iv| match iv {
+                                serde_json::Value::String(s) => {
+                                    Some(ImportValue::Exports(s.clone()))
+                                }
+                                serde_json::Value::Object(o) => Some(ImportValue::Path {
+                                    child: string_field(o, "child"),
+                                    parent: string_field(o, "parent"),
+                                }),
+                                _ => None,
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            });
+        }
+    }
+    Ok(Metadata {
+        api_version: string_field(&raw, "apiVersion"),
+        version: string_field(&raw, "version"),
+        name,
+        dependencies,
+        raw,
+    })
+}
+
+/// Masterminds/semver's lenient `NewVersion`, as Helm validates a chart's version: `v`
+/// optional, minor and patch optional, then `-prerelease` and `+metadata`.
+fn is_semver(v: &str) -> bool {
+    let v = v.strip_prefix('v').unwrap_or(v);
+    let (core, meta) = match v.split_once('+') {
+        Some((c, m)) => (c, Some(m)),
+        None => (v, None),
+    };
+    let (core, pre) = match core.split_once('-') {
+        Some((c, p)) => (c, Some(p)),
+        None => (core, None),
+    };
+    let parts: Vec<&str> = core.split('.').collect();
+    let ident = |s: &str| {
+        !s.is_empty()
+            && s.split('.')
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+    };
+    (1..=3).contains(&parts.len())
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+        && pre.is_none_or(ident)
+        && meta.is_none_or(ident)
+}
+
+/// Chart.yaml's string fields read a plain `1.0` as the text `1.0`.
+fn keep_scalars_as_text(node: Node) -> Node {
+    match node {
+        Node::Map(entries) => Node::Map(
+            entries
+                .into_iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        Node::Int(i) if k != "deprecated" => Node::Str(i.to_string()),
+                        Node::Float(f) => Node::Str(gitops_yaml::format_float(f)),
+                        other => keep_scalars_as_text(other),
+                    };
+                    (k, v)
+                })
+                .collect(),
+        ),
+        Node::Seq(items) => Node::Seq(items.into_iter().map(keep_scalars_as_text).collect()),
+        other => other,
+    }
+}
+
+/// `.helmignore` rules, as Helm's `ignore` package reads them.
+#[derive(Debug)]
+pub struct Ignore {
+    rules: Vec<Rule>,
+}
+
+#[derive(Debug)]
+struct Rule {
+    pattern: String,
+    negate: bool,
+    must_dir: bool,
+    anchored: bool,
+    with_slash: bool,
+}
+
+impl Ignore {
+    /// Parses the text of a `.helmignore`, adding Helm's default rule `templates/.?*`.
+    ///
+    /// # Errors
+    /// A `**` pattern (Helm does not support it) or a malformed pattern.
+    pub fn parse(text: &str) -> Result<Ignore, String> {
+        let mut rules = Vec::new();
+        for line in std::iter::once("templates/.?*").chain(text.lines()) {
+            let mut p = line.trim();
+            if p.is_empty() || p.starts_with('#') || p == "/" {
+                continue;
+            }
+            if p.contains("**") {
+                return Err("double-star (**) syntax is not supported".into());
+            }
+            let negate = p.starts_with('!');
+            if negate {
+                p = &p[1..];
+            }
+            let must_dir = p.ends_with('/');
+            let p = p.trim_end_matches('/');
+            if glob_match(p, "").is_err() {
+                return Err(format!("syntax error in pattern {p:?}"));
+            }
+            rules.push(Rule {
+                anchored: p.starts_with('/'),
+                with_slash: p.contains('/'),
+                pattern: p.trim_start_matches('/').to_string(),
+                negate,
+                must_dir,
+            });
+        }
+        Ok(Ignore { rules })
+    }
+
+    /// Whether the path `name` (relative to the chart, `/`-separated) is ignored.
+    pub fn ignore(&self, name: &str, is_dir: bool) -> bool {
+        if name.is_empty() || name == "." || name == "./" {
+            return false;
+        }
+        for r in &self.rules {
+            let target = if r.anchored || r.with_slash {
+                name
+            } else {
+                name.rsplit('/').next().unwrap_or(name)
+            };
+            let m = glob_match(&r.pattern, target).unwrap_or(false);
+            if r.negate {
+                if r.must_dir && !is_dir {
+                    return true;
+                }
+                if !m {
+                    return true;
+                }
+                continue;
+            }
+            if r.must_dir && !is_dir {
+                continue;
+            }
+            if m {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// Go's `path.Match`: `*` and `?` stop at `/`, `[…]` classes with `^` negation and ranges,
+/// `\` escapes.
+///
+/// # Errors
+/// A malformed pattern (Go's `ErrBadPattern`), as `()`: the caller words the message.
+#[allow(clippy::result_unit_err)]
+pub fn glob_match(pattern: &str, name: &str) -> Result<bool, ()> {
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    // Validate the whole pattern first, as Go reports a bad pattern even on a mismatch.
+    let mut i = 0;
+    while i < p.len() {
+        match p[i] {
+            '\\' => {
+                if i + 1 >= p.len() {
+                    return Err(());
+                }
+                i += 2;
+            }
+            '[' => i = class_end(&p, i)?,
+            _ => i += 1,
+        }
+    }
+    Ok(match_from(&p, 0, &n, 0, 0))
+}
+
+fn class_end(p: &[char], start: usize) -> Result<usize, ()> {
+    let mut i = start + 1;
+    if i < p.len() && p[i] == '^' {
+        i += 1;
+    }
+    let mut first = true;
+    loop {
+        if i >= p.len() {
+            return Err(());
+        }
+        if p[i] == ']' && !first {
+            return Ok(i + 1);
+        }
+        first = false;
+        let lo = if p[i] == '\\' {
+            i += 1;
+            *p.get(i).ok_or(())?
+        } else {
+            p[i]
+        };
+        i += 1;
+        if i < p.len() && p[i] == '-' {
+            i += 1;
+            let hi = if p.get(i) == Some(&'\\') {
+                i += 1;
+                *p.get(i).ok_or(())?
+            } else {
+                *p.get(i).ok_or(())?
+            };
+            if hi == ']' && p.get(i - 1) != Some(&'\\') || hi < lo {
+                return Err(());
+            }
+            i += 1;
+        }
+    }
+}
+
+fn class_match(p: &[char], start: usize, c: char) -> bool {
+    let mut i = start + 1;
+    let negate = i < p.len() && p[i] == '^';
+    if negate {
+        i += 1;
+    }
+    let mut matched = false;
+    let mut first = true;
+    while i < p.len() && (p[i] != ']' || first) {
+        first = false;
+        let lo = if p[i] == '\\' {
+            i += 1;
+            p[i]
+        } else {
+            p[i]
+        };
+        i += 1;
+        let mut hi = lo;
+        if i + 1 < p.len() && p[i] == '-' && p[i + 1] != ']' {
+            i += 1;
+            if p[i] == '\\' {
+                i += 1;
+            }
+            hi = p[i];
+            i += 1;
+        }
+        if lo <= c && c <= hi {
+            matched = true;
+        }
+    }
+    matched != negate
+}
+
+fn match_from(p: &[char], mut pi: usize, n: &[char], mut ni: usize, depth: usize) -> bool {
+    if depth > 64 {
+        return false;
+    }
+    while pi < p.len() {
+        match p[pi] {
+            '*' => {
+                while pi < p.len() && p[pi] == '*' {
+                    pi += 1;
+                }
+                let mut k = ni;
+                loop {
+                    if match_from(p, pi, n, k, depth + 1) {
+                        return true;
+                    }
+                    if k >= n.len() || n[k] == '/' {
+                        return false;
+                    }
+                    k += 1;
+                }
+            }
+            '?' => {
+                if ni >= n.len() || n[ni] == '/' {
+                    return false;
+                }
+                pi += 1;
+                ni += 1;
+            }
+            '[' => {
+                if ni >= n.len() || n[ni] == '/' || !class_match(p, pi, n[ni]) {
+                    return false;
+                }
+                pi = class_end(p, pi).unwrap_or(p.len());
+                ni += 1;
+            }
+            '\\' => {
+                if ni >= n.len() || p.get(pi + 1) != Some(&n[ni]) {
+                    return false;
+                }
+                pi += 2;
+                ni += 1;
+            }
+            c => {
+                if ni >= n.len() || n[ni] != c {
+                    return false;
+                }
+                pi += 1;
+                ni += 1;
+            }
+        }
+    }
+    ni == n.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helmignore_rules() {
+        let r = Ignore::parse("*.bak\n/secret.txt\ndocs/\n").expect("rules");
+        assert!(r.ignore("templates/.hidden", false));
+        assert!(r.ignore("docs", true));
+        assert!(!r.ignore("docs", false));
+        assert!(r.ignore("secret.txt", false));
+        assert!(!r.ignore("values.yaml", false));
+        assert!(Ignore::parse("a/**/b").is_err());
+    }
+
+    #[test]
+    fn chart_versions_as_helm_validates_them() {
+        for ok in ["0.1.0", "v0.0.0", "1", "1.2", "0.0.1-rc.1+build.5"] {
+            assert!(is_semver(ok), "{ok}");
+        }
+        for bad in ["abc", "1.2.3.4", "1.x", "", "1.0-"] {
+            assert!(!is_semver(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn go_path_match() {
+        assert_eq!(glob_match("*.yaml", "a.yaml"), Ok(true));
+        assert_eq!(glob_match("*.yaml", "d/a.yaml"), Ok(false));
+        assert_eq!(glob_match("f[a-c]?", "fbx"), Ok(true));
+        assert_eq!(glob_match("[", "x"), Err(()));
+    }
+}

@@ -1,0 +1,974 @@
+//! Helm's template functions, the render context and the rendering of every template of a
+//! chart and its subcharts into one set.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use gitops_gotmpl::{
+    Call, Dict, Function, Functions, MissingKey, Object, Options, Templates, Ty, Value,
+};
+
+use crate::Error;
+use crate::chart::{Chart, File};
+use crate::yaml::{self, Node};
+
+/// Kubernetes objects a template reads with `lookup`. Under `helm template` there is no
+/// cluster, so every lookup is an empty map ([`NoCluster`]); a host may back it with a client.
+pub trait Lookup: Send + Sync + std::fmt::Debug {
+    /// The object (or, with an empty `name`, the list) as JSON; an empty map when absent.
+    ///
+    /// # Errors
+    /// A message shown as the function's error.
+    fn lookup(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<serde_json::Value, String>;
+}
+
+/// No cluster: every `lookup` is an empty map, as under `helm template`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoCluster;
+
+impl Lookup for NoCluster {
+    fn lookup(&self, _: &str, _: &str, _: &str, _: &str) -> Result<serde_json::Value, String> {
+        Ok(serde_json::Value::Object(serde_json::Map::new()))
+    }
+}
+
+/// The Kubernetes version `helm template` v4.3.2 assumes without `--kube-version`.
+pub const DEFAULT_KUBE_VERSION: &str = "v1.37.0";
+
+/// The API versions `helm template` v4.3.2 reports in `.Capabilities.APIVersions` without a
+/// cluster (client-go's built-in scheme), in its order.
+pub const DEFAULT_API_VERSIONS: &[&str] = &[
+    "v1",
+    "admissionregistration.k8s.io/v1",
+    "admissionregistration.k8s.io/v1alpha1",
+    "admissionregistration.k8s.io/v1beta1",
+    "internal.apiserver.k8s.io/v1alpha1",
+    "apps/v1",
+    "apps/v1beta1",
+    "apps/v1beta2",
+    "authentication.k8s.io/v1",
+    "authentication.k8s.io/v1alpha1",
+    "authentication.k8s.io/v1beta1",
+    "authorization.k8s.io/v1",
+    "authorization.k8s.io/v1beta1",
+    "autoscaling/v1",
+    "autoscaling/v2",
+    "batch/v1",
+    "batch/v1beta1",
+    "certificates.k8s.io/v1",
+    "certificates.k8s.io/v1beta1",
+    "certificates.k8s.io/v1alpha1",
+    "coordination.k8s.io/v1alpha2",
+    "coordination.k8s.io/v1beta1",
+    "coordination.k8s.io/v1",
+    "discovery.k8s.io/v1",
+    "discovery.k8s.io/v1beta1",
+    "events.k8s.io/v1",
+    "events.k8s.io/v1beta1",
+    "extensions/v1beta1",
+    "flowcontrol.apiserver.k8s.io/v1",
+    "flowcontrol.apiserver.k8s.io/v1beta1",
+    "flowcontrol.apiserver.k8s.io/v1beta2",
+    "flowcontrol.apiserver.k8s.io/v1beta3",
+    "lifecycle.k8s.io/v1alpha1",
+    "networking.k8s.io/v1",
+    "networking.k8s.io/v1beta1",
+    "node.k8s.io/v1",
+    "node.k8s.io/v1alpha1",
+    "node.k8s.io/v1beta1",
+    "policy/v1",
+    "policy/v1beta1",
+    "rbac.authorization.k8s.io/v1",
+    "rbac.authorization.k8s.io/v1beta1",
+    "rbac.authorization.k8s.io/v1alpha1",
+    "resource.k8s.io/v1",
+    "resource.k8s.io/v1beta2",
+    "resource.k8s.io/v1beta1",
+    "resource.k8s.io/v1alpha3",
+    "scheduling.k8s.io/v1alpha3",
+    "scheduling.k8s.io/v1beta1",
+    "scheduling.k8s.io/v1",
+    "storage.k8s.io/v1beta1",
+    "storage.k8s.io/v1",
+    "storage.k8s.io/v1alpha1",
+    "storagemigration.k8s.io/v1",
+    "storagemigration.k8s.io/v1beta1",
+    "apiextensions.k8s.io/v1beta1",
+    "apiextensions.k8s.io/v1",
+];
+
+/// What `.Release` and `.Capabilities` hold.
+#[derive(Clone, Debug)]
+pub struct Context {
+    /// `.Release.Name`.
+    pub release_name: String,
+    /// `.Release.Namespace`.
+    pub namespace: String,
+    /// `.Release.IsUpgrade` (and `IsInstall` its opposite).
+    pub is_upgrade: bool,
+    /// `.Capabilities.KubeVersion`, with its `v`.
+    pub kube_version: String,
+    /// `.Capabilities.APIVersions`: the defaults plus any added.
+    pub api_versions: Vec<String>,
+    /// What `lookup` asks.
+    pub lookup: Arc<dyn Lookup>,
+}
+
+// ---- host objects ----
+
+#[derive(Debug)]
+struct Files {
+    files: BTreeMap<String, Arc<Vec<u8>>>,
+}
+
+fn text(data: &[u8]) -> String {
+    String::from_utf8_lossy(data).into_owned()
+}
+
+impl Files {
+    fn glob(&self, pattern: &str) -> Files {
+        Files {
+            files: self
+                .files
+                .iter()
+                .filter(|(k, _)| glob_all(pattern, k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
+    }
+
+    fn as_config(&self, secrets: bool) -> String {
+        let mut entries: Vec<(String, Node)> = Vec::new();
+        for (k, v) in &self.files {
+            let base = k.rsplit('/').next().unwrap_or(k).to_string();
+            let value = if secrets {
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD.encode(v.as_slice())
+            } else {
+                text(v)
+            };
+            entries.retain(|(e, _)| *e != base);
+            entries.push((base, Node::Str(value)));
+        }
+        let out = yaml::emit(&Node::Map(entries), false);
+        out.trim_end_matches('\n').to_string()
+    }
+}
+
+impl Object for Files {
+    fn type_name(&self) -> &str {
+        "files.Files"
+    }
+
+    fn method(&self, name: &str) -> Option<Function> {
+        let files = self.files.clone();
+        let get = move |a: &[Value]| -> Option<Arc<Vec<u8>>> {
+            a[0].as_str().and_then(|n| files.get(n).cloned())
+        };
+        Some(match name {
+            "Get" => Function::new(&[Ty::String], move |a| {
+                Ok(Value::String(get(a).map(|d| text(&d)).unwrap_or_default()))
+            }),
+            "GetBytes" => Function::new(&[Ty::String], move |a| {
+                Ok(Value::String(get(a).map(|d| text(&d)).unwrap_or_default()))
+            }),
+            "Lines" => Function::new(&[Ty::String], move |a| {
+                let Some(d) = get(a) else {
+                    return Ok(Value::list(Vec::new()));
+                };
+                let s = text(&d);
+                let s = s.strip_suffix('\n').unwrap_or(&s);
+                Ok(Value::list(s.split('\n').map(Value::string).collect()))
+            }),
+            "Glob" => {
+                let me = Files {
+                    files: self.files.clone(),
+                };
+                Function::new(&[Ty::String], move |a| {
+                    Ok(Value::Object(Arc::new(
+                        me.glob(a[0].as_str().unwrap_or("")),
+                    )))
+                })
+            }
+            "AsConfig" | "AsSecrets" => {
+                let me = Files {
+                    files: self.files.clone(),
+                };
+                let secrets = name == "AsSecrets";
+                Function::new(&[], move |_| Ok(Value::String(me.as_config(secrets))))
+            }
+            _ => return None,
+        })
+    }
+
+    fn display(&self) -> String {
+        let parts: Vec<String> = self
+            .files
+            .iter()
+            .map(|(k, v)| {
+                let bytes: Vec<String> = v.iter().map(|b| b.to_string()).collect();
+                format!("{k}:[{}]", bytes.join(" "))
+            })
+            .collect();
+        format!("map[{}]", parts.join(" "))
+    }
+
+    fn entries(&self) -> Option<Vec<(String, Value)>> {
+        Some(
+            self.files
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(text(v))))
+                .collect(),
+        )
+    }
+}
+
+/// gobwas/glob with `/` as separator: `*` and `?` stay within a path segment, `**` crosses
+/// them, `[…]` classes and `{a,b}` alternatives.
+fn glob_all(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    glob_from(&p, 0, &n, 0, 0)
+}
+
+fn glob_from(p: &[char], mut pi: usize, n: &[char], mut ni: usize, depth: usize) -> bool {
+    if depth > 32 {
+        return false;
+    }
+    while pi < p.len() {
+        match p[pi] {
+            '*' => {
+                let super_star = p.get(pi + 1) == Some(&'*');
+                pi += if super_star { 2 } else { 1 };
+                let mut k = ni;
+                loop {
+                    if glob_from(p, pi, n, k, depth + 1) {
+                        return true;
+                    }
+                    if k >= n.len() || (!super_star && n[k] == '/') {
+                        return false;
+                    }
+                    k += 1;
+                }
+            }
+            '?' => {
+                if ni >= n.len() || n[ni] == '/' {
+                    return false;
+                }
+                pi += 1;
+                ni += 1;
+            }
+            '{' => {
+                let Some(close) = p[pi..].iter().position(|c| *c == '}') else {
+                    return false;
+                };
+                let rest: Vec<char> = p[pi + close + 1..].to_vec();
+                for alt in p[pi + 1..pi + close].split(|c| *c == ',') {
+                    let mut q = alt.to_vec();
+                    q.extend_from_slice(&rest);
+                    if glob_from(&q, 0, n, ni, depth + 1) {
+                        return true;
+                    }
+                }
+                return false;
+            }
+            '[' => {
+                let Some(close) = p[pi..].iter().position(|c| *c == ']') else {
+                    return false;
+                };
+                if ni >= n.len() {
+                    return false;
+                }
+                let class = &p[pi + 1..pi + close];
+                let (neg, class) = match class.first() {
+                    Some('!') | Some('^') => (true, &class[1..]),
+                    _ => (false, class),
+                };
+                let c = n[ni];
+                let mut hit = false;
+                let mut i = 0;
+                while i < class.len() {
+                    if i + 2 < class.len() && class[i + 1] == '-' {
+                        hit |= class[i] <= c && c <= class[i + 2];
+                        i += 3;
+                    } else {
+                        hit |= class[i] == c;
+                        i += 1;
+                    }
+                }
+                if hit == neg {
+                    return false;
+                }
+                pi += close + 1;
+                ni += 1;
+            }
+            '\\' if pi + 1 < p.len() => {
+                if ni >= n.len() || n[ni] != p[pi + 1] {
+                    return false;
+                }
+                pi += 2;
+                ni += 1;
+            }
+            c => {
+                if ni >= n.len() || n[ni] != c {
+                    return false;
+                }
+                pi += 1;
+                ni += 1;
+            }
+        }
+    }
+    ni == n.len()
+}
+
+#[derive(Debug)]
+struct KubeVersion {
+    version: String,
+}
+
+impl KubeVersion {
+    fn parts(&self) -> (String, String) {
+        let v = self.version.trim_start_matches('v');
+        let mut it = v.split(['.', '-', '+']);
+        let major = it.next().unwrap_or("").to_string();
+        let minor = it.next().unwrap_or("").to_string();
+        (major, minor)
+    }
+}
+
+impl Object for KubeVersion {
+    fn type_name(&self) -> &str {
+        "common.KubeVersion"
+    }
+    fn field(&self, name: &str) -> Option<Value> {
+        let (major, minor) = self.parts();
+        Some(Value::String(match name {
+            "Version" | "GitVersion" => self.version.clone(),
+            "Major" => major,
+            "Minor" => minor,
+            _ => return None,
+        }))
+    }
+    fn method(&self, name: &str) -> Option<Function> {
+        let v = self.version.clone();
+        (name == "String").then(|| Function::new(&[], move |_| Ok(Value::String(v.clone()))))
+    }
+    fn display(&self) -> String {
+        self.version.clone()
+    }
+}
+
+#[derive(Debug)]
+struct VersionSet {
+    versions: Arc<Vec<String>>,
+}
+
+impl Object for VersionSet {
+    fn type_name(&self) -> &str {
+        "common.VersionSet"
+    }
+    fn method(&self, name: &str) -> Option<Function> {
+        let v = self.versions.clone();
+        (name == "Has").then(|| {
+            Function::new(&[Ty::String], move |a| {
+                Ok(Value::Bool(
+                    v.iter().any(|x| Some(x.as_str()) == a[0].as_str()),
+                ))
+            })
+        })
+    }
+    fn display(&self) -> String {
+        format!("[{}]", self.versions.join(" "))
+    }
+}
+
+#[derive(Debug)]
+struct Capabilities {
+    kube: Arc<KubeVersion>,
+    apis: Arc<VersionSet>,
+}
+
+impl Object for Capabilities {
+    fn type_name(&self) -> &str {
+        "common.Capabilities"
+    }
+    fn field(&self, name: &str) -> Option<Value> {
+        match name {
+            "KubeVersion" => Some(Value::Object(self.kube.clone())),
+            "APIVersions" => Some(Value::Object(self.apis.clone())),
+            "HelmVersion" => {
+                let mut m = BTreeMap::new();
+                m.insert("Version".into(), Value::string("v4.3.2"));
+                m.insert("GitCommit".into(), Value::string(""));
+                m.insert("GitTreeState".into(), Value::string(""));
+                m.insert("GoVersion".into(), Value::string("go1.26.8"));
+                m.insert("KubeClientVersion".into(), Value::string("v1.37"));
+                Some(Value::map(m))
+            }
+            _ => None,
+        }
+    }
+    fn display(&self) -> String {
+        format!(
+            "{{{} {} {{v4.3.2   go1.26.8 v1.37}}}}",
+            self.kube.version,
+            self.apis.display()
+        )
+    }
+}
+
+// ---- functions ----
+
+/// A template value as go-yaml v3 sees the Go value (Helm's `toYamlPretty` encodes the
+/// values directly, so a float64 stays a float: `1.2345678e+07`).
+fn value_node(v: &Value, depth: usize) -> Node {
+    if depth > 1000 {
+        return Node::Null;
+    }
+    match v {
+        Value::Missing | Value::Nil => Node::Null,
+        Value::Bool(b) => Node::Bool(*b),
+        Value::Int(i) | Value::Int64(i) => Node::Int(*i),
+        Value::Float(f) => Node::Float(*f),
+        Value::String(s) => Node::Str(s.clone()),
+        Value::List(l) => Node::Seq(l.iter().map(|x| value_node(x, depth + 1)).collect()),
+        Value::Map(m) => Node::Map(
+            m.entries()
+                .into_iter()
+                .map(|(k, x)| (k, value_node(&x, depth + 1)))
+                .collect(),
+        ),
+        Value::Object(o) => match o.entries() {
+            Some(e) => Node::Map(
+                e.into_iter()
+                    .map(|(k, x)| (k, value_node(&x, depth + 1)))
+                    .collect(),
+            ),
+            None => Node::Str(o.display()),
+        },
+    }
+}
+
+fn to_yaml(v: &Value, pretty: bool) -> String {
+    if pretty {
+        return yaml::emit(&value_node(v, 0), true)
+            .trim_end_matches('\n')
+            .to_string();
+    }
+    let Ok(json) = gitops_gotmpl::sprig::to_json(v, true, None) else {
+        return String::new();
+    };
+    match yaml::parse_one(&json) {
+        Ok(node) => yaml::emit(&node, pretty).trim_end_matches('\n').to_string(),
+        Err(_) => String::new(),
+    }
+}
+
+fn from_yaml(s: &str) -> Result<serde_json::Value, String> {
+    let node = yaml::parse_one(s).map_err(|e| format!("yaml: line {}: {}", e.line, e.message))?;
+    node.to_json()
+}
+
+fn error_map(msg: String) -> Value {
+    let mut m = BTreeMap::new();
+    m.insert("Error".to_string(), Value::String(msg));
+    Value::map(m)
+}
+
+/// Go's `encoding/json` would not hand back a JSON number as anything but a float64.
+fn json_text(s: &str) -> Result<serde_json::Value, String> {
+    serde_json::from_str::<serde_json::Value>(s).map_err(|e| e.to_string())
+}
+
+/// Sprig plus Helm's own functions (`include`, `tpl`, `required`, `toYaml`, `lookup`, …),
+/// without `env` and `expandenv`, as Helm registers them.
+pub fn functions(lookup: Arc<dyn Lookup>) -> Functions {
+    let mut f = Functions::sprig();
+    f.remove("env");
+    f.remove("expandenv");
+    f.insert(
+        "include",
+        Function::with_call(&[Ty::String, Ty::Any], None, |call: &mut Call<'_>, a| {
+            let name = a[0].as_str().unwrap_or("");
+            if !call.templates().contains(name) {
+                return Err(format!(
+                    "template: no template {} associated with template \"gotpl\"",
+                    gitops_gotmpl::gofmt::quote(name, false)
+                ));
+            }
+            call.execute_template(name, &a[1])
+                .map(Value::String)
+                .map_err(|e| e.to_string())
+        }),
+    );
+    f.insert(
+        "tpl",
+        Function::with_call(&[Ty::String, Ty::Any], None, |call: &mut Call<'_>, a| {
+            let mut set = call.templates().clone();
+            set.add("gotpl", a[0].as_str().unwrap_or(""))
+                .map_err(|e| e.to_string())?;
+            let out = call
+                .execute_in(&set, "gotpl", &a[1])
+                .map_err(|e| e.to_string())?;
+            Ok(Value::String(out.replace("<no value>", "")))
+        }),
+    );
+    f.insert(
+        "required",
+        Function::new(&[Ty::String, Ty::Any], |a| match &a[1] {
+            Value::Nil | Value::Missing => Err(marked(a[0].as_str().unwrap_or(""))),
+            Value::String(s) if s.is_empty() => Err(marked(a[0].as_str().unwrap_or(""))),
+            v => Ok(v.clone()),
+        }),
+    );
+    f.insert(
+        "fail",
+        Function::new(&[Ty::String], |a| Err(marked(a[0].as_str().unwrap_or("")))),
+    );
+    f.insert(
+        "toYaml",
+        Function::new(&[Ty::Any], |a| Ok(Value::String(to_yaml(&a[0], false)))),
+    );
+    f.insert(
+        "toYamlPretty",
+        Function::new(&[Ty::Any], |a| Ok(Value::String(to_yaml(&a[0], true)))),
+    );
+    f.insert(
+        "mustToYaml",
+        Function::new(&[Ty::Any], |a| {
+            gitops_gotmpl::sprig::to_json(&a[0], true, None)?;
+            Ok(Value::String(to_yaml(&a[0], false)))
+        }),
+    );
+    f.insert(
+        "fromYaml",
+        Function::new(&[Ty::String], |a| {
+            Ok(match from_yaml(a[0].as_str().unwrap_or("")) {
+                Ok(serde_json::Value::Object(m)) => Value::from_json(&serde_json::Value::Object(m)),
+                Ok(serde_json::Value::Null) => Value::map(BTreeMap::new()),
+                Ok(_) => error_map(
+                    "error unmarshaling JSON: json: cannot unmarshal into Go value of type map[string]interface {}".into(),
+                ),
+                Err(e) => error_map(e),
+            })
+        }),
+    );
+    f.insert(
+        "fromYamlArray",
+        Function::new(&[Ty::String], |a| {
+            Ok(match from_yaml(a[0].as_str().unwrap_or("")) {
+                Ok(serde_json::Value::Array(l)) => Value::from_json(&serde_json::Value::Array(l)),
+                Ok(serde_json::Value::Null) => Value::list(Vec::new()),
+                Ok(_) => Value::list(vec![Value::string(
+                    "error unmarshaling JSON: json: cannot unmarshal into Go value of type []interface {}",
+                )]),
+                Err(e) => Value::list(vec![Value::String(e)]),
+            })
+        }),
+    );
+    f.insert(
+        "fromJson",
+        Function::new(&[Ty::String], |a| {
+            Ok(match json_text(a[0].as_str().unwrap_or("")) {
+                Ok(v @ serde_json::Value::Object(_)) => Value::from_json(&v),
+                Ok(serde_json::Value::Null) => Value::map(BTreeMap::new()),
+                Ok(_) => error_map(
+                    "json: cannot unmarshal into Go value of type map[string]interface {}".into(),
+                ),
+                Err(e) => error_map(e),
+            })
+        }),
+    );
+    f.insert(
+        "fromJsonArray",
+        Function::new(&[Ty::String], |a| {
+            Ok(match json_text(a[0].as_str().unwrap_or("")) {
+                Ok(v @ serde_json::Value::Array(_)) => Value::from_json(&v),
+                Ok(serde_json::Value::Null) => Value::list(Vec::new()),
+                Ok(_) => Value::list(vec![Value::string(
+                    "json: cannot unmarshal into Go value of type []interface {}",
+                )]),
+                Err(e) => Value::list(vec![Value::String(e)]),
+            })
+        }),
+    );
+    f.insert(
+        "toToml",
+        Function::new(&[Ty::Any], |a| {
+            Ok(Value::String(crate::toml::to_toml(&a[0])))
+        }),
+    );
+    f.insert(
+        "fromToml",
+        Function::new(&[Ty::Any], |_| {
+            Err("fromToml is not implemented by gitops-helm".to_string())
+        }),
+    );
+    f.insert(
+        "lookup",
+        Function::new(
+            &[Ty::String, Ty::String, Ty::String, Ty::String],
+            move |a| {
+                let s = |i: usize| a[i].as_str().unwrap_or("").to_string();
+                lookup
+                    .lookup(&s(0), &s(1), &s(2), &s(3))
+                    .map(|v| Value::from_json(&v))
+            },
+        ),
+    );
+    f
+}
+
+// ---- rendering ----
+
+fn chart_value(chart: &Chart, is_root: bool) -> Value {
+    let raw = &chart.metadata.raw;
+    let s = |k: &str| match raw.get(k) {
+        Some(serde_json::Value::String(s)) => Value::String(s.clone()),
+        _ => Value::string(""),
+    };
+    let list = |k: &str| match raw.get(k) {
+        Some(v @ serde_json::Value::Array(_)) => Value::from_json(v),
+        _ => Value::list(Vec::new()),
+    };
+    let mut m = BTreeMap::new();
+    m.insert("APIVersion".into(), s("apiVersion"));
+    m.insert(
+        "Annotations".into(),
+        match raw.get("annotations") {
+            Some(v @ serde_json::Value::Object(_)) => Value::from_json(v),
+            _ => Value::map(BTreeMap::new()),
+        },
+    );
+    m.insert("AppVersion".into(), s("appVersion"));
+    m.insert("Condition".into(), s("condition"));
+    let deps = chart
+        .metadata
+        .dependencies
+        .iter()
+        .map(|d| {
+            let mut m = BTreeMap::new();
+            m.insert("Alias".to_string(), Value::String(d.alias.clone()));
+            m.insert("Condition".to_string(), Value::String(d.condition.clone()));
+            m.insert("Enabled".to_string(), Value::Bool(true));
+            let imports = d
+                .import_values
+                .iter()
+                .map(|iv| {
+                    let (child, parent) = match iv {
+                        crate::chart::ImportValue::Exports(n) => {
+                            (format!("exports.{n}"), ".".to_string())
+                        }
+                        crate::chart::ImportValue::Path { child, parent } => {
+                            (child.clone(), parent.clone())
+                        }
+                    };
+                    let mut m = BTreeMap::new();
+                    m.insert("child".to_string(), Value::String(child));
+                    m.insert("parent".to_string(), Value::String(parent));
+                    Value::map(m)
+                })
+                .collect();
+            m.insert("ImportValues".to_string(), Value::list(imports));
+            m.insert("Name".to_string(), Value::String(d.name.clone()));
+            m.insert(
+                "Repository".to_string(),
+                Value::String(d.repository.clone()),
+            );
+            m.insert(
+                "Tags".to_string(),
+                Value::list(d.tags.iter().map(Value::string).collect()),
+            );
+            m.insert("Version".to_string(), Value::String(d.version.clone()));
+            Value::map(m)
+        })
+        .collect();
+    m.insert("Dependencies".into(), Value::list(deps));
+    m.insert(
+        "Deprecated".into(),
+        Value::Bool(matches!(
+            raw.get("deprecated"),
+            Some(serde_json::Value::Bool(true))
+        )),
+    );
+    m.insert("Description".into(), s("description"));
+    m.insert("Home".into(), s("home"));
+    m.insert("Icon".into(), s("icon"));
+    m.insert("IsRoot".into(), Value::Bool(is_root));
+    m.insert("Keywords".into(), list("keywords"));
+    m.insert("KubeVersion".into(), s("kubeVersion"));
+    let maintainers = match raw.get("maintainers") {
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .map(|x| {
+                let f =
+                    |k: &str| Value::string(x.get(k).and_then(|v| v.as_str()).unwrap_or_default());
+                let mut m = BTreeMap::new();
+                m.insert("Email".to_string(), f("email"));
+                m.insert("Name".to_string(), f("name"));
+                m.insert("URL".to_string(), f("url"));
+                Value::map(m)
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    m.insert("Maintainers".into(), Value::list(maintainers));
+    m.insert("Name".into(), Value::String(chart.name().to_string()));
+    m.insert("Sources".into(), list("sources"));
+    m.insert("Tags".into(), s("tags"));
+    m.insert("Type".into(), s("type"));
+    m.insert("Version".into(), s("version"));
+    Value::map(m)
+}
+
+struct Tpl {
+    name: String,
+    text: String,
+    dot: Dict,
+}
+
+fn collect(
+    chart: &Chart,
+    path: &str,
+    values: Value,
+    top: &BTreeMap<String, Value>,
+    out: &mut Vec<Tpl>,
+    is_root: bool,
+) -> Result<Value, Error> {
+    let files = Files {
+        files: chart
+            .files
+            .iter()
+            .map(|File { name, data }| (name.clone(), Arc::new(data.clone())))
+            .collect(),
+    };
+    let mut subcharts = BTreeMap::new();
+    for sub in &chart.dependencies {
+        let sub_values = match &values {
+            Value::Map(m) => m.get(sub.name()).unwrap_or(Value::map(BTreeMap::new())),
+            _ => Value::map(BTreeMap::new()),
+        };
+        let sub_values = match sub_values {
+            v @ Value::Map(_) => v,
+            _ => Value::map(BTreeMap::new()),
+        };
+        let ctx = collect(
+            sub,
+            &format!("{path}/charts/{}", sub.name()),
+            sub_values,
+            top,
+            out,
+            false,
+        )?;
+        subcharts.insert(sub.name().to_string(), ctx);
+    }
+    let mut ctx = top.clone();
+    ctx.insert("Chart".into(), chart_value(chart, is_root));
+    ctx.insert("Files".into(), Value::Object(Arc::new(files)));
+    ctx.insert("Values".into(), values);
+    ctx.insert("Subcharts".into(), Value::map(subcharts));
+    for t in &chart.templates {
+        let name = format!("{path}/{}", t.name);
+        let text = String::from_utf8(t.data.clone())
+            .map_err(|_| Error::chart(&name, "template is not valid UTF-8"))?;
+        let mut dot = ctx.clone();
+        let mut tm = BTreeMap::new();
+        tm.insert("Name".to_string(), Value::String(name.clone()));
+        tm.insert(
+            "BasePath".to_string(),
+            Value::String(format!("{path}/templates")),
+        );
+        dot.insert("Template".into(), Value::map(tm));
+        out.push(Tpl {
+            name,
+            text,
+            dot: Dict::from(dot),
+        });
+    }
+    Ok(Value::map(ctx))
+}
+
+/// Values as templates see them: numbers from files are float64 (read through JSON), while
+/// integers `--set` typed stay int64, as in Helm.
+fn values_to_value(j: &serde_json::Value, depth: usize) -> Value {
+    match j {
+        serde_json::Value::Number(n) if !n.is_f64() && n.as_i64().is_some() => {
+            Value::Int64(n.as_i64().unwrap_or_default())
+        }
+        serde_json::Value::Array(a) if depth < 1000 => {
+            Value::list(a.iter().map(|x| values_to_value(x, depth + 1)).collect())
+        }
+        serde_json::Value::Object(o) if depth < 1000 => Value::map(
+            o.iter()
+                .map(|(k, x)| (k.clone(), values_to_value(x, depth + 1)))
+                .collect(),
+        ),
+        other => Value::from_json(other),
+    }
+}
+
+/// Helm's order: deeper paths first, then names in reverse (so a parent's `define`, parsed
+/// later, wins).
+fn helm_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let (ca, cb) = (a.matches('/').count(), b.matches('/').count());
+    cb.cmp(&ca).then_with(|| b.cmp(a))
+}
+
+/// Renders every template of `chart` (with its processed subcharts) with the coalesced
+/// `values`; returns file name → output, partials and `NOTES.txt` left out.
+///
+/// # Errors
+/// [`Error::Template`] with the engine's message.
+pub fn render(
+    chart: &Chart,
+    values: &serde_json::Map<String, serde_json::Value>,
+    ctx: &Context,
+) -> Result<BTreeMap<String, String>, Error> {
+    let mut release = BTreeMap::new();
+    release.insert("Name".to_string(), Value::String(ctx.release_name.clone()));
+    release.insert(
+        "Namespace".to_string(),
+        Value::String(ctx.namespace.clone()),
+    );
+    release.insert("IsUpgrade".to_string(), Value::Bool(ctx.is_upgrade));
+    release.insert("IsInstall".to_string(), Value::Bool(!ctx.is_upgrade));
+    release.insert("Revision".to_string(), Value::Int(1));
+    release.insert("Service".to_string(), Value::string("Helm"));
+    let caps = Capabilities {
+        kube: Arc::new(KubeVersion {
+            version: ctx.kube_version.clone(),
+        }),
+        apis: Arc::new(VersionSet {
+            versions: Arc::new(ctx.api_versions.clone()),
+        }),
+    };
+    let mut top = BTreeMap::new();
+    top.insert("Release".to_string(), Value::map(release));
+    top.insert("Capabilities".to_string(), Value::Object(Arc::new(caps)));
+    let mut tpls = Vec::new();
+    let values = values_to_value(&serde_json::Value::Object(values.clone()), 0);
+    collect(chart, chart.name(), values, &top, &mut tpls, true)?;
+    tpls.sort_by(|a, b| helm_order(&a.name, &b.name));
+    let mut set = Templates::new(functions(ctx.lookup.clone()))
+        .with_options(Options::default().with_missing_key(MissingKey::Zero));
+    for t in &tpls {
+        set.add(&t.name, &t.text).map_err(|e| Error::Template {
+            message: parse_error(&e),
+        })?;
+    }
+    let mut out = BTreeMap::new();
+    for t in &tpls {
+        let base = t.name.rsplit('/').next().unwrap_or(&t.name);
+        if base.starts_with('_') {
+            continue;
+        }
+        let text = set
+            .execute(&t.name, &Value::Map(t.dot.clone()))
+            .map_err(|e| Error::Template {
+                message: exec_error(&e),
+            })?;
+        if t.name.ends_with("NOTES.txt") {
+            continue;
+        }
+        out.insert(t.name.clone(), text.replace("<no value>", ""));
+    }
+    Ok(out)
+}
+
+/// Marks the message of `fail` and `required`, which Helm prints alone after the outermost
+/// location, however deeply the call was included.
+const MARK_START: &str = "HELM_ERR_START";
+const MARK_END: &str = "HELM_ERR_END";
+
+fn marked(msg: &str) -> String {
+    format!("{MARK_START}{msg}{MARK_END}")
+}
+
+fn parse_error(e: &gitops_gotmpl::Error) -> String {
+    match e {
+        gitops_gotmpl::Error::Parse { name, line, .. } => {
+            // Helm keeps the last `: `-separated part of Go's text.
+            let go = e.to_string();
+            let last = go.rsplit(": ").next().unwrap_or_default();
+            format!("parse error at ({name}:{line}): {last}")
+        }
+        other => other.to_string(),
+    }
+}
+
+fn exec_error(e: &gitops_gotmpl::Error) -> String {
+    let text = e.to_string();
+    if let gitops_gotmpl::Error::Exec(x) = e
+        && let Some(start) = text.find(MARK_START)
+    {
+        let rest = &text[start + MARK_START.len()..];
+        let msg = rest.split(MARK_END).next().unwrap_or(rest);
+        return format!("execution error at ({}): {msg}", x.location);
+    }
+    helm_exec_text(&text, 0)
+}
+
+/// Helm v4's layout of Go's `template: LOC: executing "T" at <NODE>: MESSAGE`: one part per
+/// line, and an `include`d template's own error laid out the same way below it.
+fn helm_exec_text(text: &str, depth: usize) -> String {
+    let parsed = (|| {
+        let rest = text.strip_prefix("template: ")?;
+        let (loc, rest) = rest.split_once(": executing \"")?;
+        let (tpl, rest) = rest.split_once("\" at <")?;
+        let (node, msg) = rest.split_once(">: ")?;
+        Some((loc, tpl, node, msg))
+    })();
+    let Some((loc, tpl, node, msg)) = parsed else {
+        return text.to_string();
+    };
+    // Helm leaves Go's text as it is when a function other than `include` or `tpl` failed.
+    let mut chain = text;
+    while let Some(i) = chain.find("error calling ") {
+        let name = chain[i + "error calling ".len()..]
+            .split(':')
+            .next()
+            .unwrap_or("");
+        if name != "include" && name != "tpl" {
+            return text.to_string();
+        }
+        chain = &chain[i + 1..];
+    }
+    let msg = match msg.split_once(": ") {
+        Some((head, inner)) if head.starts_with("error calling ") && depth < 100 => {
+            format!("{head}:\n{}", helm_exec_text(inner, depth + 1))
+        }
+        _ => msg.to_string(),
+    };
+    format!("{loc}\n  executing \"{tpl}\" at <{node}>:\n    {msg}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_glob_like_gobwas() {
+        assert!(glob_all("files/*.txt", "files/a.txt"));
+        assert!(!glob_all("files/*.txt", "files/d/a.txt"));
+        assert!(glob_all("files/**.txt", "files/d/a.txt"));
+        assert!(glob_all("**", ".helmignore"));
+        assert!(glob_all("files/{a,b}.txt", "files/b.txt"));
+    }
+
+    #[test]
+    fn to_yaml_matches_helm_for_numbers_and_strings() {
+        let v = Value::from_json(&serde_json::json!({
+            "n": 1000000, "f": 0.5, "s": "yes", "e": "", "l": [1, "a"], "m": {}
+        }));
+        assert_eq!(
+            to_yaml(&v, false),
+            "e: \"\"\nf: 0.5\nl:\n- 1\n- a\nm: {}\n\"n\": 1000000\ns: \"yes\""
+        );
+    }
+}

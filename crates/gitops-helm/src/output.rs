@@ -1,0 +1,276 @@
+//! The manifest `helm template` prints: documents split, sorted into Helm's install order,
+//! hooks after the rest.
+
+use std::collections::BTreeMap;
+
+use crate::Error;
+use crate::chart::Chart;
+use crate::yaml::{self, Node};
+
+/// Helm v4's install order by kind; other kinds follow, by kind name.
+pub const INSTALL_ORDER: &[&str] = &[
+    "PriorityClass",
+    "Namespace",
+    "NetworkPolicy",
+    "ResourceQuota",
+    "LimitRange",
+    "PodSecurityPolicy",
+    "PodDisruptionBudget",
+    "ServiceAccount",
+    "Secret",
+    "SecretList",
+    "ConfigMap",
+    "StorageClass",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "CustomResourceDefinition",
+    "ClusterRole",
+    "ClusterRoleList",
+    "ClusterRoleBinding",
+    "ClusterRoleBindingList",
+    "Role",
+    "RoleList",
+    "RoleBinding",
+    "RoleBindingList",
+    "Service",
+    "DaemonSet",
+    "Pod",
+    "ReplicationController",
+    "ReplicaSet",
+    "Deployment",
+    "HorizontalPodAutoscaler",
+    "StatefulSet",
+    "Job",
+    "CronJob",
+    "IngressClass",
+    "Ingress",
+    "APIService",
+    "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration",
+];
+
+const HOOK_EVENTS: &[&str] = &[
+    "pre-install",
+    "post-install",
+    "pre-delete",
+    "post-delete",
+    "pre-upgrade",
+    "post-upgrade",
+    "pre-rollback",
+    "post-rollback",
+    "test",
+    "test-success",
+];
+
+/// One document of the output.
+#[derive(Clone, Debug)]
+pub struct Manifest {
+    /// The template file it came from (`chart/templates/x.yaml`).
+    pub path: String,
+    /// The document, trimmed.
+    pub content: String,
+    /// Its `kind`.
+    pub kind: String,
+    /// For a hook, its events (`pre-install`, `test`, …).
+    pub hook_events: Option<Vec<String>>,
+}
+
+fn is_go_space(c: char) -> bool {
+    c.is_whitespace()
+}
+
+/// Helm v4's split of a rendered file into documents: a line starting with `---` ends a
+/// document (the rest of that line, after whitespace, begins the next); each document loses
+/// its leading whitespace but keeps its trailing line breaks; blank documents are dropped.
+pub fn split_manifests(text: &str) -> Vec<String> {
+    const GO_SPACE: [char; 5] = [' ', '\t', '\n', '\r', '\x0c'];
+    let mut raw = Vec::new();
+    let mut start = 0;
+    let mut pos = 0;
+    loop {
+        let line_start = pos == 0 || text.as_bytes()[pos - 1] == b'\n';
+        if line_start && text[pos..].starts_with("---") {
+            raw.push(&text[start..pos]);
+            let rest = text[pos + 3..].trim_start_matches(GO_SPACE);
+            start = text.len() - rest.len();
+            pos = start;
+            continue;
+        }
+        match text[pos..].find('\n') {
+            Some(i) => pos += i + 1,
+            None => break,
+        }
+    }
+    raw.push(&text[start..]);
+    raw.into_iter()
+        .filter(|d| !d.trim_matches(is_go_space).is_empty())
+        .map(|d| d.trim_start_matches(is_go_space).to_string())
+        .collect()
+}
+
+fn kind_rank(kind: &str) -> Option<usize> {
+    INSTALL_ORDER.iter().position(|k| *k == kind)
+}
+
+fn less_by_kind(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering::*;
+    match (kind_rank(a), kind_rank(b)) {
+        (None, None) => a.cmp(b),
+        (None, Some(_)) => Greater,
+        (Some(_), None) => Less,
+        (Some(x), Some(y)) => x.cmp(&y),
+    }
+}
+
+fn head(path: &str, doc: &str) -> Result<(String, Option<String>), Error> {
+    let node = yaml::parse_one(doc).map_err(|e| Error::Manifest {
+        path: path.to_string(),
+        // go-yaml names no line for a problem on the first one.
+        message: if e.line <= 1 {
+            format!(
+                "YAML parse error on {path}: error converting YAML to JSON: yaml: {}",
+                e.message
+            )
+        } else {
+            format!(
+                "YAML parse error on {path}: error converting YAML to JSON: yaml: line {}: {}",
+                e.line, e.message
+            )
+        },
+    })?;
+    let Node::Map(entries) = node else {
+        return Ok((String::new(), None));
+    };
+    let get = |k: &str| entries.iter().find(|(n, _)| n == k).map(|(_, v)| v);
+    let kind = match get("kind") {
+        Some(Node::Str(s)) => s.clone(),
+        _ => String::new(),
+    };
+    let hook = match get("metadata") {
+        Some(Node::Map(m)) => {
+            m.iter()
+                .find(|(k, _)| k == "annotations")
+                .and_then(|(_, a)| match a {
+                    Node::Map(a) => {
+                        a.iter()
+                            .find(|(k, _)| k == "helm.sh/hook")
+                            .and_then(|(_, v)| match v {
+                                Node::Str(s) => Some(s.clone()),
+                                _ => None,
+                            })
+                    }
+                    _ => None,
+                })
+        }
+        _ => None,
+    };
+    Ok((kind, hook))
+}
+
+/// Sorts rendered files into the manifests and hooks `helm template` prints.
+///
+/// # Errors
+/// [`Error::Manifest`] when a document is not valid YAML.
+pub fn sort_manifests(
+    files: &BTreeMap<String, String>,
+) -> Result<(Vec<Manifest>, Vec<Manifest>), Error> {
+    let mut generic = Vec::new();
+    let mut hooks = Vec::new();
+    for (path, text) in files {
+        let base = path.rsplit('/').next().unwrap_or(path);
+        if base.starts_with('_') || text.trim_matches(is_go_space).is_empty() {
+            continue;
+        }
+        for doc in split_manifests(text) {
+            let (kind, hook) = head(path, &doc)?;
+            match hook {
+                None => generic.push(Manifest {
+                    path: path.clone(),
+                    content: doc,
+                    kind,
+                    hook_events: None,
+                }),
+                Some(h) => {
+                    let events: Vec<String> =
+                        h.split(',').map(|e| e.trim().to_lowercase()).collect();
+                    if events.iter().any(|e| !HOOK_EVENTS.contains(&e.as_str())) {
+                        // Helm drops a document with an unknown hook event.
+                        continue;
+                    }
+                    hooks.push(Manifest {
+                        path: path.clone(),
+                        content: doc,
+                        kind,
+                        hook_events: Some(events),
+                    });
+                }
+            }
+        }
+    }
+    generic.sort_by(|a, b| less_by_kind(&a.kind, &b.kind));
+    hooks.sort_by(|a, b| less_by_kind(&a.kind, &b.kind));
+    Ok((generic, hooks))
+}
+
+fn push_crds(out: &mut String, chart: &Chart, path: &str) {
+    for f in chart.crds() {
+        out.push_str(&format!(
+            "---\n# Source: {path}/{}\n{}\n",
+            f.name,
+            String::from_utf8_lossy(&f.data)
+        ));
+    }
+    for sub in &chart.dependencies {
+        push_crds(out, sub, &format!("{path}/charts/{}", sub.name()));
+    }
+}
+
+/// The text `helm template` prints.
+///
+/// # Errors
+/// As [`sort_manifests`].
+pub fn print(
+    chart: &Chart,
+    files: &BTreeMap<String, String>,
+    include_crds: bool,
+    skip_tests: bool,
+) -> Result<String, Error> {
+    let (generic, hooks) = sort_manifests(files)?;
+    let mut manifest = String::new();
+    if include_crds {
+        push_crds(&mut manifest, chart, chart.name());
+    }
+    for m in &generic {
+        manifest.push_str(&format!("---\n# Source: {}\n{}\n", m.path, m.content));
+    }
+    let mut out = manifest.trim_matches(is_go_space).to_string();
+    out.push('\n');
+    for h in &hooks {
+        let is_test = h
+            .hook_events
+            .as_ref()
+            .is_some_and(|e| e.iter().any(|x| x == "test" || x == "test-success"));
+        if skip_tests && is_test {
+            continue;
+        }
+        out.push_str(&format!("---\n# Source: {}\n{}\n", h.path, h.content));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_as_helm() {
+        assert_eq!(
+            split_manifests("a: 1\n---\nb: 2\n---\n\n"),
+            vec!["a: 1\n", "b: 2\n"]
+        );
+        assert_eq!(
+            split_manifests("---\na: 1\n\n--- # c\n  ---\n---x: 2"),
+            vec!["a: 1\n\n", "# c\n  ---\n", "x: 2"]
+        );
+    }
+}
