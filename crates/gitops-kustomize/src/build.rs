@@ -498,7 +498,9 @@ impl<'a> Builder<'a> {
         {
             self.origins = true;
         }
-        if layer.k.is_component {
+        // A component built directly is built like a kustomization, as kubectl does; only
+        // a component reached through `resources` is refused.
+        if layer.k.is_component && !top {
             return Err(invalid(
                 layer.file.clone(),
                 "kind Component can only be used in components, not built or used as a resource",
