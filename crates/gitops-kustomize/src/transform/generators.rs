@@ -101,16 +101,12 @@ fn make(
     if g.name.is_empty() {
         return Err(invalid(file, format!("{field}: a name is required")));
     }
+    // kustomize reads any other value (`add`, `Merge`, a typo) as "unspecified", which
+    // creates: an existing id then fails with "behavior must be merge or replace".
     let behavior = match g.behavior.as_str() {
-        "" | "create" => Behavior::Create,
         "merge" => Behavior::Merge,
         "replace" => Behavior::Replace,
-        other => {
-            return Err(invalid(
-                file,
-                format!("{field}.behavior: unknown behavior {other:?} (create, merge or replace)"),
-            ));
-        }
+        _ => Behavior::Create,
     };
     // Key/value pairs in source order: (key, bytes, where).
     let mut pairs: Vec<(String, Vec<u8>)> = Vec::new();
@@ -128,20 +124,10 @@ fn make(
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let (key, value) = match line.split_once('=') {
-                Some((k, v)) => (k, v),
-                None => {
-                    return Err(Error::Unsupported {
-                        path: b.show(&path),
-                        // The line is not quoted: an env file may be decrypted, and a line
-                        // without `=` is as likely a stray value as a variable name.
-                        feature: format!(
-                            "{field}.envs: line {} has no '=' (a name without a value, read from the environment)",
-                            n + 1
-                        ),
-                    });
-                }
-            };
+            // A line without `=` is a name whose value kustomize would take from the
+            // environment; kubectl kustomize v5.5 gives it the empty value whatever the
+            // environment holds, and a library must not read its host's environment anyway.
+            let (key, value) = line.split_once('=').unwrap_or((line, ""));
             if !is_env_var_name(key) {
                 return Err(invalid(
                     b.show(&path),
