@@ -71,6 +71,8 @@ pub(crate) struct Image {
     pub new_name: String,
     pub new_tag: String,
     pub digest: String,
+    /// Appended to the current tag when no `newTag` or `digest` is set.
+    pub tag_suffix: String,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -412,12 +414,6 @@ impl Kustomization {
                             item,
                             &["name", "newName", "newTag", "digest", "tagSuffix"],
                         )?;
-                        if m.contains_key("tagSuffix") {
-                            return Err(Error::Unsupported {
-                                path: file.into(),
-                                feature: format!("{field}.tagSuffix"),
-                            });
-                        }
                         let s = |k: &str| {
                             m.get(k).map_or(Ok(String::new()), |v| {
                                 ctx.string(&format!("{field}.{k}"), v)
@@ -428,6 +424,7 @@ impl Kustomization {
                             new_name: s("newName")?,
                             new_tag: s("newTag")?,
                             digest: s("digest")?,
+                            tag_suffix: s("tagSuffix")?,
                         });
                     }
                 }

@@ -287,6 +287,9 @@ fn update_image(value: &mut Value, image: &crate::kustomization::Image) {
     } else if !image.digest.is_empty() {
         digest = image.digest.clone();
         tag.clear();
+    } else if !image.tag_suffix.is_empty() {
+        tag.push_str(&image.tag_suffix);
+        digest.clear();
     }
     let mut out = name;
     if !tag.is_empty() {
@@ -328,6 +331,29 @@ fn images(ra: &mut [Resource], image: &crate::kustomization::Image) {
     }
     for r in ra.iter_mut() {
         walk(&mut r.value, image);
+    }
+    // kustomize then runs the same update again over its images field specs, whatever the
+    // kind. Every other change is idempotent, but a tag suffix lands twice on these paths
+    // (`nginx:1` becomes `nginx:1-s-s`), and kubectl's output shows it.
+    if image.tag_suffix.is_empty() {
+        return;
+    }
+    for r in ra.iter_mut() {
+        for path in [
+            &["spec", "containers"][..],
+            &["spec", "initContainers"],
+            &["spec", "template", "spec", "containers"],
+            &["spec", "template", "spec", "initContainers"],
+        ] {
+            let list = path.iter().try_fold(&mut r.value, |v, k| v.get_mut(*k));
+            if let Some(Value::Array(items)) = list {
+                for item in items.iter_mut() {
+                    if let Some(img) = item.get_mut("image") {
+                        update_image(img, image);
+                    }
+                }
+            }
+        }
     }
 }
 
