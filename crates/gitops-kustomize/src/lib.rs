@@ -20,9 +20,11 @@
 //! ```
 //!
 //! # Supported
-//! `resources` (files, directories, nested kustomizations), `bases`, `components`, `namespace`,
+//! `resources` (files, directories, nested kustomizations), `bases`, `components` (and a
+//! `kind: Component` directory built directly, as kubectl builds it), `namespace`,
 //! `namePrefix`/`nameSuffix` with name-reference fix-ups, `commonLabels`, `labels`
 //! (`includeSelectors`, `includeTemplates`, `fields`), `commonAnnotations`, `images`,
+//! `images[].tagSuffix`,
 //! `replicas`, `configMapGenerator`/`secretGenerator` (files, literals, envs, `behavior`,
 //! `options`, `generatorOptions`, the content-hash suffix), `patches` (strategic merge and JSON
 //! 6902, inline or from a file, with target selectors), `patchesStrategicMerge`,
@@ -38,10 +40,23 @@
 //! # Not supported (a clear [`Error::Unsupported`], never ignored)
 //! Remote resources (git and HTTP URLs), helm charts, plugins (`generators`, `transformers`,
 //! `validators`), `configurations`, `crds`, `openapi.path`,
-//! `buildMetadata: [transformerAnnotations]`, `images[].tagSuffix`, and
-//! env-file lines without `=` (kustomize reads those values from its own environment; a library
-//! must not). Post-build substitution (`${var}`) is not a kustomize feature; it lives in
+//! `buildMetadata: [transformerAnnotations]`. Post-build substitution (`${var}`) is not a kustomize feature; it lives in
 //! gitops-core.
+//!
+//! # Matched on purpose, though surprising
+//! - An env-file line without `=` (`NAME`) gives `NAME` the empty value. kustomize documents
+//!   such a line as read from the environment, but `kubectl kustomize` v5.5 prints the empty
+//!   value whatever the environment holds; a library must not read its host's environment
+//!   (Flux's build would read the controller's), so the empty value is also the right one here.
+//! - A generator `behavior` other than `create`, `merge` or `replace` (`add`, `Merge`) means
+//!   create, as in kustomize: an existing id then fails.
+//! - `images[].tagSuffix` is appended twice on the images field specs kustomize runs after
+//!   its container walk (`spec/containers`, `spec/template/spec/containers` and their
+//!   `initContainers`, any kind) when the name stays the same, and drops the digest.
+//! - JSON 6902 patches see `metadata.annotations` as an existing mapping (kustomize keeps its
+//!   bookkeeping there), so `add /metadata/annotations/x` works on an object without
+//!   annotations, while `add /metadata/labels/x` fails as it does in kubectl. `replace` on a
+//!   missing key of an existing mapping adds it; a missing parent or list index fails.
 //!
 //! # Known divergences from kustomize
 //! - Strategic merge patches use a built-in table of Kubernetes merge keys (containers, volumes,
@@ -199,10 +214,11 @@ fn finish(
     for r in ra.iter_mut() {
         if let Some(md) = r.value.get_mut("metadata").and_then(Value::as_object_mut) {
             // kustomize keeps its bookkeeping in annotations and drops the field when nothing
-            // else is left in it; labels it leaves alone.
+            // else is left in it (an empty or null `annotations` included); labels it
+            // leaves alone.
             if md
                 .get("annotations")
-                .is_some_and(|v| v.as_object().is_some_and(|m| m.is_empty()))
+                .is_some_and(|v| v.is_null() || v.as_object().is_some_and(|m| m.is_empty()))
             {
                 md.remove("annotations");
             }
