@@ -58,6 +58,11 @@
 //!   annotations, while `add /metadata/labels/x` fails as it does in kubectl. `replace` on a
 //!   missing key of an existing mapping adds it; a missing parent or list index fails.
 //!
+//! - Which kinds are cluster-scoped (no namespace, no namespaced name references) follows
+//!   kustomize's built-in schema of Kubernetes 1.21, by group, version and kind:
+//!   `flowcontrol.apiserver.k8s.io/v1` `FlowSchema`, `ValidatingAdmissionPolicy` and other
+//!   kinds newer than that schema are namespaced to kustomize, and so here.
+//!
 //! # Known divergences from kustomize
 //! - Strategic merge patches use a built-in table of Kubernetes merge keys (containers, volumes,
 //!   env, ports, volume mounts, …) instead of the full OpenAPI schema; lists the table does not
