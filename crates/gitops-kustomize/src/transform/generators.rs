@@ -227,7 +227,9 @@ fn make(
         Value::String(if secret { "Secret" } else { "ConfigMap" }.into()),
     );
     obj.insert("metadata".into(), Value::Object(metadata));
-    if !data.is_empty() {
+    // kustomize always writes a Secret's `data`, even empty (and hashes it that way); an
+    // empty ConfigMap has none.
+    if !data.is_empty() || secret {
         obj.insert("data".into(), Value::Object(data));
     }
     if !binary.is_empty() {
