@@ -92,6 +92,8 @@ pub(crate) struct SortOptions {
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Kustomization {
     pub is_component: bool,
+    /// `configurations`: transformer configuration files.
+    pub configurations: Vec<String>,
     pub resources: Vec<String>,
     pub components: Vec<String>,
     pub crds: Vec<String>,
@@ -641,14 +643,7 @@ impl Kustomization {
                         });
                     }
                 }
-                "configurations" => {
-                    if !ctx.list(f, v)?.is_empty() {
-                        return Err(Error::Unsupported {
-                            path: file.into(),
-                            feature: "configurations (custom transformer configurations)".into(),
-                        });
-                    }
-                }
+                "configurations" => k.configurations = ctx.strings(f, v)?,
                 "commonLabelsSelectorOnly" => {
                     return Err(Error::Unsupported {
                         path: file.into(),

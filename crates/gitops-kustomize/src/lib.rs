@@ -30,7 +30,10 @@
 //! 6902, inline or from a file, with target selectors), `patchesStrategicMerge`,
 //! `patchesJson6902`, `replacements` (inline or from a file; `[key=value]` selectors, `*`,
 //! indexes, `delimiter`/`index`, `create`), the deprecated `vars` (`$(NAME)` in kustomize's
-//! built-in var reference fields), `sortOptions`, `buildMetadata: [managedByLabel,
+//! built-in var reference fields), `configurations` (transformer configuration files adding
+//! field specs for `nameReference`, `namespace`, `commonLabels`, `templateLabels`,
+//! `commonAnnotations`, `varReference`, `images` and `replicas`; a base's configuration
+//! reaches its overlays, as in kustomize), `sortOptions`, `buildMetadata: [managedByLabel,
 //! originAnnotations]`,
 //! `openapi.version`, the load restrictor (`--load-restrictor`), `--reorder`, and `List`
 //! documents. Bad input fails with an [`Error`] naming the file and the field: missing files,
@@ -39,7 +42,8 @@
 //!
 //! # Not supported (a clear [`Error::Unsupported`], never ignored)
 //! Remote resources (git and HTTP URLs), helm charts, plugins (`generators`, `transformers`,
-//! `validators`), `configurations`, `crds`, `openapi.path`,
+//! `validators`), `crds`, `openapi.path`, `configurations` field specs for
+//! `namePrefix`/`nameSuffix`,
 //! `buildMetadata: [transformerAnnotations]`. Post-build substitution (`${var}`) is not a kustomize feature; it lives in
 //! gitops-core.
 //!
@@ -159,7 +163,7 @@ pub fn build_with_fs(
         ));
     }
     let (layer, mut ra) = b.accumulate(&canonical, true, String::new())?;
-    finish(&layer, &mut ra, &b.vars, options)?;
+    finish(&layer, &mut ra, &b.vars, &b.config, options)?;
     if b.origins {
         for r in &mut ra {
             if let Some(origin) = r.origin.take() {
@@ -181,6 +185,7 @@ fn finish(
     layer: &build::Layer,
     ra: &mut [Resource],
     vars: &[transform::vars::Var],
+    config: &transform::config::Config,
     options: &BuildOptions,
 ) -> Result<(), Error> {
     for r in ra.iter_mut() {
@@ -191,8 +196,8 @@ fn finish(
             r.set_name(&name);
         }
     }
-    transform::nameref::fix(&layer.file, ra)?;
-    transform::vars::resolve(vars, ra)?;
+    transform::nameref::fix(&layer.file, ra, config)?;
+    transform::vars::resolve(vars, ra, &config.var_reference)?;
     match &layer.k.sort_options {
         Some(so) => match so.order.as_str() {
             "legacy" => transform::sort::legacy(ra, so.first.as_deref(), so.last.as_deref()),

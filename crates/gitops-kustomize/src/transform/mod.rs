@@ -1,5 +1,6 @@
 //! The built-in transformers, in the order kustomize runs them for one kustomization.
 
+pub(crate) mod config;
 pub(crate) mod fieldspec;
 pub(crate) mod generators;
 pub(crate) mod nameref;
@@ -25,8 +26,10 @@ pub(crate) fn run_transformers(
     let k = &layer.k;
     patch::strategic_merge_files(b, layer, ra)?;
     patch::patches(b, layer, ra)?;
+    // Cloned: the patches below borrow the builder mutably (usually empty, so cheap).
+    let config = &b.config.clone();
     if !k.namespace.is_empty() {
-        namespace(layer, ra, &k.namespace)?;
+        namespace(layer, ra, &k.namespace, &config.namespace)?;
     }
     if !k.name_prefix.is_empty() || !k.name_suffix.is_empty() {
         prefix_suffix(ra, &k.name_prefix, &k.name_suffix);
@@ -35,9 +38,11 @@ pub(crate) fn run_transformers(
         let mut specs: Vec<Spec> = set.fields.iter().map(Spec::from_field_spec).collect();
         if set.include_selectors {
             specs.extend(fieldspec::common_labels());
+            specs.extend(config.common_labels.iter().cloned());
         } else {
             if set.include_templates {
                 specs.extend(fieldspec::template_labels());
+                specs.extend(config.template_labels.iter().cloned());
             }
             specs.push(Spec::new("", "", "", "metadata/labels", true));
         }
@@ -48,7 +53,7 @@ pub(crate) fn run_transformers(
             layer,
             ra,
             &k.common_labels,
-            &fieldspec::common_labels(),
+            &with(fieldspec::common_labels(), &config.common_labels),
             "commonLabels",
         )?;
     }
@@ -57,16 +62,16 @@ pub(crate) fn run_transformers(
             layer,
             ra,
             &k.common_annotations,
-            &fieldspec::common_annotations(),
+            &with(fieldspec::common_annotations(), &config.common_annotations),
             "commonAnnotations",
         )?;
     }
     patch::json6902_entries(b, layer, ra)?;
     for r in &k.replicas {
-        replicas(ra, &r.name, &r.count);
+        replicas(ra, &r.name, &r.count, &config.replicas);
     }
     for image in &k.images {
-        images(ra, image);
+        images(ra, image, &config.images);
     }
     replacements::run(b, layer, ra)?;
     if k.build_metadata.iter().any(|m| m == "managedByLabel") {
@@ -94,7 +99,24 @@ pub(crate) fn run_transformers(
     Ok(())
 }
 
-fn namespace(layer: &Layer, ra: &mut [Resource], ns: &str) -> Result<(), Error> {
+/// `builtin` followed by the configured specs it does not already hold.
+fn with(mut builtin: Vec<Spec>, configured: &[Spec]) -> Vec<Spec> {
+    for s in configured {
+        if !builtin.iter().any(|b| {
+            b.group == s.group && b.version == s.version && b.kind == s.kind && b.path == s.path
+        }) {
+            builtin.push(s.clone());
+        }
+    }
+    builtin
+}
+
+fn namespace(
+    layer: &Layer,
+    ra: &mut [Resource],
+    ns: &str,
+    configured: &[Spec],
+) -> Result<(), Error> {
     for r in ra.iter_mut() {
         r.store_previous_id();
         let gvk = r.gvk();
@@ -109,22 +131,25 @@ fn namespace(layer: &Layer, ra: &mut [Resource], ns: &str) -> Result<(), Error> 
         if gvk.kind == "Namespace" && api_version == "v1" {
             r.set_name(ns);
         }
-        let specs = [
-            Spec::new(
-                "apiregistration.k8s.io",
-                "",
-                "APIService",
-                "spec/service/namespace",
-                true,
-            ),
-            Spec::new(
-                "apiextensions.k8s.io",
-                "",
-                "CustomResourceDefinition",
-                "spec/conversion/webhook/clientConfig/service/namespace",
-                false,
-            ),
-        ];
+        let specs = with(
+            vec![
+                Spec::new(
+                    "apiregistration.k8s.io",
+                    "",
+                    "APIService",
+                    "spec/service/namespace",
+                    true,
+                ),
+                Spec::new(
+                    "apiextensions.k8s.io",
+                    "",
+                    "CustomResourceDefinition",
+                    "spec/conversion/webhook/clientConfig/service/namespace",
+                    false,
+                ),
+            ],
+            configured,
+        );
         apply_specs(&mut r.value, &gvk, &specs, &mut |v, _| set(v))
             .map_err(|m| invalid(layer.file.clone(), format!("namespace: {m}")))?;
         if gvk.kind == "RoleBinding" || gvk.kind == "ClusterRoleBinding" {
@@ -214,13 +239,16 @@ fn r_kind(k: &str) -> &str {
     k
 }
 
-fn replicas(ra: &mut [Resource], name: &str, count: &Value) {
-    let specs = [
-        Spec::new("", "", "Deployment", "spec/replicas", true),
-        Spec::new("", "", "ReplicationController", "spec/replicas", true),
-        Spec::new("", "", "ReplicaSet", "spec/replicas", true),
-        Spec::new("", "", "StatefulSet", "spec/replicas", true),
-    ];
+fn replicas(ra: &mut [Resource], name: &str, count: &Value, configured: &[Spec]) {
+    let specs = with(
+        vec![
+            Spec::new("", "", "Deployment", "spec/replicas", true),
+            Spec::new("", "", "ReplicationController", "spec/replicas", true),
+            Spec::new("", "", "ReplicaSet", "spec/replicas", true),
+            Spec::new("", "", "StatefulSet", "spec/replicas", true),
+        ],
+        configured,
+    );
     for r in ra.iter_mut() {
         if !r.any_name_is(name) {
             continue;
@@ -304,7 +332,7 @@ fn update_image(value: &mut Value, image: &crate::kustomization::Image) {
 }
 
 /// Every `image` of every `containers`/`initContainers` list anywhere in the resource.
-fn images(ra: &mut [Resource], image: &crate::kustomization::Image) {
+fn images(ra: &mut [Resource], image: &crate::kustomization::Image, configured: &[Spec]) {
     fn walk(v: &mut Value, image: &crate::kustomization::Image) {
         match v {
             Value::Object(m) => {
@@ -332,28 +360,36 @@ fn images(ra: &mut [Resource], image: &crate::kustomization::Image) {
     for r in ra.iter_mut() {
         walk(&mut r.value, image);
     }
-    // kustomize then runs the same update again over its images field specs, whatever the
-    // kind. Every other change is idempotent, but a tag suffix lands twice on these paths
-    // (`nginx:1` becomes `nginx:1-s-s`), and kubectl's output shows it.
-    if image.tag_suffix.is_empty() {
+    // kustomize then runs the same update again over its images field specs (its four
+    // built-in ones, whatever the kind, and the configured ones). Every other change is
+    // idempotent, but a tag suffix lands twice on the built-in paths (`nginx:1` becomes
+    // `nginx:1-s-s`), and kubectl's output shows it.
+    let builtin = if image.tag_suffix.is_empty() {
+        Vec::new()
+    } else {
+        vec![
+            Spec::new("", "", "", "spec/containers[]/image", false),
+            Spec::new("", "", "", "spec/initContainers[]/image", false),
+            Spec::new("", "", "", "spec/template/spec/containers[]/image", false),
+            Spec::new(
+                "",
+                "",
+                "",
+                "spec/template/spec/initContainers[]/image",
+                false,
+            ),
+        ]
+    };
+    let specs = with(builtin, configured);
+    if specs.is_empty() {
         return;
     }
     for r in ra.iter_mut() {
-        for path in [
-            &["spec", "containers"][..],
-            &["spec", "initContainers"],
-            &["spec", "template", "spec", "containers"],
-            &["spec", "template", "spec", "initContainers"],
-        ] {
-            let list = path.iter().try_fold(&mut r.value, |v, k| v.get_mut(*k));
-            if let Some(Value::Array(items)) = list {
-                for item in items.iter_mut() {
-                    if let Some(img) = item.get_mut("image") {
-                        update_image(img, image);
-                    }
-                }
-            }
-        }
+        let gvk = r.gvk();
+        let _ = apply_specs(&mut r.value, &gvk, &specs, &mut |v, _| {
+            update_image(v, image);
+            Ok(())
+        });
     }
 }
 

@@ -150,7 +150,7 @@ fn expand(s: &str, values: &HashMap<&str, String>, used: &mut Vec<String>) -> St
 }
 
 /// Resolves every var against the built resources and expands the references.
-pub(crate) fn resolve(vars: &[Var], ra: &mut [Resource]) -> Result<(), Error> {
+pub(crate) fn resolve(vars: &[Var], ra: &mut [Resource], configured: &[Spec]) -> Result<(), Error> {
     if vars.is_empty() {
         return Ok(());
     }
@@ -218,7 +218,12 @@ pub(crate) fn resolve(vars: &[Var], ra: &mut [Resource]) -> Result<(), Error> {
     let mut used = Vec::new();
     for r in ra.iter_mut() {
         let gvk = r.gvk();
-        for spec in specs() {
+        let extra = configured.iter().filter(|c| {
+            !specs().iter().any(|s| {
+                s.group == c.group && s.version == c.version && s.kind == c.kind && s.path == c.path
+            })
+        });
+        for spec in specs().iter().chain(extra) {
             if !spec.selects(&gvk) {
                 continue;
             }
