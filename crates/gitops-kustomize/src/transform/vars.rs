@@ -237,6 +237,14 @@ pub(crate) fn resolve(vars: &[Var], ra: &mut [Resource], configured: &[Spec]) ->
                             }
                         }
                     }
+                    // A mapping's string values (`varReference: metadata/annotations`).
+                    Value::Object(m) => {
+                        for item in m.values_mut() {
+                            if let Value::String(s) = item {
+                                *s = expand(s, &values, &mut used);
+                            }
+                        }
+                    }
                     _ => {}
                 }
                 Ok(())
