@@ -52,6 +52,9 @@
 //!   such a line as read from the environment, but `kubectl kustomize` v5.5 prints the empty
 //!   value whatever the environment holds; a library must not read its host's environment
 //!   (Flux's build would read the controller's), so the empty value is also the right one here.
+//!   One deliberate exception: in a file the decryptor changed (SOPS), such a line is refused,
+//!   named by file and line without its text, because a stray secret value there would become
+//!   a key name, which nothing redacts.
 //! - A generator `behavior` other than `create`, `merge` or `replace` (`add`, `Merge`) means
 //!   create, as in kustomize: an existing id then fails.
 //! - `images[].tagSuffix` is appended twice on the images field specs kustomize runs after

@@ -113,6 +113,8 @@ fn make(
     for env in &g.envs {
         let path = b.resolve(layer, env, true)?;
         let bytes = b.read_generator_input(&path)?;
+        // Whether the decryptor changed the file: its lines may then be secret values.
+        let decrypted = b.fs.read(&path).map_or(true, |raw| raw != bytes);
         let text = String::from_utf8(bytes)
             .map_err(|_| invalid(b.show(&path), format!("{field}.envs: not valid UTF-8")))?;
         for (n, line) in text.split('\n').enumerate() {
@@ -127,7 +129,21 @@ fn make(
             // A line without `=` is a name whose value kustomize would take from the
             // environment; kubectl kustomize v5.5 gives it the empty value whatever the
             // environment holds, and a library must not read its host's environment anyway.
-            let (key, value) = line.split_once('=').unwrap_or((line, ""));
+            // In a decrypted file such a line is as likely a stray secret value, which would
+            // become a key name (never redacted): refused there, named by line, not quoted.
+            let (key, value) = match line.split_once('=') {
+                Some(pair) => pair,
+                None if decrypted => {
+                    return Err(invalid(
+                        b.show(&path),
+                        format!(
+                            "{field}.envs: line {} of a decrypted file has no '=' (refused: it may be a secret value, and would become a key name)",
+                            n + 1
+                        ),
+                    ));
+                }
+                None => (line, ""),
+            };
             if !is_env_var_name(key) {
                 return Err(invalid(
                     b.show(&path),
