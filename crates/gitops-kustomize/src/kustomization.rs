@@ -92,6 +92,8 @@ pub(crate) struct SortOptions {
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Kustomization {
     pub is_component: bool,
+    /// `transformers`: built-in transformer configurations, inline or files.
+    pub transformers: Vec<String>,
     /// `configurations`: transformer configuration files.
     pub configurations: Vec<String>,
     pub resources: Vec<String>,
@@ -635,7 +637,8 @@ impl Kustomization {
                         feature: format!("{f} (helm charts)"),
                     });
                 }
-                "generators" | "transformers" | "validators" => {
+                "transformers" => k.transformers = ctx.strings(f, v)?,
+                "generators" | "validators" => {
                     if !ctx.list(f, v)?.is_empty() {
                         return Err(Error::Unsupported {
                             path: file.into(),

@@ -35,17 +35,21 @@
 //! `commonAnnotations`, `varReference`, `images` and `replicas`; a base's configuration
 //! reaches its overlays, as in kustomize), `sortOptions`, `buildMetadata: [managedByLabel,
 //! originAnnotations]`,
-//! `openapi.version`, the load restrictor (`--load-restrictor`), `--reorder`, and `List`
+//! `transformers` naming kustomize's built-in `LabelTransformer`, `AnnotationsTransformer`,
+//! `ImageTagTransformer`, `ReplicaCountTransformer` and `PrefixSuffixTransformer` (on
+//! `metadata/name`), inline or from files, `openapi.version`, the load restrictor (`--load-restrictor`), `--reorder`, and `List`
 //! documents. Bad input fails with an [`Error`] naming the file and the field: missing files,
 //! cycles, paths out of the root (symlinks included), invalid patches (with the patch's file
 //! and target), conflicting generators, duplicate ids, alias bombs, deep nesting, non-UTF-8.
 //!
 //! # Not supported (a clear [`Error::Unsupported`], never ignored)
-//! Remote resources (git and HTTP URLs), helm charts, plugins (`generators`, `transformers`,
-//! `validators`), `crds`, `openapi.path`, `configurations` field specs for
-//! `namePrefix`/`nameSuffix`,
-//! `buildMetadata: [transformerAnnotations]`. Post-build substitution (`${var}`) is not a kustomize feature; it lives in
-//! gitops-core.
+//! Remote resources (git and HTTP URLs), helm charts, exec/Go/container plugins, `generators`
+//! and `validators`, the built-in transformers other than those listed under Supported
+//! (`PatchTransformer`, `NamespaceTransformer`, `ReplacementTransformer`, …, and a
+//! `PrefixSuffixTransformer` on fields other than `metadata/name`), a directory listed in
+//! `transformers`, `crds`, `openapi.path`, `configurations` field specs for
+//! `namePrefix`/`nameSuffix`, `buildMetadata: [transformerAnnotations]`. Post-build
+//! substitution (`${var}`) is not a kustomize feature; it lives in gitops-core.
 //!
 //! # Matched on purpose, though surprising
 //! - An env-file line without `=` (`NAME`) gives `NAME` the empty value. kustomize documents

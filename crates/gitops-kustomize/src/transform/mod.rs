@@ -5,6 +5,7 @@ pub(crate) mod fieldspec;
 pub(crate) mod generators;
 pub(crate) mod nameref;
 pub(crate) mod patch;
+pub(crate) mod plugins;
 pub(crate) mod replacements;
 pub(crate) mod sort;
 pub(crate) mod vars;
@@ -74,6 +75,7 @@ pub(crate) fn run_transformers(
         images(ra, image, &config.images);
     }
     replacements::run(b, layer, ra)?;
+    plugins::run(b, layer, ra)?;
     if k.build_metadata.iter().any(|m| m == "managedByLabel") {
         let mut pairs = Map::new();
         pairs.insert(
@@ -180,7 +182,7 @@ fn namespace(
     Ok(())
 }
 
-fn prefix_suffix(ra: &mut [Resource], prefix: &str, suffix: &str) {
+pub(crate) fn prefix_suffix(ra: &mut [Resource], prefix: &str, suffix: &str) {
     for r in ra.iter_mut() {
         let org = r.org_id();
         if org.gvk.kind == "CustomResourceDefinition"
@@ -209,6 +211,18 @@ fn add_map_entries(
     specs: &[Spec],
     field: &str,
 ) -> Result<(), Error> {
+    add_map_entries_in(&layer.file, ra, pairs, specs, field)
+}
+
+/// Adds key/value pairs to the maps at the field specs (labels, annotations); `file` names
+/// the configuration in errors.
+pub(crate) fn add_map_entries_in(
+    file: &str,
+    ra: &mut [Resource],
+    pairs: &Map<String, Value>,
+    specs: &[Spec],
+    field: &str,
+) -> Result<(), Error> {
     for r in ra.iter_mut() {
         let gvk = r.gvk();
         apply_specs(&mut r.value, &gvk, specs, &mut |v, _| {
@@ -225,12 +239,7 @@ fn add_map_entries(
                 _ => Err("expected a mapping".to_owned()),
             }
         })
-        .map_err(|m| {
-            invalid(
-                layer.file.clone(),
-                format!("{field}: {} {}: {m}", r_kind(&gvk.kind), ""),
-            )
-        })?;
+        .map_err(|m| invalid(file, format!("{field}: {} {}: {m}", r_kind(&gvk.kind), "")))?;
     }
     Ok(())
 }
@@ -240,7 +249,11 @@ fn r_kind(k: &str) -> &str {
 }
 
 fn replicas(ra: &mut [Resource], name: &str, count: &Value, configured: &[Spec]) {
-    let specs = with(
+    replicas_at(ra, name, count, &builtin_replica_specs(configured));
+}
+
+fn builtin_replica_specs(configured: &[Spec]) -> Vec<Spec> {
+    with(
         vec![
             Spec::new("", "", "Deployment", "spec/replicas", true),
             Spec::new("", "", "ReplicationController", "spec/replicas", true),
@@ -248,13 +261,17 @@ fn replicas(ra: &mut [Resource], name: &str, count: &Value, configured: &[Spec])
             Spec::new("", "", "StatefulSet", "spec/replicas", true),
         ],
         configured,
-    );
+    )
+}
+
+/// Sets `count` at `specs` in the resources named `name` (now or before).
+pub(crate) fn replicas_at(ra: &mut [Resource], name: &str, count: &Value, specs: &[Spec]) {
     for r in ra.iter_mut() {
         if !r.any_name_is(name) {
             continue;
         }
         let gvk = r.gvk();
-        let _ = apply_specs(&mut r.value, &gvk, &specs, &mut |v, _| {
+        let _ = apply_specs(&mut r.value, &gvk, specs, &mut |v, _| {
             *v = count.clone();
             Ok(())
         });
@@ -333,6 +350,17 @@ fn update_image(value: &mut Value, image: &crate::kustomization::Image) {
 
 /// Every `image` of every `containers`/`initContainers` list anywhere in the resource.
 fn images(ra: &mut [Resource], image: &crate::kustomization::Image, configured: &[Spec]) {
+    images_with(ra, image, configured, true);
+}
+
+/// The image update: kustomize's walk of every `containers`/`initContainers` list, then its
+/// field specs (the built-in ones when `builtin_specs`, and `configured`).
+pub(crate) fn images_with(
+    ra: &mut [Resource],
+    image: &crate::kustomization::Image,
+    configured: &[Spec],
+    builtin_specs: bool,
+) {
     fn walk(v: &mut Value, image: &crate::kustomization::Image) {
         match v {
             Value::Object(m) => {
@@ -364,7 +392,7 @@ fn images(ra: &mut [Resource], image: &crate::kustomization::Image, configured: 
     // built-in ones, whatever the kind, and the configured ones). Every other change is
     // idempotent, but a tag suffix lands twice on the built-in paths (`nginx:1` becomes
     // `nginx:1-s-s`), and kubectl's output shows it.
-    let builtin = if image.tag_suffix.is_empty() {
+    let builtin = if image.tag_suffix.is_empty() || !builtin_specs {
         Vec::new()
     } else {
         vec![
