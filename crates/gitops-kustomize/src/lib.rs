@@ -36,8 +36,9 @@
 //! reaches its overlays, as in kustomize), `sortOptions`, `buildMetadata: [managedByLabel,
 //! originAnnotations]`,
 //! `transformers` naming kustomize's built-in `LabelTransformer`, `AnnotationsTransformer`,
-//! `ImageTagTransformer`, `ReplicaCountTransformer` and `PrefixSuffixTransformer` (on
-//! `metadata/name`), inline or from files, `openapi.version`, the load restrictor (`--load-restrictor`), `--reorder`, and `List`
+//! `ImageTagTransformer`, `ReplicaCountTransformer`, `PatchTransformer`,
+//! `ReplacementTransformer` and `PrefixSuffixTransformer` (on `metadata/name`), inline or
+//! from files, `openapi.version`, the load restrictor (`--load-restrictor`), `--reorder`, and `List`
 //! documents. Bad input fails with an [`Error`] naming the file and the field: missing files,
 //! cycles, paths out of the root (symlinks included), invalid patches (with the patch's file
 //! and target), conflicting generators, duplicate ids, alias bombs, deep nesting, non-UTF-8.
@@ -45,7 +46,7 @@
 //! # Not supported (a clear [`Error::Unsupported`], never ignored)
 //! Remote resources (git and HTTP URLs), helm charts, exec/Go/container plugins, `generators`
 //! and `validators`, the built-in transformers other than those listed under Supported
-//! (`PatchTransformer`, `NamespaceTransformer`, `ReplacementTransformer`, …, and a
+//! (`NamespaceTransformer`, `PatchStrategicMergeTransformer`, `HashTransformer`, …, and a
 //! `PrefixSuffixTransformer` on fields other than `metadata/name`), a directory listed in
 //! `transformers`, `crds`, `openapi.path`, `configurations` field specs for
 //! `namePrefix`/`nameSuffix`, `buildMetadata: [transformerAnnotations]`. Post-build

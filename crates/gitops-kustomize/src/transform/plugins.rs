@@ -1,4 +1,5 @@
 //! `transformers:` entries naming kustomize's built-in transformers (`apiVersion: builtin`),
+//! `PatchTransformer` and `ReplacementTransformer` included,
 //! inline or from a file. They run after the kustomization's own transformers, in the order
 //! listed, each with exactly the field specs it is given (no defaults), as in kustomize.
 //! Other plugins (exec, Go, containers) and the built-ins not listed here stay a clear
@@ -8,12 +9,12 @@ use serde_json::{Map, Value};
 
 use crate::build::{Builder, Layer};
 use crate::error::{Error, invalid};
-use crate::kustomization::{Image, canonical_keys};
+use crate::kustomization::{Image, Kustomization, canonical_keys};
 use crate::resource::Resource;
 use crate::transform::fieldspec::Spec;
 
 /// Runs the kustomization's `transformers:` entries over `ra`.
-pub(crate) fn run(b: &mut Builder<'_>, layer: &Layer, ra: &mut [Resource]) -> Result<(), Error> {
+pub(crate) fn run(b: &mut Builder<'_>, layer: &Layer, ra: &mut Vec<Resource>) -> Result<(), Error> {
     for (i, entry) in layer.k.transformers.iter().enumerate() {
         let field = format!("transformers[{i}]");
         // An entry holding a line break is an inline configuration, else a file path.
@@ -35,10 +36,51 @@ pub(crate) fn run(b: &mut Builder<'_>, layer: &Layer, ra: &mut [Resource]) -> Re
             (source, docs)
         };
         for doc in docs.iter().filter(|d| !d.is_null()) {
+            if let Some(k) = as_kustomization(&source, doc)? {
+                // The same transformer a kustomization field runs, on a kustomization that
+                // holds only that field (paths resolve from this kustomization's directory).
+                let single = Layer {
+                    dir: layer.dir.clone(),
+                    file: source.clone(),
+                    k,
+                    origin_dir: layer.origin_dir.clone(),
+                    file_name: layer.file_name.clone(),
+                };
+                super::patch::patches(b, &single, ra)?;
+                super::replacements::run(b, &single, ra)?;
+                continue;
+            }
             apply(&source, doc, ra)?;
         }
     }
     Ok(())
+}
+
+/// A `PatchTransformer` or `ReplacementTransformer` as the kustomization field it configures.
+fn as_kustomization(source: &str, doc: &Value) -> Result<Option<Kustomization>, Error> {
+    let Some(m) = doc.as_object() else {
+        return Ok(None);
+    };
+    if m.get("apiVersion").and_then(Value::as_str) != Some("builtin") {
+        return Ok(None);
+    }
+    let (field, known): (&str, &[&str]) = match m.get("kind").and_then(Value::as_str) {
+        Some("PatchTransformer") => ("patches", &["patch", "path", "target", "options"]),
+        Some("ReplacementTransformer") => ("replacements", &["replacements"]),
+        _ => return Ok(None),
+    };
+    let mut fields = canonical_keys(m, known);
+    fields.remove("apiVersion");
+    fields.remove("kind");
+    fields.remove("metadata");
+    let value = if field == "patches" {
+        Value::Array(vec![Value::Object(fields)])
+    } else {
+        fields.remove("replacements").unwrap_or(Value::Null)
+    };
+    let mut k = Map::new();
+    k.insert(field.into(), value);
+    Kustomization::from_value(source, &Value::Object(k)).map(Some)
 }
 
 fn field_specs(source: &str, kind: &str, m: &Map<String, Value>) -> Result<Vec<Spec>, Error> {
