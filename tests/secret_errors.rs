@@ -94,12 +94,17 @@ async fn a_bad_line_of_a_sops_encrypted_env_file_is_named_not_quoted() {
     }
 }
 
+/// A plain env file's line without `=` is a name with an empty value, as in kubectl (its text
+/// is in the repository anyway); one that is no valid name is refused, named by line.
 #[tokio::test]
 async fn an_env_line_without_equals_is_named_not_quoted() {
     let text = render_with(
         &[
             ("app/kustomization.yaml", GENERATOR.as_bytes()),
-            ("app/creds.env", format!("USER=api\n{MARKER}\n").as_bytes()),
+            (
+                "app/creds.env",
+                format!("USER=api\npass word {MARKER}\n").as_bytes(),
+            ),
         ],
         None,
     )

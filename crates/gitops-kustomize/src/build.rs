@@ -102,6 +102,9 @@ pub(crate) struct Builder<'a> {
     stack: Vec<PathBuf>,
     /// The `vars` of every kustomization built so far, resolved at the end.
     pub vars: Vec<transform::vars::Var>,
+    /// The transformer configuration of the kustomization being built: its own
+    /// `configurations` and those of everything it accumulated.
+    pub config: transform::config::Config,
     /// Whether the top-level kustomization asks for `buildMetadata: [originAnnotations]`.
     pub origins: bool,
     /// What aliases have added so far, all files of the build together.
@@ -174,6 +177,7 @@ impl<'a> Builder<'a> {
             display_base,
             stack: Vec::new(),
             vars: Vec::new(),
+            config: transform::config::Config::default(),
             origins: false,
             alias_expansion: Cell::new(0),
             growth: Growth {
@@ -498,22 +502,39 @@ impl<'a> Builder<'a> {
         {
             self.origins = true;
         }
-        if layer.k.is_component {
+        // A component built directly is built like a kustomization, as kubectl does; only
+        // a component reached through `resources` is refused.
+        if layer.k.is_component && !top {
             return Err(invalid(
                 layer.file.clone(),
                 "kind Component can only be used in components, not built or used as a resource",
             ));
         }
         self.stack.push(dir.to_owned());
+        // This layer's configuration starts empty and gathers its own and its subtree's;
+        // the caller's then gains it all, as kustomize merges a base's into the overlay's.
+        let outer = std::mem::take(&mut self.config);
         let mut resources = Vec::new();
         let result = self.accumulate_layer(&layer, &mut resources);
         self.stack.pop();
+        let inner = std::mem::replace(&mut self.config, outer);
+        self.config.merge(inner);
         result?;
         Ok((layer, resources))
     }
 
     fn accumulate_layer(&mut self, layer: &Layer, ra: &mut Vec<Resource>) -> Result<(), Error> {
         self.accumulate_resources(layer, ra)?;
+        for written in &layer.k.configurations {
+            let path = self.resolve(layer, written, true)?;
+            let file = self.show(&path);
+            let text = self.read_text(&path)?;
+            let docs = self.parse_yaml(&file, &text)?;
+            for doc in &docs {
+                let config = transform::config::Config::from_value(&file, doc)?;
+                self.config.merge(config);
+            }
+        }
         transform::generators::run(self, layer, ra)?;
         for comp in &layer.k.components {
             let path = self.resolve(layer, comp, false)?;

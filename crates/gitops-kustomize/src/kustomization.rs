@@ -71,6 +71,8 @@ pub(crate) struct Image {
     pub new_name: String,
     pub new_tag: String,
     pub digest: String,
+    /// Appended to the current tag when no `newTag` or `digest` is set.
+    pub tag_suffix: String,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -90,6 +92,10 @@ pub(crate) struct SortOptions {
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Kustomization {
     pub is_component: bool,
+    /// `transformers`: built-in transformer configurations, inline or files.
+    pub transformers: Vec<String>,
+    /// `configurations`: transformer configuration files.
+    pub configurations: Vec<String>,
     pub resources: Vec<String>,
     pub components: Vec<String>,
     pub crds: Vec<String>,
@@ -168,15 +174,11 @@ impl Ctx<'_> {
         }
     }
 
-    fn object<'v>(
-        &self,
-        field: &str,
-        v: &'v Value,
-        known: &[&str],
-    ) -> Result<&'v Map<String, Value>, Error> {
+    fn object(&self, field: &str, v: &Value, known: &[&str]) -> Result<Map<String, Value>, Error> {
         let m = v
             .as_object()
             .ok_or_else(|| self.err(field, "expected a mapping"))?;
+        let m = canonical_keys(m, known);
         for k in m.keys() {
             if !known.contains(&k.as_str()) {
                 return Err(self.err(&format!("{field}.{k}"), "unknown field"));
@@ -326,12 +328,72 @@ impl Ctx<'_> {
     }
 }
 
+/// The fields of a kustomization, as kustomize spells them.
+const FIELDS: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "metadata",
+    "resources",
+    "bases",
+    "components",
+    "crds",
+    "namespace",
+    "namePrefix",
+    "nameSuffix",
+    "commonLabels",
+    "commonAnnotations",
+    "labels",
+    "images",
+    "imageTags",
+    "replicas",
+    "configMapGenerator",
+    "secretGenerator",
+    "generatorOptions",
+    "patches",
+    "patchesStrategicMerge",
+    "patchesJson6902",
+    "replacements",
+    "vars",
+    "openapi",
+    "sortOptions",
+    "buildMetadata",
+    "helmCharts",
+    "helmGlobals",
+    "helmChartInflationGenerator",
+    "generators",
+    "transformers",
+    "validators",
+    "configurations",
+    "commonLabelsSelectorOnly",
+];
+
+/// `m` with every key that matches a `known` field name ignoring ASCII case renamed to that
+/// name. kustomize decodes kustomizations with Go's `encoding/json`, which matches field
+/// names that way, so `nameprefix` or `fieldpath` are the same fields as `namePrefix` and
+/// `fieldPath`; when a field is written twice, the later one wins, as there.
+pub(crate) fn canonical_keys(m: &Map<String, Value>, known: &[&str]) -> Map<String, Value> {
+    let mut out = Map::with_capacity(m.len());
+    for (k, v) in m {
+        let name = if known.contains(&k.as_str()) {
+            k.as_str()
+        } else {
+            known
+                .iter()
+                .copied()
+                .find(|n| n.eq_ignore_ascii_case(k))
+                .unwrap_or(k.as_str())
+        };
+        out.insert(name.to_owned(), v.clone());
+    }
+    out
+}
+
 impl Kustomization {
     /// Reads a kustomization file's value. `file` names it in errors.
     pub fn from_value(file: &str, value: &Value) -> Result<Self, Error> {
         let ctx = Ctx { file };
         let map = match value {
-            Value::Object(m) => m.clone(),
+            Value::Object(m) => canonical_keys(m, FIELDS),
             Value::Null => Map::new(),
             _ => return Err(invalid(file, "a kustomization must be a mapping")),
         };
@@ -339,6 +401,7 @@ impl Kustomization {
             return Err(invalid(file, "kustomization file is empty"));
         }
         let mut k = Kustomization::default();
+        let mut image_tags = Vec::new();
         let kind = map
             .get("kind")
             .and_then(Value::as_str)
@@ -404,30 +467,31 @@ impl Kustomization {
                         });
                     }
                 }
-                "images" => {
+                "images" | "imageTags" => {
+                    // kustomize moves the deprecated `imageTags` after `images`.
+                    let list = if f == "images" {
+                        &mut k.images
+                    } else {
+                        &mut image_tags
+                    };
                     for (i, item) in ctx.list(f, v)?.iter().enumerate() {
-                        let field = format!("images[{i}]");
+                        let field = format!("{f}[{i}]");
                         let m = ctx.object(
                             &field,
                             item,
                             &["name", "newName", "newTag", "digest", "tagSuffix"],
                         )?;
-                        if m.contains_key("tagSuffix") {
-                            return Err(Error::Unsupported {
-                                path: file.into(),
-                                feature: format!("{field}.tagSuffix"),
-                            });
-                        }
                         let s = |k: &str| {
                             m.get(k).map_or(Ok(String::new()), |v| {
                                 ctx.string(&format!("{field}.{k}"), v)
                             })
                         };
-                        k.images.push(Image {
+                        list.push(Image {
                             name: s("name")?,
                             new_name: s("newName")?,
                             new_tag: s("newTag")?,
                             digest: s("digest")?,
+                            tag_suffix: s("tagSuffix")?,
                         });
                     }
                 }
@@ -573,7 +637,8 @@ impl Kustomization {
                         feature: format!("{f} (helm charts)"),
                     });
                 }
-                "generators" | "transformers" | "validators" => {
+                "transformers" => k.transformers = ctx.strings(f, v)?,
+                "generators" | "validators" => {
                     if !ctx.list(f, v)?.is_empty() {
                         return Err(Error::Unsupported {
                             path: file.into(),
@@ -581,15 +646,8 @@ impl Kustomization {
                         });
                     }
                 }
-                "configurations" => {
-                    if !ctx.list(f, v)?.is_empty() {
-                        return Err(Error::Unsupported {
-                            path: file.into(),
-                            feature: "configurations (custom transformer configurations)".into(),
-                        });
-                    }
-                }
-                "commonLabelsSelectorOnly" | "imageTags" => {
+                "configurations" => k.configurations = ctx.strings(f, v)?,
+                "commonLabelsSelectorOnly" => {
                     return Err(Error::Unsupported {
                         path: file.into(),
                         feature: f.into(),
@@ -598,6 +656,7 @@ impl Kustomization {
                 other => return Err(ctx.err(other, "unknown field")),
             }
         }
+        k.images.append(&mut image_tags);
         Ok(k)
     }
 }

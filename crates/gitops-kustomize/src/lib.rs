@@ -20,28 +20,60 @@
 //! ```
 //!
 //! # Supported
-//! `resources` (files, directories, nested kustomizations), `bases`, `components`, `namespace`,
+//! `resources` (files, directories, nested kustomizations), `bases`, `components` (and a
+//! `kind: Component` directory built directly, as kubectl builds it), `namespace`,
 //! `namePrefix`/`nameSuffix` with name-reference fix-ups, `commonLabels`, `labels`
 //! (`includeSelectors`, `includeTemplates`, `fields`), `commonAnnotations`, `images`,
+//! `images[].tagSuffix`,
 //! `replicas`, `configMapGenerator`/`secretGenerator` (files, literals, envs, `behavior`,
 //! `options`, `generatorOptions`, the content-hash suffix), `patches` (strategic merge and JSON
 //! 6902, inline or from a file, with target selectors), `patchesStrategicMerge`,
 //! `patchesJson6902`, `replacements` (inline or from a file; `[key=value]` selectors, `*`,
 //! indexes, `delimiter`/`index`, `create`), the deprecated `vars` (`$(NAME)` in kustomize's
-//! built-in var reference fields), `sortOptions`, `buildMetadata: [managedByLabel,
+//! built-in var reference fields), `configurations` (transformer configuration files adding
+//! field specs for `nameReference`, `namespace`, `commonLabels`, `templateLabels`,
+//! `commonAnnotations`, `varReference`, `images` and `replicas`; a base's configuration
+//! reaches its overlays, as in kustomize), `sortOptions`, `buildMetadata: [managedByLabel,
 //! originAnnotations]`,
-//! `openapi.version`, the load restrictor (`--load-restrictor`), `--reorder`, and `List`
+//! `transformers` naming kustomize's built-in `LabelTransformer`, `AnnotationsTransformer`,
+//! `ImageTagTransformer`, `ReplicaCountTransformer`, `PatchTransformer`,
+//! `ReplacementTransformer` and `PrefixSuffixTransformer` (on `metadata/name`), inline or
+//! from files, `openapi.version`, the load restrictor (`--load-restrictor`), `--reorder`, and `List`
 //! documents. Bad input fails with an [`Error`] naming the file and the field: missing files,
 //! cycles, paths out of the root (symlinks included), invalid patches (with the patch's file
 //! and target), conflicting generators, duplicate ids, alias bombs, deep nesting, non-UTF-8.
 //!
 //! # Not supported (a clear [`Error::Unsupported`], never ignored)
-//! Remote resources (git and HTTP URLs), helm charts, plugins (`generators`, `transformers`,
-//! `validators`), `configurations`, `crds`, `openapi.path`,
-//! `buildMetadata: [transformerAnnotations]`, `images[].tagSuffix`, and
-//! env-file lines without `=` (kustomize reads those values from its own environment; a library
-//! must not). Post-build substitution (`${var}`) is not a kustomize feature; it lives in
-//! gitops-core.
+//! Remote resources (git and HTTP URLs), helm charts, exec/Go/container plugins, `generators`
+//! and `validators`, the built-in transformers other than those listed under Supported
+//! (`NamespaceTransformer`, `PatchStrategicMergeTransformer`, `HashTransformer`, …, and a
+//! `PrefixSuffixTransformer` on fields other than `metadata/name`), a directory listed in
+//! `transformers`, `crds`, `openapi.path`, `configurations` field specs for
+//! `namePrefix`/`nameSuffix`, `buildMetadata: [transformerAnnotations]`. Post-build
+//! substitution (`${var}`) is not a kustomize feature; it lives in gitops-core.
+//!
+//! # Matched on purpose, though surprising
+//! - An env-file line without `=` (`NAME`) gives `NAME` the empty value. kustomize documents
+//!   such a line as read from the environment, but `kubectl kustomize` v5.5 prints the empty
+//!   value whatever the environment holds; a library must not read its host's environment
+//!   (Flux's build would read the controller's), so the empty value is also the right one here.
+//!   One deliberate exception: in a file the decryptor changed (SOPS), such a line is refused,
+//!   named by file and line without its text, because a stray secret value there would become
+//!   a key name, which nothing redacts.
+//! - A generator `behavior` other than `create`, `merge` or `replace` (`add`, `Merge`) means
+//!   create, as in kustomize: an existing id then fails.
+//! - `images[].tagSuffix` is appended twice on the images field specs kustomize runs after
+//!   its container walk (`spec/containers`, `spec/template/spec/containers` and their
+//!   `initContainers`, any kind) when the name stays the same, and drops the digest.
+//! - JSON 6902 patches see `metadata.annotations` as an existing mapping (kustomize keeps its
+//!   bookkeeping there), so `add /metadata/annotations/x` works on an object without
+//!   annotations, while `add /metadata/labels/x` fails as it does in kubectl. `replace` on a
+//!   missing key of an existing mapping adds it; a missing parent or list index fails.
+//!
+//! - Which kinds are cluster-scoped (no namespace, no namespaced name references) follows
+//!   kustomize's built-in schema of Kubernetes 1.21, by group, version and kind:
+//!   `flowcontrol.apiserver.k8s.io/v1` `FlowSchema`, `ValidatingAdmissionPolicy` and other
+//!   kinds newer than that schema are namespaced to kustomize, and so here.
 //!
 //! # Known divergences from kustomize
 //! - Strategic merge patches use a built-in table of Kubernetes merge keys (containers, volumes,
@@ -139,7 +171,7 @@ pub fn build_with_fs(
         ));
     }
     let (layer, mut ra) = b.accumulate(&canonical, true, String::new())?;
-    finish(&layer, &mut ra, &b.vars, options)?;
+    finish(&layer, &mut ra, &b.vars, &b.config, options)?;
     if b.origins {
         for r in &mut ra {
             if let Some(origin) = r.origin.take() {
@@ -161,6 +193,7 @@ fn finish(
     layer: &build::Layer,
     ra: &mut [Resource],
     vars: &[transform::vars::Var],
+    config: &transform::config::Config,
     options: &BuildOptions,
 ) -> Result<(), Error> {
     for r in ra.iter_mut() {
@@ -171,8 +204,8 @@ fn finish(
             r.set_name(&name);
         }
     }
-    transform::nameref::fix(&layer.file, ra)?;
-    transform::vars::resolve(vars, ra)?;
+    transform::nameref::fix(&layer.file, ra, config)?;
+    transform::vars::resolve(vars, ra, &config.var_reference)?;
     match &layer.k.sort_options {
         Some(so) => match so.order.as_str() {
             "legacy" => transform::sort::legacy(ra, so.first.as_deref(), so.last.as_deref()),
@@ -199,10 +232,11 @@ fn finish(
     for r in ra.iter_mut() {
         if let Some(md) = r.value.get_mut("metadata").and_then(Value::as_object_mut) {
             // kustomize keeps its bookkeeping in annotations and drops the field when nothing
-            // else is left in it; labels it leaves alone.
+            // else is left in it (an empty or null `annotations` included); labels it
+            // leaves alone.
             if md
                 .get("annotations")
-                .is_some_and(|v| v.as_object().is_some_and(|m| m.is_empty()))
+                .is_some_and(|v| v.is_null() || v.as_object().is_some_and(|m| m.is_empty()))
             {
                 md.remove("annotations");
             }

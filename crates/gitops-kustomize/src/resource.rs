@@ -55,7 +55,7 @@ impl Gvk {
     }
 
     pub fn is_cluster_scoped(&self) -> bool {
-        is_cluster_scoped_kind(&self.group, &self.kind)
+        is_cluster_scoped_kind(&self.group, &self.version, &self.kind)
     }
 
     /// Whether the kind is one of Kubernetes' own (known to the built-in schema).
@@ -87,42 +87,51 @@ const BUILTIN_GROUPS: &[&str] = &[
     "resource.k8s.io",
 ];
 
-fn is_cluster_scoped_kind(group: &str, kind: &str) -> bool {
-    matches!(
-        (group, kind),
-        ("", "Namespace")
-            | ("", "Node")
-            | ("", "PersistentVolume")
-            | ("", "ComponentStatus")
-            | ("rbac.authorization.k8s.io", "ClusterRole")
-            | ("rbac.authorization.k8s.io", "ClusterRoleBinding")
-            | ("apiextensions.k8s.io", "CustomResourceDefinition")
-            | ("storage.k8s.io", "StorageClass")
-            | ("storage.k8s.io", "CSIDriver")
-            | ("storage.k8s.io", "CSINode")
-            | ("storage.k8s.io", "VolumeAttachment")
-            | ("scheduling.k8s.io", "PriorityClass")
-            | (
-                "admissionregistration.k8s.io",
-                "MutatingWebhookConfiguration"
-            )
-            | (
-                "admissionregistration.k8s.io",
-                "ValidatingWebhookConfiguration"
-            )
-            | ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy")
-            | (
-                "admissionregistration.k8s.io",
-                "ValidatingAdmissionPolicyBinding"
-            )
-            | ("apiregistration.k8s.io", "APIService")
-            | ("certificates.k8s.io", "CertificateSigningRequest")
-            | ("networking.k8s.io", "IngressClass")
-            | ("node.k8s.io", "RuntimeClass")
-            | ("policy", "PodSecurityPolicy")
-            | ("flowcontrol.apiserver.k8s.io", "FlowSchema")
-            | ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration")
-    )
+/// kustomize's scope table: the kinds its built-in schema (Kubernetes 1.21) knows as
+/// cluster-scoped, by group, **version** and kind. Anything else is namespaced to kustomize,
+/// so `flowcontrol.apiserver.k8s.io/v1` `FlowSchema` or a `ValidatingAdmissionPolicy` (newer
+/// than that schema) get a namespace and namespaced name references, as in kubectl's output.
+/// This is kustomize's view, not the cluster's: gitops-core's `is_cluster_scoped_kind` answers
+/// for the API server.
+fn is_cluster_scoped_kind(group: &str, version: &str, kind: &str) -> bool {
+    let v1_or_beta = matches!(version, "v1" | "v1beta1");
+    match group {
+        "" => {
+            version == "v1"
+                && matches!(
+                    kind,
+                    "Namespace" | "Node" | "PersistentVolume" | "ComponentStatus"
+                )
+        }
+        "admissionregistration.k8s.io" => {
+            v1_or_beta
+                && matches!(
+                    kind,
+                    "MutatingWebhookConfiguration" | "ValidatingWebhookConfiguration"
+                )
+        }
+        "apiextensions.k8s.io" => v1_or_beta && kind == "CustomResourceDefinition",
+        "apiregistration.k8s.io" => v1_or_beta && kind == "APIService",
+        "certificates.k8s.io" => v1_or_beta && kind == "CertificateSigningRequest",
+        "flowcontrol.apiserver.k8s.io" => {
+            version == "v1beta1" && matches!(kind, "FlowSchema" | "PriorityLevelConfiguration")
+        }
+        "networking.k8s.io" => v1_or_beta && kind == "IngressClass",
+        "node.k8s.io" => v1_or_beta && kind == "RuntimeClass",
+        "policy" => version == "v1beta1" && kind == "PodSecurityPolicy",
+        "rbac.authorization.k8s.io" => {
+            v1_or_beta && matches!(kind, "ClusterRole" | "ClusterRoleBinding")
+        }
+        "scheduling.k8s.io" => v1_or_beta && kind == "PriorityClass",
+        "storage.k8s.io" => {
+            v1_or_beta
+                && matches!(
+                    kind,
+                    "CSIDriver" | "CSINode" | "StorageClass" | "VolumeAttachment"
+                )
+        }
+        _ => false,
+    }
 }
 
 /// An id as kustomize compares them: gvk, namespace ("" and "default" are equal) and name.

@@ -220,9 +220,9 @@ fn overrides_reach_a_generated_kustomization_and_bad_ones_name_the_field() {
     assert!(text.contains("name: api-v2\n  namespace: team-b"), "{text}");
 
     let mut bad = Overrides::default();
-    bad.images = vec![json!({"name": "api", "tagSuffix": "-x"})];
-    let error = build(bad).expect_err("tagSuffix is not supported");
-    assert!(error.to_string().contains("images[0].tagSuffix"), "{error}");
+    bad.images = vec![json!({"name": "api", "newTag": ["not", "a", "tag"]})];
+    let error = build(bad).expect_err("a list is not a tag");
+    assert!(error.to_string().contains("images[0].newTag"), "{error}");
 
     let mut missing = Overrides::default();
     missing.components = vec!["components/none".into()];

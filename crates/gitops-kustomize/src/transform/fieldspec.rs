@@ -31,10 +31,11 @@ impl Spec {
     }
 }
 
+/// The path's segments; a segment marked `[]` (a list) keeps its mark for [`walk`].
 fn split_path(path: &str) -> Vec<String> {
     path.split('/')
         .filter(|s| !s.is_empty())
-        .map(|s| s.trim_end_matches("[]").to_owned())
+        .map(str::to_owned)
         .collect()
 }
 
@@ -71,9 +72,14 @@ pub(crate) fn walk(
             Ok(())
         }
         Value::Object(map) => {
-            let key = &path[0];
+            // A segment marked as a list is never created: kustomize adds labels to the
+            // `volumeClaimTemplates[]` a StatefulSet has, and none to one that has none.
+            let (key, is_list) = match path[0].strip_suffix("[]") {
+                Some(k) => (k, true),
+                None => (path[0].as_str(), false),
+            };
             let last = path.len() == 1;
-            match map.get_mut(key.as_str()) {
+            match map.get_mut(key) {
                 Some(child) if !child.is_null() || last => {
                     if last {
                         f(child, false)
@@ -81,12 +87,12 @@ pub(crate) fn walk(
                         walk(child, &path[1..], create, f)
                     }
                 }
-                _ if create => {
+                _ if create && !is_list => {
                     if last {
-                        let slot = map.entry(key.clone()).or_insert(Value::Null);
+                        let slot = map.entry(key.to_owned()).or_insert(Value::Null);
                         f(slot, true)
                     } else {
-                        let slot = map.entry(key.clone()).or_insert(Value::Null);
+                        let slot = map.entry(key.to_owned()).or_insert(Value::Null);
                         *slot = Value::Object(Map::new());
                         walk(slot, &path[1..], create, f)
                     }

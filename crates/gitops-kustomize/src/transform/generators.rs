@@ -101,22 +101,20 @@ fn make(
     if g.name.is_empty() {
         return Err(invalid(file, format!("{field}: a name is required")));
     }
+    // kustomize reads any other value (`add`, `Merge`, a typo) as "unspecified", which
+    // creates: an existing id then fails with "behavior must be merge or replace".
     let behavior = match g.behavior.as_str() {
-        "" | "create" => Behavior::Create,
         "merge" => Behavior::Merge,
         "replace" => Behavior::Replace,
-        other => {
-            return Err(invalid(
-                file,
-                format!("{field}.behavior: unknown behavior {other:?} (create, merge or replace)"),
-            ));
-        }
+        _ => Behavior::Create,
     };
     // Key/value pairs in source order: (key, bytes, where).
     let mut pairs: Vec<(String, Vec<u8>)> = Vec::new();
     for env in &g.envs {
         let path = b.resolve(layer, env, true)?;
         let bytes = b.read_generator_input(&path)?;
+        // Whether the decryptor changed the file: its lines may then be secret values.
+        let decrypted = b.fs.read(&path).map_or(true, |raw| raw != bytes);
         let text = String::from_utf8(bytes)
             .map_err(|_| invalid(b.show(&path), format!("{field}.envs: not valid UTF-8")))?;
         for (n, line) in text.split('\n').enumerate() {
@@ -128,19 +126,23 @@ fn make(
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
+            // A line without `=` is a name whose value kustomize would take from the
+            // environment; kubectl kustomize v5.5 gives it the empty value whatever the
+            // environment holds, and a library must not read its host's environment anyway.
+            // In a decrypted file such a line is as likely a stray secret value, which would
+            // become a key name (never redacted): refused there, named by line, not quoted.
             let (key, value) = match line.split_once('=') {
-                Some((k, v)) => (k, v),
-                None => {
-                    return Err(Error::Unsupported {
-                        path: b.show(&path),
-                        // The line is not quoted: an env file may be decrypted, and a line
-                        // without `=` is as likely a stray value as a variable name.
-                        feature: format!(
-                            "{field}.envs: line {} has no '=' (a name without a value, read from the environment)",
+                Some(pair) => pair,
+                None if decrypted => {
+                    return Err(invalid(
+                        b.show(&path),
+                        format!(
+                            "{field}.envs: line {} of a decrypted file has no '=' (refused: it may be a secret value, and would become a key name)",
                             n + 1
                         ),
-                    });
+                    ));
                 }
+                None => (line, ""),
             };
             if !is_env_var_name(key) {
                 return Err(invalid(
@@ -241,7 +243,9 @@ fn make(
         Value::String(if secret { "Secret" } else { "ConfigMap" }.into()),
     );
     obj.insert("metadata".into(), Value::Object(metadata));
-    if !data.is_empty() {
+    // kustomize always writes a Secret's `data`, even empty (and hashes it that way); an
+    // empty ConfigMap has none.
+    if !data.is_empty() || secret {
         obj.insert("data".into(), Value::Object(data));
     }
     if !binary.is_empty() {

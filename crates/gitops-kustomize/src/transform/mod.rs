@@ -1,9 +1,11 @@
 //! The built-in transformers, in the order kustomize runs them for one kustomization.
 
+pub(crate) mod config;
 pub(crate) mod fieldspec;
 pub(crate) mod generators;
 pub(crate) mod nameref;
 pub(crate) mod patch;
+pub(crate) mod plugins;
 pub(crate) mod replacements;
 pub(crate) mod sort;
 pub(crate) mod vars;
@@ -25,8 +27,10 @@ pub(crate) fn run_transformers(
     let k = &layer.k;
     patch::strategic_merge_files(b, layer, ra)?;
     patch::patches(b, layer, ra)?;
+    // Cloned: the patches below borrow the builder mutably (usually empty, so cheap).
+    let config = &b.config.clone();
     if !k.namespace.is_empty() {
-        namespace(layer, ra, &k.namespace)?;
+        namespace(layer, ra, &k.namespace, &config.namespace)?;
     }
     if !k.name_prefix.is_empty() || !k.name_suffix.is_empty() {
         prefix_suffix(ra, &k.name_prefix, &k.name_suffix);
@@ -35,9 +39,11 @@ pub(crate) fn run_transformers(
         let mut specs: Vec<Spec> = set.fields.iter().map(Spec::from_field_spec).collect();
         if set.include_selectors {
             specs.extend(fieldspec::common_labels());
+            specs.extend(config.common_labels.iter().cloned());
         } else {
             if set.include_templates {
                 specs.extend(fieldspec::template_labels());
+                specs.extend(config.template_labels.iter().cloned());
             }
             specs.push(Spec::new("", "", "", "metadata/labels", true));
         }
@@ -48,7 +54,7 @@ pub(crate) fn run_transformers(
             layer,
             ra,
             &k.common_labels,
-            &fieldspec::common_labels(),
+            &with(fieldspec::common_labels(), &config.common_labels),
             "commonLabels",
         )?;
     }
@@ -57,18 +63,19 @@ pub(crate) fn run_transformers(
             layer,
             ra,
             &k.common_annotations,
-            &fieldspec::common_annotations(),
+            &with(fieldspec::common_annotations(), &config.common_annotations),
             "commonAnnotations",
         )?;
     }
     patch::json6902_entries(b, layer, ra)?;
     for r in &k.replicas {
-        replicas(ra, &r.name, &r.count);
+        replicas(ra, &r.name, &r.count, &config.replicas);
     }
     for image in &k.images {
-        images(ra, image);
+        images(ra, image, &config.images);
     }
     replacements::run(b, layer, ra)?;
+    plugins::run(b, layer, ra)?;
     if k.build_metadata.iter().any(|m| m == "managedByLabel") {
         let mut pairs = Map::new();
         pairs.insert(
@@ -94,7 +101,24 @@ pub(crate) fn run_transformers(
     Ok(())
 }
 
-fn namespace(layer: &Layer, ra: &mut [Resource], ns: &str) -> Result<(), Error> {
+/// `builtin` followed by the configured specs it does not already hold.
+fn with(mut builtin: Vec<Spec>, configured: &[Spec]) -> Vec<Spec> {
+    for s in configured {
+        if !builtin.iter().any(|b| {
+            b.group == s.group && b.version == s.version && b.kind == s.kind && b.path == s.path
+        }) {
+            builtin.push(s.clone());
+        }
+    }
+    builtin
+}
+
+fn namespace(
+    layer: &Layer,
+    ra: &mut [Resource],
+    ns: &str,
+    configured: &[Spec],
+) -> Result<(), Error> {
     for r in ra.iter_mut() {
         r.store_previous_id();
         let gvk = r.gvk();
@@ -109,22 +133,25 @@ fn namespace(layer: &Layer, ra: &mut [Resource], ns: &str) -> Result<(), Error> 
         if gvk.kind == "Namespace" && api_version == "v1" {
             r.set_name(ns);
         }
-        let specs = [
-            Spec::new(
-                "apiregistration.k8s.io",
-                "",
-                "APIService",
-                "spec/service/namespace",
-                true,
-            ),
-            Spec::new(
-                "apiextensions.k8s.io",
-                "",
-                "CustomResourceDefinition",
-                "spec/conversion/webhook/clientConfig/service/namespace",
-                false,
-            ),
-        ];
+        let specs = with(
+            vec![
+                Spec::new(
+                    "apiregistration.k8s.io",
+                    "",
+                    "APIService",
+                    "spec/service/namespace",
+                    true,
+                ),
+                Spec::new(
+                    "apiextensions.k8s.io",
+                    "",
+                    "CustomResourceDefinition",
+                    "spec/conversion/webhook/clientConfig/service/namespace",
+                    false,
+                ),
+            ],
+            configured,
+        );
         apply_specs(&mut r.value, &gvk, &specs, &mut |v, _| set(v))
             .map_err(|m| invalid(layer.file.clone(), format!("namespace: {m}")))?;
         if gvk.kind == "RoleBinding" || gvk.kind == "ClusterRoleBinding" {
@@ -155,7 +182,7 @@ fn namespace(layer: &Layer, ra: &mut [Resource], ns: &str) -> Result<(), Error> 
     Ok(())
 }
 
-fn prefix_suffix(ra: &mut [Resource], prefix: &str, suffix: &str) {
+pub(crate) fn prefix_suffix(ra: &mut [Resource], prefix: &str, suffix: &str) {
     for r in ra.iter_mut() {
         let org = r.org_id();
         if org.gvk.kind == "CustomResourceDefinition"
@@ -184,6 +211,18 @@ fn add_map_entries(
     specs: &[Spec],
     field: &str,
 ) -> Result<(), Error> {
+    add_map_entries_in(&layer.file, ra, pairs, specs, field)
+}
+
+/// Adds key/value pairs to the maps at the field specs (labels, annotations); `file` names
+/// the configuration in errors.
+pub(crate) fn add_map_entries_in(
+    file: &str,
+    ra: &mut [Resource],
+    pairs: &Map<String, Value>,
+    specs: &[Spec],
+    field: &str,
+) -> Result<(), Error> {
     for r in ra.iter_mut() {
         let gvk = r.gvk();
         apply_specs(&mut r.value, &gvk, specs, &mut |v, _| {
@@ -200,12 +239,7 @@ fn add_map_entries(
                 _ => Err("expected a mapping".to_owned()),
             }
         })
-        .map_err(|m| {
-            invalid(
-                layer.file.clone(),
-                format!("{field}: {} {}: {m}", r_kind(&gvk.kind), ""),
-            )
-        })?;
+        .map_err(|m| invalid(file, format!("{field}: {} {}: {m}", r_kind(&gvk.kind), "")))?;
     }
     Ok(())
 }
@@ -214,19 +248,30 @@ fn r_kind(k: &str) -> &str {
     k
 }
 
-fn replicas(ra: &mut [Resource], name: &str, count: &Value) {
-    let specs = [
-        Spec::new("", "", "Deployment", "spec/replicas", true),
-        Spec::new("", "", "ReplicationController", "spec/replicas", true),
-        Spec::new("", "", "ReplicaSet", "spec/replicas", true),
-        Spec::new("", "", "StatefulSet", "spec/replicas", true),
-    ];
+fn replicas(ra: &mut [Resource], name: &str, count: &Value, configured: &[Spec]) {
+    replicas_at(ra, name, count, &builtin_replica_specs(configured));
+}
+
+fn builtin_replica_specs(configured: &[Spec]) -> Vec<Spec> {
+    with(
+        vec![
+            Spec::new("", "", "Deployment", "spec/replicas", true),
+            Spec::new("", "", "ReplicationController", "spec/replicas", true),
+            Spec::new("", "", "ReplicaSet", "spec/replicas", true),
+            Spec::new("", "", "StatefulSet", "spec/replicas", true),
+        ],
+        configured,
+    )
+}
+
+/// Sets `count` at `specs` in the resources named `name` (now or before).
+pub(crate) fn replicas_at(ra: &mut [Resource], name: &str, count: &Value, specs: &[Spec]) {
     for r in ra.iter_mut() {
         if !r.any_name_is(name) {
             continue;
         }
         let gvk = r.gvk();
-        let _ = apply_specs(&mut r.value, &gvk, &specs, &mut |v, _| {
+        let _ = apply_specs(&mut r.value, &gvk, specs, &mut |v, _| {
             *v = count.clone();
             Ok(())
         });
@@ -287,6 +332,9 @@ fn update_image(value: &mut Value, image: &crate::kustomization::Image) {
     } else if !image.digest.is_empty() {
         digest = image.digest.clone();
         tag.clear();
+    } else if !image.tag_suffix.is_empty() {
+        tag.push_str(&image.tag_suffix);
+        digest.clear();
     }
     let mut out = name;
     if !tag.is_empty() {
@@ -301,7 +349,18 @@ fn update_image(value: &mut Value, image: &crate::kustomization::Image) {
 }
 
 /// Every `image` of every `containers`/`initContainers` list anywhere in the resource.
-fn images(ra: &mut [Resource], image: &crate::kustomization::Image) {
+fn images(ra: &mut [Resource], image: &crate::kustomization::Image, configured: &[Spec]) {
+    images_with(ra, image, configured, true);
+}
+
+/// The image update: kustomize's walk of every `containers`/`initContainers` list, then its
+/// field specs (the built-in ones when `builtin_specs`, and `configured`).
+pub(crate) fn images_with(
+    ra: &mut [Resource],
+    image: &crate::kustomization::Image,
+    configured: &[Spec],
+    builtin_specs: bool,
+) {
     fn walk(v: &mut Value, image: &crate::kustomization::Image) {
         match v {
             Value::Object(m) => {
@@ -328,6 +387,37 @@ fn images(ra: &mut [Resource], image: &crate::kustomization::Image) {
     }
     for r in ra.iter_mut() {
         walk(&mut r.value, image);
+    }
+    // kustomize then runs the same update again over its images field specs (its four
+    // built-in ones, whatever the kind, and the configured ones). Every other change is
+    // idempotent, but a tag suffix lands twice on the built-in paths (`nginx:1` becomes
+    // `nginx:1-s-s`), and kubectl's output shows it.
+    let builtin = if image.tag_suffix.is_empty() || !builtin_specs {
+        Vec::new()
+    } else {
+        vec![
+            Spec::new("", "", "", "spec/containers[]/image", false),
+            Spec::new("", "", "", "spec/initContainers[]/image", false),
+            Spec::new("", "", "", "spec/template/spec/containers[]/image", false),
+            Spec::new(
+                "",
+                "",
+                "",
+                "spec/template/spec/initContainers[]/image",
+                false,
+            ),
+        ]
+    };
+    let specs = with(builtin, configured);
+    if specs.is_empty() {
+        return;
+    }
+    for r in ra.iter_mut() {
+        let gvk = r.gvk();
+        let _ = apply_specs(&mut r.value, &gvk, &specs, &mut |v, _| {
+            update_image(v, image);
+            Ok(())
+        });
     }
 }
 

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::error::{Error, invalid};
 use crate::resource::{Gvk, ResId, Resource};
+use crate::transform::config::Config;
 use crate::transform::fieldspec::{Spec, walk};
 
 struct BackRef {
@@ -164,7 +165,25 @@ impl Ctx<'_> {
 }
 
 /// Fixes every name reference in `ra`.
-pub(crate) fn fix(file: &str, ra: &mut [Resource]) -> Result<(), Error> {
+pub(crate) fn fix(file: &str, ra: &mut [Resource], config: &Config) -> Result<(), Error> {
+    // The built-in back references, then the configured ones they do not already hold.
+    let configured: Vec<BackRef> = config
+        .name_reference
+        .iter()
+        .filter(|(referral, spec)| {
+            !table().iter().any(|b| {
+                b.referral == *referral
+                    && b.referrer.group == spec.group
+                    && b.referrer.version == spec.version
+                    && b.referrer.kind == spec.kind
+                    && b.referrer.path == spec.path
+            })
+        })
+        .map(|(referral, spec)| BackRef {
+            referral: referral.clone(),
+            referrer: spec.clone(),
+        })
+        .collect();
     // Plan the updates against a snapshot, then write them.
     let snapshot: Vec<Resource> = ra.to_vec();
     let ids: Vec<ResId> = snapshot.iter().map(Resource::cur_id).collect();
@@ -209,7 +228,7 @@ pub(crate) fn fix(file: &str, ra: &mut [Resource]) -> Result<(), Error> {
         };
         let mut value = ra[ri].value.clone();
         let mut changed = false;
-        for br in table() {
+        for br in table().iter().chain(&configured) {
             if !br.referrer.selects(&org.gvk) {
                 continue;
             }

@@ -465,12 +465,34 @@ fn apply_json(
 ) -> Result<(), Error> {
     r.store_previous_id();
     let id = r.cur_id().display();
-    for (i, op) in ops.iter().enumerate() {
+    // kustomize keeps its own bookkeeping in `metadata.annotations` while it patches, so that
+    // map always exists then: an `add` or `replace` under it works on an object written
+    // without annotations. Emulated by adding the map for the patch and dropping it again
+    // when the patch leaves it empty.
+    let added_annotations = match r.value.get_mut("metadata") {
+        Some(Value::Object(md)) => match md.get("annotations") {
+            None | Some(Value::Null) => {
+                md.insert("annotations".into(), Value::Object(Map::new()));
+                true
+            }
+            Some(_) => false,
+        },
+        _ => false,
+    };
+    let result = ops.iter().enumerate().try_for_each(|(i, op)| {
         let added = json_op(&mut r.value, op)
             .map_err(|m| invalid(source, format!("operation {i} on {id}: {m}")))?;
-        growth.add(source, added)?;
+        growth.add(source, added)
+    });
+    if added_annotations
+        && let Some(Value::Object(md)) = r.value.get_mut("metadata")
+        && md
+            .get("annotations")
+            .is_some_and(|a| a.as_object().is_some_and(Map::is_empty))
+    {
+        md.remove("annotations");
     }
-    Ok(())
+    result
 }
 
 fn unescape(token: &str) -> String {
@@ -582,7 +604,17 @@ fn json_op(doc: &mut Value, op: &Value) -> Result<usize, String> {
             let v = value()?;
             let n = size(&v);
             let tokens = split_pointer(path)?;
-            *get_mut(doc, &tokens, path)? = v;
+            // As kustomize's JSON patch library does, a missing key of an existing mapping is
+            // added; a missing list index or a missing parent stays an error.
+            match tokens.split_last() {
+                Some((last, parent)) => match get_mut(doc, parent, path)? {
+                    Value::Object(m) => {
+                        m.insert(last.clone(), v);
+                    }
+                    other => *get_mut(other, std::slice::from_ref(last), path)? = v,
+                },
+                None => *doc = v,
+            }
             Ok(n)
         }
         "move" => {

@@ -137,6 +137,7 @@ fn lookup<'v>(v: &'v Value, path: &[String]) -> Option<&'v Value> {
             }
             (Value::Array(items), None) => items.get(seg.parse::<usize>().ok()?)?,
             (Value::Object(m), None) => m.get(seg.as_str())?,
+            (Value::Object(m), Some(key)) if !key.contains('=') => m.get(key)?,
             _ => return None,
         };
     }
@@ -166,6 +167,12 @@ fn visit(
         return Ok(1);
     };
     let sel = seg.strip_prefix('[').and_then(|s| s.strip_suffix(']'));
+    // `[key]` without `=` names a mapping key that holds dots
+    // (`metadata.annotations.[cert-manager.io/inject-ca-from]`), not a list selector.
+    let (seg, sel) = match sel {
+        Some(key) if !key.contains('=') => (key, None),
+        _ => (seg.as_str(), sel),
+    };
     if v.is_null() && create {
         *v = if sel.is_some() {
             Value::Array(Vec::new())
@@ -217,16 +224,16 @@ fn visit(
                 }
                 return Ok(n);
             }
-            match m.get_mut(seg.as_str()) {
+            match m.get_mut(seg) {
                 Some(child) if !child.is_null() || rest.is_empty() => visit(child, rest, create, f),
                 _ if create => {
                     if rest.is_empty() {
-                        let slot = m.entry(seg.clone()).or_insert(Value::Null);
+                        let slot = m.entry(seg.to_owned()).or_insert(Value::Null);
                         f(slot, true)?;
                         Ok(1)
                     } else {
-                        let next_is_list = rest[0].starts_with('[');
-                        let slot = m.entry(seg.clone()).or_insert(Value::Null);
+                        let next_is_list = rest[0].starts_with('[') && rest[0].contains('=');
+                        let slot = m.entry(seg.to_owned()).or_insert(Value::Null);
                         *slot = if next_is_list {
                             Value::Array(Vec::new())
                         } else {
@@ -363,9 +370,10 @@ pub(crate) fn run(b: &mut Builder<'_>, layer: &Layer, ra: &mut [Resource]) -> Re
             .filter(|p| !p.is_empty())
             .unwrap_or("metadata.name");
         let mut value = lookup(&source.value, &split_path(field_path))
+            // An empty string is a value (kustomize copies it); only null and empty
+            // collections count as missing.
             .filter(|v| match v {
                 Value::Null => false,
-                Value::String(s) => !s.is_empty(),
                 Value::Object(m) => !m.is_empty(),
                 Value::Array(a) => !a.is_empty(),
                 _ => true,

@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use serde_json::Value;
 
 use crate::error::{Error, invalid};
+use crate::kustomization::canonical_keys;
 use crate::resource::{Gvk, Resource};
 use crate::transform::fieldspec::{Spec, walk};
 
@@ -47,8 +48,11 @@ pub(crate) fn parse(file: &str, vars: &[Value]) -> Result<Vec<Var>, Error> {
     let mut out = Vec::new();
     for (i, v) in vars.iter().enumerate() {
         let field = format!("vars[{i}]");
+        // Field names match ignoring case, as in kustomize's decoder (`fieldPath` is the
+        // documented spelling, `fieldpath` the common one).
         let m = v
             .as_object()
+            .map(|m| canonical_keys(m, &["name", "objref", "fieldref"]))
             .ok_or_else(|| invalid(file, format!("{field}: expected a mapping")))?;
         let name = m
             .get("name")
@@ -58,6 +62,7 @@ pub(crate) fn parse(file: &str, vars: &[Value]) -> Result<Vec<Var>, Error> {
         let objref = m
             .get("objref")
             .and_then(Value::as_object)
+            .map(|o| canonical_keys(o, &["apiVersion", "kind", "name", "namespace"]))
             .ok_or_else(|| invalid(file, format!("{field}.objref: required")))?;
         let get = |k: &str| {
             objref
@@ -68,11 +73,15 @@ pub(crate) fn parse(file: &str, vars: &[Value]) -> Result<Vec<Var>, Error> {
         };
         let field_path = m
             .get("fieldref")
-            .and_then(|f| f.get("fieldpath"))
-            .and_then(Value::as_str)
+            .and_then(Value::as_object)
+            .and_then(|f| {
+                canonical_keys(f, &["fieldPath"])
+                    .get("fieldPath")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
             .filter(|p| !p.is_empty())
-            .unwrap_or("metadata.name")
-            .to_owned();
+            .unwrap_or_else(|| "metadata.name".to_owned());
         out.push(Var {
             name: name.to_owned(),
             gvk: Gvk::from_api_version(&get("apiVersion"), &get("kind")),
@@ -141,7 +150,7 @@ fn expand(s: &str, values: &HashMap<&str, String>, used: &mut Vec<String>) -> St
 }
 
 /// Resolves every var against the built resources and expands the references.
-pub(crate) fn resolve(vars: &[Var], ra: &mut [Resource]) -> Result<(), Error> {
+pub(crate) fn resolve(vars: &[Var], ra: &mut [Resource], configured: &[Spec]) -> Result<(), Error> {
     if vars.is_empty() {
         return Ok(());
     }
@@ -209,7 +218,12 @@ pub(crate) fn resolve(vars: &[Var], ra: &mut [Resource]) -> Result<(), Error> {
     let mut used = Vec::new();
     for r in ra.iter_mut() {
         let gvk = r.gvk();
-        for spec in specs() {
+        let extra = configured.iter().filter(|c| {
+            !specs().iter().any(|s| {
+                s.group == c.group && s.version == c.version && s.kind == c.kind && s.path == c.path
+            })
+        });
+        for spec in specs().iter().chain(extra) {
             if !spec.selects(&gvk) {
                 continue;
             }
@@ -218,6 +232,14 @@ pub(crate) fn resolve(vars: &[Var], ra: &mut [Resource]) -> Result<(), Error> {
                     Value::String(s) => *s = expand(s, &values, &mut used),
                     Value::Array(items) => {
                         for item in items {
+                            if let Value::String(s) = item {
+                                *s = expand(s, &values, &mut used);
+                            }
+                        }
+                    }
+                    // A mapping's string values (`varReference: metadata/annotations`).
+                    Value::Object(m) => {
+                        for item in m.values_mut() {
                             if let Value::String(s) = item {
                                 *s = expand(s, &values, &mut used);
                             }

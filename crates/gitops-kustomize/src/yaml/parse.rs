@@ -129,6 +129,10 @@ pub(crate) fn parse_documents_with(
     let mut root: Option<Value> = None;
     let mut nodes: usize = 0;
     let mut weight: usize = 0;
+    // Where the text ends without a line break, in characters (the parser's unit); a block
+    // scalar ending there has no final line break to keep.
+    let unterminated_end =
+        (!text.is_empty() && !text.ends_with('\n')).then(|| text.chars().count());
     let parser = Parser::new_from_str(text);
     for event in parser {
         let (event, span) = event.map_err(|e| ParseError {
@@ -219,6 +223,16 @@ pub(crate) fn parse_documents_with(
                     .is_some_and(|t| t.is_yaml_core_schema() && t.suffix == "str");
                 value = if style == ScalarStyle::Plain && !core_str {
                     resolve_plain(&text).map_err(|m| err(m.to_owned()))?
+                } else if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded)
+                    && unterminated_end.is_some_and(|end| span.end.index() >= end)
+                    && text.ends_with('\n')
+                {
+                    // YAML's clip and keep chomping keep the final line break only when there
+                    // is one: at the end of a file written without it, go-yaml (and so
+                    // kustomize) reads `|` as `|-`. The parser adds it anyway.
+                    let mut text = text.into_owned();
+                    text.pop();
+                    Value::String(text)
                 } else {
                     Value::String(text.into_owned())
                 };
