@@ -258,19 +258,42 @@ pub fn is_cluster_scoped_kind(group: &str, kind: &str) -> bool {
             )
             | (
                 "storage.k8s.io",
-                "StorageClass" | "CSIDriver" | "CSINode" | "VolumeAttachment"
+                "StorageClass"
+                    | "CSIDriver"
+                    | "CSINode"
+                    | "VolumeAttachment"
+                    | "VolumeAttributesClass"
             )
             | ("scheduling.k8s.io", "PriorityClass")
             | ("node.k8s.io", "RuntimeClass")
-            | ("networking.k8s.io", "IngressClass")
+            | (
+                "networking.k8s.io",
+                "IngressClass" | "IPAddress" | "ServiceCIDR"
+            )
             | (
                 "admissionregistration.k8s.io",
                 "MutatingWebhookConfiguration"
                     | "ValidatingWebhookConfiguration"
                     | "ValidatingAdmissionPolicy"
                     | "ValidatingAdmissionPolicyBinding"
+                    | "MutatingAdmissionPolicy"
+                    | "MutatingAdmissionPolicyBinding"
             )
-            | ("certificates.k8s.io", "CertificateSigningRequest")
+            | (
+                "certificates.k8s.io",
+                "CertificateSigningRequest" | "ClusterTrustBundle"
+            )
+            | (
+                "resource.k8s.io",
+                "DeviceClass" | "DeviceTaintRule" | "ResourceSlice"
+            )
+            | ("authentication.k8s.io", "TokenReview" | "SelfSubjectReview")
+            | (
+                "authorization.k8s.io",
+                "SubjectAccessReview" | "SelfSubjectAccessReview" | "SelfSubjectRulesReview"
+            )
+            | ("internal.apiserver.k8s.io", "StorageVersion")
+            | ("storagemigration.k8s.io", "StorageVersionMigration")
             | (
                 "flowcontrol.apiserver.k8s.io",
                 "FlowSchema" | "PriorityLevelConfiguration"

@@ -644,3 +644,49 @@ subjects: [{kind: ServiceAccount, name: deployer, namespace: {ns}}]
         .collect();
     assert_eq!(managers, ["gitops-rs"]);
 }
+
+/// Backends without discovery (renderers, the directory applier, the reconciler's fallback)
+/// decide scope from gitops-core's table of built-in cluster-scoped kinds: it must agree with
+/// what a real API server serves, or a namespace lands on a cluster-scoped object.
+#[tokio::test]
+async fn the_built_in_scope_table_agrees_with_the_api_server() {
+    let Some(kube) = gitops_testenv::require_kube() else {
+        return;
+    };
+    let client = kube.client().await;
+    let discovery = kube::discovery::Discovery::new(client)
+        .run()
+        .await
+        .expect("discovery");
+    let mut disagreements = Vec::new();
+    let mut checked = 0;
+    for group in discovery.groups() {
+        let name = group.name();
+        if !(name.is_empty() || name.ends_with(".k8s.io") || !name.contains('.')) {
+            continue;
+        }
+        for (resource, caps) in group.recommended_resources() {
+            if resource.plural.contains('/') {
+                continue;
+            }
+            checked += 1;
+            let cluster = caps.scope == kube::discovery::Scope::Cluster;
+            if gitops_core::object::is_cluster_scoped_kind(&resource.group, &resource.kind)
+                != cluster
+            {
+                disagreements.push(format!(
+                    "{}/{} served as {}",
+                    resource.group,
+                    resource.kind,
+                    if cluster {
+                        "cluster-scoped"
+                    } else {
+                        "namespaced"
+                    }
+                ));
+            }
+        }
+    }
+    assert!(checked > 40, "only {checked} built-in kinds served");
+    assert!(disagreements.is_empty(), "{disagreements:#?}");
+}
