@@ -31,14 +31,15 @@ async fn start(limits: Limits, delay: Duration) -> (String, Arc<AtomicUsize>) {
     (addr, seen)
 }
 
-/// Reads until the server closes; `None` when it is still open after `patience`.
+/// Reads until the server closes; `None` when it is still open after `patience`. A reset is a
+/// close too: a server that closes a socket with unread request bytes makes the kernel send an
+/// RST instead of a FIN, which the read sees as an error.
 async fn until_closed(stream: &mut TcpStream, patience: Duration) -> Option<String> {
     let mut answer = Vec::new();
-    tokio::time::timeout(patience, stream.read_to_end(&mut answer))
-        .await
-        .ok()?
-        .ok()?;
-    Some(String::from_utf8_lossy(&answer).into_owned())
+    match tokio::time::timeout(patience, stream.read_to_end(&mut answer)).await {
+        Err(_still_open) => None,
+        Ok(_closed_or_reset) => Some(String::from_utf8_lossy(&answer).into_owned()),
+    }
 }
 
 async fn post(addr: &str, body: &[u8]) -> String {
