@@ -63,7 +63,8 @@ impl Kind {
 pub(crate) struct Item {
     pub kind: Kind,
     pub pos: usize,
-    pub val: String,
+    /// Shared: the parser peeks and clones items, and text items can be large.
+    pub val: std::sync::Arc<str>,
     pub line: usize,
 }
 
@@ -191,7 +192,7 @@ impl Lexer<'_> {
         self.items.push(Item {
             kind,
             pos: self.start,
-            val: self.input[self.start..self.pos].to_string(),
+            val: self.input[self.start..self.pos].into(),
             line: self.start_line,
         });
         self.start = self.pos;
@@ -208,7 +209,7 @@ impl Lexer<'_> {
         self.items.push(Item {
             kind: Kind::Error,
             pos: self.start,
-            val: msg,
+            val: msg.into(),
             line: self.start_line,
         });
         State::Done
@@ -237,7 +238,7 @@ impl Lexer<'_> {
                 }
                 self.pos -= trim;
                 self.line += self.input[self.start..self.pos].matches('\n').count();
-                let text = self.input[self.start..self.pos].to_string();
+                let text: std::sync::Arc<str> = self.input[self.start..self.pos].into();
                 let item = Item {
                     kind: Kind::Text,
                     pos: self.start,
@@ -558,7 +559,7 @@ impl Lexer<'_> {
 
     fn lex_number(&mut self) -> State {
         if !self.scan_number() {
-            let text = self.input[self.start..self.pos].to_string();
+            let text: std::sync::Arc<str> = self.input[self.start..self.pos].into();
             return self.error(format!(
                 "bad number syntax: {}",
                 crate::gofmt::quote(&text, false)
@@ -566,7 +567,7 @@ impl Lexer<'_> {
         }
         if matches!(self.peek_char(), Some('+' | '-')) {
             if !self.scan_number() || self.bytes[self.pos - 1] != b'i' {
-                let text = self.input[self.start..self.pos].to_string();
+                let text: std::sync::Arc<str> = self.input[self.start..self.pos].into();
                 return self.error(format!(
                     "bad number syntax: {}",
                     crate::gofmt::quote(&text, false)
@@ -620,7 +621,7 @@ mod tests {
     #[test]
     fn trim_markers_remove_surrounding_space() {
         let items = lex("a  {{- 1 -}}  b");
-        let texts: Vec<_> = items.iter().map(|i| i.val.as_str()).collect();
+        let texts: Vec<_> = items.iter().map(|i| &*i.val).collect();
         assert_eq!(texts, ["a", "{{", "1", "}}", "b", ""]);
     }
 
@@ -635,11 +636,11 @@ mod tests {
     #[test]
     fn comments_vanish_and_errors_are_go_texts() {
         assert_eq!(kinds("{{/* x */}}"), [Kind::Eof]);
-        assert_eq!(lex("{{/* x")[0].val, "unclosed comment");
+        assert_eq!(&*lex("{{/* x")[0].val, "unclosed comment");
         assert_eq!(
-            lex("{{/* x */ }}")[0].val,
+            &*lex("{{/* x */ }}")[0].val,
             "comment ends before closing delimiter"
         );
-        assert_eq!(lex("{{ a#b }}")[2].val, "bad character U+0023 '#'");
+        assert_eq!(&*lex("{{ a#b }}")[2].val, "bad character U+0023 '#'");
     }
 }

@@ -268,13 +268,17 @@ impl Templates {
     /// [`Error::Parse`] with Go's message, naming `name` and the line.
     pub fn add(&mut self, name: &str, text: &str) -> Result<(), Error> {
         let (top, defined) = parse::parse(name, text, &self.funcs)?;
+        self.insert_trees(top, defined);
+        Ok(())
+    }
+
+    fn insert_trees(&mut self, top: parse::Tree, defined: Vec<parse::Tree>) {
         for tree in std::iter::once(top).chain(defined) {
             if tree.is_empty() && self.trees.contains_key(&tree.name) {
                 continue;
             }
             self.trees.insert(tree.name.clone(), Arc::new(tree));
         }
-        Ok(())
     }
 
     /// Whether a template of that name exists.

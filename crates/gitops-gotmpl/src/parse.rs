@@ -54,7 +54,7 @@ pub(crate) struct List {
 #[derive(Debug)]
 pub(crate) enum Node {
     Text {
-        text: String,
+        text: Arc<str>,
     },
     Action {
         pos: usize,
@@ -664,13 +664,13 @@ impl Parser<'_> {
                 Kind::Assign | Kind::Declare => {
                     pipe.is_assign = next.kind == Kind::Assign;
                     self.next_non_space();
-                    pipe.decl.push(v.val.clone());
-                    self.vars.push(v.val);
+                    pipe.decl.push(v.val.to_string());
+                    self.vars.push(v.val.to_string());
                 }
-                Kind::Char if next.val == "," => {
+                Kind::Char if &*next.val == "," => {
                     self.next_non_space();
-                    pipe.decl.push(v.val.clone());
-                    self.vars.push(v.val);
+                    pipe.decl.push(v.val.to_string());
+                    self.vars.push(v.val.to_string());
                     if context == "range" && pipe.decl.len() < 2 {
                         match self.peek_non_space().kind {
                             Kind::Variable | Kind::RightDelim | Kind::RightParen => {
@@ -815,7 +815,7 @@ impl Parser<'_> {
                 }
                 Arg::Identifier {
                     pos,
-                    name: token.val,
+                    name: token.val.to_string(),
                 }
             }
             Kind::Dot => Arg::Dot { pos },
@@ -836,7 +836,7 @@ impl Parser<'_> {
             },
             Kind::Bool => Arg::Bool {
                 pos,
-                value: token.val == "true",
+                value: &*token.val == "true",
             },
             Kind::CharConstant | Kind::Complex | Kind::Number => {
                 let num = match self.number(&token) {
@@ -845,7 +845,7 @@ impl Parser<'_> {
                 };
                 Arg::Number {
                     pos,
-                    text: token.val,
+                    text: token.val.to_string(),
                     num,
                 }
             }
@@ -862,7 +862,7 @@ impl Parser<'_> {
                 let text = self.unquote(&token)?;
                 Arg::String {
                     pos,
-                    quoted: token.val,
+                    quoted: token.val.to_string(),
                     text,
                 }
             }
@@ -874,7 +874,7 @@ impl Parser<'_> {
     }
 
     fn number(&self, token: &Item) -> Result<Number, String> {
-        let text = token.val.as_str();
+        let text: &str = &token.val;
         let mut n = Number {
             is_int: false,
             int: 0,
