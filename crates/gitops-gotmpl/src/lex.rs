@@ -60,15 +60,16 @@ impl Kind {
 }
 
 #[derive(Clone, Debug)]
-pub(crate) struct Item {
+pub(crate) struct Item<'a> {
     pub kind: Kind,
     pub pos: usize,
-    /// Shared: the parser peeks and clones items, and text items can be large.
-    pub val: std::sync::Arc<str>,
+    /// Borrowed from the input (only error messages are owned): the parser peeks and
+    /// clones items, and a chart has hundreds of thousands of them.
+    pub val: std::borrow::Cow<'a, str>,
     pub line: usize,
 }
 
-impl std::fmt::Display for Item {
+impl std::fmt::Display for Item<'_> {
     /// Go's `item.String()`, used in "unexpected X in Y".
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.kind {
@@ -116,7 +117,7 @@ pub(crate) fn rune_u(c: Option<char>) -> String {
 }
 
 /// Lexes the whole input; the last item is `Eof` or `Error`.
-pub(crate) fn lex(input: &str) -> Vec<Item> {
+pub(crate) fn lex(input: &str) -> Vec<Item<'_>> {
     let mut l = Lexer {
         input,
         bytes: input.as_bytes(),
@@ -139,7 +140,7 @@ struct Lexer<'a> {
     line: usize,
     start_line: usize,
     paren_depth: i64,
-    items: Vec<Item>,
+    items: Vec<Item<'a>>,
 }
 
 enum State {
@@ -192,7 +193,7 @@ impl Lexer<'_> {
         self.items.push(Item {
             kind,
             pos: self.start,
-            val: self.input[self.start..self.pos].into(),
+            val: std::borrow::Cow::Borrowed(&self.input[self.start..self.pos]),
             line: self.start_line,
         });
         self.start = self.pos;
@@ -209,7 +210,7 @@ impl Lexer<'_> {
         self.items.push(Item {
             kind: Kind::Error,
             pos: self.start,
-            val: msg.into(),
+            val: std::borrow::Cow::Owned(msg),
             line: self.start_line,
         });
         State::Done
@@ -238,7 +239,7 @@ impl Lexer<'_> {
                 }
                 self.pos -= trim;
                 self.line += self.input[self.start..self.pos].matches('\n').count();
-                let text: std::sync::Arc<str> = self.input[self.start..self.pos].into();
+                let text = std::borrow::Cow::Borrowed(&self.input[self.start..self.pos]);
                 let item = Item {
                     kind: Kind::Text,
                     pos: self.start,
@@ -559,7 +560,7 @@ impl Lexer<'_> {
 
     fn lex_number(&mut self) -> State {
         if !self.scan_number() {
-            let text: std::sync::Arc<str> = self.input[self.start..self.pos].into();
+            let text = std::borrow::Cow::Borrowed(&self.input[self.start..self.pos]);
             return self.error(format!(
                 "bad number syntax: {}",
                 crate::gofmt::quote(&text, false)
@@ -567,7 +568,7 @@ impl Lexer<'_> {
         }
         if matches!(self.peek_char(), Some('+' | '-')) {
             if !self.scan_number() || self.bytes[self.pos - 1] != b'i' {
-                let text: std::sync::Arc<str> = self.input[self.start..self.pos].into();
+                let text = std::borrow::Cow::Borrowed(&self.input[self.start..self.pos]);
                 return self.error(format!(
                     "bad number syntax: {}",
                     crate::gofmt::quote(&text, false)

@@ -301,8 +301,8 @@ pub(crate) fn parse(name: &str, text: &str, funcs: &Functions) -> Result<(Tree, 
     Ok((top, p.defined))
 }
 
-struct Parser<'a> {
-    items: Vec<Item>,
+struct Parser<'a, 't> {
+    items: Vec<Item<'t>>,
     i: usize,
     furthest: usize,
     parse_name: Arc<str>,
@@ -318,8 +318,8 @@ struct Parser<'a> {
 
 type Res<T> = Result<T, Error>;
 
-impl Parser<'_> {
-    fn next(&mut self) -> Item {
+impl<'t> Parser<'_, 't> {
+    fn next(&mut self) -> Item<'t> {
         let idx = self.i.min(self.items.len() - 1);
         self.i = idx + 1;
         self.furthest = self.furthest.max(idx);
@@ -330,7 +330,7 @@ impl Parser<'_> {
         self.i -= 1;
     }
 
-    fn peek(&mut self) -> Item {
+    fn peek(&mut self) -> Item<'t> {
         let idx = self.i.min(self.items.len() - 1);
         self.furthest = self.furthest.max(idx);
         self.items[idx].clone()
@@ -340,7 +340,7 @@ impl Parser<'_> {
         self.items[self.i.min(self.items.len() - 1)].kind
     }
 
-    fn next_non_space(&mut self) -> Item {
+    fn next_non_space(&mut self) -> Item<'t> {
         loop {
             let t = self.next();
             if t.kind != Kind::Space {
@@ -349,7 +349,7 @@ impl Parser<'_> {
         }
     }
 
-    fn peek_non_space(&mut self) -> Item {
+    fn peek_non_space(&mut self) -> Item<'t> {
         let t = self.next_non_space();
         self.backup();
         t
@@ -380,7 +380,7 @@ impl Parser<'_> {
         self.error(format!("unexpected {token} in {context}"))
     }
 
-    fn expect(&mut self, kind: Kind, context: &str) -> Res<Item> {
+    fn expect(&mut self, kind: Kind, context: &str) -> Res<Item<'t>> {
         let t = self.next_non_space();
         if t.kind != kind {
             return self.unexpected(&t, context);
@@ -492,7 +492,9 @@ impl Parser<'_> {
     fn text_or_action(&mut self) -> Res<Parsed> {
         let token = self.next_non_space();
         match token.kind {
-            Kind::Text => Ok(Parsed::Node(Node::Text { text: token.val })),
+            Kind::Text => Ok(Parsed::Node(Node::Text {
+                text: Arc::from(&*token.val),
+            })),
             Kind::LeftDelim => {
                 let saved = self.action_line;
                 self.action_line = token.line;
