@@ -878,12 +878,6 @@ pub fn render(
         }
         out.insert(t.name.clone(), text.replace("<no value>", ""));
     }
-    // Freeing the parsed templates (hundreds of thousands of nodes for a chart like
-    // kube-prometheus-stack) takes milliseconds that no caller waits for: another thread
-    // does it. Should no thread start, the closure and the set are freed here.
-    let _ = std::thread::Builder::new()
-        .name("gitops-helm-free".into())
-        .spawn(move || drop(set));
     Ok(out)
 }
 
