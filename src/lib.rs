@@ -12,6 +12,8 @@
 //! | `kube` | `gitops_kube` | `KubeApplier`: server-side apply, prune, health, drift; inventory stores |
 //! | `git` | `gitops_git` | `GitSource` on gix; `GitWriter` for commits and pushes |
 //! | `notify` | `gitops_notify` (as `gitops::notifiers`) | Slack, Discord, GitHub status and webhook notifiers; webhook receivers |
+//! | `flux` | `gitops_flux` | Flux's custom resources: types, CRDs, status inventory, metrics |
+//! | `helm` | `gitops_helm` | `HelmRenderer` and `template`: Helm charts rendered natively, as `helm template` prints them |
 //!
 //! See the repository's README for the crate map and `examples/quickstart.rs` for a whole pass.
 #![forbid(unsafe_code)]
@@ -43,6 +45,10 @@ pub use gitops_git as git;
 /// Flux's custom resources: types, CRDs, status inventory, metrics (feature `flux`).
 #[cfg(feature = "flux")]
 pub use gitops_flux as flux;
+
+/// Helm charts rendered natively, byte for byte as `helm template` prints them (feature `helm`).
+#[cfg(feature = "helm")]
+pub use gitops_helm as helm;
 
 /// The README's examples, compiled and run as doctests so they cannot rot (they use every
 /// backend, so they run with `--all-features`, as the test suite does).

@@ -43,7 +43,8 @@ impl std::fmt::Display for Run {
 /// is one, else `cargo run --example gitops`. In a blocking thread, so that the test can play the
 /// controller meanwhile.
 async fn gitops(kube: &KubeEnv, args: &[&str]) -> Run {
-    let mut command = support::example("gitops", "local,kustomize,sops,registry,kube,git,flux");
+    let mut command =
+        support::example("gitops", "local,kustomize,sops,registry,kube,git,flux,helm");
     command
         .args(args)
         .arg("--kubeconfig")

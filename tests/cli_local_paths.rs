@@ -7,7 +7,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-const FEATURES: &str = "local,kustomize,sops,registry,kube,git,flux";
+const FEATURES: &str = "local,kustomize,sops,registry,kube,git,flux,helm";
 
 struct Run {
     code: Option<i32>,

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 
 /// The features the controller and the CLI need, for `cargo run` when they are not built yet.
-const FEATURES: &str = "local,kustomize,sops,registry,kube,git,notify,flux";
+const FEATURES: &str = "local,kustomize,sops,registry,kube,git,notify,flux,helm";
 
 mod support;
 

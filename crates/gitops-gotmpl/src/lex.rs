@@ -60,14 +60,16 @@ impl Kind {
 }
 
 #[derive(Clone, Debug)]
-pub(crate) struct Item {
+pub(crate) struct Item<'a> {
     pub kind: Kind,
     pub pos: usize,
-    pub val: String,
+    /// Borrowed from the input (only error messages are owned): the parser peeks and
+    /// clones items, and a chart has hundreds of thousands of them.
+    pub val: std::borrow::Cow<'a, str>,
     pub line: usize,
 }
 
-impl std::fmt::Display for Item {
+impl std::fmt::Display for Item<'_> {
     /// Go's `item.String()`, used in "unexpected X in Y".
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.kind {
@@ -115,7 +117,7 @@ pub(crate) fn rune_u(c: Option<char>) -> String {
 }
 
 /// Lexes the whole input; the last item is `Eof` or `Error`.
-pub(crate) fn lex(input: &str) -> Vec<Item> {
+pub(crate) fn lex(input: &str) -> Vec<Item<'_>> {
     let mut l = Lexer {
         input,
         bytes: input.as_bytes(),
@@ -138,7 +140,7 @@ struct Lexer<'a> {
     line: usize,
     start_line: usize,
     paren_depth: i64,
-    items: Vec<Item>,
+    items: Vec<Item<'a>>,
 }
 
 enum State {
@@ -191,7 +193,7 @@ impl Lexer<'_> {
         self.items.push(Item {
             kind,
             pos: self.start,
-            val: self.input[self.start..self.pos].to_string(),
+            val: std::borrow::Cow::Borrowed(&self.input[self.start..self.pos]),
             line: self.start_line,
         });
         self.start = self.pos;
@@ -208,7 +210,7 @@ impl Lexer<'_> {
         self.items.push(Item {
             kind: Kind::Error,
             pos: self.start,
-            val: msg,
+            val: std::borrow::Cow::Owned(msg),
             line: self.start_line,
         });
         State::Done
@@ -237,7 +239,7 @@ impl Lexer<'_> {
                 }
                 self.pos -= trim;
                 self.line += self.input[self.start..self.pos].matches('\n').count();
-                let text = self.input[self.start..self.pos].to_string();
+                let text = std::borrow::Cow::Borrowed(&self.input[self.start..self.pos]);
                 let item = Item {
                     kind: Kind::Text,
                     pos: self.start,
@@ -558,7 +560,7 @@ impl Lexer<'_> {
 
     fn lex_number(&mut self) -> State {
         if !self.scan_number() {
-            let text = self.input[self.start..self.pos].to_string();
+            let text = std::borrow::Cow::Borrowed(&self.input[self.start..self.pos]);
             return self.error(format!(
                 "bad number syntax: {}",
                 crate::gofmt::quote(&text, false)
@@ -566,7 +568,7 @@ impl Lexer<'_> {
         }
         if matches!(self.peek_char(), Some('+' | '-')) {
             if !self.scan_number() || self.bytes[self.pos - 1] != b'i' {
-                let text = self.input[self.start..self.pos].to_string();
+                let text = std::borrow::Cow::Borrowed(&self.input[self.start..self.pos]);
                 return self.error(format!(
                     "bad number syntax: {}",
                     crate::gofmt::quote(&text, false)
@@ -620,7 +622,7 @@ mod tests {
     #[test]
     fn trim_markers_remove_surrounding_space() {
         let items = lex("a  {{- 1 -}}  b");
-        let texts: Vec<_> = items.iter().map(|i| i.val.as_str()).collect();
+        let texts: Vec<_> = items.iter().map(|i| &*i.val).collect();
         assert_eq!(texts, ["a", "{{", "1", "}}", "b", ""]);
     }
 
@@ -635,11 +637,11 @@ mod tests {
     #[test]
     fn comments_vanish_and_errors_are_go_texts() {
         assert_eq!(kinds("{{/* x */}}"), [Kind::Eof]);
-        assert_eq!(lex("{{/* x")[0].val, "unclosed comment");
+        assert_eq!(&*lex("{{/* x")[0].val, "unclosed comment");
         assert_eq!(
-            lex("{{/* x */ }}")[0].val,
+            &*lex("{{/* x */ }}")[0].val,
             "comment ends before closing delimiter"
         );
-        assert_eq!(lex("{{ a#b }}")[2].val, "bad character U+0023 '#'");
+        assert_eq!(&*lex("{{ a#b }}")[2].val, "bad character U+0023 '#'");
     }
 }

@@ -66,15 +66,23 @@
 //! - URLs: `urlParse urlJoin` (Go's `net/url` parsing and escaping);
 //! - random (right shape, random values): `randAlpha randNumeric randAlphaNum randAscii
 //!   randInt randBytes uuidv4 shuffle`, and `hello`;
+//! - keys, certificates and passwords (new random keys each call, laid out as Go writes
+//!   them; a certificate parses and verifies against its CA): `genPrivateKey` (`rsa` 4096,
+//!   `ecdsa` P-256, `ed25519`; not `dsa`), `genCA genCAWithKey genSelfSignedCert
+//!   genSelfSignedCertWithKey genSignedCert genSignedCertWithKey buildCustomCert` (objects
+//!   with `.Cert` and `.Key` in PEM; keys given as RSA, EC P-256/P-384 or Ed25519), `bcrypt
+//!   htpasswd` (cost 10, `$2a$`), `derivePassword` (Master Password v3, identical to Sprig's),
+//!   `encryptAES decryptAES` (Sprig's AES-256-CBC with the IV in front, so each decrypts
+//!   the other's output);
 //! - dates: `now date dateInZone date_in_zone htmlDate htmlDateInZone unixEpoch ago duration
 //!   durationRound
 //!   dateModify date_modify mustDateModify must_date_modify toDate mustToDate` with Go's
 //!   layout formatting and parsing, in UTC (`Local` is UTC here; other zone names fail).
 //!
 //! # Not supported (a clear error, never a silent empty string)
-//! - The Sprig functions in [`sprig::NOT_IMPLEMENTED`] (`getHostByName`, passwords, keys,
-//!   certificates, AES): they parse, as in Helm, and fail when called with `error calling
-//!   NAME: not implemented by gitops-gotmpl`. Helm's own functions (`include`, `tpl`,
+//! - The Sprig functions in [`sprig::NOT_IMPLEMENTED`] (`getHostByName`: no DNS while
+//!   rendering): they parse, as in Helm, and fail when called with `error calling NAME: not
+//!   implemented by gitops-gotmpl`. `genPrivateKey "dsa"` is an error (no DSA here). Helm's own functions (`include`, `tpl`,
 //!   `toYaml`, `required`, `lookup`, …) belong to the chart renderer, which registers them
 //!   through [`Functions::insert`] and [`Function::with_call`].
 //! - Complex number literals (`1+2i`) are a parse error; `call` fails (host functions are not
@@ -115,6 +123,11 @@
 //!   so in Helm `dig "a" "b" .Values` fails a type assertion that succeeds here (`dig` on any
 //!   map below `.Values` behaves the same in both).
 //! - Complex numbers (`1i`, `1+2i`) are not supported.
+//! - A value that is not a certificate given to `genSignedCert`/`genSignedCertWithKey` fails
+//!   inside the call (`error calling genSignedCert: wrong type for value; …`); Go fails
+//!   converting the argument, naming the argument node, with the same message.
+//! - Certificates' subject key identifiers are Go 1.25's (truncated SHA-256); a Helm built
+//!   with an older Go writes SHA-1 ones. Either is valid.
 //! - Unbounded template recursion stops at the stack budget (see Bounds) with our message,
 //!   where Go stops at 100,000 levels with `exceeded maximum template depth (100000)`.
 #![forbid(unsafe_code)]
@@ -255,13 +268,17 @@ impl Templates {
     /// [`Error::Parse`] with Go's message, naming `name` and the line.
     pub fn add(&mut self, name: &str, text: &str) -> Result<(), Error> {
         let (top, defined) = parse::parse(name, text, &self.funcs)?;
+        self.insert_trees(top, defined);
+        Ok(())
+    }
+
+    fn insert_trees(&mut self, top: parse::Tree, defined: Vec<parse::Tree>) {
         for tree in std::iter::once(top).chain(defined) {
             if tree.is_empty() && self.trees.contains_key(&tree.name) {
                 continue;
             }
             self.trees.insert(tree.name.clone(), Arc::new(tree));
         }
-        Ok(())
     }
 
     /// Whether a template of that name exists.

@@ -54,7 +54,7 @@ pub(crate) struct List {
 #[derive(Debug)]
 pub(crate) enum Node {
     Text {
-        text: String,
+        text: Arc<str>,
     },
     Action {
         pos: usize,
@@ -301,8 +301,8 @@ pub(crate) fn parse(name: &str, text: &str, funcs: &Functions) -> Result<(Tree, 
     Ok((top, p.defined))
 }
 
-struct Parser<'a> {
-    items: Vec<Item>,
+struct Parser<'a, 't> {
+    items: Vec<Item<'t>>,
     i: usize,
     furthest: usize,
     parse_name: Arc<str>,
@@ -318,8 +318,8 @@ struct Parser<'a> {
 
 type Res<T> = Result<T, Error>;
 
-impl Parser<'_> {
-    fn next(&mut self) -> Item {
+impl<'t> Parser<'_, 't> {
+    fn next(&mut self) -> Item<'t> {
         let idx = self.i.min(self.items.len() - 1);
         self.i = idx + 1;
         self.furthest = self.furthest.max(idx);
@@ -330,7 +330,7 @@ impl Parser<'_> {
         self.i -= 1;
     }
 
-    fn peek(&mut self) -> Item {
+    fn peek(&mut self) -> Item<'t> {
         let idx = self.i.min(self.items.len() - 1);
         self.furthest = self.furthest.max(idx);
         self.items[idx].clone()
@@ -340,7 +340,7 @@ impl Parser<'_> {
         self.items[self.i.min(self.items.len() - 1)].kind
     }
 
-    fn next_non_space(&mut self) -> Item {
+    fn next_non_space(&mut self) -> Item<'t> {
         loop {
             let t = self.next();
             if t.kind != Kind::Space {
@@ -349,7 +349,7 @@ impl Parser<'_> {
         }
     }
 
-    fn peek_non_space(&mut self) -> Item {
+    fn peek_non_space(&mut self) -> Item<'t> {
         let t = self.next_non_space();
         self.backup();
         t
@@ -380,7 +380,7 @@ impl Parser<'_> {
         self.error(format!("unexpected {token} in {context}"))
     }
 
-    fn expect(&mut self, kind: Kind, context: &str) -> Res<Item> {
+    fn expect(&mut self, kind: Kind, context: &str) -> Res<Item<'t>> {
         let t = self.next_non_space();
         if t.kind != kind {
             return self.unexpected(&t, context);
@@ -492,7 +492,9 @@ impl Parser<'_> {
     fn text_or_action(&mut self) -> Res<Parsed> {
         let token = self.next_non_space();
         match token.kind {
-            Kind::Text => Ok(Parsed::Node(Node::Text { text: token.val })),
+            Kind::Text => Ok(Parsed::Node(Node::Text {
+                text: Arc::from(&*token.val),
+            })),
             Kind::LeftDelim => {
                 let saved = self.action_line;
                 self.action_line = token.line;
@@ -664,13 +666,13 @@ impl Parser<'_> {
                 Kind::Assign | Kind::Declare => {
                     pipe.is_assign = next.kind == Kind::Assign;
                     self.next_non_space();
-                    pipe.decl.push(v.val.clone());
-                    self.vars.push(v.val);
+                    pipe.decl.push(v.val.to_string());
+                    self.vars.push(v.val.to_string());
                 }
-                Kind::Char if next.val == "," => {
+                Kind::Char if &*next.val == "," => {
                     self.next_non_space();
-                    pipe.decl.push(v.val.clone());
-                    self.vars.push(v.val);
+                    pipe.decl.push(v.val.to_string());
+                    self.vars.push(v.val.to_string());
                     if context == "range" && pipe.decl.len() < 2 {
                         match self.peek_non_space().kind {
                             Kind::Variable | Kind::RightDelim | Kind::RightParen => {
@@ -815,7 +817,7 @@ impl Parser<'_> {
                 }
                 Arg::Identifier {
                     pos,
-                    name: token.val,
+                    name: token.val.to_string(),
                 }
             }
             Kind::Dot => Arg::Dot { pos },
@@ -836,7 +838,7 @@ impl Parser<'_> {
             },
             Kind::Bool => Arg::Bool {
                 pos,
-                value: token.val == "true",
+                value: &*token.val == "true",
             },
             Kind::CharConstant | Kind::Complex | Kind::Number => {
                 let num = match self.number(&token) {
@@ -845,7 +847,7 @@ impl Parser<'_> {
                 };
                 Arg::Number {
                     pos,
-                    text: token.val,
+                    text: token.val.to_string(),
                     num,
                 }
             }
@@ -862,7 +864,7 @@ impl Parser<'_> {
                 let text = self.unquote(&token)?;
                 Arg::String {
                     pos,
-                    quoted: token.val,
+                    quoted: token.val.to_string(),
                     text,
                 }
             }
@@ -874,7 +876,7 @@ impl Parser<'_> {
     }
 
     fn number(&self, token: &Item) -> Result<Number, String> {
-        let text = token.val.as_str();
+        let text: &str = &token.val;
         let mut n = Number {
             is_int: false,
             int: 0,

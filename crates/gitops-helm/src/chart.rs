@@ -283,27 +283,40 @@ fn walk(
         path: format!("{shown}/{p}"),
         source: e,
     };
-    let mut names: Vec<String> = std::fs::read_dir(dir)
+    let mut entries: Vec<(String, std::fs::DirEntry)> = std::fs::read_dir(dir)
         .map_err(|e| io(rel, e))?
         .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e))
         .collect();
-    names.sort();
-    for name in names {
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, entry) in entries {
         let path = dir.join(&name);
         let n = if rel.is_empty() {
             name.clone()
         } else {
             format!("{rel}/{name}")
         };
-        let real = path.canonicalize().map_err(|e| io(&n, e))?;
-        if !real.starts_with(root) {
-            return Err(Error::chart(
-                shown,
-                format!("{n}: symlink escapes the chart root"),
-            ));
+        // Only a link can lead outside the root (the walk starts inside it and follows
+        // directories by name); resolving every path cost several system calls per file.
+        let is_link = entry.file_type().map_err(|e| io(&n, e))?.is_symlink();
+        let real = if is_link {
+            let real = path.canonicalize().map_err(|e| io(&n, e))?;
+            if !real.starts_with(root) {
+                return Err(Error::chart(
+                    shown,
+                    format!("{n}: symlink escapes the chart root"),
+                ));
+            }
+            real
+        } else {
+            path
+        };
+        let meta = if is_link {
+            std::fs::metadata(&real)
+        } else {
+            entry.metadata()
         }
-        let meta = std::fs::metadata(&real).map_err(|e| io(&n, e))?;
+        .map_err(|e| io(&n, e))?;
         if meta.is_dir() {
             if rules.ignore(&n, true) {
                 continue;

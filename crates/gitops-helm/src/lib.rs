@@ -365,13 +365,52 @@ impl TemplateOptions {
 /// # Errors
 /// See [`Error`].
 pub fn template_chart(chart: &Chart, options: &TemplateOptions) -> Result<String, Error> {
+    template_owned(chart.clone(), options, &mut Phases::default())
+}
+
+/// Where the time of one [`template`] went (for benchmarks: `benches/helm-peer.sh`).
+#[derive(Clone, Copy, Debug, Default)]
+#[non_exhaustive]
+pub struct Phases {
+    /// Reading the chart (files, archives, subcharts).
+    pub load: std::time::Duration,
+    /// User values, dependencies, imports, coalescing and schema validation.
+    pub values: std::time::Duration,
+    /// Parsing and executing the templates.
+    pub render: std::time::Duration,
+    /// Splitting, checking, sorting and printing the manifests.
+    pub output: std::time::Duration,
+}
+
+/// [`template`], also returning where its time went.
+///
+/// # Errors
+/// See [`Error`].
+pub fn template_timed(
+    chart_path: &Path,
+    options: &TemplateOptions,
+) -> Result<(String, Phases), Error> {
+    let mut phases = Phases::default();
+    let start = std::time::Instant::now();
+    let chart = chart::load(chart_path)?;
+    phases.load = start.elapsed();
+    let out = template_owned(chart, options, &mut phases)?;
+    Ok((out, phases))
+}
+
+/// Renders a chart it may change (dependencies processed in place): no copy of its files.
+fn template_owned(
+    mut chart: Chart,
+    options: &TemplateOptions,
+    phases: &mut Phases,
+) -> Result<String, Error> {
+    let start = std::time::Instant::now();
     if chart.metadata.raw.get("type").and_then(|t| t.as_str()) == Some("library") {
         return Err(Error::chart(
             chart.name(),
             "library charts are not installable",
         ));
     }
-    let mut chart = chart.clone();
     let ctx = options.context()?;
     check_kube_version(&chart, &ctx.kube_version)?;
     let user = options.user_values()?;
@@ -379,8 +418,14 @@ pub fn template_chart(chart: &Chart, options: &TemplateOptions) -> Result<String
     values::process_imports(&mut chart);
     let vals = values::coalesce(&chart, user);
     validate_schemas(&chart, &vals)?;
+    phases.values = start.elapsed();
+    let start = std::time::Instant::now();
     let files = engine::render(&chart, &vals, &ctx)?;
-    output::print(&chart, &files, options.include_crds, options.skip_tests)
+    phases.render = start.elapsed();
+    let start = std::time::Instant::now();
+    let out = output::print(&chart, &files, options.include_crds, options.skip_tests);
+    phases.output = start.elapsed();
+    out
 }
 
 /// Validates the values against the chart's `values.schema.json` and each enabled
@@ -452,7 +497,7 @@ fn check_kube_version(chart: &Chart, kube_version: &str) -> Result<(), Error> {
 /// See [`Error`].
 pub fn template(chart_path: &Path, options: &TemplateOptions) -> Result<String, Error> {
     let chart = chart::load(chart_path)?;
-    template_chart(&chart, options)
+    template_owned(chart, options, &mut Phases::default())
 }
 
 /// The core [`Renderer`] for a chart plus values: renders the chart at the request's path

@@ -277,3 +277,47 @@ fn invalid_chart_metadata_is_refused_as_helm_refuses_it() {
         assert!(e.contains(want), "{meta}: {e}");
     }
 }
+
+/// A chart directory whose file or subdirectory is a link out of the chart is refused,
+/// while a link that stays inside is followed (the walk resolves links only).
+#[cfg(unix)]
+#[test]
+fn directory_symlinks_escaping_the_root_are_refused() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir_all(&outside).expect("outside");
+    std::fs::write(outside.join("secret.txt"), "s").expect("secret");
+    let chart = tmp.path().join("c");
+    std::fs::create_dir_all(chart.join("templates/inner")).expect("chart");
+    std::fs::write(chart.join("Chart.yaml"), CHART_YAML).expect("Chart.yaml");
+    std::fs::write(chart.join("templates/inner/cm.yaml"), "a: 1\n").expect("template");
+    std::os::unix::fs::symlink(
+        chart.join("templates/inner"),
+        chart.join("templates/linked"),
+    )
+    .expect("inner link");
+    let out = gitops_helm::template(&chart, &TemplateOptions::new("r")).expect("inner link");
+    assert!(
+        out.contains("# Source: c/templates/linked/cm.yaml"),
+        "{out}"
+    );
+
+    std::os::unix::fs::symlink(outside.join("secret.txt"), chart.join("leak.txt")).expect("link");
+    let e = gitops_helm::template(&chart, &TemplateOptions::new("r"))
+        .expect_err("file link out")
+        .to_string();
+    assert!(
+        e.contains("leak.txt: symlink escapes the chart root"),
+        "{e}"
+    );
+    std::fs::remove_file(chart.join("leak.txt")).expect("unlink");
+
+    std::os::unix::fs::symlink(&outside, chart.join("templates/dir")).expect("dir link");
+    let e = gitops_helm::template(&chart, &TemplateOptions::new("r"))
+        .expect_err("directory link out")
+        .to_string();
+    assert!(
+        e.contains("templates/dir: symlink escapes the chart root"),
+        "{e}"
+    );
+}

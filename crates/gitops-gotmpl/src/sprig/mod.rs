@@ -5,6 +5,7 @@
 
 mod case;
 mod convert;
+mod crypto;
 mod dates;
 mod defaults;
 mod dicts;
@@ -46,6 +47,7 @@ pub fn register(f: &mut Functions) {
     random::register(f);
     dates::register(f);
     urls::register(f);
+    crypto::register(f);
     // Sprig's must* forms fail where the plain forms panic; ours never panic, so they share
     // one implementation (and Go shows both failures as `error calling NAME: ...`).
     for (must, plain) in [
@@ -79,27 +81,11 @@ pub fn register(f: &mut Functions) {
     }
 }
 
-/// Sprig functions that Helm exposes and this crate does not implement yet (DNS, passwords,
-/// keys, certificates and AES).
+/// Sprig functions that Helm exposes and this crate does not implement (DNS lookups).
 /// They are registered so that a chart naming them still parses, as it does in Helm, and fail
 /// when called with `error calling NAME: not implemented by gitops-gotmpl`: never a silent
 /// empty string.
-pub const NOT_IMPLEMENTED: &[&str] = &[
-    "getHostByName",
-    "bcrypt",
-    "htpasswd",
-    "genPrivateKey",
-    "derivePassword",
-    "buildCustomCert",
-    "genCA",
-    "genCAWithKey",
-    "genSelfSignedCert",
-    "genSelfSignedCertWithKey",
-    "genSignedCert",
-    "genSignedCertWithKey",
-    "encryptAES",
-    "decryptAES",
-];
+pub const NOT_IMPLEMENTED: &[&str] = &["getHostByName"];
 
 fn register_not_implemented(f: &mut Functions) {
     for name in NOT_IMPLEMENTED {

@@ -1,28 +1,18 @@
 //! Sprig's random functions. Their values cannot match Helm's; their shape does (length,
-//! alphabet, UUID version and variant bits).
-
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+//! alphabet, UUID version and variant bits), and like Sprig's they come from a
+//! cryptographic generator.
 
 use crate::{Function, Functions, Ty, Value};
 
-/// A small xorshift generator seeded from the clock; not for secrets (Helm's are not either
-/// once printed into a manifest).
+/// 64 random bits from the operating system's generator (through aws-lc's DRBG), as Sprig
+/// draws from `crypto/rand`: these values become passwords and keys in rendered Secrets.
 fn next() -> u64 {
-    static STATE: AtomicU64 = AtomicU64::new(0);
-    let mut x = STATE.load(Ordering::Relaxed);
-    if x == 0 {
-        x = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0x9E37_79B9_7F4A_7C15)
-            | 1;
-    }
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    STATE.store(x, Ordering::Relaxed);
-    x
+    use aws_lc_rs::rand::SecureRandom;
+    let mut b = [0u8; 8];
+    // A failing system generator leaves zeros rather than panicking; aws-lc aborts the
+    // process itself on a broken entropy source, so this is not reached in practice.
+    let _ = aws_lc_rs::rand::SystemRandom::new().fill(&mut b);
+    u64::from_le_bytes(b)
 }
 
 fn int(v: &Value) -> i64 {

@@ -139,6 +139,23 @@ pub const CASES: &[&str] = &[
     "{{ regexMatch \"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$\" uuidv4 }} {{ len (shuffle \"abcdef\") }} {{ sortAlpha (splitList \"\" (shuffle \"cab\")) }}",
     "{{ $r := randInt 3 5 }}{{ or (eq $r 3) (eq $r 4) }}",
     "{{ randAlpha -1 }}",
+    // passwords, keys, certificates, AES: deterministic ones byte for byte, random ones by shape
+    "{{ derivePassword 1 \"long\" \"password\" \"user\" \"example.com\" }} {{ derivePassword 2 \"maximum\" \"pw\" \"ü\" \"site.example\" }} {{ derivePassword 7 \"pin\" \"\" \"\" \"\" }}",
+    "{{ derivePassword 1 \"medium\" \"p\" \"u\" \"s\" }} {{ derivePassword 1 \"short\" \"p\" \"u\" \"s\" }} {{ derivePassword 1 \"basic\" \"p\" \"u\" \"s\" }} {{ derivePassword 1 \"nope\" \"p\" \"u\" \"s\" }}",
+    "{{ decryptAES \"key\" (encryptAES \"key\" \"a secret longer than one block\") }}|{{ decryptAES \"k\" (encryptAES \"k\" \"x\") }}|{{ encryptAES \"k\" \"\" }}|{{ decryptAES \"k\" \"\" }}|{{ len (encryptAES \"k\" \"0123456789abcdef\") }}",
+    "{{ decryptAES \"k\" \"!!!!\" }}",
+    "{{ $h := bcrypt \"pw\" }}{{ len $h }} {{ hasPrefix \"$2a$10$\" $h }} {{ regexMatch \"^user:[$]2a[$]10[$]\" (htpasswd \"user\" \"pw\") }} {{ htpasswd \"a:b\" \"pw\" }}",
+    "{{ hasPrefix \"-----BEGIN EC PRIVATE KEY-----\\n\" (genPrivateKey \"ecdsa\") }} {{ hasPrefix \"-----BEGIN PRIVATE KEY-----\\n\" (genPrivateKey \"ed25519\") }} {{ hasSuffix \"-----END PRIVATE KEY-----\\n\" (genPrivateKey \"ed25519\") }} {{ genPrivateKey \"foo\" }}",
+    "{{ $ca := genCA \"my-ca\" 365 }}{{ typeOf $ca }} {{ hasPrefix \"-----BEGIN CERTIFICATE-----\\n\" $ca.Cert }} {{ hasPrefix \"-----BEGIN RSA PRIVATE KEY-----\\n\" $ca.Key }} {{ hasSuffix \"-----END CERTIFICATE-----\\n\" $ca.Cert }}{{ $c := genSignedCert \"svc\" (list \"10.0.0.1\" \"::1\") (list \"svc.ns\") 30 $ca }} {{ hasPrefix \"-----BEGIN CERTIFICATE-----\\n\" $c.Cert }} {{ hasPrefix \"-----BEGIN RSA PRIVATE KEY-----\\n\" $c.Key }}",
+    "{{ $k := genPrivateKey \"ecdsa\" }}{{ $ca := genCAWithKey \"ca\" 1 $k }}{{ eq $ca.Key $k }} {{ $s := genSelfSignedCertWithKey \"x\" nil nil 1 $k }}{{ eq $s.Key $k }} {{ $c := genSignedCertWithKey \"y\" nil (list \"y\") 1 $ca (genPrivateKey \"ed25519\") }}{{ hasPrefix \"-----BEGIN PRIVATE KEY-----\" $c.Key }} {{ (genSelfSignedCert \"z\" nil nil 1).Cert | hasPrefix \"-----BEGIN CERTIFICATE-----\" }}",
+    "{{ genSelfSignedCert \"x\" (list \"not-an-ip\") nil 1 }}",
+    "{{ genSelfSignedCert \"x\" (list 1) nil 1 }}",
+    "{{ genSelfSignedCert \"x\" nil (list 1) 1 }}",
+    "{{ genCAWithKey \"x\" 1 \"garbage\" }}",
+    "{{ genCAWithKey \"x\" 1 \"-----BEGIN CERTIFICATE-----\\nAAAA\\n-----END CERTIFICATE-----\\n\" }}",
+    "{{ genSignedCert \"x\" nil nil 1 (dict \"Cert\" \"a\" \"Key\" \"b\") }}",
+    "{{ $ca := genCA \"ca\" 1 }}{{ $other := genCA \"other\" 1 }}{{ genSignedCert \"x\" nil nil 1 (buildCustomCert ($ca.Cert | b64enc) ($other.Key | b64enc)) }}",
+    "{{ buildCustomCert \"!!\" \"\" }}",
     // present in Helm, not implemented here: parses, fails when called
     "{{ if false }}{{ now }}{{ end }}unused",
     // case conversions
