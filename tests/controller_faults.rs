@@ -316,13 +316,15 @@ async fn tenancy_refusals_end_stalled() {
         kube_env.kubeconfig_path(),
         &storage.path().join("tenancy"),
         free_port(),
-        &["--no-cross-namespace-refs"],
+        // Its own shard: the other test's controller, on the same API server, must not
+        // reconcile these objects (it allows cross-namespace references), nor this one theirs.
+        &["--no-cross-namespace-refs", "--shard", "tenancy"],
     );
     let yaml = format!(
         r#"
 apiVersion: source.toolkit.fluxcd.io/v1
 kind: GitRepository
-metadata: {{name: local-disk, namespace: tenant-a}}
+metadata: {{name: local-disk, namespace: tenant-a, labels: {{sharding.fluxcd.io/key: tenancy}}}}
 spec: {{interval: 10m, url: "file:///etc", ref: {{branch: main}}}}
 ---
 apiVersion: v1
@@ -332,12 +334,12 @@ stringData: {{username: {user}, password: {password}}}
 ---
 apiVersion: source.toolkit.fluxcd.io/v1
 kind: GitRepository
-metadata: {{name: b-repo, namespace: tenant-b}}
+metadata: {{name: b-repo, namespace: tenant-b, labels: {{sharding.fluxcd.io/key: tenancy}}}}
 spec: {{interval: 10m, url: "{url}", ref: {{branch: main}}, secretRef: {{name: git-credentials}}}}
 ---
 apiVersion: image.toolkit.fluxcd.io/v1
 kind: ImageUpdateAutomation
-metadata: {{name: borrows-b, namespace: tenant-a}}
+metadata: {{name: borrows-b, namespace: tenant-a, labels: {{sharding.fluxcd.io/key: tenancy}}}}
 spec:
   interval: 1m
   sourceRef: {{kind: GitRepository, name: b-repo, namespace: tenant-b}}
@@ -345,7 +347,7 @@ spec:
 ---
 apiVersion: image.toolkit.fluxcd.io/v1
 kind: ImageUpdateAutomation
-metadata: {{name: climbs-out, namespace: tenant-b}}
+metadata: {{name: climbs-out, namespace: tenant-b, labels: {{sharding.fluxcd.io/key: tenancy}}}}
 spec:
   interval: 1m
   sourceRef: {{kind: GitRepository, name: b-repo}}
@@ -354,7 +356,7 @@ spec:
 ---
 apiVersion: kustomize.toolkit.fluxcd.io/v1
 kind: Kustomization
-metadata: {{name: uses-b, namespace: tenant-a}}
+metadata: {{name: uses-b, namespace: tenant-a, labels: {{sharding.fluxcd.io/key: tenancy}}}}
 spec: {{interval: 10m, path: ./apps, prune: true, sourceRef: {{kind: GitRepository, name: b-repo, namespace: tenant-b}}}}
 "#,
         user = git.http_username(),
