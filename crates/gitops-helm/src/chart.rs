@@ -1,5 +1,6 @@
 //! Charts read from a directory or a `.tgz`, as Helm's loader reads them.
 
+use std::collections::HashSet;
 use std::io::Read;
 use std::path::Path;
 
@@ -679,7 +680,7 @@ pub fn glob_match(pattern: &str, name: &str) -> Result<bool, ()> {
             _ => i += 1,
         }
     }
-    Ok(match_from(&p, 0, &n, 0, 0))
+    Ok(match_from(&p, 0, &n, 0, 0, &mut HashSet::new()))
 }
 
 fn class_end(p: &[char], start: usize) -> Result<usize, ()> {
@@ -752,7 +753,16 @@ fn class_match(p: &[char], start: usize, c: char) -> bool {
     matched != negate
 }
 
-fn match_from(p: &[char], mut pi: usize, n: &[char], mut ni: usize, depth: usize) -> bool {
+/// Matches `p[pi..]` against `n[ni..]`. `failed` remembers the `(pi, ni)` positions a `*` already
+/// tried without success: without it, a pattern such as `*a*a*a…b` backtracks exponentially.
+fn match_from(
+    p: &[char],
+    mut pi: usize,
+    n: &[char],
+    mut ni: usize,
+    depth: usize,
+    failed: &mut HashSet<(usize, usize)>,
+) -> bool {
     if depth > 64 {
         return false;
     }
@@ -764,8 +774,11 @@ fn match_from(p: &[char], mut pi: usize, n: &[char], mut ni: usize, depth: usize
                 }
                 let mut k = ni;
                 loop {
-                    if match_from(p, pi, n, k, depth + 1) {
-                        return true;
+                    if !failed.contains(&(pi, k)) {
+                        if match_from(p, pi, n, k, depth + 1, failed) {
+                            return true;
+                        }
+                        failed.insert((pi, k));
                     }
                     if k >= n.len() || n[k] == '/' {
                         return false;

@@ -1,7 +1,7 @@
 //! Helm's template functions, the render context and the rendering of every template of a
 //! chart and its subcharts into one set.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use gitops_gotmpl::{
@@ -234,13 +234,30 @@ impl Object for Files {
 fn glob_all(pattern: &str, name: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let n: Vec<char> = name.chars().collect();
-    glob_from(&p, 0, &n, 0, 0)
+    let mut budget = GLOB_BUDGET;
+    glob_from(&p, 0, &n, 0, 0, &mut HashSet::new(), &mut budget)
 }
 
-fn glob_from(p: &[char], mut pi: usize, n: &[char], mut ni: usize, depth: usize) -> bool {
-    if depth > 32 {
+/// How many match steps one `.Files.Glob` test of a name may take: `{a,b}` alternatives multiply
+/// (each builds a new pattern), so a chart's pattern could otherwise take exponential time.
+/// Past it the name does not match.
+const GLOB_BUDGET: usize = 100_000;
+
+/// Matches `p[pi..]` against `n[ni..]`; `failed` remembers the `(pi, ni)` positions a `*`
+/// already tried in this pattern, `budget` bounds the steps of the whole test.
+fn glob_from(
+    p: &[char],
+    mut pi: usize,
+    n: &[char],
+    mut ni: usize,
+    depth: usize,
+    failed: &mut HashSet<(usize, usize)>,
+    budget: &mut usize,
+) -> bool {
+    if depth > 32 || *budget == 0 {
         return false;
     }
+    *budget -= 1;
     while pi < p.len() {
         match p[pi] {
             '*' => {
@@ -248,8 +265,11 @@ fn glob_from(p: &[char], mut pi: usize, n: &[char], mut ni: usize, depth: usize)
                 pi += if super_star { 2 } else { 1 };
                 let mut k = ni;
                 loop {
-                    if glob_from(p, pi, n, k, depth + 1) {
-                        return true;
+                    if !failed.contains(&(pi, k)) {
+                        if glob_from(p, pi, n, k, depth + 1, failed, budget) {
+                            return true;
+                        }
+                        failed.insert((pi, k));
                     }
                     if k >= n.len() || (!super_star && n[k] == '/') {
                         return false;
@@ -272,7 +292,7 @@ fn glob_from(p: &[char], mut pi: usize, n: &[char], mut ni: usize, depth: usize)
                 for alt in p[pi + 1..pi + close].split(|c| *c == ',') {
                     let mut q = alt.to_vec();
                     q.extend_from_slice(&rest);
-                    if glob_from(&q, 0, n, ni, depth + 1) {
+                    if glob_from(&q, 0, n, ni, depth + 1, &mut HashSet::new(), budget) {
                         return true;
                     }
                 }

@@ -321,3 +321,31 @@ fn directory_symlinks_escaping_the_root_are_refused() {
         "{e}"
     );
 }
+
+/// `.helmignore` and `.Files.Glob` patterns come from the chart: a pattern built to backtrack
+/// (`*a*a*a…b` against a long name, or `{a,b}` groups that multiply) must end at once, not run
+/// for minutes (the first took longer than 60 s before the matchers remembered failed positions).
+#[test]
+fn backtracking_ignore_and_glob_patterns_end_quickly() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let stars = "*a".repeat(30) + "b";
+    let alternatives = "{a,aa}".repeat(24) + "b";
+    chart(
+        tmp.path(),
+        "",
+        &format!(
+            "n: {{{{ len (.Files.Glob {alternatives:?}) }}}}\nm: {{{{ len (.Files.Glob {stars:?}) }}}}\n"
+        ),
+    );
+    let long = "a".repeat(60);
+    std::fs::write(tmp.path().join(&long), "x").expect("w");
+    std::fs::write(tmp.path().join(".helmignore"), format!("{stars}\n")).expect("w");
+    let started = Instant::now();
+    let out = gitops_helm::template(tmp.path(), &TemplateOptions::new("r")).expect("renders");
+    assert!(out.contains("n: 0") && out.contains("m: 0"), "{out}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
