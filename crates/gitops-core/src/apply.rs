@@ -492,6 +492,16 @@ pub fn resolved_id(object: &ObjectRef, namespaced: bool, default_namespace: &str
     id
 }
 
+/// Gives `object` the namespace of its resolved identity (see [`resolved_id`]): set where the
+/// kind is namespaced, removed where it is cluster-scoped.
+pub fn place(object: &mut Object, resolved: &ObjectRef) {
+    match &resolved.namespace {
+        Some(ns) if object.id().namespace.as_ref() != Some(ns) => object.set_namespace(ns),
+        None if object.id().namespace.is_some() => object.clear_namespace(),
+        _ => {}
+    }
+}
+
 /// Identities as a backend without discovery resolves them: Kubernetes' built-in
 /// cluster-scoped kinds and the kinds a CRD of the same set declares cluster-scoped lose their
 /// namespace; the rest get the target namespace when they name none.

@@ -357,6 +357,18 @@ impl Object {
         }
     }
 
+    /// Removes `metadata.namespace` (a cluster-scoped kind carries none).
+    pub fn clear_namespace(&mut self) {
+        if let Some(metadata) = self
+            .value
+            .get_mut("metadata")
+            .and_then(Value::as_object_mut)
+        {
+            metadata.remove("namespace");
+        }
+        self.id.namespace = None;
+    }
+
     /// `metadata.annotations` as strings (non-string values are skipped).
     pub fn annotations(&self) -> BTreeMap<&str, &str> {
         string_map(self.value.pointer("/metadata/annotations"))

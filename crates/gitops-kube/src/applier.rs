@@ -347,29 +347,18 @@ impl KubeApplier {
         options: &ApplyOptions,
     ) -> Result<Prepared, Error> {
         let mut object = object.clone();
-        let rejected = |id: &ObjectRef, e: gitops_core::object::Error| Error::Rejected {
-            id: id.clone(),
-            message: e.to_string(),
-        };
         // The one rule that names the object: the same function `resolve` uses.
         let id = apply::resolved_id(
             object.id(),
             resource.namespaced,
             self.default_namespace(options),
         );
-        match &id.namespace {
-            Some(ns) if object.id().namespace.is_none() => object.set_namespace(ns),
-            None if object.id().namespace.is_some() => object
-                .edit(|map| {
-                    if let Some(Value::Object(metadata)) = map.get_mut("metadata") {
-                        metadata.remove("namespace");
-                    }
-                })
-                .map_err(|e| rejected(&id, e))?,
-            _ => {}
-        }
+        apply::place(&mut object, &id);
         if let Some(owner) = &options.owner {
-            owner.label(&mut object).map_err(|e| rejected(&id, e))?;
+            owner.label(&mut object).map_err(|e| Error::Rejected {
+                id: id.clone(),
+                message: e.to_string(),
+            })?;
         }
         let id = object.id().clone();
         let mut body = object.into_value();

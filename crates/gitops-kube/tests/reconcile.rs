@@ -127,6 +127,19 @@ async fn kustomization(
     (reconciler, store, client)
 }
 
+/// A cluster-scoped CRD of kind `kind` in the group `{ns}.example.com` (`{ns}` left for the
+/// caller to fill in).
+fn cluster_scoped_crd(kind: &str, plural: &str) -> String {
+    format!(
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n\
+         metadata: {{name: {plural}.{{ns}}.example.com}}\n\
+         spec:\n  group: {{ns}}.example.com\n  scope: Cluster\n\
+         \x20 names: {{plural: {plural}, kind: {kind}, listKind: {kind}List}}\n\
+         \x20 versions:\n  - name: v1\n    served: true\n    storage: true\n\
+         \x20   schema: {{openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}}}\n"
+    )
+}
+
 /// kustomize's `namespace:` puts a namespace on custom resources whose scope it cannot know.
 /// A pass that fails after recording its intent (here one invalid object) must not leave an
 /// identity behind that makes the next good pass delete the live cluster-scoped object, which
@@ -141,15 +154,7 @@ async fn a_failed_pass_never_leads_to_pruning_a_cluster_scoped_resource_still_in
     let write = |name: &str, text: &str| {
         std::fs::write(dir.path().join(name), text.replace("{ns}", &ns)).unwrap();
     };
-    write(
-        "crd.yaml",
-        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n\
-         metadata: {name: gadgets.{ns}.example.com}\n\
-         spec:\n  group: {ns}.example.com\n  scope: Cluster\n\
-         \x20 names: {plural: gadgets, singular: gadget, kind: Gadget, listKind: GadgetList}\n\
-         \x20 versions:\n  - name: v1\n    served: true\n    storage: true\n\
-         \x20   schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}\n",
-    );
+    write("crd.yaml", &cluster_scoped_crd("Gadget", "gadgets"));
     // As `kustomize build` prints it under `namespace: {ns}`.
     write(
         "gadget.yaml",
@@ -317,15 +322,7 @@ async fn a_pass_stopped_between_intent_and_final_save_loses_nothing_on_restart()
     let write = |name: &str, text: &str| {
         std::fs::write(dir.path().join(name), text.replace("{ns}", &ns)).unwrap();
     };
-    write(
-        "crd.yaml",
-        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n\
-         metadata: {name: dials.{ns}.example.com}\n\
-         spec:\n  group: {ns}.example.com\n  scope: Cluster\n\
-         \x20 names: {plural: dials, singular: dial, kind: Dial, listKind: DialList}\n\
-         \x20 versions:\n  - name: v1\n    served: true\n    storage: true\n\
-         \x20   schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}\n",
-    );
+    write("crd.yaml", &cluster_scoped_crd("Dial", "dials"));
     write(
         "dial.yaml",
         "apiVersion: {ns}.example.com/v1\nkind: Dial\nmetadata: {name: volume, namespace: {ns}}\nspec: {level: 11}\n",

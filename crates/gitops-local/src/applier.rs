@@ -219,23 +219,12 @@ fn prepared(objects: &[Object], options: &ApplyOptions) -> Result<Vec<Object>, E
         .zip(ids)
         .map(|(object, id)| {
             let mut object = object.clone();
-            let rejected = |e: object::Error| Error::Rejected {
-                id: id.clone(),
-                message: e.to_string(),
-            };
-            match &id.namespace {
-                Some(ns) => object.set_namespace(ns),
-                None if object.id().namespace.is_some() => object
-                    .edit(|map| {
-                        if let Some(Value::Object(metadata)) = map.get_mut("metadata") {
-                            metadata.remove("namespace");
-                        }
-                    })
-                    .map_err(rejected)?,
-                None => {}
-            }
+            gitops_core::apply::place(&mut object, &id);
             if let Some(owner) = &options.owner {
-                owner.label(&mut object).map_err(rejected)?;
+                owner.label(&mut object).map_err(|e| Error::Rejected {
+                    id: id.clone(),
+                    message: e.to_string(),
+                })?;
             }
             Ok(object)
         })
