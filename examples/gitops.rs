@@ -194,6 +194,9 @@ struct HelmTemplate {
     /// Render as an upgrade (`.Release.IsUpgrade`).
     #[arg(long)]
     is_upgrade: bool,
+    /// Let `getHostByName` ask the system resolver (otherwise it returns "", as in Helm).
+    #[arg(long)]
+    enable_dns: bool,
 }
 
 /// `helm template`: the output on stdout, or Helm's error on stderr and exit code 1.
@@ -211,6 +214,7 @@ fn helm_template(args: HelmTemplate) -> ExitCode {
     options.include_crds = args.include_crds;
     options.skip_tests = args.skip_tests;
     options.is_upgrade = args.is_upgrade;
+    options.enable_dns = args.enable_dns;
     // Helm locates the chart before loading it, with this message.
     if !args.chart.exists() {
         eprintln!(

@@ -28,6 +28,12 @@ fn write_chart(dir: &Path) {
         "values.yaml",
         "replicas: 2\nimage:\n  repository: nginx\n  tag: \"1.27\"\nports: [80, 443]\nlabels: {}\nnote: \"\"\ncache:\n  enabled: true\n  size: 1Gi\nglobal:\n  team: web\n",
     );
+    // Resolves only with --enable-dns (`localhost` is in every hosts file); "" otherwise.
+    write(
+        dir,
+        "templates/dns.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: dns\ndata:\n  localhost: {{ getHostByName \"localhost\" | quote }}\n",
+    );
     write(
         dir,
         "templates/_helpers.tpl",
@@ -200,6 +206,7 @@ fn helm_template_cli_prints_what_helm_prints() {
         ],
         vec!["--include-crds"],
         vec!["--skip-tests", "--is-upgrade"],
+        vec!["--enable-dns"],
         vec![
             "--include-crds",
             "--skip-tests",

@@ -64,6 +64,7 @@
 //! - paths: `base dir ext clean isAbs osBase osDir osExt osClean osIsAbs`;
 //! - versions: `semver semverCompare` (Masterminds/semver v3 as Helm v4.3.2 links it);
 //! - URLs: `urlParse urlJoin` (Go's `net/url` parsing and escaping);
+//! - network: `getHostByName` (the system resolver; one of several addresses at random);
 //! - random (right shape, random values): `randAlpha randNumeric randAlphaNum randAscii
 //!   randInt randBytes uuidv4 shuffle`, and `hello`;
 //! - keys, certificates and passwords (new random keys each call, laid out as Go writes
@@ -80,9 +81,10 @@
 //!   layout formatting and parsing, in UTC (`Local` is UTC here; other zone names fail).
 //!
 //! # Not supported (a clear error, never a silent empty string)
-//! - The Sprig functions in [`sprig::NOT_IMPLEMENTED`] (`getHostByName`: no DNS while
-//!   rendering): they parse, as in Helm, and fail when called with `error calling NAME: not
-//!   implemented by gitops-gotmpl`. `genPrivateKey "dsa"` is an error (no DSA here). Helm's own functions (`include`, `tpl`,
+//! - `genPrivateKey "dsa"` is an error naming DSA (no DSA implementation here; Go generates
+//!   2048-bit DSA parameters, which no chart we know of asks for). Any name listed in
+//!   [`sprig::NOT_IMPLEMENTED`] parses, as in Helm, and fails when called with `error calling
+//!   NAME: not implemented by gitops-gotmpl`. Helm's own functions (`include`, `tpl`,
 //!   `toYaml`, `required`, `lookup`, …) belong to the chart renderer, which registers them
 //!   through [`Functions::insert`] and [`Function::with_call`].
 //! - Complex number literals (`1+2i`) are a parse error; `call` fails (host functions are not

@@ -275,3 +275,22 @@ fn range_and_len_over_host_maps() {
         "a=1;b=2;2empty"
     );
 }
+
+/// Sprig's `getHostByName` asks the system resolver (`localhost` is in every hosts file) and,
+/// like Sprig indexing an empty answer, fails on a name that does not resolve.
+#[test]
+fn get_host_by_name_asks_the_system_resolver() {
+    let run = |text: &str| {
+        Template::parse_with("t", text, Functions::sprig())
+            .expect("parses")
+            .execute(&Value::Nil)
+            .map_err(|e| e.to_string())
+    };
+    let out = run(r#"{{ getHostByName "localhost" }}"#).expect("localhost resolves");
+    assert!(out == "127.0.0.1" || out == "::1", "{out}");
+    let e = run(r#"{{ getHostByName "no-such-host.invalid" }}"#).expect_err("does not resolve");
+    assert!(
+        e.contains("error calling getHostByName: invalid argument to Intn"),
+        "{e}"
+    );
+}

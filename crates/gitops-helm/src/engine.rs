@@ -118,6 +118,8 @@ pub struct Context {
     pub api_versions: Vec<String>,
     /// What `lookup` asks.
     pub lookup: Arc<dyn Lookup>,
+    /// Whether `getHostByName` resolves names (`--enable-dns`) or returns `""`.
+    pub enable_dns: bool,
 }
 
 // ---- host objects ----
@@ -507,11 +509,18 @@ fn json_text(s: &str) -> Result<serde_json::Value, String> {
 }
 
 /// Sprig plus Helm's own functions (`include`, `tpl`, `required`, `toYaml`, `lookup`, …),
-/// without `env` and `expandenv`, as Helm registers them.
-pub fn functions(lookup: Arc<dyn Lookup>) -> Functions {
+/// without `env` and `expandenv`, and with `getHostByName` returning `""` unless
+/// `enable_dns`, as Helm registers them.
+pub fn functions(lookup: Arc<dyn Lookup>, enable_dns: bool) -> Functions {
     let mut f = Functions::sprig();
     f.remove("env");
     f.remove("expandenv");
+    if !enable_dns {
+        f.insert(
+            "getHostByName",
+            Function::new(&[Ty::String], |_| Ok(Value::string(""))),
+        );
+    }
     f.insert(
         "include",
         Function::with_call(&[Ty::String, Ty::Any], None, |call: &mut Call<'_>, a| {
@@ -626,8 +635,8 @@ pub fn functions(lookup: Arc<dyn Lookup>) -> Functions {
     );
     f.insert(
         "fromToml",
-        Function::new(&[Ty::Any], |_| {
-            Err("fromToml is not implemented by gitops-helm".to_string())
+        Function::new(&[Ty::String], |a| {
+            Ok(crate::toml::from_toml(a[0].as_str().unwrap_or("")))
         }),
     );
     f.insert(
@@ -875,7 +884,7 @@ pub fn render(
     let values = values_to_value(&serde_json::Value::Object(values.clone()), 0);
     collect(chart, chart.name(), values, &top, &mut tpls, true)?;
     tpls.sort_by(|a, b| helm_order(&a.name, &b.name));
-    let mut set = Templates::new(functions(ctx.lookup.clone()))
+    let mut set = Templates::new(functions(ctx.lookup.clone(), ctx.enable_dns))
         .with_options(Options::default().with_missing_key(MissingKey::Zero));
     for t in &tpls {
         set.add(&t.name, &t.text).map_err(|e| Error::Template {

@@ -64,7 +64,6 @@
 //! - `Chart.lock` checks and dependency version ranges (a listed
 //!   subchart is taken whatever its version), `requirements.yaml` of `apiVersion: v1`
 //!   charts, `--strict`, `--show-only`.
-//! - `fromToml`: an error naming the function.
 //!
 //! # Known divergences
 //! - `.Files.GetBytes` returns a string (the template engine has no byte slices), so `%v`
@@ -72,6 +71,12 @@
 //! - YAML syntax errors in values and rendered documents are worded by saphyr's parser, not
 //!   go-yaml's; the file and line match.
 //! - `.Capabilities.HelmVersion` reports v4.3.2 with an empty Git commit.
+//! - `fromToml` decodes as BurntSushi/toml does (int64, float64, `time.Time` in its
+//!   `datetime-local`/`date-local`/`time-local` zones), but the text under `Error` for invalid
+//!   TOML is worded by the `toml` crate (same line number); an array of tables is a
+//!   `[]interface {}` where Go has `[]map[string]interface {}` (visible only through `%T`).
+//! - `getHostByName` returns `""` unless [`TemplateOptions::enable_dns`] (`--enable-dns`), as
+//!   in Helm; with it, the system resolver answers.
 #![forbid(unsafe_code)]
 
 pub mod chart;
@@ -196,6 +201,9 @@ pub struct TemplateOptions {
     pub is_upgrade: bool,
     /// What `lookup` asks (default: no cluster).
     pub lookup: Arc<dyn Lookup>,
+    /// `--enable-dns`: `getHostByName` asks the system resolver. Off by default, as in Helm,
+    /// where it then returns `""`: a render should not depend on the renderer's network.
+    pub enable_dns: bool,
 }
 
 impl TemplateOptions {
@@ -216,6 +224,7 @@ impl TemplateOptions {
             skip_tests: false,
             is_upgrade: false,
             lookup: Arc::new(NoCluster),
+            enable_dns: false,
         }
     }
 
@@ -291,6 +300,12 @@ impl TemplateOptions {
         self
     }
 
+    /// Sets `--enable-dns`.
+    pub fn with_enable_dns(mut self, yes: bool) -> Self {
+        self.enable_dns = yes;
+        self
+    }
+
     /// Sets what `lookup` asks.
     pub fn with_lookup(mut self, lookup: Arc<dyn Lookup>) -> Self {
         self.lookup = lookup;
@@ -356,6 +371,7 @@ impl TemplateOptions {
             kube_version,
             api_versions,
             lookup: self.lookup.clone(),
+            enable_dns: self.enable_dns,
         })
     }
 }

@@ -1,5 +1,8 @@
-//! Helm's `toToml`: BurntSushi/toml's encoder over the template value (keys sorted, plain
-//! keys before tables, nested tables indented two spaces per level).
+//! Helm's `toToml` and `fromToml`: BurntSushi/toml's encoder over the template value (keys
+//! sorted, plain keys before tables, nested tables indented two spaces per level) and its
+//! decoder into template values.
+
+use std::collections::BTreeMap;
 
 use gitops_gotmpl::Value;
 
@@ -194,4 +197,74 @@ pub fn to_toml(v: &Value) -> String {
         Ok(()) => enc.out,
         Err(e) => e,
     }
+}
+
+/// Helm's `fromToml`: BurntSushi/toml's decoding into `map[string]interface{}` (integers are
+/// `int64`, floats `float64`, date-times `time.Time` in the zones that decoder names
+/// `datetime-local`, `date-local` and `time-local` when the text has no offset). Invalid
+/// TOML gives a map whose `Error` key holds the message, as Helm does; the message names the
+/// line but is worded by this parser, not Go's.
+pub fn from_toml(text: &str) -> Value {
+    match text.parse::<toml::Table>() {
+        Ok(table) => table_value(&table),
+        Err(e) => {
+            let line = e
+                .span()
+                .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1)
+                .unwrap_or(1);
+            let mut error = BTreeMap::new();
+            error.insert(
+                "Error".to_string(),
+                Value::String(format!("toml: line {line}: {}", e.message())),
+            );
+            Value::map(error)
+        }
+    }
+}
+
+fn table_value(table: &toml::Table) -> Value {
+    Value::map(
+        table
+            .iter()
+            .map(|(k, v)| (k.clone(), toml_value(v)))
+            .collect(),
+    )
+}
+
+fn toml_value(v: &toml::Value) -> Value {
+    match v {
+        toml::Value::String(s) => Value::String(s.clone()),
+        toml::Value::Integer(i) => Value::Int64(*i),
+        toml::Value::Float(f) => Value::Float(*f),
+        toml::Value::Boolean(b) => Value::Bool(*b),
+        toml::Value::Datetime(d) => datetime(d),
+        toml::Value::Array(items) => Value::list(items.iter().map(toml_value).collect()),
+        toml::Value::Table(t) => table_value(t),
+    }
+}
+
+fn datetime(d: &toml::value::Datetime) -> Value {
+    // Go's zero date (a time without a date) is year 0, January 1.
+    let (year, month, day) = d.date.map_or((0, 1, 1), |date| {
+        (i64::from(date.year), date.month, date.day)
+    });
+    let (hour, minute, second, nanos) = d
+        .time
+        .map_or((0, 0, 0, 0), |t| (t.hour, t.minute, t.second, t.nanosecond));
+    let local = gitops_gotmpl::sprig::unix_seconds(
+        year,
+        u32::from(month),
+        u32::from(day),
+        u32::from(hour),
+        u32::from(minute),
+        u32::from(second),
+    );
+    let (offset, zone) = match (d.offset, d.date, d.time) {
+        (Some(toml::value::Offset::Z), _, _) => (0, None),
+        (Some(toml::value::Offset::Custom { minutes }), _, _) => (i32::from(minutes) * 60, None),
+        (None, Some(_), Some(_)) => (0, Some("datetime-local")),
+        (None, Some(_), None) => (0, Some("date-local")),
+        (None, None, _) => (0, Some("time-local")),
+    };
+    gitops_gotmpl::sprig::time_at(local - i64::from(offset), nanos, offset, zone)
 }

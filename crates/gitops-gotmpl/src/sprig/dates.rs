@@ -13,6 +13,8 @@ pub(crate) struct Time {
     secs: i64,
     nanos: u32,
     offset: i32,
+    /// The zone's name where it is not derived from the offset (a decoder's named zone).
+    zone: Option<&'static str>,
 }
 
 impl Time {
@@ -24,6 +26,7 @@ impl Time {
             secs: d.as_secs() as i64,
             nanos: d.subsec_nanos(),
             offset: 0,
+            zone: None,
         }
     }
 
@@ -32,6 +35,7 @@ impl Time {
             secs,
             nanos: 0,
             offset: 0,
+            zone: None,
         }
     }
 
@@ -41,10 +45,14 @@ impl Time {
             secs: -62_135_596_800,
             nanos: 0,
             offset: 0,
+            zone: None,
         }
     }
 
     fn zone_name(&self) -> &'static str {
+        if let Some(zone) = self.zone {
+            return zone;
+        }
         if self.offset == 0 { "UTC" } else { "" }
     }
 }
@@ -583,6 +591,7 @@ fn parse(layout: &str, value: &str) -> Result<Time, String> {
         secs,
         nanos,
         offset,
+        zone: None,
     })
 }
 
@@ -707,7 +716,13 @@ impl Object for TimeObject {
             "Minute" => int(i64::from(p.min)),
             "Second" => int(i64::from(p.sec)),
             "Nanosecond" => int(i64::from(t.nanos)),
-            "UTC" => Function::new(&[], move |_| Ok(time_value(Time { offset: 0, ..t }))),
+            "UTC" => Function::new(&[], move |_| {
+                Ok(time_value(Time {
+                    offset: 0,
+                    zone: None,
+                    ..t
+                }))
+            }),
             "Format" => Function::new(&[Ty::String], move |a| {
                 Ok(Value::String(format(&t, a[0].as_str().unwrap_or_default())))
             }),
@@ -722,6 +737,28 @@ impl Object for TimeObject {
     fn as_any(&self) -> Option<&dyn std::any::Any> {
         Some(self)
     }
+}
+
+/// A `time.Time` value for the instant `secs`/`nanos` after the Unix epoch, shown at
+/// `offset_seconds` east of UTC, in the zone named `zone` (`None`: `UTC` at offset 0, else
+/// unnamed): what a host decoder (Helm's `fromToml`) hands to templates, so that printing it
+/// and the date functions behave as they do on Go's own times.
+pub fn time_at(secs: i64, nanos: u32, offset_seconds: i32, zone: Option<&'static str>) -> Value {
+    time_value(Time {
+        secs,
+        nanos: nanos.min(999_999_999),
+        offset: offset_seconds,
+        zone,
+    })
+}
+
+/// Seconds from the Unix epoch to a civil date and time in UTC (for decoders that read
+/// calendar fields).
+pub fn unix_seconds(year: i64, month: u32, day: u32, hour: u32, minute: u32, second: u32) -> i64 {
+    days_from_civil(year, month, day) * 86_400
+        + i64::from(hour) * 3600
+        + i64::from(minute) * 60
+        + i64::from(second)
 }
 
 fn time_value(t: Time) -> Value {
@@ -902,6 +939,7 @@ pub(super) fn register(f: &mut Functions) {
                             secs: total.div_euclid(1_000_000_000) as i64,
                             nanos: total.rem_euclid(1_000_000_000) as u32,
                             offset: t.offset,
+                            zone: t.zone,
                         }))
                     }
                     Err(e) if must => Err(e),

@@ -12,6 +12,7 @@ mod dicts;
 mod encoding;
 mod lists;
 mod math;
+mod network;
 mod paths;
 mod random;
 mod reflect;
@@ -21,6 +22,7 @@ mod strings;
 mod urls;
 
 pub use convert::{to_float64, to_int64, to_string};
+pub use dates::{time_at, unix_seconds};
 pub use defaults::{is_empty, to_json};
 
 use crate::Functions;
@@ -39,6 +41,7 @@ pub fn register(f: &mut Functions) {
     lists::register(f);
     dicts::register(f);
     math::register(f);
+    network::register(f);
     encoding::register(f);
     regex::register(f);
     reflect::register(f);
@@ -81,11 +84,11 @@ pub fn register(f: &mut Functions) {
     }
 }
 
-/// Sprig functions that Helm exposes and this crate does not implement (DNS lookups).
-/// They are registered so that a chart naming them still parses, as it does in Helm, and fail
+/// Sprig functions that Helm exposes and this crate does not implement (none today). A name
+/// here is registered so that a chart naming it still parses, as it does in Helm, and fails
 /// when called with `error calling NAME: not implemented by gitops-gotmpl`: never a silent
 /// empty string.
-pub const NOT_IMPLEMENTED: &[&str] = &["getHostByName"];
+pub const NOT_IMPLEMENTED: &[&str] = &[];
 
 fn register_not_implemented(f: &mut Functions) {
     for name in NOT_IMPLEMENTED {

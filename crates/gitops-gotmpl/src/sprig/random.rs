@@ -15,6 +15,21 @@ fn next() -> u64 {
     u64::from_le_bytes(b)
 }
 
+/// A uniformly distributed number below `n` (0 when `n` is 0).
+pub(super) fn below(n: u64) -> u64 {
+    if n == 0 {
+        return 0;
+    }
+    // Rejecting the top partial block keeps the draw unbiased.
+    let zone = u64::MAX - u64::MAX % n;
+    loop {
+        let r = next();
+        if r < zone {
+            return r % n;
+        }
+    }
+}
+
 fn int(v: &Value) -> i64 {
     match v {
         Value::Int(i) => *i,

@@ -43,6 +43,7 @@ fn run() -> Result<(), String> {
             "--include-crds" => options.include_crds = true,
             "--skip-tests" => options.skip_tests = true,
             "--is-upgrade" => options.is_upgrade = true,
+            "--enable-dns" => options.enable_dns = true,
             "-n" | "--namespace" => options.namespace = value()?,
             "-f" | "--values" => options
                 .value_files

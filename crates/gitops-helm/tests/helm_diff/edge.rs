@@ -157,6 +157,15 @@ data:
   toml: |
     {{- toToml .Values.toml | nindent 4 }}
   tomlScalar: {{ toToml "str" | quote }}
+  {{- $fromToml := fromToml "n = 0x1F\nf = 2.5e3\nneg = -0.0\ns = 'lit'\nu = \"\\u00e9\"\nm = \"\"\"\nmulti\nline\"\"\"\nb = true\narr = [1, [\"x\", 2.0]]\ninline = { a = 1, b = { c = \"d\" } }\nz = 1979-05-27T07:32:00Z\noff = 1979-05-27T00:32:00.999-07:00\nldt = 1979-05-27T07:32:00\nld = 1979-05-27\nlt = 07:32:00.5\n[tab.sub]\nk = 1\n[[aot]]\nk = 1\n[[aot]]\nk = 2\n" }}
+  fromToml: {{ printf "%v" $fromToml | quote }}
+  fromTomlTypes: {{ printf "%T %T %T %T %T" $fromToml.n $fromToml.f $fromToml.z $fromToml.arr $fromToml.tab | quote }}
+  fromTomlDate: {{ $fromToml.off | date "2006-01-02T15:04:05.000Z07:00 MST" | quote }}
+  fromTomlJson: {{ fromToml "a = [1, 2]\n[t]\nb = 'c'" | toJson | quote }}
+  fromTomlEmpty: {{ fromToml "" | toJson | quote }}
+  fromTomlRoundTrip: {{ toToml .Values.toml | fromToml | toJson | quote }}
+  fromTomlBad: {{ hasKey (fromToml "x = ") "Error" }}
+  getHostByName: {{ getHostByName "localhost" | quote }}
   imported: {{ .Values.importedKey }} {{ .Values.strings.plain }} {{ .Values.strings.extra }} {{ toJson .Values.fromLeaf | quote }}
 "#,
     );
