@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Benchmark of the example controller (examples/controller): the time from a Git push to applied
+# Benchmark of the controller (crates/gitops-controller): the time from a Git push to applied
 # objects, and the controller's CPU time, peak memory and API requests, at 100 Kustomizations x
 # 20 objects (2,000 objects) on the test kube-apiserver and Git servers of gitops-testenv.
-# The driver is examples/bench_controller.rs; it prints one line per run, then a table.
+# The driver is crates/gitops-controller/examples/bench_controller.rs; it prints one line per run, then a table.
 #
 #   bash benches/controller.sh                               # 100 apps x 20 objects, 5 runs
 #   bash benches/controller.sh --apps 5 --repeats 1 --idle 5 # a quick run
@@ -15,5 +15,5 @@ cd "$(dirname "$0")/.."
 target=${CARGO_TARGET_DIR:-target}
 
 echo "building the controller and the driver (release)…" >&2
-cargo build -q --release --all-features --example controller --example bench_controller
-exec "$target/release/examples/bench_controller" --controller "$target/release/examples/controller" "$@"
+cargo build -q --release -p gitops-controller --bins --example bench_controller
+exec "$target/release/examples/bench_controller" --controller "$target/release/gitops-controller" "$@"

@@ -9,17 +9,17 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
-use gitops::condition::Conditions;
-use gitops::flux::api::ReceiverResource;
-use gitops::flux::{REQUESTED_AT_ANNOTATION, Receiver};
-use gitops::notifiers::receiver::{self as hook, Outcome};
-use gitops::notifiers::server::{self, Limits, Reply, ServedRequest};
+use gitops_core::condition::Conditions;
+use gitops_flux::api::ReceiverResource;
+use gitops_flux::{REQUESTED_AT_ANNOTATION, Receiver};
+use gitops_notify::receiver::{self as hook, Outcome};
+use gitops_notify::server::{self, Limits, Reply, ServedRequest};
 use kube::Api;
 use kube::api::{ApiResource, DynamicObject, ListParams, Patch, PatchParams};
 use serde_json::json;
 
+use crate::context::{Ctx, get, interval, secret_data, suspended};
 use crate::engine::{Key, Kind};
-use crate::{Ctx, get, interval, secret_data, suspended};
 
 /// The largest body a sender may post; Git forges send a few KiB.
 const MAX_BODY: usize = 1 << 20;
@@ -128,7 +128,7 @@ async fn verifier(ctx: &Ctx, key: &Key, receiver: &Receiver) -> anyhow::Result<h
 }
 
 /// Serves every receiver's path on `addr` until the process ends, through
-/// `gitops::notifiers::server`: header and request timeouts, the body cap, a connection cap and
+/// `gitops_notify::server`: header and request timeouts, the body cap, a connection cap and
 /// backoff when `accept` fails, so a slow or flooding client cannot hold or spin the controller.
 pub async fn serve(ctx: Arc<Ctx>, listener: tokio::net::TcpListener) {
     let limits = Limits::default().with_max_body(MAX_BODY);

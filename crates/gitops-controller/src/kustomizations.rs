@@ -7,23 +7,23 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use gitops::apply::{ApplyOptions, Owner};
-use gitops::condition::Conditions;
-use gitops::flux::api::{CommonMetadata, KustomizationSpec};
-use gitops::flux::{FluxObject, Kustomization, StatusInventory};
-use gitops::kustomize::{BuildOptions, KustomizeRenderer, Overrides};
-use gitops::reconcile::Options;
-use gitops::render::{self, RenderRequest};
-use gitops::sops::SopsDecryptor;
-use gitops::source::Error as SourceError;
-use gitops::{
+use gitops_core::apply::{ApplyOptions, Owner};
+use gitops_core::condition::Conditions;
+use gitops_core::reconcile::Options;
+use gitops_core::render::{self, RenderRequest};
+use gitops_core::source::Error as SourceError;
+use gitops_core::{
     Action, Applier, Artifact, Decryptor, Fetch, Object, ObjectRef, Reconciler, Renderer, Revision,
     Source,
 };
+use gitops_flux::api::{CommonMetadata, KustomizationSpec};
+use gitops_flux::{FluxObject, Kustomization, StatusInventory};
+use gitops_kustomize::{BuildOptions, KustomizeRenderer, Overrides};
+use gitops_sops::SopsDecryptor;
 use serde_json::json;
 
+use crate::context::{Ctx, get, interval, secret_data, suspended};
 use crate::engine::{Key, Kind, key_of};
-use crate::{Ctx, get, interval, secret_data, suspended};
 
 /// One pass; returns when to look again.
 pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>> {
@@ -292,7 +292,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
                     let message = format!(
                         "{} failed: {}",
                         failure.stage,
-                        gitops::reconcile::error_chain(&failure.error)
+                        gitops_core::reconcile::error_chain(&failure.error)
                     );
                     tracing::warn!(object = %key, %message, "reconcile failed");
                     (
@@ -336,8 +336,8 @@ async fn finalize(ctx: &Ctx, key: &Key, ks: &Kustomization) -> anyhow::Result<Op
             "Kustomization {}/{} status.inventory",
             key.namespace, key.name
         );
-        let owned = gitops::Inventory::from_entries(&location, &entries)?;
-        let doomed = owned.stale(&gitops::Inventory::new());
+        let owned = gitops_core::Inventory::from_entries(&location, &entries)?;
+        let doomed = owned.stale(&gitops_core::Inventory::new());
         // Only what still carries this Kustomization's labels: an object another one took
         // over since stays.
         let ours = ApplyOptions::default().with_owner(Owner::of(&key.object_ref()));
@@ -347,7 +347,7 @@ async fn finalize(ctx: &Ctx, key: &Key, ks: &Kustomization) -> anyhow::Result<Op
                 ctx.notifications
                     .announce(
                         key,
-                        gitops::Severity::Info,
+                        gitops_core::Severity::Info,
                         "Pruned",
                         &changes.summary(),
                         None,
@@ -567,7 +567,7 @@ async fn health_checks(
     ctx: &Ctx,
     spec: &KustomizationSpec,
     timeout: Duration,
-) -> Result<(), Result<String, gitops::reconcile::Failure>> {
+) -> Result<(), Result<String, gitops_core::reconcile::Failure>> {
     if spec.health_checks.is_empty() {
         return Ok(());
     }
@@ -642,7 +642,7 @@ fn wake_dependents(ctx: &Ctx, key: &Key) {
 /// A source that hands out the artifact a GitRepository pass stored.
 struct ArtifactSource(Artifact);
 
-#[gitops::async_trait]
+#[gitops_core::async_trait]
 impl Source for ArtifactSource {
     async fn fetch(&self, last: Option<&Revision>) -> Result<Fetch, SourceError> {
         Ok(if last == Some(&self.0.revision) {

@@ -5,17 +5,17 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
-use gitops::condition::{Conditions, rfc3339};
-use gitops::flux::api::{ImagePolicySpec, ImageRef, ScanResult};
-use gitops::flux::{GitRepository, ImagePolicy, ImageRepository, ImageUpdateAutomation};
-use gitops::git::{Auth, GitWriter, Identity, ImageUpdateAutomation as Automation, PushOutcome};
-use gitops::image::policy::{Choice, Order, Policy};
-use gitops::registry::{Credentials, DockerConfig, RegistryScanner};
-use gitops::{ImageScanner, Severity};
+use gitops_core::condition::{Conditions, rfc3339};
+use gitops_core::image::policy::{Choice, Order, Policy};
+use gitops_core::{ImageScanner, Severity};
+use gitops_flux::api::{ImagePolicySpec, ImageRef, ScanResult};
+use gitops_flux::{GitRepository, ImagePolicy, ImageRepository, ImageUpdateAutomation};
+use gitops_git::{Auth, GitWriter, Identity, ImageUpdateAutomation as Automation, PushOutcome};
+use gitops_registry::{Credentials, DockerConfig, RegistryScanner};
 use serde_json::json;
 
+use crate::context::{Ctx, get, interval, secret_data, suspended};
 use crate::engine::{Key, Kind, key_of};
-use crate::{Ctx, get, interval, secret_data, suspended};
 
 /// Scans an ImageRepository's tags.
 pub async fn reconcile_repository(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>> {
@@ -35,7 +35,7 @@ pub async fn reconcile_repository(ctx: &Ctx, key: &Key) -> anyhow::Result<Option
             .spec
             .timeout
             .as_deref()
-            .and_then(gitops::flux::parse_duration)
+            .and_then(gitops_flux::parse_duration)
         {
             Some(timeout) => RegistryScanner::with_timeout(timeout)?,
             None => RegistryScanner::new()?,
@@ -418,8 +418,8 @@ fn leaves_checkout(path: &str) -> bool {
 fn escaped(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
         matches!(
-            cause.downcast_ref::<gitops::local::images::Error>(),
-            Some(gitops::local::images::Error::Escape { .. })
+            cause.downcast_ref::<gitops_local::images::Error>(),
+            Some(gitops_local::images::Error::Escape { .. })
         )
     })
 }

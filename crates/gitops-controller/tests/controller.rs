@@ -1,4 +1,4 @@
-//! The example controller end to end, against the real test servers: a Git repository laid out
+//! The controller end to end, against the real test servers: a Git repository laid out
 //! like the sample (infra → security → apps, a SOPS Secret), Flux objects written in both the
 //! beta and the v1 API versions, then a push that removes an app, a hand edit, a new image tag
 //! and the notifications a local receiver gets.
@@ -7,11 +7,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use gitops::flux::{FluxObject, GitRepository, Kustomization};
-use gitops::kube::KubeApplier;
-use gitops::{Applier, Object};
+use gitops_core::Applier;
+use gitops_flux::{FluxObject, GitRepository, Kustomization};
+use gitops_kube::KubeApplier;
 use gitops_testenv::Process;
 use http_body_util::BodyExt;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -21,9 +21,6 @@ use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-
-/// The features the controller and the CLI need, for `cargo run` when they are not built yet.
-const FEATURES: &str = "local,kustomize,sops,registry,kube,git,notify,flux,helm";
 
 mod support;
 
@@ -50,7 +47,7 @@ impl Ports {
 /// Starts the controller binary; it stops when the returned process is dropped, or when the test
 /// process dies.
 fn start_controller(kubeconfig: &Path, storage: &Path, ports: Ports, extra: &[&str]) -> Process {
-    let mut command = support::example("controller", FEATURES);
+    let mut command = support::controller();
     command
         .arg("--kubeconfig")
         .arg(kubeconfig)
@@ -62,7 +59,7 @@ fn start_controller(kubeconfig: &Path, storage: &Path, ports: Ports, extra: &[&s
         .args(["--receiver-addr", &format!("127.0.0.1:{}", ports.receiver)])
         .args(extra)
         .env("RUST_LOG", "info,kube=warn")
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
+        .current_dir(support::workspace_root());
     let name = format!(
         "controller-{}",
         storage.file_name().unwrap().to_string_lossy()
@@ -77,7 +74,7 @@ fn get_all_shows_ready(kubeconfig: &Path, names: &[&str]) {
 
 /// Runs `gitops get WHAT -n NAMESPACE` and checks each named row says Ready `True`.
 fn get_shows_ready(kubeconfig: &Path, what: &str, namespace: &str, names: &[&str]) {
-    let listed = support::example("gitops", FEATURES)
+    let listed = support::cli()
         .args(["get", what, "-n", namespace, "--kubeconfig"])
         .arg(kubeconfig)
         .output()
@@ -98,27 +95,13 @@ fn get_shows_ready(kubeconfig: &Path, what: &str, namespace: &str, names: &[&str
     }
 }
 
-/// Polls `check` until it returns `Some`, or fails with the controller's log.
-async fn eventually<T, F, Fut>(controller: &Process, what: &str, mut check: F) -> T
+/// Polls `check` for up to 90 s until it returns `Some`, or fails with the controller's log.
+async fn eventually<T, F, Fut>(controller: &Process, what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        if let Err(exited) = controller.check_running() {
-            panic!("waiting for {what}: {exited}");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; controller log:\n{}",
-            controller.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    support::eventually(controller, what, Duration::from_secs(90), check).await
 }
 
 /// A local webhook receiver standing in for Slack and friends: keeps every JSON body.
@@ -168,10 +151,6 @@ fn sample_files(root: &Path, dir: &Path, files: &mut BTreeMap<String, String>) {
             files.insert(relative, std::fs::read_to_string(&path).unwrap());
         }
     }
-}
-
-fn objects(yaml: &str) -> Vec<Object> {
-    gitops::object::parse_yaml("test", yaml).unwrap()
 }
 
 async fn http_get(port: u16, path: &str) -> String {
@@ -234,7 +213,7 @@ async fn flux_objects_converge_prune_correct_drift_and_follow_new_images() {
     // 1. The fleet repository: the sample, with the gateway's image in the test registry. The
     //    test API server runs no kube-controller-manager, so nothing would ever become Ready:
     //    `wait` is off for apps.
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sample-repo");
+    let root = support::workspace_root().join("examples/sample-repo");
     let mut files = BTreeMap::new();
     sample_files(&root, &root, &mut files);
     files.insert(
@@ -263,7 +242,7 @@ async fn flux_objects_converge_prune_correct_drift_and_follow_new_images() {
         .await
         .unwrap();
     let key = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/test-keys/quickstart.agekey"),
+        support::workspace_root().join("examples/test-keys/quickstart.agekey"),
     )
     .unwrap();
     let dockerconfig = json!({"auths": {registry.addr(): {
@@ -305,7 +284,7 @@ async fn flux_objects_converge_prune_correct_drift_and_follow_new_images() {
     let applier = KubeApplier::new(client.clone());
     // The controller installs the CRDs too; installing them here first (idempotent) means the
     // applier's discovery sees every kind established.
-    gitops::flux::crds::install(&client).await.unwrap();
+    gitops_flux::crds::install(&client).await.unwrap();
     let flux_objects = format!(
         r#"
 apiVersion: source.toolkit.fluxcd.io/v1beta2
@@ -336,9 +315,11 @@ spec:
 "#,
         url = repo.http_url(),
     );
-    let mut to_apply = objects(&flux_objects);
+    let mut to_apply = support::objects(&flux_objects);
     for file in ["infra", "security", "apps"] {
-        to_apply.extend(objects(&files[&format!("clusters/vps/{file}.yaml")]));
+        to_apply.extend(support::objects(
+            &files[&format!("clusters/vps/{file}.yaml")],
+        ));
     }
     // The Alert must exist before the first events, or they go nowhere.
     applier
@@ -346,7 +327,7 @@ spec:
         .await
         .unwrap();
     eventually(&controller, "the Alert to be ready", || async {
-        let api: Api<gitops::flux::Alert> = Api::namespaced(client.clone(), "flux-system");
+        let api: Api<gitops_flux::Alert> = Api::namespaced(client.clone(), "flux-system");
         api.get("everything").await.ok().filter(|a| a.is_ready())
     })
     .await;
@@ -466,7 +447,7 @@ spec:
             "apps",
             &PatchParams::default(),
             &Patch::Merge(json!({"metadata": {"annotations": {
-                gitops::flux::REQUESTED_AT_ANNOTATION: "drift-check"}}})),
+                gitops_flux::REQUESTED_AT_ANNOTATION: "drift-check"}}})),
         )
         .await
         .unwrap();
@@ -527,7 +508,7 @@ spec:
 "#
     );
     applier
-        .apply(&objects(&image_objects), &Default::default())
+        .apply(&support::objects(&image_objects), &Default::default())
         .await
         .unwrap();
     registry
@@ -750,7 +731,7 @@ async fn a_shard_reconciles_only_its_labelled_objects() {
         return;
     };
     let client = kube_env.client().await;
-    gitops::flux::crds::install(&client).await.unwrap();
+    gitops_flux::crds::install(&client).await.unwrap();
     let namespaces: Api<Namespace> = Api::all(client.clone());
     namespaces
         .create(
@@ -859,16 +840,16 @@ spec: {{interval: 1m, url: "{url}", ref: {{branch: main}}}}
         git.http_password()
     );
     KubeApplier::new(client.clone())
-        .apply(&objects(&credentials), &Default::default())
+        .apply(&support::objects(&credentials), &Default::default())
         .await
         .unwrap();
     let vars = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: vars, namespace: shards}\ndata: {mode: sharded}\n";
     KubeApplier::new(client.clone())
-        .apply(&objects(vars), &Default::default())
+        .apply(&support::objects(vars), &Default::default())
         .await
         .unwrap();
     KubeApplier::new(client.clone())
-        .apply(&objects(&objects_yaml), &Default::default())
+        .apply(&support::objects(&objects_yaml), &Default::default())
         .await
         .unwrap();
     let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), "shards");
@@ -947,10 +928,10 @@ spec:
   - {kind: Kustomization, name: "*", matchLabels: {sharding.fluxcd.io/key: blue}}
 "#;
     KubeApplier::new(client.clone())
-        .apply(&objects(receiver_yaml), &Default::default())
+        .apply(&support::objects(receiver_yaml), &Default::default())
         .await
         .unwrap();
-    let receivers: Api<gitops::flux::Receiver> = Api::namespaced(client.clone(), "shards");
+    let receivers: Api<gitops_flux::Receiver> = Api::namespaced(client.clone(), "shards");
     let path = eventually(&shard, "the Receiver to publish its path", || async {
         let receiver = receivers.get("blue-push").await.ok()?;
         if !receiver.is_ready() {

@@ -1,4 +1,4 @@
-//! The example controller under faults, against the real test servers: an object whose pass
+//! The controller under faults, against the real test servers: an object whose pass
 //! panicked, a notification receiver that never answers, a large render, and the tenancy
 //! refusals (each ends Stalled with a clear message).
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
@@ -6,9 +6,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use gitops::flux::{FluxObject, GitRepository, ImageUpdateAutomation, Kustomization};
-use gitops::kube::KubeApplier;
-use gitops::{Applier, Object};
+use gitops_core::Applier;
+use gitops_flux::{FluxObject, GitRepository, ImageUpdateAutomation, Kustomization};
+use gitops_kube::KubeApplier;
 use gitops_testenv::Process;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
@@ -17,15 +17,13 @@ use serde_json::json;
 
 mod support;
 
-const FEATURES: &str = "local,kustomize,sops,registry,kube,git,notify,flux";
-
 fn free_port() -> u16 {
     let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     probe.local_addr().unwrap().port()
 }
 
 fn start_controller(kubeconfig: &Path, storage: &Path, metrics: u16, extra: &[&str]) -> Process {
-    let mut command = support::example("controller", FEATURES);
+    let mut command = support::controller();
     command
         .arg("--kubeconfig")
         .arg(kubeconfig)
@@ -42,38 +40,12 @@ fn start_controller(kubeconfig: &Path, storage: &Path, metrics: u16, extra: &[&s
         .args(["--receiver-addr", &format!("127.0.0.1:{}", free_port())])
         .args(extra)
         .env("RUST_LOG", "info,kube=warn")
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
+        .current_dir(support::workspace_root());
     let name = format!(
         "controller-{}",
         storage.file_name().unwrap().to_string_lossy()
     );
     Process::spawn(&name, command, storage.parent().unwrap()).unwrap()
-}
-
-async fn eventually<T, F, Fut>(controller: &Process, what: &str, limit: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        if let Err(exited) = controller.check_running() {
-            panic!("waiting for {what}: {exited}");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}; controller log:\n{}",
-            controller.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-fn objects(yaml: &str) -> Vec<Object> {
-    gitops::object::parse_yaml("test", yaml).unwrap()
 }
 
 async fn namespace(client: &kube::Client, name: &str) {
@@ -128,7 +100,7 @@ async fn one_failing_object_and_a_stalled_receiver_do_not_stop_the_others() {
         return;
     };
     let client = kube_env.client().await;
-    gitops::flux::crds::install(&client).await.unwrap();
+    gitops_flux::crds::install(&client).await.unwrap();
     namespace(&client, "faults").await;
     let mut big = String::new();
     for i in 0..1500 {
@@ -188,15 +160,15 @@ spec:
     );
     let applier = KubeApplier::new(client.clone());
     applier
-        .apply(&objects(&yaml), &Default::default())
+        .apply(&support::objects(&yaml), &Default::default())
         .await
         .unwrap();
-    eventually(
+    support::eventually(
         &controller,
         "the Alert",
         Duration::from_secs(90),
         || async {
-            let api: Api<gitops::flux::Alert> = Api::namespaced(client.clone(), "faults");
+            let api: Api<gitops_flux::Alert> = Api::namespaced(client.clone(), "faults");
             api.get("everything").await.ok().filter(|a| a.is_ready())
         },
     )
@@ -232,7 +204,7 @@ spec: {{interval: 10m, path: ./big, prune: true, targetNamespace: faults, source
     );
     let started = Instant::now();
     applier
-        .apply(&objects(&flux), &Default::default())
+        .apply(&support::objects(&flux), &Default::default())
         .await
         .unwrap();
     let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), "faults");
@@ -242,7 +214,7 @@ spec: {{interval: 10m, path: ./big, prune: true, targetNamespace: faults, source
     let (kustomizations, revision) = (&kustomizations, &revision);
     for name in ["small", "big"] {
         let what = format!("{name} to be Ready");
-        eventually(&controller, &what, Duration::from_secs(60), || {
+        support::eventually(&controller, &what, Duration::from_secs(60), || {
             let slowest = std::sync::Arc::clone(&slowest);
             async move {
                 let (response, took) = healthz(metrics).await;
@@ -266,7 +238,7 @@ spec: {{interval: 10m, path: ./big, prune: true, targetNamespace: faults, source
     );
     // The objects with a bad interval were reconciled (or recorded as failed), not lost.
     for name in ["a-huge-interval", "b-overflowing-interval"] {
-        let ks = eventually(
+        let ks = support::eventually(
             &controller,
             &format!("{name} to have a status"),
             Duration::from_secs(30),
@@ -298,7 +270,7 @@ async fn tenancy_refusals_end_stalled() {
         return;
     };
     let client = kube_env.client().await;
-    gitops::flux::crds::install(&client).await.unwrap();
+    gitops_flux::crds::install(&client).await.unwrap();
     namespace(&client, "tenant-a").await;
     namespace(&client, "tenant-b").await;
     let repo = git.create_repo("tenancy").unwrap();
@@ -364,14 +336,14 @@ spec: {{interval: 10m, path: ./apps, prune: true, sourceRef: {{kind: GitReposito
         url = repo.http_url(),
     );
     KubeApplier::new(client.clone())
-        .apply(&objects(&yaml), &Default::default())
+        .apply(&support::objects(&yaml), &Default::default())
         .await
         .unwrap();
     async fn stalled<K>(controller: &Process, api: Api<K>, name: &str, needle: &str)
     where
         K: FluxObject + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
     {
-        let message = eventually(
+        let message = support::eventually(
             controller,
             &format!("{name} to stall"),
             Duration::from_secs(90),

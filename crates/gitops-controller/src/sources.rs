@@ -4,16 +4,16 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
-use gitops::condition::{ConditionStatus, ConditionType, Conditions, rfc3339};
-use gitops::event::Severity;
-use gitops::flux::GitRepository;
-use gitops::flux::api::{ArtifactStatus, GitRepositorySpec};
-use gitops::git::{Auth, GitSource, Reference};
-use gitops::{Revision, Source};
+use gitops_core::condition::{ConditionStatus, ConditionType, Conditions, rfc3339};
+use gitops_core::event::Severity;
+use gitops_core::{Revision, Source};
+use gitops_flux::GitRepository;
+use gitops_flux::api::{ArtifactStatus, GitRepositorySpec};
+use gitops_git::{Auth, GitSource, Reference};
 use serde_json::json;
 
+use crate::context::{Ctx, get, interval, secret_data, suspended};
 use crate::engine::{Key, Kind};
-use crate::{Ctx, get, interval, secret_data, suspended};
 
 /// One pass; returns when to look again.
 pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>> {
@@ -66,7 +66,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
     let fetch = match fetched {
         Ok(fetch) => fetch,
         Err(error) => {
-            let message = gitops::reconcile::error_chain(&error);
+            let message = gitops_core::reconcile::error_chain(&error);
             let stalled = !error.is_transient();
             return fail(
                 ctx,
@@ -232,7 +232,7 @@ async fn source_for(
     let fingerprint = format!(
         "{}|{}",
         serde_json::to_string(spec)?,
-        gitops::Digest::sha256(format!("{secret:?}").as_bytes())
+        gitops_core::Digest::sha256(format!("{secret:?}").as_bytes())
     );
     let mut sources = ctx.git_sources.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((known, source)) = sources.get(key) {
@@ -252,7 +252,7 @@ async fn source_for(
     if let Some(timeout) = spec
         .timeout
         .as_deref()
-        .and_then(gitops::flux::parse_duration)
+        .and_then(gitops_flux::parse_duration)
     {
         source = source.with_timeout(timeout);
     }
@@ -260,7 +260,7 @@ async fn source_for(
         source = source.with_auth(Auth::from_secret_data(data).context("reading credentials")?);
     }
     if let Some(ignore) = &spec.ignore {
-        source = source.with_ignore(gitops::git::IgnoreRules::default().with_patterns(ignore));
+        source = source.with_ignore(gitops_git::IgnoreRules::default().with_patterns(ignore));
     }
     let source = Arc::new(source);
     sources.insert(key.clone(), (fingerprint, Arc::clone(&source)));

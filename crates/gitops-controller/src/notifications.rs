@@ -11,17 +11,17 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
-use gitops::alert::{Alert as Route, EventSource};
-use gitops::condition::Conditions;
-use gitops::flux::api::ProviderSpec;
-use gitops::flux::{Alert, Provider};
-use gitops::notifiers::{Delivery, Discord, GitHubStatus, Slack, Webhook};
-use gitops::{Event, Notifier, Severity};
+use gitops_core::alert::{Alert as Route, EventSource};
+use gitops_core::condition::Conditions;
+use gitops_core::{Event, Notifier, Severity};
+use gitops_flux::api::ProviderSpec;
+use gitops_flux::{Alert, Provider};
+use gitops_notify::{Delivery, Discord, GitHubStatus, Slack, Webhook};
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
 use serde_json::json;
 
+use crate::context::{Ctx, get, secret_data, suspended};
 use crate::engine::{Key, Kind};
-use crate::{Ctx, get, secret_data, suspended};
 
 /// Where events go.
 #[derive(Clone)]
@@ -120,7 +120,7 @@ impl Hub {
         severity: Severity,
         reason: &str,
         message: &str,
-        revision: Option<gitops::Revision>,
+        revision: Option<gitops_core::Revision>,
     ) {
         let event = Event::new(severity, key.object_ref(), reason, message).with_revision(revision);
         self.publish(&event).await;
@@ -171,9 +171,9 @@ async fn deliver(
     }
 }
 
-#[gitops::async_trait]
+#[gitops_core::async_trait]
 impl Notifier for Hub {
-    async fn notify(&self, event: &Event) -> Result<(), gitops::notify::Error> {
+    async fn notify(&self, event: &Event) -> Result<(), gitops_core::notify::Error> {
         self.publish(event).await;
         Ok(())
     }
@@ -318,7 +318,7 @@ async fn notifier(ctx: &Ctx, key: &Key, spec: &ProviderSpec) -> anyhow::Result<A
     if let Some(timeout) = spec
         .timeout
         .as_deref()
-        .and_then(gitops::flux::parse_duration)
+        .and_then(gitops_flux::parse_duration)
     {
         delivery = delivery.with_timeout(timeout);
     }

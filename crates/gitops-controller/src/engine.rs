@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use gitops::flux::FluxObject;
+use gitops_flux::FluxObject;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
@@ -107,8 +107,8 @@ impl Key {
 
 impl Key {
     /// The object's identity as events and the reconciler name it (read through `v1`).
-    pub fn object_ref(&self) -> gitops::ObjectRef {
-        gitops::ObjectRef::new(
+    pub fn object_ref(&self) -> gitops_core::ObjectRef {
+        gitops_core::ObjectRef::new(
             self.kind.group(),
             "v1",
             self.kind.as_str(),

@@ -1,4 +1,4 @@
-//! Benchmark of the example controller: the time from a Git push to applied objects, and the
+//! Benchmark of the controller (`gitops-controller`): the time from a Git push to applied objects, and the
 //! controller's CPU time, memory and API requests, at 100 Kustomizations × 20 objects.
 //!
 //! ```text
@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use clap::Parser;
 use futures::{StreamExt, TryStreamExt};
-use gitops::flux::{FluxObject, GitRepository, Kustomization, REQUESTED_AT_ANNOTATION};
+use gitops_flux::{FluxObject, GitRepository, Kustomization, REQUESTED_AT_ANNOTATION};
 use gitops_testenv::Process;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Patch, PatchParams, PostParams};
@@ -51,7 +51,7 @@ const SETTLE: Duration = Duration::from_millis(500);
 
 /// Command-line settings.
 #[derive(Parser, Debug)]
-#[command(about = "Times the example controller against the test environment")]
+#[command(about = "Times the controller against the test environment")]
 struct Args {
     /// Kustomizations (one app directory each).
     #[arg(long, default_value_t = 100)]
@@ -71,7 +71,8 @@ struct Args {
     /// Seconds of the idle phase.
     #[arg(long, default_value_t = 30)]
     idle: u64,
-    /// The controller binary; by default `controller` next to this program.
+    /// The controller binary; by default `gitops-controller` in the directory above this
+    /// program's (where cargo puts it).
     #[arg(long)]
     controller: Option<PathBuf>,
     /// Seconds any one phase may take before the run fails.
@@ -476,14 +477,16 @@ fn start_controller(
 ) -> anyhow::Result<Process> {
     let binary = match &args.controller {
         Some(path) => path.clone(),
+        // Cargo puts examples in `examples/` under the directory holding the binaries.
         None => std::env::current_exe()?
             .parent()
+            .and_then(Path::parent)
             .context("this program has no directory")?
-            .join("controller"),
+            .join("gitops-controller"),
     };
     anyhow::ensure!(
         binary.is_file(),
-        "no controller at {} (build it: cargo build --release --all-features --example controller)",
+        "no controller at {} (build it: cargo build --release -p gitops-controller)",
         binary.display()
     );
     let mut command = Command::new(&binary);
@@ -662,7 +665,7 @@ async fn main() -> anyhow::Result<()> {
     let revision = push(&repo, &files, "fleet")?;
 
     // 2. CRDs, the namespace, credentials, the GitRepository and the Kustomizations.
-    gitops::flux::crds::install(&client).await?;
+    gitops_flux::crds::install(&client).await?;
     Api::<Namespace>::all(client.clone())
         .create(
             &PostParams::default(),

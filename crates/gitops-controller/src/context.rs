@@ -1,0 +1,220 @@
+//! What every pass shares: the [`Ctx`] (client, applier, caches, queue, notification hub and
+//! webhook registry) and the small object helpers each kind's module uses.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use gitops_core::Artifact;
+use gitops_flux::metrics::Metrics;
+use gitops_flux::{
+    FluxCondition, FluxObject, ImagePolicy, ImageUpdateAutomation, Kustomization,
+    REQUESTED_AT_ANNOTATION, status,
+};
+use gitops_kube::KubeApplier;
+use gitops_kube::connect::RequestCounter;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::reflector::Store;
+use kube::{Api, Resource};
+use serde_json::{Value, json};
+
+use crate::engine::{Key, Kind, Queue};
+use crate::{notifications, receivers};
+
+/// What every reconcile shares.
+pub struct Ctx {
+    pub(crate) client: kube::Client,
+    pub(crate) applier: Arc<KubeApplier>,
+    pub(crate) storage: PathBuf,
+    pub(crate) queue: Arc<Queue>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) requests: RequestCounter,
+    pub(crate) requeue_dependency: Duration,
+    pub(crate) allow_insecure_http: bool,
+    pub(crate) no_cross_namespace_refs: bool,
+    /// The last artifact of each GitRepository, with a lock a fetch takes to swap it.
+    pub(crate) artifacts: RwLock<HashMap<Key, Artifact>>,
+    pub(crate) artifact_locks: Mutex<HashMap<Key, Arc<tokio::sync::RwLock<()>>>>,
+    pub(crate) git_sources: Mutex<HashMap<Key, (String, Arc<gitops_git::GitSource>)>>,
+    /// The tags each ImageRepository found last.
+    pub(crate) tags: RwLock<HashMap<Key, Vec<String>>>,
+    pub(crate) failures: Mutex<HashMap<Key, u32>>,
+    pub(crate) kustomizations: Store<Kustomization>,
+    pub(crate) image_policies: Store<ImagePolicy>,
+    pub(crate) automations: Store<ImageUpdateAutomation>,
+    pub(crate) notifications: notifications::Hub,
+    pub(crate) hooks: receivers::Hooks,
+}
+
+impl Ctx {
+    /// The lock guarding a GitRepository's artifact directory.
+    pub fn artifact_lock(&self, key: &Key) -> Arc<tokio::sync::RwLock<()>> {
+        let mut locks = self
+            .artifact_locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        Arc::clone(locks.entry(key.clone()).or_default())
+    }
+
+    /// Counts a failure of `key` and returns the backoff before the next try, capped at `cap`.
+    pub fn backoff(&self, key: &Key, cap: Duration) -> Duration {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let count = failures.entry(key.clone()).or_default();
+        *count = count.saturating_add(1);
+        gitops_core::schedule::Backoff {
+            max: cap,
+            ..gitops_core::schedule::Backoff::default()
+        }
+        .delay(*count)
+    }
+
+    /// Forgets the failures of `key`.
+    pub fn succeeded(&self, key: &Key) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+
+    /// Writes Flux-style status: the conditions (keeping unchanged transition times),
+    /// `observedGeneration`, the handled `requestedAt` token, and `extra` fields. Skips the
+    /// write when the stored status already says all of it.
+    pub async fn write_status<K>(
+        &self,
+        kind: Kind,
+        object: &K,
+        conditions: &gitops_core::condition::Conditions,
+        extra: Value,
+    ) -> kube::Result<()>
+    where
+        K: FluxObject + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+    {
+        let meta = object.meta();
+        let (namespace, name) = (
+            meta.namespace.clone().unwrap_or_default(),
+            meta.name.clone().unwrap_or_default(),
+        );
+        let merged: Vec<FluxCondition> = status::merge(object.conditions(), conditions);
+        if let Some(ready) = merged.iter().find(|c| c.type_ == "Ready") {
+            self.metrics
+                .record_condition(kind.as_str(), &namespace, &name, "Ready", &ready.status);
+        }
+        let mut patch = json!({ "observedGeneration": meta.generation, "conditions": merged });
+        if let Some(token) = meta
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(REQUESTED_AT_ANNOTATION))
+        {
+            patch["lastHandledReconcileAt"] = json!(token);
+        }
+        if let (Some(fields), Some(extra)) = (patch.as_object_mut(), extra.as_object()) {
+            fields.extend(extra.clone());
+        }
+        let current = serde_json::to_value(object)
+            .ok()
+            .and_then(|v| v.get("status").cloned())
+            .unwrap_or(Value::Null);
+        if contains(&current, &patch) {
+            return Ok(());
+        }
+        let api: Api<K> = Api::namespaced(self.client.clone(), &namespace);
+        api.patch_status(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": patch })),
+        )
+        .await
+        .map(drop)
+    }
+}
+
+impl Ctx {
+    /// Writes a failed pass: `Ready=False` with `reason`, `Stalled` when only a change to the
+    /// input can help, `Reconciling` (a retry is coming) otherwise.
+    pub async fn fail<K>(
+        &self,
+        kind: Kind,
+        object: &K,
+        reason: &str,
+        message: &str,
+        stalled: bool,
+        extra: Value,
+    ) -> kube::Result<()>
+    where
+        K: FluxObject + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+    {
+        let mut conditions = gitops_core::condition::Conditions::new();
+        let generation = object.meta().generation.unwrap_or_default();
+        conditions.mark_failed(
+            reason,
+            message,
+            stalled,
+            generation,
+            std::time::SystemTime::now(),
+        );
+        self.write_status(kind, object, &conditions, extra).await
+    }
+}
+
+/// Whether `have` already holds every field of `want`.
+fn contains(have: &Value, want: &Value) -> bool {
+    match (have, want) {
+        (Value::Object(have), Value::Object(want)) => want.iter().all(|(k, v)| {
+            v.is_null() && !have.contains_key(k) || have.get(k).is_some_and(|h| contains(h, v))
+        }),
+        _ => have == want,
+    }
+}
+
+/// Reads one object of a kind, or `None` when it is gone.
+pub async fn get<K>(ctx: &Ctx, key: &Key) -> kube::Result<Option<K>>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    Api::<K>::namespaced(ctx.client.clone(), &key.namespace)
+        .get_opt(&key.name)
+        .await
+}
+
+/// The suspend gauge, and whether to stop here.
+pub fn suspended<K: FluxObject>(ctx: &Ctx, key: &Key, object: &K) -> bool {
+    let suspended = object.suspended();
+    ctx.metrics
+        .record_suspend(key.kind.as_str(), &key.namespace, &key.name, suspended);
+    if suspended {
+        tracing::debug!(object = %key, "suspended");
+    }
+    suspended
+}
+
+/// A Flux interval, or `fallback` when unset or malformed.
+pub fn interval(text: &str, fallback: Duration) -> Duration {
+    gitops_flux::parse_duration(text)
+        .filter(|d| !d.is_zero())
+        .unwrap_or(fallback)
+}
+
+/// The data of a Secret, decoded.
+pub async fn secret_data(
+    ctx: &Ctx,
+    namespace: &str,
+    name: &str,
+) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let api: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(ctx.client.clone(), namespace);
+    let secret = api
+        .get(name)
+        .await
+        .with_context(|| format!("reading Secret {namespace}/{name}"))?;
+    Ok(secret
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect())
+}
