@@ -21,6 +21,7 @@ use kube::{Api, Resource};
 use serde_json::{Value, json};
 
 use crate::engine::{Key, Kind, Queue};
+use crate::outcome::{Action, Failure};
 use crate::{notifications, receivers};
 
 /// What every reconcile shares.
@@ -41,6 +42,8 @@ pub struct Ctx {
     /// The tags each ImageRepository found last.
     pub(crate) tags: RwLock<HashMap<Key, Vec<String>>>,
     pub(crate) failures: Mutex<HashMap<Key, u32>>,
+    /// Successful passes so far, which varies each object's jitter from pass to pass.
+    pub(crate) passes: std::sync::atomic::AtomicU64,
     pub(crate) kustomizations: Store<Kustomization>,
     pub(crate) image_policies: Store<ImagePolicy>,
     pub(crate) automations: Store<ImageUpdateAutomation>,
@@ -68,6 +71,17 @@ impl Ctx {
             ..gitops_core::schedule::Backoff::default()
         }
         .delay(*count)
+    }
+
+    /// The next pass of `key` after a successful one: [`Action::after_interval`], counting
+    /// passes across the process.
+    pub fn after_interval(&self, key: &Key, interval: Duration) -> Action {
+        let pass = self
+            .passes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Action::Requeue(
+            gitops_core::schedule::Interval::new(interval).delay(&key.to_string(), pass),
+        )
     }
 
     /// Forgets the failures of `key`.
@@ -131,30 +145,23 @@ impl Ctx {
 }
 
 impl Ctx {
-    /// Writes a failed pass: `Ready=False` with `reason`, `Stalled` when only a change to the
-    /// input can help, `Reconciling` (a retry is coming) otherwise.
-    pub async fn fail<K>(
-        &self,
-        kind: Kind,
-        object: &K,
-        reason: &str,
-        message: &str,
-        stalled: bool,
-        extra: Value,
-    ) -> kube::Result<()>
+    /// Writes a failed pass: `Ready=False` with its reason, `Stalled` when only a change to
+    /// the input can help, `Reconciling` (a retry is coming) otherwise.
+    pub async fn fail<K>(&self, kind: Kind, object: &K, failure: &Failure) -> kube::Result<()>
     where
         K: FluxObject + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
     {
         let mut conditions = gitops_core::condition::Conditions::new();
         let generation = object.meta().generation.unwrap_or_default();
         conditions.mark_failed(
-            reason,
-            message,
-            stalled,
+            &failure.reason,
+            &failure.message,
+            failure.stalled,
             generation,
             std::time::SystemTime::now(),
         );
-        self.write_status(kind, object, &conditions, extra).await
+        self.write_status(kind, object, &conditions, json!({}))
+            .await
     }
 }
 

@@ -15,15 +15,17 @@ use gitops_registry::{Credentials, DockerConfig, RegistryScanner};
 use serde_json::json;
 
 use crate::context::{Ctx, get, interval, secret_data, suspended};
-use crate::engine::{Key, Kind, key_of};
+use crate::engine::{Key, Kind};
+use crate::outcome::{Action, Failure};
+use crate::wakes::wake_dependents;
 
 /// Scans an ImageRepository's tags.
-pub async fn reconcile_repository(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>> {
+pub async fn reconcile_repository(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
     let Some(repo) = get::<ImageRepository>(ctx, key).await? else {
-        return Ok(None);
+        return Ok(Action::AwaitChange);
     };
     if suspended(ctx, key, &repo) {
-        return Ok(None);
+        return Ok(Action::AwaitChange);
     }
     let every = interval(&repo.spec.interval, Duration::from_secs(300));
     let generation = repo.metadata.generation.unwrap_or_default();
@@ -64,16 +66,13 @@ pub async fn reconcile_repository(ctx: &Ctx, key: &Key) -> anyhow::Result<Option
             ctx.fail(
                 Kind::ImageRepository,
                 &repo,
-                "ReconciliationFailed",
-                &message,
-                false,
-                json!({}),
+                &Failure::retry("ReconciliationFailed", &message),
             )
             .await?;
             ctx.notifications
                 .announce(key, Severity::Error, "ReconciliationFailed", &message, None)
                 .await;
-            return Ok(Some(ctx.backoff(key, every)));
+            return Ok(Action::Requeue(ctx.backoff(key, every)));
         }
     };
     ctx.succeeded(key);
@@ -100,27 +99,18 @@ pub async fn reconcile_repository(ctx: &Ctx, key: &Key) -> anyhow::Result<Option
         before.as_ref() != Some(&result.tags)
     };
     if changed {
-        for policy in ctx.image_policies.state() {
-            let reference = &policy.spec.image_repository_ref;
-            let namespace = policy.metadata.namespace.as_deref().unwrap_or_default();
-            if reference.name == key.name
-                && reference.namespace.as_deref().unwrap_or(namespace) == key.namespace
-            {
-                ctx.queue
-                    .schedule(key_of(Kind::ImagePolicy, &*policy), Duration::ZERO);
-            }
-        }
+        wake_dependents(ctx, key);
     }
-    Ok(Some(every))
+    Ok(ctx.after_interval(key, every))
 }
 
 /// Chooses the latest image of a policy from its repository's last scan.
-pub async fn reconcile_policy(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>> {
+pub async fn reconcile_policy(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
     let Some(policy) = get::<ImagePolicy>(ctx, key).await? else {
-        return Ok(None);
+        return Ok(Action::AwaitChange);
     };
     if suspended(ctx, key, &policy) {
-        return Ok(None);
+        return Ok(Action::AwaitChange);
     }
     let generation = policy.metadata.generation.unwrap_or_default();
     let mut conditions = Conditions::new();
@@ -148,13 +138,10 @@ pub async fn reconcile_policy(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Dur
         ctx.fail(
             Kind::ImagePolicy,
             &policy,
-            "DependencyNotReady",
-            &message,
-            false,
-            json!({}),
+            &Failure::retry("DependencyNotReady", &message),
         )
         .await?;
-        return Ok(Some(ctx.requeue_dependency));
+        return Ok(Action::Requeue(ctx.requeue_dependency));
     };
 
     let chosen = build_policy(&policy.spec).and_then(|p| {
@@ -169,13 +156,10 @@ pub async fn reconcile_policy(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Dur
             ctx.fail(
                 Kind::ImagePolicy,
                 &policy,
-                "ReconciliationFailed",
-                &message,
-                false,
-                json!({}),
+                &Failure::retry("ReconciliationFailed", &message),
             )
             .await?;
-            return Ok(None);
+            return Ok(Action::AwaitChange);
         }
     };
     let latest = format!("{image}:{tag}");
@@ -204,17 +188,10 @@ pub async fn reconcile_policy(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Dur
         ctx.notifications
             .announce(key, Severity::Info, "Succeeded", &message, None)
             .await;
-        for automation in ctx.automations.state() {
-            if automation.metadata.namespace.as_deref() == Some(key.namespace.as_str()) {
-                ctx.queue.schedule(
-                    key_of(Kind::ImageUpdateAutomation, &*automation),
-                    Duration::ZERO,
-                );
-            }
-        }
+        wake_dependents(ctx, key);
     }
     // Policies move when their repository's tags do; the repository wakes them.
-    Ok(None)
+    Ok(Action::AwaitChange)
 }
 
 fn build_policy(spec: &ImagePolicySpec) -> anyhow::Result<Policy> {
@@ -245,12 +222,12 @@ fn build_policy(spec: &ImagePolicySpec) -> anyhow::Result<Policy> {
 }
 
 /// Rewrites the markers of a GitRepository's branch to the policies' choices and pushes.
-pub async fn reconcile_automation(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>> {
+pub async fn reconcile_automation(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
     let Some(automation) = get::<ImageUpdateAutomation>(ctx, key).await? else {
-        return Ok(None);
+        return Ok(Action::AwaitChange);
     };
     if suspended(ctx, key, &automation) {
-        return Ok(None);
+        return Ok(Action::AwaitChange);
     }
     let spec = &automation.spec;
     let every = interval(&spec.interval, Duration::from_secs(600));
@@ -348,16 +325,13 @@ pub async fn reconcile_automation(ctx: &Ctx, key: &Key) -> anyhow::Result<Option
             ctx.fail(
                 Kind::ImageUpdateAutomation,
                 &automation,
-                "UpdateFailed",
-                &message,
-                false,
-                json!({}),
+                &Failure::retry("UpdateFailed", &message),
             )
             .await?;
             ctx.notifications
                 .announce(key, Severity::Error, "UpdateFailed", &message, None)
                 .await;
-            return Ok(Some(ctx.backoff(key, every)));
+            return Ok(Action::Requeue(ctx.backoff(key, every)));
         }
     };
     ctx.succeeded(key);
@@ -380,7 +354,7 @@ pub async fn reconcile_automation(ctx: &Ctx, key: &Key) -> anyhow::Result<Option
                 .announce(key, Severity::Info, "Succeeded", &message, None)
                 .await;
             // The new commit is what the GitRepository should follow next: fetch it now.
-            ctx.queue.schedule(source_key, Duration::ZERO);
+            wake_dependents(ctx, key);
             message
         }
         _ => "repository up-to-date".to_string(),
@@ -393,7 +367,7 @@ pub async fn reconcile_automation(ctx: &Ctx, key: &Key) -> anyhow::Result<Option
     );
     ctx.write_status(Kind::ImageUpdateAutomation, &automation, &conditions, extra)
         .await?;
-    Ok(Some(every))
+    Ok(ctx.after_interval(key, every))
 }
 
 /// Whether `path` leaves the checkout before any symlink is looked at: absolute, or `..`
@@ -430,21 +404,18 @@ async fn refuse(
     key: &Key,
     automation: &ImageUpdateAutomation,
     message: &str,
-) -> anyhow::Result<Option<Duration>> {
+) -> anyhow::Result<Action> {
     tracing::warn!(object = %key, %message, "refused");
     ctx.fail(
         Kind::ImageUpdateAutomation,
         automation,
-        "AccessDenied",
-        message,
-        true,
-        json!({}),
+        &Failure::stalled("AccessDenied", message),
     )
     .await?;
     ctx.notifications
         .announce(key, Severity::Error, "AccessDenied", message, None)
         .await;
-    Ok(None)
+    Ok(Action::AwaitChange)
 }
 
 #[cfg(test)]

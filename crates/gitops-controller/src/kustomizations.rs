@@ -13,8 +13,7 @@ use gitops_core::reconcile::Options;
 use gitops_core::render::{self, RenderRequest};
 use gitops_core::source::Error as SourceError;
 use gitops_core::{
-    Action, Applier, Artifact, Decryptor, Fetch, Object, ObjectRef, Reconciler, Renderer, Revision,
-    Source,
+    Applier, Artifact, Decryptor, Fetch, Object, ObjectRef, Reconciler, Renderer, Revision, Source,
 };
 use gitops_flux::api::{CommonMetadata, KustomizationSpec};
 use gitops_flux::{FluxObject, Kustomization, StatusInventory};
@@ -23,18 +22,20 @@ use gitops_sops::SopsDecryptor;
 use serde_json::json;
 
 use crate::context::{Ctx, get, interval, secret_data, suspended};
-use crate::engine::{Key, Kind, key_of};
+use crate::engine::{Key, Kind};
+use crate::outcome::{Action, Failure};
+use crate::wakes::wake_dependents;
 
 /// One pass; returns when to look again.
-pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>> {
+pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
     let Some(ks) = get::<Kustomization>(ctx, key).await? else {
-        return Ok(None);
+        return Ok(Action::AwaitChange);
     };
     if ks.metadata.deletion_timestamp.is_some() {
         return finalize(ctx, key, &ks).await;
     }
     if suspended(ctx, key, &ks) {
-        return Ok(None);
+        return Ok(Action::AwaitChange);
     }
     let finalizers = ks.metadata.finalizers.clone().unwrap_or_default();
     if !finalizers.iter().any(|f| f == FINALIZER) {
@@ -80,13 +81,10 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
             ctx.fail(
                 Kind::Kustomization,
                 &ks,
-                "DependencyNotReady",
-                &message,
-                false,
-                json!({}),
+                &Failure::retry("DependencyNotReady", &message),
             )
             .await?;
-            return Ok(Some(ctx.requeue_dependency));
+            return Ok(Action::Requeue(ctx.requeue_dependency));
         }
     }
 
@@ -99,26 +97,20 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
         ctx.fail(
             Kind::Kustomization,
             &ks,
-            "AccessDenied",
-            &message,
-            true,
-            json!({}),
+            &Failure::stalled("AccessDenied", &message),
         )
         .await?;
-        return Ok(None);
+        return Ok(Action::AwaitChange);
     }
     if source.kind != "GitRepository" {
         let message = format!("source kind {} is not supported", source.kind);
         ctx.fail(
             Kind::Kustomization,
             &ks,
-            "ArtifactFailed",
-            &message,
-            true,
-            json!({}),
+            &Failure::stalled("ArtifactFailed", &message),
         )
         .await?;
-        return Ok(None);
+        return Ok(Action::AwaitChange);
     }
     let artifact = ctx
         .artifacts
@@ -134,13 +126,10 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
         ctx.fail(
             Kind::Kustomization,
             &ks,
-            "ArtifactFailed",
-            &message,
-            false,
-            json!({}),
+            &Failure::retry("ArtifactFailed", &message),
         )
         .await?;
-        return Ok(Some(ctx.requeue_dependency));
+        return Ok(Action::Requeue(ctx.requeue_dependency));
     };
 
     // 3. Compose the pass: decryption keys and variables come from Secrets and ConfigMaps.
@@ -152,13 +141,10 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
             ctx.fail(
                 Kind::Kustomization,
                 &ks,
-                "BuildFailed",
-                &message,
-                false,
-                json!({}),
+                &Failure::retry("BuildFailed", &message),
             )
             .await?;
-            return Ok(Some(retry));
+            return Ok(Action::Requeue(retry));
         }
     };
     let mut reconciler = Reconciler::new(
@@ -182,13 +168,10 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
             ctx.fail(
                 Kind::Kustomization,
                 &ks,
-                "DecryptionFailed",
-                &message,
-                false,
-                json!({}),
+                &Failure::retry("DecryptionFailed", &message),
             )
             .await?;
-            return Ok(Some(retry));
+            return Ok(Action::Requeue(retry));
         }
     }
 
@@ -232,7 +215,11 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
     match result {
         Ok(outcome) => {
             ctx.succeeded(key);
-            for action in [Action::Created, Action::Configured, Action::Deleted] {
+            for action in [
+                gitops_core::Action::Created,
+                gitops_core::Action::Configured,
+                gitops_core::Action::Deleted,
+            ] {
                 let count = outcome.changes.count(action) as u64;
                 if count > 0 {
                     ctx.metrics.add_objects(
@@ -280,7 +267,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
                 tracing::info!(object = %key, %revision, changes = %outcome.changes.summary(), "applied");
                 wake_dependents(ctx, key);
             }
-            Ok(Some(every))
+            Ok(ctx.after_interval(key, every))
         }
         Err(failed) => {
             let (reason, message, stalled) = match failed {
@@ -310,7 +297,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
                 json!({ "lastAttemptedRevision": attempted }),
             )
             .await?;
-            Ok(Some(retry))
+            Ok(Action::Requeue(retry))
         }
     }
 }
@@ -320,10 +307,10 @@ const FINALIZER: &str = "finalizers.fluxcd.io";
 
 /// A deleted Kustomization: prune its inventory (when `prune` is on and it is not suspended),
 /// then let it go.
-async fn finalize(ctx: &Ctx, key: &Key, ks: &Kustomization) -> anyhow::Result<Option<Duration>> {
+async fn finalize(ctx: &Ctx, key: &Key, ks: &Kustomization) -> anyhow::Result<Action> {
     let finalizers = ks.metadata.finalizers.clone().unwrap_or_default();
     if !finalizers.iter().any(|f| f == FINALIZER) {
-        return Ok(None);
+        return Ok(Action::AwaitChange);
     }
     if ks.spec.prune && !ks.spec.suspend {
         let entries = ks
@@ -356,13 +343,13 @@ async fn finalize(ctx: &Ctx, key: &Key, ks: &Kustomization) -> anyhow::Result<Op
             }
             Err(error) => {
                 tracing::warn!(object = %key, %error, "pruning a deleted Kustomization failed");
-                return Ok(Some(ctx.backoff(key, Duration::from_secs(60))));
+                return Ok(Action::Requeue(ctx.backoff(key, Duration::from_secs(60))));
             }
         }
     }
     let rest = finalizers.into_iter().filter(|f| f != FINALIZER).collect();
     set_finalizers(ctx, key, rest).await?;
-    Ok(None)
+    Ok(Action::AwaitChange)
 }
 
 async fn set_finalizers(ctx: &Ctx, key: &Key, finalizers: Vec<String>) -> kube::Result<()> {
@@ -623,19 +610,6 @@ fn dependency_waits(
             Some("has not applied the source revision yet")
         }
         _ => None,
-    }
-}
-
-/// Schedules the Kustomizations that depend on `key`, now that it is ready.
-fn wake_dependents(ctx: &Ctx, key: &Key) {
-    for ks in ctx.kustomizations.state() {
-        let namespace = ks.metadata.namespace.as_deref().unwrap_or_default();
-        if ks.spec.depends_on.iter().any(|d| {
-            d.name == key.name && d.namespace.as_deref().unwrap_or(namespace) == key.namespace
-        }) {
-            ctx.queue
-                .schedule(key_of(Kind::Kustomization, &*ks), Duration::ZERO);
-        }
     }
 }
 

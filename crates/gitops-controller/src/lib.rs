@@ -5,7 +5,8 @@
 //! write) and reconciles each on its interval, writing Flux-style status. It is a composition of
 //! the library's pieces, not a framework: `sources.rs`, `kustomizations.rs`, `images.rs`,
 //! `notifications.rs` and `receivers.rs` each read top to bottom, one kind each; `engine.rs`
-//! decides what is due; `context.rs` holds what passes share; `run.rs` starts and stops a
+//! decides what is due, `wakes.rs` which kind wakes which; `outcome.rs` has a pass's
+//! `Action` for the queue and its `Failure` for status; `context.rs` holds what passes share; `run.rs` starts and stops a
 //! process. The binary (`main.rs`) only parses flags, sets up logging and calls [`run`].
 //!
 //! ```text
@@ -25,10 +26,12 @@ mod images;
 mod kustomizations;
 pub mod metrics_server;
 mod notifications;
+pub mod outcome;
 mod receivers;
 mod run;
 mod settings;
 mod sources;
+pub mod wakes;
 
 pub use run::run;
 pub use settings::{LogEncoding, Settings, parse_go_duration};

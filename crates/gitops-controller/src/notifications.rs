@@ -22,6 +22,7 @@ use serde_json::json;
 
 use crate::context::{Ctx, get, secret_data, suspended};
 use crate::engine::{Key, Kind};
+use crate::outcome::Action;
 
 /// Where events go.
 #[derive(Clone)]
@@ -180,19 +181,19 @@ impl Notifier for Hub {
 }
 
 /// One pass of a Provider or an Alert: (re)build it; it is Ready when it can deliver.
-pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>> {
+pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
     let generation;
     let mut conditions = Conditions::new();
     let now = SystemTime::now();
     match key.kind {
         Kind::Provider => {
             let Some(provider) = get::<Provider>(ctx, key).await? else {
-                return Ok(None);
+                return Ok(Action::AwaitChange);
             };
             generation = provider.metadata.generation.unwrap_or_default();
             if suspended(ctx, key, &provider) {
                 ctx.notifications.forget(key);
-                return Ok(None);
+                return Ok(Action::AwaitChange);
             }
             match notifier(ctx, key, &provider.spec).await {
                 Ok(notifier) => {
@@ -219,12 +220,12 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
         }
         Kind::Alert => {
             let Some(alert) = get::<Alert>(ctx, key).await? else {
-                return Ok(None);
+                return Ok(Action::AwaitChange);
             };
             generation = alert.metadata.generation.unwrap_or_default();
             if suspended(ctx, key, &alert) {
                 ctx.notifications.forget(key);
-                return Ok(None);
+                return Ok(Action::AwaitChange);
             }
             match route(key, &alert) {
                 Ok(route) => {
@@ -254,10 +255,10 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
             ctx.write_status(Kind::Alert, &alert, &conditions, json!({}))
                 .await?;
         }
-        _ => return Ok(None),
+        _ => return Ok(Action::AwaitChange),
     }
     // Secrets may rotate without the object changing: rebuild now and then.
-    Ok(Some(Duration::from_secs(600)))
+    Ok(ctx.after_interval(key, Duration::from_secs(600)))
 }
 
 fn route(key: &Key, alert: &Alert) -> anyhow::Result<Route> {

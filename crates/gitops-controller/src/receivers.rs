@@ -20,6 +20,7 @@ use serde_json::json;
 
 use crate::context::{Ctx, get, interval, secret_data, suspended};
 use crate::engine::{Key, Kind};
+use crate::outcome::Action;
 
 /// The largest body a sender may post; Git forges send a few KiB.
 const MAX_BODY: usize = 1 << 20;
@@ -51,14 +52,14 @@ impl Hooks {
 }
 
 /// One pass: read the token, publish the path, answer on it.
-pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>> {
+pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
     let Some(receiver) = get::<Receiver>(ctx, key).await? else {
         ctx.hooks.forget(key);
-        return Ok(None);
+        return Ok(Action::AwaitChange);
     };
     if suspended(ctx, key, &receiver) {
         ctx.hooks.forget(key);
-        return Ok(None);
+        return Ok(Action::AwaitChange);
     }
     let spec = &receiver.spec;
     let every = spec
@@ -87,7 +88,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
                 json!({ "webhookPath": path }),
             )
             .await?;
-            Ok(Some(every))
+            Ok(ctx.after_interval(key, every))
         }
         Err(error) => {
             ctx.hooks.forget(key);
@@ -95,7 +96,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
             conditions.mark_failed("InvalidReceiver", &message, true, generation, now);
             ctx.write_status(Kind::Receiver, &receiver, &conditions, json!({}))
                 .await?;
-            Ok(Some(every))
+            Ok(ctx.after_interval(key, every))
         }
     }
 }

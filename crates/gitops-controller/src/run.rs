@@ -15,10 +15,10 @@ use gitops_kube::KubeApplier;
 use gitops_kube::connect::{ConnectOptions, RequestCounter};
 use kube::Api;
 use kube::runtime::watcher;
-use serde_json::json;
 
 use crate::context::{Ctx, get};
 use crate::engine::{self, Key, Kind, Queue};
+use crate::outcome::{Action, Failure};
 use crate::settings::Settings;
 use crate::{images, kustomizations, metrics_server, notifications, receivers, sources};
 
@@ -145,6 +145,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         git_sources: Mutex::default(),
         tags: RwLock::default(),
         failures: Mutex::default(),
+        passes: Default::default(),
         kustomizations,
         image_policies,
         automations,
@@ -239,7 +240,7 @@ async fn worker(ctx: Arc<Ctx>) {
         let started = Instant::now();
         let mut pass = AbortOnDrop(tokio::spawn(pass(Arc::clone(&ctx), key.clone())));
         let next = match (&mut pass.0).await {
-            Ok(Ok(next)) => next,
+            Ok(Ok(action)) => action.delay(),
             Ok(Err(error)) => {
                 // Reading the object or writing its status failed: the API server is away.
                 tracing::warn!(object = %key, error = %format!("{error:#}"), "pass failed");
@@ -272,7 +273,7 @@ async fn worker(ctx: Arc<Ctx>) {
 }
 
 /// One pass of one object.
-async fn pass(ctx: Arc<Ctx>, key: Key) -> anyhow::Result<Option<Duration>> {
+async fn pass(ctx: Arc<Ctx>, key: Key) -> anyhow::Result<Action> {
     match key.kind {
         Kind::GitRepository => sources::reconcile(&ctx, &key).await,
         Kind::Kustomization => kustomizations::reconcile(&ctx, &key).await,
@@ -325,10 +326,7 @@ async fn record_failure(ctx: &Ctx, key: &Key, message: &str) -> anyhow::Result<(
                 ctx.fail(
                     key.kind,
                     &object,
-                    "ReconciliationFailed",
-                    message,
-                    false,
-                    json!({}),
+                    &Failure::retry("ReconciliationFailed", message),
                 )
                 .await?;
             }

@@ -14,14 +14,16 @@ use serde_json::json;
 
 use crate::context::{Ctx, get, interval, secret_data, suspended};
 use crate::engine::{Key, Kind};
+use crate::outcome::{Action, Failure};
+use crate::wakes::wake_dependents;
 
 /// One pass; returns when to look again.
-pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>> {
+pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
     let Some(repo) = get::<GitRepository>(ctx, key).await? else {
-        return Ok(None);
+        return Ok(Action::AwaitChange);
     };
     if suspended(ctx, key, &repo) {
-        return Ok(None);
+        return Ok(Action::AwaitChange);
     }
     let every = interval(&repo.spec.interval, Duration::from_secs(60));
     let generation = repo.metadata.generation.unwrap_or_default();
@@ -31,7 +33,14 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
     // 1. Only the schemes Flux allows: a `file://` or plain path would read the controller
     //    host's own disk, and `git://` has no authentication.
     if let Err(message) = allowed_url(&repo.spec.url) {
-        return fail(ctx, key, &repo, "URLInvalid", &message, true, every).await;
+        return fail(
+            ctx,
+            key,
+            &repo,
+            Failure::stalled("URLInvalid", message),
+            every,
+        )
+        .await;
     }
 
     // 2. The source for this spec (and credentials), reused while neither changes.
@@ -43,9 +52,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
                 ctx,
                 key,
                 &repo,
-                "AuthenticationFailed",
-                &message,
-                true,
+                Failure::stalled("AuthenticationFailed", message),
                 every,
             )
             .await;
@@ -72,9 +79,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
                 ctx,
                 key,
                 &repo,
-                "GitOperationFailed",
-                &message,
-                stalled,
+                Failure::new("GitOperationFailed", message, stalled),
                 every,
             )
             .await;
@@ -145,21 +150,9 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Option<Duration>>
     }
     if moved {
         tracing::info!(object = %key, %revision, "new artifact");
-        for ks in ctx.kustomizations.state() {
-            let source = &ks.spec.source_ref;
-            let namespace = ks.metadata.namespace.as_deref().unwrap_or_default();
-            if source.kind == "GitRepository"
-                && source.name == key.name
-                && source.namespace.as_deref().unwrap_or(namespace) == key.namespace
-            {
-                ctx.queue.schedule(
-                    crate::engine::key_of(Kind::Kustomization, &*ks),
-                    Duration::ZERO,
-                );
-            }
-        }
+        wake_dependents(ctx, key);
     }
-    Ok(Some(every))
+    Ok(ctx.after_interval(key, every))
 }
 
 /// `Ok` when `url` uses a scheme Flux's GitRepository accepts: `http`, `https` or `ssh`.
@@ -199,24 +192,20 @@ async fn fail(
     ctx: &Ctx,
     key: &Key,
     repo: &GitRepository,
-    reason: &str,
-    message: &str,
-    stalled: bool,
+    failure: Failure,
     every: Duration,
-) -> anyhow::Result<Option<Duration>> {
-    ctx.fail(
-        Kind::GitRepository,
-        repo,
-        reason,
-        message,
-        stalled,
-        json!({}),
-    )
-    .await?;
+) -> anyhow::Result<Action> {
+    ctx.fail(Kind::GitRepository, repo, &failure).await?;
     ctx.notifications
-        .announce(key, Severity::Error, reason, message, None)
+        .announce(
+            key,
+            Severity::Error,
+            &failure.reason,
+            &failure.message,
+            None,
+        )
         .await;
-    Ok(Some(ctx.backoff(key, every)))
+    Ok(Action::Requeue(ctx.backoff(key, every)))
 }
 
 /// The `GitSource` for the current spec and Secret, built once and kept while they hold.

@@ -1,0 +1,350 @@
+//! Which objects a pass wakes when what it produced changed: the one table of the
+//! controller's dependencies between kinds, and the selection each row stands for.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gitops_flux::{ImagePolicy, ImageUpdateAutomation, Kustomization};
+
+use crate::context::Ctx;
+use crate::engine::{Key, Kind, key_of};
+
+/// A dependency between kinds: when an object of kind `changed` has a new result (an
+/// artifact, tags, a chosen image, a push, an applied revision), the objects of kind `wakes`
+/// that refer to it `through` a field are due at once instead of at their next interval.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wake {
+    /// The kind whose result changed.
+    pub changed: Kind,
+    /// The kind to wake.
+    pub wakes: Kind,
+    /// How a woken object refers to the changed one.
+    pub through: &'static str,
+}
+
+/// Every dependency the controller follows.
+pub const TABLE: &[Wake] = &[
+    Wake {
+        changed: Kind::GitRepository,
+        wakes: Kind::Kustomization,
+        through: "spec.sourceRef names it",
+    },
+    Wake {
+        changed: Kind::Kustomization,
+        wakes: Kind::Kustomization,
+        through: "spec.dependsOn names it",
+    },
+    Wake {
+        changed: Kind::ImageRepository,
+        wakes: Kind::ImagePolicy,
+        through: "spec.imageRepositoryRef names it",
+    },
+    Wake {
+        changed: Kind::ImagePolicy,
+        wakes: Kind::ImageUpdateAutomation,
+        through: "it is in the same namespace (an automation reads every policy there)",
+    },
+    Wake {
+        changed: Kind::ImageUpdateAutomation,
+        wakes: Kind::GitRepository,
+        through: "the automation's spec.sourceRef names it (it pushed a commit there)",
+    },
+];
+
+/// What the dependents are chosen from: the watched objects of the kinds that refer to others.
+pub struct Watched {
+    /// Every Kustomization.
+    pub kustomizations: Vec<Arc<Kustomization>>,
+    /// Every ImagePolicy.
+    pub image_policies: Vec<Arc<ImagePolicy>>,
+    /// Every ImageUpdateAutomation.
+    pub automations: Vec<Arc<ImageUpdateAutomation>>,
+}
+
+/// `reference` (name and optional namespace, defaulting to `own_namespace`) names `key`.
+fn names(key: &Key, name: &str, namespace: Option<&str>, own_namespace: &str) -> bool {
+    name == key.name && namespace.unwrap_or(own_namespace) == key.namespace
+}
+
+fn namespace_of<K: kube::Resource>(object: &K) -> &str {
+    object.meta().namespace.as_deref().unwrap_or_default()
+}
+
+/// The objects to wake after `changed` has a new result, by [`TABLE`].
+pub fn dependents(changed: &Key, watched: &Watched) -> Vec<Key> {
+    let mut out = Vec::new();
+    for wake in TABLE.iter().filter(|w| w.changed == changed.kind) {
+        match (wake.changed, wake.wakes) {
+            (Kind::GitRepository, Kind::Kustomization) => {
+                for ks in &watched.kustomizations {
+                    let source = &ks.spec.source_ref;
+                    if source.kind == "GitRepository"
+                        && names(
+                            changed,
+                            &source.name,
+                            source.namespace.as_deref(),
+                            namespace_of(&**ks),
+                        )
+                    {
+                        out.push(key_of(Kind::Kustomization, &**ks));
+                    }
+                }
+            }
+            (Kind::Kustomization, Kind::Kustomization) => {
+                for ks in &watched.kustomizations {
+                    let own = namespace_of(&**ks);
+                    if ks
+                        .spec
+                        .depends_on
+                        .iter()
+                        .any(|d| names(changed, &d.name, d.namespace.as_deref(), own))
+                    {
+                        out.push(key_of(Kind::Kustomization, &**ks));
+                    }
+                }
+            }
+            (Kind::ImageRepository, Kind::ImagePolicy) => {
+                for policy in &watched.image_policies {
+                    let reference = &policy.spec.image_repository_ref;
+                    if names(
+                        changed,
+                        &reference.name,
+                        reference.namespace.as_deref(),
+                        namespace_of(&**policy),
+                    ) {
+                        out.push(key_of(Kind::ImagePolicy, &**policy));
+                    }
+                }
+            }
+            (Kind::ImagePolicy, Kind::ImageUpdateAutomation) => {
+                for automation in &watched.automations {
+                    if namespace_of(&**automation) == changed.namespace {
+                        out.push(key_of(Kind::ImageUpdateAutomation, &**automation));
+                    }
+                }
+            }
+            (Kind::ImageUpdateAutomation, Kind::GitRepository) => {
+                let pushed = watched.automations.iter().find(|a| {
+                    a.metadata.name.as_deref() == Some(changed.name.as_str())
+                        && namespace_of(&***a) == changed.namespace
+                });
+                if let Some(automation) = pushed {
+                    let source = &automation.spec.source_ref;
+                    out.push(Key::new(
+                        Kind::GitRepository,
+                        source.namespace.as_deref().unwrap_or(&changed.namespace),
+                        &source.name,
+                    ));
+                }
+            }
+            // A row without a selection here would be a table this function does not know.
+            _ => tracing::error!(?wake, "no selection for this dependency"),
+        }
+    }
+    out
+}
+
+/// Makes due at once every object that depends on `changed`'s new result.
+pub fn wake_dependents(ctx: &Ctx, changed: &Key) {
+    let watched = Watched {
+        kustomizations: ctx.kustomizations.state(),
+        image_policies: ctx.image_policies.state(),
+        automations: ctx.automations.state(),
+    };
+    for key in dependents(changed, &watched) {
+        tracing::debug!(object = %key, by = %changed, "woken");
+        ctx.queue.schedule(key, Duration::ZERO);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ks(
+        namespace: &str,
+        name: &str,
+        source: serde_json::Value,
+        depends: serde_json::Value,
+    ) -> Arc<Kustomization> {
+        Arc::new(
+            serde_json::from_value(json!({
+                "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+                "kind": "Kustomization",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {"interval": "5m", "prune": true, "sourceRef": source, "dependsOn": depends}
+            }))
+            .expect("a valid Kustomization"),
+        )
+    }
+
+    fn policy(namespace: &str, name: &str, repository: serde_json::Value) -> Arc<ImagePolicy> {
+        Arc::new(
+            serde_json::from_value(json!({
+                "apiVersion": "image.toolkit.fluxcd.io/v1",
+                "kind": "ImagePolicy",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {"imageRepositoryRef": repository, "policy": {"semver": {"range": ">=1.0.0"}}}
+            }))
+            .expect("a valid ImagePolicy"),
+        )
+    }
+
+    fn automation(
+        namespace: &str,
+        name: &str,
+        source: serde_json::Value,
+    ) -> Arc<ImageUpdateAutomation> {
+        Arc::new(
+            serde_json::from_value(json!({
+                "apiVersion": "image.toolkit.fluxcd.io/v1",
+                "kind": "ImageUpdateAutomation",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {"interval": "5m", "sourceRef": source,
+                         "git": {"commit": {"author": {"name": "bot", "email": "bot@example.com"}}}}
+            }))
+            .expect("a valid ImageUpdateAutomation"),
+        )
+    }
+
+    fn watched() -> Watched {
+        Watched {
+            kustomizations: vec![
+                ks(
+                    "flux-system",
+                    "infra",
+                    json!({"kind": "GitRepository", "name": "repo"}),
+                    json!([]),
+                ),
+                ks(
+                    "flux-system",
+                    "apps",
+                    json!({"kind": "GitRepository", "name": "repo"}),
+                    json!([{"name": "infra"}]),
+                ),
+                ks(
+                    "team",
+                    "web",
+                    json!({"kind": "GitRepository", "name": "repo", "namespace": "flux-system"}),
+                    json!([{"name": "infra", "namespace": "flux-system"}]),
+                ),
+                ks(
+                    "team",
+                    "other",
+                    json!({"kind": "GitRepository", "name": "repo"}),
+                    json!([{"name": "infra"}]),
+                ),
+                ks(
+                    "flux-system",
+                    "bucket",
+                    json!({"kind": "Bucket", "name": "repo"}),
+                    json!([]),
+                ),
+            ],
+            image_policies: vec![
+                policy("flux-system", "web", json!({"name": "web"})),
+                policy(
+                    "team",
+                    "web",
+                    json!({"name": "web", "namespace": "flux-system"}),
+                ),
+                policy("flux-system", "api", json!({"name": "api"})),
+            ],
+            automations: vec![
+                automation(
+                    "flux-system",
+                    "bump",
+                    json!({"kind": "GitRepository", "name": "repo"}),
+                ),
+                automation(
+                    "team",
+                    "bump",
+                    json!({"kind": "GitRepository", "name": "team-repo"}),
+                ),
+            ],
+        }
+    }
+
+    fn names(keys: Vec<Key>) -> Vec<String> {
+        keys.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn a_new_artifact_wakes_the_kustomizations_built_from_it_in_any_namespace() {
+        let woken = dependents(
+            &Key::new(Kind::GitRepository, "flux-system", "repo"),
+            &watched(),
+        );
+        assert_eq!(
+            names(woken),
+            names(vec![
+                Key::new(Kind::Kustomization, "flux-system", "infra"),
+                Key::new(Kind::Kustomization, "flux-system", "apps"),
+                Key::new(Kind::Kustomization, "team", "web"),
+            ])
+        );
+    }
+
+    #[test]
+    fn an_applied_kustomization_wakes_only_what_depends_on_it() {
+        let woken = dependents(
+            &Key::new(Kind::Kustomization, "flux-system", "infra"),
+            &watched(),
+        );
+        assert_eq!(
+            names(woken),
+            names(vec![
+                Key::new(Kind::Kustomization, "flux-system", "apps"),
+                Key::new(Kind::Kustomization, "team", "web"),
+            ])
+        );
+        assert!(
+            dependents(
+                &Key::new(Kind::Kustomization, "flux-system", "apps"),
+                &watched()
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn new_tags_wake_the_policies_of_that_repository() {
+        let woken = dependents(
+            &Key::new(Kind::ImageRepository, "flux-system", "web"),
+            &watched(),
+        );
+        assert_eq!(
+            names(woken),
+            names(vec![
+                Key::new(Kind::ImagePolicy, "flux-system", "web"),
+                Key::new(Kind::ImagePolicy, "team", "web"),
+            ])
+        );
+    }
+
+    #[test]
+    fn a_new_image_wakes_the_automations_of_its_namespace_and_a_push_wakes_their_source() {
+        let woken = dependents(&Key::new(Kind::ImagePolicy, "team", "web"), &watched());
+        assert_eq!(
+            names(woken),
+            names(vec![Key::new(Kind::ImageUpdateAutomation, "team", "bump")])
+        );
+        let woken = dependents(
+            &Key::new(Kind::ImageUpdateAutomation, "team", "bump"),
+            &watched(),
+        );
+        assert_eq!(
+            names(woken),
+            names(vec![Key::new(Kind::GitRepository, "team", "team-repo")])
+        );
+    }
+
+    #[test]
+    fn kinds_nothing_depends_on_wake_nothing() {
+        for kind in [Kind::Provider, Kind::Alert, Kind::Receiver] {
+            assert!(TABLE.iter().all(|w| w.changed != kind));
+            assert!(dependents(&Key::new(kind, "flux-system", "repo"), &watched()).is_empty());
+        }
+    }
+}
