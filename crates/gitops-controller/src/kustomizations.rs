@@ -15,15 +15,16 @@ use gitops_core::source::Error as SourceError;
 use gitops_core::{
     Applier, Artifact, Decryptor, Fetch, Object, ObjectRef, Reconciler, Renderer, Revision, Source,
 };
-use gitops_flux::api::{CommonMetadata, KustomizationSpec};
+use gitops_flux::api::CommonMetadata;
 use gitops_flux::{FluxObject, Kustomization, StatusInventory};
-use gitops_kustomize::{BuildOptions, KustomizeRenderer, Overrides};
+use gitops_kustomize::KustomizeRenderer;
 use gitops_sops::SopsDecryptor;
 use serde_json::json;
 
-use crate::context::{Ctx, get, interval, secret_data, suspended};
+use crate::context::{Ctx, get, secret_data, suspended};
 use crate::engine::{Key, Kind};
 use crate::outcome::{Action, Failure};
+use crate::translate::{self, KustomizationPlan};
 use crate::wakes::wake_dependents;
 
 /// One pass; returns when to look again.
@@ -45,39 +46,38 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
         set_finalizers(ctx, key, with).await?;
     }
     let spec = &ks.spec;
-    let every = interval(&spec.interval, Duration::from_secs(600));
-    let retry = spec
-        .retry_interval
-        .as_deref()
-        .map_or(every, |text| interval(text, every));
     let generation = ks.metadata.generation.unwrap_or_default();
     let mut conditions = Conditions::new();
+
+    // 0. The spec as the library's options; one the controller cannot honour waits for an edit.
+    let plan = match translate::kustomization(&key.namespace, spec) {
+        Ok(plan) => plan,
+        Err(invalid) => {
+            let failure = Failure::stalled(invalid.reason(), invalid.to_string());
+            ctx.fail(Kind::Kustomization, &ks, &failure).await?;
+            return Ok(Action::AwaitChange);
+        }
+    };
+    let (every, retry) = (plan.interval, plan.retry_interval);
 
     // 1. Dependencies first: each must be Ready for its current generation and, when it reads
     //    the same source, have applied the revision this pass is about to apply (Flux's rule:
     //    a CRD's Kustomization must have applied the commit that its custom resources come in).
-    let source = &spec.source_ref;
-    let source_key = Key::new(
-        Kind::GitRepository,
-        source.namespace.as_deref().unwrap_or(&key.namespace),
-        &source.name,
-    );
+    let source_key = plan.source.clone();
     let current_revision = ctx
         .artifacts
         .read()
         .unwrap_or_else(|e| e.into_inner())
         .get(&source_key)
         .map(|artifact| artifact.revision.to_string());
-    for dependency in &spec.depends_on {
-        let namespace = dependency.namespace.as_deref().unwrap_or(&key.namespace);
-        let dep_key = Key::new(Kind::Kustomization, namespace, &dependency.name);
-        let dep = get::<Kustomization>(ctx, &dep_key).await?;
+    for dep_key in &plan.dependencies {
+        let dep = get::<Kustomization>(ctx, dep_key).await?;
         let waiting = match dep {
             None => Some("is not ready"),
             Some(dep) => dependency_waits(&dep, &source_key, current_revision.as_deref()),
         };
         if let Some(why) = waiting {
-            let message = format!("dependency '{namespace}/{}' {why}", dependency.name);
+            let message = format!("dependency '{}/{}' {why}", dep_key.namespace, dep_key.name);
             ctx.fail(
                 Kind::Kustomization,
                 &ks,
@@ -98,16 +98,6 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
             Kind::Kustomization,
             &ks,
             &Failure::stalled("AccessDenied", &message),
-        )
-        .await?;
-        return Ok(Action::AwaitChange);
-    }
-    if source.kind != "GitRepository" {
-        let message = format!("source kind {} is not supported", source.kind);
-        ctx.fail(
-            Kind::Kustomization,
-            &ks,
-            &Failure::stalled("ArtifactFailed", &message),
         )
         .await?;
         return Ok(Action::AwaitChange);
@@ -134,7 +124,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
 
     // 3. Compose the pass: decryption keys and variables come from Secrets and ConfigMaps.
     let me = key.object_ref();
-    let options = match options(ctx, key, spec, every, retry).await {
+    let options = match options(ctx, key, &plan).await {
         Ok(options) => options,
         Err(error) => {
             let message = format!("{error:#}");
@@ -151,7 +141,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
         me,
         Arc::new(ArtifactSource(artifact.clone())),
         Arc::new(ReadingArtifact {
-            build: renderer(spec)?,
+            build: renderer(&plan),
             lock: ctx.artifact_lock(&source_key),
             timeout: options.timeout,
         }),
@@ -160,7 +150,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
     .with_options(options)
     .with_inventory_store(Arc::new(StatusInventory::of(ctx.client.clone(), &ks)))
     .with_notifier(Arc::new(ctx.notifications.clone()));
-    match decryptor(ctx, key, spec).await {
+    match decryptor(ctx, key, &plan).await {
         Ok(Some(decryptor)) => reconciler = reconciler.with_decryptor(decryptor),
         Ok(None) => {}
         Err(error) => {
@@ -203,7 +193,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
         .and_then(|r| r.parse().ok());
     let result = reconciler.reconcile(last.as_ref()).await;
     let result = match result {
-        Ok(outcome) => health_checks(ctx, spec, reconciler.options().timeout)
+        Ok(outcome) => health_checks(ctx, &plan.health_checks, reconciler.options().timeout)
             .await
             .map(|()| outcome),
         Err(failure) => Err(Err(failure)),
@@ -366,28 +356,15 @@ async fn set_finalizers(ctx: &Ctx, key: &Key, finalizers: Vec<String>) -> kube::
 
 /// The build of the spec's path with what the spec adds to it, as Flux's kustomization
 /// generator does: target namespace, name prefix and suffix, patches, images, components.
-fn renderer(spec: &KustomizationSpec) -> serde_json::Result<Arc<dyn Renderer>> {
-    fn values<T: serde::Serialize>(items: &[T]) -> serde_json::Result<Vec<serde_json::Value>> {
-        items.iter().map(serde_json::to_value).collect()
-    }
-    let mut overrides = Overrides::default();
-    overrides.namespace = spec.target_namespace.clone();
-    overrides.name_prefix = spec.name_prefix.clone();
-    overrides.name_suffix = spec.name_suffix.clone();
-    overrides.patches = values(&spec.patches)?;
-    overrides.patches_strategic_merge = spec.patches_strategic_merge.clone();
-    overrides.patches_json6902 = values(&spec.patches_json6902)?;
-    overrides.images = values(&spec.images)?;
-    overrides.components = spec.components.clone();
-    overrides.ignore_missing_components = spec.ignore_missing_components;
-    let build = KustomizeRenderer::with_options(BuildOptions::default().with_overrides(overrides));
-    Ok(match &spec.common_metadata {
+fn renderer(plan: &KustomizationPlan) -> Arc<dyn Renderer> {
+    let build = KustomizeRenderer::with_options(plan.build.clone());
+    match &plan.common_metadata {
         Some(metadata) => Arc::new(WithCommonMetadata {
             build,
             metadata: metadata.clone(),
         }),
         None => Arc::new(build),
-    })
+    }
 }
 
 /// Renders while holding the source's artifact lock for reading, so a fetch cannot prune the
@@ -455,24 +432,10 @@ impl Renderer for WithCommonMetadata {
 }
 
 /// The pass' options, as the spec states them; variables read from `substituteFrom`.
-async fn options(
-    ctx: &Ctx,
-    key: &Key,
-    spec: &KustomizationSpec,
-    every: Duration,
-    retry: Duration,
-) -> anyhow::Result<Options> {
-    let mut apply = ApplyOptions::default().with_force(spec.force);
-    if let Some(namespace) = &spec.target_namespace {
-        apply = apply.with_target_namespace(namespace);
-    }
-    let timeout = spec
-        .timeout
-        .as_deref()
-        .map_or(every, |text| interval(text, every));
+async fn options(ctx: &Ctx, key: &Key, plan: &KustomizationPlan) -> anyhow::Result<Options> {
     let mut variables = BTreeMap::new();
-    if let Some(post) = &spec.post_build {
-        for from in &post.substitute_from {
+    {
+        for from in &plan.substitute_from {
             let data = match from.kind.as_str() {
                 "Secret" => match secret_data(ctx, &key.namespace, &from.name).await {
                     Ok(data) => Some(data),
@@ -498,6 +461,7 @@ async fn options(
                         ),
                     }
                 }
+                // translate::kustomization lets no other kind through.
                 other => anyhow::bail!("substituteFrom: kind {other} is not supported"),
             };
             for (name, value) in data.unwrap_or_default() {
@@ -507,42 +471,27 @@ async fn options(
                 variables.insert(name, value);
             }
         }
-        variables.extend(post.substitute.clone());
     }
-    Ok(Options::default()
-        .with_path(spec.path.clone().unwrap_or_else(|| ".".into()))
-        .with_prune(spec.prune)
-        .with_wait(spec.wait)
-        .with_timeout(timeout)
-        .with_apply(apply)
-        .with_substitute(variables)
-        .with_interval(every)
-        .with_retry_interval(retry))
+    // Inline variables win over those read.
+    variables.extend(plan.options.substitute.clone());
+    Ok(plan.options.clone().with_substitute(variables))
 }
 
 /// The SOPS decryptor for `spec.decryption`, keys read from its Secret.
 async fn decryptor(
     ctx: &Ctx,
     key: &Key,
-    spec: &KustomizationSpec,
+    plan: &KustomizationPlan,
 ) -> anyhow::Result<Option<Arc<dyn Decryptor>>> {
-    let Some(decryption) = &spec.decryption else {
-        return Ok(None);
-    };
-    anyhow::ensure!(
-        decryption.provider == "sops",
-        "decryption provider {} is not supported",
-        decryption.provider
-    );
-    let Some(secret_ref) = &decryption.secret_ref else {
+    let Some(secret_name) = &plan.decryption_secret else {
         return Ok(None);
     };
     let api: kube::Api<k8s_openapi::api::core::v1::Secret> =
         kube::Api::namespaced(ctx.client.clone(), &key.namespace);
-    let secret = api.get(&secret_ref.name).await.with_context(|| {
+    let secret = api.get(secret_name).await.with_context(|| {
         format!(
             "reading decryption Secret {}/{}",
-            key.namespace, secret_ref.name
+            key.namespace, secret_name
         )
     })?;
     let object = Object::new(serde_json::to_value(&secret)?)?;
@@ -552,25 +501,13 @@ async fn decryptor(
 /// `spec.healthChecks`: extra objects that must be healthy. `Err(Ok(message))` when one is not.
 async fn health_checks(
     ctx: &Ctx,
-    spec: &KustomizationSpec,
+    refs: &[ObjectRef],
     timeout: Duration,
 ) -> Result<(), Result<String, gitops_core::reconcile::Failure>> {
-    if spec.health_checks.is_empty() {
+    if refs.is_empty() {
         return Ok(());
     }
-    let refs: Vec<ObjectRef> = spec
-        .health_checks
-        .iter()
-        .map(|check| {
-            ObjectRef::from_api_version(
-                check.api_version.as_deref().unwrap_or("v1"),
-                &check.kind,
-                check.namespace.as_deref(),
-                &check.name,
-            )
-        })
-        .collect();
-    match ctx.applier.wait(&refs, timeout).await {
+    match ctx.applier.wait(refs, timeout).await {
         Ok(report) if report.is_healthy() => Ok(()),
         Ok(report) => Err(Ok(format!(
             "health check failed: {}",
