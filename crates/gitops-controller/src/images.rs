@@ -6,9 +6,8 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use gitops_core::condition::{Conditions, rfc3339};
-use gitops_core::image::policy::{Choice, Order, Policy};
 use gitops_core::{ImageScanner, Severity};
-use gitops_flux::api::{ImagePolicySpec, ImageRef, ScanResult};
+use gitops_flux::api::{ImageRef, ScanResult};
 use gitops_flux::{GitRepository, ImagePolicy, ImageRepository, ImageUpdateAutomation};
 use gitops_git::{Auth, GitWriter, Identity, ImageUpdateAutomation as Automation, PushOutcome};
 use gitops_registry::{Credentials, DockerConfig, RegistryScanner};
@@ -17,6 +16,7 @@ use serde_json::json;
 use crate::context::{Ctx, get, interval, secret_data, suspended};
 use crate::engine::{Key, Kind};
 use crate::outcome::{Action, Failure};
+use crate::translate;
 use crate::wakes::wake_dependents;
 
 /// Scans an ImageRepository's tags.
@@ -144,11 +144,18 @@ pub async fn reconcile_policy(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
         return Ok(Action::Requeue(ctx.requeue_dependency));
     };
 
-    let chosen = build_policy(&policy.spec).and_then(|p| {
-        p.latest(tags.iter().map(String::as_str))
-            .map(str::to_string)
-            .map_err(anyhow::Error::from)
-    });
+    let choice = match translate::image_policy(&policy.spec) {
+        Ok(choice) => choice,
+        Err(invalid) => {
+            let failure = Failure::stalled(invalid.reason(), invalid.to_string());
+            ctx.fail(Kind::ImagePolicy, &policy, &failure).await?;
+            return Ok(Action::AwaitChange);
+        }
+    };
+    let chosen = choice
+        .latest(tags.iter().map(String::as_str))
+        .map(str::to_string)
+        .map_err(anyhow::Error::from);
     let tag = match chosen {
         Ok(tag) => tag,
         Err(error) => {
@@ -192,33 +199,6 @@ pub async fn reconcile_policy(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
     }
     // Policies move when their repository's tags do; the repository wakes them.
     Ok(Action::AwaitChange)
-}
-
-fn build_policy(spec: &ImagePolicySpec) -> anyhow::Result<Policy> {
-    let order = |o: &Option<String>| match o.as_deref() {
-        Some("desc") => Order::Desc,
-        _ => Order::Asc,
-    };
-    let choice = match (
-        &spec.policy.semver,
-        &spec.policy.alphabetical,
-        &spec.policy.numerical,
-    ) {
-        (Some(semver), None, None) => Choice::Semver(
-            semver
-                .range
-                .parse()
-                .with_context(|| format!("semver range {:?}", semver.range))?,
-        ),
-        (None, Some(a), None) => Choice::Alphabetical(order(&a.order)),
-        (None, None, Some(n)) => Choice::Numerical(order(&n.order)),
-        _ => anyhow::bail!("exactly one of semver, alphabetical and numerical must be set"),
-    };
-    let mut policy = Policy::new(choice);
-    if let Some(filter) = &spec.filter_tags {
-        policy = policy.with_filter(&filter.pattern, filter.extract.as_deref().unwrap_or("$0"))?;
-    }
-    Ok(policy)
 }
 
 /// Rewrites the markers of a GitRepository's branch to the policies' choices and pushes.

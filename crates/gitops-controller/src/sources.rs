@@ -9,12 +9,13 @@ use gitops_core::event::Severity;
 use gitops_core::{Revision, Source};
 use gitops_flux::GitRepository;
 use gitops_flux::api::{ArtifactStatus, GitRepositorySpec};
-use gitops_git::{Auth, GitSource, Reference};
+use gitops_git::{Auth, GitSource};
 use serde_json::json;
 
 use crate::context::{Ctx, get, interval, secret_data, suspended};
 use crate::engine::{Key, Kind};
 use crate::outcome::{Action, Failure};
+use crate::translate::{self, GitRepositoryPlan};
 use crate::wakes::wake_dependents;
 
 /// One pass; returns when to look again.
@@ -25,26 +26,25 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
     if suspended(ctx, key, &repo) {
         return Ok(Action::AwaitChange);
     }
-    let every = interval(&repo.spec.interval, Duration::from_secs(60));
     let generation = repo.metadata.generation.unwrap_or_default();
     let now = SystemTime::now();
     let mut conditions = Conditions::new();
 
-    // 1. Only the schemes Flux allows: a `file://` or plain path would read the controller
-    //    host's own disk, and `git://` has no authentication.
-    if let Err(message) = allowed_url(&repo.spec.url) {
-        return fail(
-            ctx,
-            key,
-            &repo,
-            Failure::stalled("URLInvalid", message),
-            every,
-        )
-        .await;
-    }
+    // 1. The spec as the library's options: only the URL schemes Flux allows (a `file://` or
+    //    plain path would read the controller host's own disk, and `git://` has no
+    //    authentication) and a valid reference. Retrying the same spec cannot help.
+    let plan = match translate::git_repository(&repo.spec) {
+        Ok(plan) => plan,
+        Err(invalid) => {
+            let every = interval(&repo.spec.interval, Duration::from_secs(60));
+            let failure = Failure::stalled(invalid.reason(), invalid.to_string());
+            return fail(ctx, key, &repo, failure, every).await;
+        }
+    };
+    let every = plan.interval;
 
     // 2. The source for this spec (and credentials), reused while neither changes.
-    let source = match source_for(ctx, key, &repo.spec).await {
+    let source = match source_for(ctx, key, &repo.spec, &plan).await {
         Ok(source) => source,
         Err(error) => {
             let message = format!("{error:#}");
@@ -155,38 +155,6 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
     Ok(ctx.after_interval(key, every))
 }
 
-/// `Ok` when `url` uses a scheme Flux's GitRepository accepts: `http`, `https` or `ssh`.
-fn allowed_url(url: &str) -> Result<(), String> {
-    let scheme = url
-        .split_once("://")
-        .map(|(scheme, _)| scheme.to_ascii_lowercase());
-    match scheme.as_deref() {
-        Some("http" | "https" | "ssh") => Ok(()),
-        Some(other) => Err(format!(
-            "URL scheme '{other}' in '{}' is not allowed: a GitRepository URL must be http, https or ssh",
-            redact(url)
-        )),
-        None => Err(format!(
-            "'{}' is not a URL: a GitRepository URL must be http://, https:// or ssh://",
-            redact(url)
-        )),
-    }
-}
-
-/// `url` without user information (`user:password@`).
-fn redact(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-            let host = authority
-                .rsplit_once('@')
-                .map_or(authority, |(_, host)| host);
-            format!("{scheme}://{host}{path}")
-        }
-        None => url.to_string(),
-    }
-}
-
 /// A failed pass: status, an error event, and a backoff capped at the interval.
 async fn fail(
     ctx: &Ctx,
@@ -213,9 +181,10 @@ async fn source_for(
     ctx: &Ctx,
     key: &Key,
     spec: &GitRepositorySpec,
+    plan: &GitRepositoryPlan,
 ) -> anyhow::Result<Arc<GitSource>> {
-    let secret = match &spec.secret_ref {
-        Some(reference) => Some(secret_data(ctx, &key.namespace, &reference.name).await?),
+    let secret = match &plan.secret {
+        Some(name) => Some(secret_data(ctx, &key.namespace, name).await?),
         None => None,
     };
     let fingerprint = format!(
@@ -229,49 +198,26 @@ async fn source_for(
             return Ok(Arc::clone(source));
         }
     }
-    let reference = reference(spec)?;
     let storage = ctx
         .storage
         .join("gitrepository")
         .join(&key.namespace)
         .join(&key.name);
-    let mut source = GitSource::new(&spec.url, reference, storage)
+    let mut source = GitSource::new(&plan.url, plan.reference.clone(), storage)
         .with_context(|| format!("GitRepository {}/{}", key.namespace, key.name))?
         .with_insecure_http(ctx.allow_insecure_http);
-    if let Some(timeout) = spec
-        .timeout
-        .as_deref()
-        .and_then(gitops_flux::parse_duration)
-    {
+    if let Some(timeout) = plan.timeout {
         source = source.with_timeout(timeout);
     }
     if let Some(data) = secret {
         source = source.with_auth(Auth::from_secret_data(data).context("reading credentials")?);
     }
-    if let Some(ignore) = &spec.ignore {
+    if let Some(ignore) = &plan.ignore {
         source = source.with_ignore(gitops_git::IgnoreRules::default().with_patterns(ignore));
     }
     let source = Arc::new(source);
     sources.insert(key.clone(), (fingerprint, Arc::clone(&source)));
     Ok(source)
-}
-
-/// Flux's precedence: commit, then name, semver, tag, branch; `master` when nothing is set.
-fn reference(spec: &GitRepositorySpec) -> anyhow::Result<Reference> {
-    let r = spec.reference.clone().unwrap_or_default();
-    let text = if let Some(commit) = r.commit {
-        format!("commit:{commit}")
-    } else if let Some(name) = r.name {
-        format!("name:{name}")
-    } else if let Some(range) = r.semver {
-        format!("semver:{range}")
-    } else if let Some(tag) = r.tag {
-        format!("tag:{tag}")
-    } else {
-        format!("branch:{}", r.branch.as_deref().unwrap_or("master"))
-    };
-    text.parse()
-        .with_context(|| format!("spec.ref {text:?} is not a valid reference"))
 }
 
 fn dir_size(path: &std::path::Path) -> u64 {
@@ -290,30 +236,4 @@ fn dir_size(path: &std::path::Path) -> u64 {
         }
     }
     total
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_http_https_and_ssh_urls_are_allowed() {
-        for url in [
-            "https://github.com/a/b",
-            "http://127.0.0.1/git/a.git",
-            "ssh://git@h/a",
-        ] {
-            assert!(allowed_url(url).is_ok(), "{url}");
-        }
-        for url in [
-            "file:///etc",
-            "/var/lib/repo",
-            "git://h/a.git",
-            "git@github.com:a/b",
-        ] {
-            assert!(allowed_url(url).is_err(), "{url}");
-        }
-        let message = allowed_url("file://user:s3cret@host/x").unwrap_err();
-        assert!(!message.contains("s3cret"), "{message}");
-    }
 }

@@ -1,4 +1,4 @@
-//! Flux's objects as the library's options: plain functions from a spec to what a pass
+//! Flux's objects as the library's options (Kustomization, GitRepository, ImagePolicy): plain functions from a spec to what a pass
 //! composes, checked before anything is read from the cluster. A spec these functions refuse
 //! is [`Invalid`]: its pass records a stalled failure and waits for the object to change,
 //! since retrying the same spec cannot help.
@@ -7,8 +7,12 @@ use std::time::Duration;
 
 use gitops_core::ObjectRef;
 use gitops_core::apply::ApplyOptions;
+use gitops_core::image::policy::{Choice, Order, Policy};
 use gitops_core::reconcile::Options;
-use gitops_flux::api::{CommonMetadata, KustomizationSpec, SubstituteReference};
+use gitops_flux::api::{
+    CommonMetadata, GitRepositorySpec, ImagePolicySpec, KustomizationSpec, SubstituteReference,
+};
+use gitops_git::Reference;
 use gitops_kustomize::{BuildOptions, Overrides};
 
 use crate::engine::{Key, Kind};
@@ -40,6 +44,20 @@ pub enum Invalid {
         /// Its kind.
         kind: String,
     },
+    /// A GitRepository URL of a scheme Flux does not allow (credentials left out).
+    #[error("spec.url: {0}")]
+    Url(String),
+    /// A GitRepository `spec.ref` that does not name a valid reference.
+    #[error("spec.ref: {0}")]
+    Reference(#[from] gitops_git::reference::ParseError),
+    /// An ImagePolicy whose choice or tag filter cannot be used.
+    #[error("spec.{field}: {message}")]
+    Policy {
+        /// The field (`policy`, `policy.semver.range`, `filterTags.pattern`).
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
     /// A patch or image entry that does not convert to kustomize's form.
     #[error("spec.{field}: {message}")]
     Entry {
@@ -55,9 +73,11 @@ impl Invalid {
     pub fn reason(&self) -> &'static str {
         match self {
             Invalid::SourceKind(_) => "ArtifactFailed",
+            Invalid::Url(_) => "URLInvalid",
+            Invalid::Reference(_) => "GitOperationFailed",
             Invalid::DecryptionProvider(_) => "DecryptionFailed",
             Invalid::SubstituteKind { .. } | Invalid::Entry { .. } => "BuildFailed",
-            Invalid::Duration { .. } => "ReconciliationFailed",
+            Invalid::Duration { .. } | Invalid::Policy { .. } => "ReconciliationFailed",
         }
     }
 }
@@ -223,6 +243,132 @@ pub fn kustomization(
             })
             .collect(),
     })
+}
+
+/// Translates an ImagePolicy's spec into the policy that picks the latest tag.
+///
+/// # Errors
+/// [`Invalid::Policy`] when not exactly one of `semver`, `alphabetical` and `numerical` is
+/// set, the semver range does not parse (Flux's range syntax), or the tag filter's pattern is
+/// not a regular expression.
+pub fn image_policy(spec: &ImagePolicySpec) -> Result<Policy, Invalid> {
+    let order = |o: &Option<String>| match o.as_deref() {
+        Some("desc") => Order::Desc,
+        _ => Order::Asc,
+    };
+    let choice = match (
+        &spec.policy.semver,
+        &spec.policy.alphabetical,
+        &spec.policy.numerical,
+    ) {
+        (Some(semver), None, None) => {
+            Choice::Semver(semver.range.parse().map_err(|e| Invalid::Policy {
+                field: "policy.semver.range",
+                message: format!("{:?}: {e}", semver.range),
+            })?)
+        }
+        (None, Some(a), None) => Choice::Alphabetical(order(&a.order)),
+        (None, None, Some(n)) => Choice::Numerical(order(&n.order)),
+        _ => {
+            return Err(Invalid::Policy {
+                field: "policy",
+                message: "exactly one of semver, alphabetical and numerical must be set".into(),
+            });
+        }
+    };
+    let policy = Policy::new(choice);
+    match &spec.filter_tags {
+        Some(filter) => policy
+            .with_filter(&filter.pattern, filter.extract.as_deref().unwrap_or("$0"))
+            .map_err(|e| Invalid::Policy {
+                field: "filterTags.pattern",
+                message: e.to_string(),
+            }),
+        None => Ok(policy),
+    }
+}
+
+/// What a GitRepository's spec asks of a fetch.
+#[derive(Clone, Debug)]
+pub struct GitRepositoryPlan {
+    /// The repository URL (`http`, `https` or `ssh`).
+    pub url: String,
+    /// `spec.ref` by Flux's precedence: commit, then name, semver, tag, branch; `master` when
+    /// nothing is set.
+    pub reference: Reference,
+    /// How often to fetch (`interval`, a minute when unset).
+    pub interval: Duration,
+    /// The timeout of Git operations, when set.
+    pub timeout: Option<Duration>,
+    /// The Secret with credentials, in the object's namespace.
+    pub secret: Option<String>,
+    /// `spec.ignore`: gitignore-style patterns left out of the artifact.
+    pub ignore: Option<String>,
+}
+
+/// Translates the spec of a GitRepository.
+///
+/// # Errors
+/// [`Invalid`] names the first field that cannot be honoured.
+pub fn git_repository(spec: &GitRepositorySpec) -> Result<GitRepositoryPlan, Invalid> {
+    allowed_url(&spec.url).map_err(Invalid::Url)?;
+    let r = spec.reference.clone().unwrap_or_default();
+    let reference = if let Some(commit) = &r.commit {
+        Reference::from_parts("commit", commit)?
+    } else if let Some(name) = &r.name {
+        Reference::from_parts("name", name)?
+    } else if let Some(range) = &r.semver {
+        Reference::from_parts("semver", range)?
+    } else if let Some(tag) = &r.tag {
+        Reference::from_parts("tag", tag)?
+    } else {
+        Reference::from_parts("branch", r.branch.as_deref().unwrap_or("master"))?
+    };
+    let interval = duration("interval", Some(&spec.interval), Duration::from_secs(60))?;
+    let timeout = match spec.timeout.as_deref().filter(|t| !t.trim().is_empty()) {
+        Some(_) => Some(duration("timeout", spec.timeout.as_deref(), interval)?),
+        None => None,
+    };
+    Ok(GitRepositoryPlan {
+        url: spec.url.clone(),
+        reference,
+        interval,
+        timeout,
+        secret: spec.secret_ref.as_ref().map(|s| s.name.clone()),
+        ignore: spec.ignore.clone(),
+    })
+}
+
+/// `Ok` when `url` uses a scheme Flux's GitRepository accepts: `http`, `https` or `ssh`.
+fn allowed_url(url: &str) -> Result<(), String> {
+    let scheme = url
+        .split_once("://")
+        .map(|(scheme, _)| scheme.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("http" | "https" | "ssh") => Ok(()),
+        Some(other) => Err(format!(
+            "URL scheme '{other}' in '{}' is not allowed: a GitRepository URL must be http, https or ssh",
+            redact(url)
+        )),
+        None => Err(format!(
+            "'{}' is not a URL: a GitRepository URL must be http://, https:// or ssh://",
+            redact(url)
+        )),
+    }
+}
+
+/// `url` without user information (`user:password@`).
+fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, host)| host);
+            format!("{scheme}://{host}{path}")
+        }
+        None => url.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -420,5 +566,222 @@ mod tests {
         assert!(o.ignore_missing_components);
         let metadata = p.common_metadata.expect("commonMetadata");
         assert_eq!(metadata.labels.get("team").map(String::as_str), Some("web"));
+    }
+}
+
+#[cfg(test)]
+mod git_repository_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn spec(fields: serde_json::Value) -> GitRepositorySpec {
+        let mut spec = json!({"url": "https://git.example/org/repo", "interval": "1m"});
+        if let (Some(spec), Some(fields)) = (spec.as_object_mut(), fields.as_object()) {
+            spec.extend(fields.clone());
+        }
+        serde_json::from_value(spec).expect("a valid GitRepositorySpec")
+    }
+
+    fn plan(fields: serde_json::Value) -> GitRepositoryPlan {
+        git_repository(&spec(fields)).expect("a valid spec")
+    }
+
+    #[test]
+    fn only_http_https_and_ssh_urls_are_allowed() {
+        for url in [
+            "https://github.com/a/b",
+            "http://127.0.0.1/git/a.git",
+            "ssh://git@h/a",
+        ] {
+            assert!(allowed_url(url).is_ok(), "{url}");
+        }
+        for url in [
+            "file:///etc",
+            "/var/lib/repo",
+            "git://h/a.git",
+            "git@github.com:a/b",
+        ] {
+            assert!(allowed_url(url).is_err(), "{url}");
+        }
+        let e =
+            git_repository(&spec(json!({"url": "file://user:s3cret@host/x"}))).expect_err("file");
+        assert_eq!(e.reason(), "URLInvalid");
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+    }
+
+    #[test]
+    fn reference_precedence_is_commit_name_semver_tag_branch() {
+        let sha = "0123456789abcdef0123456789abcdef01234567";
+        let all = json!({"ref": {"commit": sha, "name": "refs/heads/x", "semver": ">=1.0.0",
+                                  "tag": "v1", "branch": "dev"}});
+        assert_eq!(plan(all).reference, Reference::commit(sha));
+        let p =
+            plan(json!({"ref": {"name": "refs/pull/1/head", "semver": ">=1.0.0", "tag": "v1"}}));
+        assert_eq!(p.reference, Reference::RefName("refs/pull/1/head".into()));
+        assert!(matches!(
+            plan(json!({"ref": {"semver": ">=1.0.0", "tag": "v1"}})).reference,
+            Reference::Semver(_)
+        ));
+        assert_eq!(
+            plan(json!({"ref": {"tag": "v1", "branch": "dev"}})).reference,
+            Reference::tag("v1")
+        );
+        assert_eq!(
+            plan(json!({"ref": {"branch": "dev"}})).reference,
+            Reference::branch("dev")
+        );
+        assert_eq!(plan(json!({})).reference, Reference::branch("master"));
+    }
+
+    #[test]
+    fn an_invalid_reference_is_named() {
+        let e = git_repository(&spec(json!({"ref": {"commit": "abc"}}))).expect_err("short commit");
+        assert!(
+            e.to_string().contains("spec.ref") && e.to_string().contains("40 hex"),
+            "{e}"
+        );
+        assert!(git_repository(&spec(json!({"ref": {"branch": "a..b"}}))).is_err());
+        assert!(git_repository(&spec(json!({"ref": {"semver": "not a range"}}))).is_err());
+    }
+
+    #[test]
+    fn interval_timeout_secret_and_ignore() {
+        let p = plan(
+            json!({"interval": "10m", "timeout": "30s", "secretRef": {"name": "creds"},
+                            "ignore": "/*\n!/deploy\n"}),
+        );
+        assert_eq!(p.interval, Duration::from_secs(600));
+        assert_eq!(p.timeout, Some(Duration::from_secs(30)));
+        assert_eq!(p.secret.as_deref(), Some("creds"));
+        assert_eq!(p.ignore.as_deref(), Some("/*\n!/deploy\n"));
+        let p = plan(json!({"interval": ""}));
+        assert_eq!((p.interval, p.timeout), (Duration::from_secs(60), None));
+        assert!(matches!(
+            git_repository(&spec(json!({"timeout": "soon"}))),
+            Err(Invalid::Duration {
+                field: "timeout",
+                ..
+            })
+        ));
+    }
+}
+
+#[cfg(test)]
+mod image_policy_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn spec(policy: serde_json::Value, filter: Option<serde_json::Value>) -> ImagePolicySpec {
+        let mut spec = json!({"imageRepositoryRef": {"name": "web"}, "policy": policy});
+        if let Some(filter) = filter {
+            spec["filterTags"] = filter;
+        }
+        serde_json::from_value(spec).expect("a valid ImagePolicySpec")
+    }
+
+    fn latest(
+        policy: serde_json::Value,
+        filter: Option<serde_json::Value>,
+        tags: &[&str],
+    ) -> String {
+        image_policy(&spec(policy, filter))
+            .expect("a valid policy")
+            .latest(tags.iter().copied())
+            .expect("a tag matches")
+            .to_string()
+    }
+
+    #[test]
+    fn each_choice_picks_as_flux_does() {
+        let tags = ["1.2.0", "1.10.0", "2.0.0-rc.1", "0.9.9"];
+        assert_eq!(
+            latest(json!({"semver": {"range": ">=1.0.0 <2.0.0"}}), None, &tags),
+            "1.10.0"
+        );
+        assert_eq!(
+            latest(json!({"alphabetical": {}}), None, &["a", "c", "b"]),
+            "c"
+        );
+        assert_eq!(
+            latest(
+                json!({"alphabetical": {"order": "desc"}}),
+                None,
+                &["a", "c", "b"]
+            ),
+            "a"
+        );
+        assert_eq!(
+            latest(json!({"numerical": {}}), None, &["9", "10", "2"]),
+            "10"
+        );
+        assert_eq!(
+            latest(
+                json!({"numerical": {"order": "desc"}}),
+                None,
+                &["9", "10", "2"]
+            ),
+            "2"
+        );
+    }
+
+    #[test]
+    fn filter_tags_extract_the_compared_part() {
+        let filter = json!({"pattern": "^main-[a-f0-9]+-(?P<ts>[0-9]+)$", "extract": "$ts"});
+        let tags = ["main-abc-100", "main-def-20", "feature-x-999"];
+        assert_eq!(
+            latest(json!({"numerical": {}}), Some(filter), &tags),
+            "main-abc-100"
+        );
+    }
+
+    #[test]
+    fn invalid_policies_name_the_field() {
+        let e = image_policy(&spec(json!({}), None)).expect_err("no choice");
+        assert!(
+            matches!(
+                e,
+                Invalid::Policy {
+                    field: "policy",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let both = json!({"semver": {"range": "1.x"}, "numerical": {}});
+        assert!(matches!(
+            image_policy(&spec(both, None)),
+            Err(Invalid::Policy {
+                field: "policy",
+                ..
+            })
+        ));
+        let e = image_policy(&spec(json!({"semver": {"range": "not a range"}}), None))
+            .expect_err("range");
+        assert!(
+            matches!(
+                e,
+                Invalid::Policy {
+                    field: "policy.semver.range",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let e = image_policy(&spec(
+            json!({"alphabetical": {}}),
+            Some(json!({"pattern": "(unclosed"})),
+        ))
+        .expect_err("pattern");
+        assert!(
+            matches!(
+                e,
+                Invalid::Policy {
+                    field: "filterTags.pattern",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert_eq!(e.reason(), "ReconciliationFailed");
     }
 }

@@ -110,18 +110,19 @@ fn valid_ref_part(name: &str) -> bool {
             .any(|b| b.is_ascii_control() || b" ~^:?*[\\".contains(&b))
 }
 
-impl FromStr for Reference {
-    type Err = ParseError;
-
-    /// Parses `branch:main`, `tag:v1.0.0`, `semver:>=1.0.0`, `commit:<sha>` or `name:refs/…`.
-    fn from_str(s: &str) -> Result<Self, ParseError> {
+impl Reference {
+    /// A reference of `kind` (`branch`, `tag`, `semver`, `commit` or `name`) naming `value`,
+    /// checked as the `kind:value` text form is: what a host holding the two parts (Flux's
+    /// `spec.ref` fields) builds without formatting them into text first.
+    ///
+    /// # Errors
+    /// An unknown kind, or a value that is not valid for it.
+    pub fn from_parts(kind: &str, value: &str) -> Result<Self, ParseError> {
+        let input = || format!("{kind}:{value}");
         let invalid = |reason: &str| ParseError::InvalidValue {
-            input: s.to_owned(),
+            input: input(),
             reason: reason.to_owned(),
         };
-        let (kind, value) = s.split_once(':').ok_or_else(|| ParseError::UnknownKind {
-            input: s.to_owned(),
-        })?;
         match kind {
             "branch" | "tag" => {
                 if !valid_ref_part(value) {
@@ -136,7 +137,7 @@ impl FromStr for Reference {
             "semver" => Range::parse(value)
                 .map(Self::Semver)
                 .map_err(|source| ParseError::Range {
-                    input: s.to_owned(),
+                    input: input(),
                     source,
                 }),
             "commit" => {
@@ -151,10 +152,20 @@ impl FromStr for Reference {
                 }
                 Ok(Self::RefName(value.to_owned()))
             }
-            _ => Err(ParseError::UnknownKind {
-                input: s.to_owned(),
-            }),
+            _ => Err(ParseError::UnknownKind { input: input() }),
         }
+    }
+}
+
+impl FromStr for Reference {
+    type Err = ParseError;
+
+    /// Parses `branch:main`, `tag:v1.0.0`, `semver:>=1.0.0`, `commit:<sha>` or `name:refs/…`.
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        let (kind, value) = s.split_once(':').ok_or_else(|| ParseError::UnknownKind {
+            input: s.to_owned(),
+        })?;
+        Self::from_parts(kind, value)
     }
 }
 
