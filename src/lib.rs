@@ -1,19 +1,12 @@
 //! `gitops`: Git as the source of truth for Kubernetes, as building blocks a Rust program composes.
 //!
 //! This facade re-exports [`gitops_core`] (the object model, the six backend traits and the
-//! reconcile pass) and, behind additive features, the backend crates:
+//! reconcile pass) and, behind additive features, the backend crates (each feature is named
+//! after its crate, `gitops_notify` coming in as `gitops::notifiers`).
 //!
-//! | feature | crate | what it brings |
-//! |---|---|---|
-//! | `local` (default) | `gitops_local` | `DirectorySource`, `DirectoryApplier`, `PlainRenderer`: no server needed |
-//! | `kustomize` | `gitops_kustomize` | `KustomizeRenderer`: a native kustomize build |
-//! | `sops` | `gitops_sops` | `SopsDecryptor`: SOPS with age keys |
-//! | `registry` | `gitops_registry` | `RegistryScanner`: OCI tag listing with registry auth |
-//! | `kube` | `gitops_kube` | `KubeApplier`: server-side apply, prune, health, drift; inventory stores |
-//! | `git` | `gitops_git` | `GitSource` on gix; `GitWriter` for commits and pushes |
-//! | `notify` | `gitops_notify` (as `gitops::notifiers`) | Slack, Discord, GitHub status and webhook notifiers; webhook receivers |
-//! | `flux` | `gitops_flux` | Flux's custom resources: types, CRDs, status inventory, metrics |
-//! | `helm` | `gitops_helm` | `HelmRenderer` and `template`: Helm charts rendered natively, as `helm template` prints them |
+//! ## Features
+//!
+#![doc = document_features::document_features!()]
 //!
 //! See the repository's README for the crate map and `examples/quickstart.rs` for a whole pass.
 #![forbid(unsafe_code)]
