@@ -25,7 +25,7 @@ pub fn controller() -> Command {
 pub fn cli() -> Command {
     let built = std::env::current_exe()
         .ok()
-        .and_then(|exe| Some(exe.parent()?.parent()?.join("examples").join("gitops")))
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("gitops")))
         .filter(|path| path.is_file());
     match built {
         Some(binary) => Command::new(binary),
@@ -36,7 +36,7 @@ pub fn cli() -> Command {
                 .arg("--quiet")
                 .arg("--manifest-path")
                 .arg(workspace_root().join("Cargo.toml"))
-                .args(["--all-features", "--example", "gitops", "--"]);
+                .args(["-p", "gitops-cli", "--"]);
             cargo
         }
     }

@@ -7,8 +7,6 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-const FEATURES: &str = "local,kustomize,sops,registry,kube,git,flux,helm";
-
 struct Run {
     code: Option<i32>,
     stdout: String,
@@ -16,12 +14,12 @@ struct Run {
 }
 
 fn reconcile_local(repo: &Path, out: &Path) -> Run {
-    let output = support::example("gitops", FEATURES)
+    let output = support::gitops()
         .args(["reconcile", "local"])
         .arg(repo)
         .arg("--out")
         .arg(out)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(support::workspace_root())
         .output()
         .unwrap();
     Run {

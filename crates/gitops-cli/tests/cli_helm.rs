@@ -8,8 +8,6 @@ mod support;
 use std::path::Path;
 use std::process::{Command, Output};
 
-const FEATURES: &str = "local,kustomize,sops,registry,kube,git,flux,helm";
-
 fn write(dir: &Path, name: &str, text: &str) {
     let path = dir.join(name);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -141,7 +139,7 @@ spec:
 }
 
 fn ours(chart: &Path, args: &[&str]) -> Output {
-    support::example("gitops", FEATURES)
+    support::gitops()
         .args(["helm", "template", "rel"])
         .arg(chart)
         .args(args)

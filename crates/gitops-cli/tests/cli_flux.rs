@@ -39,17 +39,15 @@ impl std::fmt::Display for Run {
     }
 }
 
-/// Runs `gitops ARGS --kubeconfig …`: the binary `cargo test` built next to this test when there
-/// is one, else `cargo run --example gitops`. In a blocking thread, so that the test can play the
+/// Runs `gitops ARGS --kubeconfig …` in a blocking thread, so that the test can play the
 /// controller meanwhile.
 async fn gitops(kube: &KubeEnv, args: &[&str]) -> Run {
-    let mut command =
-        support::example("gitops", "local,kustomize,sops,registry,kube,git,flux,helm");
+    let mut command = support::gitops();
     command
         .args(args)
         .arg("--kubeconfig")
         .arg(kube.kubeconfig_path())
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
+        .current_dir(support::workspace_root());
     let output = tokio::task::spawn_blocking(move || command.output())
         .await
         .unwrap()

@@ -1,7 +1,7 @@
 //! `gitops`: the command line over the library, one subcommand per building block.
 //!
 //! ```text
-//! cargo run --example gitops -- --help
+//! cargo run -p gitops-cli -- --help
 //! ```
 //!
 //! Errors print their whole cause chain and exit non-zero; `diff` exits 0 in sync, 1 when it
