@@ -472,6 +472,9 @@ fn apply_json(
     growth: &mut Growth,
 ) -> Result<(), Error> {
     r.store_previous_id();
+    // kustomize's bookkeeping stays on an object `patches:` patched, for `patchesJson6902`
+    // later; its `patchesJson6902` leaves none.
+    r.bookkeeping |= annotations;
     let id = r.cur_id().display();
     // An `add` or `replace` under that map then works on an object written without
     // annotations. Emulated by adding the map for the patch and dropping it again when the
