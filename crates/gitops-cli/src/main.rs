@@ -11,11 +11,19 @@
 //! cluster where a controller reconciles Flux's objects, as the `flux` CLI does: `--kubeconfig`
 //! (else the environment's configuration), `-n` (default `flux-system`). Their progress lines go
 //! to stderr like flux's; they exit 1 when the object failed or the wait timed out.
+//!
+//! `build`, `diff` and `apply` bound what a render may read to one repository root, as Flux
+//! bounds it to the source artifact: `--root DIR` when given, else the enclosing Git work tree
+//! (the nearest directory up from DIR holding `.git`, a directory or a worktree's file), so
+//! `clusters/prod` may refer to `../../apps/web`. Outside a work tree and without `--root`,
+//! `diff` and `apply` keep DIR itself as the root (a lone folder reads nothing beside it) and
+//! `build` has no bound, as `kubectl kustomize`. A DIR outside `--root`, or a read out of the
+//! root, is an error naming the path and the root.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,6 +63,10 @@ enum Command {
     Build {
         /// The directory to build.
         dir: PathBuf,
+        /// Refuse reads outside this directory (default: the enclosing Git work tree; outside
+        /// one, no bound, as `kubectl kustomize`).
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
         /// `LoadRestrictionsRootOnly` (default) or `LoadRestrictionsNone`.
         #[arg(long, default_value = "LoadRestrictionsRootOnly")]
         load_restrictor: String,
@@ -74,6 +86,10 @@ enum Command {
     Diff {
         /// The directory to render (kustomization, or a folder taken whole).
         dir: PathBuf,
+        /// The repository root reads are bounded to (default: the enclosing Git work tree,
+        /// else DIR itself).
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
         /// Compare with the cluster of this kubeconfig.
         #[arg(long, conflicts_with = "out", required_unless_present = "out")]
         kubeconfig: Option<PathBuf>,
@@ -81,15 +97,25 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Render DIR and server-side apply it to a cluster, in stages, optionally pruning and waiting.
+    /// Render DIR and server-side apply it to a cluster (or write it to `--out`), in stages,
+    /// optionally pruning and waiting.
     Apply {
         /// The directory to render (kustomization, or a folder taken whole).
         dir: PathBuf,
+        /// The repository root reads are bounded to (default: the enclosing Git work tree,
+        /// else DIR itself).
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
         /// The kubeconfig of the cluster.
+        #[arg(long, conflicts_with = "out", required_unless_present = "out")]
+        kubeconfig: Option<PathBuf>,
+        /// Write to this output folder instead of a cluster, one file per object, as
+        /// `reconcile local` does (its inventory is kept in the folder).
         #[arg(long)]
-        kubeconfig: PathBuf,
-        /// Delete objects the last apply owned and this render lacks (needs --inventory).
-        #[arg(long, requires = "inventory")]
+        out: Option<PathBuf>,
+        /// Delete objects the last apply owned and this render lacks (on a cluster, needs
+        /// --inventory).
+        #[arg(long)]
         prune: bool,
         /// Wait until the applied objects are healthy.
         #[arg(long)]
@@ -549,6 +575,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Build {
             dir,
+            root,
             load_restrictor,
             reorder,
         } => {
@@ -563,10 +590,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "none" => Reorder::None,
                 other => anyhow::bail!("unknown reorder {other:?}: legacy or none"),
             };
-            let options = BuildOptions::default()
+            let mut options = BuildOptions::default()
                 .with_load_restrictor(restrictor)
                 .with_reorder(reorder);
-            print!("{}", gitops::kustomize::build_to_string(&dir, &options)?);
+            let located = locate(&dir, root.as_deref())?;
+            if let Some(located) = &located {
+                options = options.with_root(&located.root);
+            }
+            let out = gitops::kustomize::build_to_string(&dir, &options);
+            let out = match located {
+                Some(located) => {
+                    out.with_context(|| format!("build failed ({})", located.describe()))
+                }
+                None => out.map_err(anyhow::Error::from),
+            }?;
+            print!("{out}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Helm(HelmCommand::Template(args)) => Ok(helm_template(*args)),
@@ -722,13 +760,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Diff {
             dir,
+            root,
             kubeconfig,
             out,
         } => {
+            let located = locate_or_dir(&dir, root.as_deref())?;
             let objects = renderer()
-                .render(&RenderRequest::new(&dir, "."))
+                .render(&RenderRequest::new(&located.root, &located.path))
                 .await
-                .context("render failed")?;
+                .with_context(|| format!("render failed ({})", located.describe()))?;
             let drifts = match (kubeconfig, out) {
                 (Some(kubeconfig), _) => {
                     let applier = gitops::kube::KubeApplier::from_kubeconfig(&kubeconfig).await?;
@@ -752,37 +792,68 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Apply {
             dir,
+            root,
             kubeconfig,
+            out,
             prune,
             wait,
             timeout,
             inventory,
         } => {
-            let applier = gitops::kube::KubeApplier::from_kubeconfig(&kubeconfig).await?;
+            let located = locate_or_dir(&dir, root.as_deref())?;
             let me = cli_owner();
             let options = Options::default()
+                .with_path(&located.path)
                 .with_prune(prune)
                 .with_wait(wait)
                 .with_timeout(std::time::Duration::from_secs(timeout));
-            let mut reconciler = Reconciler::new(
-                me,
-                Arc::new(DirectorySource::new(&dir)),
-                Arc::new(renderer()),
-                Arc::new(applier.clone()),
-            )
-            .with_options(options);
-            if let Some(flag) = &inventory {
-                let store =
-                    gitops::kube::ConfigMapInventory::from_flag(applier.client().clone(), flag)
+            let source = Arc::new(WorkTreeSource {
+                dir: DirectorySource::new(&dir),
+                root: located.root.clone(),
+            });
+            let reconciler = match (kubeconfig, out) {
+                (Some(kubeconfig), _) => {
+                    if prune && inventory.is_none() {
+                        anyhow::bail!("--prune on a cluster needs --inventory NAMESPACE/NAME");
+                    }
+                    let applier = gitops::kube::KubeApplier::from_kubeconfig(&kubeconfig).await?;
+                    let mut reconciler = Reconciler::new(
+                        me,
+                        source,
+                        Arc::new(renderer()),
+                        Arc::new(applier.clone()),
+                    )
+                    .with_options(options);
+                    if let Some(flag) = &inventory {
+                        let store = gitops::kube::ConfigMapInventory::from_flag(
+                            applier.client().clone(),
+                            flag,
+                        )
                         .with_context(|| {
                             format!("--inventory must be NAMESPACE/NAME, got {flag:?}")
                         })?;
-                reconciler = reconciler.with_inventory_store(Arc::new(store));
-            }
-            let outcome = reconciler
-                .reconcile(None)
-                .await
-                .map_err(|f| anyhow::Error::new(f.error).context(format!("{} failed", f.stage)))?;
+                        reconciler = reconciler.with_inventory_store(Arc::new(store));
+                    }
+                    reconciler
+                }
+                (None, Some(out)) => {
+                    if inventory.is_some() {
+                        anyhow::bail!("--inventory is for a cluster; --out keeps its own");
+                    }
+                    let applier = DirectoryApplier::new(&out);
+                    Reconciler::new(me, source, Arc::new(renderer()), Arc::new(applier.clone()))
+                        .with_inventory_store(Arc::new(applier))
+                        .with_options(options)
+                }
+                (None, None) => anyhow::bail!("give --kubeconfig or --out"),
+            };
+            let outcome = reconciler.reconcile(None).await.map_err(|f| {
+                anyhow::Error::new(f.error).context(format!(
+                    "{} failed ({})",
+                    f.stage,
+                    located.describe()
+                ))
+            })?;
             for change in &outcome.changes.changes {
                 println!("{} {}", change.id, change.action);
             }
@@ -842,6 +913,92 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+// --- Repository roots ----------------------------------------------------------------------
+
+/// A directory to render, as a repository root and a path in it.
+struct Located {
+    root: PathBuf,
+    path: PathBuf,
+    /// How the root was chosen, for messages.
+    why: &'static str,
+}
+
+impl Located {
+    fn describe(&self) -> String {
+        format!("repository root {}, {}", self.root.display(), self.why)
+    }
+}
+
+/// The root `dir` renders in: `root` when given (and `dir` must be inside it), else the nearest
+/// directory up from `dir` that holds `.git`; `None` outside a work tree. Both are compared
+/// after resolving symbolic links, so a link cannot carry DIR out of the root.
+fn locate(dir: &Path, root: Option<&Path>) -> anyhow::Result<Option<Located>> {
+    let canonical = dir
+        .canonicalize()
+        .with_context(|| format!("cannot read {}", dir.display()))?;
+    let (root, why) = match root {
+        Some(root) => (
+            root.canonicalize()
+                .with_context(|| format!("cannot read --root {}", root.display()))?,
+            "from --root",
+        ),
+        None => match canonical.ancestors().find(|a| a.join(".git").exists()) {
+            Some(work_tree) => (work_tree.to_path_buf(), "the enclosing Git work tree"),
+            None => return Ok(None),
+        },
+    };
+    let path = canonical.strip_prefix(&root).map_err(|_| {
+        anyhow::anyhow!(
+            "{} is outside the repository root {} ({why})",
+            dir.display(),
+            root.display()
+        )
+    })?;
+    let path = if path.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        path.to_path_buf()
+    };
+    Ok(Some(Located { root, path, why }))
+}
+
+/// The repository root as an artifact whose revision digests only DIR's files: a work tree
+/// also holds build outputs and links to the machine's folders, which a one-off `apply` must
+/// not read. Files DIR refers to elsewhere in the root are rendered but not in the digest.
+struct WorkTreeSource {
+    dir: DirectorySource,
+    root: PathBuf,
+}
+
+#[gitops::async_trait]
+impl gitops::Source for WorkTreeSource {
+    async fn fetch(
+        &self,
+        last: Option<&gitops::Revision>,
+    ) -> Result<gitops::Fetch, gitops::source::Error> {
+        Ok(match self.dir.fetch(last).await? {
+            gitops::Fetch::Updated(mut artifact) => {
+                artifact.path.clone_from(&self.root);
+                gitops::Fetch::Updated(artifact)
+            }
+            gitops::Fetch::Unchanged(mut artifact) => {
+                artifact.path.clone_from(&self.root);
+                gitops::Fetch::Unchanged(artifact)
+            }
+        })
+    }
+}
+
+/// [`locate`], falling back to `dir` itself as the root outside a work tree: a lone folder
+/// reads nothing beside it.
+fn locate_or_dir(dir: &Path, root: Option<&Path>) -> anyhow::Result<Located> {
+    Ok(locate(dir, root)?.unwrap_or_else(|| Located {
+        root: dir.to_path_buf(),
+        path: PathBuf::from("."),
+        why: "DIR itself: not in a Git work tree, give --root to widen",
+    }))
 }
 
 // --- Flux objects on a cluster -------------------------------------------------------------

@@ -213,6 +213,9 @@ pub(crate) struct Resource {
     pub suffixes: Vec<String>,
     /// Generated and due a content-hash suffix at the end of the build.
     pub needs_hash: bool,
+    /// kustomize keeps its own annotations on the object (generated, renamed or given a
+    /// namespace), so `metadata.annotations` exists when `patchesJson6902` runs.
+    pub bookkeeping: bool,
     /// Where the resource came from, for `buildMetadata: [originAnnotations]`.
     pub origin: Option<String>,
 }
@@ -225,6 +228,7 @@ impl Resource {
             prefixes: Vec::new(),
             suffixes: Vec::new(),
             needs_hash: false,
+            bookkeeping: false,
             origin: None,
         }
     }

@@ -264,6 +264,7 @@ fn make(
     }
     let mut r = Resource::new(Value::Object(obj));
     r.needs_hash = opts.disable_hash != Some(true);
+    r.bookkeeping = true;
     Ok((r, behavior))
 }
 
@@ -362,6 +363,7 @@ fn absorb(
             r.suffixes = old.suffixes.clone();
             r.origin = old.origin.clone();
             r.needs_hash = r.needs_hash && old.needs_hash;
+            r.bookkeeping = old.bookkeeping;
             ra[matches[0]] = r;
             Ok(())
         }

@@ -121,6 +121,7 @@ fn namespace(
 ) -> Result<(), Error> {
     for r in ra.iter_mut() {
         r.store_previous_id();
+        r.bookkeeping = true;
         let gvk = r.gvk();
         let api_version = r.api_version().to_owned();
         if !gvk.is_cluster_scoped() {
@@ -198,6 +199,7 @@ pub(crate) fn prefix_suffix(ra: &mut [Resource], prefix: &str, suffix: &str) {
             r.suffixes.push(suffix.to_owned());
         }
         r.store_previous_id();
+        r.bookkeeping = true;
         let name = format!("{prefix}{}{suffix}", r.name());
         r.set_name(&name);
     }

@@ -1,6 +1,8 @@
 //! Patches: strategic merge (with Kubernetes merge keys and `$patch` directives) and JSON 6902,
 //! with kustomize's target selectors.
 
+use std::collections::HashMap;
+
 use regex::Regex;
 use serde_json::{Map, Value};
 
@@ -341,6 +343,7 @@ fn apply_sm(
             format!("applying patch to {}: {m}", r.cur_id().display()),
         )
     })?;
+    collapse_repeated_keys(&mut r.value, &ctx, &mut path);
     if deleted || r.value.as_object().is_none_or(Map::is_empty) {
         ra.remove(i);
         return Ok(());
@@ -418,7 +421,7 @@ pub(crate) fn patches(
                     ));
                 };
                 for i in select(&layer.file, &field, t, ra)? {
-                    apply_json(&source, &ops, &mut ra[i], &mut b.growth)?;
+                    apply_json(&source, &ops, &mut ra[i], true, &mut b.growth)?;
                 }
             }
         }
@@ -451,25 +454,32 @@ pub(crate) fn json6902_entries(
             }
         };
         for i in select(&layer.file, &field, t, ra)? {
-            apply_json(&source, &ops, &mut ra[i], &mut b.growth)?;
+            let annotations = ra[i].bookkeeping;
+            apply_json(&source, &ops, &mut ra[i], annotations, &mut b.growth)?;
         }
     }
     Ok(())
 }
 
+/// Applies JSON 6902 `ops` to `r`. With `annotations`, `metadata.annotations` exists while the
+/// patch runs, as it does in kustomize when it keeps its bookkeeping there: always under
+/// `patches:`, only on objects it generated or renamed under `patchesJson6902`.
 fn apply_json(
     source: &str,
     ops: &[Value],
     r: &mut Resource,
+    annotations: bool,
     growth: &mut Growth,
 ) -> Result<(), Error> {
     r.store_previous_id();
+    // kustomize's bookkeeping stays on an object `patches:` patched, for `patchesJson6902`
+    // later; its `patchesJson6902` leaves none.
+    r.bookkeeping |= annotations;
     let id = r.cur_id().display();
-    // kustomize keeps its own bookkeeping in `metadata.annotations` while it patches, so that
-    // map always exists then: an `add` or `replace` under it works on an object written
-    // without annotations. Emulated by adding the map for the patch and dropping it again
-    // when the patch leaves it empty.
-    let added_annotations = match r.value.get_mut("metadata") {
+    // An `add` or `replace` under that map then works on an object written without
+    // annotations. Emulated by adding the map for the patch and dropping it again when the
+    // patch leaves it empty.
+    let added_annotations = match r.value.get_mut("metadata").filter(|_| annotations) {
         Some(Value::Object(md)) => match md.get("annotations") {
             None | Some(Value::Null) => {
                 md.insert("annotations".into(), Value::Object(Map::new()));
@@ -689,6 +699,46 @@ fn merge_key(ctx: &SchemaCtx, path: &[String]) -> Option<&'static [&'static str]
         "secrets" if n == 1 && ctx.kind == "ServiceAccount" => Some(&["name"]),
         "conditions" if parent == "status" => Some(&["type"]),
         _ => None,
+    }
+}
+
+/// kustomize rebuilds every list merged by one key of an object it patches, so an element
+/// whose key repeats an earlier one's replaces it: the first position, the last value.
+/// Lists with an element lacking the key (or not a mapping) are left as they are.
+fn collapse_repeated_keys(v: &mut Value, ctx: &SchemaCtx, path: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m.iter_mut() {
+                path.push(k.clone());
+                collapse_repeated_keys(child, ctx, path);
+                path.pop();
+            }
+        }
+        Value::Array(items) => {
+            for item in items.iter_mut() {
+                collapse_repeated_keys(item, ctx, path);
+            }
+            let Some(&[key]) = merge_key(ctx, path) else {
+                return;
+            };
+            if items.len() < 2 || !items.iter().all(|i| i.get(key).is_some()) {
+                return;
+            }
+            let mut out: Vec<Value> = Vec::with_capacity(items.len());
+            let mut at: HashMap<String, usize> = HashMap::new();
+            for item in items.drain(..) {
+                let id = item.get(key).map(Value::to_string).unwrap_or_default();
+                match at.get(&id) {
+                    Some(&i) => out[i] = item,
+                    None => {
+                        at.insert(id, out.len());
+                        out.push(item);
+                    }
+                }
+            }
+            *items = out;
+        }
+        _ => {}
     }
 }
 
