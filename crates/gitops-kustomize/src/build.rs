@@ -536,6 +536,7 @@ impl<'a> Builder<'a> {
             }
         }
         transform::generators::run(self, layer, ra)?;
+        transform::plugins::generators(self, layer, ra)?;
         for comp in &layer.k.components {
             let path = self.resolve(layer, comp, false)?;
             if !self.fs.is_dir(&path) {
@@ -564,6 +565,7 @@ impl<'a> Builder<'a> {
             r?;
         }
         transform::run_transformers(self, layer, ra)?;
+        transform::plugins::validators(self, layer, ra)?;
         for var in transform::vars::parse(&layer.file, &layer.k.vars)? {
             if self.vars.iter().any(|v| v.name == var.name) {
                 return Err(invalid(

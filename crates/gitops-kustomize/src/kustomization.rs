@@ -92,8 +92,12 @@ pub(crate) struct SortOptions {
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Kustomization {
     pub is_component: bool,
-    /// `transformers`: built-in transformer configurations, inline or files.
+    /// `transformers`: built-in transformer configurations, inline, files or directories.
     pub transformers: Vec<String>,
+    /// `generators`: built-in generator configurations, inline, files or directories.
+    pub generators: Vec<String>,
+    /// `validators`: built-in transformer configurations run as checks that change nothing.
+    pub validators: Vec<String>,
     /// `configurations`: transformer configuration files.
     pub configurations: Vec<String>,
     pub resources: Vec<String>,
@@ -638,14 +642,8 @@ impl Kustomization {
                     });
                 }
                 "transformers" => k.transformers = ctx.strings(f, v)?,
-                "generators" | "validators" => {
-                    if !ctx.list(f, v)?.is_empty() {
-                        return Err(Error::Unsupported {
-                            path: file.into(),
-                            feature: format!("{f} (kustomize plugins)"),
-                        });
-                    }
-                }
+                "generators" => k.generators = ctx.strings(f, v)?,
+                "validators" => k.validators = ctx.strings(f, v)?,
                 "configurations" => k.configurations = ctx.strings(f, v)?,
                 "commonLabelsSelectorOnly" => {
                     return Err(Error::Unsupported {

@@ -35,20 +35,26 @@
 //! `commonAnnotations`, `varReference`, `images` and `replicas`; a base's configuration
 //! reaches its overlays, as in kustomize), `sortOptions`, `buildMetadata: [managedByLabel,
 //! originAnnotations]`,
-//! `transformers` naming kustomize's built-in `LabelTransformer`, `AnnotationsTransformer`,
-//! `ImageTagTransformer`, `ReplicaCountTransformer`, `PatchTransformer`,
-//! `ReplacementTransformer` and `PrefixSuffixTransformer` (on `metadata/name`), inline or
-//! from files, `openapi.version`, the load restrictor (`--load-restrictor`), `--reorder`, and `List`
+//! `generators`, `transformers` and `validators` naming kustomize's built-in plugins
+//! (`apiVersion: builtin`; inline, from files, or a directory whose kustomization builds
+//! into the configurations; inline entries first, then paths, as in kustomize):
+//! `ConfigMapGenerator` and `SecretGenerator` as generators; `AnnotationsTransformer`,
+//! `HashTransformer`, `ImageTagTransformer`, `LabelTransformer`, `NamespaceTransformer`
+//! (`fieldSpecs`, `unsetOnly`, `setRoleBindingSubjects`), `PatchJson6902Transformer`,
+//! `PatchStrategicMergeTransformer`, `PatchTransformer`, `PrefixSuffixTransformer`,
+//! `PrefixTransformer`, `SuffixTransformer` (any field specs), `ReplacementTransformer`,
+//! `ReplicaCountTransformer` and `ValueAddTransformer` as transformers and validators (a
+//! validator that changes a resource fails the build), `openapi.version`, the load
+//! restrictor (`--load-restrictor`), `--reorder`, and `List`
 //! documents. Bad input fails with an [`Error`] naming the file and the field: missing files,
 //! cycles, paths out of the root (symlinks included), invalid patches (with the patch's file
 //! and target), conflicting generators, duplicate ids, alias bombs, deep nesting, non-UTF-8.
 //!
 //! # Not supported (a clear [`Error::Unsupported`], never ignored)
-//! Remote resources (git and HTTP URLs), helm charts, exec/Go/container plugins, `generators`
-//! and `validators`, the built-in transformers other than those listed under Supported
-//! (`NamespaceTransformer`, `PatchStrategicMergeTransformer`, `HashTransformer`, …, and a
-//! `PrefixSuffixTransformer` on fields other than `metadata/name`), a directory listed in
-//! `transformers`, `crds`, `openapi.path`, `configurations` field specs for
+//! Remote resources (git and HTTP URLs), helm charts (`helmCharts`, and the built-in
+//! `HelmChartInflationGenerator`), the built-in `IAMPolicyGenerator`, exec/Go/container
+//! plugins (any `generators`, `transformers` or `validators` entry whose `apiVersion` is not
+//! `builtin`), `crds`, `openapi.path`, `configurations` field specs for
 //! `namePrefix`/`nameSuffix`, `buildMetadata: [transformerAnnotations]`. Post-build
 //! substitution (`${var}`) is not a kustomize feature; it lives in gitops-core.
 //!
@@ -69,6 +75,11 @@
 //!   bookkeeping there), so `add /metadata/annotations/x` works on an object without
 //!   annotations, while `add /metadata/labels/x` fails as it does in kubectl. `replace` on a
 //!   missing key of an existing mapping adds it; a missing parent or list index fails.
+//!
+//! - A built-in transformer listed in `validators` fails the build when it changes a value,
+//!   as kustomize's does; kustomize also refuses one that only rewrites a field with the
+//!   value already there (its check compares YAML nodes, positions included), which this
+//!   renderer accepts.
 //!
 //! - Which kinds are cluster-scoped (no namespace, no namespaced name references) follows
 //!   kustomize's built-in schema of Kubernetes 1.21, by group, version and kind:

@@ -147,7 +147,12 @@ impl Selector {
     }
 }
 
-fn select(file: &str, field: &str, t: &Target, ra: &[Resource]) -> Result<Vec<usize>, Error> {
+pub(crate) fn select(
+    file: &str,
+    field: &str,
+    t: &Target,
+    ra: &[Resource],
+) -> Result<Vec<usize>, Error> {
     let sel = Selector::new(t).map_err(|m| invalid(file, format!("{field}.target: {m}")))?;
     Ok(ra
         .iter()

@@ -1,86 +1,819 @@
-//! `transformers:` entries naming kustomize's built-in transformers (`apiVersion: builtin`),
-//! `PatchTransformer` and `ReplacementTransformer` included,
-//! inline or from a file. They run after the kustomization's own transformers, in the order
-//! listed, each with exactly the field specs it is given (no defaults), as in kustomize.
-//! Other plugins (exec, Go, containers) and the built-ins not listed here stay a clear
-//! [`Error::Unsupported`].
+//! kustomize's built-in plugins (`apiVersion: builtin`) listed in a kustomization's
+//! `generators:`, `transformers:` and `validators:`.
+//!
+//! Each entry is an inline configuration (YAML documents), a file of configurations or a
+//! directory whose kustomization builds into configurations. As in kustomize, the inline
+//! entries of a list run first, in order, then the paths. Generators run after the
+//! kustomization's own `configMapGenerator`/`secretGenerator`; transformers after its own
+//! transformers, each with exactly the field specs it is given (no defaults); validators last,
+//! and a validator that changes any resource fails the build.
+//!
+//! Supported: `ConfigMapGenerator`, `SecretGenerator`, `AnnotationsTransformer`,
+//! `HashTransformer`, `ImageTagTransformer`, `LabelTransformer`, `NamespaceTransformer`,
+//! `PatchJson6902Transformer`, `PatchStrategicMergeTransformer`, `PatchTransformer`,
+//! `PrefixSuffixTransformer`, `PrefixTransformer`, `SuffixTransformer`,
+//! `ReplacementTransformer`, `ReplicaCountTransformer` and `ValueAddTransformer`.
+//! `IAMPolicyGenerator`, `HelmChartInflationGenerator` and exec/Go/container plugins stay a
+//! clear [`Error::Unsupported`]; other kinds fail as kustomize fails on them.
 
 use serde_json::{Map, Value};
 
 use crate::build::{Builder, Layer};
 use crate::error::{Error, invalid};
-use crate::kustomization::{Image, Kustomization, canonical_keys};
+use crate::kustomization::{Image, Kustomization, Target, canonical_keys};
 use crate::resource::Resource;
-use crate::transform::fieldspec::Spec;
+use crate::transform::fieldspec::{Spec, apply_specs};
+use crate::transform::namespace::{Namespace, Subjects};
+
+/// The kustomization field a plugin configuration is listed in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Generator,
+    Transformer,
+    Validator,
+}
+
+impl Role {
+    fn field(self) -> &'static str {
+        match self {
+            Role::Generator => "generators",
+            Role::Transformer => "transformers",
+            Role::Validator => "validators",
+        }
+    }
+}
+
+/// One plugin configuration and where it was written (for errors).
+struct Config {
+    source: String,
+    doc: Map<String, Value>,
+}
+
+/// Runs the kustomization's `generators:` entries, adding what they generate to `ra`.
+pub(crate) fn generators(
+    b: &mut Builder<'_>,
+    layer: &Layer,
+    ra: &mut Vec<Resource>,
+) -> Result<(), Error> {
+    for c in configs(b, layer, Role::Generator, &layer.k.generators)? {
+        let kind = builtin_kind(&c, Role::Generator)?;
+        let secret = kind == "SecretGenerator";
+        // The generator's arguments are the configuration's top-level fields; its name and
+        // namespace default to the configuration's own, as kustomize's plugins read them.
+        let known: &[&str] = &[
+            "name",
+            "namespace",
+            "behavior",
+            "files",
+            "literals",
+            "envs",
+            "env",
+            "options",
+            "type",
+        ];
+        let doc = canonical_keys(&c.doc, known);
+        let mut args = Map::new();
+        for k in known {
+            if (*k == "type" && !secret) || doc.get(*k).is_none_or(Value::is_null) {
+                continue;
+            }
+            args.insert((*k).into(), doc[*k].clone());
+        }
+        for k in ["name", "namespace"] {
+            let empty = args
+                .get(k)
+                .is_none_or(|v| v.as_str().is_some_and(str::is_empty));
+            if empty && let Some(v) = c.doc.get("metadata").and_then(|m| m.get(k)) {
+                args.insert(k.into(), v.clone());
+            }
+        }
+        let field = if secret {
+            "secretGenerator"
+        } else {
+            "configMapGenerator"
+        };
+        let single = single(
+            layer,
+            &c.source,
+            field,
+            Value::Array(vec![Value::Object(args)]),
+        )?;
+        super::generators::run(b, &single, ra)?;
+    }
+    Ok(())
+}
 
 /// Runs the kustomization's `transformers:` entries over `ra`.
 pub(crate) fn run(b: &mut Builder<'_>, layer: &Layer, ra: &mut Vec<Resource>) -> Result<(), Error> {
-    for (i, entry) in layer.k.transformers.iter().enumerate() {
-        let field = format!("transformers[{i}]");
-        // An entry holding a line break is an inline configuration, else a file path.
-        let (source, docs) = if entry.contains('\n') {
-            let source = format!("{} ({field})", layer.file);
-            let docs = b.parse_yaml(&source, entry)?;
-            (source, docs)
-        } else {
-            let path = b.resolve(layer, entry, true)?;
-            if b.fs.is_dir(&path) {
-                return Err(Error::Unsupported {
-                    path: layer.file.clone(),
-                    feature: format!("{field}: a directory of transformer configurations"),
-                });
-            }
-            let source = b.show(&path);
-            let text = b.read_text(&path)?;
-            let docs = b.parse_yaml(&source, &text)?;
-            (source, docs)
-        };
-        for doc in docs.iter().filter(|d| !d.is_null()) {
-            if let Some(k) = as_kustomization(&source, doc)? {
-                // The same transformer a kustomization field runs, on a kustomization that
-                // holds only that field (paths resolve from this kustomization's directory).
-                let single = Layer {
-                    dir: layer.dir.clone(),
-                    file: source.clone(),
-                    k,
-                    origin_dir: layer.origin_dir.clone(),
-                    file_name: layer.file_name.clone(),
-                };
-                super::patch::patches(b, &single, ra)?;
-                super::replacements::run(b, &single, ra)?;
-                continue;
-            }
-            apply(&source, doc, ra)?;
+    for c in configs(b, layer, Role::Transformer, &layer.k.transformers)? {
+        let kind = builtin_kind(&c, Role::Transformer)?;
+        transform(b, layer, &c, kind, ra)?;
+    }
+    Ok(())
+}
+
+/// Runs the kustomization's `validators:` entries: transformers that must change nothing.
+pub(crate) fn validators(
+    b: &mut Builder<'_>,
+    layer: &Layer,
+    ra: &mut Vec<Resource>,
+) -> Result<(), Error> {
+    for c in configs(b, layer, Role::Validator, &layer.k.validators)? {
+        let kind = builtin_kind(&c, Role::Validator)?;
+        let before: Vec<Value> = ra.iter().map(|r| r.value.clone()).collect();
+        transform(b, layer, &c, kind, ra)?;
+        let changed = ra.len() != before.len()
+            || ra.iter().zip(&before).any(|(r, v)| {
+                let mut after = r.value.clone();
+                // kustomize lets a validator mark what it checked with this label.
+                if let Some(Value::Object(labels)) = after.pointer_mut("/metadata/labels") {
+                    labels.remove("validated-by");
+                }
+                &after != v
+            });
+        if changed {
+            return Err(invalid(
+                c.source,
+                format!("validator {kind} shouldn't modify the resource map"),
+            ));
         }
     }
     Ok(())
 }
 
-/// A `PatchTransformer` or `ReplacementTransformer` as the kustomization field it configures.
-fn as_kustomization(source: &str, doc: &Value) -> Result<Option<Kustomization>, Error> {
-    let Some(m) = doc.as_object() else {
-        return Ok(None);
-    };
-    if m.get("apiVersion").and_then(Value::as_str) != Some("builtin") {
-        return Ok(None);
+/// The configurations of one list: inline entries first, then files and directories.
+fn configs(
+    b: &mut Builder<'_>,
+    layer: &Layer,
+    role: Role,
+    entries: &[String],
+) -> Result<Vec<Config>, Error> {
+    let mut out = Vec::new();
+    let mut paths = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        // An entry holding a line break (or a flow mapping) is an inline configuration,
+        // else a path.
+        if !(entry.contains('\n') || entry.trim_start().starts_with('{')) {
+            paths.push(entry);
+            continue;
+        }
+        let source = format!("{} ({}[{i}])", layer.file, role.field());
+        for doc in b.parse_yaml(&source, entry)? {
+            push_doc(&mut out, &source, doc)?;
+        }
     }
-    let (field, known): (&str, &[&str]) = match m.get("kind").and_then(Value::as_str) {
-        Some("PatchTransformer") => ("patches", &["patch", "path", "target", "options"]),
-        Some("ReplacementTransformer") => ("replacements", &["replacements"]),
-        _ => return Ok(None),
+    for entry in paths {
+        let path = b.resolve(layer, entry, false)?;
+        if b.fs.is_dir(&path) {
+            let origin = crate::build::go_join(&layer.origin_dir, entry);
+            let (sub, resources) = b.accumulate(&path, false, origin)?;
+            for r in resources {
+                push_doc(&mut out, &sub.file, r.value)?;
+            }
+            continue;
+        }
+        let path = b.resolve(layer, entry, true)?;
+        let source = b.show(&path);
+        let text = b.read_text(&path)?;
+        for doc in b.parse_yaml(&source, &text)? {
+            push_doc(&mut out, &source, doc)?;
+        }
+    }
+    Ok(out)
+}
+
+fn push_doc(out: &mut Vec<Config>, source: &str, doc: Value) -> Result<(), Error> {
+    match doc {
+        Value::Null => Ok(()),
+        Value::Object(doc) => {
+            out.push(Config {
+                source: source.to_owned(),
+                doc,
+            });
+            Ok(())
+        }
+        _ => Err(invalid(source, "a plugin configuration must be a mapping")),
+    }
+}
+
+const GENERATORS: &[&str] = &[
+    "ConfigMapGenerator",
+    "SecretGenerator",
+    "IAMPolicyGenerator",
+    "HelmChartInflationGenerator",
+];
+
+const TRANSFORMERS: &[&str] = &[
+    "AnnotationsTransformer",
+    "HashTransformer",
+    "ImageTagTransformer",
+    "LabelTransformer",
+    "NamespaceTransformer",
+    "PatchJson6902Transformer",
+    "PatchStrategicMergeTransformer",
+    "PatchTransformer",
+    "PrefixSuffixTransformer",
+    "PrefixTransformer",
+    "SuffixTransformer",
+    "ReplacementTransformer",
+    "ReplicaCountTransformer",
+    "ValueAddTransformer",
+];
+
+/// The built-in kind a configuration names, checked against the list it is in.
+fn builtin_kind(c: &Config, role: Role) -> Result<&'static str, Error> {
+    let api_version = c
+        .doc
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let kind = c.doc.get("kind").and_then(Value::as_str).unwrap_or("");
+    let name = c
+        .doc
+        .get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if api_version != "builtin" {
+        return Err(Error::Unsupported {
+            path: c.source.clone(),
+            feature: format!(
+                "{}: plugin {api_version}/{kind} (exec, Go and container plugins; only kustomize's built-in plugins, apiVersion: builtin)",
+                role.field()
+            ),
+        });
+    }
+    let generator = GENERATORS.iter().find(|k| **k == kind);
+    let transformer = TRANSFORMERS.iter().find(|k| **k == kind);
+    let found = match (generator, transformer) {
+        (Some(k), _) | (None, Some(k)) => *k,
+        (None, None) => {
+            return Err(invalid(
+                c.source.clone(),
+                format!("{}: unable to load builtin {kind} ({name})", role.field()),
+            ));
+        }
     };
-    let mut fields = canonical_keys(m, known);
-    fields.remove("apiVersion");
-    fields.remove("kind");
-    fields.remove("metadata");
-    let value = if field == "patches" {
-        Value::Array(vec![Value::Object(fields)])
+    let fits = if role == Role::Generator {
+        generator.is_some()
     } else {
-        fields.remove("replacements").unwrap_or(Value::Null)
+        transformer.is_some()
     };
+    if !fits {
+        let what = if role == Role::Generator {
+            "generator"
+        } else {
+            "transformer"
+        };
+        return Err(invalid(
+            c.source.clone(),
+            format!("{}: plugin {kind} ({name}) is not a {what}", role.field()),
+        ));
+    }
+    if found == "IAMPolicyGenerator" || found == "HelmChartInflationGenerator" {
+        return Err(Error::Unsupported {
+            path: c.source.clone(),
+            feature: format!("{}: built-in {found}", role.field()),
+        });
+    }
+    Ok(found)
+}
+
+/// A kustomization holding only `field`, read from `source` and resolving paths from this
+/// kustomization's directory: the built-in plugins whose configuration is a kustomization
+/// field's run as that field.
+fn single(layer: &Layer, source: &str, field: &str, value: Value) -> Result<Layer, Error> {
     let mut k = Map::new();
     k.insert(field.into(), value);
-    Kustomization::from_value(source, &Value::Object(k)).map(Some)
+    Ok(Layer {
+        dir: layer.dir.clone(),
+        file: source.to_owned(),
+        k: Kustomization::from_value(source, &Value::Object(k))?,
+        origin_dir: layer.origin_dir.clone(),
+        file_name: layer.file_name.clone(),
+    })
+}
+
+fn transform(
+    b: &mut Builder<'_>,
+    layer: &Layer,
+    c: &Config,
+    kind: &str,
+    ra: &mut Vec<Resource>,
+) -> Result<(), Error> {
+    let source = c.source.as_str();
+    let m = &c.doc;
+    match kind {
+        "PatchTransformer" => {
+            let mut fields = canonical_keys(m, &["patch", "path", "target", "options"]);
+            for k in ["apiVersion", "kind", "metadata"] {
+                fields.remove(k);
+            }
+            let single = single(
+                layer,
+                source,
+                "patches",
+                Value::Array(vec![Value::Object(fields)]),
+            )?;
+            super::patch::patches(b, &single, ra)
+        }
+        "ReplacementTransformer" => {
+            let fields = canonical_keys(m, &["replacements"]);
+            let list = fields.get("replacements").cloned().unwrap_or(Value::Null);
+            let single = single(layer, source, "replacements", list)?;
+            super::replacements::run(b, &single, ra)
+        }
+        "PatchStrategicMergeTransformer" => {
+            let fields = canonical_keys(m, &["paths", "patches"]);
+            let mut entries = match fields.get("paths") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::Array(a)) => a.clone(),
+                Some(_) => {
+                    return Err(invalid(
+                        source,
+                        "PatchStrategicMergeTransformer.paths: expected a list",
+                    ));
+                }
+            };
+            let patches = string_field(source, kind, &fields, "patches")?;
+            if entries.is_empty() && patches.is_empty() {
+                return Err(invalid(
+                    source,
+                    "PatchStrategicMergeTransformer: empty file path and empty patch content",
+                ));
+            }
+            if !patches.is_empty() {
+                // Marked inline even when it holds a single line.
+                entries.push(Value::String(format!("{patches}\n")));
+            }
+            let single = single(
+                layer,
+                source,
+                "patchesStrategicMerge",
+                Value::Array(entries),
+            )?;
+            super::patch::strategic_merge_files(b, &single, ra)
+        }
+        "PatchJson6902Transformer" => {
+            let fields = canonical_keys(m, &["target", "path", "jsonOp"]);
+            let path = string_field(source, kind, &fields, "path")?;
+            let op = string_field(source, kind, &fields, "jsonOp")?;
+            let name = fields
+                .get("target")
+                .and_then(|t| t.get("name"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if name.is_empty() {
+                return Err(invalid(
+                    source,
+                    "PatchJson6902Transformer: must specify the target name",
+                ));
+            }
+            if path.is_empty() && op.is_empty() {
+                return Err(invalid(
+                    source,
+                    "PatchJson6902Transformer: empty file path and empty jsonOp",
+                ));
+            }
+            if !path.is_empty() && !op.is_empty() {
+                return Err(invalid(
+                    source,
+                    "PatchJson6902Transformer: must specify a file path or jsonOp, not both",
+                ));
+            }
+            let mut entry = Map::new();
+            entry.insert("target".into(), fields["target"].clone());
+            if path.is_empty() {
+                entry.insert("patch".into(), Value::String(op));
+            } else {
+                entry.insert("path".into(), Value::String(path));
+            }
+            let single = single(
+                layer,
+                source,
+                "patchesJson6902",
+                Value::Array(vec![Value::Object(entry)]),
+            )?;
+            super::patch::json6902_entries(b, &single, ra)
+        }
+        "LabelTransformer" | "AnnotationsTransformer" => {
+            let key = if kind == "LabelTransformer" {
+                "labels"
+            } else {
+                "annotations"
+            };
+            let m = canonical_keys(m, &[key, "fieldSpecs"]);
+            let pairs = string_map(source, &format!("{kind}.{key}"), m.get(key))?;
+            let specs = field_specs(source, kind, &m)?;
+            super::add_map_entries_in(source, ra, &pairs, &specs, kind)
+        }
+        "ImageTagTransformer" => {
+            let m = canonical_keys(m, &["imageTag", "fieldSpecs"]);
+            let tag = m
+                .get("imageTag")
+                .and_then(Value::as_object)
+                .map(|t| canonical_keys(t, &["name", "newName", "newTag", "digest", "tagSuffix"]))
+                .unwrap_or_default();
+            let s = |k: &str| tag.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+            let image = Image {
+                name: s("name"),
+                new_name: s("newName"),
+                new_tag: s("newTag"),
+                digest: s("digest"),
+                tag_suffix: s("tagSuffix"),
+            };
+            let specs = field_specs(source, kind, &m)?;
+            super::images_with(ra, &image, &specs, false);
+            Ok(())
+        }
+        "ReplicaCountTransformer" => {
+            let m = canonical_keys(m, &["replica", "fieldSpecs"]);
+            let replica = m
+                .get("replica")
+                .and_then(Value::as_object)
+                .map(|t| canonical_keys(t, &["name", "count"]))
+                .unwrap_or_default();
+            let name = replica.get("name").and_then(Value::as_str).unwrap_or("");
+            let count = replica.get("count").cloned().unwrap_or(Value::from(0));
+            if !count.is_i64() {
+                return Err(invalid(
+                    source,
+                    "ReplicaCountTransformer.replica.count: expected an integer",
+                ));
+            }
+            let specs = field_specs(source, kind, &m)?;
+            super::replicas_at(ra, name, &count, &specs)
+                .map_err(|e| invalid(source, format!("{kind}: {e}")))
+        }
+        "PrefixSuffixTransformer" | "PrefixTransformer" | "SuffixTransformer" => {
+            let m = canonical_keys(m, &["prefix", "suffix", "fieldSpecs"]);
+            if m.get("fieldSpecs").is_none_or(Value::is_null) {
+                return Err(invalid(
+                    source,
+                    format!("{kind}: fieldSpecs is not expected to be nil"),
+                ));
+            }
+            let specs = field_specs(source, kind, &m)?;
+            // PrefixSuffixTransformer is the prefix transformer, then the suffix one.
+            if kind != "SuffixTransformer" {
+                let prefix = string_field(source, kind, &m, "prefix")?;
+                affix(source, ra, &specs, &prefix, true)?;
+            }
+            if kind != "PrefixTransformer" {
+                let suffix = string_field(source, kind, &m, "suffix")?;
+                affix(source, ra, &specs, &suffix, false)?;
+            }
+            Ok(())
+        }
+        "NamespaceTransformer" => {
+            let m = canonical_keys(
+                m,
+                &[
+                    "metadata",
+                    "fieldSpecs",
+                    "unsetOnly",
+                    "setRoleBindingSubjects",
+                ],
+            );
+            let ns = m
+                .get("metadata")
+                .and_then(|md| md.get("namespace"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let subjects =
+                Subjects::parse(&string_field(source, kind, &m, "setRoleBindingSubjects")?)
+                    .map_err(|e| invalid(source, format!("{kind}: {e}")))?;
+            let unset_only = match m.get("unsetOnly") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(v)) => *v,
+                Some(_) => {
+                    return Err(invalid(
+                        source,
+                        format!("{kind}.unsetOnly: expected true or false"),
+                    ));
+                }
+            };
+            let specs = field_specs(source, kind, &m)?;
+            if ns.is_empty() {
+                return Ok(());
+            }
+            let setter = Namespace {
+                ns,
+                specs: &specs,
+                unset_only,
+                subjects,
+            };
+            for r in ra.iter_mut() {
+                r.store_previous_id();
+                setter
+                    .apply(r)
+                    .map_err(|e| invalid(source, format!("{kind}: {e}")))?;
+            }
+            super::no_id_conflict(source, ra)
+        }
+        "HashTransformer" => {
+            for r in ra.iter_mut().filter(|r| r.needs_hash) {
+                let h = super::generators::hash(r);
+                r.store_previous_id();
+                let name = format!("{}-{h}", r.name());
+                r.set_name(&name);
+            }
+            Ok(())
+        }
+        "ValueAddTransformer" => value_add(b, layer, c, ra),
+        _ => Err(invalid(
+            source,
+            format!("unable to load builtin transformer {kind}"),
+        )),
+    }
+}
+
+fn string_field(
+    source: &str,
+    kind: &str,
+    m: &Map<String, Value>,
+    key: &str,
+) -> Result<String, Error> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(String::new()),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(_) => Err(invalid(source, format!("{kind}.{key}: expected a string"))),
+    }
+}
+
+/// kustomize's prefix (or suffix) transformer on its field specs.
+fn affix(
+    source: &str,
+    ra: &mut [Resource],
+    specs: &[Spec],
+    affix: &str,
+    prefix: bool,
+) -> Result<(), Error> {
+    for r in ra.iter_mut() {
+        let org = r.org_id().gvk;
+        if org.kind == "CustomResourceDefinition"
+            || org.kind == "Namespace"
+            || (org.group == "apiregistration.k8s.io" && org.kind == "APIService")
+        {
+            continue;
+        }
+        for spec in specs.iter().filter(|s| s.selects(&org)) {
+            if spec.path == ["metadata", "name"] && !affix.is_empty() {
+                if prefix {
+                    r.prefixes.push(affix.to_owned());
+                } else {
+                    r.suffixes.push(affix.to_owned());
+                }
+                r.store_previous_id();
+            }
+            let gvk = r.gvk();
+            apply_specs(
+                &mut r.value,
+                &gvk,
+                std::slice::from_ref(spec),
+                &mut |v, _| {
+                    let cur = match v {
+                        Value::Null => String::new(),
+                        Value::String(s) => s.clone(),
+                        Value::Number(n) => n.to_string(),
+                        Value::Bool(b) => b.to_string(),
+                        _ => return Err("expected a scalar".into()),
+                    };
+                    *v = Value::String(if prefix {
+                        format!("{affix}{cur}")
+                    } else {
+                        format!("{cur}{affix}")
+                    });
+                    Ok(())
+                },
+            )
+            .map_err(|e| invalid(source, format!("{}: {e}", spec.path.join("/"))))?;
+        }
+    }
+    Ok(())
+}
+
+/// `ValueAddTransformer`: a value (by default the kustomization directory's name) written to
+/// a field, or inserted into a file path held there, in the selected resources.
+fn value_add(
+    b: &mut Builder<'_>,
+    layer: &Layer,
+    c: &Config,
+    ra: &mut [Resource],
+) -> Result<(), Error> {
+    let source = c.source.as_str();
+    let kind = "ValueAddTransformer";
+    let m = canonical_keys(&c.doc, &["value", "targets", "targetFilePath"]);
+    let mut value = string_field(source, kind, &m, "value")?.trim().to_owned();
+    if value.is_empty() {
+        value = layer
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+    }
+    let mut targets: Vec<Value> = match m.get("targets") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a.clone(),
+        Some(_) => return Err(invalid(source, format!("{kind}.targets: expected a list"))),
+    };
+    let file = string_field(source, kind, &m, "targetFilePath")?;
+    if !file.is_empty() {
+        let path = b.resolve(layer, &file, true)?;
+        let shown = b.show(&path);
+        let text = b.read_text(&path)?;
+        for doc in b.parse_yaml(&shown, &text)? {
+            if let Some(Value::Array(a)) = doc.get("targets") {
+                targets.extend(a.iter().cloned());
+            }
+        }
+    }
+    if targets.is_empty() {
+        return Err(invalid(
+            source,
+            format!("{kind}: must specify at least one target"),
+        ));
+    }
+    let mut parsed = Vec::new();
+    for (i, t) in targets.iter().enumerate() {
+        let field = format!("{kind}.targets[{i}]");
+        let t = t
+            .as_object()
+            .map(|t| canonical_keys(t, &["selector", "fieldPath", "filePathPosition"]))
+            .ok_or_else(|| invalid(source, format!("{field}: expected a mapping")))?;
+        let selector = match t.get("selector") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(sel)) => {
+                let sel = canonical_keys(
+                    sel,
+                    &[
+                        "group",
+                        "version",
+                        "kind",
+                        "name",
+                        "namespace",
+                        "labelSelector",
+                        "annotationSelector",
+                    ],
+                );
+                let f = |k: &str| string_field(source, &format!("{field}.selector"), &sel, k);
+                Some(Target {
+                    group: f("group")?,
+                    version: f("version")?,
+                    kind: f("kind")?,
+                    name: f("name")?,
+                    namespace: f("namespace")?,
+                    label_selector: f("labelSelector")?,
+                    annotation_selector: f("annotationSelector")?,
+                })
+            }
+            Some(_) => {
+                return Err(invalid(
+                    source,
+                    format!("{field}.selector: expected a mapping"),
+                ));
+            }
+        };
+        let path = string_field(source, &field, &t, "fieldPath")?;
+        if path.is_empty() {
+            return Err(invalid(
+                source,
+                format!("{field}: fieldPath cannot be empty"),
+            ));
+        }
+        let pos = match t.get("filePathPosition") {
+            None | Some(Value::Null) => 0,
+            Some(v) => v.as_i64().ok_or_else(|| {
+                invalid(
+                    source,
+                    format!("{field}.filePathPosition: expected an integer"),
+                )
+            })?,
+        };
+        if pos < 0 {
+            return Err(invalid(
+                source,
+                format!("{field}: value of FilePathPosition ({pos}) cannot be negative"),
+            ));
+        }
+        parsed.push((field, selector, path, pos));
+    }
+    for (field, selector, path, pos) in parsed {
+        let chosen: Vec<usize> = match &selector {
+            None => (0..ra.len()).collect(),
+            Some(t) => super::patch::select(source, &field, t, ra)?,
+        };
+        for i in chosen {
+            let r = &mut ra[i];
+            if path == "metadata/namespace" {
+                let setter = Namespace {
+                    ns: &value,
+                    specs: &[],
+                    unset_only: false,
+                    subjects: Subjects::DefaultOnly,
+                };
+                setter
+                    .apply(r)
+                    .map_err(|e| invalid(source, format!("{field}: {e}")))?;
+                continue;
+            }
+            add_value(&mut r.value, &path, &value, pos)
+                .map_err(|e| invalid(source, format!("{field}: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes `value` at a `/`-separated path (`\/` escapes a slash), creating missing maps;
+/// with `pos > 0` the value is inserted into the file path already there instead.
+fn add_value(doc: &mut Value, path: &str, value: &str, pos: i64) -> Result<(), String> {
+    let mut fields: Vec<String> = Vec::new();
+    for f in path.split('/') {
+        match fields.last_mut() {
+            Some(last) if last.ends_with('\\') => {
+                last.pop();
+                last.push('/');
+                last.push_str(f);
+            }
+            _ => fields.push(f.to_owned()),
+        }
+    }
+    let mut node = doc;
+    for f in &fields {
+        if node.is_null() {
+            *node = Value::Object(Map::new());
+        }
+        let Value::Object(m) = node else {
+            return Err(format!("{path}: {f} is not inside a mapping"));
+        };
+        node = m.entry(f.clone()).or_insert(Value::Null);
+    }
+    let cur = match node {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        _ => return Err(format!("{path}: expected a scalar")),
+    };
+    let new = if pos > 0 {
+        insert_path_part(&cur, usize::try_from(pos - 1).unwrap_or(0), value)
+    } else {
+        value.to_owned()
+    };
+    *node = Value::String(new);
+    Ok(())
+}
+
+/// `part` inserted into the `/`-separated `path` at `pos` (0 is first; an absolute path's
+/// leading `/` does not count); past the end it is appended.
+fn insert_path_part(path: &str, pos: usize, part: &str) -> String {
+    if part.is_empty() {
+        return path.to_owned();
+    }
+    let mut parts = path_split(path);
+    let mut pos = pos.min(parts.len());
+    if parts.first().is_some_and(String::is_empty) && pos < parts.len() {
+        pos += 1;
+    }
+    parts.insert(pos, part.to_owned());
+    let absolute = parts.first().is_some_and(String::is_empty);
+    let joined = crate::build::go_join("", &parts.join("/"));
+    if absolute {
+        if joined == "." {
+            "/".into()
+        } else {
+            format!("/{joined}")
+        }
+    } else if joined == "." && parts.iter().all(String::is_empty) {
+        String::new()
+    } else {
+        joined
+    }
+}
+
+/// Go's `filesys.PathSplit`: the path's parts, a leading `""` for an absolute path.
+fn path_split(path: &str) -> Vec<String> {
+    if path.is_empty() {
+        return Vec::new();
+    }
+    let (dir, file) = match path.rfind('/') {
+        Some(i) => (&path[..=i], &path[i + 1..]),
+        None => ("", path),
+    };
+    if dir == "/" {
+        return if file.is_empty() {
+            vec![String::new()]
+        } else {
+            vec![String::new(), file.to_owned()]
+        };
+    }
+    let dir = dir.strip_suffix('/').unwrap_or(dir);
+    if dir.is_empty() {
+        return vec![file.to_owned()];
+    }
+    let mut out = path_split(dir);
+    out.push(file.to_owned());
+    out
 }
 
 fn field_specs(source: &str, kind: &str, m: &Map<String, Value>) -> Result<Vec<Spec>, Error> {
@@ -129,94 +862,18 @@ fn string_map(source: &str, what: &str, v: Option<&Value>) -> Result<Map<String,
     }
 }
 
-fn apply(source: &str, doc: &Value, ra: &mut [Resource]) -> Result<(), Error> {
-    let m = doc
-        .as_object()
-        .ok_or_else(|| invalid(source, "a transformer configuration must be a mapping"))?;
-    let api_version = m.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-    let kind = m.get("kind").and_then(Value::as_str).unwrap_or("");
-    if api_version != "builtin" {
-        return Err(Error::Unsupported {
-            path: source.into(),
-            feature: format!(
-                "transformer plugin {api_version}/{kind} (only kustomize's built-in transformers, apiVersion: builtin)"
-            ),
-        });
-    }
-    let unsupported = || Error::Unsupported {
-        path: source.into(),
-        feature: format!("built-in transformer {kind}"),
-    };
-    match kind {
-        "LabelTransformer" | "AnnotationsTransformer" => {
-            let (key, what) = if kind == "LabelTransformer" {
-                ("labels", "LabelTransformer")
-            } else {
-                ("annotations", "AnnotationsTransformer")
-            };
-            let m = canonical_keys(m, &[key, "fieldSpecs"]);
-            let pairs = string_map(source, &format!("{what}.{key}"), m.get(key))?;
-            let specs = field_specs(source, kind, &m)?;
-            let layer_file = source.to_owned();
-            super::add_map_entries_in(&layer_file, ra, &pairs, &specs, what)
-        }
-        "ImageTagTransformer" => {
-            let m = canonical_keys(m, &["imageTag", "fieldSpecs"]);
-            let tag = m
-                .get("imageTag")
-                .and_then(Value::as_object)
-                .map(|t| canonical_keys(t, &["name", "newName", "newTag", "digest", "tagSuffix"]))
-                .unwrap_or_default();
-            let s = |k: &str| tag.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-            let image = Image {
-                name: s("name"),
-                new_name: s("newName"),
-                new_tag: s("newTag"),
-                digest: s("digest"),
-                tag_suffix: s("tagSuffix"),
-            };
-            let specs = field_specs(source, kind, &m)?;
-            super::images_with(ra, &image, &specs, false);
-            Ok(())
-        }
-        "ReplicaCountTransformer" => {
-            let m = canonical_keys(m, &["replica", "fieldSpecs"]);
-            let replica = m
-                .get("replica")
-                .and_then(Value::as_object)
-                .map(|t| canonical_keys(t, &["name", "count"]))
-                .unwrap_or_default();
-            let name = replica.get("name").and_then(Value::as_str).unwrap_or("");
-            let count = replica.get("count").cloned().unwrap_or(Value::from(0));
-            if !count.is_i64() {
-                return Err(invalid(
-                    source,
-                    "ReplicaCountTransformer.replica.count: expected an integer",
-                ));
-            }
-            let specs = field_specs(source, kind, &m)?;
-            super::replicas_at(ra, name, &count, &specs);
-            Ok(())
-        }
-        "PrefixSuffixTransformer" => {
-            let m = canonical_keys(m, &["prefix", "suffix", "fieldSpecs"]);
-            let specs = field_specs(source, kind, &m)?;
-            // Only the renaming of metadata/name (for every kind) is the transformer the
-            // kustomization's namePrefix/nameSuffix run; other fields would need kustomize's
-            // per-field bookkeeping.
-            let renames = specs.iter().all(|s| {
-                s.path == ["metadata", "name"]
-                    && s.group.is_empty()
-                    && s.version.is_empty()
-                    && s.kind.is_empty()
-            });
-            if specs.is_empty() || !renames {
-                return Err(unsupported());
-            }
-            let s = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-            super::prefix_suffix(ra, &s("prefix"), &s("suffix"));
-            Ok(())
-        }
-        _ => Err(unsupported()),
+#[cfg(test)]
+mod tests {
+    use super::insert_path_part;
+
+    #[test]
+    fn insert_path_part_counts_from_the_first_part_of_absolute_and_relative_paths() {
+        assert_eq!(insert_path_part("/x/y/z", 1, "v"), "/x/v/y/z");
+        assert_eq!(insert_path_part("x/y/z", 1, "v"), "x/v/y/z");
+        assert_eq!(insert_path_part("x/y", 0, "v"), "v/x/y");
+        assert_eq!(insert_path_part("x/y", 99, "v"), "x/y/v");
+        assert_eq!(insert_path_part("", 3, "v"), "v");
+        assert_eq!(insert_path_part("/", 0, "v"), "/v");
+        assert_eq!(insert_path_part("x", 0, ""), "x");
     }
 }
