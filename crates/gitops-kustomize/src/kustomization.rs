@@ -368,7 +368,6 @@ const FIELDS: &[&str] = &[
     "transformers",
     "validators",
     "configurations",
-    "commonLabelsSelectorOnly",
 ];
 
 /// `m` with every key that matches a `known` field name ignoring ASCII case renamed to that
@@ -645,12 +644,6 @@ impl Kustomization {
                 "generators" => k.generators = ctx.strings(f, v)?,
                 "validators" => k.validators = ctx.strings(f, v)?,
                 "configurations" => k.configurations = ctx.strings(f, v)?,
-                "commonLabelsSelectorOnly" => {
-                    return Err(Error::Unsupported {
-                        path: file.into(),
-                        feature: f.into(),
-                    });
-                }
                 other => return Err(ctx.err(other, "unknown field")),
             }
         }

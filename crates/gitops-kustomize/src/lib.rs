@@ -31,7 +31,7 @@
 //! `patchesJson6902`, `replacements` (inline or from a file; `[key=value]` selectors, `*`,
 //! indexes, `delimiter`/`index`, `create`), the deprecated `vars` (`$(NAME)` in kustomize's
 //! built-in var reference fields), `configurations` (transformer configuration files adding
-//! field specs for `nameReference`, `namespace`, `commonLabels`, `templateLabels`,
+//! field specs for `nameReference`, `namespace`, `namePrefix`, `nameSuffix`, `commonLabels`, `templateLabels`,
 //! `commonAnnotations`, `varReference`, `images` and `replicas`; a base's configuration
 //! reaches its overlays, as in kustomize), `sortOptions`, `buildMetadata: [managedByLabel,
 //! originAnnotations]`,
@@ -54,8 +54,7 @@
 //! Remote resources (git and HTTP URLs), helm charts (`helmCharts`, and the built-in
 //! `HelmChartInflationGenerator`), the built-in `IAMPolicyGenerator`, exec/Go/container
 //! plugins (any `generators`, `transformers` or `validators` entry whose `apiVersion` is not
-//! `builtin`), `crds`, `openapi.path`, `configurations` field specs for
-//! `namePrefix`/`nameSuffix`, `buildMetadata: [transformerAnnotations]`. Post-build
+//! `builtin`), `crds`, `openapi.path`, `buildMetadata: [transformerAnnotations]`. Post-build
 //! substitution (`${var}`) is not a kustomize feature; it lives in gitops-core.
 //!
 //! # Matched on purpose, though surprising

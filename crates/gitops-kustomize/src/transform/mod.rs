@@ -33,8 +33,19 @@ pub(crate) fn run_transformers(
     if !k.namespace.is_empty() {
         namespace(layer, ra, &k.namespace, &config.namespace)?;
     }
-    if !k.name_prefix.is_empty() || !k.name_suffix.is_empty() {
-        prefix_suffix(ra, &k.name_prefix, &k.name_suffix);
+    // kustomize's prefix transformer, then its suffix transformer, each on `metadata/name`
+    // and the configured field specs.
+    for (affix, configured, prefix) in [
+        (&k.name_prefix, &config.name_prefix, true),
+        (&k.name_suffix, &config.name_suffix, false),
+    ] {
+        if !affix.is_empty() {
+            let specs = with(
+                vec![Spec::new("", "", "", "metadata/name", false)],
+                configured,
+            );
+            plugins::affix(&layer.file, ra, &specs, affix, prefix)?;
+        }
     }
     for set in &k.labels {
         let mut specs: Vec<Spec> = set.fields.iter().map(Spec::from_field_spec).collect();
@@ -172,27 +183,6 @@ pub(crate) fn no_id_conflict(file: &str, ra: &[Resource]) -> Result<(), Error> {
         }
     }
     Ok(())
-}
-
-pub(crate) fn prefix_suffix(ra: &mut [Resource], prefix: &str, suffix: &str) {
-    for r in ra.iter_mut() {
-        let org = r.org_id();
-        if org.gvk.kind == "CustomResourceDefinition"
-            || org.gvk.kind == "Namespace"
-            || (org.gvk.group == "apiregistration.k8s.io" && org.gvk.kind == "APIService")
-        {
-            continue;
-        }
-        if !prefix.is_empty() {
-            r.prefixes.push(prefix.to_owned());
-        }
-        if !suffix.is_empty() {
-            r.suffixes.push(suffix.to_owned());
-        }
-        r.store_previous_id();
-        let name = format!("{prefix}{}{suffix}", r.name());
-        r.set_name(&name);
-    }
 }
 
 /// Adds key/value pairs to the maps at the field specs (labels, annotations).

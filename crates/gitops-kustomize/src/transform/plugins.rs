@@ -541,8 +541,9 @@ fn string_field(
     }
 }
 
-/// kustomize's prefix (or suffix) transformer on its field specs.
-fn affix(
+/// kustomize's prefix (or suffix) transformer on its field specs: the kustomization's
+/// `namePrefix`/`nameSuffix` and the built-in plugins.
+pub(crate) fn affix(
     source: &str,
     ra: &mut [Resource],
     specs: &[Spec],
@@ -558,13 +559,16 @@ fn affix(
             continue;
         }
         for spec in specs.iter().filter(|s| s.selects(&org)) {
-            if spec.path == ["metadata", "name"] && !affix.is_empty() {
+            if spec.path == ["metadata", "name"] {
+                // Recorded even when empty, as kustomize records it, for name references.
                 if prefix {
                     r.prefixes.push(affix.to_owned());
                 } else {
                     r.suffixes.push(affix.to_owned());
                 }
-                r.store_previous_id();
+                if !affix.is_empty() {
+                    r.store_previous_id();
+                }
             }
             let gvk = r.gvk();
             apply_specs(
