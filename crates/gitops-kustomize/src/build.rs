@@ -111,6 +111,15 @@ pub(crate) struct Builder<'a> {
     alias_expansion: Cell<usize>,
     /// What patches and replacements have added so far.
     pub growth: Growth,
+    /// The custom schema (`openapi.path`) in force, if any.
+    pub openapi: Option<Box<crate::openapi::CustomSchema>>,
+    /// Whether a kustomization has chosen the schema (a path or a version), so later ones
+    /// cannot, as in kustomize.
+    pub openapi_chosen: bool,
+    /// Whether kustomize would have loaded its built-in schema by now (a strategic merge
+    /// patch, or a custom kind read, before any custom schema): a custom schema chosen
+    /// afterwards then extends it instead of replacing it.
+    pub builtin_schema_used: Cell<bool>,
 }
 
 /// What patches and replacements have added to a build, against [`Limits::max_patch_growth`].
@@ -184,6 +193,9 @@ impl<'a> Builder<'a> {
                 used: 0,
                 max: opts.limits.max_patch_growth,
             },
+            openapi: None,
+            openapi_chosen: false,
+            builtin_schema_used: Cell::new(false),
         })
     }
 
@@ -323,7 +335,20 @@ impl<'a> Builder<'a> {
             }
             push_resource(file, i + 1, doc, &mut out)?;
         }
+        // kustomize's scope check of a kind its built-in schema does not list queues that
+        // schema for parsing; a custom schema chosen later is then added to it.
+        if self.openapi.is_none() && out.iter().any(|r| !r.gvk().is_builtin()) {
+            self.builtin_schema_used.set(true);
+        }
         Ok(out)
+    }
+
+    /// Records that a strategic merge patch is applied: without a custom schema in force,
+    /// kustomize loads its built-in schema for it.
+    pub fn note_schema_use(&self) {
+        if self.openapi.is_none() {
+            self.builtin_schema_used.set(true);
+        }
     }
 
     /// Loads the kustomization of a directory (canonical path).
@@ -493,6 +518,7 @@ impl<'a> Builder<'a> {
         }
         let mut layer = self.load_layer(dir, top)?;
         layer.origin_dir = origin_dir;
+        crate::openapi::select(self, &layer, top)?;
         if top
             && layer
                 .k
@@ -535,6 +561,8 @@ impl<'a> Builder<'a> {
                 self.config.merge(config);
             }
         }
+        let crds = transform::crds::load(self, layer)?;
+        self.config.merge(crds);
         transform::generators::run(self, layer, ra)?;
         transform::plugins::generators(self, layer, ra)?;
         for comp in &layer.k.components {
@@ -553,6 +581,7 @@ impl<'a> Builder<'a> {
             }
             let mut clayer = self.load_layer(&path, false)?;
             clayer.origin_dir = go_join(&layer.origin_dir, comp);
+            crate::openapi::select(self, &clayer, false)?;
             if !clayer.k.is_component {
                 return Err(invalid(
                     clayer.file.clone(),

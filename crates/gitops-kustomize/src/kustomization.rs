@@ -103,6 +103,10 @@ pub(crate) struct Kustomization {
     pub resources: Vec<String>,
     pub components: Vec<String>,
     pub crds: Vec<String>,
+    /// `openapi.path`: a custom schema file.
+    pub openapi_path: Option<String>,
+    /// `openapi.version`: a built-in schema version.
+    pub openapi_version: String,
     pub namespace: String,
     pub name_prefix: String,
     pub name_suffix: String,
@@ -425,15 +429,7 @@ impl Kustomization {
                 "apiVersion" | "kind" | "metadata" => {}
                 "resources" | "bases" => k.resources.extend(ctx.strings(f, v)?),
                 "components" => k.components = ctx.strings(f, v)?,
-                "crds" => {
-                    k.crds = ctx.strings(f, v)?;
-                    if !k.crds.is_empty() {
-                        return Err(Error::Unsupported {
-                            path: file.into(),
-                            feature: "crds (OpenAPI definitions for custom resources)".into(),
-                        });
-                    }
-                }
+                "crds" => k.crds = ctx.strings(f, v)?,
                 "namespace" => k.namespace = ctx.string(f, v)?,
                 "namePrefix" => k.name_prefix = ctx.string(f, v)?,
                 "nameSuffix" => k.name_suffix = ctx.string(f, v)?,
@@ -601,12 +597,12 @@ impl Kustomization {
                 "vars" => k.vars = ctx.list(f, v)?.to_vec(),
                 "openapi" => {
                     let m = ctx.object(f, v, &["path", "version"])?;
-                    if m.contains_key("path") {
-                        return Err(Error::Unsupported {
-                            path: file.into(),
-                            feature: "openapi.path (a custom OpenAPI schema)".into(),
-                        });
-                    }
+                    k.openapi_path = m
+                        .get("path")
+                        .map(|p| ctx.string("openapi.path", p))
+                        .transpose()?;
+                    k.openapi_version =
+                        ctx.string("openapi.version", m.get("version").unwrap_or(&Value::Null))?;
                 }
                 "sortOptions" => {
                     let m = ctx.object(f, v, &["order", "legacySortOptions"])?;

@@ -44,7 +44,13 @@
 //! `PatchStrategicMergeTransformer`, `PatchTransformer`, `PrefixSuffixTransformer`,
 //! `PrefixTransformer`, `SuffixTransformer` (any field specs), `ReplacementTransformer`,
 //! `ReplicaCountTransformer` and `ValueAddTransformer` as transformers and validators (a
-//! validator that changes a resource fails the build), `openapi.version`, the load
+//! validator that changes a resource fails the build), `crds` (kustomize's legacy OpenAPI
+//! definition files: `x-kubernetes-annotation`, `x-kubernetes-label-selector`,
+//! `x-kubernetes-identity` and `x-kubernetes-object-ref-*` become field specs of the custom
+//! kinds), `openapi.path` (a custom schema, JSON or YAML, whose
+//! `x-kubernetes-patch-strategy`/`x-kubernetes-patch-merge-key`/`x-kubernetes-list-map-keys`
+//! decide how strategic merge patches merge lists of the kinds it defines; chosen and
+//! combined with the built-in schema in kustomize's order, see below), `openapi.version`, the load
 //! restrictor (`--load-restrictor`), `--reorder`, and `List`
 //! documents. Bad input fails with an [`Error`] naming the file and the field: missing files,
 //! cycles, paths out of the root (symlinks included), invalid patches (with the patch's file
@@ -54,7 +60,7 @@
 //! Remote resources (git and HTTP URLs), helm charts (`helmCharts`, and the built-in
 //! `HelmChartInflationGenerator`), the built-in `IAMPolicyGenerator`, exec/Go/container
 //! plugins (any `generators`, `transformers` or `validators` entry whose `apiVersion` is not
-//! `builtin`), `crds`, `openapi.path`, `buildMetadata: [transformerAnnotations]`. Post-build
+//! `builtin`), `buildMetadata: [transformerAnnotations]`. Post-build
 //! substitution (`${var}`) is not a kustomize feature; it lives in gitops-core.
 //!
 //! # Matched on purpose, though surprising
@@ -80,12 +86,22 @@
 //!   value already there (its check compares YAML nodes, positions included), which this
 //!   renderer accepts.
 //!
+//! - A custom schema (`openapi.path`) is chosen as kustomize chooses it: the top-level
+//!   kustomization's `openapi` decides (a `version` keeps the built-in schema), else the first
+//!   kustomization or component in build order that names a `path`. It replaces the built-in
+//!   schema (lists of Kubernetes kinds are then replaced by a patch's, not merged), unless a
+//!   strategic merge patch or a resource of a custom kind came first: kustomize has then
+//!   loaded its built-in schema, and the custom kinds are added to it.
+//!
 //! - Which kinds are cluster-scoped (no namespace, no namespaced name references) follows
 //!   kustomize's built-in schema of Kubernetes 1.21, by group, version and kind:
 //!   `flowcontrol.apiserver.k8s.io/v1` `FlowSchema`, `ValidatingAdmissionPolicy` and other
 //!   kinds newer than that schema are namespaced to kustomize, and so here.
 //!
 //! # Known divergences from kustomize
+//! - A custom schema's `$ref` to a definition it does not hold (a Kubernetes type kustomize
+//!   would find in its built-in schema once that is loaded) is treated as no schema: the
+//!   lists below it are replaced.
 //! - Strategic merge patches use a built-in table of Kubernetes merge keys (containers, volumes,
 //!   env, ports, volume mounts, …) instead of the full OpenAPI schema; lists the table does not
 //!   know are replaced, as kustomize does for lists without a merge strategy. The directives
@@ -113,6 +129,7 @@ mod build;
 mod error;
 mod fs;
 mod kustomization;
+mod openapi;
 mod overrides;
 mod resource;
 mod transform;

@@ -1,6 +1,7 @@
 //! The built-in transformers, in the order kustomize runs them for one kustomization.
 
 pub(crate) mod config;
+pub(crate) mod crds;
 pub(crate) mod fieldspec;
 pub(crate) mod generators;
 pub(crate) mod nameref;
