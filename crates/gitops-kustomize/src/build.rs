@@ -107,6 +107,11 @@ pub(crate) struct Builder<'a> {
     pub config: transform::config::Config,
     /// Whether the top-level kustomization asks for `buildMetadata: [originAnnotations]`.
     pub origins: bool,
+    /// Whether the output carries the origins (`buildMetadata: [originAnnotations]`).
+    pub emit_origins: bool,
+    /// Whether resources record the transformers that ran over them
+    /// (`buildMetadata: [transformerAnnotations]`).
+    pub transformations: bool,
     /// What aliases have added so far, all files of the build together.
     alias_expansion: Cell<usize>,
     /// What patches and replacements have added so far.
@@ -188,6 +193,8 @@ impl<'a> Builder<'a> {
             vars: Vec::new(),
             config: transform::config::Config::default(),
             origins: false,
+            emit_origins: false,
+            transformations: false,
             alias_expansion: Cell::new(0),
             growth: Growth {
                 used: 0,
@@ -519,14 +526,13 @@ impl<'a> Builder<'a> {
         let mut layer = self.load_layer(dir, top)?;
         layer.origin_dir = origin_dir;
         crate::openapi::select(self, &layer, top)?;
-        if top
-            && layer
-                .k
-                .build_metadata
-                .iter()
-                .any(|b| b == "originAnnotations")
-        {
-            self.origins = true;
+        if top {
+            let asks = |m: &str| layer.k.build_metadata.iter().any(|b| b == m);
+            self.emit_origins = asks("originAnnotations");
+            self.transformations = asks("transformerAnnotations");
+            // Transformer annotations name where plugin configurations were read, which is
+            // their origin.
+            self.origins = self.emit_origins || self.transformations;
         }
         // A component built directly is built like a kustomization, as kubectl does; only
         // a component reached through `resources` is refused.

@@ -34,7 +34,8 @@
 //! field specs for `nameReference`, `namespace`, `namePrefix`, `nameSuffix`, `commonLabels`, `templateLabels`,
 //! `commonAnnotations`, `varReference`, `images` and `replicas`; a base's configuration
 //! reaches its overlays, as in kustomize), `sortOptions`, `buildMetadata: [managedByLabel,
-//! originAnnotations]`,
+//! originAnnotations, transformerAnnotations]` (plugin generators' origins name their
+//! configuration file and name),
 //! `generators`, `transformers` and `validators` naming kustomize's built-in plugins
 //! (`apiVersion: builtin`; inline, from files, or a directory whose kustomization builds
 //! into the configurations; inline entries first, then paths, as in kustomize):
@@ -60,7 +61,7 @@
 //! Remote resources (git and HTTP URLs), helm charts (`helmCharts`, and the built-in
 //! `HelmChartInflationGenerator`), the built-in `IAMPolicyGenerator`, exec/Go/container
 //! plugins (any `generators`, `transformers` or `validators` entry whose `apiVersion` is not
-//! `builtin`), `buildMetadata: [transformerAnnotations]`. Post-build
+//! `builtin`). Post-build
 //! substitution (`${var}`) is not a kustomize feature; it lives in gitops-core.
 //!
 //! # Matched on purpose, though surprising
@@ -199,7 +200,32 @@ pub fn build_with_fs(
     }
     let (layer, mut ra) = b.accumulate(&canonical, true, String::new())?;
     finish(&layer, &mut ra, &b.vars, &b.config, options)?;
-    if b.origins {
+    if b.transformations {
+        for r in &mut ra {
+            if r.transformations.is_empty() {
+                continue;
+            }
+            let mut list = String::new();
+            for t in std::mem::take(&mut r.transformations) {
+                for (i, line) in t.lines().enumerate() {
+                    list.push_str(if i == 0 { "- " } else { "  " });
+                    list.push_str(line);
+                    list.push('\n');
+                }
+            }
+            let md = r.metadata_mut();
+            let annotations = md
+                .entry("annotations")
+                .or_insert_with(|| Value::Object(serde_json::Map::new()));
+            if let Value::Object(a) = annotations {
+                a.insert(
+                    "alpha.config.kubernetes.io/transformations".into(),
+                    Value::String(list),
+                );
+            }
+        }
+    }
+    if b.emit_origins {
         for r in &mut ra {
             if let Some(origin) = r.origin.take() {
                 let md = r.metadata_mut();

@@ -215,6 +215,9 @@ pub(crate) struct Resource {
     pub needs_hash: bool,
     /// Where the resource came from, for `buildMetadata: [originAnnotations]`.
     pub origin: Option<String>,
+    /// The transformers that ran over it, for `buildMetadata: [transformerAnnotations]`
+    /// (each an origin in YAML).
+    pub transformations: Vec<String>,
 }
 
 impl Resource {
@@ -226,6 +229,7 @@ impl Resource {
             suffixes: Vec::new(),
             needs_hash: false,
             origin: None,
+            transformations: Vec::new(),
         }
     }
 

@@ -89,7 +89,10 @@ pub(crate) fn run_transformers(
         images(ra, image, &config.images);
     }
     replacements::run(b, layer, ra)?;
-    plugins::run(b, layer, ra)?;
+    let ran = plugins::run(b, layer, ra)?;
+    if b.transformations {
+        plugins::record_transformations(layer, ra, ran);
+    }
     if k.build_metadata.iter().any(|m| m == "managedByLabel") {
         let mut pairs = Map::new();
         pairs.insert(
@@ -105,7 +108,10 @@ pub(crate) fn run_transformers(
         )?;
     }
     for m in &k.build_metadata {
-        if m != "managedByLabel" && m != "originAnnotations" {
+        if !matches!(
+            m.as_str(),
+            "managedByLabel" | "originAnnotations" | "transformerAnnotations"
+        ) {
             return Err(Error::Unsupported {
                 path: layer.file.clone(),
                 feature: format!("buildMetadata: {m}"),

@@ -47,6 +47,80 @@ impl Role {
 struct Config {
     source: String,
     doc: Map<String, Value>,
+    /// Where it was written, relative to the top-level kustomization (its origin).
+    origin_path: String,
+}
+
+impl Config {
+    /// kustomize's origin of what this plugin generates or transforms, in YAML.
+    fn origin(&self) -> String {
+        let s = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_owned();
+        let md = self.doc.get("metadata");
+        let mut out = format!(
+            "configuredIn: {}\nconfiguredBy:\n  apiVersion: {}\n  kind: {}\n",
+            self.origin_path,
+            s(self.doc.get("apiVersion")),
+            s(self.doc.get("kind")),
+        );
+        for key in ["name", "namespace"] {
+            let v = s(md.and_then(|m| m.get(key)));
+            if !v.is_empty() {
+                out.push_str(&format!("  {key}: {v}\n"));
+            }
+        }
+        out
+    }
+}
+
+/// Adds to every resource the transformers the layer ran (its own fields', then the
+/// `transformers:` entries in `plugins`), as kustomize records them after each transformer.
+pub(crate) fn record_transformations(layer: &Layer, ra: &mut [Resource], plugins: Vec<String>) {
+    let k = &layer.k;
+    let configured_in = crate::build::go_join(&layer.origin_dir, &layer.file_name);
+    let builtin = |kind: &str| {
+        format!(
+            "configuredIn: {configured_in}\nconfiguredBy:\n  apiVersion: builtin\n  kind: {kind}\n"
+        )
+    };
+    let mut ran = Vec::new();
+    let mut add = |kind: &str, n: usize| {
+        for _ in 0..n {
+            ran.push(builtin(kind));
+        }
+    };
+    add(
+        "PatchStrategicMergeTransformer",
+        usize::from(!k.patches_sm.is_empty()),
+    );
+    add("PatchTransformer", k.patches.len());
+    add("NamespaceTransformer", usize::from(!k.namespace.is_empty()));
+    add("PrefixTransformer", usize::from(!k.name_prefix.is_empty()));
+    add("SuffixTransformer", usize::from(!k.name_suffix.is_empty()));
+    // One per `labels` entry, and one for `commonLabels` (even empty) when either is set.
+    let labels = if k.labels.is_empty() && k.common_labels.is_empty() {
+        0
+    } else {
+        k.labels.len() + 1
+    };
+    add("LabelTransformer", labels);
+    add(
+        "AnnotationsTransformer",
+        usize::from(!k.common_annotations.is_empty()),
+    );
+    add("PatchJson6902Transformer", k.patches_json.len());
+    add("ReplicaCountTransformer", k.replicas.len());
+    add("ImageTagTransformer", k.images.len());
+    add(
+        "ReplacementTransformer",
+        usize::from(!k.replacements.is_empty()),
+    );
+    ran.extend(plugins);
+    if ran.is_empty() {
+        return;
+    }
+    for r in ra.iter_mut() {
+        r.transformations.extend(ran.iter().cloned());
+    }
 }
 
 /// Runs the kustomization's `generators:` entries, adding what they generate to `ra`.
@@ -98,18 +172,31 @@ pub(crate) fn generators(
             field,
             Value::Array(vec![Value::Object(args)]),
         )?;
+        let before = ra.len();
         super::generators::run(b, &single, ra)?;
+        if b.origins {
+            for r in &mut ra[before..] {
+                r.origin = Some(c.origin());
+            }
+        }
     }
     Ok(())
 }
 
-/// Runs the kustomization's `transformers:` entries over `ra`.
-pub(crate) fn run(b: &mut Builder<'_>, layer: &Layer, ra: &mut Vec<Resource>) -> Result<(), Error> {
+/// Runs the kustomization's `transformers:` entries over `ra`; returns the origin of each
+/// (for `buildMetadata: [transformerAnnotations]`).
+pub(crate) fn run(
+    b: &mut Builder<'_>,
+    layer: &Layer,
+    ra: &mut Vec<Resource>,
+) -> Result<Vec<String>, Error> {
+    let mut ran = Vec::new();
     for c in configs(b, layer, Role::Transformer, &layer.k.transformers)? {
         let kind = builtin_kind(&c, Role::Transformer)?;
         transform(b, layer, &c, kind, ra)?;
+        ran.push(c.origin());
     }
-    Ok(())
+    Ok(ran)
 }
 
 /// Runs the kustomization's `validators:` entries: transformers that must change nothing.
@@ -158,37 +245,51 @@ fn configs(
             continue;
         }
         let source = format!("{} ({}[{i}])", layer.file, role.field());
+        let origin = crate::build::go_join(&layer.origin_dir, &layer.file_name);
         for doc in b.parse_yaml(&source, entry)? {
-            push_doc(&mut out, &source, doc)?;
+            push_doc(&mut out, &source, &origin, doc)?;
         }
     }
     for entry in paths {
         let path = b.resolve(layer, entry, false)?;
         if b.fs.is_dir(&path) {
             let origin = crate::build::go_join(&layer.origin_dir, entry);
-            let (sub, resources) = b.accumulate(&path, false, origin)?;
+            let (sub, resources) = b.accumulate(&path, false, origin.clone())?;
             for r in resources {
-                push_doc(&mut out, &sub.file, r.value)?;
+                // The file each configuration came from, as its origin recorded it.
+                let from = r
+                    .origin
+                    .as_deref()
+                    .and_then(|o| o.strip_prefix("path: "))
+                    .map_or_else(|| origin.clone(), |p| p.trim_end().to_owned());
+                push_doc(&mut out, &sub.file, &from, r.value)?;
             }
             continue;
         }
         let path = b.resolve(layer, entry, true)?;
         let source = b.show(&path);
         let text = b.read_text(&path)?;
+        let origin = crate::build::go_join(&layer.origin_dir, entry);
         for doc in b.parse_yaml(&source, &text)? {
-            push_doc(&mut out, &source, doc)?;
+            push_doc(&mut out, &source, &origin, doc)?;
         }
     }
     Ok(out)
 }
 
-fn push_doc(out: &mut Vec<Config>, source: &str, doc: Value) -> Result<(), Error> {
+fn push_doc(
+    out: &mut Vec<Config>,
+    source: &str,
+    origin_path: &str,
+    doc: Value,
+) -> Result<(), Error> {
     match doc {
         Value::Null => Ok(()),
         Value::Object(doc) => {
             out.push(Config {
                 source: source.to_owned(),
                 doc,
+                origin_path: origin_path.to_owned(),
             });
             Ok(())
         }
