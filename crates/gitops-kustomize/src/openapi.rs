@@ -182,6 +182,16 @@ pub(crate) fn select(b: &mut Builder<'_>, layer: &Layer, top: bool) -> Result<()
             b.openapi_chosen = true;
         }
         None => {
+            // kustomize v5.5 holds one built-in schema.
+            if !k.openapi_version.is_empty() && k.openapi_version != "v1.21.2" {
+                return Err(invalid(
+                    layer.file.clone(),
+                    format!(
+                        "openapi.version: the specified OpenAPI version {:?} is not built in (kustomize holds v1.21.2)",
+                        k.openapi_version
+                    ),
+                ));
+            }
             b.openapi = None;
             b.openapi_chosen = !k.openapi_version.is_empty();
         }

@@ -41,10 +41,20 @@ pub(crate) fn run_transformers(
         (&k.name_suffix, &config.name_suffix, false),
     ] {
         if !affix.is_empty() {
-            let specs = with(
-                vec![Spec::new("", "", "", "metadata/name", false)],
-                configured,
-            );
+            // A configured `metadata/name` spec (of some kind) takes the place of the default
+            // one for every kind, as in kustomize: only the configured kinds are renamed.
+            let mut specs = configured.to_vec();
+            let default = Spec::new("", "", "", "metadata/name", false);
+            match specs.iter().find(|c| c.path == default.path) {
+                Some(c) if c.create => {
+                    return Err(invalid(
+                        layer.file.clone(),
+                        "configurations: conflicting fieldspecs for metadata/name (create)",
+                    ));
+                }
+                Some(_) => {}
+                None => specs.insert(0, default),
+            }
             plugins::affix(&layer.file, ra, &specs, affix, prefix)?;
         }
     }

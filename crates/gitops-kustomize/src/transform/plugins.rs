@@ -151,7 +151,11 @@ pub(crate) fn generators(
             if (*k == "type" && !secret) || doc.get(*k).is_none_or(Value::is_null) {
                 continue;
             }
-            args.insert((*k).into(), doc[*k].clone());
+            let mut v = doc[*k].clone();
+            if *k != "options" {
+                stringify(&mut v);
+            }
+            args.insert((*k).into(), v);
         }
         for k in ["name", "namespace"] {
             let empty = args
@@ -515,7 +519,7 @@ fn transform(
                 .and_then(Value::as_object)
                 .map(|t| canonical_keys(t, &["name", "newName", "newTag", "digest", "tagSuffix"]))
                 .unwrap_or_default();
-            let s = |k: &str| tag.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+            let s = |k: &str| tag.get(k).and_then(scalar_text).unwrap_or_default();
             let image = Image {
                 name: s("name"),
                 new_name: s("newName"),
@@ -534,7 +538,11 @@ fn transform(
                 .and_then(Value::as_object)
                 .map(|t| canonical_keys(t, &["name", "count"]))
                 .unwrap_or_default();
-            let name = replica.get("name").and_then(Value::as_str).unwrap_or("");
+            let name = replica
+                .get("name")
+                .and_then(scalar_text)
+                .unwrap_or_default();
+            let name = name.as_str();
             let count = replica.get("count").cloned().unwrap_or(Value::from(0));
             if !count.is_i64() {
                 return Err(invalid(
@@ -637,8 +645,8 @@ fn string_field(
 ) -> Result<String, Error> {
     match m.get(key) {
         None | Some(Value::Null) => Ok(String::new()),
-        Some(Value::String(s)) => Ok(s.clone()),
-        Some(_) => Err(invalid(source, format!("{kind}.{key}: expected a string"))),
+        Some(v) => scalar_text(v)
+            .ok_or_else(|| invalid(source, format!("{kind}.{key}: expected a string"))),
     }
 }
 
@@ -956,14 +964,47 @@ fn field_specs(source: &str, kind: &str, m: &Map<String, Value>) -> Result<Vec<S
     Ok(out)
 }
 
+/// A scalar as the text of a string field: kustomize decodes plugin configurations with
+/// `sigs.k8s.io/yaml`, which reads an unquoted `true` or `5` into a string field as its text.
+fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Every scalar in `v` (and in the lists and maps it holds) turned into its text.
+fn stringify(v: &mut Value) {
+    match v {
+        Value::Bool(_) | Value::Number(_) => {
+            if let Some(s) = scalar_text(v) {
+                *v = Value::String(s);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(stringify),
+        Value::Object(m) => m.values_mut().for_each(stringify),
+        _ => {}
+    }
+}
+
 fn string_map(source: &str, what: &str, v: Option<&Value>) -> Result<Map<String, Value>, Error> {
+    let invalid_map = || invalid(source, format!("{what}: expected a map of strings"));
     match v {
         None | Some(Value::Null) => Ok(Map::new()),
-        Some(Value::Object(m)) if m.values().all(Value::is_string) => Ok(m.clone()),
-        Some(_) => Err(invalid(
-            source,
-            format!("{what}: expected a map of strings"),
-        )),
+        Some(Value::Object(m)) => m
+            .iter()
+            .map(|(k, v)| {
+                let text = match v {
+                    Value::Null => Some(String::new()),
+                    other => scalar_text(other),
+                };
+                text.map(|t| (k.clone(), Value::String(t)))
+                    .ok_or_else(invalid_map)
+            })
+            .collect(),
+        Some(_) => Err(invalid_map()),
     }
 }
 
