@@ -91,10 +91,11 @@ impl Namespace<'_> {
         apply_specs(&mut r.value, &gvk, &specs, &mut |v, _| self.set(v))
     }
 
-    // Never fails today; a `Result` because `apply_specs` takes fallible setters.
-    #[allow(clippy::unnecessary_wraps)]
     fn set(&self, v: &mut Value) -> Result<(), String> {
         match v {
+            Value::Object(_) | Value::Array(_) => {
+                Err("namespace field specs must target scalar nodes".into())
+            }
             Value::String(s) if self.unset_only && !s.is_empty() => Ok(()),
             Value::Number(_) | Value::Bool(_) if self.unset_only => Ok(()),
             _ => {

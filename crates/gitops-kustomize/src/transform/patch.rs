@@ -216,9 +216,8 @@ fn parse_patch(b: &Builder<'_>, text: &str, source: &str) -> Result<Parsed, Erro
         .into_iter()
         .filter(|d| !d.is_null())
         .collect();
-    if docs.len() == 1
-        && let Value::Array(ops) = &docs[0]
-    {
+    // kustomize reads a JSON patch from the first YAML document only.
+    if let Some(Value::Array(ops)) = docs.first() {
         return Ok(Parsed::Json(ops.clone()));
     }
     if docs.is_empty() {
