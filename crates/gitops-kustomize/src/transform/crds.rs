@@ -48,10 +48,20 @@ pub(crate) fn load(b: &Builder<'_>, layer: &Layer) -> Result<Config, Error> {
                 format!("unable to parse open API definition: {m}"),
             )
         })?;
-        config.merge(from_definitions(defs));
+        let found = from_definitions(defs).map_err(|m| invalid(file, m))?;
+        config.merge(found);
     }
     Ok(config)
 }
+
+/// Properties one `crds` file may expand to: `$ref`s can reuse a definition many times over
+/// (a chain of definitions each referring twice to the next doubles the walk at each step),
+/// so the walk is bounded instead of exponential. Real files (Kubernetes types included)
+/// stay far below.
+const MAX_PROPERTIES: usize = 1_000_000;
+
+/// Field specs one `crds` file may add (each merge of configurations compares specs pairwise).
+const MAX_SPECS: usize = 10_000;
 
 /// The shape kustomize's decoder insists on: every definition a mapping, its `Schema` a
 /// mapping whose `properties` map names to mappings, its `Dependencies` a list of strings.
@@ -107,8 +117,9 @@ fn properties(def: &Value) -> Option<&Map<String, Value>> {
     schema(def)?.get("properties")?.as_object()
 }
 
-fn from_definitions(defs: &Map<String, Value>) -> Config {
+fn from_definitions(defs: &Map<String, Value>) -> Result<Config, String> {
     let mut config = Config::default();
+    let mut budget = MAX_PROPERTIES;
     for (name, def) in defs {
         let Some(props) = properties(def) else {
             continue;
@@ -122,13 +133,22 @@ fn from_definitions(defs: &Map<String, Value>) -> Config {
         let kind = name.rsplit('.').next().unwrap_or(name).to_owned();
         let mut path = Vec::new();
         let mut visiting = Vec::new();
-        walk(defs, name, &kind, &mut path, &mut visiting, &mut config);
+        walk(
+            defs,
+            name,
+            &kind,
+            &mut path,
+            &mut visiting,
+            &mut config,
+            &mut budget,
+        )?;
     }
-    config
+    Ok(config)
 }
 
 /// Adds the field specs of definition `name`'s properties under `path`; `visiting` holds the
-/// definitions on the way here, so a type that contains itself ends.
+/// definitions on the way here, so a type that contains itself ends; `budget` bounds the
+/// properties visited in all.
 fn walk<'a>(
     defs: &'a Map<String, Value>,
     name: &'a str,
@@ -136,17 +156,32 @@ fn walk<'a>(
     path: &mut Vec<String>,
     visiting: &mut Vec<&'a str>,
     config: &mut Config,
-) {
+    budget: &mut usize,
+) -> Result<(), String> {
     let Some(props) = defs.get(name).and_then(properties) else {
-        return;
+        return Ok(());
     };
     if visiting.contains(&name) {
-        return;
+        return Ok(());
     }
     visiting.push(name);
     for (prop, p) in props {
+        *budget = budget.checked_sub(1).ok_or_else(|| {
+            format!(
+                "the definitions expand to more than {MAX_PROPERTIES} properties through their references"
+            )
+        })?;
         let ext = |k: &str| p.get(k).and_then(Value::as_str);
         path.push(prop.clone());
+        let specs = config.common_annotations.len()
+            + config.common_labels.len()
+            + config.name_prefix.len()
+            + config.name_reference.len();
+        if specs > MAX_SPECS {
+            return Err(format!(
+                "the definitions add more than {MAX_SPECS} field specs through their references"
+            ));
+        }
         let spec = |path: &[String]| Spec::new("", "", kind, &path.join("/"), false);
         if ext("x-kubernetes-annotation").is_some() {
             config.common_annotations.push(spec(path));
@@ -174,9 +209,10 @@ fn walk<'a>(
         if let Some(r) = ext("$ref")
             && let Some((target, _)) = defs.get_key_value(r)
         {
-            walk(defs, target, kind, path, visiting, config);
+            walk(defs, target, kind, path, visiting, config, budget)?;
         }
         path.pop();
     }
     visiting.pop();
+    Ok(())
 }
