@@ -278,6 +278,40 @@ fn configs(
             push_doc(&mut out, &source, &origin, doc)?;
         }
     }
+    // kustomize reads the configurations as resources: each needs a name, and two with the
+    // same id are refused.
+    let mut seen = std::collections::HashSet::new();
+    for c in &out {
+        let s = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_owned();
+        let md = c.doc.get("metadata");
+        let id = (
+            s(c.doc.get("apiVersion")),
+            s(c.doc.get("kind")),
+            s(md.and_then(|m| m.get("namespace"))),
+            s(md.and_then(|m| m.get("name"))),
+        );
+        if id.3.is_empty() {
+            return Err(invalid(
+                c.source.clone(),
+                format!(
+                    "{}: a plugin configuration needs metadata.name",
+                    role.field()
+                ),
+            ));
+        }
+        if !seen.insert(id.clone()) {
+            return Err(invalid(
+                c.source.clone(),
+                format!(
+                    "{}: may not add a plugin configuration with an already registered id: {} {}/{}",
+                    role.field(),
+                    id.0,
+                    id.1,
+                    id.3
+                ),
+            ));
+        }
+    }
     Ok(out)
 }
 
