@@ -110,6 +110,11 @@
 //! - YAML anchors and aliases are expanded up to [`yaml::Limits`] (5,000,000 nodes per document,
 //!   1,000 levels, and 4,000,000 nodes and bytes added by aliases in the whole build); past
 //!   that the build fails. kustomize has no such bound: an alias bomb makes it exhaust memory.
+//! - A `crds` file is walked through at most 1,000,000 properties and may add at most 10,000
+//!   field specs; definitions that refer to each other many times over (2^n paths) fail with
+//!   an error naming the file, where kustomize walks every path.
+//! - `openapi.path` schemas are read eagerly: a schema kustomize would never consult (no
+//!   strategic merge patch after it is chosen) but cannot parse fails here.
 //! - Patches and replacements may add at most 64,000,000 nodes and bytes of text to one build
 //!   ([`yaml::Limits::max_patch_growth`]); a chain of JSON 6902 `copy` operations that doubles an
 //!   object fails with an error naming the patch, where kustomize exhausts memory.
