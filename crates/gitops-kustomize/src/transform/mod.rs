@@ -10,6 +10,7 @@ pub(crate) mod patch;
 pub(crate) mod plugins;
 pub(crate) mod replacements;
 pub(crate) mod sort;
+pub(crate) mod value_add;
 pub(crate) mod vars;
 
 use serde_json::{Map, Value};
