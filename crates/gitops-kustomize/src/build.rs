@@ -107,10 +107,24 @@ pub(crate) struct Builder<'a> {
     pub config: transform::config::Config,
     /// Whether the top-level kustomization asks for `buildMetadata: [originAnnotations]`.
     pub origins: bool,
+    /// Whether the output carries the origins (`buildMetadata: [originAnnotations]`).
+    pub emit_origins: bool,
+    /// Whether resources record the transformers that ran over them
+    /// (`buildMetadata: [transformerAnnotations]`).
+    pub transformations: bool,
     /// What aliases have added so far, all files of the build together.
     alias_expansion: Cell<usize>,
     /// What patches and replacements have added so far.
     pub growth: Growth,
+    /// The custom schema (`openapi.path`) in force, if any.
+    pub openapi: Option<Box<crate::openapi::CustomSchema>>,
+    /// Whether a kustomization has chosen the schema (a path or a version), so later ones
+    /// cannot, as in kustomize.
+    pub openapi_chosen: bool,
+    /// Whether kustomize would have loaded its built-in schema by now (a strategic merge
+    /// patch, or a custom kind read, before any custom schema): a custom schema chosen
+    /// afterwards then extends it instead of replacing it.
+    pub builtin_schema_used: Cell<bool>,
 }
 
 /// What patches and replacements have added to a build, against [`Limits::max_patch_growth`].
@@ -179,11 +193,16 @@ impl<'a> Builder<'a> {
             vars: Vec::new(),
             config: transform::config::Config::default(),
             origins: false,
+            emit_origins: false,
+            transformations: false,
             alias_expansion: Cell::new(0),
             growth: Growth {
                 used: 0,
                 max: opts.limits.max_patch_growth,
             },
+            openapi: None,
+            openapi_chosen: false,
+            builtin_schema_used: Cell::new(false),
         })
     }
 
@@ -323,7 +342,20 @@ impl<'a> Builder<'a> {
             }
             push_resource(file, i + 1, doc, &mut out)?;
         }
+        // kustomize's scope check of a kind its built-in schema does not list queues that
+        // schema for parsing; a custom schema chosen later is then added to it.
+        if self.openapi.is_none() && out.iter().any(|r| !r.gvk().is_builtin()) {
+            self.builtin_schema_used.set(true);
+        }
         Ok(out)
+    }
+
+    /// Records that a strategic merge patch is applied: without a custom schema in force,
+    /// kustomize loads its built-in schema for it.
+    pub fn note_schema_use(&self) {
+        if self.openapi.is_none() {
+            self.builtin_schema_used.set(true);
+        }
     }
 
     /// Loads the kustomization of a directory (canonical path).
@@ -493,14 +525,14 @@ impl<'a> Builder<'a> {
         }
         let mut layer = self.load_layer(dir, top)?;
         layer.origin_dir = origin_dir;
-        if top
-            && layer
-                .k
-                .build_metadata
-                .iter()
-                .any(|b| b == "originAnnotations")
-        {
-            self.origins = true;
+        crate::openapi::select(self, &layer, top)?;
+        if top {
+            let asks = |m: &str| layer.k.build_metadata.iter().any(|b| b == m);
+            self.emit_origins = asks("originAnnotations");
+            self.transformations = asks("transformerAnnotations");
+            // Transformer annotations name where plugin configurations were read, which is
+            // their origin.
+            self.origins = self.emit_origins || self.transformations;
         }
         // A component built directly is built like a kustomization, as kubectl does; only
         // a component reached through `resources` is refused.
@@ -535,7 +567,10 @@ impl<'a> Builder<'a> {
                 self.config.merge(config);
             }
         }
+        let crds = transform::crds::load(self, layer)?;
+        self.config.merge(crds);
         transform::generators::run(self, layer, ra)?;
+        transform::plugins::generators(self, layer, ra)?;
         for comp in &layer.k.components {
             let path = self.resolve(layer, comp, false)?;
             if !self.fs.is_dir(&path) {
@@ -552,6 +587,7 @@ impl<'a> Builder<'a> {
             }
             let mut clayer = self.load_layer(&path, false)?;
             clayer.origin_dir = go_join(&layer.origin_dir, comp);
+            crate::openapi::select(self, &clayer, false)?;
             if !clayer.k.is_component {
                 return Err(invalid(
                     clayer.file.clone(),
@@ -564,6 +600,7 @@ impl<'a> Builder<'a> {
             r?;
         }
         transform::run_transformers(self, layer, ra)?;
+        transform::plugins::validators(self, layer, ra)?;
         for var in transform::vars::parse(&layer.file, &layer.k.vars)? {
             if self.vars.iter().any(|v| v.name == var.name) {
                 return Err(invalid(

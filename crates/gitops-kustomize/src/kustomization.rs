@@ -92,13 +92,21 @@ pub(crate) struct SortOptions {
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Kustomization {
     pub is_component: bool,
-    /// `transformers`: built-in transformer configurations, inline or files.
+    /// `transformers`: built-in transformer configurations, inline, files or directories.
     pub transformers: Vec<String>,
+    /// `generators`: built-in generator configurations, inline, files or directories.
+    pub generators: Vec<String>,
+    /// `validators`: built-in transformer configurations run as checks that change nothing.
+    pub validators: Vec<String>,
     /// `configurations`: transformer configuration files.
     pub configurations: Vec<String>,
     pub resources: Vec<String>,
     pub components: Vec<String>,
     pub crds: Vec<String>,
+    /// `openapi.path`: a custom schema file.
+    pub openapi_path: Option<String>,
+    /// `openapi.version`: a built-in schema version.
+    pub openapi_version: String,
     pub namespace: String,
     pub name_prefix: String,
     pub name_suffix: String,
@@ -364,7 +372,6 @@ const FIELDS: &[&str] = &[
     "transformers",
     "validators",
     "configurations",
-    "commonLabelsSelectorOnly",
 ];
 
 /// `m` with every key that matches a `known` field name ignoring ASCII case renamed to that
@@ -422,15 +429,7 @@ impl Kustomization {
                 "apiVersion" | "kind" | "metadata" => {}
                 "resources" | "bases" => k.resources.extend(ctx.strings(f, v)?),
                 "components" => k.components = ctx.strings(f, v)?,
-                "crds" => {
-                    k.crds = ctx.strings(f, v)?;
-                    if !k.crds.is_empty() {
-                        return Err(Error::Unsupported {
-                            path: file.into(),
-                            feature: "crds (OpenAPI definitions for custom resources)".into(),
-                        });
-                    }
-                }
+                "crds" => k.crds = ctx.strings(f, v)?,
                 "namespace" => k.namespace = ctx.string(f, v)?,
                 "namePrefix" => k.name_prefix = ctx.string(f, v)?,
                 "nameSuffix" => k.name_suffix = ctx.string(f, v)?,
@@ -598,12 +597,12 @@ impl Kustomization {
                 "vars" => k.vars = ctx.list(f, v)?.to_vec(),
                 "openapi" => {
                     let m = ctx.object(f, v, &["path", "version"])?;
-                    if m.contains_key("path") {
-                        return Err(Error::Unsupported {
-                            path: file.into(),
-                            feature: "openapi.path (a custom OpenAPI schema)".into(),
-                        });
-                    }
+                    k.openapi_path = m
+                        .get("path")
+                        .map(|p| ctx.string("openapi.path", p))
+                        .transpose()?;
+                    k.openapi_version =
+                        ctx.string("openapi.version", m.get("version").unwrap_or(&Value::Null))?;
                 }
                 "sortOptions" => {
                     let m = ctx.object(f, v, &["order", "legacySortOptions"])?;
@@ -638,21 +637,9 @@ impl Kustomization {
                     });
                 }
                 "transformers" => k.transformers = ctx.strings(f, v)?,
-                "generators" | "validators" => {
-                    if !ctx.list(f, v)?.is_empty() {
-                        return Err(Error::Unsupported {
-                            path: file.into(),
-                            feature: format!("{f} (kustomize plugins)"),
-                        });
-                    }
-                }
+                "generators" => k.generators = ctx.strings(f, v)?,
+                "validators" => k.validators = ctx.strings(f, v)?,
                 "configurations" => k.configurations = ctx.strings(f, v)?,
-                "commonLabelsSelectorOnly" => {
-                    return Err(Error::Unsupported {
-                        path: file.into(),
-                        feature: f.into(),
-                    });
-                }
                 other => return Err(ctx.err(other, "unknown field")),
             }
         }

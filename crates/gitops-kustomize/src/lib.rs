@@ -31,25 +31,37 @@
 //! `patchesJson6902`, `replacements` (inline or from a file; `[key=value]` selectors, `*`,
 //! indexes, `delimiter`/`index`, `create`), the deprecated `vars` (`$(NAME)` in kustomize's
 //! built-in var reference fields), `configurations` (transformer configuration files adding
-//! field specs for `nameReference`, `namespace`, `commonLabels`, `templateLabels`,
+//! field specs for `nameReference`, `namespace`, `namePrefix`, `nameSuffix`, `commonLabels`, `templateLabels`,
 //! `commonAnnotations`, `varReference`, `images` and `replicas`; a base's configuration
 //! reaches its overlays, as in kustomize), `sortOptions`, `buildMetadata: [managedByLabel,
-//! originAnnotations]`,
-//! `transformers` naming kustomize's built-in `LabelTransformer`, `AnnotationsTransformer`,
-//! `ImageTagTransformer`, `ReplicaCountTransformer`, `PatchTransformer`,
-//! `ReplacementTransformer` and `PrefixSuffixTransformer` (on `metadata/name`), inline or
-//! from files, `openapi.version`, the load restrictor (`--load-restrictor`), `--reorder`, and `List`
+//! originAnnotations, transformerAnnotations]` (plugin generators' origins name their
+//! configuration file and name),
+//! `generators`, `transformers` and `validators` naming kustomize's built-in plugins
+//! (`apiVersion: builtin`; inline, from files, or a directory whose kustomization builds
+//! into the configurations; inline entries first, then paths, as in kustomize):
+//! `ConfigMapGenerator` and `SecretGenerator` as generators; `AnnotationsTransformer`,
+//! `HashTransformer`, `ImageTagTransformer`, `LabelTransformer`, `NamespaceTransformer`
+//! (`fieldSpecs`, `unsetOnly`, `setRoleBindingSubjects`), `PatchJson6902Transformer`,
+//! `PatchStrategicMergeTransformer`, `PatchTransformer`, `PrefixSuffixTransformer`,
+//! `PrefixTransformer`, `SuffixTransformer` (any field specs), `ReplacementTransformer`,
+//! `ReplicaCountTransformer` and `ValueAddTransformer` as transformers and validators (a
+//! validator that changes a resource fails the build), `crds` (kustomize's legacy OpenAPI
+//! definition files: `x-kubernetes-annotation`, `x-kubernetes-label-selector`,
+//! `x-kubernetes-identity` and `x-kubernetes-object-ref-*` become field specs of the custom
+//! kinds), `openapi.path` (a custom schema, JSON or YAML, whose
+//! `x-kubernetes-patch-strategy`/`x-kubernetes-patch-merge-key`/`x-kubernetes-list-map-keys`
+//! decide how strategic merge patches merge lists of the kinds it defines; chosen and
+//! combined with the built-in schema in kustomize's order, see below), `openapi.version`, the load
+//! restrictor (`--load-restrictor`), `--reorder`, and `List`
 //! documents. Bad input fails with an [`Error`] naming the file and the field: missing files,
 //! cycles, paths out of the root (symlinks included), invalid patches (with the patch's file
 //! and target), conflicting generators, duplicate ids, alias bombs, deep nesting, non-UTF-8.
 //!
 //! # Not supported (a clear [`Error::Unsupported`], never ignored)
-//! Remote resources (git and HTTP URLs), helm charts, exec/Go/container plugins, `generators`
-//! and `validators`, the built-in transformers other than those listed under Supported
-//! (`NamespaceTransformer`, `PatchStrategicMergeTransformer`, `HashTransformer`, …, and a
-//! `PrefixSuffixTransformer` on fields other than `metadata/name`), a directory listed in
-//! `transformers`, `crds`, `openapi.path`, `configurations` field specs for
-//! `namePrefix`/`nameSuffix`, `buildMetadata: [transformerAnnotations]`. Post-build
+//! Remote resources (git and HTTP URLs), helm charts (`helmCharts`, and the built-in
+//! `HelmChartInflationGenerator`), the built-in `IAMPolicyGenerator`, exec/Go/container
+//! plugins (any `generators`, `transformers` or `validators` entry whose `apiVersion` is not
+//! `builtin`). Post-build
 //! substitution (`${var}`) is not a kustomize feature; it lives in gitops-core.
 //!
 //! # Matched on purpose, though surprising
@@ -70,12 +82,27 @@
 //!   annotations, while `add /metadata/labels/x` fails as it does in kubectl. `replace` on a
 //!   missing key of an existing mapping adds it; a missing parent or list index fails.
 //!
+//! - A built-in transformer listed in `validators` fails the build when it changes a value,
+//!   as kustomize's does; kustomize also refuses one that only rewrites a field with the
+//!   value already there (its check compares YAML nodes, positions included), which this
+//!   renderer accepts.
+//!
+//! - A custom schema (`openapi.path`) is chosen as kustomize chooses it: the top-level
+//!   kustomization's `openapi` decides (a `version` keeps the built-in schema), else the first
+//!   kustomization or component in build order that names a `path`. It replaces the built-in
+//!   schema (lists of Kubernetes kinds are then replaced by a patch's, not merged), unless a
+//!   strategic merge patch or a resource of a custom kind came first: kustomize has then
+//!   loaded its built-in schema, and the custom kinds are added to it.
+//!
 //! - Which kinds are cluster-scoped (no namespace, no namespaced name references) follows
 //!   kustomize's built-in schema of Kubernetes 1.21, by group, version and kind:
 //!   `flowcontrol.apiserver.k8s.io/v1` `FlowSchema`, `ValidatingAdmissionPolicy` and other
 //!   kinds newer than that schema are namespaced to kustomize, and so here.
 //!
 //! # Known divergences from kustomize
+//! - A custom schema's `$ref` to a definition it does not hold (a Kubernetes type kustomize
+//!   would find in its built-in schema once that is loaded) is treated as no schema: the
+//!   lists below it are replaced.
 //! - Strategic merge patches use a built-in table of Kubernetes merge keys (containers, volumes,
 //!   env, ports, volume mounts, …) instead of the full OpenAPI schema; lists the table does not
 //!   know are replaced, as kustomize does for lists without a merge strategy. The directives
@@ -83,6 +110,11 @@
 //! - YAML anchors and aliases are expanded up to [`yaml::Limits`] (5,000,000 nodes per document,
 //!   1,000 levels, and 4,000,000 nodes and bytes added by aliases in the whole build); past
 //!   that the build fails. kustomize has no such bound: an alias bomb makes it exhaust memory.
+//! - A `crds` file is walked through at most 1,000,000 properties and may add at most 10,000
+//!   field specs; definitions that refer to each other many times over (2^n paths) fail with
+//!   an error naming the file, where kustomize walks every path.
+//! - `openapi.path` schemas are read eagerly: a schema kustomize would never consult (no
+//!   strategic merge patch after it is chosen) but cannot parse fails here.
 //! - Patches and replacements may add at most 64,000,000 nodes and bytes of text to one build
 //!   ([`yaml::Limits::max_patch_growth`]); a chain of JSON 6902 `copy` operations that doubles an
 //!   object fails with an error naming the patch, where kustomize exhausts memory.
@@ -103,6 +135,7 @@ mod build;
 mod error;
 mod fs;
 mod kustomization;
+mod openapi;
 mod overrides;
 mod resource;
 mod transform;
@@ -172,7 +205,32 @@ pub fn build_with_fs(
     }
     let (layer, mut ra) = b.accumulate(&canonical, true, String::new())?;
     finish(&layer, &mut ra, &b.vars, &b.config, options)?;
-    if b.origins {
+    if b.transformations {
+        for r in &mut ra {
+            if r.transformations.is_empty() {
+                continue;
+            }
+            let mut list = String::new();
+            for t in std::mem::take(&mut r.transformations) {
+                for (i, line) in t.lines().enumerate() {
+                    list.push_str(if i == 0 { "- " } else { "  " });
+                    list.push_str(line);
+                    list.push('\n');
+                }
+            }
+            let md = r.metadata_mut();
+            let annotations = md
+                .entry("annotations")
+                .or_insert_with(|| Value::Object(serde_json::Map::new()));
+            if let Value::Object(a) = annotations {
+                a.insert(
+                    "alpha.config.kubernetes.io/transformations".into(),
+                    Value::String(list),
+                );
+            }
+        }
+    }
+    if b.emit_origins {
         for r in &mut ra {
             if let Some(origin) = r.origin.take() {
                 let md = r.metadata_mut();

@@ -218,6 +218,9 @@ pub(crate) struct Resource {
     pub bookkeeping: bool,
     /// Where the resource came from, for `buildMetadata: [originAnnotations]`.
     pub origin: Option<String>,
+    /// The transformers that ran over it, for `buildMetadata: [transformerAnnotations]`
+    /// (each an origin in YAML).
+    pub transformations: Vec<String>,
 }
 
 impl Resource {
@@ -230,6 +233,7 @@ impl Resource {
             needs_hash: false,
             bookkeeping: false,
             origin: None,
+            transformations: Vec::new(),
         }
     }
 

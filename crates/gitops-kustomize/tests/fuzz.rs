@@ -115,6 +115,10 @@ const KUSTOMIZATION: &str = "resources:\n- deploy.yaml\nnamePrefix: p-\nnamespac
 
 const PATCH: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\nspec:\n  template:\n    spec:\n      containers:\n        - name: api\n          image: nginx:3.0\n        - name: side\n          image: busybox\n";
 
+const PLUGINS: &str = "apiVersion: builtin\nkind: NamespaceTransformer\nmetadata:\n  name: ns\n  namespace: x\nunsetOnly: true\nsetRoleBindingSubjects: allServiceAccounts\nfieldSpecs:\n- path: spec/template/spec/containers/env/value\n  kind: Deployment\n---\napiVersion: builtin\nkind: PrefixSuffixTransformer\nmetadata:\n  name: ps\nprefix: p-\nsuffix: 5\nfieldSpecs:\n- path: metadata/name\n- path: spec/template/spec/containers[]/name\n  create: true\n---\napiVersion: builtin\nkind: ValueAddTransformer\nmetadata:\n  name: va\nvalue: v\ntargets:\n- fieldPath: spec/template/spec/x\\/y\n  filePathPosition: 2\n---\napiVersion: builtin\nkind: ConfigMapGenerator\nmetadata:\n  name: cm\nliterals: [a=b, c=true]\n---\napiVersion: builtin\nkind: HashTransformer\nmetadata:\n  name: h\n";
+
+const SCHEMA: &str = "definitions:\n  d:\n    x-kubernetes-group-version-kind: [{group: apps, version: v1, kind: Deployment}]\n    properties:\n      spec: {$ref: '#/definitions/s'}\n  s:\n    properties:\n      template:\n        properties:\n          spec:\n            properties:\n              containers:\n                type: array\n                items: {$ref: '#/definitions/c'}\n                x-kubernetes-patch-strategy: merge\n                x-kubernetes-list-map-keys: [name]\n  c:\n    properties:\n      env: {type: array, x-kubernetes-patch-strategy: 'retainKeys,merge'}\nt.K:\n  Schema:\n    properties:\n      apiVersion: {}\n      kind: {}\n      metadata: {}\n      ref: {x-kubernetes-object-ref-api-version: v1, x-kubernetes-object-ref-kind: Secret, $ref: t.K}\n";
+
 fn any_yaml() -> impl Strategy<Value = String> {
     prop_oneof![
         yaml_soup(),
@@ -222,6 +226,23 @@ proptest! {
             "resources:\n- deploy.yaml\npatches:\n- target: {{kind: Deployment}}\n  patch: |-\n{indented}"
         );
         build_tree(&k, DEPLOYMENT, PATCH)?;
+    }
+
+    #[test]
+    fn fuzz_plugin_configurations(
+        configs in prop_oneof![mutated(PLUGINS), yaml_tree(), any_yaml()],
+        field in prop::sample::select(vec!["transformers", "generators", "validators"]),
+    ) {
+        build_tree(&format!("resources:\n- deploy.yaml\n{field}:\n- patch.yaml\n"), DEPLOYMENT, &configs)?;
+    }
+
+    #[test]
+    fn fuzz_custom_schemas(schema in prop_oneof![mutated(SCHEMA), yaml_tree(), any_yaml()]) {
+        let patch: String = PATCH.lines().map(|l| format!("    {l}\n")).collect();
+        let k = format!(
+            "resources:\n- deploy.yaml\nopenapi:\n  path: patch.yaml\ncrds:\n- patch.yaml\nnamePrefix: p-\ncommonAnnotations: {{a: b}}\npatches:\n- patch: |-\n{patch}"
+        );
+        build_tree(&k, DEPLOYMENT, &schema)?;
     }
 
     #[test]

@@ -187,3 +187,67 @@ fn a_symlinked_kustomization_file_cannot_leave_the_root() {
         .expect_err("a kustomization file out of the repository must fail");
     assert!(matches!(e, Error::PathEscape { .. }), "{e:?}");
 }
+
+#[test]
+fn crds_definitions_that_reuse_each_other_are_bounded() {
+    // Each definition refers twice to the next: 40 levels expand to 2^40 property paths,
+    // with a field spec at each (bounded by specs) or without (bounded by properties).
+    for extension in [", x-kubernetes-annotation: ''", ""] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut defs = String::from(
+            "t.Root:\n  Schema:\n    properties:\n      apiVersion: {}\n      kind: {}\n      metadata: {}\n      spec: {$ref: t.D0}\n",
+        );
+        for i in 0..40 {
+            defs.push_str(&format!(
+                "t.D{i}:\n  Schema:\n    properties:\n      a: {{$ref: t.D{n}{extension}}}\n      b: {{$ref: t.D{n}{extension}}}\n",
+                n = i + 1
+            ));
+        }
+        write(dir.path(), "app/defs.yaml", &defs);
+        write(
+            dir.path(),
+            "app/kustomization.yaml",
+            "crds: [defs.yaml]\nresources: [cm.yaml]\n",
+        );
+        write(
+            dir.path(),
+            "app/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n",
+        );
+        let started = Instant::now();
+        let e = build(dir.path().join("app"), &BuildOptions::default()).expect_err("bounded");
+        let msg = e.to_string();
+        assert!(msg.contains("defs.yaml"), "{msg}");
+        assert!(msg.contains("more than"), "{msg}");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[test]
+fn custom_schema_reference_cycles_end() {
+    // A $ref cycle in openapi.path: looking a list up must not loop.
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "app/schema.yaml",
+        "definitions:\n  w:\n    x-kubernetes-group-version-kind: [{group: x.io, version: v1, kind: W}]\n    $ref: '#/definitions/v'\n  v:\n    $ref: '#/definitions/w'\n",
+    );
+    write(
+        dir.path(),
+        "app/w.yaml",
+        "apiVersion: x.io/v1\nkind: W\nmetadata:\n  name: w\nspec:\n  items: [{name: a}]\n",
+    );
+    write(
+        dir.path(),
+        "app/kustomization.yaml",
+        "openapi: {path: schema.yaml}\nresources: [w.yaml]\npatches:\n- patch: |-\n    apiVersion: x.io/v1\n    kind: W\n    metadata:\n      name: w\n    spec:\n      items: [{name: b}]\n",
+    );
+    let started = Instant::now();
+    let out = build(dir.path().join("app"), &BuildOptions::default()).expect("builds");
+    assert_eq!(out[0]["spec"]["items"][0]["name"], "b");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}

@@ -19,6 +19,8 @@ pub(crate) struct Config {
     /// (referral, referrer field): the referrer's field names a resource of the referral kind.
     pub name_reference: Vec<(Gvk, Spec)>,
     pub namespace: Vec<Spec>,
+    pub name_prefix: Vec<Spec>,
+    pub name_suffix: Vec<Spec>,
     pub common_labels: Vec<Spec>,
     pub template_labels: Vec<Spec>,
     pub common_annotations: Vec<Spec>,
@@ -65,6 +67,8 @@ impl Config {
             }
         }
         merge_specs(&mut self.namespace, other.namespace);
+        merge_specs(&mut self.name_prefix, other.name_prefix);
+        merge_specs(&mut self.name_suffix, other.name_suffix);
         merge_specs(&mut self.common_labels, other.common_labels);
         merge_specs(&mut self.template_labels, other.template_labels);
         merge_specs(&mut self.common_annotations, other.common_annotations);
@@ -93,16 +97,6 @@ impl Config {
                 _ => return Err(invalid(file, format!("{key}: expected a list"))),
             };
             match key.as_str() {
-                "namePrefix" | "nameSuffix" => {
-                    // kustomize's built-in metadata/name is the only spec that renames; more
-                    // fields would need its prefix bookkeeping for each.
-                    if !list.is_empty() {
-                        return Err(Error::Unsupported {
-                            path: file.into(),
-                            feature: format!("configurations: {key} field specs"),
-                        });
-                    }
-                }
                 "nameReference" => {
                     for (i, item) in list.iter().enumerate() {
                         let field = format!("nameReference[{i}]");
@@ -139,6 +133,8 @@ impl Config {
                     }
                     let slot = match other {
                         "namespace" => &mut c.namespace,
+                        "namePrefix" => &mut c.name_prefix,
+                        "nameSuffix" => &mut c.name_suffix,
                         "commonLabels" => &mut c.common_labels,
                         "templateLabels" => &mut c.template_labels,
                         "commonAnnotations" => &mut c.common_annotations,

@@ -80,6 +80,11 @@ pub(crate) fn walk(
             };
             let last = path.len() == 1;
             match map.get_mut(key) {
+                // kustomize makes a null list field an empty list, created or not.
+                Some(child) if is_list && child.is_null() => {
+                    *child = Value::Array(Vec::new());
+                    if last { f(child, false) } else { Ok(()) }
+                }
                 Some(child) if !child.is_null() || last => {
                     if last {
                         f(child, false)

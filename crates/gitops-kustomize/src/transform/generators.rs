@@ -361,7 +361,10 @@ fn absorb(
             r.prev = old.prev.clone();
             r.prefixes = old.prefixes.clone();
             r.suffixes = old.suffixes.clone();
-            r.origin = old.origin.clone();
+            // A merge keeps where the object came from; a replacement is the new generator's.
+            if behavior == Behavior::Merge {
+                r.origin = old.origin.clone();
+            }
             r.needs_hash = r.needs_hash && old.needs_hash;
             r.bookkeeping = old.bookkeeping;
             ra[matches[0]] = r;

@@ -1,13 +1,16 @@
 //! The built-in transformers, in the order kustomize runs them for one kustomization.
 
 pub(crate) mod config;
+pub(crate) mod crds;
 pub(crate) mod fieldspec;
 pub(crate) mod generators;
 pub(crate) mod nameref;
+pub(crate) mod namespace;
 pub(crate) mod patch;
 pub(crate) mod plugins;
 pub(crate) mod replacements;
 pub(crate) mod sort;
+pub(crate) mod value_add;
 pub(crate) mod vars;
 
 use serde_json::{Map, Value};
@@ -32,8 +35,29 @@ pub(crate) fn run_transformers(
     if !k.namespace.is_empty() {
         namespace(layer, ra, &k.namespace, &config.namespace)?;
     }
-    if !k.name_prefix.is_empty() || !k.name_suffix.is_empty() {
-        prefix_suffix(ra, &k.name_prefix, &k.name_suffix);
+    // kustomize's prefix transformer, then its suffix transformer, each on `metadata/name`
+    // and the configured field specs.
+    for (affix, configured, prefix) in [
+        (&k.name_prefix, &config.name_prefix, true),
+        (&k.name_suffix, &config.name_suffix, false),
+    ] {
+        if !affix.is_empty() {
+            // A configured `metadata/name` spec (of some kind) takes the place of the default
+            // one for every kind, as in kustomize: only the configured kinds are renamed.
+            let mut specs = configured.to_vec();
+            let default = Spec::new("", "", "", "metadata/name", false);
+            match specs.iter().find(|c| c.path == default.path) {
+                Some(c) if c.create => {
+                    return Err(invalid(
+                        layer.file.clone(),
+                        "configurations: conflicting fieldspecs for metadata/name (create)",
+                    ));
+                }
+                Some(_) => {}
+                None => specs.insert(0, default),
+            }
+            plugins::affix(&layer.file, ra, &specs, affix, prefix)?;
+        }
     }
     for set in &k.labels {
         let mut specs: Vec<Spec> = set.fields.iter().map(Spec::from_field_spec).collect();
@@ -68,14 +92,18 @@ pub(crate) fn run_transformers(
         )?;
     }
     patch::json6902_entries(b, layer, ra)?;
-    for r in &k.replicas {
-        replicas(ra, &r.name, &r.count, &config.replicas);
+    for (i, r) in k.replicas.iter().enumerate() {
+        replicas(ra, &r.name, &r.count, &config.replicas)
+            .map_err(|m| invalid(layer.file.clone(), format!("replicas[{i}]: {m}")))?;
     }
     for image in &k.images {
         images(ra, image, &config.images);
     }
     replacements::run(b, layer, ra)?;
-    plugins::run(b, layer, ra)?;
+    let ran = plugins::run(b, layer, ra)?;
+    if b.transformations {
+        plugins::record_transformations(layer, ra, ran);
+    }
     if k.build_metadata.iter().any(|m| m == "managedByLabel") {
         let mut pairs = Map::new();
         pairs.insert(
@@ -91,7 +119,10 @@ pub(crate) fn run_transformers(
         )?;
     }
     for m in &k.build_metadata {
-        if m != "managedByLabel" && m != "originAnnotations" {
+        if !matches!(
+            m.as_str(),
+            "managedByLabel" | "originAnnotations" | "transformerAnnotations"
+        ) {
             return Err(Error::Unsupported {
                 path: layer.file.clone(),
                 feature: format!("buildMetadata: {m}"),
@@ -119,60 +150,51 @@ fn namespace(
     ns: &str,
     configured: &[Spec],
 ) -> Result<(), Error> {
+    let specs = with(
+        vec![
+            Spec::new("", "", "Namespace", "metadata/name", true),
+            Spec::new(
+                "apiregistration.k8s.io",
+                "",
+                "APIService",
+                "spec/service/namespace",
+                true,
+            ),
+            Spec::new(
+                "apiextensions.k8s.io",
+                "",
+                "CustomResourceDefinition",
+                "spec/conversion/webhook/clientConfig/service/namespace",
+                false,
+            ),
+        ],
+        configured,
+    );
+    let setter = namespace::Namespace {
+        ns,
+        specs: &specs,
+        unset_only: false,
+        subjects: namespace::Subjects::DefaultOnly,
+    };
     for r in ra.iter_mut() {
         r.store_previous_id();
+        // kustomize keeps its bookkeeping in the annotations of every object it re-namespaced.
         r.bookkeeping = true;
-        let gvk = r.gvk();
-        let api_version = r.api_version().to_owned();
-        if !gvk.is_cluster_scoped() {
-            r.set_namespace(ns);
-        }
-        let set = |v: &mut Value| {
-            *v = Value::String(ns.to_owned());
-            Ok(())
-        };
-        if gvk.kind == "Namespace" && api_version == "v1" {
-            r.set_name(ns);
-        }
-        let specs = with(
-            vec![
-                Spec::new(
-                    "apiregistration.k8s.io",
-                    "",
-                    "APIService",
-                    "spec/service/namespace",
-                    true,
-                ),
-                Spec::new(
-                    "apiextensions.k8s.io",
-                    "",
-                    "CustomResourceDefinition",
-                    "spec/conversion/webhook/clientConfig/service/namespace",
-                    false,
-                ),
-            ],
-            configured,
-        );
-        apply_specs(&mut r.value, &gvk, &specs, &mut |v, _| set(v))
+        setter
+            .apply(r)
             .map_err(|m| invalid(layer.file.clone(), format!("namespace: {m}")))?;
-        if gvk.kind == "RoleBinding" || gvk.kind == "ClusterRoleBinding" {
-            if let Some(Value::Array(subjects)) = r.value.get_mut("subjects") {
-                for s in subjects {
-                    if let Value::Object(m) = s
-                        && m.get("name").and_then(Value::as_str) == Some("default")
-                    {
-                        m.insert("namespace".into(), Value::String(ns.into()));
-                    }
-                }
-            }
-        }
     }
+    no_id_conflict(&layer.file, ra)
+}
+
+/// kustomize's check after a namespace change: no two resources may now share an id.
+pub(crate) fn no_id_conflict(file: &str, ra: &[Resource]) -> Result<(), Error> {
     let mut seen = std::collections::HashSet::new();
     for r in ra.iter() {
         let id = r.cur_id();
         if !seen.insert(id.key()) {
             return Err(invalid(
-                layer.file.clone(),
+                file,
                 format!(
                     "namespace transformation produces ID conflict: {}",
                     id.display()
@@ -181,28 +203,6 @@ fn namespace(
         }
     }
     Ok(())
-}
-
-pub(crate) fn prefix_suffix(ra: &mut [Resource], prefix: &str, suffix: &str) {
-    for r in ra.iter_mut() {
-        let org = r.org_id();
-        if org.gvk.kind == "CustomResourceDefinition"
-            || org.gvk.kind == "Namespace"
-            || (org.gvk.group == "apiregistration.k8s.io" && org.gvk.kind == "APIService")
-        {
-            continue;
-        }
-        if !prefix.is_empty() {
-            r.prefixes.push(prefix.to_owned());
-        }
-        if !suffix.is_empty() {
-            r.suffixes.push(suffix.to_owned());
-        }
-        r.store_previous_id();
-        r.bookkeeping = true;
-        let name = format!("{prefix}{}{suffix}", r.name());
-        r.set_name(&name);
-    }
 }
 
 /// Adds key/value pairs to the maps at the field specs (labels, annotations).
@@ -250,8 +250,13 @@ fn r_kind(k: &str) -> &str {
     k
 }
 
-fn replicas(ra: &mut [Resource], name: &str, count: &Value, configured: &[Spec]) {
-    replicas_at(ra, name, count, &builtin_replica_specs(configured));
+fn replicas(
+    ra: &mut [Resource],
+    name: &str,
+    count: &Value,
+    configured: &[Spec],
+) -> Result<(), String> {
+    replicas_at(ra, name, count, &builtin_replica_specs(configured))
 }
 
 fn builtin_replica_specs(configured: &[Spec]) -> Vec<Spec> {
@@ -266,18 +271,51 @@ fn builtin_replica_specs(configured: &[Spec]) -> Vec<Spec> {
     )
 }
 
-/// Sets `count` at `specs` in the resources named `name` (now or before).
-pub(crate) fn replicas_at(ra: &mut [Resource], name: &str, count: &Value, specs: &[Spec]) {
+/// Sets `count` at `specs` in the resources named `name` (now or before). As in kustomize,
+/// a name that no resource of the specs' kinds has is an error naming those kinds.
+pub(crate) fn replicas_at(
+    ra: &mut [Resource],
+    name: &str,
+    count: &Value,
+    specs: &[Spec],
+) -> Result<(), String> {
+    let mut found = false;
     for r in ra.iter_mut() {
         if !r.any_name_is(name) {
             continue;
         }
         let gvk = r.gvk();
+        found |= specs.iter().any(|s| s.selects(&gvk));
         let _ = apply_specs(&mut r.value, &gvk, specs, &mut |v, _| {
             *v = count.clone();
             Ok(())
         });
     }
+    if found {
+        return Ok(());
+    }
+    let gvks: Vec<String> = specs
+        .iter()
+        .map(|s| {
+            let or = |v: &str, none: &str| {
+                if v.is_empty() {
+                    none.to_owned()
+                } else {
+                    v.to_owned()
+                }
+            };
+            format!(
+                "{}.{}.{}",
+                s.kind,
+                or(&s.version, "[noVer]"),
+                or(&s.group, "[noGrp]")
+            )
+        })
+        .collect();
+    Err(format!(
+        "resource with name {name} does not match a config with the following GVK [{}]",
+        gvks.join(" ")
+    ))
 }
 
 /// Splits an image reference into name, tag and digest as kustomize does.

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use crate::build::{Builder, Growth, Layer, size};
 use crate::error::{Error, invalid};
 use crate::kustomization::{Patch, Target};
+use crate::openapi::{CustomSchema, ListMerge};
 use crate::resource::{Gvk, ResId, Resource};
 
 /// A compiled `target` selector.
@@ -149,7 +150,12 @@ impl Selector {
     }
 }
 
-fn select(file: &str, field: &str, t: &Target, ra: &[Resource]) -> Result<Vec<usize>, Error> {
+pub(crate) fn select(
+    file: &str,
+    field: &str,
+    t: &Target,
+    ra: &[Resource],
+) -> Result<Vec<usize>, Error> {
     let sel = Selector::new(t).map_err(|m| invalid(file, format!("{field}.target: {m}")))?;
     Ok(ra
         .iter()
@@ -212,9 +218,8 @@ fn parse_patch(b: &Builder<'_>, text: &str, source: &str) -> Result<Parsed, Erro
         .into_iter()
         .filter(|d| !d.is_null())
         .collect();
-    if docs.len() == 1
-        && let Value::Array(ops) = &docs[0]
-    {
+    // kustomize reads a JSON patch from the first YAML document only.
+    if let Some(Value::Array(ops)) = docs.first() {
         return Ok(Parsed::Json(ops.clone()));
     }
     if docs.is_empty() {
@@ -249,7 +254,16 @@ pub(crate) fn strategic_merge_files(
             .filter(|d| !d.is_null())
             .collect();
         for doc in docs {
-            apply_sm_by_id(&source, &doc, ra, false, false, &mut b.growth)?;
+            b.note_schema_use();
+            apply_sm_by_id(
+                &source,
+                &doc,
+                ra,
+                false,
+                false,
+                &mut b.growth,
+                b.openapi.as_deref(),
+            )?;
         }
     }
     Ok(())
@@ -286,6 +300,7 @@ fn apply_sm_by_id(
     allow_name: bool,
     allow_kind: bool,
     growth: &mut Growth,
+    custom: Option<&CustomSchema>,
 ) -> Result<(), Error> {
     let id = patch_id(source, doc)?;
     let matches: Vec<usize> = ra
@@ -299,7 +314,9 @@ fn apply_sm_by_id(
             source,
             format!("no resource matches strategic merge patch {}", id.display()),
         )),
-        1 => apply_sm(source, doc, ra, matches[0], allow_name, allow_kind, growth),
+        1 => apply_sm(
+            source, doc, ra, matches[0], allow_name, allow_kind, growth, custom,
+        ),
         _ => Err(invalid(
             source,
             format!(
@@ -311,6 +328,8 @@ fn apply_sm_by_id(
 }
 
 /// Applies a strategic merge patch to `ra[i]`, removing the resource when the patch deletes it.
+// The flags and budgets of one application; a struct for them would only rename them.
+#[allow(clippy::too_many_arguments)]
 fn apply_sm(
     source: &str,
     patch: &Value,
@@ -319,6 +338,7 @@ fn apply_sm(
     allow_name: bool,
     allow_kind: bool,
     growth: &mut Growth,
+    custom: Option<&CustomSchema>,
 ) -> Result<(), Error> {
     // A merge adds at most the patch to the resource.
     growth.add(source, size(patch))?;
@@ -332,9 +352,12 @@ fn apply_sm(
         r.store_previous_id();
     }
     let gvk = r.gvk();
+    // A custom schema replaces the built-in one, or extends it (see `openapi`).
+    let defined = custom.filter(|c| c.defines(&gvk));
     let ctx = SchemaCtx {
-        builtin: gvk.is_builtin(),
+        builtin: gvk.is_builtin() && defined.is_none() && custom.is_none_or(|c| c.extends_builtin),
         kind: gvk.kind.clone(),
+        custom: defined.map(|c| (c, gvk.clone())),
     };
     let mut path = Vec::new();
     let deleted = merge_value(&mut r.value, patch, &ctx, &mut path).map_err(|m| {
@@ -389,6 +412,7 @@ pub(crate) fn patches(
                     let mut selected = select(&layer.file, &field, t, ra)?;
                     // Indices shift when a patch deletes a resource: apply from the end.
                     selected.reverse();
+                    b.note_schema_use();
                     for i in selected {
                         apply_sm(
                             &source,
@@ -398,9 +422,11 @@ pub(crate) fn patches(
                             p.allow_name_change,
                             p.allow_kind_change,
                             &mut b.growth,
+                            b.openapi.as_deref(),
                         )?;
                     }
                 } else {
+                    b.note_schema_use();
                     for doc in &docs {
                         apply_sm_by_id(
                             &source,
@@ -409,6 +435,7 @@ pub(crate) fn patches(
                             p.allow_name_change,
                             p.allow_kind_change,
                             &mut b.growth,
+                            b.openapi.as_deref(),
                         )?;
                     }
                 }
@@ -661,9 +688,11 @@ fn json_op(doc: &mut Value, op: &Value) -> Result<usize, String> {
     }
 }
 
-struct SchemaCtx {
+struct SchemaCtx<'a> {
     builtin: bool,
     kind: String,
+    /// The custom schema (`openapi.path`) in force and the patched resource's type.
+    custom: Option<(&'a CustomSchema, Gvk)>,
 }
 
 const CONTAINER_LISTS: [&str; 3] = ["containers", "initContainers", "ephemeralContainers"];
@@ -671,7 +700,17 @@ const CONTAINER_LISTS: [&str; 3] = ["containers", "initContainers", "ephemeralCo
 /// The merge keys of the list at `path` (field names from the resource root), if it is merged
 /// by key in Kubernetes' schema. The first key is the patch merge key; the others complete the
 /// list's map keys.
-fn merge_key(ctx: &SchemaCtx, path: &[String]) -> Option<&'static [&'static str]> {
+fn merge_key<'a>(ctx: &SchemaCtx<'a>, path: &[String]) -> Option<Vec<&'a str>> {
+    if let Some((schema, gvk)) = &ctx.custom {
+        return match schema.list_merge(gvk, path) {
+            ListMerge::Keyed(keys) => Some(keys),
+            ListMerge::Replace | ListMerge::Scalars => None,
+        };
+    }
+    builtin_merge_key(ctx, path).map(<[&str]>::to_vec)
+}
+
+fn builtin_merge_key(ctx: &SchemaCtx<'_>, path: &[String]) -> Option<&'static [&'static str]> {
     if !ctx.builtin {
         return None;
     }
@@ -718,7 +757,11 @@ fn collapse_repeated_keys(v: &mut Value, ctx: &SchemaCtx, path: &mut Vec<String>
             for item in items.iter_mut() {
                 collapse_repeated_keys(item, ctx, path);
             }
-            let Some(&[key]) = merge_key(ctx, path) else {
+            let Some(keys) = merge_key(ctx, path) else {
+                return;
+            };
+            // Only single-key lists collapse (kustomize's rule for keyed lists it merged).
+            let &[key] = keys.as_slice() else {
                 return;
             };
             if items.len() < 2 || !items.iter().all(|i| i.get(key).is_some()) {
@@ -873,11 +916,18 @@ fn merge_value(
                 .cloned()
                 .collect();
             let pa = &pa;
-            if path.last().is_some_and(|l| l == "finalizers")
-                && path.len() == 2
-                && path[0] == "metadata"
-                && ctx.builtin
-            {
+            let scalars = match &ctx.custom {
+                Some((schema, gvk)) => {
+                    matches!(schema.list_merge(gvk, path), ListMerge::Scalars)
+                }
+                None => {
+                    path.last().is_some_and(|l| l == "finalizers")
+                        && path.len() == 2
+                        && path[0] == "metadata"
+                        && ctx.builtin
+                }
+            };
+            if scalars {
                 // A merged list of strings: the patch's first, then the target's others.
                 let mut out: Vec<Value> = pa.iter().filter(|v| !v.is_null()).cloned().collect();
                 for d in da.iter() {
@@ -889,7 +939,7 @@ fn merge_value(
                 return Ok(false);
             }
             let keyed = merge_key(ctx, path);
-            if let Some(keys) = keyed
+            if let Some(keys) = &keyed
                 && !pa.is_empty()
                 && pa
                     .iter()
@@ -904,7 +954,7 @@ fn merge_value(
                     .collect();
                 return Ok(false);
             }
-            match keyed {
+            match &keyed {
                 Some(all_keys) if pa.iter().all(Value::is_object) => {
                     // Keys no element of either list sets do not take part.
                     let valid: Vec<&str> = all_keys

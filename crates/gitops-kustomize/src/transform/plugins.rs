@@ -1,9 +1,20 @@
-//! `transformers:` entries naming kustomize's built-in transformers (`apiVersion: builtin`),
-//! `PatchTransformer` and `ReplacementTransformer` included,
-//! inline or from a file. They run after the kustomization's own transformers, in the order
-//! listed, each with exactly the field specs it is given (no defaults), as in kustomize.
-//! Other plugins (exec, Go, containers) and the built-ins not listed here stay a clear
-//! [`Error::Unsupported`].
+//! kustomize's built-in plugins (`apiVersion: builtin`) listed in a kustomization's
+//! `generators:`, `transformers:` and `validators:`.
+//!
+//! Each entry is an inline configuration (YAML documents), a file of configurations or a
+//! directory whose kustomization builds into configurations. As in kustomize, the inline
+//! entries of a list run first, in order, then the paths. Generators run after the
+//! kustomization's own `configMapGenerator`/`secretGenerator`; transformers after its own
+//! transformers, each with exactly the field specs it is given (no defaults); validators last,
+//! and a validator that changes any resource fails the build.
+//!
+//! Supported: `ConfigMapGenerator`, `SecretGenerator`, `AnnotationsTransformer`,
+//! `HashTransformer`, `ImageTagTransformer`, `LabelTransformer`, `NamespaceTransformer`,
+//! `PatchJson6902Transformer`, `PatchStrategicMergeTransformer`, `PatchTransformer`,
+//! `PrefixSuffixTransformer`, `PrefixTransformer`, `SuffixTransformer`,
+//! `ReplacementTransformer`, `ReplicaCountTransformer` and `ValueAddTransformer`.
+//! `IAMPolicyGenerator`, `HelmChartInflationGenerator` and exec/Go/container plugins stay a
+//! clear [`Error::Unsupported`]; other kinds fail as kustomize fails on them.
 
 use serde_json::{Map, Value};
 
@@ -11,76 +22,725 @@ use crate::build::{Builder, Layer};
 use crate::error::{Error, invalid};
 use crate::kustomization::{Image, Kustomization, canonical_keys};
 use crate::resource::Resource;
-use crate::transform::fieldspec::Spec;
+use crate::transform::fieldspec::{Spec, apply_specs};
+use crate::transform::namespace::{Namespace, Subjects};
 
-/// Runs the kustomization's `transformers:` entries over `ra`.
-pub(crate) fn run(b: &mut Builder<'_>, layer: &Layer, ra: &mut Vec<Resource>) -> Result<(), Error> {
-    for (i, entry) in layer.k.transformers.iter().enumerate() {
-        let field = format!("transformers[{i}]");
-        // An entry holding a line break is an inline configuration, else a file path.
-        let (source, docs) = if entry.contains('\n') {
-            let source = format!("{} ({field})", layer.file);
-            let docs = b.parse_yaml(&source, entry)?;
-            (source, docs)
-        } else {
-            let path = b.resolve(layer, entry, true)?;
-            if b.fs.is_dir(&path) {
-                return Err(Error::Unsupported {
-                    path: layer.file.clone(),
-                    feature: format!("{field}: a directory of transformer configurations"),
-                });
+/// The kustomization field a plugin configuration is listed in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Generator,
+    Transformer,
+    Validator,
+}
+
+impl Role {
+    fn field(self) -> &'static str {
+        match self {
+            Role::Generator => "generators",
+            Role::Transformer => "transformers",
+            Role::Validator => "validators",
+        }
+    }
+}
+
+/// One plugin configuration and where it was written (for errors).
+struct Config {
+    source: String,
+    doc: Map<String, Value>,
+    /// Where it was written, relative to the top-level kustomization (its origin).
+    origin_path: String,
+}
+
+impl Config {
+    /// kustomize's origin of what this plugin generates or transforms, in YAML.
+    fn origin(&self) -> String {
+        let s = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_owned();
+        let md = self.doc.get("metadata");
+        let mut out = format!(
+            "configuredIn: {}\nconfiguredBy:\n  apiVersion: {}\n  kind: {}\n",
+            self.origin_path,
+            s(self.doc.get("apiVersion")),
+            s(self.doc.get("kind")),
+        );
+        for key in ["name", "namespace"] {
+            let v = s(md.and_then(|m| m.get(key)));
+            if !v.is_empty() {
+                out.push_str(&format!("  {key}: {v}\n"));
             }
-            let source = b.show(&path);
-            let text = b.read_text(&path)?;
-            let docs = b.parse_yaml(&source, &text)?;
-            (source, docs)
-        };
-        for doc in docs.iter().filter(|d| !d.is_null()) {
-            if let Some(k) = as_kustomization(&source, doc)? {
-                // The same transformer a kustomization field runs, on a kustomization that
-                // holds only that field (paths resolve from this kustomization's directory).
-                let single = Layer {
-                    dir: layer.dir.clone(),
-                    file: source.clone(),
-                    k,
-                    origin_dir: layer.origin_dir.clone(),
-                    file_name: layer.file_name.clone(),
-                };
-                super::patch::patches(b, &single, ra)?;
-                super::replacements::run(b, &single, ra)?;
+        }
+        out
+    }
+}
+
+/// Adds to every resource the transformers the layer ran (its own fields', then the
+/// `transformers:` entries in `plugins`), as kustomize records them after each transformer.
+pub(crate) fn record_transformations(layer: &Layer, ra: &mut [Resource], plugins: Vec<String>) {
+    let k = &layer.k;
+    let configured_in = crate::build::go_join(&layer.origin_dir, &layer.file_name);
+    let builtin = |kind: &str| {
+        format!(
+            "configuredIn: {configured_in}\nconfiguredBy:\n  apiVersion: builtin\n  kind: {kind}\n"
+        )
+    };
+    let mut ran = Vec::new();
+    let mut add = |kind: &str, n: usize| {
+        for _ in 0..n {
+            ran.push(builtin(kind));
+        }
+    };
+    add(
+        "PatchStrategicMergeTransformer",
+        usize::from(!k.patches_sm.is_empty()),
+    );
+    add("PatchTransformer", k.patches.len());
+    add("NamespaceTransformer", usize::from(!k.namespace.is_empty()));
+    add("PrefixTransformer", usize::from(!k.name_prefix.is_empty()));
+    add("SuffixTransformer", usize::from(!k.name_suffix.is_empty()));
+    // One per `labels` entry, and one for `commonLabels` (even empty) when either is set.
+    let labels = if k.labels.is_empty() && k.common_labels.is_empty() {
+        0
+    } else {
+        k.labels.len() + 1
+    };
+    add("LabelTransformer", labels);
+    add(
+        "AnnotationsTransformer",
+        usize::from(!k.common_annotations.is_empty()),
+    );
+    add("PatchJson6902Transformer", k.patches_json.len());
+    add("ReplicaCountTransformer", k.replicas.len());
+    add("ImageTagTransformer", k.images.len());
+    add(
+        "ReplacementTransformer",
+        usize::from(!k.replacements.is_empty()),
+    );
+    ran.extend(plugins);
+    if ran.is_empty() {
+        return;
+    }
+    for r in ra.iter_mut() {
+        r.transformations.extend(ran.iter().cloned());
+    }
+}
+
+/// Runs the kustomization's `generators:` entries, adding what they generate to `ra`.
+pub(crate) fn generators(
+    b: &mut Builder<'_>,
+    layer: &Layer,
+    ra: &mut Vec<Resource>,
+) -> Result<(), Error> {
+    for c in configs(b, layer, Role::Generator, &layer.k.generators)? {
+        let kind = builtin_kind(&c, Role::Generator)?;
+        let secret = kind == "SecretGenerator";
+        // The generator's arguments are the configuration's top-level fields; its name and
+        // namespace default to the configuration's own, as kustomize's plugins read them.
+        let known: &[&str] = &[
+            "name",
+            "namespace",
+            "behavior",
+            "files",
+            "literals",
+            "envs",
+            "env",
+            "options",
+            "type",
+        ];
+        let doc = canonical_keys(&c.doc, known);
+        let mut args = Map::new();
+        for k in known {
+            if (*k == "type" && !secret) || doc.get(*k).is_none_or(Value::is_null) {
                 continue;
             }
-            apply(&source, doc, ra)?;
+            let mut v = doc[*k].clone();
+            if *k != "options" {
+                stringify(&mut v);
+            }
+            args.insert((*k).into(), v);
+        }
+        for k in ["name", "namespace"] {
+            let empty = args
+                .get(k)
+                .is_none_or(|v| v.as_str().is_some_and(str::is_empty));
+            if empty && let Some(v) = c.doc.get("metadata").and_then(|m| m.get(k)) {
+                args.insert(k.into(), v.clone());
+            }
+        }
+        let field = if secret {
+            "secretGenerator"
+        } else {
+            "configMapGenerator"
+        };
+        let single = single(
+            layer,
+            &c.source,
+            field,
+            Value::Array(vec![Value::Object(args)]),
+        )?;
+        let before = ra.len();
+        super::generators::run(b, &single, ra)?;
+        if b.origins {
+            for r in &mut ra[before..] {
+                r.origin = Some(c.origin());
+            }
         }
     }
     Ok(())
 }
 
-/// A `PatchTransformer` or `ReplacementTransformer` as the kustomization field it configures.
-fn as_kustomization(source: &str, doc: &Value) -> Result<Option<Kustomization>, Error> {
-    let Some(m) = doc.as_object() else {
-        return Ok(None);
-    };
-    if m.get("apiVersion").and_then(Value::as_str) != Some("builtin") {
-        return Ok(None);
+/// Runs the kustomization's `transformers:` entries over `ra`; returns the origin of each
+/// (for `buildMetadata: [transformerAnnotations]`).
+pub(crate) fn run(
+    b: &mut Builder<'_>,
+    layer: &Layer,
+    ra: &mut Vec<Resource>,
+) -> Result<Vec<String>, Error> {
+    let mut ran = Vec::new();
+    for c in configs(b, layer, Role::Transformer, &layer.k.transformers)? {
+        let kind = builtin_kind(&c, Role::Transformer)?;
+        transform(b, layer, &c, kind, ra)?;
+        ran.push(c.origin());
     }
-    let (field, known): (&str, &[&str]) = match m.get("kind").and_then(Value::as_str) {
-        Some("PatchTransformer") => ("patches", &["patch", "path", "target", "options"]),
-        Some("ReplacementTransformer") => ("replacements", &["replacements"]),
-        _ => return Ok(None),
+    Ok(ran)
+}
+
+/// Runs the kustomization's `validators:` entries: transformers that must change nothing.
+pub(crate) fn validators(
+    b: &mut Builder<'_>,
+    layer: &Layer,
+    ra: &mut Vec<Resource>,
+) -> Result<(), Error> {
+    for c in configs(b, layer, Role::Validator, &layer.k.validators)? {
+        let kind = builtin_kind(&c, Role::Validator)?;
+        let before: Vec<Value> = ra.iter().map(|r| r.value.clone()).collect();
+        transform(b, layer, &c, kind, ra)?;
+        let changed = ra.len() != before.len()
+            || ra.iter().zip(&before).any(|(r, v)| {
+                let mut after = r.value.clone();
+                // kustomize lets a validator mark what it checked with this label.
+                if let Some(Value::Object(labels)) = after.pointer_mut("/metadata/labels") {
+                    labels.remove("validated-by");
+                }
+                &after != v
+            });
+        if changed {
+            return Err(invalid(
+                c.source,
+                format!("validator {kind} shouldn't modify the resource map"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The configurations of one list: inline entries first, then files and directories.
+fn configs(
+    b: &mut Builder<'_>,
+    layer: &Layer,
+    role: Role,
+    entries: &[String],
+) -> Result<Vec<Config>, Error> {
+    let mut out = Vec::new();
+    let mut paths = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        // An entry holding a line break (or a flow mapping) is an inline configuration,
+        // else a path.
+        if !(entry.contains('\n') || entry.trim_start().starts_with('{')) {
+            paths.push(entry);
+            continue;
+        }
+        let source = format!("{} ({}[{i}])", layer.file, role.field());
+        let origin = crate::build::go_join(&layer.origin_dir, &layer.file_name);
+        for doc in b.parse_yaml(&source, entry)? {
+            push_doc(&mut out, &source, &origin, doc)?;
+        }
+    }
+    for entry in paths {
+        let path = b.resolve(layer, entry, false)?;
+        if b.fs.is_dir(&path) {
+            let origin = crate::build::go_join(&layer.origin_dir, entry);
+            let (sub, resources) = b.accumulate(&path, false, origin.clone())?;
+            for r in resources {
+                // The file each configuration came from, as its origin recorded it.
+                let from = r
+                    .origin
+                    .as_deref()
+                    .and_then(|o| o.strip_prefix("path: "))
+                    .map_or_else(|| origin.clone(), |p| p.trim_end().to_owned());
+                push_doc(&mut out, &sub.file, &from, r.value)?;
+            }
+            continue;
+        }
+        let path = b.resolve(layer, entry, true)?;
+        let source = b.show(&path);
+        let text = b.read_text(&path)?;
+        let origin = crate::build::go_join(&layer.origin_dir, entry);
+        for doc in b.parse_yaml(&source, &text)? {
+            push_doc(&mut out, &source, &origin, doc)?;
+        }
+    }
+    // kustomize reads the configurations as resources: each needs a name, and two with the
+    // same id are refused.
+    let mut seen = std::collections::HashSet::new();
+    for c in &out {
+        let s = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_owned();
+        let md = c.doc.get("metadata");
+        let id = (
+            s(c.doc.get("apiVersion")),
+            s(c.doc.get("kind")),
+            s(md.and_then(|m| m.get("namespace"))),
+            s(md.and_then(|m| m.get("name"))),
+        );
+        if id.3.is_empty() {
+            return Err(invalid(
+                c.source.clone(),
+                format!(
+                    "{}: a plugin configuration needs metadata.name",
+                    role.field()
+                ),
+            ));
+        }
+        if !seen.insert(id.clone()) {
+            return Err(invalid(
+                c.source.clone(),
+                format!(
+                    "{}: may not add a plugin configuration with an already registered id: {} {}/{}",
+                    role.field(),
+                    id.0,
+                    id.1,
+                    id.3
+                ),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn push_doc(
+    out: &mut Vec<Config>,
+    source: &str,
+    origin_path: &str,
+    doc: Value,
+) -> Result<(), Error> {
+    match doc {
+        Value::Null => Ok(()),
+        Value::Object(doc) => {
+            out.push(Config {
+                source: source.to_owned(),
+                doc,
+                origin_path: origin_path.to_owned(),
+            });
+            Ok(())
+        }
+        _ => Err(invalid(source, "a plugin configuration must be a mapping")),
+    }
+}
+
+const GENERATORS: &[&str] = &[
+    "ConfigMapGenerator",
+    "SecretGenerator",
+    "IAMPolicyGenerator",
+    "HelmChartInflationGenerator",
+];
+
+const TRANSFORMERS: &[&str] = &[
+    "AnnotationsTransformer",
+    "HashTransformer",
+    "ImageTagTransformer",
+    "LabelTransformer",
+    "NamespaceTransformer",
+    "PatchJson6902Transformer",
+    "PatchStrategicMergeTransformer",
+    "PatchTransformer",
+    "PrefixSuffixTransformer",
+    "PrefixTransformer",
+    "SuffixTransformer",
+    "ReplacementTransformer",
+    "ReplicaCountTransformer",
+    "ValueAddTransformer",
+];
+
+/// The built-in kind a configuration names, checked against the list it is in.
+fn builtin_kind(c: &Config, role: Role) -> Result<&'static str, Error> {
+    let api_version = c
+        .doc
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let kind = c.doc.get("kind").and_then(Value::as_str).unwrap_or("");
+    let name = c
+        .doc
+        .get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if api_version != "builtin" {
+        return Err(Error::Unsupported {
+            path: c.source.clone(),
+            feature: format!(
+                "{}: plugin {api_version}/{kind} (exec, Go and container plugins; only kustomize's built-in plugins, apiVersion: builtin)",
+                role.field()
+            ),
+        });
+    }
+    let generator = GENERATORS.iter().find(|k| **k == kind);
+    let transformer = TRANSFORMERS.iter().find(|k| **k == kind);
+    let found = match (generator, transformer) {
+        (Some(k), _) | (None, Some(k)) => *k,
+        (None, None) => {
+            return Err(invalid(
+                c.source.clone(),
+                format!("{}: unable to load builtin {kind} ({name})", role.field()),
+            ));
+        }
     };
-    let mut fields = canonical_keys(m, known);
-    fields.remove("apiVersion");
-    fields.remove("kind");
-    fields.remove("metadata");
-    let value = if field == "patches" {
-        Value::Array(vec![Value::Object(fields)])
+    let fits = if role == Role::Generator {
+        generator.is_some()
     } else {
-        fields.remove("replacements").unwrap_or(Value::Null)
+        transformer.is_some()
     };
+    if !fits {
+        let what = if role == Role::Generator {
+            "generator"
+        } else {
+            "transformer"
+        };
+        return Err(invalid(
+            c.source.clone(),
+            format!("{}: plugin {kind} ({name}) is not a {what}", role.field()),
+        ));
+    }
+    if found == "IAMPolicyGenerator" || found == "HelmChartInflationGenerator" {
+        return Err(Error::Unsupported {
+            path: c.source.clone(),
+            feature: format!("{}: built-in {found}", role.field()),
+        });
+    }
+    Ok(found)
+}
+
+/// A kustomization holding only `field`, read from `source` and resolving paths from this
+/// kustomization's directory: the built-in plugins whose configuration is a kustomization
+/// field's run as that field.
+fn single(layer: &Layer, source: &str, field: &str, value: Value) -> Result<Layer, Error> {
     let mut k = Map::new();
     k.insert(field.into(), value);
-    Kustomization::from_value(source, &Value::Object(k)).map(Some)
+    Ok(Layer {
+        dir: layer.dir.clone(),
+        file: source.to_owned(),
+        k: Kustomization::from_value(source, &Value::Object(k))?,
+        origin_dir: layer.origin_dir.clone(),
+        file_name: layer.file_name.clone(),
+    })
+}
+
+fn transform(
+    b: &mut Builder<'_>,
+    layer: &Layer,
+    c: &Config,
+    kind: &str,
+    ra: &mut Vec<Resource>,
+) -> Result<(), Error> {
+    let source = c.source.as_str();
+    let m = &c.doc;
+    match kind {
+        "PatchTransformer" => {
+            let mut fields = canonical_keys(m, &["patch", "path", "target", "options"]);
+            for k in ["apiVersion", "kind", "metadata"] {
+                fields.remove(k);
+            }
+            let single = single(
+                layer,
+                source,
+                "patches",
+                Value::Array(vec![Value::Object(fields)]),
+            )?;
+            super::patch::patches(b, &single, ra)
+        }
+        "ReplacementTransformer" => {
+            let fields = canonical_keys(m, &["replacements"]);
+            let list = fields.get("replacements").cloned().unwrap_or(Value::Null);
+            let single = single(layer, source, "replacements", list)?;
+            super::replacements::run(b, &single, ra)
+        }
+        "PatchStrategicMergeTransformer" => {
+            let fields = canonical_keys(m, &["paths", "patches"]);
+            let mut entries = match fields.get("paths") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::Array(a)) => a.clone(),
+                Some(_) => {
+                    return Err(invalid(
+                        source,
+                        "PatchStrategicMergeTransformer.paths: expected a list",
+                    ));
+                }
+            };
+            let patches = string_field(source, kind, &fields, "patches")?;
+            if entries.is_empty() && patches.is_empty() {
+                return Err(invalid(
+                    source,
+                    "PatchStrategicMergeTransformer: empty file path and empty patch content",
+                ));
+            }
+            if !patches.is_empty() {
+                // Marked inline even when it holds a single line.
+                entries.push(Value::String(format!("{patches}\n")));
+            }
+            let single = single(
+                layer,
+                source,
+                "patchesStrategicMerge",
+                Value::Array(entries),
+            )?;
+            super::patch::strategic_merge_files(b, &single, ra)
+        }
+        "PatchJson6902Transformer" => {
+            let fields = canonical_keys(m, &["target", "path", "jsonOp"]);
+            let path = string_field(source, kind, &fields, "path")?;
+            let op = string_field(source, kind, &fields, "jsonOp")?;
+            let name = fields
+                .get("target")
+                .and_then(|t| t.get("name"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if name.is_empty() {
+                return Err(invalid(
+                    source,
+                    "PatchJson6902Transformer: must specify the target name",
+                ));
+            }
+            if path.is_empty() && op.is_empty() {
+                return Err(invalid(
+                    source,
+                    "PatchJson6902Transformer: empty file path and empty jsonOp",
+                ));
+            }
+            if !path.is_empty() && !op.is_empty() {
+                return Err(invalid(
+                    source,
+                    "PatchJson6902Transformer: must specify a file path or jsonOp, not both",
+                ));
+            }
+            let mut entry = Map::new();
+            entry.insert("target".into(), fields["target"].clone());
+            if path.is_empty() {
+                entry.insert("patch".into(), Value::String(op));
+            } else {
+                entry.insert("path".into(), Value::String(path));
+            }
+            let single = single(
+                layer,
+                source,
+                "patchesJson6902",
+                Value::Array(vec![Value::Object(entry)]),
+            )?;
+            super::patch::json6902_entries(b, &single, ra)
+        }
+        "LabelTransformer" | "AnnotationsTransformer" => {
+            let key = if kind == "LabelTransformer" {
+                "labels"
+            } else {
+                "annotations"
+            };
+            let m = canonical_keys(m, &[key, "fieldSpecs"]);
+            let pairs = string_map(source, &format!("{kind}.{key}"), m.get(key))?;
+            let specs = field_specs(source, kind, &m)?;
+            super::add_map_entries_in(source, ra, &pairs, &specs, kind)
+        }
+        "ImageTagTransformer" => {
+            let m = canonical_keys(m, &["imageTag", "fieldSpecs"]);
+            let tag = m
+                .get("imageTag")
+                .and_then(Value::as_object)
+                .map(|t| canonical_keys(t, &["name", "newName", "newTag", "digest", "tagSuffix"]))
+                .unwrap_or_default();
+            let s = |k: &str| tag.get(k).and_then(scalar_text).unwrap_or_default();
+            let image = Image {
+                name: s("name"),
+                new_name: s("newName"),
+                new_tag: s("newTag"),
+                digest: s("digest"),
+                tag_suffix: s("tagSuffix"),
+            };
+            let specs = field_specs(source, kind, &m)?;
+            super::images_with(ra, &image, &specs, false);
+            Ok(())
+        }
+        "ReplicaCountTransformer" => {
+            let m = canonical_keys(m, &["replica", "fieldSpecs"]);
+            let replica = m
+                .get("replica")
+                .and_then(Value::as_object)
+                .map(|t| canonical_keys(t, &["name", "count"]))
+                .unwrap_or_default();
+            let name = replica
+                .get("name")
+                .and_then(scalar_text)
+                .unwrap_or_default();
+            let name = name.as_str();
+            let count = replica.get("count").cloned().unwrap_or(Value::from(0));
+            if !count.is_i64() {
+                return Err(invalid(
+                    source,
+                    "ReplicaCountTransformer.replica.count: expected an integer",
+                ));
+            }
+            let specs = field_specs(source, kind, &m)?;
+            super::replicas_at(ra, name, &count, &specs)
+                .map_err(|e| invalid(source, format!("{kind}: {e}")))
+        }
+        "PrefixSuffixTransformer" | "PrefixTransformer" | "SuffixTransformer" => {
+            let m = canonical_keys(m, &["prefix", "suffix", "fieldSpecs"]);
+            if m.get("fieldSpecs").is_none_or(Value::is_null) {
+                return Err(invalid(
+                    source,
+                    format!("{kind}: fieldSpecs is not expected to be nil"),
+                ));
+            }
+            let specs = field_specs(source, kind, &m)?;
+            // PrefixSuffixTransformer is the prefix transformer, then the suffix one.
+            if kind != "SuffixTransformer" {
+                let prefix = string_field(source, kind, &m, "prefix")?;
+                affix(source, ra, &specs, &prefix, true)?;
+            }
+            if kind != "PrefixTransformer" {
+                let suffix = string_field(source, kind, &m, "suffix")?;
+                affix(source, ra, &specs, &suffix, false)?;
+            }
+            Ok(())
+        }
+        "NamespaceTransformer" => {
+            let m = canonical_keys(
+                m,
+                &[
+                    "metadata",
+                    "fieldSpecs",
+                    "unsetOnly",
+                    "setRoleBindingSubjects",
+                ],
+            );
+            let ns = m
+                .get("metadata")
+                .and_then(|md| md.get("namespace"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let subjects =
+                Subjects::parse(&string_field(source, kind, &m, "setRoleBindingSubjects")?)
+                    .map_err(|e| invalid(source, format!("{kind}: {e}")))?;
+            let unset_only = match m.get("unsetOnly") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(v)) => *v,
+                Some(_) => {
+                    return Err(invalid(
+                        source,
+                        format!("{kind}.unsetOnly: expected true or false"),
+                    ));
+                }
+            };
+            let specs = field_specs(source, kind, &m)?;
+            if ns.is_empty() {
+                return Ok(());
+            }
+            let setter = Namespace {
+                ns,
+                specs: &specs,
+                unset_only,
+                subjects,
+            };
+            for r in ra.iter_mut() {
+                r.store_previous_id();
+                r.bookkeeping = true;
+                setter
+                    .apply(r)
+                    .map_err(|e| invalid(source, format!("{kind}: {e}")))?;
+            }
+            super::no_id_conflict(source, ra)
+        }
+        "HashTransformer" => {
+            for r in ra.iter_mut().filter(|r| r.needs_hash) {
+                let h = super::generators::hash(r);
+                r.store_previous_id();
+                let name = format!("{}-{h}", r.name());
+                r.set_name(&name);
+            }
+            Ok(())
+        }
+        "ValueAddTransformer" => super::value_add::run(b, layer, &c.source, &c.doc, ra),
+        _ => Err(invalid(
+            source,
+            format!("unable to load builtin transformer {kind}"),
+        )),
+    }
+}
+
+pub(super) fn string_field(
+    source: &str,
+    kind: &str,
+    m: &Map<String, Value>,
+    key: &str,
+) -> Result<String, Error> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(String::new()),
+        Some(v) => scalar_text(v)
+            .ok_or_else(|| invalid(source, format!("{kind}.{key}: expected a string"))),
+    }
+}
+
+/// kustomize's prefix (or suffix) transformer on its field specs: the kustomization's
+/// `namePrefix`/`nameSuffix` and the built-in plugins.
+pub(crate) fn affix(
+    source: &str,
+    ra: &mut [Resource],
+    specs: &[Spec],
+    affix: &str,
+    prefix: bool,
+) -> Result<(), Error> {
+    for r in ra.iter_mut() {
+        let org = r.org_id().gvk;
+        if org.kind == "CustomResourceDefinition"
+            || org.kind == "Namespace"
+            || (org.group == "apiregistration.k8s.io" && org.kind == "APIService")
+        {
+            continue;
+        }
+        for spec in specs.iter().filter(|s| s.selects(&org)) {
+            if spec.path == ["metadata", "name"] {
+                // Recorded even when empty, as kustomize records it, for name references.
+                if prefix {
+                    r.prefixes.push(affix.to_owned());
+                } else {
+                    r.suffixes.push(affix.to_owned());
+                }
+                if !affix.is_empty() {
+                    r.store_previous_id();
+                    // kustomize keeps its bookkeeping in the annotations of renamed objects.
+                    r.bookkeeping = true;
+                }
+            }
+            let gvk = r.gvk();
+            apply_specs(
+                &mut r.value,
+                &gvk,
+                std::slice::from_ref(spec),
+                &mut |v, _| {
+                    let cur = match v {
+                        Value::Null => String::new(),
+                        Value::String(s) => s.clone(),
+                        Value::Number(n) => n.to_string(),
+                        Value::Bool(b) => b.to_string(),
+                        _ => return Err("expected a scalar".into()),
+                    };
+                    *v = Value::String(if prefix {
+                        format!("{affix}{cur}")
+                    } else {
+                        format!("{cur}{affix}")
+                    });
+                    Ok(())
+                },
+            )
+            .map_err(|e| invalid(source, format!("{}: {e}", spec.path.join("/"))))?;
+        }
+    }
+    Ok(())
 }
 
 fn field_specs(source: &str, kind: &str, m: &Map<String, Value>) -> Result<Vec<Spec>, Error> {
@@ -118,105 +778,46 @@ fn field_specs(source: &str, kind: &str, m: &Map<String, Value>) -> Result<Vec<S
     Ok(out)
 }
 
-fn string_map(source: &str, what: &str, v: Option<&Value>) -> Result<Map<String, Value>, Error> {
+/// A scalar as the text of a string field: kustomize decodes plugin configurations with
+/// `sigs.k8s.io/yaml`, which reads an unquoted `true` or `5` into a string field as its text.
+fn scalar_text(v: &Value) -> Option<String> {
     match v {
-        None | Some(Value::Null) => Ok(Map::new()),
-        Some(Value::Object(m)) if m.values().all(Value::is_string) => Ok(m.clone()),
-        Some(_) => Err(invalid(
-            source,
-            format!("{what}: expected a map of strings"),
-        )),
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
     }
 }
 
-fn apply(source: &str, doc: &Value, ra: &mut [Resource]) -> Result<(), Error> {
-    let m = doc
-        .as_object()
-        .ok_or_else(|| invalid(source, "a transformer configuration must be a mapping"))?;
-    let api_version = m.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-    let kind = m.get("kind").and_then(Value::as_str).unwrap_or("");
-    if api_version != "builtin" {
-        return Err(Error::Unsupported {
-            path: source.into(),
-            feature: format!(
-                "transformer plugin {api_version}/{kind} (only kustomize's built-in transformers, apiVersion: builtin)"
-            ),
-        });
+/// Every scalar in `v` (and in the lists and maps it holds) turned into its text.
+fn stringify(v: &mut Value) {
+    match v {
+        Value::Bool(_) | Value::Number(_) => {
+            if let Some(s) = scalar_text(v) {
+                *v = Value::String(s);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(stringify),
+        Value::Object(m) => m.values_mut().for_each(stringify),
+        _ => {}
     }
-    let unsupported = || Error::Unsupported {
-        path: source.into(),
-        feature: format!("built-in transformer {kind}"),
-    };
-    match kind {
-        "LabelTransformer" | "AnnotationsTransformer" => {
-            let (key, what) = if kind == "LabelTransformer" {
-                ("labels", "LabelTransformer")
-            } else {
-                ("annotations", "AnnotationsTransformer")
-            };
-            let m = canonical_keys(m, &[key, "fieldSpecs"]);
-            let pairs = string_map(source, &format!("{what}.{key}"), m.get(key))?;
-            let specs = field_specs(source, kind, &m)?;
-            let layer_file = source.to_owned();
-            super::add_map_entries_in(&layer_file, ra, &pairs, &specs, what)
-        }
-        "ImageTagTransformer" => {
-            let m = canonical_keys(m, &["imageTag", "fieldSpecs"]);
-            let tag = m
-                .get("imageTag")
-                .and_then(Value::as_object)
-                .map(|t| canonical_keys(t, &["name", "newName", "newTag", "digest", "tagSuffix"]))
-                .unwrap_or_default();
-            let s = |k: &str| tag.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-            let image = Image {
-                name: s("name"),
-                new_name: s("newName"),
-                new_tag: s("newTag"),
-                digest: s("digest"),
-                tag_suffix: s("tagSuffix"),
-            };
-            let specs = field_specs(source, kind, &m)?;
-            super::images_with(ra, &image, &specs, false);
-            Ok(())
-        }
-        "ReplicaCountTransformer" => {
-            let m = canonical_keys(m, &["replica", "fieldSpecs"]);
-            let replica = m
-                .get("replica")
-                .and_then(Value::as_object)
-                .map(|t| canonical_keys(t, &["name", "count"]))
-                .unwrap_or_default();
-            let name = replica.get("name").and_then(Value::as_str).unwrap_or("");
-            let count = replica.get("count").cloned().unwrap_or(Value::from(0));
-            if !count.is_i64() {
-                return Err(invalid(
-                    source,
-                    "ReplicaCountTransformer.replica.count: expected an integer",
-                ));
-            }
-            let specs = field_specs(source, kind, &m)?;
-            super::replicas_at(ra, name, &count, &specs);
-            Ok(())
-        }
-        "PrefixSuffixTransformer" => {
-            let m = canonical_keys(m, &["prefix", "suffix", "fieldSpecs"]);
-            let specs = field_specs(source, kind, &m)?;
-            // Only the renaming of metadata/name (for every kind) is the transformer the
-            // kustomization's namePrefix/nameSuffix run; other fields would need kustomize's
-            // per-field bookkeeping.
-            let renames = specs.iter().all(|s| {
-                s.path == ["metadata", "name"]
-                    && s.group.is_empty()
-                    && s.version.is_empty()
-                    && s.kind.is_empty()
-            });
-            if specs.is_empty() || !renames {
-                return Err(unsupported());
-            }
-            let s = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-            super::prefix_suffix(ra, &s("prefix"), &s("suffix"));
-            Ok(())
-        }
-        _ => Err(unsupported()),
+}
+
+fn string_map(source: &str, what: &str, v: Option<&Value>) -> Result<Map<String, Value>, Error> {
+    let invalid_map = || invalid(source, format!("{what}: expected a map of strings"));
+    match v {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(m)) => m
+            .iter()
+            .map(|(k, v)| {
+                let text = match v {
+                    Value::Null => Some(String::new()),
+                    other => scalar_text(other),
+                };
+                text.map(|t| (k.clone(), Value::String(t)))
+                    .ok_or_else(invalid_map)
+            })
+            .collect(),
+        Some(_) => Err(invalid_map()),
     }
 }
