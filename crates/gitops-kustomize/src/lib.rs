@@ -115,7 +115,7 @@
 //!   an error naming the file, where kustomize walks every path.
 //! - `openapi.path` schemas are read eagerly: a schema kustomize would never consult (no
 //!   strategic merge patch after it is chosen) but cannot parse fails here.
-//! - Patches and replacements may add at most 64,000,000 nodes and bytes of text to one build
+//! - Patches and replacements may add at most 4,000,000 nodes and bytes of text to one build
 //!   ([`yaml::Limits::max_patch_growth`]); a chain of JSON 6902 `copy` operations that doubles an
 //!   object fails with an error naming the patch, where kustomize exhausts memory.
 //! - The generated kustomization (a directory without one, as Flux builds it) does not follow

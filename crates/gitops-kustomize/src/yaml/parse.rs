@@ -31,7 +31,7 @@ impl Default for Limits {
             max_depth: 1000,
             max_nodes: 5_000_000,
             max_alias_expansion: 4_000_000,
-            max_patch_growth: 64_000_000,
+            max_patch_growth: 4_000_000,
         }
     }
 }
