@@ -48,7 +48,6 @@
 mod applier;
 mod compare;
 pub mod connect;
-mod diff;
 pub mod health;
 mod inventory;
 pub mod lease;
@@ -58,6 +57,6 @@ pub use compare::{DIGEST_ANNOTATION, MASK};
 pub use connect::{
     ConnectOptions, RequestCounter, ServiceAccount, client_from_config, client_from_kubeconfig,
 };
-pub use diff::{diff_exit_code, render_diff};
+pub use gitops_core::apply::{diff_exit_code, render_diff};
 pub use inventory::{ConfigMapInventory, INVENTORY_KEY, SecretInventory};
 pub use lease::{LeaderGuard, Leadership, LeaseLock};

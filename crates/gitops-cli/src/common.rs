@@ -1,0 +1,28 @@
+//! What several subcommands share.
+
+use gitops::{ObjectRef, Renderer};
+
+/// A `NAME=VALUE` argument.
+pub(crate) fn parse_var(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("expected NAME=VALUE, got {text:?}"))
+}
+
+/// Who owns what the CLI's `reconcile local` and `apply` write: the inventory and events name
+/// this Kustomization.
+pub(crate) fn cli_owner() -> ObjectRef {
+    ObjectRef::new(
+        "kustomize.toolkit.fluxcd.io",
+        "v1",
+        "Kustomization",
+        None,
+        "cli",
+    )
+}
+
+/// The renderer of `reconcile local`, `diff` and `apply`.
+pub(crate) fn renderer() -> impl Renderer {
+    // Like Flux: a directory without a kustomization file is taken whole.
+    gitops::kustomize::KustomizeRenderer::new()
+}
