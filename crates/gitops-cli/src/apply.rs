@@ -15,15 +15,22 @@ use gitops::{Applier, Reconciler, Renderer};
 use crate::common::{cli_owner, renderer};
 use crate::root::{WorkTreeSource, locate_or_dir};
 
-/// `gitops diff DIR`.
+/// What to render: DIR within its repository root.
 #[derive(clap::Args)]
-pub(crate) struct DiffArgs {
+struct RenderArgs {
     /// The directory to render (kustomization, or a folder taken whole).
     dir: PathBuf,
     /// The repository root reads are bounded to (default: the enclosing Git work tree,
     /// else DIR itself).
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
+}
+
+/// `gitops diff DIR`.
+#[derive(clap::Args)]
+pub(crate) struct DiffArgs {
+    #[command(flatten)]
+    render: RenderArgs,
     /// Compare with the cluster of this kubeconfig.
     #[arg(long, conflicts_with = "out", required_unless_present = "out")]
     kubeconfig: Option<PathBuf>,
@@ -35,12 +42,8 @@ pub(crate) struct DiffArgs {
 /// `gitops apply DIR`.
 #[derive(clap::Args)]
 pub(crate) struct ApplyArgs {
-    /// The directory to render (kustomization, or a folder taken whole).
-    dir: PathBuf,
-    /// The repository root reads are bounded to (default: the enclosing Git work tree,
-    /// else DIR itself).
-    #[arg(long, value_name = "DIR")]
-    root: Option<PathBuf>,
+    #[command(flatten)]
+    render: RenderArgs,
     /// The kubeconfig of the cluster.
     #[arg(long, conflicts_with = "out", required_unless_present = "out")]
     kubeconfig: Option<PathBuf>,
@@ -66,7 +69,7 @@ pub(crate) struct ApplyArgs {
 /// Renders DIR and prints how the target differs, with one printer for both targets; exits
 /// 0 in sync, 1 when it differs, 2 on error, as `kubectl diff` does.
 pub(crate) async fn diff(args: DiffArgs) -> anyhow::Result<ExitCode> {
-    let located = locate_or_dir(&args.dir, args.root.as_deref())?;
+    let located = locate_or_dir(&args.render.dir, args.render.root.as_deref())?;
     let objects = renderer()
         .render(&RenderRequest::new(&located.root, &located.path))
         .await
@@ -89,7 +92,7 @@ pub(crate) async fn diff(args: DiffArgs) -> anyhow::Result<ExitCode> {
 
 /// Renders DIR and applies it in stages, pruning and waiting as asked; prints each change.
 pub(crate) async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
-    let located = locate_or_dir(&args.dir, args.root.as_deref())?;
+    let located = locate_or_dir(&args.render.dir, args.render.root.as_deref())?;
     let me = cli_owner();
     let options = Options::default()
         .with_path(&located.path)
@@ -97,7 +100,7 @@ pub(crate) async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
         .with_wait(args.wait)
         .with_timeout(Duration::from_secs(args.timeout));
     let source = Arc::new(WorkTreeSource {
-        dir: DirectorySource::new(&args.dir),
+        dir: DirectorySource::new(&args.render.dir),
         root: located.root.clone(),
     });
     let reconciler = match (args.kubeconfig, args.out) {
