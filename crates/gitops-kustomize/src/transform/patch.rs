@@ -326,6 +326,7 @@ fn apply_sm(
         r.namespace().to_owned(),
         r.kind().to_owned(),
     );
+    let api_version = r.value.get("apiVersion").cloned();
     if allow_name || allow_kind {
         r.store_previous_id();
     }
@@ -345,9 +346,16 @@ fn apply_sm(
         ra.remove(i);
         return Ok(());
     }
+    normalize_merged(&mut r.value, &ctx, &mut path);
     if !allow_kind {
+        // The target keeps its group and version too: a patch selected by `target` may name
+        // another kind's apiVersion (`apps/v1` on a Service).
         if let Some(m) = r.value.as_object_mut() {
             m.insert("kind".into(), Value::String(kind));
+            match api_version {
+                Some(v) => m.insert("apiVersion".into(), v),
+                None => m.remove("apiVersion"),
+            };
         }
     }
     if !allow_name {
@@ -754,6 +762,68 @@ fn clean(v: &Value) -> Option<Value> {
                 .collect(),
         )),
         other => Some(other.clone()),
+    }
+}
+
+/// What kustomize's merge does to the whole of a patched object, not only to the fields the
+/// patch names (it walks every field of the target): null-valued fields are removed (a field
+/// whose every source is null ends the walk empty), and in lists merged by a single key,
+/// elements repeating a key collapse into one, at the first one's place with the last one's
+/// value. Lists not merged by key are kept whole.
+fn normalize_merged(v: &mut Value, ctx: &SchemaCtx, path: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, child| !child.is_null());
+            for (k, child) in m.iter_mut() {
+                path.push(k.clone());
+                normalize_merged(child, ctx, path);
+                path.pop();
+            }
+        }
+        Value::Array(items) => {
+            let key: Option<&str> = if ctx.builtin {
+                merge_key(ctx, path).map(|keys| keys[0])
+            } else if !items.is_empty() && items.iter().all(|i| i.get("name").is_some()) {
+                // Without a schema kustomize infers the key `name` when every element has it.
+                Some("name")
+            } else {
+                None
+            };
+            let Some(key) = key else { return };
+            for item in items.iter_mut() {
+                normalize_merged(item, ctx, path);
+            }
+            let single_key = !ctx.builtin || merge_key(ctx, path).is_some_and(|k| k.len() == 1);
+            if single_key {
+                let mut out: Vec<Value> = Vec::with_capacity(items.len());
+                let mut at: std::collections::HashMap<String, usize> =
+                    std::collections::HashMap::new();
+                for item in items.drain(..) {
+                    match item.get(key).and_then(scalar_key) {
+                        Some(k) => match at.get(&k) {
+                            Some(&i) => out[i] = item,
+                            None => {
+                                at.insert(k, out.len());
+                                out.push(item);
+                            }
+                        },
+                        None => out.push(item),
+                    }
+                }
+                *items = out;
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The text of a merge key's value, as kustomize compares them.
+fn scalar_key(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
     }
 }
 
