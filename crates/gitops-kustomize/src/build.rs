@@ -294,7 +294,7 @@ impl<'a> Builder<'a> {
 
     /// Parses YAML text into documents, errors naming `file`.
     pub fn parse_yaml(&self, file: &str, text: &str) -> Result<Vec<Value>, Error> {
-        self.parse_yaml_with(file, text, false)
+        self.parse_yaml_with(file, text, false, false)
     }
 
     /// Parses YAML text, counting its aliases against the build's budget.
@@ -303,10 +303,16 @@ impl<'a> Builder<'a> {
         file: &str,
         text: &str,
         last_key_wins: bool,
+        annotation_text: bool,
     ) -> Result<Vec<Value>, Error> {
         let mut expanded = self.alias_expansion.get();
-        let docs =
-            yaml::parse_documents_with(text, &self.opts.limits, last_key_wins, &mut expanded);
+        let docs = yaml::parse_documents_with(
+            text,
+            &self.opts.limits,
+            last_key_wins,
+            annotation_text,
+            &mut expanded,
+        );
         self.alias_expansion.set(expanded);
         docs.map_err(|source| Error::Yaml {
             path: file.to_owned(),
@@ -317,7 +323,11 @@ impl<'a> Builder<'a> {
     /// Reads resources from a file's text.
     pub fn resources_from_text(&self, file: &str, text: &str) -> Result<Vec<Resource>, Error> {
         let mut out = Vec::new();
-        for (i, doc) in self.parse_yaml(file, text)?.into_iter().enumerate() {
+        for (i, doc) in self
+            .parse_yaml_with(file, text, false, true)?
+            .into_iter()
+            .enumerate()
+        {
             if doc.is_null() {
                 continue;
             }
@@ -367,7 +377,7 @@ impl<'a> Builder<'a> {
         })?;
         self.check_boundary(&canonical, &file, dir)?;
         let text = self.read_text(&path)?;
-        let docs = self.parse_yaml_with(&file, &text, true)?;
+        let docs = self.parse_yaml_with(&file, &text, true, false)?;
         let docs: Vec<Value> = docs.into_iter().filter(|d| !d.is_null()).collect();
         if docs.len() > 1 {
             return Err(invalid(file, "a kustomization file must hold one document"));

@@ -95,16 +95,35 @@ enum Frame {
 /// mapping is an error. Aliases may add [`Limits::max_alias_expansion`] to this text.
 pub fn parse_documents(text: &str, limits: &Limits) -> Result<Vec<Value>, ParseError> {
     let mut expanded = 0;
-    parse_documents_with(text, limits, false, &mut expanded)
+    parse_documents_with(text, limits, false, false, &mut expanded)
+}
+
+/// Whether the innermost frame is the `metadata.annotations` mapping of a resource (a
+/// document, or an item of a `List` document) while one of its values is read.
+fn in_resource_annotations(stack: &[Frame]) -> bool {
+    let key_is = |f: &Frame, want: &str| matches!(f, Frame::Map { key: Some(k), .. } if k == want);
+    let at_value = matches!(stack.last(), Some(Frame::Map { key: Some(_), .. }));
+    at_value
+        && match stack {
+            [root, md, _] => key_is(root, "metadata") && key_is(md, "annotations"),
+            [root, Frame::Seq { .. }, item, md, _] => {
+                key_is(root, "items") && key_is(item, "metadata") && key_is(md, "annotations")
+            }
+            _ => false,
+        }
 }
 
 /// As [`parse_documents`]; with `last_key_wins`, a repeated key replaces the earlier one (how
-/// kustomize reads kustomization files). `expanded` carries what aliases added before this
-/// text (the rest of the build) and is updated.
+/// kustomize reads kustomization files). With `annotation_text`, the annotations of resources
+/// are strings holding the value's text as written (`8080`, `true`, `~`), and a nested value
+/// is the empty string: kustomize reads annotations as the text of their YAML nodes.
+/// `expanded` carries what aliases added before this text (the rest of the build) and is
+/// updated.
 pub(crate) fn parse_documents_with(
     text: &str,
     limits: &Limits,
     last_key_wins: bool,
+    annotation_text: bool,
     expanded: &mut usize,
 ) -> Result<Vec<Value>, ParseError> {
     // One search of the whole text, then one pass over its lines only when it has a directive.
@@ -145,7 +164,7 @@ pub(crate) fn parse_documents_with(
             column: span.start.col() + 1,
             message,
         };
-        let value: Value;
+        let mut value: Value;
         let mut value_anchor = 0;
         let mut value_nodes = 1;
         let value_weight: usize;
@@ -221,7 +240,12 @@ pub(crate) fn parse_documents_with(
                 let core_str = tag
                     .as_ref()
                     .is_some_and(|t| t.is_yaml_core_schema() && t.suffix == "str");
-                value = if style == ScalarStyle::Plain && !core_str {
+                value = if style == ScalarStyle::Plain
+                    && annotation_text
+                    && in_resource_annotations(&stack)
+                {
+                    Value::String(text.into_owned())
+                } else if style == ScalarStyle::Plain && !core_str {
                     resolve_plain(&text).map_err(|m| err(m.to_owned()))?
                 } else if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded)
                     && unterminated_end.is_some_and(|end| span.end.index() >= end)
@@ -332,6 +356,12 @@ pub(crate) fn parse_documents_with(
         }
         if value_anchor != 0 {
             anchors.insert(value_anchor, (value.clone(), value_nodes, value_weight));
+        }
+        if annotation_text
+            && (value.is_object() || value.is_array())
+            && in_resource_annotations(&stack)
+        {
+            value = Value::String(String::new());
         }
         match stack.last_mut() {
             None => root = Some(value),
