@@ -172,6 +172,15 @@ pub fn build_with_fs(
     }
     let (layer, mut ra) = b.accumulate(&canonical, true, String::new())?;
     finish(&layer, &mut ra, &b.vars, &b.config, options)?;
+    // Local configuration (`config.kubernetes.io/local-config` other than "false") takes part
+    // in the whole build, replacements and vars included, and is left out of its output.
+    ra.retain(|r| {
+        r.value
+            .get("metadata")
+            .and_then(|m| m.get("annotations"))
+            .and_then(|a| a.get("config.kubernetes.io/local-config"))
+            .is_none_or(|v| v.as_str() == Some("false"))
+    });
     if b.origins {
         for r in &mut ra {
             if let Some(origin) = r.origin.take() {
