@@ -581,6 +581,7 @@ impl<'a> Builder<'a> {
                     format!("var '{}' already encountered", var.name),
                 ));
             }
+            transform::vars::bind(&var, ra)?;
             self.vars.push(var);
         }
         Ok(())

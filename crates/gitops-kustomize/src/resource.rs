@@ -215,6 +215,8 @@ pub(crate) struct Resource {
     pub needs_hash: bool,
     /// Where the resource came from, for `buildMetadata: [originAnnotations]`.
     pub origin: Option<String>,
+    /// The `vars` whose `objref` named this resource in the kustomization declaring them.
+    pub ref_vars: Vec<String>,
 }
 
 impl Resource {
@@ -226,6 +228,7 @@ impl Resource {
             suffixes: Vec::new(),
             needs_hash: false,
             origin: None,
+            ref_vars: Vec::new(),
         }
     }
 
