@@ -217,6 +217,9 @@ pub(crate) struct Resource {
     pub origin: Option<String>,
     /// The `vars` whose `objref` named this resource in the kustomization declaring them.
     pub ref_vars: Vec<String>,
+    /// Paths of the fields written without a value (`key:`) in the resource's file, which a
+    /// strategic merge patch removes ([`crate::yaml::EmptyNulls`]).
+    pub empty_nulls: Vec<Vec<String>>,
 }
 
 impl Resource {
@@ -229,6 +232,7 @@ impl Resource {
             needs_hash: false,
             origin: None,
             ref_vars: Vec::new(),
+            empty_nulls: Vec::new(),
         }
     }
 

@@ -1,6 +1,8 @@
 //! Patches: strategic merge (with Kubernetes merge keys and `$patch` directives) and JSON 6902,
 //! with kustomize's target selectors.
 
+use std::collections::HashSet;
+
 use regex::Regex;
 use serde_json::{Map, Value};
 
@@ -336,6 +338,11 @@ fn apply_sm(
         kind: gvk.kind.clone(),
     };
     let mut path = Vec::new();
+    // Fields written without a value go first, while their list indexes still hold.
+    let empty: HashSet<Vec<String>> = std::mem::take(&mut r.empty_nulls).into_iter().collect();
+    if !empty.is_empty() {
+        normalize_merged(&mut r.value, &ctx, &empty, &mut path, &mut Vec::new());
+    }
     let deleted = merge_value(&mut r.value, patch, &ctx, &mut path).map_err(|m| {
         invalid(
             source,
@@ -346,7 +353,13 @@ fn apply_sm(
         ra.remove(i);
         return Ok(());
     }
-    normalize_merged(&mut r.value, &ctx, &mut path);
+    normalize_merged(
+        &mut r.value,
+        &ctx,
+        &HashSet::new(),
+        &mut path,
+        &mut Vec::new(),
+    );
     if !allow_kind {
         // The target keeps its group and version too: a patch selected by `target` may name
         // another kind's apiVersion (`apps/v1` on a Service).
@@ -766,17 +779,36 @@ fn clean(v: &Value) -> Option<Value> {
 }
 
 /// What kustomize's merge does to the whole of a patched object, not only to the fields the
-/// patch names (it walks every field of the target): null-valued fields are removed (a field
-/// whose every source is null ends the walk empty), and in lists merged by a single key,
-/// elements repeating a key collapse into one, at the first one's place with the last one's
-/// value. Lists not merged by key are kept whole.
-fn normalize_merged(v: &mut Value, ctx: &SchemaCtx, path: &mut Vec<String>) {
+/// patch names (it walks every field of the target): fields written without a value
+/// (`empty`, by full path) are removed, while a null written as `null` or `~` stays; and in
+/// lists merged by a single key, elements repeating a key collapse into one, at the first
+/// one's place with the last one's value. Lists not merged by key are kept whole. `path` holds
+/// field names (for the merge keys), `at` the full path with list indexes.
+fn normalize_merged(
+    v: &mut Value,
+    ctx: &SchemaCtx,
+    empty: &HashSet<Vec<String>>,
+    path: &mut Vec<String>,
+    at: &mut Vec<String>,
+) {
     match v {
         Value::Object(m) => {
-            m.retain(|_, child| !child.is_null());
+            if !empty.is_empty() {
+                m.retain(|k, child| {
+                    if !child.is_null() {
+                        return true;
+                    }
+                    at.push(k.clone());
+                    let keep = !empty.contains(at.as_slice());
+                    at.pop();
+                    keep
+                });
+            }
             for (k, child) in m.iter_mut() {
                 path.push(k.clone());
-                normalize_merged(child, ctx, path);
+                at.push(k.clone());
+                normalize_merged(child, ctx, empty, path, at);
+                at.pop();
                 path.pop();
             }
         }
@@ -790,8 +822,10 @@ fn normalize_merged(v: &mut Value, ctx: &SchemaCtx, path: &mut Vec<String>) {
                 None
             };
             let Some(key) = key else { return };
-            for item in items.iter_mut() {
-                normalize_merged(item, ctx, path);
+            for (i, item) in items.iter_mut().enumerate() {
+                at.push(i.to_string());
+                normalize_merged(item, ctx, empty, path, at);
+                at.pop();
             }
             let single_key = !ctx.builtin || merge_key(ctx, path).is_some_and(|k| k.len() == 1);
             if single_key {

@@ -95,7 +95,22 @@ enum Frame {
 /// mapping is an error. Aliases may add [`Limits::max_alias_expansion`] to this text.
 pub fn parse_documents(text: &str, limits: &Limits) -> Result<Vec<Value>, ParseError> {
     let mut expanded = 0;
-    parse_documents_with(text, limits, false, false, &mut expanded)
+    parse_documents_with(text, limits, false, false, None, &mut expanded)
+}
+
+/// Where a mapping value was written as nothing at all (`key:`), by document index and path
+/// of keys and list indexes. kustomize's strategic merge drops such fields from the objects
+/// it patches but keeps a null written as `null` or `~`; both read as `Value::Null`.
+pub(crate) type EmptyNulls = Vec<(usize, Vec<String>)>;
+
+fn frame_path(stack: &[Frame]) -> Vec<String> {
+    stack
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Map { key, .. } => key.clone(),
+            Frame::Seq { items, .. } => Some(items.len().to_string()),
+        })
+        .collect()
 }
 
 /// Whether the innermost frame is the `metadata.annotations` mapping of a resource (a
@@ -124,6 +139,7 @@ pub(crate) fn parse_documents_with(
     limits: &Limits,
     last_key_wins: bool,
     annotation_text: bool,
+    mut empty_nulls: Option<&mut EmptyNulls>,
     expanded: &mut usize,
 ) -> Result<Vec<Value>, ParseError> {
     // One search of the whole text, then one pass over its lines only when it has a directive.
@@ -240,6 +256,14 @@ pub(crate) fn parse_documents_with(
                 let core_str = tag
                     .as_ref()
                     .is_some_and(|t| t.is_yaml_core_schema() && t.suffix == "str");
+                if let Some(found) = empty_nulls.as_deref_mut()
+                    && style == ScalarStyle::Plain
+                    && text.is_empty()
+                    && tag.is_none()
+                    && matches!(stack.last(), Some(Frame::Map { key: Some(_), .. }))
+                {
+                    found.push((docs.len(), frame_path(&stack)));
+                }
                 value = if style == ScalarStyle::Plain
                     && annotation_text
                     && in_resource_annotations(&stack)
