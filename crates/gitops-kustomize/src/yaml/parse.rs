@@ -142,6 +142,134 @@ pub(crate) fn parse_documents_with(
     mut empty_nulls: Option<&mut EmptyNulls>,
     expanded: &mut usize,
 ) -> Result<Vec<Value>, ParseError> {
+    let (before, nulls_before) = (*expanded, empty_nulls.as_ref().map_or(0, |n| n.len()));
+    let first = parse_text(
+        text,
+        limits,
+        last_key_wins,
+        annotation_text,
+        empty_nulls.as_deref_mut(),
+        expanded,
+    );
+    match first {
+        Err(e) if e.message == QUOTED_INDENT => {
+            let Some(fixed) = reindent_quoted(text) else {
+                return Err(e);
+            };
+            *expanded = before;
+            if let Some(n) = empty_nulls.as_deref_mut() {
+                n.truncate(nulls_before);
+            }
+            parse_text(
+                &fixed,
+                limits,
+                last_key_wins,
+                annotation_text,
+                empty_nulls,
+                expanded,
+            )
+            .map_err(|_| e)
+        }
+        other => other,
+    }
+}
+
+/// The parser's message for a continuation line of a quoted scalar indented no deeper than
+/// its key.
+const QUOTED_INDENT: &str = "invalid indentation in quoted scalar";
+
+/// go-yaml (and so kubectl) reads a multi-line quoted scalar whose continuation lines are
+/// indented no deeper than its key (controller-gen and many CRD generators write
+/// descriptions so); the parser here refuses them. Folding drops a continuation line's
+/// leading spaces, so indenting such lines one column past the key changes no value. Returns
+/// the text with every such line indented, or `None` when there was nothing to change; the
+/// caller parses the result again, so a wrong guess here can only keep the original error.
+fn reindent_quoted(text: &str) -> Option<String> {
+    // Whether `s` holds the closing quote `q` (after the opening one).
+    fn closes(s: &str, q: char) -> bool {
+        let mut chars = s.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' if q == '"' => {
+                    chars.next();
+                }
+                '\'' if q == '\'' => {
+                    if chars.clone().next() == Some('\'') {
+                        chars.next();
+                    } else {
+                        return true;
+                    }
+                }
+                c if c == q => return true,
+                _ => {}
+            }
+        }
+        false
+    }
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    let mut changed = false;
+    // Inside a quoted scalar: its quote and the least column of its continuation lines.
+    let mut open: Option<(char, usize)> = None;
+    // Inside a block scalar whose key is at this column.
+    let mut block: Option<usize> = None;
+    for line in text.split_inclusive('\n') {
+        let content = line.trim_end_matches(['\n', '\r']);
+        let indent = content.len() - content.trim_start_matches(' ').len();
+        let blank = content.trim().is_empty();
+        if let Some((q, min)) = open {
+            if !blank && indent < min {
+                out.extend(std::iter::repeat_n(' ', min - indent));
+                changed = true;
+            }
+            out.push_str(line);
+            if closes(content.trim_start(), q) {
+                open = None;
+            }
+            continue;
+        }
+        out.push_str(line);
+        if let Some(key) = block {
+            if blank || indent > key {
+                continue;
+            }
+            block = None;
+        }
+        let mut rest = &content[indent..];
+        let mut key_col = indent;
+        let mut item = false;
+        while let Some(r) = rest.strip_prefix("- ") {
+            rest = r.trim_start_matches(' ');
+            key_col = content.len() - rest.len();
+            item = true;
+        }
+        if rest.starts_with('#') || rest.is_empty() {
+            continue;
+        }
+        let (value, min) = if item && (rest.starts_with('\'') || rest.starts_with('"')) {
+            (rest, indent + 1)
+        } else {
+            let Some(at) = rest.find(": ") else {
+                continue;
+            };
+            (rest[at + 1..].trim_start_matches(' '), key_col + 1)
+        };
+        match value.chars().next() {
+            Some('|' | '>') => block = Some(key_col),
+            Some(q @ ('\'' | '"')) if !closes(&value[1..], q) => open = Some((q, min)),
+            _ => {}
+        }
+    }
+    changed.then_some(out)
+}
+
+fn parse_text(
+    text: &str,
+    limits: &Limits,
+    last_key_wins: bool,
+    annotation_text: bool,
+    mut empty_nulls: Option<&mut EmptyNulls>,
+    expanded: &mut usize,
+) -> Result<Vec<Value>, ParseError> {
     // One search of the whole text, then one pass over its lines only when it has a directive.
     let has_directive = text.contains("%YAML");
     for (n, line) in text.lines().enumerate().filter(|_| has_directive) {
