@@ -621,16 +621,20 @@ def main():
     ap.add_argument("--refresh", action="store_true", help="rerun kubectl instead of reusing its cached output")
     ap.add_argument("--no-fetch", action="store_true", help="use the trees already in the work dir")
     ap.add_argument("--no-cargo", action="store_true", help="use the built driver as it is")
+    ap.add_argument("--driver", help="our build command to compare (default: the kustomize-build example, built first)")
     ap.add_argument("--fail-under", type=float, help="exit 1 if a source's identical share is lower")
     ap.add_argument("--list", action="store_true", help="only (re)create the case folders")
     a = ap.parse_args()
     work = Path(a.work).resolve()
     work.mkdir(parents=True, exist_ok=True)
 
-    if not a.no_cargo and not a.list:
-        subprocess.run(["cargo", "build", "--quiet", "-p", "gitops-kustomize", "--example", "kustomize-build"], cwd=root, check=True)
-    target_dir = Path(os.environ.get("CARGO_TARGET_DIR", root / "target"))
-    driver = target_dir / "debug" / "examples" / "kustomize-build"
+    if a.driver:
+        driver = Path(a.driver).resolve()
+    else:
+        if not a.no_cargo and not a.list:
+            subprocess.run(["cargo", "build", "--quiet", "-p", "gitops-kustomize", "--example", "kustomize-build"], cwd=root, check=True)
+        target_dir = Path(os.environ.get("CARGO_TARGET_DIR", root / "target"))
+        driver = target_dir / "debug" / "examples" / "kustomize-build"
 
     sources = [a.only] if a.only else ["krusty", "public"]
     info = {}
@@ -668,7 +672,10 @@ def main():
                 futs[ex.submit(run_case, c, driver, a.refresh)] = (s, c.name)
         for f in concurrent.futures.as_completed(futs):
             s, name = futs[f]
-            results.setdefault(s, {})[name] = f.result()
+            kind, reason = f.result()
+            # Paths inside the work dir say nothing the case name does not.
+            reason = reason.replace(str(work / "cases" / s / name) + "/", "").replace(str(work) + "/", "")
+            results.setdefault(s, {})[name] = (kind, reason)
 
     lines = []
     summary = {}

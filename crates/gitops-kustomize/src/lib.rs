@@ -70,6 +70,22 @@
 //!   annotations, while `add /metadata/labels/x` fails as it does in kubectl. `replace` on a
 //!   missing key of an existing mapping adds it; a missing parent or list index fails.
 //!
+//! - A resource's `metadata.annotations` values are strings holding the YAML text as written
+//!   (`port: 8080` prints `"8080"`, `~` prints `"~"`, a nested value `""`), as kustomize reads
+//!   them. Resources annotated `config.kubernetes.io/local-config` (other than `"false"`) take
+//!   part in the build (replacements, vars) and are left out of its output.
+//! - A strategic merge patch normalises the whole object it patches, as kustomize's merge walk
+//!   does: fields written without a value (`key:`) disappear while a null written as `null`
+//!   or `~` stays, and in lists merged by one key, repeated keys collapse into one element (at
+//!   the first one's place, with the last one's value). A patch chosen by `target` keeps the
+//!   target's `apiVersion` and `kind`.
+//! - `vars` are bound to the resource their `objref` names (namespace included) among those of
+//!   the kustomization declaring them, as kustomize binds them; a field holding one `$(VAR)` and
+//!   nothing else takes the value with its type (a port stays a number).
+//! - A multi-line quoted scalar whose continuation lines sit at its key's column is read as
+//!   go-yaml reads it (the strict YAML parser refuses it; such lines are indented, which
+//!   folding makes invisible, and the text parsed again).
+//!
 //! - Which kinds are cluster-scoped (no namespace, no namespaced name references) follows
 //!   kustomize's built-in schema of Kubernetes 1.21, by group, version and kind:
 //!   `flowcontrol.apiserver.k8s.io/v1` `FlowSchema`, `ValidatingAdmissionPolicy` and other
