@@ -20,6 +20,8 @@ pub(crate) struct Config {
     pub name_reference: Vec<(Gvk, Spec)>,
     pub namespace: Vec<Spec>,
     pub common_labels: Vec<Spec>,
+    /// Field specs every `labels` entry uses, selectors or not.
+    pub labels: Vec<Spec>,
     pub template_labels: Vec<Spec>,
     pub common_annotations: Vec<Spec>,
     pub var_reference: Vec<Spec>,
@@ -32,6 +34,7 @@ const FIELDS: &[&str] = &[
     "nameSuffix",
     "namespace",
     "commonLabels",
+    "labels",
     "templateLabels",
     "commonAnnotations",
     "nameReference",
@@ -66,6 +69,7 @@ impl Config {
         }
         merge_specs(&mut self.namespace, other.namespace);
         merge_specs(&mut self.common_labels, other.common_labels);
+        merge_specs(&mut self.labels, other.labels);
         merge_specs(&mut self.template_labels, other.template_labels);
         merge_specs(&mut self.common_annotations, other.common_annotations);
         merge_specs(&mut self.var_reference, other.var_reference);
@@ -140,6 +144,7 @@ impl Config {
                     let slot = match other {
                         "namespace" => &mut c.namespace,
                         "commonLabels" => &mut c.common_labels,
+                        "labels" => &mut c.labels,
                         "templateLabels" => &mut c.template_labels,
                         "commonAnnotations" => &mut c.common_annotations,
                         "varReference" => &mut c.var_reference,
