@@ -290,6 +290,54 @@ IGNORED_TH = {
 }
 
 
+class Entry:
+    """One test case of a table-driven test: its name and the expressions of its fields."""
+
+    def __init__(self, label, fields):
+        self.label = label
+        self.fields = fields
+
+    def field(self, name):
+        if name not in self.fields:
+            raise NotConvertible(f"table field {name} missing")
+        return self.fields[name]
+
+
+def parse_table(toks):
+    """`map[string]struct{...}{"a": {f: x}, ...}` or `[]struct{...}{{f: x}, ...}`."""
+    words = [t[1] for t in toks]
+    k = words.index("struct")
+    body_open = matching(toks, k + 1) + 1
+    if toks[body_open] != ("op", "{"):
+        raise NotConvertible("table literal")
+    entries = []
+    for n, e in enumerate(split_args(toks[body_open + 1:matching(toks, body_open)])):
+        e = [t for t in e if t[0] != "nl"]
+        if not e:
+            continue
+        label = str(n + 1)
+        if e[0][0] in ("str", "raw") and e[1] == ("op", ":"):
+            label = go_string(e[0])
+            e = e[2:]
+        if e[0] != ("op", "{"):
+            raise NotConvertible("table entry")
+        fields = {}
+        for f in split_args(e[1:matching(e, 0)]):
+            if len(f) >= 3 and f[0][0] == "id" and f[1] == ("op", ":"):
+                fields[f[0][1]] = f[2:]
+        if "name" in fields and label == str(n + 1):
+            try:
+                label = Interp.string_expr(None, fields["name"], {})
+            except NotConvertible:
+                pass
+        entries.append(Entry(label, fields))
+    return entries
+
+
+def label_name(label):
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", label).strip("-")[:80] or "case"
+
+
 class Interp:
     """Replays the file writes and builds of one test function."""
 
@@ -300,6 +348,7 @@ class Interp:
         self.builds = []  # (files snapshot, dirs, path, flags, expect_error)
         self.opts = {}  # option variable -> flags list
         self.depth = 0
+        self.label = None
 
     def string_expr(self, toks, env):
         if not toks:
@@ -321,6 +370,17 @@ class Interp:
                 out += os.path.normpath(os.path.join(*args)) if args else ""
             elif [t[1] for t in p] == ["th", ".", "GetRoot", "(", ")"]:
                 out += "/"
+            elif [t[1] for t in p] == ["konfig", ".", "DefaultKustomizationFileName", "(", ")"]:
+                out += "kustomization.yaml"
+            elif len(p) == 3 and p[1] == ("op", ".") and isinstance(env.get(p[0][1]), Entry):
+                out += self.string_expr(env[p[0][1]].field(p[2][1]), self.pkg.consts)
+            elif [t[1] for t in p[:4]] == ["fmt", ".", "Sprintf", "("]:
+                args = [self.string_expr(a, env) for a in split_args(p[4:matching(p, 3)])]
+                pieces = re.split(r"(%%|%s)", args[0])
+                if any(re.search(r"%[^%s]", x) for x in pieces if x not in ("%%", "%s")):
+                    raise NotConvertible("fmt.Sprintf with verbs other than %s")
+                values = iter(args[1:])
+                out += "".join("%" if x == "%%" else next(values) if x == "%s" else x for x in pieces)
             else:
                 raise NotConvertible("expression " + " ".join(t[1] for t in p)[:60])
         return out
@@ -356,6 +416,32 @@ class Interp:
         if words[:5] == ["runOpenApiTest", "(", "t", ",", "func"]:
             j = full.index(("op", "{"))
             self.block(full[j + 1:matching(full, j)], env)
+            return
+        # A table of test cases, and the loop running each as a subtest with its own harness.
+        if len(words) > 3 and words[1] == ":=" and "struct" in words[2:8] and words[2] in ("map", "["):
+            env[words[0]] = parse_table(full[[t[1] for t in full].index(":=") + 1:])
+            return
+        if words[0] == "for" and "range" in words and isinstance(env.get(words[words.index("range") + 1]), list):
+            self.table_loop(full, env)
+            return
+        if words[0] == "for" and "range" in words and words[words.index("range") + 1:words.index("range") + 3][1:] == ["."]:
+            # `for _, f := range tc.input { f(th) }`
+            r = words.index("range")
+            entry = env.get(words[r + 1])
+            var = words[r - 2] if words[r - 1] == ":=" else None
+            if isinstance(entry, Entry) and var and words[r + 4:r + 9] == ["{", var, "(", "th", ")"]:
+                value = entry.field(words[r + 3])
+                if [t[1] for t in value[:3]] != ["[", "]", "FileGen"]:
+                    raise NotConvertible("input list")
+                value = [t for t in value if t[0] != "nl"]
+                j = 3
+                for g in split_args(value[j + 1:matching(value, j)]):
+                    if g:
+                        self.apply_filegen(g, env)
+                return
+        # `deployment("db", "prod/db")(th)`: a FileGen made and applied at once.
+        if words[0] in self.pkg.funcs and words[1] == "(" and words[matching(s, 1) + 1:] == ["(", "th", ")"]:
+            self.apply_filegen(s[:matching(s, 1) + 1], env)
             return
         # A string computed from the harness root (`dir := filepath.Join(th.GetRoot(), "x")`).
         if len(words) > 2 and words[1] == ":=" and "GetRoot" in words and words[2] != "th":
@@ -403,7 +489,7 @@ class Interp:
             elif method in ("Run", "RunWithErr"):
                 path = norm(self.string_expr(args[0], env))
                 flags = self.options(args[1], env)
-                self.builds.append((dict(self.files), set(self.dirs), path, flags, method == "RunWithErr"))
+                self.builds.append((dict(self.files), set(self.dirs), path, flags, self.label))
             elif method in ("MakeDefaultOptions", "MakeOptionsPluginsDisabled", "MakeOptionsPluginsEnabled"):
                 for v in lhs:
                     self.opts[v] = ["--reorder", "none"]
@@ -453,6 +539,52 @@ class Interp:
                 env[lhs[0]] = self.string_expr(rhs, env)
             except NotConvertible:
                 env.pop(lhs[0], None)
+
+    def table_loop(self, full, env):
+        ids = [i for i, t in enumerate(full) if t[0] != "nl"]
+        words = [full[i][1] for i in ids]
+        r = words.index("range")
+        var = words[r - 2] if words[r - 1] == ":=" else None
+        table = env[words[r + 1]]
+        open_body = ids[r + 2]
+        body = full[open_body + 1:matching(full, open_body)]
+        bw = [t[1] for t in body if t[0] != "nl"]
+        # `t.Run(name, func(t *testing.T) { ... })`
+        if bw[:4] == ["t", ".", "Run", "("] and "func" in bw:
+            k = body.index(("op", "{"))
+            body = body[k + 1:matching(body, k)]
+        for entry in table:
+            sub = Interp(self.pkg)
+            sub.label = label_name(entry.label)
+            inner = dict(env)
+            inner[var] = entry
+            sub.block(body, inner)
+            self.builds.extend(sub.builds)
+
+    def apply_filegen(self, toks, env):
+        """Runs a FileGen: a function of the harness, or a call returning one."""
+        toks = [t for t in toks if t[0] != "nl"]
+        w = [t[1] for t in toks]
+        if len(w) == 1:
+            self.run_func(w[0], [[("id", "th")]], env)
+            return
+        if w[0] not in self.pkg.funcs or w[1] != "(":
+            raise NotConvertible("FileGen " + " ".join(w)[:40])
+        params, body, _ = self.pkg.funcs[w[0]]
+        args = split_args(toks[2:matching(toks, 1)])
+        inner = dict(self.pkg.consts)
+        for p_, a in zip(params, args):
+            inner[p_] = self.string_expr(a, env)
+        k = next(i for i, t in enumerate(body) if t[0] != "nl")
+        if body[k][1] != "return":
+            raise NotConvertible(f"FileGen {w[0]}")
+        ret = body[k + 1:]
+        rw = [t[1] for t in ret if t[0] != "nl"]
+        if rw[:1] == ["func"]:
+            j = ret.index(("op", "{"))
+            self.block(ret[j + 1:matching(ret, j)], inner)
+        else:
+            self.apply_filegen(ret, inner)
 
     def options(self, toks, env):
         w = [t[1] for t in toks]
@@ -520,8 +652,12 @@ def krusty_cases(src, cases_dir):
             stats["without_build"] += 1
             continue
         stem = fname[: -len("_test.go")]
-        for n, (fs, dirs, path, flags, _err) in enumerate(it.builds):
-            case = cases_dir / (f"{stem}__{name}" + (f"-{n + 1}" if len(it.builds) > 1 else ""))
+        labels = [b[4] for b in it.builds]
+        for n, (fs, dirs, path, flags, label) in enumerate(it.builds):
+            case_name = f"{stem}__{name}" + (f"__{label}" if label else "")
+            if labels.count(label) > 1:
+                case_name += f"-{labels[:n + 1].count(label)}"
+            case = cases_dir / case_name
             tree = case / "tree"
             tree.mkdir(parents=True)
             for d in dirs:
