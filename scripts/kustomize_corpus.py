@@ -12,7 +12,8 @@ Sources:
           table-driven subtests, Go/exec plugins or options kubectl has no flag for are counted
           as "not convertible". Expected outputs are never taken from the Go files.
   public  every directory holding a kustomization file under the subdirectories listed in
-          scripts/kustomize-corpus-repos.txt (repository URL, ref, subdirectories).
+          scripts/kustomize-corpus-repos.txt (repository URL, ref, subdirectories, and after
+          `--` the kubectl flags the project's own build uses for them).
 
 Sources are fetched with `git` from GitHub. With KUSTOMIZE_CORPUS_MIRROR=DIR set, a repository
 github.com/OWNER/NAME is read from the bare git directory DIR/OWNER+NAME/repo instead.
@@ -133,8 +134,13 @@ def read_repo_list(path):
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
-        url, ref, *subdirs = line.split()
-        repos.append((url, ref, subdirs or ["."]))
+        words = line.split()
+        flags = []
+        if "--" in words:
+            flags = words[words.index("--") + 1:]
+            words = words[:words.index("--")]
+        url, ref, *subdirs = words
+        repos.append((url, ref, subdirs or ["."], flags))
     return repos
 
 
@@ -677,7 +683,7 @@ def krusty_cases(src, cases_dir):
 
 def public_cases(repos, work, cases_dir, fetch):
     n = 0
-    for url, ref, subdirs in repos:
+    for url, ref, subdirs, flags in repos:
         key = repo_key(url)
         src = checkout(url, ref, work, fetch)
         seen = set()
@@ -695,7 +701,7 @@ def public_cases(repos, work, cases_dir, fetch):
                 case = cases_dir / name
                 case.mkdir(parents=True)
                 target = os.path.relpath(root, case)
-                (case / "build.txt").write_text(target + "\n\n")
+                (case / "build.txt").write_text(target + "\n" + " ".join(flags) + "\n")
                 n += 1
     return n
 
@@ -781,7 +787,7 @@ def main():
         if cases_dir.is_dir() and not a.refresh:
             for c in cases_dir.iterdir():
                 if (c / "kubectl.rc").is_file():
-                    cached[c.name] = {f: (c / f).read_bytes() for f in ("kubectl.out", "kubectl.err", "kubectl.rc")}
+                    cached[c.name] = {f: (c / f).read_bytes() for f in ("build.txt", "kubectl.out", "kubectl.err", "kubectl.rc")}
             shutil.rmtree(cases_dir)
         elif cases_dir.is_dir():
             shutil.rmtree(cases_dir)
@@ -793,7 +799,8 @@ def main():
             info[s] = {"cases": public_cases(read_repo_list(Path(a.repos)), work, cases_dir, not a.no_fetch)}
         for name, files in cached.items():
             c = cases_dir / name
-            if c.is_dir():
+            # Reused only for the same directory and flags.
+            if c.is_dir() and (c / "build.txt").read_bytes() == files.pop("build.txt"):
                 for f, data in files.items():
                     (c / f).write_bytes(data)
     if a.list:
