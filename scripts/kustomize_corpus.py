@@ -302,6 +302,7 @@ class Entry:
     def __init__(self, label, fields):
         self.label = label
         self.fields = fields
+        self.env = {}  # the strings in scope where the table was written
 
     def field(self, name):
         if name not in self.fields:
@@ -379,7 +380,11 @@ class Interp:
             elif [t[1] for t in p] == ["konfig", ".", "DefaultKustomizationFileName", "(", ")"]:
                 out += "kustomization.yaml"
             elif len(p) == 3 and p[1] == ("op", ".") and isinstance(env.get(p[0][1]), Entry):
-                out += self.string_expr(env[p[0][1]].field(p[2][1]), self.pkg.consts)
+                entry = env[p[0][1]]
+                out += self.string_expr(entry.field(p[2][1]), entry.env)
+            elif [t[1] for t in p[:4]] == ["strings", ".", "ReplaceAll", "("]:
+                a, b, c = [self.string_expr(x, env) for x in split_args(p[4:matching(p, 3)])]
+                out += a.replace(b, c)
             elif [t[1] for t in p[:4]] == ["fmt", ".", "Sprintf", "("]:
                 args = [self.string_expr(a, env) for a in split_args(p[4:matching(p, 3)])]
                 pieces = re.split(r"(%%|%s)", args[0])
@@ -426,6 +431,8 @@ class Interp:
         # A table of test cases, and the loop running each as a subtest with its own harness.
         if len(words) > 3 and words[1] == ":=" and "struct" in words[2:8] and words[2] in ("map", "["):
             env[words[0]] = parse_table(full[[t[1] for t in full].index(":=") + 1:])
+            for entry in env[words[0]]:
+                entry.env = {k: v for k, v in env.items() if isinstance(v, str)}
             return
         if words[0] == "for" and "range" in words and isinstance(env.get(words[words.index("range") + 1]), list):
             self.table_loop(full, env)
@@ -453,7 +460,16 @@ class Interp:
         if len(words) > 2 and words[1] == ":=" and "GetRoot" in words and words[2] != "th":
             env[words[0]] = self.string_expr(s[2:], env)
             return
-        if words[0] in ("if", "for", "switch", "select", "go") or ("{" in words and words[2:5] != ["th", ".", "Run"]):
+        # `t.Run("name", func(t *testing.T) { ... })`: a subtest with its own harness.
+        if words[:4] == ["t", ".", "Run", "("] and "func" in words and not self.label:
+            k = full.index(("op", "{"))
+            sub = Interp(self.pkg)
+            sub.label = label_name(self.string_expr(split_args(s[4:matching(s, 3)])[0], env))
+            sub.block(full[k + 1:matching(full, k)], dict(env))
+            self.builds.extend(sub.builds)
+            return
+        if words[0] in ("if", "for", "switch", "select", "go") or (
+                "{" in words and words[2:5] not in (["th", ".", "Run"], ["th", ".", "RunWithErr"])):
             if uses_th and any(w in words for w in ("WriteF", "WriteK", "WriteC", "Run", "RunWithErr", "Reset", "MkDir")):
                 raise NotConvertible(f"harness used inside `{words[0]}`")
             if words[0] in ("for", "switch", "select") and any(w in words for w in ("th", "t")) and "Run" in words:
@@ -550,15 +566,26 @@ class Interp:
         ids = [i for i, t in enumerate(full) if t[0] != "nl"]
         words = [full[i][1] for i in ids]
         r = words.index("range")
-        var = words[r - 2] if words[r - 1] == ":=" else None
-        table = env[words[r + 1]]
+        var = words[r - 2] if words[r - 1] == ":=" and words[r - 3] == "," else None
+        table_name = words[r + 1]
+        table = env[table_name]
         open_body = ids[r + 2]
         body = full[open_body + 1:matching(full, open_body)]
-        bw = [t[1] for t in body if t[0] != "nl"]
+        # `for name := range cases { c := cases[name]; ... }`
+        if var is None and words[r - 1] == ":=":
+            key = words[r - 2]
+            for i in range(len(body) - 5):
+                if [t[1] for t in body[i + 1:i + 6]] == [":=", table_name, "[", key, "]"]:
+                    var = body[i][1]
+                    body = body[:i] + body[i + 6:]
+                    break
+        bw = [t[1] for t in body]
         # `t.Run(name, func(t *testing.T) { ... })`
-        if bw[:4] == ["t", ".", "Run", "("] and "func" in bw:
-            k = body.index(("op", "{"))
-            body = body[k + 1:matching(body, k)]
+        for i in range(len(bw) - 3):
+            if bw[i:i + 4] == ["t", ".", "Run", "("] and "func" in bw[i:]:
+                k = body.index(("op", "{"), i)
+                body = body[k + 1:matching(body, k)]
+                break
         for entry in table:
             sub = Interp(self.pkg)
             sub.label = label_name(entry.label)
@@ -606,6 +633,8 @@ class Interp:
             for i, t in enumerate(w):
                 if t == "=" and w[i + 1:i + 4] == ["types", ".", "LoadRestrictionsNone"]:
                     flags += ["--load-restrictor", "LoadRestrictionsNone"]
+                elif t == "=" and w[i + 1:i + 4] == ["types", ".", "LoadRestrictionsRootOnly"]:
+                    pass
                 elif t == "=" and w[i + 1:i + 4] == ["krusty", ".", "ReorderOptionLegacy"]:
                     flags = flags[2:] + ["--reorder", "legacy"]
                 elif t == "=":

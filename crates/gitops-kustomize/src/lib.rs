@@ -31,7 +31,7 @@
 //! `patchesJson6902`, `replacements` (inline or from a file; `[key=value]` selectors, `*`,
 //! indexes, `delimiter`/`index`, `create`), the deprecated `vars` (`$(NAME)` in kustomize's
 //! built-in var reference fields), `configurations` (transformer configuration files adding
-//! field specs for `nameReference`, `namespace`, `commonLabels`, `templateLabels`,
+//! field specs for `nameReference`, `namespace`, `commonLabels`, `labels`, `templateLabels`,
 //! `commonAnnotations`, `varReference`, `images` and `replicas`; a base's configuration
 //! reaches its overlays, as in kustomize), `sortOptions`, `buildMetadata: [managedByLabel,
 //! originAnnotations]`,
@@ -82,6 +82,9 @@
 //! - `vars` are bound to the resource their `objref` names (namespace included) among those of
 //!   the kustomization declaring them, as kustomize binds them; a field holding one `$(VAR)` and
 //!   nothing else takes the value with its type (a port stays a number).
+//! - A kustomization's `apiVersion`, when given, must be `kustomize.config.k8s.io/v1beta1` for
+//!   a `Kustomization` and `…/v1alpha1` for a `Component`; a `labels:` section of a
+//!   transformer configuration adds field specs to every `labels` entry.
 //! - A multi-line quoted scalar whose continuation lines sit at its key's column is read as
 //!   go-yaml reads it (the strict YAML parser refuses it; such lines are indented, which
 //!   folding makes invisible, and the text parsed again).
