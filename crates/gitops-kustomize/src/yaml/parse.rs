@@ -208,6 +208,7 @@ fn reindent_quoted(text: &str) -> Option<String> {
     }
     let mut out = String::with_capacity(text.len() + text.len() / 8);
     let mut changed = false;
+    let mut added = 0usize;
     // Inside a quoted scalar: its quote and the least column of its continuation lines.
     let mut open: Option<(char, usize)> = None;
     // Inside a block scalar whose key is at this column.
@@ -218,6 +219,11 @@ fn reindent_quoted(text: &str) -> Option<String> {
         let blank = content.trim().is_empty();
         if let Some((q, min)) = open {
             if !blank && indent < min {
+                // Bounded: a key far to the right over many lines must not multiply the text.
+                added += min - indent;
+                if added > text.len() {
+                    return None;
+                }
                 out.extend(std::iter::repeat_n(' ', min - indent));
                 changed = true;
             }
@@ -570,6 +576,24 @@ mod tests {
             e.message.contains("deeper") || e.message.contains("recursion"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn quoted_lines_at_the_key_column_are_read_and_bounded() {
+        let docs = parse_documents(
+            "a:\n  b: 'one\n  two'\n  c: \"x\n  y\"\n",
+            &Limits::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            docs[0],
+            serde_json::json!({"a": {"b": "one two", "c": "x y"}})
+        );
+        // A key far to the right over many short lines would grow the text without bound if
+        // every line were indented past it: the original error stays instead.
+        let bomb = format!("{}k: 'x\n{}'\n", " ".repeat(50_000), "y\n".repeat(50_000));
+        let e = parse_documents(&bomb, &Limits::default()).unwrap_err();
+        assert!(e.message.contains("indentation"), "{e}");
     }
 
     #[test]
