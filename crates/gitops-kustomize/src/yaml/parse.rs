@@ -302,6 +302,7 @@ fn parse_text(
     // scalar ending there has no final line break to keep.
     let unterminated_end =
         (!text.is_empty() && !text.ends_with('\n')).then(|| text.chars().count());
+    let mut null_budget = text.len();
     let parser = Parser::new_from_str(text);
     for event in parser {
         let (event, span) = event.map_err(|e| ParseError {
@@ -391,12 +392,27 @@ fn parse_text(
                     .as_ref()
                     .is_some_and(|t| t.is_yaml_core_schema() && t.suffix == "str");
                 if let Some(found) = empty_nulls.as_deref_mut()
+                    && null_budget > 0
                     && style == ScalarStyle::Plain
                     && text.is_empty()
                     && tag.is_none()
                     && matches!(stack.last(), Some(Frame::Map { key: Some(_), .. }))
                 {
-                    found.push((docs.len(), frame_path(&stack)));
+                    // Each path copies its ancestors' keys: bounded by the text's size, past
+                    // which (only in contrived files) further empty fields are not recorded.
+                    let cost: usize = stack
+                        .iter()
+                        .map(|f| match f {
+                            Frame::Map { key, .. } => key.as_ref().map_or(0, |k| k.len() + 1),
+                            Frame::Seq { .. } => 8,
+                        })
+                        .sum();
+                    if cost <= null_budget {
+                        null_budget -= cost;
+                        found.push((docs.len(), frame_path(&stack)));
+                    } else {
+                        null_budget = 0;
+                    }
                 }
                 value = if style == ScalarStyle::Plain
                     && annotation_text
@@ -594,6 +610,34 @@ mod tests {
         let bomb = format!("{}k: 'x\n{}'\n", " ".repeat(50_000), "y\n".repeat(50_000));
         let e = parse_documents(&bomb, &Limits::default()).unwrap_err();
         assert!(e.message.contains("indentation"), "{e}");
+    }
+
+    #[test]
+    fn empty_fields_are_recorded_within_the_text_size() {
+        // 200 levels of flow mappings (the parser's nesting limit is near 250), then 100,000
+        // empty fields: recording every path in full would copy 2 * 10^7 keys.
+        let text = format!(
+            "{}{{{}}}{}",
+            "{a: ".repeat(200),
+            (0..100_000).map(|i| format!("k{i}:, ")).collect::<String>(),
+            "}".repeat(200)
+        );
+        let mut found = Vec::new();
+        let mut expanded = 0;
+        let started = std::time::Instant::now();
+        let docs = parse_documents_with(
+            &text,
+            &Limits::default(),
+            false,
+            false,
+            Some(&mut found),
+            &mut expanded,
+        )
+        .unwrap();
+        assert_eq!(docs.len(), 1);
+        let recorded: usize = found.iter().map(|(_, p)| p.len()).sum();
+        assert!(recorded <= text.len(), "{recorded} path segments");
+        assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
     }
 
     #[test]
