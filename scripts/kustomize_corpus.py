@@ -28,6 +28,7 @@ Work dir layout (default target/kustomize-corpus, or --work / KUSTOMIZE_CORPUS_W
       kubectl.out kubectl.err kubectl.rc   what `kubectl kustomize` printed (cached; --refresh)
       ours.out ours.err ours.rc            what `kustomize-build` (our example driver) printed
   report.txt                      the summary and the non-identical cases with a reason
+  (benches/kustomize-peer.sh takes case folders' parents: pass cases/krusty and cases/public)
   summary.json                    the same, machine-readable
 
 Exits 0 even when cases differ; --fail-under PCT exits 1 when a source's identical share of the
