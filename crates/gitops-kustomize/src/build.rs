@@ -313,7 +313,7 @@ impl<'a> Builder<'a> {
 
     /// Parses YAML text into documents, errors naming `file`.
     pub fn parse_yaml(&self, file: &str, text: &str) -> Result<Vec<Value>, Error> {
-        self.parse_yaml_with(file, text, false)
+        self.parse_yaml_with(file, text, false, false, None)
     }
 
     /// Parses YAML text, counting its aliases against the build's budget.
@@ -322,10 +322,18 @@ impl<'a> Builder<'a> {
         file: &str,
         text: &str,
         last_key_wins: bool,
+        annotation_text: bool,
+        empty_nulls: Option<&mut yaml::EmptyNulls>,
     ) -> Result<Vec<Value>, Error> {
         let mut expanded = self.alias_expansion.get();
-        let docs =
-            yaml::parse_documents_with(text, &self.opts.limits, last_key_wins, &mut expanded);
+        let docs = yaml::parse_documents_with(
+            text,
+            &self.opts.limits,
+            last_key_wins,
+            annotation_text,
+            empty_nulls,
+            &mut expanded,
+        );
         self.alias_expansion.set(expanded);
         docs.map_err(|source| Error::Yaml {
             path: file.to_owned(),
@@ -336,11 +344,28 @@ impl<'a> Builder<'a> {
     /// Reads resources from a file's text.
     pub fn resources_from_text(&self, file: &str, text: &str) -> Result<Vec<Resource>, Error> {
         let mut out = Vec::new();
-        for (i, doc) in self.parse_yaml(file, text)?.into_iter().enumerate() {
+        let mut empty_nulls = Vec::new();
+        let docs = self.parse_yaml_with(file, text, false, true, Some(&mut empty_nulls))?;
+        // In document order, as the parser found them.
+        let mut empty_nulls = empty_nulls.into_iter().peekable();
+        for (i, doc) in docs.into_iter().enumerate() {
+            let mut mine = Vec::new();
+            while let Some((_, path)) = empty_nulls.next_if(|(d, _)| *d == i) {
+                mine.push(path);
+            }
             if doc.is_null() {
                 continue;
             }
+            // A List's items went through JSON in kustomize: their nulls are all explicit.
+            let is_list = doc
+                .get("kind")
+                .and_then(Value::as_str)
+                .is_some_and(|k| k.ends_with("List"))
+                && doc.get("items").is_some_and(Value::is_array);
             push_resource(file, i + 1, doc, &mut out)?;
+            if !is_list && let Some(r) = out.last_mut() {
+                r.empty_nulls = mine;
+            }
         }
         // kustomize's scope check of a kind its built-in schema does not list queues that
         // schema for parsing; a custom schema chosen later is then added to it.
@@ -399,7 +424,7 @@ impl<'a> Builder<'a> {
         })?;
         self.check_boundary(&canonical, &file, dir)?;
         let text = self.read_text(&path)?;
-        let docs = self.parse_yaml_with(&file, &text, true)?;
+        let docs = self.parse_yaml_with(&file, &text, true, false, None)?;
         let docs: Vec<Value> = docs.into_iter().filter(|d| !d.is_null()).collect();
         if docs.len() > 1 {
             return Err(invalid(file, "a kustomization file must hold one document"));
@@ -608,6 +633,7 @@ impl<'a> Builder<'a> {
                     format!("var '{}' already encountered", var.name),
                 ));
             }
+            transform::vars::bind(&var, ra)?;
             self.vars.push(var);
         }
         Ok(())

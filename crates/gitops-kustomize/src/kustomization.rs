@@ -423,6 +423,29 @@ impl Kustomization {
                 ));
             }
         }
+        // kustomize holds each kind to its own version: v1beta1 for a Kustomization,
+        // v1alpha1 for a Component (an empty apiVersion is accepted for both).
+        let wanted = if k.is_component {
+            "kustomize.config.k8s.io/v1alpha1"
+        } else {
+            "kustomize.config.k8s.io/v1beta1"
+        };
+        match map.get("apiVersion").and_then(Value::as_str) {
+            Some(v) if !v.is_empty() && v != wanted => {
+                return Err(ctx.err(
+                    "apiVersion",
+                    format!(
+                        "apiVersion for {} should be {wanted}, not {v:?}",
+                        if k.is_component {
+                            "Component"
+                        } else {
+                            "Kustomization"
+                        }
+                    ),
+                ));
+            }
+            _ => {}
+        }
         for (key, v) in &map {
             let f = key.as_str();
             match f {

@@ -31,7 +31,8 @@
 //! `patchesJson6902`, `replacements` (inline or from a file; `[key=value]` selectors, `*`,
 //! indexes, `delimiter`/`index`, `create`), the deprecated `vars` (`$(NAME)` in kustomize's
 //! built-in var reference fields), `configurations` (transformer configuration files adding
-//! field specs for `nameReference`, `namespace`, `namePrefix`, `nameSuffix`, `commonLabels`, `templateLabels`,
+//! field specs for `nameReference`, `namespace`, `namePrefix`, `nameSuffix`, `commonLabels`,
+//! `labels`, `templateLabels`,
 //! `commonAnnotations`, `varReference`, `images` and `replicas`; a base's configuration
 //! reaches its overlays, as in kustomize), `sortOptions`, `buildMetadata: [managedByLabel,
 //! originAnnotations, transformerAnnotations]` (plugin generators' origins name their
@@ -93,6 +94,25 @@
 //!   schema (lists of Kubernetes kinds are then replaced by a patch's, not merged), unless a
 //!   strategic merge patch or a resource of a custom kind came first: kustomize has then
 //!   loaded its built-in schema, and the custom kinds are added to it.
+//!
+//! - A resource's `metadata.annotations` values are strings holding the YAML text as written
+//!   (`port: 8080` prints `"8080"`, `~` prints `"~"`, a nested value `""`), as kustomize reads
+//!   them. Resources annotated `config.kubernetes.io/local-config` (other than `"false"`) take
+//!   part in the build (replacements, vars) and are left out of its output.
+//! - A strategic merge patch normalises the whole object it patches, as kustomize's merge walk
+//!   does: fields written without a value (`key:`) disappear while a null written as `null`
+//!   or `~` stays, and in lists merged by one key, repeated keys collapse into one element (at
+//!   the first one's place, with the last one's value). A patch chosen by `target` keeps the
+//!   target's `apiVersion` and `kind`.
+//! - `vars` are bound to the resource their `objref` names (namespace included) among those of
+//!   the kustomization declaring them, as kustomize binds them; a field holding one `$(VAR)` and
+//!   nothing else takes the value with its type (a port stays a number).
+//! - A kustomization's `apiVersion`, when given, must be `kustomize.config.k8s.io/v1beta1` for
+//!   a `Kustomization` and `…/v1alpha1` for a `Component`; a `labels:` section of a
+//!   transformer configuration adds field specs to every `labels` entry.
+//! - A multi-line quoted scalar whose continuation lines sit at its key's column is read as
+//!   go-yaml reads it (the strict YAML parser refuses it; such lines are indented, which
+//!   folding makes invisible, and the text parsed again).
 //!
 //! - Which kinds are cluster-scoped (no namespace, no namespaced name references) follows
 //!   kustomize's built-in schema of Kubernetes 1.21, by group, version and kind:
@@ -205,6 +225,15 @@ pub fn build_with_fs(
     }
     let (layer, mut ra) = b.accumulate(&canonical, true, String::new())?;
     finish(&layer, &mut ra, &b.vars, &b.config, options)?;
+    // Local configuration (`config.kubernetes.io/local-config` other than "false") takes part
+    // in the whole build, replacements and vars included, and is left out of its output.
+    ra.retain(|r| {
+        r.value
+            .get("metadata")
+            .and_then(|m| m.get("annotations"))
+            .and_then(|a| a.get("config.kubernetes.io/local-config"))
+            .is_none_or(|v| v.as_str() == Some("false"))
+    });
     if b.transformations {
         for r in &mut ra {
             if r.transformations.is_empty() {

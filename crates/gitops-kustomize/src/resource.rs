@@ -221,6 +221,11 @@ pub(crate) struct Resource {
     /// The transformers that ran over it, for `buildMetadata: [transformerAnnotations]`
     /// (each an origin in YAML).
     pub transformations: Vec<String>,
+    /// The `vars` whose `objref` named this resource in the kustomization declaring them.
+    pub ref_vars: Vec<String>,
+    /// Paths of the fields written without a value (`key:`) in the resource's file, which a
+    /// strategic merge patch removes ([`crate::yaml::EmptyNulls`]).
+    pub empty_nulls: Vec<Vec<String>>,
 }
 
 impl Resource {
@@ -234,6 +239,8 @@ impl Resource {
             bookkeeping: false,
             origin: None,
             transformations: Vec::new(),
+            ref_vars: Vec::new(),
+            empty_nulls: Vec::new(),
         }
     }
 

@@ -22,6 +22,8 @@ pub(crate) struct Config {
     pub name_prefix: Vec<Spec>,
     pub name_suffix: Vec<Spec>,
     pub common_labels: Vec<Spec>,
+    /// Field specs every `labels` entry uses, selectors or not.
+    pub labels: Vec<Spec>,
     pub template_labels: Vec<Spec>,
     pub common_annotations: Vec<Spec>,
     pub var_reference: Vec<Spec>,
@@ -34,6 +36,7 @@ const FIELDS: &[&str] = &[
     "nameSuffix",
     "namespace",
     "commonLabels",
+    "labels",
     "templateLabels",
     "commonAnnotations",
     "nameReference",
@@ -70,6 +73,7 @@ impl Config {
         merge_specs(&mut self.name_prefix, other.name_prefix);
         merge_specs(&mut self.name_suffix, other.name_suffix);
         merge_specs(&mut self.common_labels, other.common_labels);
+        merge_specs(&mut self.labels, other.labels);
         merge_specs(&mut self.template_labels, other.template_labels);
         merge_specs(&mut self.common_annotations, other.common_annotations);
         merge_specs(&mut self.var_reference, other.var_reference);
@@ -136,6 +140,7 @@ impl Config {
                         "namePrefix" => &mut c.name_prefix,
                         "nameSuffix" => &mut c.name_suffix,
                         "commonLabels" => &mut c.common_labels,
+                        "labels" => &mut c.labels,
                         "templateLabels" => &mut c.template_labels,
                         "commonAnnotations" => &mut c.common_annotations,
                         "varReference" => &mut c.var_reference,

@@ -361,10 +361,12 @@ fn absorb(
             r.prev = old.prev.clone();
             r.prefixes = old.prefixes.clone();
             r.suffixes = old.suffixes.clone();
-            // A merge keeps where the object came from; a replacement is the new generator's.
+            // A replaced object comes from the replacing generator; a merged one keeps its
+            // origin, as in kustomize.
             if behavior == Behavior::Merge {
                 r.origin = old.origin.clone();
             }
+            r.ref_vars = old.ref_vars.clone();
             r.needs_hash = r.needs_hash && old.needs_hash;
             r.bookkeeping = old.bookkeeping;
             ra[matches[0]] = r;

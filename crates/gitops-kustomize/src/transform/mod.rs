@@ -61,6 +61,7 @@ pub(crate) fn run_transformers(
     }
     for set in &k.labels {
         let mut specs: Vec<Spec> = set.fields.iter().map(Spec::from_field_spec).collect();
+        specs.extend(config.labels.iter().cloned());
         if set.include_selectors {
             specs.extend(fieldspec::common_labels());
             specs.extend(config.common_labels.iter().cloned());

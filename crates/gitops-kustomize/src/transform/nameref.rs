@@ -184,6 +184,31 @@ pub(crate) fn fix(file: &str, ra: &mut [Resource], config: &Config) -> Result<()
             referrer: spec.clone(),
         })
         .collect();
+    // kustomize reads the subjects' namespaces of every namespaced RoleBinding before fixing
+    // references, renamed or not, and refuses a ServiceAccount subject whose namespace is
+    // there but not a string (`namespace:` left blank).
+    for r in ra.iter() {
+        let id = r.cur_id();
+        if id.gvk.kind != "RoleBinding" || id.gvk.is_cluster_scoped() {
+            continue;
+        }
+        let Some(subjects) = r.value.get("subjects").and_then(Value::as_array) else {
+            continue;
+        };
+        for subject in subjects {
+            if subject.get("kind").and_then(Value::as_str) == Some("ServiceAccount")
+                && subject.get("namespace").is_some_and(|ns| !ns.is_string())
+            {
+                return Err(invalid(
+                    file,
+                    format!(
+                        "{}: a ServiceAccount subject has a blank namespace",
+                        id.display()
+                    ),
+                ));
+            }
+        }
+    }
     // Plan the updates against a snapshot, then write them.
     let snapshot: Vec<Resource> = ra.to_vec();
     let ids: Vec<ResId> = snapshot.iter().map(Resource::cur_id).collect();

@@ -1,7 +1,7 @@
 //! Patches: strategic merge (with Kubernetes merge keys and `$patch` directives) and JSON 6902,
 //! with kustomize's target selectors.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use regex::Regex;
 use serde_json::{Map, Value};
@@ -348,6 +348,7 @@ fn apply_sm(
         r.namespace().to_owned(),
         r.kind().to_owned(),
     );
+    let api_version = r.value.get("apiVersion").cloned();
     if allow_name || allow_kind {
         r.store_previous_id();
     }
@@ -360,20 +361,37 @@ fn apply_sm(
         custom: defined.map(|c| (c, gvk.clone())),
     };
     let mut path = Vec::new();
+    // Fields written without a value go first, while their list indexes still hold.
+    let empty: HashSet<Vec<String>> = std::mem::take(&mut r.empty_nulls).into_iter().collect();
+    if !empty.is_empty() {
+        normalize_merged(&mut r.value, &ctx, &empty, &mut path, &mut Vec::new());
+    }
     let deleted = merge_value(&mut r.value, patch, &ctx, &mut path).map_err(|m| {
         invalid(
             source,
             format!("applying patch to {}: {m}", r.cur_id().display()),
         )
     })?;
-    collapse_repeated_keys(&mut r.value, &ctx, &mut path);
     if deleted || r.value.as_object().is_none_or(Map::is_empty) {
         ra.remove(i);
         return Ok(());
     }
+    normalize_merged(
+        &mut r.value,
+        &ctx,
+        &HashSet::new(),
+        &mut path,
+        &mut Vec::new(),
+    );
     if !allow_kind {
+        // The target keeps its group and version too: a patch selected by `target` may name
+        // another kind's apiVersion (`apps/v1` on a Service).
         if let Some(m) = r.value.as_object_mut() {
             m.insert("kind".into(), Value::String(kind));
+            match api_version {
+                Some(v) => m.insert("apiVersion".into(), v),
+                None => m.remove("apiVersion"),
+            };
         }
     }
     if !allow_name {
@@ -741,50 +759,6 @@ fn builtin_merge_key(ctx: &SchemaCtx<'_>, path: &[String]) -> Option<&'static [&
     }
 }
 
-/// kustomize rebuilds every list merged by one key of an object it patches, so an element
-/// whose key repeats an earlier one's replaces it: the first position, the last value.
-/// Lists with an element lacking the key (or not a mapping) are left as they are.
-fn collapse_repeated_keys(v: &mut Value, ctx: &SchemaCtx, path: &mut Vec<String>) {
-    match v {
-        Value::Object(m) => {
-            for (k, child) in m.iter_mut() {
-                path.push(k.clone());
-                collapse_repeated_keys(child, ctx, path);
-                path.pop();
-            }
-        }
-        Value::Array(items) => {
-            for item in items.iter_mut() {
-                collapse_repeated_keys(item, ctx, path);
-            }
-            let Some(keys) = merge_key(ctx, path) else {
-                return;
-            };
-            // Only single-key lists collapse (kustomize's rule for keyed lists it merged).
-            let &[key] = keys.as_slice() else {
-                return;
-            };
-            if items.len() < 2 || !items.iter().all(|i| i.get(key).is_some()) {
-                return;
-            }
-            let mut out: Vec<Value> = Vec::with_capacity(items.len());
-            let mut at: HashMap<String, usize> = HashMap::new();
-            for item in items.drain(..) {
-                let id = item.get(key).map(Value::to_string).unwrap_or_default();
-                match at.get(&id) {
-                    Some(&i) => out[i] = item,
-                    None => {
-                        at.insert(id, out.len());
-                        out.push(item);
-                    }
-                }
-            }
-            *items = out;
-        }
-        _ => {}
-    }
-}
-
 #[derive(PartialEq)]
 enum KeyMatch {
     /// Every key has the same value (or is missing on both sides).
@@ -847,6 +821,90 @@ fn clean(v: &Value) -> Option<Value> {
                 .collect(),
         )),
         other => Some(other.clone()),
+    }
+}
+
+/// What kustomize's merge does to the whole of a patched object, not only to the fields the
+/// patch names (it walks every field of the target): fields written without a value
+/// (`empty`, by full path) are removed, while a null written as `null` or `~` stays; and in
+/// lists merged by a single key, elements repeating a key collapse into one, at the first
+/// one's place with the last one's value. Lists not merged by key are kept whole. `path` holds
+/// field names (for the merge keys), `at` the full path with list indexes.
+fn normalize_merged(
+    v: &mut Value,
+    ctx: &SchemaCtx,
+    empty: &HashSet<Vec<String>>,
+    path: &mut Vec<String>,
+    at: &mut Vec<String>,
+) {
+    match v {
+        Value::Object(m) => {
+            if !empty.is_empty() {
+                m.retain(|k, child| {
+                    if !child.is_null() {
+                        return true;
+                    }
+                    at.push(k.clone());
+                    let keep = !empty.contains(at.as_slice());
+                    at.pop();
+                    keep
+                });
+            }
+            for (k, child) in m.iter_mut() {
+                path.push(k.clone());
+                at.push(k.clone());
+                normalize_merged(child, ctx, empty, path, at);
+                at.pop();
+                path.pop();
+            }
+        }
+        Value::Array(items) => {
+            let schema = ctx.builtin || ctx.custom.is_some();
+            let key: Option<&str> = if schema {
+                merge_key(ctx, path).map(|keys| keys[0])
+            } else if !items.is_empty() && items.iter().all(|i| i.get("name").is_some()) {
+                // Without a schema kustomize infers the key `name` when every element has it.
+                Some("name")
+            } else {
+                None
+            };
+            let Some(key) = key else { return };
+            for (i, item) in items.iter_mut().enumerate() {
+                at.push(i.to_string());
+                normalize_merged(item, ctx, empty, path, at);
+                at.pop();
+            }
+            let single_key = !schema || merge_key(ctx, path).is_some_and(|k| k.len() == 1);
+            if single_key {
+                let mut out: Vec<Value> = Vec::with_capacity(items.len());
+                let mut at: std::collections::HashMap<String, usize> =
+                    std::collections::HashMap::new();
+                for item in items.drain(..) {
+                    match item.get(key).and_then(scalar_key) {
+                        Some(k) => match at.get(&k) {
+                            Some(&i) => out[i] = item,
+                            None => {
+                                at.insert(k, out.len());
+                                out.push(item);
+                            }
+                        },
+                        None => out.push(item),
+                    }
+                }
+                *items = out;
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The text of a merge key's value, as kustomize compares them.
+fn scalar_key(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
     }
 }
 

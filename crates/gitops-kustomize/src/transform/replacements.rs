@@ -101,7 +101,8 @@ fn options(v: Option<&Value>) -> FieldOptions {
     }
 }
 
-/// Splits a field path on dots outside brackets.
+/// Splits a field path on dots outside brackets. Empty segments are dropped and segments
+/// trimmed, as kustomize's path lookup does, so `.metadata.name` names `metadata.name`.
 fn split_path(p: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
@@ -121,7 +122,10 @@ fn split_path(p: &str) -> Vec<String> {
         }
     }
     out.push(cur);
-    out
+    out.into_iter()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 fn lookup<'v>(v: &'v Value, path: &[String]) -> Option<&'v Value> {

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::error::{Error, invalid};
 use crate::kustomization::canonical_keys;
-use crate::resource::{Gvk, Resource};
+use crate::resource::{Gvk, ResId, Resource};
 use crate::transform::fieldspec::{Spec, walk};
 
 /// One declared var.
@@ -17,6 +17,8 @@ pub(crate) struct Var {
     pub name: String,
     pub gvk: Gvk,
     pub obj_name: String,
+    /// `objref.namespace`; empty matches any namespace, as in kustomize.
+    pub obj_namespace: String,
     pub field_path: String,
     pub file: String,
 }
@@ -86,6 +88,7 @@ pub(crate) fn parse(file: &str, vars: &[Value]) -> Result<Vec<Var>, Error> {
             name: name.to_owned(),
             gvk: Gvk::from_api_version(&get("apiVersion"), &get("kind")),
             obj_name: get("name"),
+            obj_namespace: get("namespace"),
             field_path,
             file: file.to_owned(),
         });
@@ -114,8 +117,23 @@ fn lookup<'v>(v: &'v Value, path: &str) -> Option<&'v Value> {
     Some(cur)
 }
 
+/// Expands the references in a string field. A field that is one reference and nothing else
+/// takes the var's value with its type (`port: $(PORT)` stays a number), as in kustomize.
+fn expand_value(v: &mut Value, values: &HashMap<&str, Value>, used: &mut Vec<String>) {
+    let Value::String(s) = v else { return };
+    if let Some(name) = s.strip_prefix("$(").and_then(|r| r.strip_suffix(')'))
+        && !name.contains(')')
+        && let Some(value) = values.get(name)
+    {
+        used.push(name.to_owned());
+        *v = value.clone();
+        return;
+    }
+    *s = expand(s, values, used);
+}
+
 /// Replaces `$(NAME)` as Kubernetes expands variables: `$$` escapes, unknown names stay.
-fn expand(s: &str, values: &HashMap<&str, String>, used: &mut Vec<String>) -> String {
+fn expand(s: &str, values: &HashMap<&str, Value>, used: &mut Vec<String>) -> String {
     let b = s.as_bytes();
     let mut out = String::with_capacity(s.len());
     let mut i = 0;
@@ -135,7 +153,12 @@ fn expand(s: &str, values: &HashMap<&str, String>, used: &mut Vec<String>) -> St
                 let name = &s[i + 2..i + 2 + end];
                 if let Some(v) = values.get(name) {
                     out.push_str(&s[last..i]);
-                    out.push_str(v);
+                    match v {
+                        Value::String(text) => out.push_str(text),
+                        Value::Number(n) => out.push_str(&n.to_string()),
+                        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+                        _ => {}
+                    }
                     used.push(name.to_owned());
                     i = i + 2 + end + 1;
                     last = i;
@@ -149,47 +172,72 @@ fn expand(s: &str, values: &HashMap<&str, String>, used: &mut Vec<String>) -> St
     out
 }
 
+/// Whether `id` is in the var's `objref.namespace` ("" and "default" are the same namespace,
+/// and a cluster-scoped kind has none to compare).
+fn same_namespace(id: &ResId, var: &Var) -> bool {
+    let wanted = ResId {
+        gvk: id.gvk.clone(),
+        namespace: var.obj_namespace.clone(),
+        name: String::new(),
+    };
+    id.effective_namespace() == wanted.effective_namespace()
+}
+
+/// Binds a var to the resource its `objref` names among those of the kustomization declaring
+/// it (by any id the resource has had), as kustomize does when it merges the layer's vars: a
+/// later layer may hold another resource with the same name without making the var ambiguous.
+pub(crate) fn bind(var: &Var, ra: &mut [Resource]) -> Result<(), Error> {
+    let matches: Vec<usize> = ra
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| {
+            let ids = std::iter::once(r.cur_id()).chain(r.prev_ids());
+            ids.into_iter().any(|id| {
+                id.name == var.obj_name
+                    && (var.obj_namespace.is_empty() || same_namespace(&id, var))
+                    && id
+                        .gvk
+                        .selected_by(&var.gvk.group, &var.gvk.version, &var.gvk.kind)
+            })
+        })
+        .map(|(i, _)| i)
+        .collect();
+    match matches.as_slice() {
+        [one] => {
+            ra[*one].ref_vars.push(var.name.clone());
+            Ok(())
+        }
+        [] => Ok(()),
+        _ => Err(invalid(
+            &var.file,
+            format!(
+                "found {} resId matches for var '{}' (unable to disambiguate)",
+                matches.len(),
+                var.name
+            ),
+        )),
+    }
+}
+
 /// Resolves every var against the built resources and expands the references.
 pub(crate) fn resolve(vars: &[Var], ra: &mut [Resource], configured: &[Spec]) -> Result<(), Error> {
     if vars.is_empty() {
         return Ok(());
     }
-    let mut values: HashMap<&str, String> = HashMap::new();
+    let mut values: HashMap<&str, Value> = HashMap::new();
     for var in vars {
-        let matches: Vec<&Resource> = ra
+        let target = ra
             .iter()
-            .filter(|r| {
-                let ids = std::iter::once(r.cur_id()).chain(r.prev_ids());
-                ids.into_iter().any(|id| {
-                    id.name == var.obj_name
-                        && id
-                            .gvk
-                            .selected_by(&var.gvk.group, &var.gvk.version, &var.gvk.kind)
-                })
-            })
-            .collect();
-        let target = match matches.as_slice() {
-            [one] => *one,
-            [] => {
-                return Err(invalid(
+            .find(|r| r.ref_vars.contains(&var.name))
+            .ok_or_else(|| {
+                invalid(
                     &var.file,
                     format!(
                         "var '{}' cannot be mapped to a field in the set of known resources",
                         var.name
                     ),
-                ));
-            }
-            _ => {
-                return Err(invalid(
-                    &var.file,
-                    format!(
-                        "found {} resId matches for var '{}' (unable to disambiguate)",
-                        matches.len(),
-                        var.name
-                    ),
-                ));
-            }
-        };
+                )
+            })?;
         let value = lookup(&target.value, &var.field_path).ok_or_else(|| {
             invalid(
                 &var.file,
@@ -199,10 +247,8 @@ pub(crate) fn resolve(vars: &[Var], ra: &mut [Resource], configured: &[Spec]) ->
                 ),
             )
         })?;
-        let text = match value {
-            Value::String(s) => s.clone(),
-            Value::Number(n) => n.to_string(),
-            Value::Bool(b) => b.to_string(),
+        let value = match value {
+            Value::String(_) | Value::Number(_) | Value::Bool(_) => value.clone(),
             _ => {
                 return Err(invalid(
                     &var.file,
@@ -213,7 +259,7 @@ pub(crate) fn resolve(vars: &[Var], ra: &mut [Resource], configured: &[Spec]) ->
                 ));
             }
         };
-        values.insert(var.name.as_str(), text);
+        values.insert(var.name.as_str(), value);
     }
     let mut used = Vec::new();
     for r in ra.iter_mut() {
@@ -229,20 +275,16 @@ pub(crate) fn resolve(vars: &[Var], ra: &mut [Resource], configured: &[Spec]) ->
             }
             let _ = walk(&mut r.value, &spec.path, false, &mut |v, _| {
                 match v {
-                    Value::String(s) => *s = expand(s, &values, &mut used),
+                    Value::String(_) => expand_value(v, &values, &mut used),
                     Value::Array(items) => {
                         for item in items {
-                            if let Value::String(s) = item {
-                                *s = expand(s, &values, &mut used);
-                            }
+                            expand_value(item, &values, &mut used);
                         }
                     }
                     // A mapping's string values (`varReference: metadata/annotations`).
                     Value::Object(m) => {
                         for item in m.values_mut() {
-                            if let Value::String(s) = item {
-                                *s = expand(s, &values, &mut used);
-                            }
+                            expand_value(item, &values, &mut used);
                         }
                     }
                     _ => {}

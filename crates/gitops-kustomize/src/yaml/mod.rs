@@ -11,7 +11,7 @@ mod parse;
 mod resolve;
 
 pub use emit::{emit_document, emit_value};
-pub(crate) use parse::parse_documents_with;
+pub(crate) use parse::{EmptyNulls, parse_documents_with};
 pub use parse::{Limits, ParseError, parse_documents};
 
 /// What a plain scalar with this text means to kustomize's reader (a string when it cannot be

@@ -95,16 +95,185 @@ enum Frame {
 /// mapping is an error. Aliases may add [`Limits::max_alias_expansion`] to this text.
 pub fn parse_documents(text: &str, limits: &Limits) -> Result<Vec<Value>, ParseError> {
     let mut expanded = 0;
-    parse_documents_with(text, limits, false, &mut expanded)
+    parse_documents_with(text, limits, false, false, None, &mut expanded)
+}
+
+/// Where a mapping value was written as nothing at all (`key:`), by document index and path
+/// of keys and list indexes. kustomize's strategic merge drops such fields from the objects
+/// it patches but keeps a null written as `null` or `~`; both read as `Value::Null`.
+pub(crate) type EmptyNulls = Vec<(usize, Vec<String>)>;
+
+fn frame_path(stack: &[Frame]) -> Vec<String> {
+    stack
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Map { key, .. } => key.clone(),
+            Frame::Seq { items, .. } => Some(items.len().to_string()),
+        })
+        .collect()
+}
+
+/// Whether the innermost frame is the `metadata.annotations` mapping of a resource (a
+/// document, or an item of a `List` document) while one of its values is read.
+fn in_resource_annotations(stack: &[Frame]) -> bool {
+    let key_is = |f: &Frame, want: &str| matches!(f, Frame::Map { key: Some(k), .. } if k == want);
+    let at_value = matches!(stack.last(), Some(Frame::Map { key: Some(_), .. }));
+    at_value
+        && match stack {
+            [root, md, _] => key_is(root, "metadata") && key_is(md, "annotations"),
+            [root, Frame::Seq { .. }, item, md, _] => {
+                key_is(root, "items") && key_is(item, "metadata") && key_is(md, "annotations")
+            }
+            _ => false,
+        }
 }
 
 /// As [`parse_documents`]; with `last_key_wins`, a repeated key replaces the earlier one (how
-/// kustomize reads kustomization files). `expanded` carries what aliases added before this
-/// text (the rest of the build) and is updated.
+/// kustomize reads kustomization files). With `annotation_text`, the annotations of resources
+/// are strings holding the value's text as written (`8080`, `true`, `~`), and a nested value
+/// is the empty string: kustomize reads annotations as the text of their YAML nodes.
+/// `expanded` carries what aliases added before this text (the rest of the build) and is
+/// updated.
 pub(crate) fn parse_documents_with(
     text: &str,
     limits: &Limits,
     last_key_wins: bool,
+    annotation_text: bool,
+    mut empty_nulls: Option<&mut EmptyNulls>,
+    expanded: &mut usize,
+) -> Result<Vec<Value>, ParseError> {
+    let (before, nulls_before) = (*expanded, empty_nulls.as_ref().map_or(0, |n| n.len()));
+    let first = parse_text(
+        text,
+        limits,
+        last_key_wins,
+        annotation_text,
+        empty_nulls.as_deref_mut(),
+        expanded,
+    );
+    match first {
+        Err(e) if e.message == QUOTED_INDENT => {
+            let Some(fixed) = reindent_quoted(text) else {
+                return Err(e);
+            };
+            *expanded = before;
+            if let Some(n) = empty_nulls.as_deref_mut() {
+                n.truncate(nulls_before);
+            }
+            parse_text(
+                &fixed,
+                limits,
+                last_key_wins,
+                annotation_text,
+                empty_nulls,
+                expanded,
+            )
+            .map_err(|_| e)
+        }
+        other => other,
+    }
+}
+
+/// The parser's message for a continuation line of a quoted scalar indented no deeper than
+/// its key.
+const QUOTED_INDENT: &str = "invalid indentation in quoted scalar";
+
+/// go-yaml (and so kubectl) reads a multi-line quoted scalar whose continuation lines are
+/// indented no deeper than its key (controller-gen and many CRD generators write
+/// descriptions so); the parser here refuses them. Folding drops a continuation line's
+/// leading spaces, so indenting such lines one column past the key changes no value. Returns
+/// the text with every such line indented, or `None` when there was nothing to change; the
+/// caller parses the result again, so a wrong guess here can only keep the original error.
+fn reindent_quoted(text: &str) -> Option<String> {
+    // Whether `s` holds the closing quote `q` (after the opening one).
+    fn closes(s: &str, q: char) -> bool {
+        let mut chars = s.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' if q == '"' => {
+                    chars.next();
+                }
+                '\'' if q == '\'' => {
+                    if chars.clone().next() == Some('\'') {
+                        chars.next();
+                    } else {
+                        return true;
+                    }
+                }
+                c if c == q => return true,
+                _ => {}
+            }
+        }
+        false
+    }
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    let mut changed = false;
+    let mut added = 0usize;
+    // Inside a quoted scalar: its quote and the least column of its continuation lines.
+    let mut open: Option<(char, usize)> = None;
+    // Inside a block scalar whose key is at this column.
+    let mut block: Option<usize> = None;
+    for line in text.split_inclusive('\n') {
+        let content = line.trim_end_matches(['\n', '\r']);
+        let indent = content.len() - content.trim_start_matches(' ').len();
+        let blank = content.trim().is_empty();
+        if let Some((q, min)) = open {
+            if !blank && indent < min {
+                // Bounded: a key far to the right over many lines must not multiply the text.
+                added += min - indent;
+                if added > text.len() {
+                    return None;
+                }
+                out.extend(std::iter::repeat_n(' ', min - indent));
+                changed = true;
+            }
+            out.push_str(line);
+            if closes(content.trim_start(), q) {
+                open = None;
+            }
+            continue;
+        }
+        out.push_str(line);
+        if let Some(key) = block {
+            if blank || indent > key {
+                continue;
+            }
+            block = None;
+        }
+        let mut rest = &content[indent..];
+        let mut key_col = indent;
+        let mut item = false;
+        while let Some(r) = rest.strip_prefix("- ") {
+            rest = r.trim_start_matches(' ');
+            key_col = content.len() - rest.len();
+            item = true;
+        }
+        if rest.starts_with('#') || rest.is_empty() {
+            continue;
+        }
+        let (value, min) = if item && (rest.starts_with('\'') || rest.starts_with('"')) {
+            (rest, indent + 1)
+        } else {
+            let Some(at) = rest.find(": ") else {
+                continue;
+            };
+            (rest[at + 1..].trim_start_matches(' '), key_col + 1)
+        };
+        match value.chars().next() {
+            Some('|' | '>') => block = Some(key_col),
+            Some(q @ ('\'' | '"')) if !closes(&value[1..], q) => open = Some((q, min)),
+            _ => {}
+        }
+    }
+    changed.then_some(out)
+}
+
+fn parse_text(
+    text: &str,
+    limits: &Limits,
+    last_key_wins: bool,
+    annotation_text: bool,
+    mut empty_nulls: Option<&mut EmptyNulls>,
     expanded: &mut usize,
 ) -> Result<Vec<Value>, ParseError> {
     // One search of the whole text, then one pass over its lines only when it has a directive.
@@ -133,6 +302,7 @@ pub(crate) fn parse_documents_with(
     // scalar ending there has no final line break to keep.
     let unterminated_end =
         (!text.is_empty() && !text.ends_with('\n')).then(|| text.chars().count());
+    let mut null_budget = text.len();
     let parser = Parser::new_from_str(text);
     for event in parser {
         let (event, span) = event.map_err(|e| ParseError {
@@ -145,7 +315,7 @@ pub(crate) fn parse_documents_with(
             column: span.start.col() + 1,
             message,
         };
-        let value: Value;
+        let mut value: Value;
         let mut value_anchor = 0;
         let mut value_nodes = 1;
         let value_weight: usize;
@@ -221,7 +391,35 @@ pub(crate) fn parse_documents_with(
                 let core_str = tag
                     .as_ref()
                     .is_some_and(|t| t.is_yaml_core_schema() && t.suffix == "str");
-                value = if style == ScalarStyle::Plain && !core_str {
+                if let Some(found) = empty_nulls.as_deref_mut()
+                    && null_budget > 0
+                    && style == ScalarStyle::Plain
+                    && text.is_empty()
+                    && tag.is_none()
+                    && matches!(stack.last(), Some(Frame::Map { key: Some(_), .. }))
+                {
+                    // Each path copies its ancestors' keys: bounded by the text's size, past
+                    // which (only in contrived files) further empty fields are not recorded.
+                    let cost: usize = stack
+                        .iter()
+                        .map(|f| match f {
+                            Frame::Map { key, .. } => key.as_ref().map_or(0, |k| k.len() + 1),
+                            Frame::Seq { .. } => 8,
+                        })
+                        .sum();
+                    if cost <= null_budget {
+                        null_budget -= cost;
+                        found.push((docs.len(), frame_path(&stack)));
+                    } else {
+                        null_budget = 0;
+                    }
+                }
+                value = if style == ScalarStyle::Plain
+                    && annotation_text
+                    && in_resource_annotations(&stack)
+                {
+                    Value::String(text.into_owned())
+                } else if style == ScalarStyle::Plain && !core_str {
                     resolve_plain(&text).map_err(|m| err(m.to_owned()))?
                 } else if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded)
                     && unterminated_end.is_some_and(|end| span.end.index() >= end)
@@ -333,6 +531,12 @@ pub(crate) fn parse_documents_with(
         if value_anchor != 0 {
             anchors.insert(value_anchor, (value.clone(), value_nodes, value_weight));
         }
+        if annotation_text
+            && (value.is_object() || value.is_array())
+            && in_resource_annotations(&stack)
+        {
+            value = Value::String(String::new());
+        }
         match stack.last_mut() {
             None => root = Some(value),
             Some(Frame::Seq { items, .. }) => items.push(value),
@@ -388,6 +592,52 @@ mod tests {
             e.message.contains("deeper") || e.message.contains("recursion"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn quoted_lines_at_the_key_column_are_read_and_bounded() {
+        let docs = parse_documents(
+            "a:\n  b: 'one\n  two'\n  c: \"x\n  y\"\n",
+            &Limits::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            docs[0],
+            serde_json::json!({"a": {"b": "one two", "c": "x y"}})
+        );
+        // A key far to the right over many short lines would grow the text without bound if
+        // every line were indented past it: the original error stays instead.
+        let bomb = format!("{}k: 'x\n{}'\n", " ".repeat(50_000), "y\n".repeat(50_000));
+        let e = parse_documents(&bomb, &Limits::default()).unwrap_err();
+        assert!(e.message.contains("indentation"), "{e}");
+    }
+
+    #[test]
+    fn empty_fields_are_recorded_within_the_text_size() {
+        // 200 levels of flow mappings (the parser's nesting limit is near 250), then 100,000
+        // empty fields: recording every path in full would copy 2 * 10^7 keys.
+        let text = format!(
+            "{}{{{}}}{}",
+            "{a: ".repeat(200),
+            (0..100_000).map(|i| format!("k{i}:, ")).collect::<String>(),
+            "}".repeat(200)
+        );
+        let mut found = Vec::new();
+        let mut expanded = 0;
+        let started = std::time::Instant::now();
+        let docs = parse_documents_with(
+            &text,
+            &Limits::default(),
+            false,
+            false,
+            Some(&mut found),
+            &mut expanded,
+        )
+        .unwrap();
+        assert_eq!(docs.len(), 1);
+        let recorded: usize = found.iter().map(|(_, p)| p.len()).sum();
+        assert!(recorded <= text.len(), "{recorded} path segments");
+        assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
     }
 
     #[test]
