@@ -850,6 +850,16 @@ pub fn render(
     values: &serde_json::Map<String, serde_json::Value>,
     ctx: &Context,
 ) -> Result<BTreeMap<String, String>, Error> {
+    render_keeping(chart, values, ctx).map(|(out, _parsed)| out)
+}
+
+/// [`render`], also handing back the parse trees and render contexts instead of freeing them,
+/// so that a one-shot caller can skip that work (see [`crate::Retained`]).
+pub(crate) fn render_keeping(
+    chart: &Chart,
+    values: &serde_json::Map<String, serde_json::Value>,
+    ctx: &Context,
+) -> Result<(BTreeMap<String, String>, Box<dyn std::any::Any>), Error> {
     let mut release = BTreeMap::new();
     release.insert("Name".to_string(), Value::String(ctx.release_name.clone()));
     release.insert(
@@ -898,7 +908,7 @@ pub fn render(
         }
         out.insert(t.name.clone(), text.replace("<no value>", ""));
     }
-    Ok(out)
+    Ok((out, Box::new((set, tpls))))
 }
 
 /// Marks the message of `fail` and `required`, which Helm prints alone after the outermost
