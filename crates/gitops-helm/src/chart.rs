@@ -21,8 +21,8 @@ pub const MAX_CHART_DEPTH: usize = 20;
 pub struct File {
     /// The path inside the chart, `/`-separated.
     pub name: String,
-    /// The contents.
-    pub data: Vec<u8>,
+    /// The contents, shared: `.Files` and aliased subcharts hold the same bytes, not copies.
+    pub data: std::sync::Arc<Vec<u8>>,
 }
 
 /// A dependency as `Chart.yaml` lists it.
@@ -226,11 +226,11 @@ fn read_archive(shown: &str, data: &[u8], budget: &mut Budget) -> Result<Vec<Fil
             .read_to_end(&mut buf)
             .map_err(|e| bad(format!("{raw}: {e}")))?;
         if let Some(f) = files.iter_mut().find(|f| f.name == rest) {
-            f.data = buf;
+            f.data = buf.into();
         } else {
             files.push(File {
                 name: rest.to_string(),
-                data: buf,
+                data: buf.into(),
             });
         }
     }
@@ -329,7 +329,10 @@ fn walk(
             }
             budget.take(shown, &n, meta.len())?;
             let data = std::fs::read(&real).map_err(|e| io(&n, e))?;
-            files.push(File { name: n, data });
+            files.push(File {
+                name: n,
+                data: data.into(),
+            });
         } else {
             return Err(Error::chart(
                 shown,

@@ -749,8 +749,15 @@ fn chart_value(chart: &Chart, is_root: bool) -> Value {
 
 struct Tpl {
     name: String,
-    text: String,
+    /// The template's bytes, shared with the chart (checked to be UTF-8 when collected).
+    data: Arc<Vec<u8>>,
     dot: Dict,
+}
+
+impl Tpl {
+    fn text(&self) -> &str {
+        std::str::from_utf8(&self.data).unwrap_or_default()
+    }
 }
 
 fn collect(
@@ -765,7 +772,7 @@ fn collect(
         files: chart
             .files
             .iter()
-            .map(|File { name, data }| (name.clone(), Arc::new(data.clone())))
+            .map(|File { name, data }| (name.clone(), data.clone()))
             .collect(),
     };
     let mut subcharts = BTreeMap::new();
@@ -795,8 +802,9 @@ fn collect(
     ctx.insert("Subcharts".into(), Value::map(subcharts));
     for t in &chart.templates {
         let name = format!("{path}/{}", t.name);
-        let text = String::from_utf8(t.data.clone())
-            .map_err(|_| Error::chart(&name, "template is not valid UTF-8"))?;
+        if std::str::from_utf8(&t.data).is_err() {
+            return Err(Error::chart(&name, "template is not valid UTF-8"));
+        }
         let mut dot = ctx.clone();
         let mut tm = BTreeMap::new();
         tm.insert("Name".to_string(), Value::String(name.clone()));
@@ -807,7 +815,7 @@ fn collect(
         dot.insert("Template".into(), Value::map(tm));
         out.push(Tpl {
             name,
-            text,
+            data: t.data.clone(),
             dot: Dict::from(dot),
         });
     }
@@ -853,13 +861,16 @@ pub fn render(
     render_keeping(chart, values, ctx).map(|(out, _parsed)| out)
 }
 
+/// The template set and render contexts of one render, kept alive by its owner.
+pub(crate) type Parsed = Box<dyn std::any::Any>;
+
 /// [`render`], also handing back the parse trees and render contexts instead of freeing them,
 /// so that a one-shot caller can skip that work (see [`crate::Retained`]).
 pub(crate) fn render_keeping(
     chart: &Chart,
     values: &serde_json::Map<String, serde_json::Value>,
     ctx: &Context,
-) -> Result<(BTreeMap<String, String>, Box<dyn std::any::Any>), Error> {
+) -> Result<(BTreeMap<String, String>, Parsed), Error> {
     let mut release = BTreeMap::new();
     release.insert("Name".to_string(), Value::String(ctx.release_name.clone()));
     release.insert(
@@ -888,7 +899,7 @@ pub(crate) fn render_keeping(
     let mut set = Templates::new(functions(ctx.lookup.clone()))
         .with_options(Options::default().with_missing_key(MissingKey::Zero));
     for t in &tpls {
-        set.add(&t.name, &t.text).map_err(|e| Error::Template {
+        set.add(&t.name, t.text()).map_err(|e| Error::Template {
             message: parse_error(&e),
         })?;
     }
