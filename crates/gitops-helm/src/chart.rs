@@ -586,7 +586,8 @@ pub struct Ignore {
 
 #[derive(Debug)]
 struct Rule {
-    pattern: String,
+    /// The pattern, as characters: matched against every path of the chart.
+    pattern: Vec<char>,
     negate: bool,
     must_dir: bool,
     anchored: bool,
@@ -620,7 +621,7 @@ impl Ignore {
             rules.push(Rule {
                 anchored: p.starts_with('/'),
                 with_slash: p.contains('/'),
-                pattern: p.trim_start_matches('/').to_string(),
+                pattern: p.trim_start_matches('/').chars().collect(),
                 negate,
                 must_dir,
             });
@@ -633,13 +634,20 @@ impl Ignore {
         if name.is_empty() || name == "." || name == "./" {
             return false;
         }
+        // Every path of a chart meets every rule: the name is split into characters once.
+        let full: Vec<char> = name.chars().collect();
+        let base = match full.iter().rposition(|c| *c == '/') {
+            Some(slash) => &full[slash + 1..],
+            None => &full[..],
+        };
         for r in &self.rules {
             let target = if r.anchored || r.with_slash {
-                name
+                &full[..]
             } else {
-                name.rsplit('/').next().unwrap_or(name)
+                base
             };
-            let m = glob_match(&r.pattern, target).unwrap_or(false);
+            // Patterns were validated by `parse`.
+            let m = match_from(&r.pattern, 0, target, 0, 0, &mut HashSet::new());
             if r.negate {
                 if r.must_dir && !is_dir {
                     return true;
@@ -775,9 +783,16 @@ fn match_from(
                 while pi < p.len() && p[pi] == '*' {
                     pi += 1;
                 }
+                // Only a later `*` can reach the same position twice: a last star needs no
+                // memory (and `*.yaml`, the usual pattern, allocates nothing).
+                let remember = p[pi..].contains(&'*');
                 let mut k = ni;
                 loop {
-                    if !failed.contains(&(pi, k)) {
+                    if !remember {
+                        if match_from(p, pi, n, k, depth + 1, failed) {
+                            return true;
+                        }
+                    } else if !failed.contains(&(pi, k)) {
                         if match_from(p, pi, n, k, depth + 1, failed) {
                             return true;
                         }
