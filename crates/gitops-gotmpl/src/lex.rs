@@ -116,6 +116,19 @@ pub(crate) fn rune_u(c: Option<char>) -> String {
     }
 }
 
+/// Where the next `{{` starts: a byte scan for `{` (memchr) is faster than a substring search.
+fn find_left(s: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = s[from..].iter().position(|c| *c == b'{') {
+        let at = from + i;
+        if s.get(at + 1) == Some(&b'{') {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
 /// Lexes the whole input; the last item is `Eof` or `Error`.
 pub(crate) fn lex(input: &str) -> Vec<Item<'_>> {
     let mut l = Lexer {
@@ -126,7 +139,9 @@ pub(crate) fn lex(input: &str) -> Vec<Item<'_>> {
         line: 1,
         start_line: 1,
         paren_depth: 0,
-        items: Vec::new(),
+        // Chart templates average one item per 8-9 bytes: sizing the vector up front saves
+        // its repeated regrowth (copying and touching new memory) on large templates.
+        items: Vec::with_capacity(input.len() / 8 + 4),
     };
     l.run();
     l.items
@@ -225,7 +240,7 @@ impl Lexer<'_> {
     }
 
     fn lex_text(&mut self) -> State {
-        if let Some(x) = self.input[self.pos..].find(LEFT) {
+        if let Some(x) = find_left(&self.bytes[self.pos..]) {
             if x > 0 {
                 self.pos += x;
                 let mut trim = 0;

@@ -972,12 +972,19 @@ enum Parsed {
 
 /// Splits a Go integer literal into sign, base and digits (underscores only between digits with
 /// a base prefix or digits, as `strconv.ParseInt(s, 0, 64)` accepts).
-fn split_int(text: &str) -> Option<(bool, u32, String)> {
+fn split_int(text: &str) -> Option<(bool, u32, std::borrow::Cow<'_, str>)> {
     let (neg, rest) = match text.as_bytes().first()? {
         b'-' => (true, &text[1..]),
         b'+' => (false, &text[1..]),
         _ => (false, text),
     };
+    // Plain decimal (`0`, `3`, `8080`), nearly every number in a chart: nothing to rewrite.
+    if !rest.is_empty()
+        && rest.bytes().all(|c| c.is_ascii_digit())
+        && (rest.len() == 1 || !rest.starts_with('0'))
+    {
+        return Some((neg, 10, std::borrow::Cow::Borrowed(rest)));
+    }
     let lower = rest.to_ascii_lowercase();
     let (base, digits, prefixed) = if let Some(d) = lower.strip_prefix("0x") {
         (16, d.to_string(), true)
@@ -997,7 +1004,7 @@ fn split_int(text: &str) -> Option<(bool, u32, String)> {
     if digits.is_empty() {
         return None;
     }
-    Some((neg, base, digits))
+    Some((neg, base, std::borrow::Cow::Owned(digits)))
 }
 
 fn underscores_ok(digits: &str, prefixed: bool) -> bool {
