@@ -96,7 +96,10 @@ fn is_space(c: u8) -> bool {
 }
 
 fn is_alnum(c: char) -> bool {
-    c == '_' || c.is_alphabetic() || c.is_numeric()
+    if c.is_ascii() {
+        return c == '_' || c.is_ascii_alphanumeric();
+    }
+    c.is_alphabetic() || c.is_numeric()
 }
 
 fn has_left_trim(s: &[u8]) -> bool {
@@ -116,17 +119,15 @@ pub(crate) fn rune_u(c: Option<char>) -> String {
     }
 }
 
-/// Where the next `{{` starts: a byte scan for `{` (memchr) is faster than a substring search.
+/// Where the next `{{` starts: a vectorised scan for `{` is faster than a substring search
+/// (text between actions is most of a chart's bytes).
 fn find_left(s: &[u8]) -> Option<usize> {
-    let mut from = 0;
-    while let Some(i) = s[from..].iter().position(|c| *c == b'{') {
-        let at = from + i;
-        if s.get(at + 1) == Some(&b'{') {
-            return Some(at);
-        }
-        from = at + 1;
-    }
-    None
+    memchr::memchr_iter(b'{', s).find(|at| s.get(at + 1) == Some(&b'{'))
+}
+
+/// How many line breaks `s` has (vectorised, as text runs are long).
+fn newlines(s: &[u8]) -> usize {
+    memchr::memchr_iter(b'\n', s).count()
 }
 
 /// Lexes the whole input; the last item is `Eof` or `Error`.
@@ -183,7 +184,12 @@ impl Lexer<'_> {
     }
 
     fn peek_char(&self) -> Option<char> {
-        self.input[self.pos..].chars().next()
+        // Template actions are ASCII but for the odd string: decode only what is not.
+        match self.bytes.get(self.pos) {
+            Some(&b) if b.is_ascii() => Some(b as char),
+            Some(_) => self.input[self.pos..].chars().next(),
+            None => None,
+        }
     }
 
     fn next_char(&mut self) -> Option<char> {
@@ -193,6 +199,17 @@ impl Lexer<'_> {
             self.line += 1;
         }
         Some(c)
+    }
+
+    /// Skips a run of ASCII letters, digits and `_` (what names are made of, nearly always).
+    fn skip_ascii_word(&mut self) {
+        while self
+            .bytes
+            .get(self.pos)
+            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        {
+            self.pos += 1;
+        }
     }
 
     fn backup(&mut self, c: Option<char>) {
@@ -216,7 +233,7 @@ impl Lexer<'_> {
     }
 
     fn ignore(&mut self) {
-        self.line += self.input[self.start..self.pos].matches('\n').count();
+        self.line += newlines(&self.bytes[self.start..self.pos]);
         self.start = self.pos;
         self.start_line = self.line;
     }
@@ -253,7 +270,7 @@ impl Lexer<'_> {
                             .map_or(0, |p| p + 1);
                 }
                 self.pos -= trim;
-                self.line += self.input[self.start..self.pos].matches('\n').count();
+                self.line += newlines(&self.bytes[self.start..self.pos]);
                 let text = std::borrow::Cow::Borrowed(&self.input[self.start..self.pos]);
                 let item = Item {
                     kind: Kind::Text,
@@ -273,7 +290,7 @@ impl Lexer<'_> {
         }
         self.pos = self.input.len();
         if self.pos > self.start {
-            self.line += self.input[self.start..self.pos].matches('\n').count();
+            self.line += newlines(&self.bytes[self.start..self.pos]);
             self.emit(Kind::Text);
         }
         self.emit(Kind::Eof);
@@ -441,6 +458,7 @@ impl Lexer<'_> {
     }
 
     fn lex_identifier(&mut self) -> State {
+        self.skip_ascii_word();
         loop {
             let r = self.next_char();
             match r {
@@ -491,6 +509,7 @@ impl Lexer<'_> {
             return State::InsideAction;
         }
         let mut r;
+        self.skip_ascii_word();
         loop {
             r = self.next_char();
             match r {
