@@ -9,7 +9,7 @@ use gitops_gotmpl::{
 };
 
 use crate::Error;
-use crate::chart::{Chart, File};
+use crate::chart::{Chart, Contents, File};
 use crate::yaml::{self, Node};
 
 /// Kubernetes objects a template reads with `lookup`. Under `helm template` there is no
@@ -124,11 +124,16 @@ pub struct Context {
 
 #[derive(Debug)]
 struct Files {
-    files: BTreeMap<String, Arc<Vec<u8>>>,
+    files: BTreeMap<String, Contents>,
 }
 
 fn text(data: &[u8]) -> String {
     String::from_utf8_lossy(data).into_owned()
+}
+
+/// A file's bytes for `.Files`, a failed (deferred) read as the template error.
+fn file_bytes<'a>(name: &str, c: &'a Contents) -> Result<&'a [u8], String> {
+    c.bytes().map_err(|e| format!("reading {name}: {e}"))
 }
 
 impl Files {
@@ -143,13 +148,14 @@ impl Files {
         }
     }
 
-    fn as_config(&self, secrets: bool) -> String {
+    fn as_config(&self, secrets: bool) -> Result<String, String> {
         let mut entries: Vec<(String, Node)> = Vec::new();
         for (k, v) in &self.files {
             let base = k.rsplit('/').next().unwrap_or(k).to_string();
+            let v = file_bytes(k, v)?;
             let value = if secrets {
                 use base64::Engine as _;
-                base64::engine::general_purpose::STANDARD.encode(v.as_slice())
+                base64::engine::general_purpose::STANDARD.encode(v)
             } else {
                 text(v)
             };
@@ -157,7 +163,7 @@ impl Files {
             entries.push((base, Node::Str(value)));
         }
         let out = yaml::emit(&Node::Map(entries), false);
-        out.trim_end_matches('\n').to_string()
+        Ok(out.trim_end_matches('\n').to_string())
     }
 }
 
@@ -168,21 +174,24 @@ impl Object for Files {
 
     fn method(&self, name: &str) -> Option<Function> {
         let files = self.files.clone();
-        let get = move |a: &[Value]| -> Option<Arc<Vec<u8>>> {
-            a[0].as_str().and_then(|n| files.get(n).cloned())
+        // A file's text, `None` for a name the chart does not have.
+        let get = move |a: &[Value]| -> Result<Option<String>, String> {
+            let Some((n, c)) = a[0].as_str().and_then(|n| files.get_key_value(n)) else {
+                return Ok(None);
+            };
+            file_bytes(n, c).map(|b| Some(text(b)))
         };
         Some(match name {
             "Get" => Function::new(&[Ty::String], move |a| {
-                Ok(Value::String(get(a).map(|d| text(&d)).unwrap_or_default()))
+                Ok(Value::String(get(a)?.unwrap_or_default()))
             }),
             "GetBytes" => Function::new(&[Ty::String], move |a| {
-                Ok(Value::String(get(a).map(|d| text(&d)).unwrap_or_default()))
+                Ok(Value::String(get(a)?.unwrap_or_default()))
             }),
             "Lines" => Function::new(&[Ty::String], move |a| {
-                let Some(d) = get(a) else {
+                let Some(s) = get(a)? else {
                     return Ok(Value::list(Vec::new()));
                 };
-                let s = text(&d);
                 let s = s.strip_suffix('\n').unwrap_or(&s);
                 Ok(Value::list(s.split('\n').map(Value::string).collect()))
             }),
@@ -201,7 +210,7 @@ impl Object for Files {
                     files: self.files.clone(),
                 };
                 let secrets = name == "AsSecrets";
-                Function::new(&[], move |_| Ok(Value::String(me.as_config(secrets))))
+                Function::new(&[], move |_| Ok(Value::String(me.as_config(secrets)?)))
             }
             _ => return None,
         })
@@ -212,6 +221,9 @@ impl Object for Files {
             .files
             .iter()
             .map(|(k, v)| {
+                // Printing has no error path: an unreadable file (removed since the chart
+                // was loaded) prints as empty.
+                let v = v.bytes().unwrap_or_default();
                 let bytes: Vec<String> = v.iter().map(|b| b.to_string()).collect();
                 format!("{k}:[{}]", bytes.join(" "))
             })
@@ -223,7 +235,12 @@ impl Object for Files {
         Some(
             self.files
                 .iter()
-                .map(|(k, v)| (k.clone(), Value::String(text(v))))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        Value::String(text(v.bytes().unwrap_or_default())),
+                    )
+                })
                 .collect(),
         )
     }
@@ -749,14 +766,16 @@ fn chart_value(chart: &Chart, is_root: bool) -> Value {
 
 struct Tpl {
     name: String,
-    /// The template's bytes, shared with the chart (checked to be UTF-8 when collected).
-    data: Arc<Vec<u8>>,
+    /// The template's bytes, shared with the chart (read and checked to be UTF-8 when
+    /// collected).
+    data: Contents,
     dot: Dict,
 }
 
 impl Tpl {
     fn text(&self) -> &str {
-        std::str::from_utf8(&self.data).unwrap_or_default()
+        let bytes = self.data.bytes().unwrap_or_default();
+        std::str::from_utf8(bytes).unwrap_or_default()
     }
 }
 
@@ -802,7 +821,7 @@ fn collect(
     ctx.insert("Subcharts".into(), Value::map(subcharts));
     for t in &chart.templates {
         let name = format!("{path}/{}", t.name);
-        if std::str::from_utf8(&t.data).is_err() {
+        if std::str::from_utf8(t.bytes(path)?).is_err() {
             return Err(Error::chart(&name, "template is not valid UTF-8"));
         }
         let mut dot = ctx.clone();

@@ -72,6 +72,10 @@
 //! - YAML syntax errors in values and rendered documents are worded by saphyr's parser, not
 //!   go-yaml's; the file and line match.
 //! - `.Capabilities.HelmVersion` reports v4.3.2 with an empty Git commit.
+//! - A chart directory's plain files (not templates, `Chart.yaml`, values or schema) are read
+//!   when `.Files` or `--include-crds` first asks for them ([`chart::Contents`]), not while
+//!   loading: an unreadable one fails the render that reads it (naming it), not the load, and
+//!   one no template reads is never read.
 #![forbid(unsafe_code)]
 
 pub mod chart;

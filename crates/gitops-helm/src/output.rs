@@ -212,17 +212,18 @@ pub fn sort_manifests(
     Ok((generic, hooks))
 }
 
-fn push_crds(out: &mut String, chart: &Chart, path: &str) {
+fn push_crds(out: &mut String, chart: &Chart, path: &str) -> Result<(), Error> {
     for f in chart.crds() {
         out.push_str(&format!(
             "---\n# Source: {path}/{}\n{}\n",
             f.name,
-            String::from_utf8_lossy(&f.data)
+            String::from_utf8_lossy(f.bytes(path)?)
         ));
     }
     for sub in &chart.dependencies {
-        push_crds(out, sub, &format!("{path}/charts/{}", sub.name()));
+        push_crds(out, sub, &format!("{path}/charts/{}", sub.name()))?;
     }
+    Ok(())
 }
 
 /// The text `helm template` prints.
@@ -238,7 +239,7 @@ pub fn print(
     let (generic, hooks) = sort_manifests(files)?;
     let mut manifest = String::new();
     if include_crds {
-        push_crds(&mut manifest, chart, chart.name());
+        push_crds(&mut manifest, chart, chart.name())?;
     }
     for m in &generic {
         manifest.push_str(&format!("---\n# Source: {}\n{}\n", m.path, m.content));
