@@ -290,6 +290,9 @@ pub(crate) fn parse(name: &str, text: &str, funcs: &Functions) -> Result<(Tree, 
         depth: 0,
         action_line: 0,
         defined: Vec::new(),
+        nodes: Vec::new(),
+        cmds: Vec::new(),
+        args: Vec::new(),
         text: text.clone(),
         stack_base: crate::exec::stack_addr(),
     };
@@ -315,6 +318,12 @@ struct Parser<'a, 't> {
     depth: usize,
     action_line: usize,
     defined: Vec<Tree>,
+    /// The nodes of the lists being parsed, innermost last (see [`Parser::take_list`]).
+    nodes: Vec<Node>,
+    /// The commands of the pipelines being parsed, innermost last.
+    cmds: Vec<Command>,
+    /// The arguments of the commands being parsed, innermost last.
+    args: Vec<Arg>,
     stack_base: usize,
 }
 
@@ -411,7 +420,7 @@ impl<'t> Parser<'_, 't> {
     }
 
     fn parse_top(&mut self) -> Res<List> {
-        let mut root = List::default();
+        let base = self.nodes.len();
         while self.peek_kind() != Kind::Eof {
             if self.peek_kind() == Kind::LeftDelim {
                 let mark = self.i;
@@ -423,13 +432,23 @@ impl<'t> Parser<'_, 't> {
                 self.i = mark;
             }
             match self.text_or_action()? {
-                Parsed::Node(n) => root.nodes.push(n),
+                Parsed::Node(n) => self.nodes.push(n),
                 Parsed::Stop(Stop::End) => return self.error("unexpected {{end}}"),
                 Parsed::Stop(Stop::Else) => return self.error("unexpected {{else}}"),
                 Parsed::None => {}
             }
         }
-        Ok(root)
+        Ok(self.take_list(base))
+    }
+
+    /// The nodes pushed since `base`, in a vector of their exact size. Lists, pipelines and
+    /// commands are built on the parser's stacks ([`Parser::nodes`]) rather than each in its own
+    /// growing vector: growth left a command's arguments in room for four (288 bytes for the
+    /// usual one or two) and lists up to twice their size, most of a parse tree's memory.
+    fn take_list(&mut self, base: usize) -> List {
+        List {
+            nodes: self.nodes.drain(base..).collect(),
+        }
     }
 
     fn with_sub_tree<T>(&mut self, f: impl FnOnce(&mut Self) -> Res<T>) -> Res<T> {
@@ -480,11 +499,11 @@ impl<'t> Parser<'_, 't> {
     }
 
     fn item_list(&mut self) -> Res<(List, Stop)> {
-        let mut list = List::default();
+        let base = self.nodes.len();
         while self.peek_non_space().kind != Kind::Eof {
             match self.text_or_action()? {
-                Parsed::Node(n) => list.nodes.push(n),
-                Parsed::Stop(s) => return Ok((list, s)),
+                Parsed::Node(n) => self.nodes.push(n),
+                Parsed::Stop(s) => return Ok((self.take_list(base), s)),
                 Parsed::None => {}
             }
         }
@@ -660,6 +679,7 @@ impl<'t> Parser<'_, 't> {
     }
 
     fn pipeline(&mut self, context: &str, end: Kind) -> Res<Pipe> {
+        let cmds = self.cmds.len();
         let token = self.peek_non_space();
         let mut pipe = Pipe {
             pos: token.pos,
@@ -707,6 +727,7 @@ impl<'t> Parser<'_, 't> {
         loop {
             let token = self.next_non_space();
             if token.kind == end {
+                pipe.cmds = self.cmds.drain(cmds..).collect();
                 self.check_pipeline(&pipe, context)?;
                 return Ok(pipe);
             }
@@ -725,7 +746,7 @@ impl<'t> Parser<'_, 't> {
                 | Kind::LeftParen => {
                     self.backup();
                     let cmd = self.command()?;
-                    pipe.cmds.push(cmd);
+                    self.cmds.push(cmd);
                 }
                 _ => return self.unexpected(&token, context),
             }
@@ -756,14 +777,11 @@ impl<'t> Parser<'_, 't> {
 
     fn command(&mut self) -> Res<Command> {
         let pos = self.peek_non_space().pos;
-        let mut cmd = Command {
-            pos,
-            args: Vec::new(),
-        };
+        let base = self.args.len();
         loop {
             self.peek_non_space();
             if let Some(op) = self.operand()? {
-                cmd.args.push(op);
+                self.args.push(op);
             }
             let token = self.next();
             match token.kind {
@@ -774,10 +792,13 @@ impl<'t> Parser<'_, 't> {
             }
             break;
         }
-        if cmd.args.is_empty() {
+        if self.args.len() == base {
             return self.error("empty command");
         }
-        Ok(cmd)
+        Ok(Command {
+            pos,
+            args: self.args.drain(base..).collect(),
+        })
     }
 
     fn operand(&mut self) -> Res<Option<Arg>> {
