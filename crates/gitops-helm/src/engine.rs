@@ -912,7 +912,13 @@ pub(crate) fn render_keeping(
     top.insert("Release".to_string(), Value::map(release));
     top.insert("Capabilities".to_string(), Value::Object(Arc::new(caps)));
     let mut tpls = Vec::new();
-    let values = values_to_value(&serde_json::Value::Object(values.clone()), 0);
+    // Converted in place: wrapping the map in a JSON value first copied all of it.
+    let values = Value::map(
+        values
+            .iter()
+            .map(|(k, x)| (k.clone(), values_to_value(x, 1)))
+            .collect(),
+    );
     collect(chart, chart.name(), values, &top, &mut tpls, true)?;
     tpls.sort_by(|a, b| helm_order(&a.name, &b.name));
     let mut set = Templates::new(functions(ctx.lookup.clone()))
