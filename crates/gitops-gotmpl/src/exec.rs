@@ -232,7 +232,7 @@ impl<'a> State<'a> {
             return Err(self.error(format!("execution exceeded {max} steps")));
         }
         match node {
-            Node::Text { text } => self.write(text),
+            Node::Text { text } => self.write(text.as_str()),
             Node::Action { pos, pipe } => {
                 self.at = Some(At::Node(node, *pos));
                 let v = self.eval_pipeline(dot, pipe)?;

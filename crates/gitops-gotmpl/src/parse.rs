@@ -28,7 +28,7 @@ impl Tree {
     /// Go's `parse.IsEmptyTree`: only whitespace text (and comments).
     pub fn is_empty(&self) -> bool {
         self.root.nodes.iter().all(|n| match n {
-            Node::Text { text, .. } => text.trim_ascii().is_empty(),
+            Node::Text { text, .. } => text.as_str().trim_ascii().is_empty(),
             _ => false,
         })
     }
@@ -51,10 +51,25 @@ pub(crate) struct List {
     pub nodes: Vec<Node>,
 }
 
+/// A run of text: a range of its template's source, shared rather than copied (a chart's
+/// templates are mostly text: a copy per run was an allocation and a copy of most bytes).
+#[derive(Debug)]
+pub(crate) struct Text {
+    src: Arc<str>,
+    start: usize,
+    end: usize,
+}
+
+impl Text {
+    pub fn as_str(&self) -> &str {
+        self.src.get(self.start..self.end).unwrap_or_default()
+    }
+}
+
 #[derive(Debug)]
 pub(crate) enum Node {
     Text {
-        text: Arc<str>,
+        text: Text,
     },
     Action {
         pos: usize,
@@ -249,7 +264,7 @@ impl fmt::Display for Node {
             f.write_str("{{end}}")
         };
         match self {
-            Node::Text { text } => f.write_str(&crate::gofmt::quote(text, false)),
+            Node::Text { text } => f.write_str(&crate::gofmt::quote(text.as_str(), false)),
             Node::Action { pipe, .. } => write!(f, "{{{{{pipe}}}}}"),
             Node::If(b) => branch(f, "if", b),
             Node::With(b) => branch(f, "with", b),
@@ -514,7 +529,11 @@ impl<'t> Parser<'_, 't> {
         let token = self.next_non_space();
         match token.kind {
             Kind::Text => Ok(Parsed::Node(Node::Text {
-                text: Arc::from(&*token.val),
+                text: Text {
+                    src: self.text.clone(),
+                    start: token.pos,
+                    end: token.pos + token.val.len(),
+                },
             })),
             Kind::LeftDelim => {
                 let saved = self.action_line;
