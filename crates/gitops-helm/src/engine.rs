@@ -942,7 +942,13 @@ pub(crate) fn render_keeping(
         if t.name.ends_with("NOTES.txt") {
             continue;
         }
-        out.insert(t.name.clone(), text.replace("<no value>", ""));
+        // `replace` copies every output; most have nothing to replace.
+        let text = if text.contains("<no value>") {
+            text.replace("<no value>", "")
+        } else {
+            text
+        };
+        out.insert(t.name.clone(), text);
     }
     Ok((out, Box::new((set, tpls))))
 }
