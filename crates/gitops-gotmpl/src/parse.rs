@@ -66,6 +66,40 @@ impl Text {
     }
 }
 
+/// A name in a template (field, variable, function): a range of the template's shared source
+/// rather than an owned copy (a large chart has tens of thousands).
+#[derive(Clone, Debug)]
+pub(crate) struct Name {
+    src: Arc<str>,
+    start: usize,
+    end: usize,
+}
+
+impl Name {
+    pub fn as_str(&self) -> &str {
+        self.src.get(self.start..self.end).unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::borrow::Borrow<str> for Name {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug)]
 pub(crate) enum Node {
     Text {
@@ -124,16 +158,16 @@ pub(crate) struct Number {
 pub(crate) enum Arg {
     Field {
         pos: usize,
-        idents: Vec<String>,
+        idents: Vec<Name>,
     },
     /// `$x.a.b`: `idents[0]` is the variable's name with its `$`.
     Variable {
         pos: usize,
-        idents: Vec<String>,
+        idents: Vec<Name>,
     },
     Identifier {
         pos: usize,
-        name: String,
+        name: Name,
     },
     Dot {
         pos: usize,
@@ -159,7 +193,7 @@ pub(crate) enum Arg {
     Chain {
         pos: usize,
         node: Box<Arg>,
-        fields: Vec<String>,
+        fields: Vec<Name>,
     },
 }
 
@@ -831,7 +865,7 @@ impl<'t> Parser<'_, 't> {
         let mut fields = Vec::new();
         while self.peek_kind() == Kind::Field {
             let f = self.next();
-            fields.push(f.val[1..].to_string());
+            fields.push(self.name(f.pos + 1, f.pos + f.val.len()));
         }
         Ok(Some(match node {
             Arg::Field { pos: _, mut idents } => {
@@ -871,14 +905,23 @@ impl<'t> Parser<'_, 't> {
                 }
                 Arg::Identifier {
                     pos,
-                    name: token.val.to_string(),
+                    name: self.name(pos, pos + token.val.len()),
                 }
             }
             Kind::Dot => Arg::Dot { pos },
             Kind::Nil => Arg::Nil { pos },
             Kind::Variable => {
-                let idents: Vec<String> = token.val.split('.').map(str::to_string).collect();
-                if !self.vars.iter().any(|v| *v == idents[0]) {
+                let mut at = pos;
+                let idents: Vec<Name> = token
+                    .val
+                    .split('.')
+                    .map(|part| {
+                        let n = self.name(at, at + part.len());
+                        at += part.len() + 1;
+                        n
+                    })
+                    .collect();
+                if !self.vars.iter().any(|v| *v == *idents[0]) {
                     return self.error(format!(
                         "undefined variable {}",
                         crate::gofmt::quote(&idents[0], false)
@@ -888,7 +931,7 @@ impl<'t> Parser<'_, 't> {
             }
             Kind::Field => Arg::Field {
                 pos,
-                idents: vec![token.val[1..].to_string()],
+                idents: vec![self.name(pos + 1, pos + token.val.len())],
             },
             Kind::Bool => Arg::Bool {
                 pos,
@@ -927,6 +970,15 @@ impl<'t> Parser<'_, 't> {
                 return Ok(None);
             }
         }))
+    }
+
+    /// The name at `start..end` of the template's text.
+    fn name(&self, start: usize, end: usize) -> Name {
+        Name {
+            src: self.text.clone(),
+            start,
+            end,
+        }
     }
 
     fn number(&self, token: &Item) -> Result<Number, String> {
