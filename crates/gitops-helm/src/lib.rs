@@ -403,7 +403,10 @@ pub struct Timed {
 /// them, which took kube-prometheus-stack 5–9 ms; a process that exits right after printing
 /// may instead pass it to [`std::mem::forget`] and let the operating system reclaim the memory
 /// at once (what the benchmark driver does).
-pub struct Retained(#[allow(dead_code)] Box<dyn std::any::Any>);
+pub struct Retained(
+    // Never read: held only so that its owner decides when (or whether) it is dropped.
+    #[allow(dead_code)] Box<dyn std::any::Any>,
+);
 
 impl std::fmt::Debug for Retained {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -14,9 +14,9 @@ use std::process::ExitCode;
 
 use gitops_helm::TemplateOptions;
 
-// The parse trees and values are hundreds of thousands of small allocations, made and freed once: mimalloc
-// (without transparent huge pages, which raised the peak RSS by half) took kube-prometheus-stack
-// from about 70 to 48 ms here (benches/README.md). The library leaves the allocator to its host.
+// The parse trees and values are hundreds of thousands of small allocations: mimalloc (without
+// transparent huge pages, which raised the peak RSS by half) took kube-prometheus-stack from
+// about 65 to 57 ms of CPU here (benches/README.md). The library leaves the allocator to its host.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
