@@ -5,7 +5,7 @@ use std::fmt;
 
 use crate::error::ExecError;
 use crate::funcs::{Function, Ty};
-use crate::parse::{Arg, Branch, Command, List, Node, Number, Pipe, Tree};
+use crate::parse::{Arg, Branch, Command, List, Name, Node, Number, Pipe, Tree};
 use crate::{Error, MissingKey, Templates, Value, gofmt};
 
 /// A value with whether Go would hold it in an `interface{}` (a map entry, a list element):
@@ -232,7 +232,7 @@ impl<'a> State<'a> {
             return Err(self.error(format!("execution exceeded {max} steps")));
         }
         match node {
-            Node::Text { text } => self.write(text),
+            Node::Text { text } => self.write(text.as_str()),
             Node::Action { pos, pipe } => {
                 self.at = Some(At::Node(node, *pos));
                 let v = self.eval_pipeline(dot, pipe)?;
@@ -536,7 +536,7 @@ impl<'a> State<'a> {
         &mut self,
         dot: &Val,
         node: &'a Arg,
-        idents: &'a [String],
+        idents: &'a [Name],
         args: &'a [Arg],
         fin: Option<Val>,
     ) -> R<Val> {
@@ -545,7 +545,7 @@ impl<'a> State<'a> {
             .vars
             .iter()
             .rev()
-            .find(|(n, _)| *n == idents[0])
+            .find(|(n, _)| n.as_str() == &*idents[0])
             .map(|(_, v)| v.clone())
         else {
             return Err(self.error(format!("undefined variable: {}", idents[0])));
@@ -562,7 +562,7 @@ impl<'a> State<'a> {
         dot: &Val,
         mut receiver: Val,
         at: At<'a>,
-        idents: &'a [String],
+        idents: &'a [Name],
         args: &'a [Arg],
         fin: Option<Val>,
     ) -> R<Val> {

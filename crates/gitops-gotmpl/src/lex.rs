@@ -96,7 +96,10 @@ fn is_space(c: u8) -> bool {
 }
 
 fn is_alnum(c: char) -> bool {
-    c == '_' || c.is_alphabetic() || c.is_numeric()
+    if c.is_ascii() {
+        return c == '_' || c.is_ascii_alphanumeric();
+    }
+    c.is_alphabetic() || c.is_numeric()
 }
 
 fn has_left_trim(s: &[u8]) -> bool {
@@ -116,6 +119,17 @@ pub(crate) fn rune_u(c: Option<char>) -> String {
     }
 }
 
+/// Where the next `{{` starts: a vectorised scan for `{` is faster than a substring search
+/// (text between actions is most of a chart's bytes).
+fn find_left(s: &[u8]) -> Option<usize> {
+    memchr::memchr_iter(b'{', s).find(|at| s.get(at + 1) == Some(&b'{'))
+}
+
+/// How many line breaks `s` has (vectorised, as text runs are long).
+fn newlines(s: &[u8]) -> usize {
+    memchr::memchr_iter(b'\n', s).count()
+}
+
 /// Lexes the whole input; the last item is `Eof` or `Error`.
 pub(crate) fn lex(input: &str) -> Vec<Item<'_>> {
     let mut l = Lexer {
@@ -126,7 +140,9 @@ pub(crate) fn lex(input: &str) -> Vec<Item<'_>> {
         line: 1,
         start_line: 1,
         paren_depth: 0,
-        items: Vec::new(),
+        // Chart templates average one item per 8-9 bytes (dense ones one per 4): sizing the vector up front saves
+        // its repeated regrowth (copying and touching new memory) on large templates.
+        items: Vec::with_capacity(input.len() / 4 + 16),
     };
     l.run();
     l.items
@@ -168,7 +184,12 @@ impl Lexer<'_> {
     }
 
     fn peek_char(&self) -> Option<char> {
-        self.input[self.pos..].chars().next()
+        // Template actions are ASCII but for the odd string: decode only what is not.
+        match self.bytes.get(self.pos) {
+            Some(&b) if b.is_ascii() => Some(b as char),
+            Some(_) => self.input[self.pos..].chars().next(),
+            None => None,
+        }
     }
 
     fn next_char(&mut self) -> Option<char> {
@@ -178,6 +199,17 @@ impl Lexer<'_> {
             self.line += 1;
         }
         Some(c)
+    }
+
+    /// Skips a run of ASCII letters, digits and `_` (what names are made of, nearly always).
+    fn skip_ascii_word(&mut self) {
+        while self
+            .bytes
+            .get(self.pos)
+            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        {
+            self.pos += 1;
+        }
     }
 
     fn backup(&mut self, c: Option<char>) {
@@ -201,7 +233,7 @@ impl Lexer<'_> {
     }
 
     fn ignore(&mut self) {
-        self.line += self.input[self.start..self.pos].matches('\n').count();
+        self.line += newlines(&self.bytes[self.start..self.pos]);
         self.start = self.pos;
         self.start_line = self.line;
     }
@@ -225,7 +257,7 @@ impl Lexer<'_> {
     }
 
     fn lex_text(&mut self) -> State {
-        if let Some(x) = self.input[self.pos..].find(LEFT) {
+        if let Some(x) = find_left(&self.bytes[self.pos..]) {
             if x > 0 {
                 self.pos += x;
                 let mut trim = 0;
@@ -238,7 +270,7 @@ impl Lexer<'_> {
                             .map_or(0, |p| p + 1);
                 }
                 self.pos -= trim;
-                self.line += self.input[self.start..self.pos].matches('\n').count();
+                self.line += newlines(&self.bytes[self.start..self.pos]);
                 let text = std::borrow::Cow::Borrowed(&self.input[self.start..self.pos]);
                 let item = Item {
                     kind: Kind::Text,
@@ -258,7 +290,7 @@ impl Lexer<'_> {
         }
         self.pos = self.input.len();
         if self.pos > self.start {
-            self.line += self.input[self.start..self.pos].matches('\n').count();
+            self.line += newlines(&self.bytes[self.start..self.pos]);
             self.emit(Kind::Text);
         }
         self.emit(Kind::Eof);
@@ -426,6 +458,7 @@ impl Lexer<'_> {
     }
 
     fn lex_identifier(&mut self) -> State {
+        self.skip_ascii_word();
         loop {
             let r = self.next_char();
             match r {
@@ -476,6 +509,7 @@ impl Lexer<'_> {
             return State::InsideAction;
         }
         let mut r;
+        self.skip_ascii_word();
         loop {
             r = self.next_char();
             match r {

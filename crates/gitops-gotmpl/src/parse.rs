@@ -28,7 +28,7 @@ impl Tree {
     /// Go's `parse.IsEmptyTree`: only whitespace text (and comments).
     pub fn is_empty(&self) -> bool {
         self.root.nodes.iter().all(|n| match n {
-            Node::Text { text, .. } => text.trim_ascii().is_empty(),
+            Node::Text { text, .. } => text.as_str().trim_ascii().is_empty(),
             _ => false,
         })
     }
@@ -51,22 +51,73 @@ pub(crate) struct List {
     pub nodes: Vec<Node>,
 }
 
+/// A run of text: a range of its template's source, shared rather than copied (a chart's
+/// templates are mostly text: a copy per run was an allocation and a copy of most bytes).
+#[derive(Debug)]
+pub(crate) struct Text {
+    src: Arc<str>,
+    start: usize,
+    end: usize,
+}
+
+impl Text {
+    pub fn as_str(&self) -> &str {
+        self.src.get(self.start..self.end).unwrap_or_default()
+    }
+}
+
+/// A name in a template (field, variable, function): a range of the template's shared source
+/// rather than an owned copy (a large chart has tens of thousands).
+#[derive(Clone, Debug)]
+pub(crate) struct Name {
+    src: Arc<str>,
+    start: usize,
+    end: usize,
+}
+
+impl Name {
+    pub fn as_str(&self) -> &str {
+        self.src.get(self.start..self.end).unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::borrow::Borrow<str> for Name {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug)]
 pub(crate) enum Node {
     Text {
-        text: Arc<str>,
+        text: Text,
     },
     Action {
         pos: usize,
         pipe: Pipe,
     },
-    If(Branch),
-    With(Branch),
-    Range(Branch),
+    // Boxed, like the template call's pipeline: a node list is a vector of the largest
+    // variant, and most nodes are text and actions (128 bytes each unboxed, 80 now).
+    If(Box<Branch>),
+    With(Box<Branch>),
+    Range(Box<Branch>),
     Template {
         pos: usize,
         name: String,
-        pipe: Option<Pipe>,
+        pipe: Option<Box<Pipe>>,
     },
     Break,
     Continue,
@@ -107,16 +158,16 @@ pub(crate) struct Number {
 pub(crate) enum Arg {
     Field {
         pos: usize,
-        idents: Vec<String>,
+        idents: Vec<Name>,
     },
     /// `$x.a.b`: `idents[0]` is the variable's name with its `$`.
     Variable {
         pos: usize,
-        idents: Vec<String>,
+        idents: Vec<Name>,
     },
     Identifier {
         pos: usize,
-        name: String,
+        name: Name,
     },
     Dot {
         pos: usize,
@@ -142,7 +193,7 @@ pub(crate) enum Arg {
     Chain {
         pos: usize,
         node: Box<Arg>,
-        fields: Vec<String>,
+        fields: Vec<Name>,
     },
 }
 
@@ -247,7 +298,7 @@ impl fmt::Display for Node {
             f.write_str("{{end}}")
         };
         match self {
-            Node::Text { text } => f.write_str(&crate::gofmt::quote(text, false)),
+            Node::Text { text } => f.write_str(&crate::gofmt::quote(text.as_str(), false)),
             Node::Action { pipe, .. } => write!(f, "{{{{{pipe}}}}}"),
             Node::If(b) => branch(f, "if", b),
             Node::With(b) => branch(f, "with", b),
@@ -288,6 +339,9 @@ pub(crate) fn parse(name: &str, text: &str, funcs: &Functions) -> Result<(Tree, 
         depth: 0,
         action_line: 0,
         defined: Vec::new(),
+        nodes: Vec::new(),
+        cmds: Vec::new(),
+        args: Vec::new(),
         text: text.clone(),
         stack_base: crate::exec::stack_addr(),
     };
@@ -313,6 +367,12 @@ struct Parser<'a, 't> {
     depth: usize,
     action_line: usize,
     defined: Vec<Tree>,
+    /// The nodes of the lists being parsed, innermost last (see [`Parser::take_list`]).
+    nodes: Vec<Node>,
+    /// The commands of the pipelines being parsed, innermost last.
+    cmds: Vec<Command>,
+    /// The arguments of the commands being parsed, innermost last.
+    args: Vec<Arg>,
     stack_base: usize,
 }
 
@@ -409,7 +469,7 @@ impl<'t> Parser<'_, 't> {
     }
 
     fn parse_top(&mut self) -> Res<List> {
-        let mut root = List::default();
+        let base = self.nodes.len();
         while self.peek_kind() != Kind::Eof {
             if self.peek_kind() == Kind::LeftDelim {
                 let mark = self.i;
@@ -421,13 +481,23 @@ impl<'t> Parser<'_, 't> {
                 self.i = mark;
             }
             match self.text_or_action()? {
-                Parsed::Node(n) => root.nodes.push(n),
+                Parsed::Node(n) => self.nodes.push(n),
                 Parsed::Stop(Stop::End) => return self.error("unexpected {{end}}"),
                 Parsed::Stop(Stop::Else) => return self.error("unexpected {{else}}"),
                 Parsed::None => {}
             }
         }
-        Ok(root)
+        Ok(self.take_list(base))
+    }
+
+    /// The nodes pushed since `base`, in a vector of their exact size. Lists, pipelines and
+    /// commands are built on the parser's stacks ([`Parser::nodes`]) rather than each in its own
+    /// growing vector: growth left a command's arguments in room for four (288 bytes for the
+    /// usual one or two) and lists up to twice their size, most of a parse tree's memory.
+    fn take_list(&mut self, base: usize) -> List {
+        List {
+            nodes: self.nodes.drain(base..).collect(),
+        }
     }
 
     fn with_sub_tree<T>(&mut self, f: impl FnOnce(&mut Self) -> Res<T>) -> Res<T> {
@@ -478,11 +548,11 @@ impl<'t> Parser<'_, 't> {
     }
 
     fn item_list(&mut self) -> Res<(List, Stop)> {
-        let mut list = List::default();
+        let base = self.nodes.len();
         while self.peek_non_space().kind != Kind::Eof {
             match self.text_or_action()? {
-                Parsed::Node(n) => list.nodes.push(n),
-                Parsed::Stop(s) => return Ok((list, s)),
+                Parsed::Node(n) => self.nodes.push(n),
+                Parsed::Stop(s) => return Ok((self.take_list(base), s)),
                 Parsed::None => {}
             }
         }
@@ -493,7 +563,11 @@ impl<'t> Parser<'_, 't> {
         let token = self.next_non_space();
         match token.kind {
             Kind::Text => Ok(Parsed::Node(Node::Text {
-                text: Arc::from(&*token.val),
+                text: Text {
+                    src: self.text.clone(),
+                    start: token.pos,
+                    end: token.pos + token.val.len(),
+                },
             })),
             Kind::LeftDelim => {
                 let saved = self.action_line;
@@ -540,9 +614,21 @@ impl<'t> Parser<'_, 't> {
                 self.expect(Kind::RightDelim, "end")?;
                 return Ok(Parsed::Stop(Stop::End));
             }
-            Kind::If => return self.control("if").map(|b| Parsed::Node(Node::If(b))),
-            Kind::Range => return self.control("range").map(|b| Parsed::Node(Node::Range(b))),
-            Kind::With => return self.control("with").map(|b| Parsed::Node(Node::With(b))),
+            Kind::If => {
+                return self
+                    .control("if")
+                    .map(|b| Parsed::Node(Node::If(Box::new(b))));
+            }
+            Kind::Range => {
+                return self
+                    .control("range")
+                    .map(|b| Parsed::Node(Node::Range(Box::new(b))));
+            }
+            Kind::With => {
+                return self
+                    .control("with")
+                    .map(|b| Parsed::Node(Node::With(Box::new(b))));
+            }
             Kind::Template => return self.template_control().map(Parsed::Node),
             _ => {}
         }
@@ -578,13 +664,13 @@ impl<'t> Parser<'_, 't> {
                 self.next();
                 let b = self.control("if")?;
                 else_list = Some(List {
-                    nodes: vec![Node::If(b)],
+                    nodes: vec![Node::If(Box::new(b))],
                 });
             } else if context == "with" && pk == Kind::With {
                 self.next();
                 let b = self.control("with")?;
                 else_list = Some(List {
-                    nodes: vec![Node::With(b)],
+                    nodes: vec![Node::With(Box::new(b))],
                 });
             } else {
                 let (l, stop) = self.item_list()?;
@@ -616,7 +702,7 @@ impl<'t> Parser<'_, 't> {
         let mut pipe = None;
         if self.next_non_space().kind != Kind::RightDelim {
             self.backup();
-            pipe = Some(self.pipeline(CONTEXT, Kind::RightDelim)?);
+            pipe = Some(Box::new(self.pipeline(CONTEXT, Kind::RightDelim)?));
         }
         Ok(Node::Template {
             pos: token.pos,
@@ -641,11 +727,12 @@ impl<'t> Parser<'_, 't> {
         Ok(Node::Template {
             pos: token.pos,
             name,
-            pipe: Some(pipe),
+            pipe: Some(Box::new(pipe)),
         })
     }
 
     fn pipeline(&mut self, context: &str, end: Kind) -> Res<Pipe> {
+        let cmds = self.cmds.len();
         let token = self.peek_non_space();
         let mut pipe = Pipe {
             pos: token.pos,
@@ -693,6 +780,7 @@ impl<'t> Parser<'_, 't> {
         loop {
             let token = self.next_non_space();
             if token.kind == end {
+                pipe.cmds = self.cmds.drain(cmds..).collect();
                 self.check_pipeline(&pipe, context)?;
                 return Ok(pipe);
             }
@@ -711,7 +799,7 @@ impl<'t> Parser<'_, 't> {
                 | Kind::LeftParen => {
                     self.backup();
                     let cmd = self.command()?;
-                    pipe.cmds.push(cmd);
+                    self.cmds.push(cmd);
                 }
                 _ => return self.unexpected(&token, context),
             }
@@ -742,14 +830,11 @@ impl<'t> Parser<'_, 't> {
 
     fn command(&mut self) -> Res<Command> {
         let pos = self.peek_non_space().pos;
-        let mut cmd = Command {
-            pos,
-            args: Vec::new(),
-        };
+        let base = self.args.len();
         loop {
             self.peek_non_space();
             if let Some(op) = self.operand()? {
-                cmd.args.push(op);
+                self.args.push(op);
             }
             let token = self.next();
             match token.kind {
@@ -760,10 +845,13 @@ impl<'t> Parser<'_, 't> {
             }
             break;
         }
-        if cmd.args.is_empty() {
+        if self.args.len() == base {
             return self.error("empty command");
         }
-        Ok(cmd)
+        Ok(Command {
+            pos,
+            args: self.args.drain(base..).collect(),
+        })
     }
 
     fn operand(&mut self) -> Res<Option<Arg>> {
@@ -777,7 +865,7 @@ impl<'t> Parser<'_, 't> {
         let mut fields = Vec::new();
         while self.peek_kind() == Kind::Field {
             let f = self.next();
-            fields.push(f.val[1..].to_string());
+            fields.push(self.name(f.pos + 1, f.pos + f.val.len()));
         }
         Ok(Some(match node {
             Arg::Field { pos: _, mut idents } => {
@@ -817,14 +905,23 @@ impl<'t> Parser<'_, 't> {
                 }
                 Arg::Identifier {
                     pos,
-                    name: token.val.to_string(),
+                    name: self.name(pos, pos + token.val.len()),
                 }
             }
             Kind::Dot => Arg::Dot { pos },
             Kind::Nil => Arg::Nil { pos },
             Kind::Variable => {
-                let idents: Vec<String> = token.val.split('.').map(str::to_string).collect();
-                if !self.vars.iter().any(|v| *v == idents[0]) {
+                let mut at = pos;
+                let idents: Vec<Name> = token
+                    .val
+                    .split('.')
+                    .map(|part| {
+                        let n = self.name(at, at + part.len());
+                        at += part.len() + 1;
+                        n
+                    })
+                    .collect();
+                if !self.vars.iter().any(|v| *v == *idents[0]) {
                     return self.error(format!(
                         "undefined variable {}",
                         crate::gofmt::quote(&idents[0], false)
@@ -834,7 +931,7 @@ impl<'t> Parser<'_, 't> {
             }
             Kind::Field => Arg::Field {
                 pos,
-                idents: vec![token.val[1..].to_string()],
+                idents: vec![self.name(pos + 1, pos + token.val.len())],
             },
             Kind::Bool => Arg::Bool {
                 pos,
@@ -873,6 +970,15 @@ impl<'t> Parser<'_, 't> {
                 return Ok(None);
             }
         }))
+    }
+
+    /// The name at `start..end` of the template's text.
+    fn name(&self, start: usize, end: usize) -> Name {
+        Name {
+            src: self.text.clone(),
+            start,
+            end,
+        }
     }
 
     fn number(&self, token: &Item) -> Result<Number, String> {
@@ -972,12 +1078,19 @@ enum Parsed {
 
 /// Splits a Go integer literal into sign, base and digits (underscores only between digits with
 /// a base prefix or digits, as `strconv.ParseInt(s, 0, 64)` accepts).
-fn split_int(text: &str) -> Option<(bool, u32, String)> {
+fn split_int(text: &str) -> Option<(bool, u32, std::borrow::Cow<'_, str>)> {
     let (neg, rest) = match text.as_bytes().first()? {
         b'-' => (true, &text[1..]),
         b'+' => (false, &text[1..]),
         _ => (false, text),
     };
+    // Plain decimal (`0`, `3`, `8080`), nearly every number in a chart: nothing to rewrite.
+    if !rest.is_empty()
+        && rest.bytes().all(|c| c.is_ascii_digit())
+        && (rest.len() == 1 || !rest.starts_with('0'))
+    {
+        return Some((neg, 10, std::borrow::Cow::Borrowed(rest)));
+    }
     let lower = rest.to_ascii_lowercase();
     let (base, digits, prefixed) = if let Some(d) = lower.strip_prefix("0x") {
         (16, d.to_string(), true)
@@ -997,7 +1110,7 @@ fn split_int(text: &str) -> Option<(bool, u32, String)> {
     if digits.is_empty() {
         return None;
     }
-    Some((neg, base, digits))
+    Some((neg, base, std::borrow::Cow::Owned(digits)))
 }
 
 fn underscores_ok(digits: &str, prefixed: bool) -> bool {

@@ -2,7 +2,8 @@
 
 use std::collections::HashSet;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use crate::Error;
 use crate::yaml::{self, Node};
@@ -21,9 +22,99 @@ pub const MAX_CHART_DEPTH: usize = 20;
 pub struct File {
     /// The path inside the chart, `/`-separated.
     pub name: String,
-    /// The contents.
-    pub data: Vec<u8>,
+    /// The contents, shared: `.Files` and aliased subcharts hold the same bytes, not copies.
+    pub data: Contents,
 }
+
+impl File {
+    /// The file's bytes ([`Contents::bytes`]), a failed read named as `chart/name`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file.
+    pub fn bytes(&self, chart: &str) -> Result<&[u8], Error> {
+        self.data.bytes().map_err(|e| Error::Io {
+            path: format!("{chart}/{}", self.name),
+            source: e,
+        })
+    }
+}
+
+/// A chart file's bytes. The plain files of a chart directory (neither templates nor
+/// `Chart.yaml`, values or schema: what only `.Files` and `--include-crds` read, such as
+/// kube-prometheus-stack's 4.5 MB of CRDs) are read when first asked for, the others when the
+/// chart is loaded; archives are read whole. Reading them all up front cost that chart a
+/// tenth of its time (benches/README.md).
+#[derive(Clone)]
+pub struct Contents(Arc<Lazy>);
+
+struct Lazy {
+    /// Where to read deferred bytes from, and at most how many (the size the budget counted).
+    source: Option<(PathBuf, u64)>,
+    bytes: OnceLock<Result<Vec<u8>, (std::io::ErrorKind, String)>>,
+}
+
+impl Contents {
+    /// Bytes already in memory.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Contents(Arc::new(Lazy {
+            source: None,
+            bytes: OnceLock::from(Ok(bytes)),
+        }))
+    }
+
+    fn deferred(path: PathBuf, size: u64) -> Self {
+        Contents(Arc::new(Lazy {
+            source: Some((path, size)),
+            bytes: OnceLock::new(),
+        }))
+    }
+
+    /// The bytes, read now if they were deferred (once: later calls share them).
+    ///
+    /// # Errors
+    /// A deferred read failing: the file was removed or made unreadable since the chart was
+    /// loaded.
+    pub fn bytes(&self) -> Result<&[u8], std::io::Error> {
+        let read = || {
+            let Some((path, size)) = &self.0.source else {
+                return Ok(Vec::new());
+            };
+            let mut buf = Vec::with_capacity(usize::try_from(*size).unwrap_or(0));
+            std::fs::File::open(path)
+                .and_then(|f| f.take(*size).read_to_end(&mut buf))
+                .map_err(|e| (e.kind(), e.to_string()))?;
+            Ok(buf)
+        };
+        match self.0.bytes.get_or_init(read) {
+            Ok(b) => Ok(b),
+            Err((kind, message)) => Err(std::io::Error::new(*kind, message.clone())),
+        }
+    }
+}
+
+impl From<Vec<u8>> for Contents {
+    fn from(bytes: Vec<u8>) -> Self {
+        Contents::new(bytes)
+    }
+}
+
+impl std::fmt::Debug for Contents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.bytes.get() {
+            Some(Ok(b)) => write!(f, "Contents({} bytes)", b.len()),
+            Some(Err((_, e))) => write!(f, "Contents(unreadable: {e})"),
+            None => f.write_str("Contents(not read yet)"),
+        }
+    }
+}
+
+impl PartialEq for Contents {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.bytes().ok() == other.bytes().ok()
+    }
+}
+
+impl Eq for Contents {}
 
 /// A dependency as `Chart.yaml` lists it.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -226,11 +317,11 @@ fn read_archive(shown: &str, data: &[u8], budget: &mut Budget) -> Result<Vec<Fil
             .read_to_end(&mut buf)
             .map_err(|e| bad(format!("{raw}: {e}")))?;
         if let Some(f) = files.iter_mut().find(|f| f.name == rest) {
-            f.data = buf;
+            f.data = buf.into();
         } else {
             files.push(File {
                 name: rest.to_string(),
-                data: buf,
+                data: buf.into(),
             });
         }
     }
@@ -328,8 +419,10 @@ fn walk(
                 continue;
             }
             budget.take(shown, &n, meta.len())?;
-            let data = std::fs::read(&real).map_err(|e| io(&n, e))?;
-            files.push(File { name: n, data });
+            files.push(File {
+                name: n,
+                data: Contents::deferred(real, meta.len()),
+            });
         } else {
             return Err(Error::chart(
                 shown,
@@ -358,12 +451,13 @@ fn from_files(
     let mut schema = None;
     for f in files {
         match f.name.as_str() {
-            "Chart.yaml" => metadata = Some(parse_metadata(shown, &f.data)?),
+            "Chart.yaml" => metadata = Some(parse_metadata(shown, f.bytes(shown)?)?),
             "values.yaml" => {
-                values = crate::values::parse_values(&format!("{shown}/values.yaml"), &f.data)?
+                values =
+                    crate::values::parse_values(&format!("{shown}/values.yaml"), f.bytes(shown)?)?
             }
             "values.schema.json" => {
-                schema = Some(serde_json::from_slice(&f.data).map_err(|e| {
+                schema = Some(serde_json::from_slice(f.bytes(shown)?).map_err(|e| {
                     Error::chart(
                         &format!("{shown}/values.schema.json"),
                         format!("line {}: {e}", e.line()),
@@ -371,7 +465,11 @@ fn from_files(
                 })?)
             }
             "Chart.lock" | "requirements.yaml" | "requirements.lock" => {}
-            n if n.starts_with("templates/") => templates.push(f),
+            n if n.starts_with("templates/") => {
+                // Every template is parsed: read now, so a failing read names the chart.
+                f.bytes(shown)?;
+                templates.push(f)
+            }
             n if n.starts_with("charts/") => {
                 let rest = &n["charts/".len()..];
                 if rest.starts_with('.') || rest.starts_with('_') {
@@ -407,7 +505,7 @@ fn from_files(
     }
     for f in sub_archives {
         let name = format!("{shown}/{}", f.name);
-        let inner = read_archive(&name, &f.data, budget)?;
+        let inner = read_archive(&name, f.bytes(shown)?, budget)?;
         dependencies.push(from_files(&name, inner, budget, depth + 1)?);
     }
     Ok(Chart {
@@ -583,7 +681,8 @@ pub struct Ignore {
 
 #[derive(Debug)]
 struct Rule {
-    pattern: String,
+    /// The pattern, as characters: matched against every path of the chart.
+    pattern: Vec<char>,
     negate: bool,
     must_dir: bool,
     anchored: bool,
@@ -617,7 +716,7 @@ impl Ignore {
             rules.push(Rule {
                 anchored: p.starts_with('/'),
                 with_slash: p.contains('/'),
-                pattern: p.trim_start_matches('/').to_string(),
+                pattern: p.trim_start_matches('/').chars().collect(),
                 negate,
                 must_dir,
             });
@@ -630,13 +729,20 @@ impl Ignore {
         if name.is_empty() || name == "." || name == "./" {
             return false;
         }
+        // Every path of a chart meets every rule: the name is split into characters once.
+        let full: Vec<char> = name.chars().collect();
+        let base = match full.iter().rposition(|c| *c == '/') {
+            Some(slash) => &full[slash + 1..],
+            None => &full[..],
+        };
         for r in &self.rules {
             let target = if r.anchored || r.with_slash {
-                name
+                &full[..]
             } else {
-                name.rsplit('/').next().unwrap_or(name)
+                base
             };
-            let m = glob_match(&r.pattern, target).unwrap_or(false);
+            // Patterns were validated by `parse`.
+            let m = match_from(&r.pattern, 0, target, 0, 0, &mut HashSet::new());
             if r.negate {
                 if r.must_dir && !is_dir {
                     return true;
@@ -772,9 +878,16 @@ fn match_from(
                 while pi < p.len() && p[pi] == '*' {
                     pi += 1;
                 }
+                // Only a later `*` can reach the same position twice: a last star needs no
+                // memory (and `*.yaml`, the usual pattern, allocates nothing).
+                let remember = p[pi..].contains(&'*');
                 let mut k = ni;
                 loop {
-                    if !failed.contains(&(pi, k)) {
+                    if !remember {
+                        if match_from(p, pi, n, k, depth + 1, failed) {
+                            return true;
+                        }
+                    } else if !failed.contains(&(pi, k)) {
                         if match_from(p, pi, n, k, depth + 1, failed) {
                             return true;
                         }
@@ -842,6 +955,35 @@ mod tests {
         for bad in ["abc", "1.2.3.4", "1.x", "", "1.0-"] {
             assert!(!is_semver(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn plain_files_are_read_when_first_asked_for_and_a_failed_read_names_the_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        std::fs::write(
+            root.join("Chart.yaml"),
+            "apiVersion: v2\nname: c\nversion: 0.1.0\n",
+        )
+        .expect("Chart.yaml");
+        std::fs::create_dir(root.join("files")).expect("files/");
+        std::fs::write(root.join("files/a.txt"), "alpha").expect("a.txt");
+        std::fs::write(root.join("files/b.txt"), "beta").expect("b.txt");
+        let chart = load(root).expect("chart");
+        let file = |n: &str| chart.files.iter().find(|f| f.name == n).expect(n);
+        assert_eq!(
+            file("files/a.txt").bytes("c").expect("a.txt read"),
+            b"alpha"
+        );
+        std::fs::remove_file(root.join("files/b.txt")).expect("remove b.txt");
+        let err = file("files/b.txt").bytes("c").expect_err("b.txt is gone");
+        assert!(err.to_string().contains("c/files/b.txt"), "{err}");
+        // Read once: a file removed after its first read keeps its bytes.
+        std::fs::remove_file(root.join("files/a.txt")).expect("remove a.txt");
+        assert_eq!(
+            file("files/a.txt").bytes("c").expect("a.txt kept"),
+            b"alpha"
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use gitops_gotmpl::{
 };
 
 use crate::Error;
-use crate::chart::{Chart, File};
+use crate::chart::{Chart, Contents, File};
 use crate::yaml::{self, Node};
 
 /// Kubernetes objects a template reads with `lookup`. Under `helm template` there is no
@@ -126,11 +126,16 @@ pub struct Context {
 
 #[derive(Debug)]
 struct Files {
-    files: BTreeMap<String, Arc<Vec<u8>>>,
+    files: BTreeMap<String, Contents>,
 }
 
 fn text(data: &[u8]) -> String {
     String::from_utf8_lossy(data).into_owned()
+}
+
+/// A file's bytes for `.Files`, a failed (deferred) read as the template error.
+fn file_bytes<'a>(name: &str, c: &'a Contents) -> Result<&'a [u8], String> {
+    c.bytes().map_err(|e| format!("reading {name}: {e}"))
 }
 
 impl Files {
@@ -145,13 +150,14 @@ impl Files {
         }
     }
 
-    fn as_config(&self, secrets: bool) -> String {
+    fn as_config(&self, secrets: bool) -> Result<String, String> {
         let mut entries: Vec<(String, Node)> = Vec::new();
         for (k, v) in &self.files {
             let base = k.rsplit('/').next().unwrap_or(k).to_string();
+            let v = file_bytes(k, v)?;
             let value = if secrets {
                 use base64::Engine as _;
-                base64::engine::general_purpose::STANDARD.encode(v.as_slice())
+                base64::engine::general_purpose::STANDARD.encode(v)
             } else {
                 text(v)
             };
@@ -159,7 +165,7 @@ impl Files {
             entries.push((base, Node::Str(value)));
         }
         let out = yaml::emit(&Node::Map(entries), false);
-        out.trim_end_matches('\n').to_string()
+        Ok(out.trim_end_matches('\n').to_string())
     }
 }
 
@@ -170,21 +176,24 @@ impl Object for Files {
 
     fn method(&self, name: &str) -> Option<Function> {
         let files = self.files.clone();
-        let get = move |a: &[Value]| -> Option<Arc<Vec<u8>>> {
-            a[0].as_str().and_then(|n| files.get(n).cloned())
+        // A file's text, `None` for a name the chart does not have.
+        let get = move |a: &[Value]| -> Result<Option<String>, String> {
+            let Some((n, c)) = a[0].as_str().and_then(|n| files.get_key_value(n)) else {
+                return Ok(None);
+            };
+            file_bytes(n, c).map(|b| Some(text(b)))
         };
         Some(match name {
             "Get" => Function::new(&[Ty::String], move |a| {
-                Ok(Value::String(get(a).map(|d| text(&d)).unwrap_or_default()))
+                Ok(Value::String(get(a)?.unwrap_or_default()))
             }),
             "GetBytes" => Function::new(&[Ty::String], move |a| {
-                Ok(Value::String(get(a).map(|d| text(&d)).unwrap_or_default()))
+                Ok(Value::String(get(a)?.unwrap_or_default()))
             }),
             "Lines" => Function::new(&[Ty::String], move |a| {
-                let Some(d) = get(a) else {
+                let Some(s) = get(a)? else {
                     return Ok(Value::list(Vec::new()));
                 };
-                let s = text(&d);
                 let s = s.strip_suffix('\n').unwrap_or(&s);
                 Ok(Value::list(s.split('\n').map(Value::string).collect()))
             }),
@@ -203,7 +212,7 @@ impl Object for Files {
                     files: self.files.clone(),
                 };
                 let secrets = name == "AsSecrets";
-                Function::new(&[], move |_| Ok(Value::String(me.as_config(secrets))))
+                Function::new(&[], move |_| Ok(Value::String(me.as_config(secrets)?)))
             }
             _ => return None,
         })
@@ -214,6 +223,9 @@ impl Object for Files {
             .files
             .iter()
             .map(|(k, v)| {
+                // Printing has no error path: an unreadable file (removed since the chart
+                // was loaded) prints as empty.
+                let v = v.bytes().unwrap_or_default();
                 let bytes: Vec<String> = v.iter().map(|b| b.to_string()).collect();
                 format!("{k}:[{}]", bytes.join(" "))
             })
@@ -225,7 +237,12 @@ impl Object for Files {
         Some(
             self.files
                 .iter()
-                .map(|(k, v)| (k.clone(), Value::String(text(v))))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        Value::String(text(v.bytes().unwrap_or_default())),
+                    )
+                })
                 .collect(),
         )
     }
@@ -758,8 +775,17 @@ fn chart_value(chart: &Chart, is_root: bool) -> Value {
 
 struct Tpl {
     name: String,
-    text: String,
+    /// The template's bytes, shared with the chart (read and checked to be UTF-8 when
+    /// collected).
+    data: Contents,
     dot: Dict,
+}
+
+impl Tpl {
+    fn text(&self) -> &str {
+        let bytes = self.data.bytes().unwrap_or_default();
+        std::str::from_utf8(bytes).unwrap_or_default()
+    }
 }
 
 fn collect(
@@ -774,7 +800,7 @@ fn collect(
         files: chart
             .files
             .iter()
-            .map(|File { name, data }| (name.clone(), Arc::new(data.clone())))
+            .map(|File { name, data }| (name.clone(), data.clone()))
             .collect(),
     };
     let mut subcharts = BTreeMap::new();
@@ -804,8 +830,9 @@ fn collect(
     ctx.insert("Subcharts".into(), Value::map(subcharts));
     for t in &chart.templates {
         let name = format!("{path}/{}", t.name);
-        let text = String::from_utf8(t.data.clone())
-            .map_err(|_| Error::chart(&name, "template is not valid UTF-8"))?;
+        if std::str::from_utf8(t.bytes(path)?).is_err() {
+            return Err(Error::chart(&name, "template is not valid UTF-8"));
+        }
         let mut dot = ctx.clone();
         let mut tm = BTreeMap::new();
         tm.insert("Name".to_string(), Value::String(name.clone()));
@@ -816,7 +843,7 @@ fn collect(
         dot.insert("Template".into(), Value::map(tm));
         out.push(Tpl {
             name,
-            text,
+            data: t.data.clone(),
             dot: Dict::from(dot),
         });
     }
@@ -859,6 +886,19 @@ pub fn render(
     values: &serde_json::Map<String, serde_json::Value>,
     ctx: &Context,
 ) -> Result<BTreeMap<String, String>, Error> {
+    render_keeping(chart, values, ctx).map(|(out, _parsed)| out)
+}
+
+/// The template set and render contexts of one render, kept alive by its owner.
+pub(crate) type Parsed = Box<dyn std::any::Any>;
+
+/// [`render`], also handing back the parse trees and render contexts instead of freeing them,
+/// so that a one-shot caller can skip that work (see [`crate::Retained`]).
+pub(crate) fn render_keeping(
+    chart: &Chart,
+    values: &serde_json::Map<String, serde_json::Value>,
+    ctx: &Context,
+) -> Result<(BTreeMap<String, String>, Parsed), Error> {
     let mut release = BTreeMap::new();
     release.insert("Name".to_string(), Value::String(ctx.release_name.clone()));
     release.insert(
@@ -881,13 +921,19 @@ pub fn render(
     top.insert("Release".to_string(), Value::map(release));
     top.insert("Capabilities".to_string(), Value::Object(Arc::new(caps)));
     let mut tpls = Vec::new();
-    let values = values_to_value(&serde_json::Value::Object(values.clone()), 0);
+    // Converted in place: wrapping the map in a JSON value first copied all of it.
+    let values = Value::map(
+        values
+            .iter()
+            .map(|(k, x)| (k.clone(), values_to_value(x, 1)))
+            .collect(),
+    );
     collect(chart, chart.name(), values, &top, &mut tpls, true)?;
     tpls.sort_by(|a, b| helm_order(&a.name, &b.name));
     let mut set = Templates::new(functions(ctx.lookup.clone(), ctx.enable_dns))
         .with_options(Options::default().with_missing_key(MissingKey::Zero));
     for t in &tpls {
-        set.add(&t.name, &t.text).map_err(|e| Error::Template {
+        set.add(&t.name, t.text()).map_err(|e| Error::Template {
             message: parse_error(&e),
         })?;
     }
@@ -905,9 +951,15 @@ pub fn render(
         if t.name.ends_with("NOTES.txt") {
             continue;
         }
-        out.insert(t.name.clone(), text.replace("<no value>", ""));
+        // `replace` copies every output; most have nothing to replace.
+        let text = if text.contains("<no value>") {
+            text.replace("<no value>", "")
+        } else {
+            text
+        };
+        out.insert(t.name.clone(), text);
     }
-    Ok(out)
+    Ok((out, Box::new((set, tpls))))
 }
 
 /// Marks the message of `fail` and `required`, which Helm prints alone after the outermost

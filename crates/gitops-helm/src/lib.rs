@@ -77,6 +77,10 @@
 //!   `[]interface {}` where Go has `[]map[string]interface {}` (visible only through `%T`).
 //! - `getHostByName` returns `""` unless [`TemplateOptions::enable_dns`] (`--enable-dns`), as
 //!   in Helm; with it, the system resolver answers.
+//! - A chart directory's plain files (not templates, `Chart.yaml`, values or schema) are read
+//!   when `.Files` or `--include-crds` first asks for them ([`chart::Contents`]), not while
+//!   loading: an unreadable one fails the render that reads it (naming it), not the load, and
+//!   one no template reads is never read.
 #![forbid(unsafe_code)]
 
 pub mod chart;
@@ -381,7 +385,7 @@ impl TemplateOptions {
 /// # Errors
 /// See [`Error`].
 pub fn template_chart(chart: &Chart, options: &TemplateOptions) -> Result<String, Error> {
-    template_owned(chart.clone(), options, &mut Phases::default())
+    template_owned(chart.clone(), options, &mut Phases::default()).map(|(out, _)| out)
 }
 
 /// Where the time of one [`template`] went (for benchmarks: `benches/helm-peer.sh`).
@@ -398,28 +402,59 @@ pub struct Phases {
     pub output: std::time::Duration,
 }
 
-/// [`template`], also returning where its time went.
+/// What [`template_timed`] returns: the text, where the time went, and what the render built.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Timed {
+    /// What `helm template` prints.
+    pub output: String,
+    /// Where the time went.
+    pub phases: Phases,
+    /// The chart, its values, parse trees and render contexts.
+    pub retained: Retained,
+}
+
+/// The structures a render built (the loaded chart, its values, every parse tree and render
+/// context): hundreds of thousands of small allocations for a large chart. Dropping this frees
+/// them, which took kube-prometheus-stack 5–9 ms; a process that exits right after printing
+/// may instead pass it to [`std::mem::forget`] and let the operating system reclaim the memory
+/// at once (what the benchmark driver does).
+pub struct Retained(
+    // Never read: held only so that its owner decides when (or whether) it is dropped.
+    #[allow(dead_code)] Box<dyn std::any::Any>,
+);
+
+impl std::fmt::Debug for Retained {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Retained(..)")
+    }
+}
+
+/// [`template`], also returning where its time went and, instead of freeing them, the
+/// structures the render built ([`Retained`]).
 ///
 /// # Errors
 /// See [`Error`].
-pub fn template_timed(
-    chart_path: &Path,
-    options: &TemplateOptions,
-) -> Result<(String, Phases), Error> {
+pub fn template_timed(chart_path: &Path, options: &TemplateOptions) -> Result<Timed, Error> {
     let mut phases = Phases::default();
     let start = std::time::Instant::now();
     let chart = chart::load(chart_path)?;
     phases.load = start.elapsed();
-    let out = template_owned(chart, options, &mut phases)?;
-    Ok((out, phases))
+    let (output, retained) = template_owned(chart, options, &mut phases)?;
+    Ok(Timed {
+        output,
+        phases,
+        retained,
+    })
 }
 
 /// Renders a chart it may change (dependencies processed in place): no copy of its files.
+/// Returns the text and, unfreed, what it built.
 fn template_owned(
     mut chart: Chart,
     options: &TemplateOptions,
     phases: &mut Phases,
-) -> Result<String, Error> {
+) -> Result<(String, Retained), Error> {
     let start = std::time::Instant::now();
     if chart.metadata.raw.get("type").and_then(|t| t.as_str()) == Some("library") {
         return Err(Error::chart(
@@ -436,12 +471,12 @@ fn template_owned(
     validate_schemas(&chart, &vals)?;
     phases.values = start.elapsed();
     let start = std::time::Instant::now();
-    let files = engine::render(&chart, &vals, &ctx)?;
+    let (files, parsed) = engine::render_keeping(&chart, &vals, &ctx)?;
     phases.render = start.elapsed();
     let start = std::time::Instant::now();
-    let out = output::print(&chart, &files, options.include_crds, options.skip_tests);
+    let out = output::print(&chart, &files, options.include_crds, options.skip_tests)?;
     phases.output = start.elapsed();
-    out
+    Ok((out, Retained(Box::new((chart, vals, files, parsed)))))
 }
 
 /// Validates the values against the chart's `values.schema.json` and each enabled
@@ -513,7 +548,7 @@ fn check_kube_version(chart: &Chart, kube_version: &str) -> Result<(), Error> {
 /// See [`Error`].
 pub fn template(chart_path: &Path, options: &TemplateOptions) -> Result<String, Error> {
     let chart = chart::load(chart_path)?;
-    template_owned(chart, options, &mut Phases::default())
+    template_owned(chart, options, &mut Phases::default()).map(|(out, _)| out)
 }
 
 /// The core [`Renderer`] for a chart plus values: renders the chart at the request's path

@@ -212,17 +212,27 @@ pub fn sort_manifests(
     Ok((generic, hooks))
 }
 
-fn push_crds(out: &mut String, chart: &Chart, path: &str) {
+/// Appends `---\n# Source: PATH\nCONTENT\n` (pieces pushed in place: a formatted copy of
+/// each document cost a copy of the whole output, 5 MB with kube-prometheus-stack's CRDs).
+fn push_doc(out: &mut String, path: &[&str], content: &str) {
+    out.push_str("---\n# Source: ");
+    for p in path {
+        out.push_str(p);
+    }
+    out.push('\n');
+    out.push_str(content);
+    out.push('\n');
+}
+
+fn push_crds(out: &mut String, chart: &Chart, path: &str) -> Result<(), Error> {
     for f in chart.crds() {
-        out.push_str(&format!(
-            "---\n# Source: {path}/{}\n{}\n",
-            f.name,
-            String::from_utf8_lossy(&f.data)
-        ));
+        let text = String::from_utf8_lossy(f.bytes(path)?);
+        push_doc(out, &[path, "/", &f.name], &text);
     }
     for sub in &chart.dependencies {
-        push_crds(out, sub, &format!("{path}/charts/{}", sub.name()));
+        push_crds(out, sub, &format!("{path}/charts/{}", sub.name()))?;
     }
+    Ok(())
 }
 
 /// The text `helm template` prints.
@@ -236,14 +246,22 @@ pub fn print(
     skip_tests: bool,
 ) -> Result<String, Error> {
     let (generic, hooks) = sort_manifests(files)?;
-    let mut manifest = String::new();
+    let size: usize = (generic.iter().map(|m| (&m.path, &m.content)))
+        .chain(hooks.iter().map(|h| (&h.path, &h.content)))
+        .map(|(p, c)| p.len() + c.len() + 16)
+        .sum();
+    let mut out = String::with_capacity(size + 1);
     if include_crds {
-        push_crds(&mut manifest, chart, chart.name());
+        push_crds(&mut out, chart, chart.name())?;
     }
     for m in &generic {
-        manifest.push_str(&format!("---\n# Source: {}\n{}\n", m.path, m.content));
+        push_doc(&mut out, &[&m.path], &m.content);
     }
-    let mut out = manifest.trim_matches(is_go_space).to_string();
+    // Trimmed in place, as `strings.TrimSpace` of the manifest section.
+    let end = out.trim_end_matches(is_go_space).len();
+    out.truncate(end);
+    let start = out.len() - out.trim_start_matches(is_go_space).len();
+    out.drain(..start);
     out.push('\n');
     for h in &hooks {
         let is_test = h
@@ -253,7 +271,7 @@ pub fn print(
         if skip_tests && is_test {
             continue;
         }
-        out.push_str(&format!("---\n# Source: {}\n{}\n", h.path, h.content));
+        push_doc(&mut out, &[&h.path], &h.content);
     }
     Ok(out)
 }

@@ -255,22 +255,32 @@ fn process_at(chart: &mut Chart, v: &Table, prefix: &str, depth: usize) -> Resul
             ));
         }
     }
-    // Subcharts Chart.yaml does not list come first, then the listed ones in its order.
-    let mut subs: Vec<Chart> = available
-        .iter()
-        .filter(|c| {
-            !chart
-                .metadata
-                .dependencies
-                .iter()
-                .any(|d| d.name == c.name())
-        })
-        .cloned()
-        .collect();
+    // Subcharts Chart.yaml does not list come first, then the listed ones in its order. Each
+    // is moved, not copied (a subchart carries all its files); only a chart listed several
+    // times (under aliases) is cloned, for all but its last use.
+    let deps = &chart.metadata.dependencies;
+    let uses = |c: &Chart| deps.iter().filter(|d| d.name == c.name()).count();
+    let mut left: Vec<usize> = available.iter().map(uses).collect();
+    let mut available: Vec<Option<Chart>> = available.into_iter().map(Some).collect();
+    let mut subs: Vec<Chart> = Vec::new();
+    for (slot, n) in available.iter_mut().zip(&left) {
+        if *n == 0 {
+            subs.extend(slot.take());
+        }
+    }
     let mut listed = Vec::new();
-    for dep in &chart.metadata.dependencies {
-        if let Some(found) = available.iter().find(|c| c.name() == dep.name) {
-            let mut sub = found.clone();
+    for dep in deps {
+        let found = available
+            .iter()
+            .position(|c| c.as_ref().is_some_and(|c| c.name() == dep.name));
+        if let Some(i) = found {
+            left[i] -= 1;
+            let mut sub = if left[i] == 0 {
+                available[i].take()
+            } else {
+                available[i].clone()
+            }
+            .expect("a slot is emptied only at its chart's last use");
             if !dep.alias.is_empty() {
                 sub.metadata.name = dep.alias.clone();
             }
