@@ -78,10 +78,15 @@
 //! - `images[].tagSuffix` is appended twice on the images field specs kustomize runs after
 //!   its container walk (`spec/containers`, `spec/template/spec/containers` and their
 //!   `initContainers`, any kind) when the name stays the same, and drops the digest.
-//! - JSON 6902 patches see `metadata.annotations` as an existing mapping (kustomize keeps its
-//!   bookkeeping there), so `add /metadata/annotations/x` works on an object without
-//!   annotations, while `add /metadata/labels/x` fails as it does in kubectl. `replace` on a
-//!   missing key of an existing mapping adds it; a missing parent or list index fails.
+//! - JSON 6902 patches under `patches:` see `metadata.annotations` as an existing mapping
+//!   (kustomize keeps its bookkeeping there), so `add /metadata/annotations/x` works on an
+//!   object without annotations, while `add /metadata/labels/x` fails as it does in kubectl.
+//!   Under `patchesJson6902` that holds only for objects kustomize generated, renamed, gave a
+//!   namespace or JSON-patched under `patches:` before. `replace` on a missing key of an
+//!   existing mapping adds it; a missing parent or list index fails.
+//! - A strategic merge patch rebuilds the object's lists merged by one key (`env`, `containers`,
+//!   `volumes`, …): an element whose key repeats an earlier one's replaces it, in the earlier
+//!   one's place, as kustomize does.
 //!
 //! - A built-in transformer listed in `validators` fails the build when it changes a value,
 //!   as kustomize's does; kustomize also refuses one that only rewrites a field with the
@@ -127,6 +132,8 @@
 //!   env, ports, volume mounts, …) instead of the full OpenAPI schema; lists the table does not
 //!   know are replaced, as kustomize does for lists without a merge strategy. The directives
 //!   `$setElementOrder`, `$retainKeys` and `$deleteFromPrimitiveList` are dropped, not applied.
+//!   Repeated keys in lists merged by two keys (container `ports`) are kept, where kustomize
+//!   collapses them too.
 //! - YAML anchors and aliases are expanded up to [`yaml::Limits`] (5,000,000 nodes per document,
 //!   1,000 levels, and 4,000,000 nodes and bytes added by aliases in the whole build); past
 //!   that the build fails. kustomize has no such bound: an alias bomb makes it exhaust memory.

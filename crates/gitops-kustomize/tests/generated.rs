@@ -542,9 +542,10 @@ impl Gen {
         self.patches("components/hardening", &mut fields);
         if self.generated && self.rng.chance(60) {
             let app = *self.rng.pick(&self.apps.clone());
+            let behavior = *self.rng.pick(&["merge", "merge", "replace"]);
             fields.insert(
                 "configMapGenerator".into(),
-                json!([{ "name": format!("{app}-config"), "behavior": "merge", "literals": ["HARDENED=true"] }]),
+                json!([{ "name": format!("{app}-config"), "behavior": behavior, "literals": ["HARDENED=true", "PORT=9090"] }]),
             );
         }
         self.put(
@@ -626,10 +627,12 @@ impl Gen {
                 ]),
             );
             if self.rng.chance(50) {
-                fields.insert(
-                    "secretGenerator".into(),
-                    json!([{ "name": format!("{app}-secret"), "behavior": "merge", "literals": ["token=t0ken"] }]),
-                );
+                let behavior = *self.rng.pick(&["merge", "replace"]);
+                let mut secret = json!({ "name": format!("{app}-secret"), "behavior": behavior, "literals": ["token=t0ken"] });
+                if self.rng.chance(30) {
+                    secret["type"] = json!("Opaque");
+                }
+                fields.insert("secretGenerator".into(), json!([secret]));
             }
         }
         if self.rng.chance(15) {
