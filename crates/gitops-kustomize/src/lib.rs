@@ -60,7 +60,7 @@
 //!
 //! # Not supported (a clear [`Error::Unsupported`], never ignored)
 //! Remote resources (git and HTTP URLs), helm charts (`helmCharts`, and the built-in
-//! `HelmChartInflationGenerator`), the built-in `IAMPolicyGenerator`, exec/Go/container
+//! `HelmChartInflationGenerator`), exec/Go/container
 //! plugins (any `generators`, `transformers` or `validators` entry whose `apiVersion` is not
 //! `builtin`). Post-build
 //! substitution (`${var}`) is not a kustomize feature; it lives in gitops-core.

@@ -268,7 +268,7 @@ fn make(
     Ok((r, behavior))
 }
 
-fn absorb(
+pub(crate) fn absorb(
     layer: &Layer,
     ra: &mut Vec<Resource>,
     mut r: Resource,

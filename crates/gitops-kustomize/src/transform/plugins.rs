@@ -12,9 +12,10 @@
 //! `HashTransformer`, `ImageTagTransformer`, `LabelTransformer`, `NamespaceTransformer`,
 //! `PatchJson6902Transformer`, `PatchStrategicMergeTransformer`, `PatchTransformer`,
 //! `PrefixSuffixTransformer`, `PrefixTransformer`, `SuffixTransformer`,
-//! `ReplacementTransformer`, `ReplicaCountTransformer` and `ValueAddTransformer`.
-//! `IAMPolicyGenerator`, `HelmChartInflationGenerator` and exec/Go/container plugins stay a
-//! clear [`Error::Unsupported`]; other kinds fail as kustomize fails on them.
+//! `ReplacementTransformer`, `ReplicaCountTransformer`, `ValueAddTransformer` and
+//! `IAMPolicyGenerator` (GKE workload identity: a ServiceAccount annotated with its Google
+//! service account). `HelmChartInflationGenerator` and exec/Go/container plugins stay a clear
+//! [`Error::Unsupported`]; other kinds fail as kustomize fails on them.
 
 use serde_json::{Map, Value};
 
@@ -131,6 +132,21 @@ pub(crate) fn generators(
 ) -> Result<(), Error> {
     for c in configs(b, layer, Role::Generator, &layer.k.generators)? {
         let kind = builtin_kind(&c, Role::Generator)?;
+        if kind == "IAMPolicyGenerator" {
+            let r = iam_policy(&c.source, &c.doc)?;
+            let origin = b.origins.then(|| c.origin());
+            super::generators::absorb(
+                layer,
+                ra,
+                r,
+                crate::resource::Behavior::Create,
+                "generators",
+            )?;
+            if let (Some(origin), Some(last)) = (origin, ra.last_mut()) {
+                last.origin = Some(origin);
+            }
+            continue;
+        }
         let secret = kind == "SecretGenerator";
         // The generator's arguments are the configuration's top-level fields; its name and
         // namespace default to the configuration's own, as kustomize's plugins read them.
@@ -185,6 +201,65 @@ pub(crate) fn generators(
         }
     }
     Ok(())
+}
+
+/// `IAMPolicyGenerator`: the Kubernetes ServiceAccount of GKE workload identity, annotated
+/// with the Google service account it acts as. Its arguments are read as kustomize reads them
+/// (`cloud`, `kubernetesService.{name,namespace}`, `serviceAccount.{name,projectId}`; other
+/// fields ignored); only the `gke` cloud exists.
+fn iam_policy(source: &str, doc: &Map<String, Value>) -> Result<Resource, Error> {
+    let text = |path: &[&str]| -> Result<String, Error> {
+        let mut v = &Value::Null;
+        for (i, key) in path.iter().enumerate() {
+            let next = if i == 0 { doc.get(*key) } else { v.get(*key) };
+            match next {
+                Some(next) => v = next,
+                None => return Ok(String::new()),
+            }
+        }
+        match v {
+            Value::Null => Ok(String::new()),
+            other => scalar_text(other).ok_or_else(|| {
+                invalid(
+                    source,
+                    format!("IAMPolicyGenerator.{}: expected a string", path.join(".")),
+                )
+            }),
+        }
+    };
+    let cloud = text(&["cloud"])?;
+    if cloud != "gke" {
+        return Err(invalid(
+            source,
+            format!("IAMPolicyGenerator: cloud provider {cloud} not supported yet"),
+        ));
+    }
+    let (name, namespace) = (
+        text(&["kubernetesService", "name"])?,
+        text(&["kubernetesService", "namespace"])?,
+    );
+    let account = format!(
+        "{}@{}.iam.gserviceaccount.com",
+        text(&["serviceAccount", "name"])?,
+        text(&["serviceAccount", "projectId"])?
+    );
+    let mut metadata = Map::new();
+    metadata.insert(
+        "annotations".into(),
+        Value::Object(Map::from_iter([(
+            "iam.gke.io/gcp-service-account".to_string(),
+            Value::String(account),
+        )])),
+    );
+    metadata.insert("name".into(), Value::String(name));
+    if !namespace.is_empty() {
+        metadata.insert("namespace".into(), Value::String(namespace));
+    }
+    let mut object = Map::new();
+    object.insert("apiVersion".into(), Value::String("v1".into()));
+    object.insert("kind".into(), Value::String("ServiceAccount".into()));
+    object.insert("metadata".into(), Value::Object(metadata));
+    Ok(Resource::new(Value::Object(object)))
 }
 
 /// Runs the kustomization's `transformers:` entries over `ra`; returns the origin of each
@@ -409,7 +484,7 @@ fn builtin_kind(c: &Config, role: Role) -> Result<&'static str, Error> {
             format!("{}: plugin {kind} ({name}) is not a {what}", role.field()),
         ));
     }
-    if found == "IAMPolicyGenerator" || found == "HelmChartInflationGenerator" {
+    if found == "HelmChartInflationGenerator" {
         return Err(Error::Unsupported {
             path: c.source.clone(),
             feature: format!("{}: built-in {found}", role.field()),
