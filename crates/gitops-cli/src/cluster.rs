@@ -112,37 +112,186 @@ impl ClusterArgs {
     }
 }
 
-/// What `get` lists.
-#[derive(Clone, Copy, clap::ValueEnum)]
-pub(crate) enum GetWhat {
-    /// Every kind.
-    All,
-    /// GitRepository objects.
-    #[value(alias = "source")]
-    Sources,
-    /// Kustomization objects.
-    #[value(alias = "kustomization", alias = "ks")]
-    Kustomizations,
-    /// ImageRepository, ImagePolicy and ImageUpdateAutomation objects.
-    #[value(alias = "image")]
-    Images,
-    /// Receiver objects.
-    #[value(alias = "receiver")]
-    Receivers,
+/// `gitops get`, in the shapes of `flux get`.
+#[derive(Subcommand)]
+pub(crate) enum GetCommand {
+    /// Every Flux object, one table per kind, names as `kind/name` (`flux get all`).
+    All(GetFlags),
+    /// Sources: `git` (GitRepository) or `all`.
+    #[command(subcommand, alias = "source")]
+    Sources(GetSources),
+    /// Kustomizations.
+    #[command(alias = "kustomization", alias = "ks")]
+    Kustomizations(GetFlags),
+    /// Image automation: `repository`, `policy`, `update` or `all`.
+    #[command(subcommand, alias = "image")]
+    Images(GetImages),
+    /// Alerts.
+    #[command(alias = "alert")]
+    Alerts(GetFlags),
+    /// Alert providers.
+    #[command(name = "alert-providers", alias = "alert-provider")]
+    AlertProviders(GetFlags),
+    /// Receivers.
+    #[command(alias = "receiver")]
+    Receivers(GetFlags),
 }
 
-/// `gitops get WHAT`.
+/// `gitops get sources KIND`.
+#[derive(Subcommand)]
+pub(crate) enum GetSources {
+    /// GitRepository objects.
+    Git(GetFlags),
+    /// Every source kind, names as `kind/name`.
+    All(GetFlags),
+}
+
+/// `gitops get images KIND`.
+#[derive(Subcommand)]
+pub(crate) enum GetImages {
+    /// ImageRepository objects.
+    Repository(GetFlags),
+    /// ImagePolicy objects.
+    Policy(GetFlags),
+    /// ImageUpdateAutomation objects.
+    Update(GetFlags),
+    /// All three, names as `kind/name`.
+    All(GetFlags),
+}
+
+/// What every `get` takes.
 #[derive(clap::Args)]
-pub(crate) struct GetArgs {
-    /// `all`, `sources` (GitRepository), `kustomizations`, `images` (ImageRepository,
-    /// ImagePolicy, ImageUpdateAutomation) or `receivers`; `all` adds Provider and Alert.
-    #[arg(value_enum)]
-    what: GetWhat,
+pub(crate) struct GetFlags {
+    /// Only the object of this name.
+    name: Option<String>,
     /// List the objects of every namespace.
     #[arg(short = 'A', long)]
     all_namespaces: bool,
+    /// Only objects whose condition of this type (any case) has this status, as `flux get`
+    /// filters: `ready=false`, `stalled=true`. A missing condition counts as `Unknown`.
+    #[arg(long, value_name = "CONDITION=STATUS", value_parser = parse_status_selector)]
+    status_selector: Option<(String, String)>,
     #[command(flatten)]
     cluster: ClusterArgs,
+}
+
+fn parse_status_selector(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(condition, status)| (condition.trim().to_owned(), status.trim().to_owned()))
+        .filter(|(condition, status)| !condition.is_empty() && !status.is_empty())
+        .ok_or_else(|| format!("expected CONDITION=STATUS (ready=false), got {text:?}"))
+}
+
+/// The Flux kinds `get` lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FluxKind {
+    GitRepository,
+    Kustomization,
+    ImageRepository,
+    ImagePolicy,
+    ImageUpdateAutomation,
+    Provider,
+    Alert,
+    Receiver,
+}
+
+/// Which objects one `get` lists: the kinds, in table order; whether names carry their kind
+/// (several kinds at once); the word for "no objects found".
+struct Selection {
+    kinds: Vec<FluxKind>,
+    several: bool,
+    noun: &'static str,
+}
+
+impl GetCommand {
+    fn selection(self) -> (Selection, GetFlags) {
+        use FluxKind as K;
+        let one = |kind: FluxKind, noun: &'static str, flags: GetFlags| {
+            let selection = Selection {
+                kinds: vec![kind],
+                several: false,
+                noun,
+            };
+            (selection, flags)
+        };
+        match self {
+            GetCommand::All(flags) => (
+                Selection {
+                    kinds: vec![
+                        K::GitRepository,
+                        K::Kustomization,
+                        K::ImageRepository,
+                        K::ImagePolicy,
+                        K::ImageUpdateAutomation,
+                        K::Provider,
+                        K::Alert,
+                        K::Receiver,
+                    ],
+                    several: true,
+                    noun: "Flux",
+                },
+                flags,
+            ),
+            GetCommand::Sources(GetSources::Git(flags)) => {
+                one(K::GitRepository, "GitRepository", flags)
+            }
+            GetCommand::Sources(GetSources::All(flags)) => (
+                Selection {
+                    kinds: vec![K::GitRepository],
+                    several: true,
+                    noun: "source",
+                },
+                flags,
+            ),
+            GetCommand::Kustomizations(flags) => one(K::Kustomization, "Kustomization", flags),
+            GetCommand::Images(GetImages::Repository(flags)) => {
+                one(K::ImageRepository, "ImageRepository", flags)
+            }
+            GetCommand::Images(GetImages::Policy(flags)) => {
+                one(K::ImagePolicy, "ImagePolicy", flags)
+            }
+            GetCommand::Images(GetImages::Update(flags)) => {
+                one(K::ImageUpdateAutomation, "ImageUpdateAutomation", flags)
+            }
+            GetCommand::Images(GetImages::All(flags)) => (
+                Selection {
+                    kinds: vec![K::ImageRepository, K::ImagePolicy, K::ImageUpdateAutomation],
+                    several: true,
+                    noun: "image",
+                },
+                flags,
+            ),
+            GetCommand::Alerts(flags) => one(K::Alert, "Alert", flags),
+            GetCommand::AlertProviders(flags) => one(K::Provider, "Provider", flags),
+            GetCommand::Receivers(flags) => one(K::Receiver, "Receiver", flags),
+        }
+    }
+}
+
+/// What a `get` keeps of the objects it lists.
+struct Filter {
+    name: Option<String>,
+    status: Option<(String, String)>,
+}
+
+impl Filter {
+    fn keeps<K: FluxObject>(&self, object: &K) -> bool {
+        let name = object.meta().name.as_deref().unwrap_or_default();
+        if self.name.as_deref().is_some_and(|wanted| wanted != name) {
+            return false;
+        }
+        match &self.status {
+            None => true,
+            Some((condition, status)) => {
+                let found = object
+                    .conditions()
+                    .iter()
+                    .find(|c| c.type_.eq_ignore_ascii_case(condition))
+                    .map_or("Unknown", |c| c.status.as_str());
+                found.eq_ignore_ascii_case(status)
+            }
+        }
+    }
 }
 
 /// `gitops events`.
@@ -196,10 +345,15 @@ pub(crate) async fn suspend_command(command: TargetCommand) -> anyhow::Result<Ex
 }
 
 /// Runs `get`.
-pub(crate) async fn get_command(args: GetArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn get_command(command: GetCommand) -> anyhow::Result<ExitCode> {
+    let (selection, flags) = command.selection();
+    let filter = Filter {
+        name: flags.name,
+        status: flags.status_selector,
+    };
     within(
-        args.cluster.timeout,
-        get(args.what, args.all_namespaces, &args.cluster),
+        flags.cluster.timeout,
+        get(&selection, &filter, flags.all_namespaces, &flags.cluster),
     )
     .await
 }
@@ -581,44 +735,39 @@ impl GetRow {
 }
 
 async fn get(
-    what: GetWhat,
+    selection: &Selection,
+    filter: &Filter,
     all_namespaces: bool,
     cluster: &ClusterArgs,
 ) -> anyhow::Result<ExitCode> {
+    use FluxKind as K;
     let client = cluster.client().await?;
     let ns = (!all_namespaces).then_some(cluster.namespace.as_str());
-    let (all, images) = (
-        matches!(what, GetWhat::All),
-        matches!(what, GetWhat::Images),
-    );
-    let several = all || images;
+    // Listing every kind tolerates a kind whose CRD is not installed, as `flux get all` does.
+    let tolerate = selection.several;
     let mut sections = Vec::new();
-    if all || matches!(what, GetWhat::Sources) {
-        sections.push(section::<GitRepository>(&client, ns, several).await?);
+    for kind in &selection.kinds {
+        let (c, f) = (&client, filter);
+        sections.push(match kind {
+            K::GitRepository => section::<GitRepository>(c, ns, f, tolerate).await?,
+            K::Kustomization => section::<Kustomization>(c, ns, f, tolerate).await?,
+            K::ImageRepository => section::<ImageRepository>(c, ns, f, tolerate).await?,
+            K::ImagePolicy => section::<ImagePolicy>(c, ns, f, tolerate).await?,
+            K::ImageUpdateAutomation => {
+                section::<ImageUpdateAutomation>(c, ns, f, tolerate).await?
+            }
+            K::Provider => section::<Provider>(c, ns, f, tolerate).await?,
+            K::Alert => section::<Alert>(c, ns, f, tolerate).await?,
+            K::Receiver => section::<Receiver>(c, ns, f, tolerate).await?,
+        });
     }
-    if all || matches!(what, GetWhat::Kustomizations) {
-        sections.push(section::<Kustomization>(&client, ns, several).await?);
-    }
-    if several {
-        sections.push(section::<ImageRepository>(&client, ns, several).await?);
-        sections.push(section::<ImagePolicy>(&client, ns, several).await?);
-        sections.push(section::<ImageUpdateAutomation>(&client, ns, several).await?);
-    }
-    if all {
-        sections.push(section::<Provider>(&client, ns, several).await?);
-        sections.push(section::<Alert>(&client, ns, several).await?);
-    }
-    if all || matches!(what, GetWhat::Receivers) {
-        sections.push(section::<Receiver>(&client, ns, several).await?);
-    }
-    let table = format_get(&sections, several, all_namespaces);
+    let table = format_get(&sections, selection.several, all_namespaces);
     if table.is_empty() {
-        let kind = match what {
-            GetWhat::All => "Flux",
-            GetWhat::Images => "image",
-            _ => &sections[0].kind,
+        let what = match &filter.name {
+            Some(name) => format!("{} object {name}", selection.noun),
+            None => format!("{} objects", selection.noun),
         };
-        eprintln!("✗ no {kind} objects found {}", place(ns));
+        eprintln!("✗ no {what} found {}", place(ns));
     } else {
         print!("{table}");
     }
@@ -637,6 +786,7 @@ fn place(ns: Option<&str>) -> String {
 async fn section<K: Flux>(
     client: &Client,
     ns: Option<&str>,
+    filter: &Filter,
     tolerate_missing: bool,
 ) -> anyhow::Result<Section> {
     let kind = kind_of::<K>();
@@ -651,7 +801,11 @@ async fn section<K: Flux>(
             return Err(error).with_context(|| format!("cannot list {kind} objects {}", place(ns)));
         }
     };
-    let mut rows: Vec<GetRow> = objects.iter().map(GetRow::of).collect();
+    let mut rows: Vec<GetRow> = objects
+        .iter()
+        .filter(|o| filter.keeps(*o))
+        .map(GetRow::of)
+        .collect();
     rows.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     Ok(Section { kind, rows })
 }

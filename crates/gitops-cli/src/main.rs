@@ -70,8 +70,10 @@ enum Command {
     /// Image automation.
     #[command(subcommand)]
     Image(image::ImageCommand),
-    /// List Flux objects with their revision and readiness, like `flux get`.
-    Get(cluster::GetArgs),
+    /// List Flux objects with their revision and readiness, in `flux get`'s shapes (`get all`,
+    /// `get sources git`, `get ks`, `get images policy`, `--status-selector ready=false`).
+    #[command(subcommand)]
+    Get(cluster::GetCommand),
     /// Stop reconciling an object (`spec.suspend: true`).
     #[command(subcommand)]
     Suspend(cluster::TargetCommand),
@@ -108,7 +110,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apply(args) => apply::apply(args).await,
         Command::Source(command) => source::run(command).await,
         Command::Image(command) => image::run(command).await,
-        Command::Get(args) => cluster::get_command(args).await,
+        Command::Get(command) => cluster::get_command(command).await,
         Command::Suspend(command) => cluster::suspend_command(command).await,
         Command::Resume(command) => cluster::resume_command(command).await,
         Command::Helm(command) => Ok(helm::run(command)),

@@ -271,7 +271,76 @@ async fn get_lists_each_kind_with_revision_readiness_and_message() {
     assert_eq!(row(&table, "apps")["READY"], "True", "{kustomizations}");
     assert_eq!(row(&table, "infra")["READY"], "False", "{kustomizations}");
 
-    let sources = gitops(kube, &["get", "sources", "-A"]).await;
+    // The shapes of `flux get`: an alias, a name, a status selector.
+    let failing = gitops(
+        kube,
+        &["get", "ks", "--status-selector", "ready=false", "-n", &ns],
+    )
+    .await;
+    assert_eq!(failing.code, Some(0), "{failing}");
+    let table = rows(&failing.stdout);
+    assert_eq!(table.len(), 1, "{failing}");
+    assert_eq!(row(&table, "infra")["READY"], "False", "{failing}");
+    let ready = gitops(
+        kube,
+        &[
+            "get",
+            "kustomization",
+            "--status-selector",
+            "Ready=True",
+            "-n",
+            &ns,
+        ],
+    )
+    .await;
+    assert_eq!(rows(&ready.stdout).len(), 1, "{ready}");
+    assert_eq!(
+        row(&rows(&ready.stdout), "apps")["READY"],
+        "True",
+        "{ready}"
+    );
+    let named = gitops(kube, &["get", "kustomizations", "apps", "-n", &ns]).await;
+    assert_eq!(rows(&named.stdout).len(), 1, "{named}");
+    let absent = gitops(kube, &["get", "ks", "nope", "-n", &ns]).await;
+    assert_eq!(absent.code, Some(0), "{absent}");
+    assert!(
+        absent.stderr.contains(&format!(
+            "no Kustomization object nope found in {ns} namespace"
+        )),
+        "{absent}"
+    );
+    let bad = gitops(
+        kube,
+        &["get", "ks", "--status-selector", "ready", "-n", &ns],
+    )
+    .await;
+    assert_eq!(bad.code, Some(2), "{bad}");
+    assert!(bad.stderr.contains("CONDITION=STATUS"), "{bad}");
+    let all_sources = gitops(kube, &["get", "sources", "all", "-n", &ns]).await;
+    assert_eq!(
+        row(&rows(&all_sources.stdout), "gitrepository/flux-system")["REVISION"],
+        REVISION,
+        "{all_sources}"
+    );
+    for (what, kind) in [
+        (&["get", "images", "policy"][..], "ImagePolicy"),
+        (&["get", "images", "repository"][..], "ImageRepository"),
+        (&["get", "images", "update"][..], "ImageUpdateAutomation"),
+        (&["get", "alerts"][..], "Alert"),
+        (&["get", "alert-providers"][..], "Provider"),
+        (&["get", "receivers"][..], "Receiver"),
+    ] {
+        let args: Vec<&str> = what.iter().copied().chain(["-n", ns.as_str()]).collect();
+        let none = gitops(kube, &args).await;
+        assert_eq!(none.code, Some(0), "{none}");
+        assert!(
+            none.stderr
+                .contains(&format!("no {kind} objects found in {ns} namespace")),
+            "{none}"
+        );
+    }
+
+    let sources = gitops(kube, &["get", "sources", "git", "-A"]).await;
     assert_eq!(sources.code, Some(0), "{sources}");
     let table = rows(&sources.stdout);
     let ours = table
@@ -281,7 +350,7 @@ async fn get_lists_each_kind_with_revision_readiness_and_message() {
     assert_eq!(ours["NAME"], "flux-system");
     assert_eq!(ours["REVISION"], REVISION);
 
-    let images = gitops(kube, &["get", "images", "-n", &ns]).await;
+    let images = gitops(kube, &["get", "images", "all", "-n", &ns]).await;
     assert_eq!(images.code, Some(0), "{images}");
     assert_eq!(images.stdout, "");
     assert!(
