@@ -75,9 +75,9 @@ pub(crate) enum ImageTarget {
 #[derive(clap::Args)]
 pub(crate) struct TargetArgs {
     /// The object's name.
-    name: String,
+    pub(crate) name: String,
     #[command(flatten)]
-    cluster: ClusterArgs,
+    pub(crate) cluster: ClusterArgs,
 }
 
 /// How the Flux commands reach the cluster.
@@ -85,17 +85,17 @@ pub(crate) struct TargetArgs {
 pub(crate) struct ClusterArgs {
     /// The kubeconfig file; by default `KUBECONFIG`, `~/.kube/config` or the in-cluster account.
     #[arg(long)]
-    kubeconfig: Option<PathBuf>,
+    pub(crate) kubeconfig: Option<PathBuf>,
     /// The namespace of the objects.
     #[arg(short, long, default_value = "flux-system")]
-    namespace: String,
+    pub(crate) namespace: String,
     /// How long to wait for a reconciliation, or for the API server (`30s`, `5m`, `1h`).
     #[arg(long, default_value = "5m", value_parser = parse_timeout)]
-    timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 impl ClusterArgs {
-    async fn client(&self) -> anyhow::Result<Client> {
+    pub(crate) async fn client(&self) -> anyhow::Result<Client> {
         let config = match &self.kubeconfig {
             Some(path) => {
                 let kubeconfig = kube::config::Kubeconfig::read_from(path)
@@ -385,7 +385,7 @@ fn exit(ready: bool) -> ExitCode {
 }
 
 /// Bounds a command that only talks to the API server.
-async fn within(
+pub(crate) async fn within(
     timeout: Duration,
     command: impl Future<Output = anyhow::Result<ExitCode>>,
 ) -> anyhow::Result<ExitCode> {

@@ -8,9 +8,9 @@
 //! found differences and 2 on error, as `kubectl diff` does.
 //!
 //! One module per subcommand family: `build`, `sops`, `source`, `image`, `helm`, `apply`
-//! (`diff` and `apply`), `local` (`reconcile local`) and `cluster` (`get`, `reconcile
+//! (`diff` and `apply`), `local` (`reconcile local`), `cluster` (`get`, `reconcile
 //! source|kustomization|image`, `suspend`, `resume`, `events` against a cluster where a
-//! controller reconciles Flux's objects, as the `flux` CLI does).
+//! controller reconciles Flux's objects, as the `flux` CLI does), `tree` and `export`.
 //!
 //! `build`, `diff` and `apply` bound what a render may read to one repository root, as Flux
 //! bounds it to the source artifact: `--root DIR` when given, else the enclosing Git work tree
@@ -25,12 +25,14 @@ mod apply;
 mod build;
 mod cluster;
 mod common;
+mod export;
 mod helm;
 mod image;
 mod local;
 mod root;
 mod sops;
 mod source;
+mod tree;
 
 use std::process::ExitCode;
 
@@ -85,6 +87,13 @@ enum Command {
     Helm(helm::HelmCommand),
     /// List the Kubernetes events of Flux objects, oldest first, like `flux events`.
     Events(cluster::EventsArgs),
+    /// Print a Kustomization's inventory as a tree, nested through the Kustomizations it
+    /// applies, like `flux tree`.
+    #[command(subcommand)]
+    Tree(tree::TreeCommand),
+    /// Print Flux objects as clean YAML to apply elsewhere, like `flux export`.
+    #[command(subcommand)]
+    Export(export::ExportCommand),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -115,5 +124,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Resume(command) => cluster::resume_command(command).await,
         Command::Helm(command) => Ok(helm::run(command)),
         Command::Events(args) => cluster::events_command(args).await,
+        Command::Tree(command) => tree::run(command).await,
+        Command::Export(command) => export::run(command).await,
     }
 }

@@ -602,3 +602,86 @@ async fn events_lists_the_events_of_flux_objects() {
         "{everywhere}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tree_nests_inventories_and_export_writes_clean_objects() {
+    let Some(kube) = gitops_testenv::require_kube() else {
+        return;
+    };
+    let (client, ns) = fixture(kube).await;
+    let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), &ns);
+    // What a controller would have recorded: apps applied a Namespace, a Deployment and the
+    // infra Kustomization; infra applied a ConfigMap.
+    let entry = |id: String, v: &str| json!({ "id": id, "v": v });
+    set_status(
+        &kustomizations,
+        "apps",
+        json!({ "inventory": { "entries": [
+            entry("_apps__Namespace".into(), "v1"),
+            entry("apps_web_apps_Deployment".into(), "v1"),
+            entry(format!("{ns}_infra_kustomize.toolkit.fluxcd.io_Kustomization"), "v1"),
+        ]}}),
+    )
+    .await;
+    set_status(
+        &kustomizations,
+        "infra",
+        json!({ "inventory": { "entries": [entry("infra_settings__ConfigMap".into(), "v1")] }}),
+    )
+    .await;
+
+    let tree = gitops(kube, &["tree", "kustomization", "apps", "-n", &ns]).await;
+    assert_eq!(tree.code, Some(0), "{tree}");
+    assert_eq!(
+        tree.stdout,
+        format!(
+            "Kustomization/{ns}/apps\n\
+             ├── Deployment/apps/web\n\
+             ├── Kustomization/{ns}/infra\n\
+             │   └── ConfigMap/infra/settings\n\
+             └── Namespace/apps\n"
+        ),
+        "{tree}"
+    );
+    let missing = gitops(kube, &["tree", "ks", "nope", "-n", &ns]).await;
+    assert_eq!(missing.code, Some(2), "{missing}");
+    assert!(missing.stderr.contains("not found"), "{missing}");
+
+    let export = gitops(kube, &["export", "kustomization", "apps", "-n", &ns]).await;
+    assert_eq!(export.code, Some(0), "{export}");
+    assert!(
+        export.stdout.starts_with(&format!(
+            "---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: apps\n  namespace: {ns}\nspec:\n"
+        )),
+        "{export}"
+    );
+    for server_field in [
+        "status:",
+        "uid:",
+        "resourceVersion:",
+        "managedFields:",
+        "inventory",
+    ] {
+        assert!(
+            !export.stdout.contains(server_field),
+            "{server_field} in {export}"
+        );
+    }
+    // What export writes applies back as the same object.
+    let exported: Vec<gitops::Object> =
+        gitops::object::parse_yaml("export", &export.stdout).unwrap();
+    assert_eq!(exported.len(), 1);
+    let spec = serde_json::to_value(&kustomizations.get("apps").await.unwrap().spec).unwrap();
+    assert_eq!(exported[0].value()["spec"], spec, "{export}");
+
+    let all = gitops(kube, &["export", "source", "git", "--all", "-n", &ns]).await;
+    assert_eq!(all.code, Some(0), "{all}");
+    assert_eq!(all.stdout.matches("---\n").count(), 1, "{all}");
+    assert!(
+        all.stdout
+            .contains("url: https://git.example.com/fleet.git"),
+        "{all}"
+    );
+    let neither = gitops(kube, &["export", "kustomization", "-n", &ns]).await;
+    assert_eq!(neither.code, Some(2), "{neither}");
+}
