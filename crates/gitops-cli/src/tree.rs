@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use gitops::ObjectRef;
 use gitops::flux::Kustomization;
-use gitops::inventory::Inventory;
 use kube::Api;
 
 use crate::cluster::{TargetArgs, within};
@@ -88,14 +87,7 @@ async fn tree(target: &TargetArgs) -> anyhow::Result<ExitCode> {
             }
             continue;
         };
-        let entries = ks
-            .status
-            .as_ref()
-            .and_then(|s| s.inventory.as_ref())
-            .map(|i| i.entries.clone())
-            .unwrap_or_default();
-        let location = format!("Kustomization {ns}/{}", id.name);
-        let inventory = Inventory::from_entries(&location, &entries)?;
+        let inventory = ks.inventory()?;
         let mut items: Vec<ObjectRef> = inventory.iter().cloned().collect();
         items.sort_by_key(label);
         queue.extend(items.iter().filter(|c| is_kustomization(c)).cloned());

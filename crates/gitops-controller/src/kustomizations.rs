@@ -303,17 +303,7 @@ async fn finalize(ctx: &Ctx, key: &Key, ks: &Kustomization) -> anyhow::Result<Ac
         return Ok(Action::AwaitChange);
     }
     if ks.spec.prune && !ks.spec.suspend {
-        let entries = ks
-            .status
-            .as_ref()
-            .and_then(|s| s.inventory.as_ref())
-            .map(|i| i.entries.clone())
-            .unwrap_or_default();
-        let location = format!(
-            "Kustomization {}/{} status.inventory",
-            key.namespace, key.name
-        );
-        let owned = gitops_core::Inventory::from_entries(&location, &entries)?;
+        let owned = ks.inventory()?;
         let doomed = owned.stale(&gitops_core::Inventory::new());
         // Only what still carries this Kustomization's labels: an object another one took
         // over since stays.

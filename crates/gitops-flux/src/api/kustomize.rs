@@ -229,3 +229,24 @@ flux_kind!(
     /// A path of a source, built and applied (`kustomize.toolkit.fluxcd.io`).
     Kustomization, KustomizationSpec, KustomizationStatus, "kustomize.toolkit.fluxcd.io", "kustomizations"
 );
+
+impl Kustomization {
+    /// The objects its `status.inventory` says it applied (empty when it has none yet).
+    ///
+    /// # Errors
+    /// An entry whose id is not Flux's `<namespace>_<name>_<group>_<kind>`, named with this
+    /// object.
+    pub fn inventory(&self) -> Result<gitops_core::Inventory, gitops_core::inventory::Error> {
+        let entries = self
+            .status
+            .as_ref()
+            .and_then(|s| s.inventory.as_ref())
+            .map_or(&[][..], |i| i.entries.as_slice());
+        let location = format!(
+            "Kustomization {}/{} status.inventory",
+            self.metadata.namespace.as_deref().unwrap_or_default(),
+            self.metadata.name.as_deref().unwrap_or_default()
+        );
+        gitops_core::Inventory::from_entries(&location, entries)
+    }
+}
