@@ -10,7 +10,7 @@
 //! One module per subcommand family: `build`, `sops`, `source`, `image`, `helm`, `apply`
 //! (`diff` and `apply`), `local` (`reconcile local`), `cluster` (`get`, `reconcile
 //! source|kustomization|image`, `suspend`, `resume`, `events` against a cluster where a
-//! controller reconciles Flux's objects, as the `flux` CLI does), `tree` and `export`.
+//! controller reconciles Flux's objects, as the `flux` CLI does), `tree`, `export` and `logs`.
 //!
 //! `build`, `diff` and `apply` bound what a render may read to one repository root, as Flux
 //! bounds it to the source artifact: `--root DIR` when given, else the enclosing Git work tree
@@ -29,6 +29,7 @@ mod export;
 mod helm;
 mod image;
 mod local;
+mod logs;
 mod root;
 mod sops;
 mod source;
@@ -94,6 +95,9 @@ enum Command {
     /// Print Flux objects as clean YAML to apply elsewhere, like `flux export`.
     #[command(subcommand)]
     Export(export::ExportCommand),
+    /// Print the controller's log lines (from its pods, or `--from-file`), filtered by level
+    /// and object, like `flux logs`.
+    Logs(logs::LogsArgs),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -126,5 +130,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Events(args) => cluster::events_command(args).await,
         Command::Tree(command) => tree::run(command).await,
         Command::Export(command) => export::run(command).await,
+        Command::Logs(args) => logs::run(args).await,
     }
 }

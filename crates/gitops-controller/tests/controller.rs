@@ -272,11 +272,12 @@ async fn flux_objects_converge_prune_correct_drift_and_follow_new_images() {
     let storage = tempfile::tempdir().unwrap();
     let ports = Ports::free();
     let metrics_port = ports.metrics;
+    // JSON log lines, as in a cluster, so that `gitops logs` can read them at the end.
     let controller = start_controller(
         kube_env.kubeconfig_path(),
         &storage.path().join("storage"),
         ports,
-        &[],
+        &["--log-encoding", "json"],
     );
 
     // 4. Flux's objects: the GitRepository and the Provider in their beta versions, the
@@ -719,6 +720,49 @@ spec:
         "{}",
         controller.log()
     );
+
+    // 14. `gitops logs` reads the controller's JSON lines and keeps those about one object.
+    let log_file = storage.path().join("controller.jsonl");
+    std::fs::write(&log_file, controller.log()).unwrap();
+    let logs = support::cli()
+        .args([
+            "logs",
+            "--kind",
+            "kustomization",
+            "--name",
+            "apps",
+            "-n",
+            "flux-system",
+        ])
+        .arg("--from-file")
+        .arg(&log_file)
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&logs.stdout).to_string();
+    assert!(
+        logs.status.success(),
+        "{}",
+        String::from_utf8_lossy(&logs.stderr)
+    );
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.contains(" info Kustomization/flux-system/apps applied ")),
+        "{shown}"
+    );
+    assert!(
+        shown
+            .lines()
+            .all(|l| l.contains(" Kustomization/flux-system/apps ")),
+        "{shown}"
+    );
+    let errors = support::cli()
+        .args(["logs", "--level", "error", "--from-file"])
+        .arg(&log_file)
+        .output()
+        .unwrap();
+    let errors = String::from_utf8_lossy(&errors.stdout).to_string();
+    assert!(errors.lines().all(|l| l.contains(" error ")), "{errors}");
     drop(controller);
 }
 
