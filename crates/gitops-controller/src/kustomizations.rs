@@ -9,12 +9,9 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 use gitops_core::apply::{ApplyOptions, Owner};
 use gitops_core::condition::Conditions;
-use gitops_core::reconcile::Options;
+use gitops_core::reconcile::{Options, Stage};
 use gitops_core::render::{self, RenderRequest};
-use gitops_core::source::Error as SourceError;
-use gitops_core::{
-    Applier, Artifact, Decryptor, Fetch, Object, ObjectRef, Reconciler, Renderer, Revision, Source,
-};
+use gitops_core::{Applier, Decryptor, Object, Reconciler, Renderer, Revision};
 use gitops_flux::api::CommonMetadata;
 use gitops_flux::{FluxObject, Kustomization, StatusInventory};
 use gitops_kustomize::KustomizeRenderer;
@@ -137,9 +134,8 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
             return Ok(Action::Requeue(retry));
         }
     };
-    let mut reconciler = Reconciler::new(
+    let mut reconciler = Reconciler::for_artifacts(
         me,
-        Arc::new(ArtifactSource(artifact.clone())),
         Arc::new(ReadingArtifact {
             build: renderer(&plan),
             lock: ctx.artifact_lock(&source_key),
@@ -191,13 +187,9 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
         .as_ref()
         .and_then(|s| s.last_applied_revision.as_deref())
         .and_then(|r| r.parse().ok());
-    let result = reconciler.reconcile(last.as_ref()).await;
-    let result = match result {
-        Ok(outcome) => health_checks(ctx, &plan.health_checks, reconciler.options().timeout)
-            .await
-            .map(|()| outcome),
-        Err(failure) => Err(Err(failure)),
-    };
+    let result = reconciler
+        .reconcile_artifact(&artifact, last.as_ref())
+        .await;
 
     // 6. Status, metrics, and what comes next.
     let now = SystemTime::now();
@@ -259,26 +251,17 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
             }
             Ok(ctx.after_interval(key, every))
         }
-        Err(failed) => {
-            let (reason, message, stalled) = match failed {
-                Ok(message) => {
-                    conditions.mark_healthy(false, &message, generation, now);
-                    ("HealthCheckFailed", message, false)
-                }
-                Err(failure) => {
-                    let message = format!(
-                        "{} failed: {}",
-                        failure.stage,
-                        gitops_core::reconcile::error_chain(&failure.error)
-                    );
-                    tracing::warn!(object = %key, %message, "reconcile failed");
-                    (
-                        failure.stage.failure_reason(),
-                        message,
-                        failure.is_stalled(),
-                    )
-                }
-            };
+        Err(failure) => {
+            let message = format!(
+                "{} failed: {}",
+                failure.stage,
+                gitops_core::reconcile::error_chain(&failure.error)
+            );
+            tracing::warn!(object = %key, %message, "reconcile failed");
+            let (reason, stalled) = (failure.stage.failure_reason(), failure.is_stalled());
+            if failure.stage == Stage::Health {
+                conditions.mark_healthy(false, &message, generation, now);
+            }
             conditions.mark_failed(reason, &message, stalled, generation, now);
             ctx.write_status(
                 Kind::Kustomization,
@@ -488,29 +471,6 @@ async fn decryptor(
     Ok(Some(Arc::new(SopsDecryptor::from_secret(&object)?)))
 }
 
-/// `spec.healthChecks`: extra objects that must be healthy. `Err(Ok(message))` when one is not.
-async fn health_checks(
-    ctx: &Ctx,
-    refs: &[ObjectRef],
-    timeout: Duration,
-) -> Result<(), Result<String, gitops_core::reconcile::Failure>> {
-    if refs.is_empty() {
-        return Ok(());
-    }
-    match ctx.applier.wait(refs, timeout).await {
-        Ok(report) if report.is_healthy() => Ok(()),
-        Ok(report) => Err(Ok(format!(
-            "health check failed: {}",
-            report
-                .not_ready()
-                .map(|h| format!("{} {}", h.id, h.message))
-                .collect::<Vec<_>>()
-                .join("; ")
-        ))),
-        Err(error) => Err(Ok(format!("health check failed: {error}"))),
-    }
-}
-
 /// Why a dependency holds a Kustomization back, `None` when it does not: it must be Ready for
 /// its current generation, and when it reads the same source (`source`, whose current revision
 /// is `revision`) it must have applied that revision.
@@ -537,20 +497,6 @@ fn dependency_waits(
             Some("has not applied the source revision yet")
         }
         _ => None,
-    }
-}
-
-/// A source that hands out the artifact a GitRepository pass stored.
-struct ArtifactSource(Artifact);
-
-#[gitops_core::async_trait]
-impl Source for ArtifactSource {
-    async fn fetch(&self, last: Option<&Revision>) -> Result<Fetch, SourceError> {
-        Ok(if last == Some(&self.0.revision) {
-            Fetch::Unchanged(self.0.clone())
-        } else {
-            Fetch::Updated(self.0.clone())
-        })
     }
 }
 

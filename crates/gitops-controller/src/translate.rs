@@ -125,7 +125,7 @@ pub struct KustomizationPlan {
     pub substitute_from: Vec<SubstituteReference>,
     /// The Secret holding SOPS keys, when decryption is on and names one.
     pub decryption_secret: Option<String>,
-    /// `healthChecks`, as object references.
+    /// `healthChecks`, as object references (also in `options`).
     pub health_checks: Vec<ObjectRef>,
 }
 
@@ -185,11 +185,24 @@ pub fn kustomization(
     if let Some(target) = &spec.target_namespace {
         apply = apply.with_target_namespace(target);
     }
+    let health_checks: Vec<ObjectRef> = spec
+        .health_checks
+        .iter()
+        .map(|check| {
+            ObjectRef::from_api_version(
+                check.api_version.as_deref().unwrap_or("v1"),
+                &check.kind,
+                check.namespace.as_deref(),
+                &check.name,
+            )
+        })
+        .collect();
     let options = Options::default()
         .with_path(spec.path.clone().unwrap_or_else(|| ".".into()))
         .with_prune(spec.prune)
         .with_wait(spec.wait)
         .with_timeout(timeout)
+        .with_health_checks(health_checks.clone())
         .with_apply(apply)
         .with_substitute(substitute)
         .with_interval(interval)
@@ -230,18 +243,7 @@ pub fn kustomization(
         common_metadata: spec.common_metadata.clone(),
         substitute_from,
         decryption_secret,
-        health_checks: spec
-            .health_checks
-            .iter()
-            .map(|check| {
-                ObjectRef::from_api_version(
-                    check.api_version.as_deref().unwrap_or("v1"),
-                    &check.kind,
-                    check.namespace.as_deref(),
-                    &check.name,
-                )
-            })
-            .collect(),
+        health_checks,
     })
 }
 
@@ -538,6 +540,10 @@ mod tests {
                 ObjectRef::from_api_version("apps/v1", "Deployment", Some("prod"), "web"),
                 ObjectRef::from_api_version("v1", "ConfigMap", None, "settings"),
             ]
+        );
+        assert_eq!(
+            p.options.health_checks, p.health_checks,
+            "the pass waits for them"
         );
     }
 

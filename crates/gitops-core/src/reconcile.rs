@@ -14,8 +14,8 @@ use crate::event::reason;
 use crate::inventory::{self, InventoryStore, MemoryInventoryStore};
 use crate::render::{self, RenderRequest};
 use crate::{
-    Applier, ChangeSet, Decryptor, Event, HealthReport, Inventory, Notifier, Object, ObjectRef,
-    Renderer, Revision, Severity, Source, decrypt, object, source, substitute,
+    Applier, Artifact, ChangeSet, Decryptor, Event, Fetch, HealthReport, Inventory, Notifier,
+    Object, ObjectRef, Renderer, Revision, Severity, Source, decrypt, object, source, substitute,
 };
 
 /// The stage of a pass, as reported in failures and events.
@@ -199,6 +199,9 @@ pub struct Options {
     pub wait: bool,
     /// How long to wait for health.
     pub timeout: Duration,
+    /// Objects that must be healthy after the apply (Flux's `healthChecks`), applied by this
+    /// pass or not; waited for with [`timeout`](Self::timeout) whether or not `wait` is set.
+    pub health_checks: Vec<ObjectRef>,
     /// Apply options (force, target namespace).
     pub apply: ApplyOptions,
     /// Post-build variables; empty disables substitution.
@@ -219,6 +222,7 @@ impl Default for Options {
             allow_empty: false,
             wait: false,
             timeout: Duration::from_secs(300),
+            health_checks: Vec::new(),
             apply: ApplyOptions::default(),
             substitute: BTreeMap::new(),
             strict_substitution: false,
@@ -247,6 +251,8 @@ builder! {
     with_wait: wait: bool;
     /// Sets the health timeout.
     with_timeout: timeout: Duration;
+    /// Sets the objects that must be healthy after the apply.
+    with_health_checks: health_checks: Vec<ObjectRef>;
     /// Sets apply options.
     with_apply: apply: ApplyOptions;
     /// Sets post-build variables.
@@ -305,6 +311,17 @@ impl Reconciler {
         }
     }
 
+    /// A reconciler for a host that holds its artifacts and passes each to
+    /// [`reconcile_artifact`](Self::reconcile_artifact) (a controller whose source pass stored
+    /// it): it has no source of its own, and [`reconcile`](Self::reconcile) fails at the fetch.
+    pub fn for_artifacts(
+        object: ObjectRef,
+        renderer: Arc<dyn Renderer>,
+        applier: Arc<dyn Applier>,
+    ) -> Self {
+        Self::new(object, Arc::new(NoSource), renderer, applier)
+    }
+
     /// Decrypts with `decryptor`.
     pub fn with_decryptor(mut self, decryptor: Arc<dyn Decryptor>) -> Self {
         self.decryptor = Some(decryptor);
@@ -336,8 +353,28 @@ impl Reconciler {
 
     /// Runs one pass against the `last` revision applied, then notifies.
     pub async fn reconcile(&self, last: Option<&Revision>) -> Result<Outcome, Failure> {
+        self.run(None, last).await
+    }
+
+    /// Runs one pass on `artifact`, which the host already holds (a controller's source pass
+    /// stored it), against the `last` revision applied, then notifies: no fetch, the source
+    /// given at construction is not asked. The source counts as changed when `artifact`'s
+    /// revision is not `last`.
+    pub async fn reconcile_artifact(
+        &self,
+        artifact: &Artifact,
+        last: Option<&Revision>,
+    ) -> Result<Outcome, Failure> {
+        self.run(Some(artifact), last).await
+    }
+
+    async fn run(
+        &self,
+        held: Option<&Artifact>,
+        last: Option<&Revision>,
+    ) -> Result<Outcome, Failure> {
         let started = Instant::now();
-        let result = self.pass(last).await;
+        let result = self.pass(held, last).await;
         let duration = started.elapsed();
         match result {
             Ok(mut outcome) => {
@@ -365,15 +402,23 @@ impl Reconciler {
     }
 
     /// The pass itself, top to bottom. Every early return happens before anything is pruned.
-    async fn pass(&self, last: Option<&Revision>) -> Result<Outcome, Failure> {
+    async fn pass(
+        &self,
+        held: Option<&Artifact>,
+        last: Option<&Revision>,
+    ) -> Result<Outcome, Failure> {
         let opts = &self.options;
 
-        // 1. Fetch: the source returns the kept artifact when the revision did not move.
-        let fetch = self
-            .source
-            .fetch(last)
-            .await
-            .map_err(|e| self.failed(Stage::Fetch, None, e))?;
+        // 1. Fetch, unless the host holds the artifact: the source returns the kept artifact
+        //    when the revision did not move.
+        let fetch = match held {
+            Some(artifact) => Fetch::Updated(artifact.clone()),
+            None => self
+                .source
+                .fetch(last)
+                .await
+                .map_err(|e| self.failed(Stage::Fetch, None, e))?,
+        };
         let artifact = fetch.artifact();
         let rev = Some(&artifact.revision);
 
@@ -474,9 +519,17 @@ impl Reconciler {
                 .map_err(|e| self.failed(Stage::Inventory, rev, e).with_changes(&changes))?;
         }
 
-        // 8. Wait for health.
-        let health = if opts.wait {
-            let ids: Vec<ObjectRef> = next.iter().cloned().collect();
+        // 8. Wait for health: what was applied when `wait` is set, and the health checks.
+        let mut ids: Vec<ObjectRef> = Vec::new();
+        if opts.wait {
+            ids.extend(next.iter().cloned());
+        }
+        for id in &opts.health_checks {
+            if !ids.contains(id) {
+                ids.push(id.clone());
+            }
+        }
+        let health = if !ids.is_empty() {
             let report = self.applier.wait(&ids, opts.timeout).await;
             let report =
                 report.map_err(|e| self.failed(Stage::Health, rev, e).with_changes(&changes))?;
@@ -587,6 +640,22 @@ fn decrypt_objects(
             None => Ok(object),
         })
         .collect()
+}
+
+/// The source of a reconciler built with [`Reconciler::for_artifacts`].
+struct NoSource;
+
+#[async_trait::async_trait]
+impl Source for NoSource {
+    async fn fetch(&self, _last: Option<&Revision>) -> Result<Fetch, source::Error> {
+        Err(source::Error::Invalid {
+            url: String::new(),
+            message: "this reconciler has no source: it is given its artifacts \
+                      (Reconciler::reconcile_artifact)"
+                .into(),
+            source: None,
+        })
+    }
 }
 
 /// Whether an object carries SOPS metadata, the one encryption format Flux decrypts in renders.

@@ -470,3 +470,86 @@ async fn reads_after_the_first_pass_list_only_what_the_owner_manages() {
         );
     }
 }
+
+/// A host that holds its artifact (a controller's source pass stored it) hands it to the pass:
+/// nothing is fetched, and the source counts as changed only for a revision not applied yet.
+/// Health checks are part of the pass: an object that is healthy lets it succeed with a report,
+/// one that never becomes healthy fails it at the health stage after the objects were applied.
+#[tokio::test]
+async fn a_held_artifact_is_applied_without_a_fetch_and_health_checks_gate_the_pass() {
+    let Some(kube) = gitops_testenv::require_kube() else {
+        return;
+    };
+    let ns = kube.namespace().await;
+    let (applier, _) = common::applier(kube, KubeApplierOptions::default()).await;
+    let client = applier.client().clone();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("cm.yaml"),
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: held, namespace: {ns}}}\n"),
+    )
+    .unwrap();
+    let artifact = gitops_core::Source::fetch(&DirectorySource::new(dir.path()), None)
+        .await
+        .unwrap()
+        .artifact()
+        .clone();
+    let me = ObjectRef::new(
+        "kustomize.toolkit.fluxcd.io",
+        "v1",
+        "Kustomization",
+        Some(&ns),
+        "held",
+    );
+    let held = ObjectRef::new("", "v1", "ConfigMap", Some(&ns), "held");
+    let reconciler = Reconciler::for_artifacts(
+        me.clone(),
+        Arc::new(PlainRenderer::new()),
+        Arc::new(applier.clone()),
+    )
+    .with_options(Options::default().with_health_checks(vec![held.clone()]));
+
+    // Without an artifact there is nothing to fetch from.
+    let failure = reconciler.reconcile(None).await.expect_err("no source");
+    assert_eq!(failure.stage, gitops_core::reconcile::Stage::Fetch);
+
+    let outcome = reconciler
+        .reconcile_artifact(&artifact, None)
+        .await
+        .unwrap();
+    assert!(outcome.source_changed);
+    assert_eq!(outcome.changes.count(Action::Created), 1);
+    let health = outcome.health.expect("the health checks were waited for");
+    assert!(
+        health.is_healthy() && health.objects.len() == 1,
+        "{health:?}"
+    );
+    let again = reconciler
+        .reconcile_artifact(&artifact, Some(&artifact.revision))
+        .await
+        .unwrap();
+    assert!(!again.source_changed && !again.changes.has_changes());
+
+    // A health check on a Deployment that does not exist fails the pass after the apply.
+    let missing = ObjectRef::new("apps", "v1", "Deployment", Some(&ns), "never");
+    let gated = Reconciler::for_artifacts(me, Arc::new(PlainRenderer::new()), Arc::new(applier))
+        .with_options(
+            Options::default()
+                .with_health_checks(vec![missing])
+                .with_timeout(std::time::Duration::from_secs(2)),
+        );
+    let failure = gated
+        .reconcile_artifact(&artifact, None)
+        .await
+        .expect_err("unhealthy");
+    assert_eq!(
+        failure.stage,
+        gitops_core::reconcile::Stage::Health,
+        "{failure}"
+    );
+    assert!(
+        common::live(&client, "v1", "ConfigMap", "configmaps", Some(&ns), "held")
+            .await
+            .is_some()
+    );
+}
