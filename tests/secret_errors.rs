@@ -137,3 +137,79 @@ fn a_bad_reference_in_a_decrypted_secret_is_named_not_quoted() {
         );
     }
 }
+
+/// One owner for decrypting rendered objects: a SOPS Secret whose MAC was tampered with fails
+/// the pass at its decrypt stage with the same message, whether the plain renderer or the
+/// kustomize renderer built it.
+#[tokio::test]
+async fn a_tampered_sops_secret_fails_at_the_decrypt_stage_whatever_the_renderer() {
+    use gitops::Reconciler;
+    use gitops::local::{DirectoryApplier, DirectorySource, PlainRenderer};
+    use gitops::reconcile::{Options, Stage};
+
+    let (identity, recipient) = test_key();
+    let secret = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\n  namespace: apps\nstringData:\n  password: hunter2\n";
+    let encrypted = gitops::sops::encrypt(
+        Path::new("secret.yaml"),
+        secret.as_bytes(),
+        &EncryptOptions::default()
+            .with_age_recipients([recipient])
+            .with_rule(gitops::sops::EncryptionRule::EncryptedRegex(
+                "^(data|stringData)$".into(),
+            )),
+    )
+    .unwrap();
+    // Another value for the MAC, as an edit by hand would leave it.
+    let text = String::from_utf8(encrypted).unwrap();
+    let mac_at =
+        text.find("mac: ENC[AES256_GCM,data:").unwrap() + "mac: ENC[AES256_GCM,data:".len();
+    let mut tampered = text.clone().into_bytes();
+    tampered[mac_at] = if tampered[mac_at] == b'A' { b'B' } else { b'A' };
+
+    let mut messages = Vec::new();
+    for kustomize in [false, true] {
+        let repo = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(repo.path().join("app")).unwrap();
+        std::fs::write(repo.path().join("app/secret.yaml"), &tampered).unwrap();
+        let renderer: Arc<dyn Renderer> = if kustomize {
+            std::fs::write(
+                repo.path().join("app/kustomization.yaml"),
+                "resources:\n- secret.yaml\n",
+            )
+            .unwrap();
+            Arc::new(KustomizeRenderer::new())
+        } else {
+            Arc::new(PlainRenderer::new())
+        };
+        let out = tempfile::tempdir().unwrap();
+        let applier = DirectoryApplier::new(out.path());
+        let me = gitops::ObjectRef::new(
+            "kustomize.toolkit.fluxcd.io",
+            "v1",
+            "Kustomization",
+            Some("flux-system"),
+            "apps",
+        );
+        let reconciler = Reconciler::new(
+            me,
+            Arc::new(DirectorySource::new(repo.path())),
+            renderer,
+            Arc::new(applier.clone()),
+        )
+        .with_inventory_store(Arc::new(applier))
+        .with_decryptor(Arc::new(SopsDecryptor::from_age_keys(&identity).unwrap()))
+        .with_options(Options::default().with_path("app"));
+        let failure = reconciler.reconcile(None).await.expect_err("tampered MAC");
+        assert_eq!(
+            failure.stage,
+            Stage::Decrypt,
+            "kustomize: {kustomize}: {failure}"
+        );
+        let message = gitops::reconcile::error_chain(&failure.error);
+        assert!(!every_text(&failure.error).contains("hunter2"), "{message}");
+        messages.push(message);
+        // Nothing was written.
+        assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
+    }
+    assert_eq!(messages[0], messages[1]);
+}

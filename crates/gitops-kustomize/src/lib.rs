@@ -359,8 +359,10 @@ pub fn build_to_string(dir: impl AsRef<Path>, options: &BuildOptions) -> Result<
 /// The [`Renderer`] backed by this crate.
 ///
 /// Each render bounds reads to the request's root, generates a kustomization where the path has
-/// none (as Flux does), decrypts generator inputs with the request's decryptor and then every
-/// rendered object it recognises (`Decryptor::decrypt_object`).
+/// none (as Flux does) and decrypts generator inputs (the files of `secretGenerator` and
+/// `configMapGenerator`) with the request's decryptor. Rendered objects that are still
+/// encrypted (a SOPS Secret listed as a resource) are returned as they are: the reconcile pass
+/// decrypts them, for every renderer alike.
 ///
 /// The build and the decryption are synchronous CPU and file work: inside a Tokio runtime,
 /// [`Renderer::render`] runs them on the runtime's blocking pool, so one large build never
@@ -403,18 +405,12 @@ impl KustomizeRenderer {
             }
             None => build_with_fs(&DiskFs, &dir, &options)?,
         };
-        let mut objects = values
+        // Rendered objects stay as built: decrypting them is the pass's (the Reconciler's
+        // decrypt stage), so a bad SOPS file fails the same way whatever the renderer.
+        values
             .into_iter()
             .map(|v| Object::new(v).map_err(render::Error::from))
-            .collect::<Result<Vec<_>, _>>()?;
-        if let Some(d) = &request.decryptor {
-            for object in &mut objects {
-                if let Some(plain) = d.decrypt_object(object)? {
-                    *object = plain;
-                }
-            }
-        }
-        Ok(objects)
+            .collect()
     }
 }
 
