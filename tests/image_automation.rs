@@ -74,7 +74,8 @@ async fn new_tag_to_new_revision() {
     )
     .unwrap()
     .with_insecure_http(true);
-    let automation = ImageUpdateAutomation::new("flux-system/api-images", writer, "main")
+    let tree = std::sync::Arc::new(gitops::local::images::DirectoryTree);
+    let automation = ImageUpdateAutomation::new("flux-system/api-images", writer, "main", tree)
         .with_template("Update {{count}} image(s) for {{automation}}\n{{#changes}}\n{{file}}: {{old}} -> {{new}}{{/changes}}\n")
         .unwrap();
 

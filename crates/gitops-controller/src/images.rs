@@ -265,7 +265,8 @@ pub async fn reconcile_automation(ctx: &Ctx, key: &Key) -> anyhow::Result<Action
         }
         let author = &spec.git.commit.author;
         let name = format!("{}/{}", key.namespace, key.name);
-        let mut runner = Automation::new(&name, writer, checkout)
+        let tree = std::sync::Arc::new(gitops_local::images::DirectoryTree);
+        let mut runner = Automation::new(&name, writer, checkout, tree)
             .with_author(Identity::new(&author.name, &author.email));
         if let Some(push) = spec.git.push.as_ref().and_then(|p| p.branch.clone()) {
             runner = runner.with_push_branch(push);

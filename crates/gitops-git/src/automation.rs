@@ -1,17 +1,16 @@
 //! Image update automation: check out a branch, rewrite the fields marked for image policies,
 //! and commit and push the change, with a message rendered from the change report.
 //!
-//! It composes the pure setters and message templates of `gitops-core`
-//! ([`setters`](gitops_core::image::setters), [`message`](gitops_core::image::message)), the tree
-//! walk of `gitops-local`, and [`GitWriter`]. No change, no commit.
+//! It composes the message templates of `gitops-core` ([`message`](gitops_core::image::message)),
+//! the host's [`TreeUpdater`] (the setters over the files of the checkout; gitops-local's
+//! `DirectoryTree` is one), and [`GitWriter`]. No change, no commit.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use gitops_core::image::message::{self, DEFAULT_TEMPLATE};
-use gitops_core::image::setters::{Change, Unresolved};
-use gitops_local::images::update_tree_within;
+use gitops_core::image::setters::{Change, TreeUpdater, Unresolved};
 
 use crate::push::{self, CommitSpec, GitWriter, Identity, PushOutcome, SigningKey};
 
@@ -49,12 +48,19 @@ pub struct ImageUpdateAutomation {
     author: Identity,
     signing_key: Option<SigningKey>,
     template: String,
+    tree: Arc<dyn TreeUpdater>,
 }
 
 impl ImageUpdateAutomation {
     /// An automation named `namespace/name` (used in messages) writing through `writer` to
-    /// `branch`, updating the whole tree, committing as `gitops-rs` with the default template.
-    pub fn new(name: impl Into<String>, writer: GitWriter, branch: impl Into<String>) -> Self {
+    /// `branch`, updating the whole tree with `tree`, committing as `gitops-rs` with the
+    /// default template.
+    pub fn new(
+        name: impl Into<String>,
+        writer: GitWriter,
+        branch: impl Into<String>,
+        tree: Arc<dyn TreeUpdater>,
+    ) -> Self {
         let branch = branch.into();
         Self {
             name: name.into(),
@@ -65,6 +71,7 @@ impl ImageUpdateAutomation {
             author: Identity::new("gitops-rs", "gitops-rs@users.noreply.invalid"),
             signing_key: None,
             template: DEFAULT_TEMPLATE.to_owned(),
+            tree,
         }
     }
 
@@ -76,7 +83,8 @@ impl ImageUpdateAutomation {
 
     /// Updates only this directory of the repository (Flux's `update.path`). A path that leaves
     /// the checkout (absolute, `..`, or through a symlink) fails the run before anything is
-    /// written, with `gitops_local::images::Error::Escape` in the error's chain.
+    /// written, with the tree updater's error in the chain (gitops-local's
+    /// `images::Error::Escape`).
     pub fn with_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.path = path.into();
         self
@@ -128,7 +136,7 @@ impl ImageUpdateAutomation {
                 &this.push_branch,
                 &spec,
                 |dir| {
-                    let update = update_tree_within(dir, &this.path, &policies)?;
+                    let update = this.tree.update_within(dir, &this.path, &policies)?;
                     let message = if update.changes.is_empty() {
                         None
                     } else {

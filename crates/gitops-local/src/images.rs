@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use gitops_core::image::setters::{self, Change, Unresolved};
+pub use gitops_core::image::setters::TreeUpdate;
+use gitops_core::image::setters::{self, TreeUpdater};
 
 use crate::fs::{self, WalkError};
 
@@ -31,15 +32,20 @@ pub enum Error {
     Setter(#[from] setters::Error),
 }
 
-/// What [`update_tree`] did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TreeUpdate {
-    /// Every field changed, in file then line order.
-    pub changes: Vec<Change>,
-    /// Markers naming policies that were not given; their fields are untouched.
-    pub unresolved: Vec<Unresolved>,
-    /// The files rewritten, relative to the tree.
-    pub files: Vec<String>,
+/// The [`TreeUpdater`] on a directory: [`update_tree_within`], for image automation over a
+/// checkout (`gitops_git::ImageUpdateAutomation` takes one).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DirectoryTree;
+
+impl TreeUpdater for DirectoryTree {
+    fn update_within(
+        &self,
+        root: &Path,
+        path: &Path,
+        policies: &BTreeMap<String, String>,
+    ) -> Result<TreeUpdate, gitops_core::BoxError> {
+        Ok(update_tree_within(root, path, policies)?)
+    }
 }
 
 /// [`update_tree`] on `path` inside `root` (Flux's `update.path` inside a checkout): `path` must

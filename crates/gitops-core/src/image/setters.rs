@@ -165,6 +165,37 @@ struct ValueNode {
     value: String,
 }
 
+/// What applying policies to a tree did: the marked fields changed, the markers whose policy
+/// was not given, and the files rewritten (relative to the tree).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TreeUpdate {
+    /// Every field changed, in file then line order.
+    pub changes: Vec<Change>,
+    /// Markers naming policies that were not given; their fields are untouched.
+    pub unresolved: Vec<Unresolved>,
+    /// The files rewritten, relative to the tree.
+    pub files: Vec<String>,
+}
+
+/// The file work of image automation, which a host plugs in (gitops-local's `DirectoryTree`
+/// walks and rewrites a checked-out directory): [`apply`] over every YAML file of `path`
+/// inside `root`, so a Git backend commits what it wrote without walking files itself.
+/// Blocking: call it from blocking code.
+pub trait TreeUpdater: Send + Sync + std::fmt::Debug {
+    /// Applies `policies` (`<namespace>:<name>` → image reference) below `path`, which must
+    /// stay inside `root` (symlinks resolved); nothing is written when any file fails.
+    ///
+    /// # Errors
+    /// The implementation's, boxed: a file that cannot be read or written, a path leaving
+    /// `root`, a marker that cannot be applied.
+    fn update_within(
+        &self,
+        root: &std::path::Path,
+        path: &std::path::Path,
+        policies: &BTreeMap<String, String>,
+    ) -> Result<TreeUpdate, crate::BoxError>;
+}
+
 /// Applies the `policies` (`<namespace>:<name>` → latest image reference) to one file's text.
 ///
 /// Files without markers cost one substring search and are never parsed. Memory stays a small
