@@ -4,6 +4,31 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, invalid};
 
+/// The fields of a `secretGenerator` entry (a `configMapGenerator` entry has all but the last,
+/// `type`), as kustomize reads them in a kustomization and in a built-in generator plugin.
+pub(crate) const SECRET_GENERATOR_FIELDS: &[&str] = &[
+    "name",
+    "namespace",
+    "behavior",
+    "files",
+    "literals",
+    "envs",
+    "env",
+    "options",
+    "type",
+];
+
+/// The fields of a selector of resources (patch targets, replacement and `ValueAdd` targets).
+pub(crate) const SELECTOR_FIELDS: &[&str] = &[
+    "group",
+    "version",
+    "kind",
+    "name",
+    "namespace",
+    "labelSelector",
+    "annotationSelector",
+];
+
 /// The names kustomize looks for in a directory, in its order.
 pub(crate) const FILE_NAMES: [&str; 3] =
     ["kustomization.yaml", "kustomization.yml", "Kustomization"];
@@ -207,19 +232,7 @@ impl Ctx<'_> {
         if v.is_null() {
             return Ok(None);
         }
-        let m = self.object(
-            field,
-            v,
-            &[
-                "group",
-                "version",
-                "kind",
-                "name",
-                "namespace",
-                "labelSelector",
-                "annotationSelector",
-            ],
-        )?;
+        let m = self.object(field, v, SELECTOR_FIELDS)?;
         let g = |k: &str| -> Result<String, Error> {
             m.get(k).map_or(Ok(String::new()), |v| {
                 self.string(&format!("{field}.{k}"), v)
@@ -271,29 +284,11 @@ impl Ctx<'_> {
     }
 
     fn generator(&self, field: &str, v: &Value, secret: bool) -> Result<Generator, Error> {
-        let known: &[&str] = if secret {
-            &[
-                "name",
-                "namespace",
-                "behavior",
-                "files",
-                "literals",
-                "envs",
-                "env",
-                "options",
-                "type",
-            ]
+        let known = if secret {
+            SECRET_GENERATOR_FIELDS
         } else {
-            &[
-                "name",
-                "namespace",
-                "behavior",
-                "files",
-                "literals",
-                "envs",
-                "env",
-                "options",
-            ]
+            // A ConfigMap has no `type`, the last field.
+            &SECRET_GENERATOR_FIELDS[..SECRET_GENERATOR_FIELDS.len() - 1]
         };
         let m = self.object(field, v, known)?;
         let get = |k: &str| m.get(k).unwrap_or(&Value::Null);

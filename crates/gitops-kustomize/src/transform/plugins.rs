@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 
 use crate::build::{Builder, Layer};
 use crate::error::{Error, invalid};
-use crate::kustomization::{Image, Kustomization, canonical_keys};
+use crate::kustomization::{Image, Kustomization, SECRET_GENERATOR_FIELDS, canonical_keys};
 use crate::resource::Resource;
 use crate::transform::fieldspec::{Spec, apply_specs};
 use crate::transform::namespace::{Namespace, Subjects};
@@ -150,17 +150,7 @@ pub(crate) fn generators(
         let secret = kind == "SecretGenerator";
         // The generator's arguments are the configuration's top-level fields; its name and
         // namespace default to the configuration's own, as kustomize's plugins read them.
-        let known: &[&str] = &[
-            "name",
-            "namespace",
-            "behavior",
-            "files",
-            "literals",
-            "envs",
-            "env",
-            "options",
-            "type",
-        ];
+        let known = SECRET_GENERATOR_FIELDS;
         let doc = canonical_keys(&c.doc, known);
         let mut args = Map::new();
         for k in known {

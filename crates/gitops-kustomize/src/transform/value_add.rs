@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::build::{Builder, Layer};
 use crate::error::{Error, invalid};
-use crate::kustomization::{Target, canonical_keys};
+use crate::kustomization::{SELECTOR_FIELDS, Target, canonical_keys};
 use crate::resource::Resource;
 use crate::transform::namespace::{Namespace, Subjects};
 use crate::transform::plugins::string_field;
@@ -62,18 +62,7 @@ pub(crate) fn run(
         let selector = match t.get("selector") {
             None | Some(Value::Null) => None,
             Some(Value::Object(sel)) => {
-                let sel = canonical_keys(
-                    sel,
-                    &[
-                        "group",
-                        "version",
-                        "kind",
-                        "name",
-                        "namespace",
-                        "labelSelector",
-                        "annotationSelector",
-                    ],
-                );
+                let sel = canonical_keys(sel, SELECTOR_FIELDS);
                 let f = |k: &str| string_field(source, &format!("{field}.selector"), &sel, k);
                 Some(Target {
                     group: f("group")?,
