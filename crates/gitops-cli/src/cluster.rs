@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use clap::Subcommand;
 use gitops::flux::{
-    Alert, FluxObject, GitRepository, ImagePolicy, ImageRepository, ImageUpdateAutomation,
+    Alert, FluxObject, GitRepository, ImagePolicy, ImageRepository, ImageUpdateAutomation, Kind,
     Kustomization, Provider, REQUESTED_AT_ANNOTATION, Receiver,
 };
 use k8s_openapi::api::events::v1::Event as KubeEvent;
@@ -182,31 +182,18 @@ fn parse_status_selector(text: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("expected CONDITION=STATUS (ready=false), got {text:?}"))
 }
 
-/// The Flux kinds `get` lists.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum FluxKind {
-    GitRepository,
-    Kustomization,
-    ImageRepository,
-    ImagePolicy,
-    ImageUpdateAutomation,
-    Provider,
-    Alert,
-    Receiver,
-}
-
 /// Which objects one `get` lists: the kinds, in table order; whether names carry their kind
 /// (several kinds at once); the word for "no objects found".
 struct Selection {
-    kinds: Vec<FluxKind>,
+    kinds: Vec<Kind>,
     several: bool,
     noun: &'static str,
 }
 
 impl GetCommand {
     fn selection(self) -> (Selection, GetFlags) {
-        use FluxKind as K;
-        let one = |kind: FluxKind, noun: &'static str, flags: GetFlags| {
+        use Kind as K;
+        let one = |kind: Kind, noun: &'static str, flags: GetFlags| {
             let selection = Selection {
                 kinds: vec![kind],
                 several: false,
@@ -740,7 +727,7 @@ async fn get(
     all_namespaces: bool,
     cluster: &ClusterArgs,
 ) -> anyhow::Result<ExitCode> {
-    use FluxKind as K;
+    use Kind as K;
     let client = cluster.client().await?;
     let ns = (!all_namespaces).then_some(cluster.namespace.as_str());
     // Listing every kind tolerates a kind whose CRD is not installed, as `flux get all` does.

@@ -17,75 +17,8 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-/// The kinds the controller reconciles.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
-    GitRepository,
-    Kustomization,
-    ImageRepository,
-    ImagePolicy,
-    ImageUpdateAutomation,
-    Provider,
-    Alert,
-    Receiver,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::GitRepository => "GitRepository",
-            Self::Kustomization => "Kustomization",
-            Self::ImageRepository => "ImageRepository",
-            Self::ImagePolicy => "ImagePolicy",
-            Self::ImageUpdateAutomation => "ImageUpdateAutomation",
-            Self::Provider => "Provider",
-            Self::Alert => "Alert",
-            Self::Receiver => "Receiver",
-        }
-    }
-
-    /// The kind named `text`, if this controller reconciles it.
-    pub fn parse(text: &str) -> Option<Self> {
-        [
-            Self::GitRepository,
-            Self::Kustomization,
-            Self::ImageRepository,
-            Self::ImagePolicy,
-            Self::ImageUpdateAutomation,
-            Self::Provider,
-            Self::Alert,
-            Self::Receiver,
-        ]
-        .into_iter()
-        .find(|kind| kind.as_str() == text)
-    }
-
-    /// The kind's resource name in URLs.
-    pub fn plural(self) -> &'static str {
-        match self {
-            Self::GitRepository => "gitrepositories",
-            Self::Kustomization => "kustomizations",
-            Self::ImageRepository => "imagerepositories",
-            Self::ImagePolicy => "imagepolicies",
-            Self::ImageUpdateAutomation => "imageupdateautomations",
-            Self::Provider => "providers",
-            Self::Alert => "alerts",
-            Self::Receiver => "receivers",
-        }
-    }
-
-    /// The API group of the kind.
-    pub fn group(self) -> &'static str {
-        match self {
-            Self::GitRepository => "source.toolkit.fluxcd.io",
-            Self::Kustomization => "kustomize.toolkit.fluxcd.io",
-            Self::ImageRepository | Self::ImagePolicy | Self::ImageUpdateAutomation => {
-                "image.toolkit.fluxcd.io"
-            }
-            Self::Provider | Self::Alert | Self::Receiver => "notification.toolkit.fluxcd.io",
-        }
-    }
-}
+/// The kinds the controller reconciles: Flux's, as gitops-flux names them.
+pub use gitops_flux::Kind;
 
 /// One object: kind, namespace, name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

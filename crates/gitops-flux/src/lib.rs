@@ -10,6 +10,7 @@
 pub mod api;
 pub mod crds;
 pub mod inventory;
+mod kind;
 pub mod metrics;
 pub mod status;
 
@@ -18,4 +19,5 @@ pub use api::{
     Kustomization, Provider, REQUESTED_AT_ANNOTATION, Receiver, SHARD_LABEL, parse_duration,
 };
 pub use inventory::StatusInventory;
+pub use kind::Kind;
 pub use status::FluxCondition;
