@@ -3,11 +3,8 @@
 use base64::Engine;
 use sha2::{Digest, Sha256, Sha512};
 
+use super::arg_str;
 use crate::{Function, Functions, Ty, Value};
-
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or_default()
-}
 
 pub(super) fn register(f: &mut Functions) {
     use Ty::*;
@@ -15,7 +12,7 @@ pub(super) fn register(f: &mut Functions) {
         "b64enc",
         Function::new(&[String], |a| {
             Ok(Value::String(
-                base64::engine::general_purpose::STANDARD.encode(s(&a[0])),
+                base64::engine::general_purpose::STANDARD.encode(arg_str(&a[0])),
             ))
         }),
     );
@@ -24,7 +21,7 @@ pub(super) fn register(f: &mut Functions) {
         Function::new(&[String], |a| {
             // Sprig returns the decoding error's text as the result.
             Ok(Value::String(
-                match base64::engine::general_purpose::STANDARD.decode(s(&a[0])) {
+                match base64::engine::general_purpose::STANDARD.decode(arg_str(&a[0])) {
                     Ok(bytes) => std::string::String::from_utf8_lossy(&bytes).into_owned(),
                     Err(e) => go_base64_error(&e),
                 },
@@ -35,21 +32,21 @@ pub(super) fn register(f: &mut Functions) {
         "sha512sum",
         Function::new(&[String], |a| {
             Ok(Value::String(hex::encode(Sha512::digest(
-                s(&a[0]).as_bytes(),
+                arg_str(&a[0]).as_bytes(),
             ))))
         }),
     );
     f.insert(
         "sha1sum",
         Function::new(&[String], |a| {
-            Ok(Value::String(hex::encode(sha1(s(&a[0]).as_bytes()))))
+            Ok(Value::String(hex::encode(sha1(arg_str(&a[0]).as_bytes()))))
         }),
     );
     f.insert(
         "adler32sum",
         Function::new(&[String], |a| {
             let (mut x, mut y) = (1u32, 0u32);
-            for b in s(&a[0]).bytes() {
+            for b in arg_str(&a[0]).bytes() {
                 x = (x + u32::from(b)) % 65521;
                 y = (y + x) % 65521;
             }
@@ -59,13 +56,13 @@ pub(super) fn register(f: &mut Functions) {
     f.insert(
         "b32enc",
         Function::new(&[String], |a| {
-            Ok(Value::String(base32_encode(s(&a[0]).as_bytes())))
+            Ok(Value::String(base32_encode(arg_str(&a[0]).as_bytes())))
         }),
     );
     f.insert(
         "b32dec",
         Function::new(&[String], |a| {
-            Ok(Value::String(match base32_decode(s(&a[0])) {
+            Ok(Value::String(match base32_decode(arg_str(&a[0])) {
                 Ok(bytes) => std::string::String::from_utf8_lossy(&bytes).into_owned(),
                 Err(at) => format!("illegal base32 data at input byte {at}"),
             }))
@@ -75,7 +72,7 @@ pub(super) fn register(f: &mut Functions) {
         "sha256sum",
         Function::new(&[String], |a| {
             Ok(Value::String(hex::encode(Sha256::digest(
-                s(&a[0]).as_bytes(),
+                arg_str(&a[0]).as_bytes(),
             ))))
         }),
     );

@@ -1,6 +1,7 @@
 //! Sprig's list functions.
 
 use super::MAX_LEN;
+use super::arg_int;
 use super::convert::to_int64;
 use super::defaults::is_empty;
 use crate::{Function, Functions, Ty, Value};
@@ -104,13 +105,6 @@ fn until_step(start: i64, stop: i64, step: i64) -> Result<Value, String> {
         }
     }
     Ok(Value::list(v))
-}
-
-fn int(v: &Value) -> i64 {
-    match v {
-        Value::Int(i) => *i,
-        _ => 0,
-    }
 }
 
 pub(super) fn register(f: &mut Functions) {
@@ -274,20 +268,20 @@ pub(super) fn register(f: &mut Functions) {
     f.insert(
         "until",
         Function::new(&[Int], |a| {
-            let n = int(&a[0]);
+            let n = arg_int(&a[0]);
             until_step(0, n, if n < 0 { -1 } else { 1 })
         }),
     );
     f.insert(
         "untilStep",
         Function::new(&[Int, Int, Int], |a| {
-            until_step(int(&a[0]), int(&a[1]), int(&a[2]))
+            until_step(arg_int(&a[0]), arg_int(&a[1]), arg_int(&a[2]))
         }),
     );
     f.insert(
         "seq",
         Function::variadic(&[], Int, |a| {
-            let p: Vec<i64> = a.iter().map(int).collect();
+            let p: Vec<i64> = a.iter().map(arg_int).collect();
             let (start, stop, step) = match p.as_slice() {
                 [end] => {
                     let inc = if *end < 1 { -1 } else { 1 };
@@ -312,14 +306,15 @@ pub(super) fn register(f: &mut Functions) {
             let Value::List(l) = until_step(start, stop, step)? else {
                 return Ok(Value::string(""));
             };
-            let parts: Vec<std::string::String> = l.iter().map(|v| int(v).to_string()).collect();
+            let parts: Vec<std::string::String> =
+                l.iter().map(|v| arg_int(v).to_string()).collect();
             Ok(Value::String(parts.join(" ")))
         }),
     );
     f.insert(
         "chunk",
         Function::new(&[Int, Any], |a| {
-            let size = int(&a[0]);
+            let size = arg_int(&a[0]);
             let l = as_list(&a[1], "chunk")?;
             if size <= 0 {
                 return Err("runtime error: integer divide by zero".into());

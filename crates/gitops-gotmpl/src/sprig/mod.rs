@@ -25,7 +25,20 @@ pub use convert::{to_float64, to_int64, to_string};
 pub use dates::{time_at, unix_seconds};
 pub use defaults::{is_empty, to_json};
 
-use crate::Functions;
+use crate::{Functions, Value};
+
+/// A string argument (a parameter typed `string` arrives as one; anything else reads empty).
+pub(crate) fn arg_str(v: &Value) -> &str {
+    v.as_str().unwrap_or_default()
+}
+
+/// An `int` argument (a parameter typed `int` arrives as one; anything else reads 0).
+pub(crate) fn arg_int(v: &Value) -> i64 {
+    match v {
+        Value::Int(i) => *i,
+        _ => 0,
+    }
+}
 
 /// The most elements a function may build into one list (`until`, `untilStep`, `seq`).
 pub const MAX_LEN: usize = 1 << 20;

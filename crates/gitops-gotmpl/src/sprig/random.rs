@@ -2,6 +2,7 @@
 //! alphabet, UUID version and variant bits), and like Sprig's they come from a
 //! cryptographic generator.
 
+use super::arg_int;
 use crate::{Function, Functions, Ty, Value};
 
 /// 64 random bits from the operating system's generator (through aws-lc's DRBG), as Sprig
@@ -30,13 +31,6 @@ pub(super) fn below(n: u64) -> u64 {
     }
 }
 
-fn int(v: &Value) -> i64 {
-    match v {
-        Value::Int(i) => *i,
-        _ => 0,
-    }
-}
-
 fn random_from(alphabet: &[u8], n: i64) -> Result<Value, String> {
     if n < 0 {
         // goutils fails and Sprig ignores the error.
@@ -61,24 +55,24 @@ pub(super) fn register(f: &mut Functions) {
     let ascii: Vec<u8> = (32u8..127).collect();
     f.insert(
         "randAlpha",
-        Function::new(&[Int], |a| random_from(ALPHA, int(&a[0]))),
+        Function::new(&[Int], |a| random_from(ALPHA, arg_int(&a[0]))),
     );
     f.insert(
         "randNumeric",
-        Function::new(&[Int], |a| random_from(NUM, int(&a[0]))),
+        Function::new(&[Int], |a| random_from(NUM, arg_int(&a[0]))),
     );
     f.insert(
         "randAlphaNum",
-        Function::new(&[Int], move |a| random_from(&alnum, int(&a[0]))),
+        Function::new(&[Int], move |a| random_from(&alnum, arg_int(&a[0]))),
     );
     f.insert(
         "randAscii",
-        Function::new(&[Int], move |a| random_from(&ascii, int(&a[0]))),
+        Function::new(&[Int], move |a| random_from(&ascii, arg_int(&a[0]))),
     );
     f.insert(
         "randInt",
         Function::new(&[Int, Int], |a| {
-            let (min, max) = (int(&a[0]), int(&a[1]));
+            let (min, max) = (arg_int(&a[0]), arg_int(&a[1]));
             if max <= min {
                 return Err("invalid argument to Intn".into());
             }
@@ -90,7 +84,7 @@ pub(super) fn register(f: &mut Functions) {
         "randBytes",
         Function::new(&[Int], |a| {
             use base64::Engine;
-            let n = int(&a[0]).clamp(0, super::MAX_STRING as i64) as usize;
+            let n = arg_int(&a[0]).clamp(0, super::MAX_STRING as i64) as usize;
             let bytes: Vec<u8> = (0..n).map(|_| next() as u8).collect();
             Ok(Value::String(
                 base64::engine::general_purpose::STANDARD.encode(bytes),

@@ -3,18 +3,8 @@
 
 use regex::Regex;
 
+use super::{arg_int, arg_str};
 use crate::{Function, Functions, Ty, Value};
-
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or_default()
-}
-
-fn int(v: &Value) -> i64 {
-    match v {
-        Value::Int(i) => *i,
-        _ => 0,
-    }
-}
 
 fn compile(re: &str) -> Result<Regex, String> {
     Regex::new(re).map_err(|e| {
@@ -78,23 +68,25 @@ pub(super) fn register(f: &mut Functions) {
         "regexMatch",
         Function::new(&[String, String], |a| {
             Ok(Value::Bool(
-                Regex::new(s(&a[0])).is_ok_and(|r| r.is_match(s(&a[1]))),
+                Regex::new(arg_str(&a[0])).is_ok_and(|r| r.is_match(arg_str(&a[1]))),
             ))
         }),
     );
     f.insert(
         "mustRegexMatch",
         Function::new(&[String, String], |a| {
-            Ok(Value::Bool(compile(s(&a[0]))?.is_match(s(&a[1]))))
+            Ok(Value::Bool(
+                compile(arg_str(&a[0]))?.is_match(arg_str(&a[1])),
+            ))
         }),
     );
     for name in ["regexFind", "mustRegexFind"] {
         f.insert(
             name,
             Function::new(&[String, String], |a| {
-                let re = compile(s(&a[0]))?;
+                let re = compile(arg_str(&a[0]))?;
                 Ok(Value::String(
-                    re.find(s(&a[1]))
+                    re.find(arg_str(&a[1]))
                         .map(|m| m.as_str().to_string())
                         .unwrap_or_default(),
                 ))
@@ -105,10 +97,10 @@ pub(super) fn register(f: &mut Functions) {
         f.insert(
             name,
             Function::new(&[String, String, Int], |a| {
-                let re = compile(s(&a[0]))?;
-                let text = s(&a[1]);
+                let re = compile(arg_str(&a[0]))?;
+                let text = arg_str(&a[1]);
                 Ok(strings(
-                    find_all(&re, text, int(&a[2]))
+                    find_all(&re, text, arg_int(&a[2]))
                         .into_iter()
                         .map(|(x, y)| text[x..y].to_string())
                         .collect(),
@@ -120,9 +112,9 @@ pub(super) fn register(f: &mut Functions) {
         f.insert(
             name,
             Function::new(&[String, String, String], |a| {
-                let re = compile(s(&a[0]))?;
+                let re = compile(arg_str(&a[0]))?;
                 Ok(Value::String(
-                    re.replace_all(s(&a[1]), s(&a[2])).into_owned(),
+                    re.replace_all(arg_str(&a[1]), arg_str(&a[2])).into_owned(),
                 ))
             }),
         );
@@ -131,9 +123,9 @@ pub(super) fn register(f: &mut Functions) {
         f.insert(
             name,
             Function::new(&[String, String, String], |a| {
-                let re = compile(s(&a[0]))?;
+                let re = compile(arg_str(&a[0]))?;
                 Ok(Value::String(
-                    re.replace_all(s(&a[1]), regex::NoExpand(s(&a[2])))
+                    re.replace_all(arg_str(&a[1]), regex::NoExpand(arg_str(&a[2])))
                         .into_owned(),
                 ))
             }),
@@ -143,13 +135,15 @@ pub(super) fn register(f: &mut Functions) {
         f.insert(
             name,
             Function::new(&[String, String, Int], |a| {
-                let re = compile(s(&a[0]))?;
-                Ok(strings(split(&re, s(&a[1]), int(&a[2]))))
+                let re = compile(arg_str(&a[0]))?;
+                Ok(strings(split(&re, arg_str(&a[1]), arg_int(&a[2]))))
             }),
         );
     }
     f.insert(
         "regexQuoteMeta",
-        Function::new(&[String], |a| Ok(Value::String(regex::escape(s(&a[0]))))),
+        Function::new(&[String], |a| {
+            Ok(Value::String(regex::escape(arg_str(&a[0]))))
+        }),
     );
 }

@@ -2,23 +2,15 @@
 
 use super::convert::{str_slice, to_string};
 use super::{MAX_LEN, MAX_STRING};
+use super::{arg_int, arg_str};
 use crate::{Function, Functions, Ty, Value, gofmt};
-
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or_default()
-}
-
-fn int(v: &Value) -> i64 {
-    match v {
-        Value::Int(i) => *i,
-        _ => 0,
-    }
-}
 
 fn string_fn(f: &mut Functions, name: &str, op: fn(&str) -> String) {
     f.insert(
         name,
-        Function::new(&[Ty::String], move |a| Ok(Value::String(op(s(&a[0]))))),
+        Function::new(&[Ty::String], move |a| {
+            Ok(Value::String(op(arg_str(&a[0]))))
+        }),
     );
 }
 
@@ -27,7 +19,7 @@ fn string2_fn(f: &mut Functions, name: &str, op: fn(&str, &str) -> Value) {
     f.insert(
         name,
         Function::new(&[Ty::String, Ty::String], move |a| {
-            Ok(op(s(&a[0]), s(&a[1])))
+            Ok(op(arg_str(&a[0]), arg_str(&a[1])))
         }),
     );
 }
@@ -157,9 +149,12 @@ pub(super) fn register(f: &mut Functions) {
     f.insert(
         "splitn",
         Function::new(&[String, Int, String], |a| {
-            let n = int(&a[1]);
+            let n = arg_int(&a[1]);
             let m = crate::Dict::new();
-            for (i, p) in go_splitn(s(&a[2]), s(&a[0]), n).into_iter().enumerate() {
+            for (i, p) in go_splitn(arg_str(&a[2]), arg_str(&a[0]), n)
+                .into_iter()
+                .enumerate()
+            {
                 m.insert(format!("_{i}"), Value::String(p));
             }
             Ok(Value::Map(m))
@@ -168,7 +163,7 @@ pub(super) fn register(f: &mut Functions) {
     f.insert(
         "replace",
         Function::new(&[String, String, String], |a| {
-            let out = s(&a[2]).replace(s(&a[0]), s(&a[1]));
+            let out = arg_str(&a[2]).replace(arg_str(&a[0]), arg_str(&a[1]));
             if out.len() > MAX_STRING {
                 return Err(format!("result longer than {MAX_STRING} bytes"));
             }
@@ -178,11 +173,11 @@ pub(super) fn register(f: &mut Functions) {
     f.insert(
         "repeat",
         Function::new(&[Int, String], |a| {
-            let n = int(&a[0]);
+            let n = arg_int(&a[0]);
             if n < 0 {
                 return Err("strings: negative Repeat count".into());
             }
-            let x = s(&a[1]);
+            let x = arg_str(&a[1]);
             if (n as u128) * (x.len() as u128) > MAX_STRING as u128 {
                 return Err(format!("result longer than {MAX_STRING} bytes"));
             }
@@ -192,13 +187,13 @@ pub(super) fn register(f: &mut Functions) {
     f.insert(
         "indent",
         Function::new(&[Int, String], |a| {
-            indent(int(&a[0]), s(&a[1])).map(Value::String)
+            indent(arg_int(&a[0]), arg_str(&a[1])).map(Value::String)
         }),
     );
     f.insert(
         "nindent",
         Function::new(&[Int, String], |a| {
-            indent(int(&a[0]), s(&a[1])).map(|x| Value::String(format!("\n{x}")))
+            indent(arg_int(&a[0]), arg_str(&a[1])).map(|x| Value::String(format!("\n{x}")))
         }),
     );
     f.insert(
@@ -238,7 +233,7 @@ pub(super) fn register(f: &mut Functions) {
     f.insert(
         "substr",
         Function::new(&[Int, Int, String], |a| {
-            let (start, end, x) = (int(&a[0]), int(&a[1]), s(&a[2]));
+            let (start, end, x) = (arg_int(&a[0]), arg_int(&a[1]), arg_str(&a[2]));
             let b = x.as_bytes();
             let len = b.len() as i64;
             let range = if start < 0 {
@@ -272,7 +267,7 @@ pub(super) fn register(f: &mut Functions) {
     f.insert(
         "trunc",
         Function::new(&[Int, String], |a| {
-            let (c, x) = (int(&a[0]), s(&a[1]));
+            let (c, x) = (arg_int(&a[0]), arg_str(&a[1]));
             let b = x.as_bytes();
             let len = b.len() as i64;
             let out = if c < 0 && len + c > 0 {
@@ -290,7 +285,7 @@ pub(super) fn register(f: &mut Functions) {
     f.insert(
         "abbrev",
         Function::new(&[Int, String], |a| {
-            let (w, x) = (int(&a[0]), s(&a[1]));
+            let (w, x) = (arg_int(&a[0]), arg_str(&a[1]));
             if w < 4 || x.len() as i64 <= w {
                 return Ok(Value::String(x.to_string()));
             }
@@ -304,7 +299,7 @@ pub(super) fn register(f: &mut Functions) {
     f.insert(
         "abbrevboth",
         Function::new(&[Int, Int, String], |a| {
-            let (left, right, x) = (int(&a[0]), int(&a[1]), s(&a[2]));
+            let (left, right, x) = (arg_int(&a[0]), arg_int(&a[1]), arg_str(&a[2]));
             if right < 4 || (left > 0 && right < 7) {
                 return Ok(Value::String(x.to_string()));
             }
@@ -314,16 +309,21 @@ pub(super) fn register(f: &mut Functions) {
     f.insert(
         "wrap",
         Function::new(&[Int, String], |a| {
-            Ok(Value::String(wrap_custom(s(&a[1]), int(&a[0]), "", false)))
+            Ok(Value::String(wrap_custom(
+                arg_str(&a[1]),
+                arg_int(&a[0]),
+                "",
+                false,
+            )))
         }),
     );
     f.insert(
         "wrapWith",
         Function::new(&[Int, String, String], |a| {
             Ok(Value::String(wrap_custom(
-                s(&a[2]),
-                int(&a[0]),
-                s(&a[1]),
+                arg_str(&a[2]),
+                arg_int(&a[0]),
+                arg_str(&a[1]),
                 true,
             )))
         }),
@@ -331,7 +331,7 @@ pub(super) fn register(f: &mut Functions) {
     f.insert(
         "plural",
         Function::new(&[String, String, Int], |a| {
-            Ok(if int(&a[2]) == 1 {
+            Ok(if arg_int(&a[2]) == 1 {
                 a[0].clone()
             } else {
                 a[1].clone()
@@ -341,7 +341,7 @@ pub(super) fn register(f: &mut Functions) {
     f.insert(
         "join",
         Function::new(&[String, Any], |a| {
-            Ok(Value::String(str_slice(&a[1]).join(s(&a[0]))))
+            Ok(Value::String(str_slice(&a[1]).join(arg_str(&a[0]))))
         }),
     );
     f.insert(
