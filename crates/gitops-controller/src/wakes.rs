@@ -11,8 +11,9 @@ use crate::engine::{Key, Kind, key_of};
 
 /// A dependency between kinds: when an object of kind `changed` has a new result (an
 /// artifact, tags, a chosen image, a push, an applied revision), the objects of kind `wakes`
-/// that refer to it `through` a field are due at once instead of at their next interval.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// that refer to it `through` a field are due at once instead of at their next interval;
+/// `select` finds them among the watched objects.
+#[derive(Clone, Copy, Debug)]
 pub struct Wake {
     /// The kind whose result changed.
     pub changed: Kind,
@@ -20,6 +21,8 @@ pub struct Wake {
     pub wakes: Kind,
     /// How a woken object refers to the changed one.
     pub through: &'static str,
+    /// The objects of kind `wakes` that refer to the changed one.
+    pub select: fn(changed: &Key, watched: &Watched) -> Vec<Key>,
 }
 
 /// Every dependency the controller follows.
@@ -28,26 +31,90 @@ pub const TABLE: &[Wake] = &[
         changed: Kind::GitRepository,
         wakes: Kind::Kustomization,
         through: "spec.sourceRef names it",
+        select: |changed, watched| {
+            kustomizations_where(watched, |ks| {
+                let source = &ks.spec.source_ref;
+                source.kind == "GitRepository"
+                    && names(
+                        changed,
+                        &source.name,
+                        source.namespace.as_deref(),
+                        namespace_of(ks),
+                    )
+            })
+        },
     },
     Wake {
         changed: Kind::Kustomization,
         wakes: Kind::Kustomization,
         through: "spec.dependsOn names it",
+        select: |changed, watched| {
+            kustomizations_where(watched, |ks| {
+                let own = namespace_of(ks);
+                ks.spec
+                    .depends_on
+                    .iter()
+                    .any(|d| names(changed, &d.name, d.namespace.as_deref(), own))
+            })
+        },
     },
     Wake {
         changed: Kind::ImageRepository,
         wakes: Kind::ImagePolicy,
         through: "spec.imageRepositoryRef names it",
+        select: |changed, watched| {
+            watched
+                .image_policies
+                .iter()
+                .filter(|policy| {
+                    let reference = &policy.spec.image_repository_ref;
+                    names(
+                        changed,
+                        &reference.name,
+                        reference.namespace.as_deref(),
+                        namespace_of(&***policy),
+                    )
+                })
+                .map(|policy| key_of(Kind::ImagePolicy, &**policy))
+                .collect()
+        },
     },
     Wake {
         changed: Kind::ImagePolicy,
         wakes: Kind::ImageUpdateAutomation,
         through: "it is in the same namespace (an automation reads every policy there)",
+        select: |changed, watched| {
+            watched
+                .automations
+                .iter()
+                .filter(|automation| namespace_of(&***automation) == changed.namespace)
+                .map(|automation| key_of(Kind::ImageUpdateAutomation, &**automation))
+                .collect()
+        },
     },
     Wake {
         changed: Kind::ImageUpdateAutomation,
         wakes: Kind::GitRepository,
         through: "the automation's spec.sourceRef names it (it pushed a commit there)",
+        select: |changed, watched| {
+            watched
+                .automations
+                .iter()
+                .find(|a| {
+                    a.metadata.name.as_deref() == Some(changed.name.as_str())
+                        && namespace_of(&***a) == changed.namespace
+                })
+                .map(|automation| {
+                    let source = &automation.spec.source_ref;
+                    Key::new(
+                        Kind::GitRepository,
+                        source.namespace.as_deref().unwrap_or(&changed.namespace),
+                        &source.name,
+                    )
+                })
+                .into_iter()
+                .collect()
+        },
     },
 ];
 
@@ -70,78 +137,23 @@ fn namespace_of<K: kube::Resource>(object: &K) -> &str {
     object.meta().namespace.as_deref().unwrap_or_default()
 }
 
+/// The Kustomizations for which `refers` holds.
+fn kustomizations_where(watched: &Watched, refers: impl Fn(&Kustomization) -> bool) -> Vec<Key> {
+    watched
+        .kustomizations
+        .iter()
+        .filter(|ks| refers(ks))
+        .map(|ks| key_of(Kind::Kustomization, &**ks))
+        .collect()
+}
+
 /// The objects to wake after `changed` has a new result, by [`TABLE`].
 pub fn dependents(changed: &Key, watched: &Watched) -> Vec<Key> {
-    let mut out = Vec::new();
-    for wake in TABLE.iter().filter(|w| w.changed == changed.kind) {
-        match (wake.changed, wake.wakes) {
-            (Kind::GitRepository, Kind::Kustomization) => {
-                for ks in &watched.kustomizations {
-                    let source = &ks.spec.source_ref;
-                    if source.kind == "GitRepository"
-                        && names(
-                            changed,
-                            &source.name,
-                            source.namespace.as_deref(),
-                            namespace_of(&**ks),
-                        )
-                    {
-                        out.push(key_of(Kind::Kustomization, &**ks));
-                    }
-                }
-            }
-            (Kind::Kustomization, Kind::Kustomization) => {
-                for ks in &watched.kustomizations {
-                    let own = namespace_of(&**ks);
-                    if ks
-                        .spec
-                        .depends_on
-                        .iter()
-                        .any(|d| names(changed, &d.name, d.namespace.as_deref(), own))
-                    {
-                        out.push(key_of(Kind::Kustomization, &**ks));
-                    }
-                }
-            }
-            (Kind::ImageRepository, Kind::ImagePolicy) => {
-                for policy in &watched.image_policies {
-                    let reference = &policy.spec.image_repository_ref;
-                    if names(
-                        changed,
-                        &reference.name,
-                        reference.namespace.as_deref(),
-                        namespace_of(&**policy),
-                    ) {
-                        out.push(key_of(Kind::ImagePolicy, &**policy));
-                    }
-                }
-            }
-            (Kind::ImagePolicy, Kind::ImageUpdateAutomation) => {
-                for automation in &watched.automations {
-                    if namespace_of(&**automation) == changed.namespace {
-                        out.push(key_of(Kind::ImageUpdateAutomation, &**automation));
-                    }
-                }
-            }
-            (Kind::ImageUpdateAutomation, Kind::GitRepository) => {
-                let pushed = watched.automations.iter().find(|a| {
-                    a.metadata.name.as_deref() == Some(changed.name.as_str())
-                        && namespace_of(&***a) == changed.namespace
-                });
-                if let Some(automation) = pushed {
-                    let source = &automation.spec.source_ref;
-                    out.push(Key::new(
-                        Kind::GitRepository,
-                        source.namespace.as_deref().unwrap_or(&changed.namespace),
-                        &source.name,
-                    ));
-                }
-            }
-            // A row without a selection here would be a table this function does not know.
-            _ => tracing::error!(?wake, "no selection for this dependency"),
-        }
-    }
-    out
+    TABLE
+        .iter()
+        .filter(|w| w.changed == changed.kind)
+        .flat_map(|w| (w.select)(changed, watched))
+        .collect()
 }
 
 /// Makes due at once every object that depends on `changed`'s new result.
