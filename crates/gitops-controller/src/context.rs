@@ -199,13 +199,6 @@ pub fn suspended<K: FluxObject>(ctx: &Ctx, key: &Key, object: &K) -> bool {
     suspended
 }
 
-/// A Flux interval, or `fallback` when unset or malformed.
-pub fn interval(text: &str, fallback: Duration) -> Duration {
-    gitops_flux::parse_duration(text)
-        .filter(|d| !d.is_zero())
-        .unwrap_or(fallback)
-}
-
 /// The data of a Secret, decoded.
 pub async fn secret_data(
     ctx: &Ctx,

@@ -2,7 +2,7 @@
 //! `ImageUpdateAutomation` (rewrite markers, commit, push, then fetch the new revision at once).
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::Context as _;
 use gitops_core::condition::{Conditions, rfc3339};
@@ -10,10 +10,10 @@ use gitops_core::{ImageScanner, Severity};
 use gitops_flux::api::{ImageRef, ScanResult};
 use gitops_flux::{GitRepository, ImagePolicy, ImageRepository, ImageUpdateAutomation};
 use gitops_git::{Auth, GitWriter, Identity, ImageUpdateAutomation as Automation, PushOutcome};
-use gitops_registry::{Credentials, DockerConfig, RegistryScanner};
+use gitops_registry::{Credentials, DockerConfig};
 use serde_json::json;
 
-use crate::context::{Ctx, get, interval, secret_data, suspended};
+use crate::context::{Ctx, get, secret_data, suspended};
 use crate::engine::{Key, Kind};
 use crate::outcome::{Action, Failure};
 use crate::translate;
@@ -27,24 +27,23 @@ pub async fn reconcile_repository(ctx: &Ctx, key: &Key) -> anyhow::Result<Action
     if suspended(ctx, key, &repo) {
         return Ok(Action::AwaitChange);
     }
-    let every = interval(&repo.spec.interval, Duration::from_secs(300));
+    let plan = match translate::image_repository(&repo.spec) {
+        Ok(plan) => plan,
+        Err(invalid) => {
+            let failure = Failure::stalled(invalid.reason(), invalid.to_string());
+            ctx.fail(Kind::ImageRepository, &repo, &failure).await?;
+            return Ok(Action::AwaitChange);
+        }
+    };
+    let every = plan.interval;
     let generation = repo.metadata.generation.unwrap_or_default();
     let mut conditions = Conditions::new();
     let now = SystemTime::now();
 
     let scanned = async {
-        let mut scanner = match repo
-            .spec
-            .timeout
-            .as_deref()
-            .and_then(gitops_flux::parse_duration)
-        {
-            Some(timeout) => RegistryScanner::with_timeout(timeout)?,
-            None => RegistryScanner::new()?,
-        }
-        .with_insecure(repo.spec.insecure);
-        if let Some(secret) = &repo.spec.secret_ref {
-            let data = secret_data(ctx, &key.namespace, &secret.name).await?;
+        let mut scanner = plan.scanner;
+        if let Some(secret) = &plan.secret {
+            let data = secret_data(ctx, &key.namespace, secret).await?;
             let json = data
                 .iter()
                 .find(|(k, _)| k == ".dockerconfigjson")
@@ -52,11 +51,7 @@ pub async fn reconcile_repository(ctx: &Ctx, key: &Key) -> anyhow::Result<Action
             scanner =
                 scanner.with_credentials(Credentials::DockerConfig(DockerConfig::parse(&json.1)?));
         }
-        if let Some(patterns) = &repo.spec.exclusion_list {
-            let patterns: Vec<&str> = patterns.iter().map(String::as_str).collect();
-            scanner = scanner.with_exclusions(&patterns)?;
-        }
-        anyhow::Ok(scanner.scan(&repo.spec.image).await?)
+        anyhow::Ok(scanner.scan(&plan.image).await?)
     }
     .await;
     let result = match scanned {
@@ -210,48 +205,34 @@ pub async fn reconcile_automation(ctx: &Ctx, key: &Key) -> anyhow::Result<Action
         return Ok(Action::AwaitChange);
     }
     let spec = &automation.spec;
-    let every = interval(&spec.interval, Duration::from_secs(600));
     let generation = automation.metadata.generation.unwrap_or_default();
     let mut conditions = Conditions::new();
     let now = SystemTime::now();
-    let source_key = Key::new(
-        Kind::GitRepository,
-        spec.source_ref
-            .namespace
-            .as_deref()
-            .unwrap_or(&key.namespace),
-        &spec.source_ref.name,
-    );
-
     // Tenancy, as Flux has it: the GitRepository (and so its Secret) must be this namespace's,
     // and `update.path` must name a directory inside the checkout.
-    let refused = if source_key.namespace != key.namespace {
-        Some(format!(
-            "cannot use GitRepository {}/{}: the sourceRef must be in the ImageUpdateAutomation's namespace {}",
-            source_key.namespace, source_key.name, key.namespace
-        ))
-    } else {
-        spec.update
-            .as_ref()
-            .and_then(|u| u.path.as_deref())
-            .filter(|path| leaves_checkout(path))
-            .map(|path| {
-                format!("update.path '{path}' must be a relative path inside the repository")
-            })
+    let plan = match translate::image_update_automation(&key.namespace, spec) {
+        Ok(plan) => plan,
+        Err(invalid) => {
+            return refuse(
+                ctx,
+                key,
+                &automation,
+                invalid.reason(),
+                &invalid.to_string(),
+            )
+            .await;
+        }
     };
-    if let Some(message) = refused {
-        return refuse(ctx, key, &automation, &message).await;
-    }
+    let every = plan.interval;
+    let source_key = &plan.source;
 
     let ran = async {
-        let repo = get::<GitRepository>(ctx, &source_key)
+        let repo = get::<GitRepository>(ctx, source_key)
             .await?
             .with_context(|| format!("GitRepository {}/{} not found", source_key.namespace, source_key.name))?;
-        let checkout = spec
-            .git
-            .checkout
-            .as_ref()
-            .and_then(|c| c.reference.branch.clone())
+        let checkout = plan
+            .checkout_branch
+            .clone()
             .or_else(|| repo.spec.reference.as_ref().and_then(|r| r.branch.clone()))
             .unwrap_or_else(|| "master".into());
         let mut writer = GitWriter::new(
@@ -263,18 +244,18 @@ pub async fn reconcile_automation(ctx: &Ctx, key: &Key) -> anyhow::Result<Action
             let data = secret_data(ctx, &source_key.namespace, &secret.name).await?;
             writer = writer.with_auth(Auth::from_secret_data(data)?);
         }
-        let author = &spec.git.commit.author;
+        let (author_name, author_email) = &plan.author;
         let name = format!("{}/{}", key.namespace, key.name);
         let tree = std::sync::Arc::new(gitops_local::images::DirectoryTree);
         let mut runner = Automation::new(&name, writer, checkout, tree)
-            .with_author(Identity::new(&author.name, &author.email));
-        if let Some(push) = spec.git.push.as_ref().and_then(|p| p.branch.clone()) {
-            runner = runner.with_push_branch(push);
+            .with_author(Identity::new(author_name, author_email));
+        if let Some(push) = &plan.push_branch {
+            runner = runner.with_push_branch(push.clone());
         }
-        if let Some(path) = spec.update.as_ref().and_then(|u| u.path.clone()) {
-            runner = runner.with_path(path);
+        if let Some(path) = &plan.path {
+            runner = runner.with_path(path.clone());
         }
-        if let Some(template) = &spec.git.commit.message_template {
+        if let Some(template) = &plan.message_template {
             // Flux's Go templates are not ours; such a message falls back to the default.
             match runner.clone().with_template(template.clone()) {
                 Ok(with) => runner = with,
@@ -299,7 +280,7 @@ pub async fn reconcile_automation(ctx: &Ctx, key: &Key) -> anyhow::Result<Action
         Ok(outcome) => outcome,
         Err(error) if escaped(&error) => {
             let message = format!("update.path must stay inside the repository: {error:#}");
-            return refuse(ctx, key, &automation, &message).await;
+            return refuse(ctx, key, &automation, "AccessDenied", &message).await;
         }
         Err(error) => {
             let message = format!("{error:#}");
@@ -351,24 +332,6 @@ pub async fn reconcile_automation(ctx: &Ctx, key: &Key) -> anyhow::Result<Action
     Ok(ctx.after_interval(key, every))
 }
 
-/// Whether `path` leaves the checkout before any symlink is looked at: absolute, or `..`
-/// climbing above its start. Symlinks are checked in the checkout by the automation itself.
-fn leaves_checkout(path: &str) -> bool {
-    let mut depth = 0usize;
-    for component in std::path::Path::new(path).components() {
-        match component {
-            std::path::Component::Normal(_) => depth += 1,
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir => match depth.checked_sub(1) {
-                Some(up) => depth = up,
-                None => return true,
-            },
-            std::path::Component::RootDir | std::path::Component::Prefix(_) => return true,
-        }
-    }
-    false
-}
-
 /// Whether the automation refused a path that leads out of the checkout (a symlink).
 fn escaped(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
@@ -384,32 +347,18 @@ async fn refuse(
     ctx: &Ctx,
     key: &Key,
     automation: &ImageUpdateAutomation,
+    reason: &str,
     message: &str,
 ) -> anyhow::Result<Action> {
     tracing::warn!(object = %key, %message, "refused");
     ctx.fail(
         Kind::ImageUpdateAutomation,
         automation,
-        &Failure::stalled("AccessDenied", message),
+        &Failure::stalled(reason, message),
     )
     .await?;
     ctx.notifications
-        .announce(key, Severity::Error, "AccessDenied", message, None)
+        .announce(key, Severity::Error, reason, message, None)
         .await;
     Ok(Action::AwaitChange)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn update_paths_that_leave_the_checkout_are_refused() {
-        for path in ["../..", "apps/../..", "/etc", "./../x"] {
-            assert!(leaves_checkout(path), "{path}");
-        }
-        for path in [".", "./apps", "apps/../infra", "apps/x/.."] {
-            assert!(!leaves_checkout(path), "{path}");
-        }
-    }
 }

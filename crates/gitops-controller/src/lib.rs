@@ -6,8 +6,8 @@
 //! the library's pieces, not a framework: `sources.rs`, `kustomizations.rs`, `images.rs`,
 //! `notifications.rs` and `receivers.rs` each read top to bottom, one kind each; `engine.rs`
 //! decides what is due, `wakes.rs` which kind wakes which; `outcome.rs` has a pass's
-//! `Action` for the queue and its `Failure` for status; `translate.rs` turns Flux's specs into
-//! the library's options; `context.rs` holds what passes share; `run.rs` starts and stops a
+//! `Action` for the queue and its `Failure` for status; `translate/` turns Flux's specs into
+//! the library's options, one module per API group; `context.rs` holds what passes share; `run.rs` starts and stops a
 //! process. The binary (`main.rs`) only parses flags, sets up logging and calls [`run`].
 //!
 //! ```text

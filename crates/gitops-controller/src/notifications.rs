@@ -10,19 +10,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
-use anyhow::Context as _;
-use gitops_core::alert::{Alert as Route, EventSource};
+use gitops_core::alert::Alert as Route;
 use gitops_core::condition::Conditions;
 use gitops_core::{Event, Notifier, Severity};
 use gitops_flux::api::ProviderSpec;
 use gitops_flux::{Alert, Provider};
-use gitops_notify::{Delivery, Discord, GitHubStatus, Slack, Webhook};
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
 use serde_json::json;
 
 use crate::context::{Ctx, get, secret_data, suspended};
 use crate::engine::{Key, Kind};
 use crate::outcome::Action;
+use crate::translate::{self, AlertPlan};
 
 /// Where events go.
 #[derive(Clone)]
@@ -227,13 +226,8 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
                 ctx.notifications.forget(key);
                 return Ok(Action::AwaitChange);
             }
-            match route(key, &alert) {
-                Ok(route) => {
-                    let provider = Key::new(
-                        Kind::Provider,
-                        &key.namespace,
-                        &alert.spec.provider_ref.name,
-                    );
+            match translate::alert(&key.namespace, &alert.spec) {
+                Ok(AlertPlan { route, provider }) => {
                     ctx.notifications
                         .0
                         .alerts
@@ -261,44 +255,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
     Ok(ctx.after_interval(key, Duration::from_secs(600)))
 }
 
-fn route(key: &Key, alert: &Alert) -> anyhow::Result<Route> {
-    let severity = match alert.spec.event_severity.as_deref() {
-        Some("error") => Severity::Error,
-        _ => Severity::Info,
-    };
-    let sources = alert
-        .spec
-        .event_sources
-        .iter()
-        .map(|s| {
-            EventSource::new(&s.kind, &s.name)
-                .in_namespace(s.namespace.as_deref().unwrap_or(&key.namespace))
-        })
-        .collect();
-    let inclusions: Vec<&str> = alert
-        .spec
-        .inclusion_list
-        .iter()
-        .map(String::as_str)
-        .collect();
-    let exclusions: Vec<&str> = alert
-        .spec
-        .exclusion_list
-        .iter()
-        .map(String::as_str)
-        .collect();
-    let mut route = Route::new(severity, sources)
-        .with_inclusions(&inclusions)?
-        .with_exclusions(&exclusions)?;
-    if let Some(summary) = &alert.spec.summary {
-        route = route.with_summary(summary);
-    }
-    for (name, value) in &alert.spec.event_metadata {
-        route = route.with_metadata(name, value);
-    }
-    Ok(route)
-}
-
+/// The notifier a Provider describes, with its Secret read.
 async fn notifier(ctx: &Ctx, key: &Key, spec: &ProviderSpec) -> anyhow::Result<Arc<dyn Notifier>> {
     let secret: HashMap<String, Vec<u8>> = match &spec.secret_ref {
         Some(reference) => secret_data(ctx, &key.namespace, &reference.name)
@@ -307,69 +264,5 @@ async fn notifier(ctx: &Ctx, key: &Key, spec: &ProviderSpec) -> anyhow::Result<A
             .collect(),
         None => HashMap::new(),
     };
-    let text = |name: &str| {
-        secret
-            .get(name)
-            .map(|v| String::from_utf8_lossy(v).trim().to_string())
-    };
-    let address = text("address")
-        .or_else(|| spec.address.clone())
-        .context("the Provider has no address (spec.address or the Secret's address)")?;
-    let mut delivery = Delivery::default();
-    if let Some(timeout) = spec
-        .timeout
-        .as_deref()
-        .and_then(gitops_flux::parse_duration)
-    {
-        delivery = delivery.with_timeout(timeout);
-    }
-    Ok(match spec.type_.as_str() {
-        "slack" => {
-            let mut slack = Slack::webhook(&address, delivery)?;
-            if let Some(channel) = &spec.channel {
-                slack = slack.with_channel(channel);
-            }
-            if let Some(username) = &spec.username {
-                slack = slack.with_username(username);
-            }
-            Arc::new(slack)
-        }
-        "discord" => {
-            let mut discord = Discord::webhook(&address, delivery)?;
-            if let Some(username) = &spec.username {
-                discord = discord.with_username(username);
-            }
-            Arc::new(discord)
-        }
-        "generic" => Arc::new(Webhook::new(&address, delivery)?),
-        "generic-hmac" => {
-            let token = text("token").context("generic-hmac needs a token in its Secret")?;
-            Arc::new(Webhook::new(&address, delivery)?.with_hmac_key(token.into_bytes()))
-        }
-        "github" => {
-            let token = text("token").context("github needs a token in its Secret")?;
-            let (base, owner, repo) = github_repository(&address)?;
-            Arc::new(GitHubStatus::new(&base, &owner, &repo, token, delivery)?)
-        }
-        other => anyhow::bail!("provider type {other} is not supported"),
-    })
-}
-
-/// `https://github.com/owner/repo` → the API base, owner and repository; other hosts are taken
-/// as GitHub Enterprise (`/api/v3`).
-fn github_repository(address: &str) -> anyhow::Result<(String, String, String)> {
-    let trimmed = address.trim_end_matches('/').trim_end_matches(".git");
-    let (scheme, rest) = trimmed
-        .split_once("://")
-        .context("the github address is not a URL")?;
-    let mut parts = rest.splitn(3, '/');
-    let (Some(host), Some(owner), Some(repo)) = (parts.next(), parts.next(), parts.next()) else {
-        anyhow::bail!("the github address must name a repository: {scheme}://HOST/OWNER/REPO");
-    };
-    let base = if host == "github.com" {
-        "https://api.github.com".to_string()
-    } else {
-        format!("{scheme}://{host}/api/v3")
-    };
-    Ok((base, owner.to_string(), repo.to_string()))
+    Ok(translate::provider(spec, &secret)?)
 }

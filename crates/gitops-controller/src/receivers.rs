@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::Context as _;
 use gitops_core::condition::Conditions;
@@ -18,9 +18,10 @@ use kube::Api;
 use kube::api::{ApiResource, DynamicObject, ListParams, Patch, PatchParams};
 use serde_json::json;
 
-use crate::context::{Ctx, get, interval, secret_data, suspended};
+use crate::context::{Ctx, get, secret_data, suspended};
 use crate::engine::{Key, Kind};
 use crate::outcome::Action;
+use crate::translate::{self, ReceiverPlan};
 
 /// The largest body a sender may post; Git forges send a few KiB.
 const MAX_BODY: usize = 1 << 20;
@@ -61,23 +62,33 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
         ctx.hooks.forget(key);
         return Ok(Action::AwaitChange);
     }
-    let spec = &receiver.spec;
-    let every = spec
-        .interval
-        .as_deref()
-        .map_or(Duration::from_secs(600), |text| {
-            interval(text, Duration::from_secs(600))
-        });
     let generation = receiver.metadata.generation.unwrap_or_default();
     let now = SystemTime::now();
     let mut conditions = Conditions::new();
-    match verifier(ctx, key, &receiver).await {
+    let plan = match translate::receiver(&receiver.spec) {
+        Ok(plan) => plan,
+        Err(invalid) => {
+            ctx.hooks.forget(key);
+            conditions.mark_failed(
+                "InvalidReceiver",
+                &invalid.to_string(),
+                true,
+                generation,
+                now,
+            );
+            ctx.write_status(Kind::Receiver, &receiver, &conditions, json!({}))
+                .await?;
+            return Ok(Action::AwaitChange);
+        }
+    };
+    let every = plan.interval;
+    match verifier(ctx, key, &plan).await {
         Ok(verifier) => {
             let path = verifier.path().to_owned();
             ctx.hooks.install(Hook {
                 key: key.clone(),
                 verifier,
-                resources: spec.resources.clone(),
+                resources: plan.resources.clone(),
             });
             let message = format!("Receiver initialized for path: {path}");
             conditions.mark_ready("Succeeded", &message, generation, now);
@@ -101,29 +112,25 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
     }
 }
 
-/// The request checker the spec describes, with the token from its Secret.
-async fn verifier(ctx: &Ctx, key: &Key, receiver: &Receiver) -> anyhow::Result<hook::Receiver> {
-    let spec = &receiver.spec;
-    let kind = match spec.type_.as_str() {
-        "generic" => hook::Kind::Generic,
-        "generic-hmac" => hook::Kind::GenericHmac,
-        "github" => hook::Kind::GitHub,
-        "gitlab" => hook::Kind::GitLab,
-        other => anyhow::bail!(
-            "receiver type {other} is not supported (generic, generic-hmac, github, gitlab are)"
-        ),
-    };
-    let secret = &spec.secret_ref.name;
+/// The request checker the plan describes, with the token from its Secret.
+async fn verifier(ctx: &Ctx, key: &Key, plan: &ReceiverPlan) -> anyhow::Result<hook::Receiver> {
+    let secret = &plan.secret;
     let token = secret_data(ctx, &key.namespace, secret)
         .await?
         .into_iter()
         .find(|(k, _)| k == "token")
         .map(|(_, v)| v)
         .with_context(|| format!("Secret {}/{secret} has no 'token' key", key.namespace))?;
-    let mut verifier = hook::Receiver::new(kind, &key.namespace, &key.name, token, Vec::new())
-        .with_max_body(MAX_BODY);
-    if !spec.events.is_empty() {
-        verifier = verifier.with_events(spec.events.clone());
+    let mut verifier = hook::Receiver::new(
+        plan.kind.clone(),
+        &key.namespace,
+        &key.name,
+        token,
+        Vec::new(),
+    )
+    .with_max_body(MAX_BODY);
+    if !plan.events.is_empty() {
+        verifier = verifier.with_events(plan.events.clone());
     }
     Ok(verifier)
 }

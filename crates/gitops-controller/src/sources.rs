@@ -12,7 +12,7 @@ use gitops_flux::api::{ArtifactStatus, GitRepositorySpec};
 use gitops_git::{Auth, GitSource};
 use serde_json::json;
 
-use crate::context::{Ctx, get, interval, secret_data, suspended};
+use crate::context::{Ctx, get, secret_data, suspended};
 use crate::engine::{Key, Kind};
 use crate::outcome::{Action, Failure};
 use crate::translate::{self, GitRepositoryPlan};
@@ -36,9 +36,9 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
     let plan = match translate::git_repository(&repo.spec) {
         Ok(plan) => plan,
         Err(invalid) => {
-            let every = interval(&repo.spec.interval, Duration::from_secs(60));
             let failure = Failure::stalled(invalid.reason(), invalid.to_string());
-            return fail(ctx, key, &repo, failure, every).await;
+            report(ctx, key, &repo, &failure).await?;
+            return Ok(Action::AwaitChange);
         }
     };
     let every = plan.interval;
@@ -163,7 +163,18 @@ async fn fail(
     failure: Failure,
     every: Duration,
 ) -> anyhow::Result<Action> {
-    ctx.fail(Kind::GitRepository, repo, &failure).await?;
+    report(ctx, key, repo, &failure).await?;
+    Ok(Action::Requeue(ctx.backoff(key, every)))
+}
+
+/// Records a failure: the object's status and an error event.
+async fn report(
+    ctx: &Ctx,
+    key: &Key,
+    repo: &GitRepository,
+    failure: &Failure,
+) -> anyhow::Result<()> {
+    ctx.fail(Kind::GitRepository, repo, failure).await?;
     ctx.notifications
         .announce(
             key,
@@ -173,7 +184,7 @@ async fn fail(
             None,
         )
         .await;
-    Ok(Action::Requeue(ctx.backoff(key, every)))
+    Ok(())
 }
 
 /// The `GitSource` for the current spec and Secret, built once and kept while they hold.
