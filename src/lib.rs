@@ -43,6 +43,10 @@ pub use gitops_flux as flux;
 #[cfg(feature = "helm")]
 pub use gitops_helm as helm;
 
+/// The controller's installation as objects, applied and removed (feature `install`).
+#[cfg(feature = "install")]
+pub use gitops_install as install;
+
 /// The README's examples, compiled and run as doctests so they cannot rot (they use every
 /// backend, so they run with `--all-features`, as the test suite does).
 #[cfg(all(doctest, feature = "notify"))]

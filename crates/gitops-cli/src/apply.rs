@@ -83,7 +83,7 @@ pub(crate) async fn diff(args: DiffArgs) -> anyhow::Result<ExitCode> {
         (None, None) => anyhow::bail!("give --kubeconfig or --out"),
     };
     if let Ok(drifts) = &result {
-        print!("{}", render_diff(drifts));
+        crate::common::emit(&render_diff(drifts))?;
     }
     let code = diff_exit_code(&result);
     result?;

@@ -65,6 +65,6 @@ pub(crate) fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         Some(located) => out.with_context(|| format!("build failed ({})", located.describe())),
         None => out.map_err(anyhow::Error::from),
     }?;
-    print!("{out}");
+    crate::common::emit(&out)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -756,7 +756,7 @@ async fn get(
         };
         eprintln!("✗ no {what} found {}", place(ns));
     } else {
-        print!("{table}");
+        crate::common::emit(&table)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -886,7 +886,7 @@ async fn events(
         .as_ref()
         .map(|(kind, name)| (kind.as_str(), name.as_str()));
     match format_events(&list.items, only, all_namespaces, Timestamp::now()) {
-        Some(table) => print!("{table}"),
+        Some(table) => crate::common::emit(&table)?,
         None => eprintln!("✗ no events found {}", place(ns)),
     }
     Ok(ExitCode::SUCCESS)

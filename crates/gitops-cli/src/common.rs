@@ -26,3 +26,14 @@ pub(crate) fn renderer() -> impl Renderer {
     // Like Flux: a directory without a kustomization file is taken whole.
     gitops::kustomize::KustomizeRenderer::new()
 }
+
+/// Writes `text` to stdout. A reader that went away (`gitops build . | head`) ends the output
+/// quietly instead of a panic, as `cat` does.
+pub(crate) fn emit(text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}

@@ -112,7 +112,7 @@ where
             out.push_str("---\n");
             out.push_str(&Object::new(clean(serde_json::to_value(object)?))?.to_yaml()?);
         }
-        print!("{out}");
+        crate::common::emit(&out)?;
         Ok(ExitCode::SUCCESS)
     })
     .await

@@ -10,7 +10,7 @@
 //! One module per subcommand family: `build`, `sops`, `source`, `image`, `helm`, `apply`
 //! (`diff` and `apply`), `local` (`reconcile local`), `cluster` (`get`, `reconcile
 //! source|kustomization|image`, `suspend`, `resume`, `events` against a cluster where a
-//! controller reconciles Flux's objects, as the `flux` CLI does), `tree`, `export` and `logs`.
+//! controller reconciles Flux's objects, as the `flux` CLI does), `tree`, `export`, `logs`, and `install` (`install`, `uninstall`).
 //!
 //! `build`, `diff` and `apply` bound what a render may read to one repository root, as Flux
 //! bounds it to the source artifact: `--root DIR` when given, else the enclosing Git work tree
@@ -28,6 +28,7 @@ mod common;
 mod export;
 mod helm;
 mod image;
+mod install;
 mod local;
 mod logs;
 mod root;
@@ -95,6 +96,13 @@ enum Command {
     /// Print Flux objects as clean YAML to apply elsewhere, like `flux export`.
     #[command(subcommand)]
     Export(export::ExportCommand),
+    /// Install the controller in a cluster (CRDs, least-privilege RBAC, Deployment, Services,
+    /// NetworkPolicy) with server-side apply, or print it with `--export`; re-running upgrades
+    /// in place.
+    Install(install::InstallArgs),
+    /// Remove the controller; Flux's objects and the namespace stay unless
+    /// `--delete-user-objects`.
+    Uninstall(install::UninstallArgs),
     /// Print the controller's log lines (from its pods, or `--from-file`), filtered by level
     /// and object, like `flux logs`.
     Logs(logs::LogsArgs),
@@ -131,5 +139,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tree(command) => tree::run(command).await,
         Command::Export(command) => export::run(command).await,
         Command::Logs(args) => logs::run(args).await,
+        Command::Install(args) => install::install(args).await,
+        Command::Uninstall(args) => install::uninstall(args).await,
     }
 }

@@ -95,7 +95,7 @@ async fn tree(target: &TargetArgs) -> anyhow::Result<ExitCode> {
     }
     let mut out = format!("{}\n", label(&root));
     draw(&root, &children, "", &mut BTreeSet::new(), &mut out);
-    print!("{out}");
+    crate::common::emit(&out)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -4,7 +4,6 @@
 //! and the notifications a local receiver gets.
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -140,19 +139,6 @@ async fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
     (url, received)
 }
 
-/// Reads every file of the sample repository, relative path → text.
-fn sample_files(root: &Path, dir: &Path, files: &mut BTreeMap<String, String>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            sample_files(root, &path, files);
-        } else {
-            let relative = path.strip_prefix(root).unwrap().display().to_string();
-            files.insert(relative, std::fs::read_to_string(&path).unwrap());
-        }
-    }
-}
-
 async fn http_get(port: u16, path: &str) -> String {
     http_request(port, "GET", path, &[], "").await
 }
@@ -210,16 +196,9 @@ async fn flux_objects_converge_prune_correct_drift_and_follow_new_images() {
         .await
         .unwrap();
 
-    // 1. The fleet repository: the sample, with the gateway's image in the test registry. The
-    //    test API server runs no kube-controller-manager, so nothing would ever become Ready:
-    //    `wait` is off for apps.
-    let root = support::workspace_root().join("examples/sample-repo");
-    let mut files = BTreeMap::new();
-    sample_files(&root, &root, &mut files);
-    files.insert(
-        "clusters/vps/apps.yaml".into(),
-        files["clusters/vps/apps.yaml"].replace("wait: true", "wait: false"),
-    );
+    // 1. The fleet repository: the sample (`wait` off for apps), with the gateway's image in
+    //    the test registry.
+    let mut files = support::sample_files();
     files.insert(
         "apps/api-gateway/deployment.yaml".into(),
         files["apps/api-gateway/deployment.yaml"]
@@ -241,31 +220,22 @@ async fn flux_objects_converge_prune_correct_drift_and_follow_new_images() {
         )
         .await
         .unwrap();
-    let key = std::fs::read_to_string(
-        support::workspace_root().join("examples/test-keys/quickstart.agekey"),
-    )
-    .unwrap();
     let dockerconfig = json!({"auths": {registry.addr(): {
         "username": registry.username(), "password": registry.password()}}})
     .to_string();
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), "flux-system");
-    for (name, data) in [
-        ("sops-age", json!({"age.agekey": key})),
-        (
-            "git-credentials",
-            json!({"username": git.http_username(), "password": git.http_password()}),
-        ),
-        ("registry", json!({".dockerconfigjson": dockerconfig})),
-    ] {
-        secrets
-            .create(
-                &PostParams::default(),
-                &serde_json::from_value(json!({"metadata": {"name": name}, "stringData": data}))
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
-    }
+    support::create_secrets(
+        &client,
+        "flux-system",
+        &[
+            ("sops-age", json!({"age.agekey": support::sample_age_key()})),
+            (
+                "git-credentials",
+                json!({"username": git.http_username(), "password": git.http_password()}),
+            ),
+            ("registry", json!({".dockerconfigjson": dockerconfig})),
+        ],
+    )
+    .await;
     let (hook, received) = receiver().await;
 
     // 3. The controller.
@@ -317,11 +287,7 @@ spec:
         url = repo.http_url(),
     );
     let mut to_apply = support::objects(&flux_objects);
-    for file in ["infra", "security", "apps"] {
-        to_apply.extend(support::objects(
-            &files[&format!("clusters/vps/{file}.yaml")],
-        ));
-    }
+    to_apply.extend(support::sample_kustomizations(&files));
     // The Alert must exist before the first events, or they go nowhere.
     applier
         .apply(&to_apply[1..3], &Default::default())

@@ -77,3 +77,73 @@ where
 pub fn objects(yaml: &str) -> Vec<Object> {
     gitops_core::object::parse_yaml("test", yaml).expect("the test's YAML parses")
 }
+
+/// The sample repository's files, relative path → text, with `wait` off for apps: the test API
+/// server runs no kube-controller-manager, so no Deployment would ever become Ready.
+#[allow(dead_code)]
+pub fn sample_files() -> std::collections::BTreeMap<String, String> {
+    fn walk(
+        root: &std::path::Path,
+        dir: &std::path::Path,
+        files: &mut std::collections::BTreeMap<String, String>,
+    ) {
+        for entry in std::fs::read_dir(dir).expect("the sample repository reads") {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                walk(root, &path, files);
+            } else {
+                let relative = path
+                    .strip_prefix(root)
+                    .expect("below the root")
+                    .display()
+                    .to_string();
+                files.insert(
+                    relative,
+                    std::fs::read_to_string(&path).expect("a text file"),
+                );
+            }
+        }
+    }
+    let root = workspace_root().join("examples/sample-repo");
+    let mut files = std::collections::BTreeMap::new();
+    walk(&root, &root, &mut files);
+    let apps = files["clusters/vps/apps.yaml"].replace("wait: true", "wait: false");
+    files.insert("clusters/vps/apps.yaml".into(), apps);
+    files
+}
+
+/// The sample's Kustomizations (`clusters/vps/`), as a user commits them.
+#[allow(dead_code)]
+pub fn sample_kustomizations(files: &std::collections::BTreeMap<String, String>) -> Vec<Object> {
+    ["infra", "security", "apps"]
+        .iter()
+        .flat_map(|file| objects(&files[&format!("clusters/vps/{file}.yaml")]))
+        .collect()
+}
+
+/// Creates Secrets in `namespace` from `stringData` maps, as a user would before the first pass.
+#[allow(dead_code)]
+pub async fn create_secrets(
+    client: &kube::Client,
+    namespace: &str,
+    secrets: &[(&str, serde_json::Value)],
+) {
+    let api: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(client.clone(), namespace);
+    for (name, data) in secrets {
+        let secret = serde_json::json!({"metadata": {"name": name}, "stringData": data});
+        api.create(
+            &kube::api::PostParams::default(),
+            &serde_json::from_value(secret).expect("a Secret"),
+        )
+        .await
+        .expect("the Secret is created");
+    }
+}
+
+/// The test age key the sample's SOPS Secret is encrypted to.
+#[allow(dead_code)]
+pub fn sample_age_key() -> String {
+    std::fs::read_to_string(workspace_root().join("examples/test-keys/quickstart.agekey"))
+        .expect("the test key reads")
+}
