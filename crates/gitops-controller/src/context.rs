@@ -13,8 +13,8 @@ use gitops_flux::{
     FluxCondition, FluxObject, ImagePolicy, ImageUpdateAutomation, Kustomization,
     REQUESTED_AT_ANNOTATION, status,
 };
-use gitops_kube::KubeApplier;
-use gitops_kube::connect::RequestCounter;
+use gitops_kube::connect::{ConnectOptions, RequestCounter};
+use gitops_kube::{KubeApplier, KubeApplierOptions, ServiceAccount};
 use kube::api::{Patch, PatchParams};
 use kube::runtime::reflector::Store;
 use kube::{Api, Resource};
@@ -28,6 +28,14 @@ use crate::{notifications, receivers};
 pub struct Ctx {
     pub(crate) client: kube::Client,
     pub(crate) applier: Arc<KubeApplier>,
+    /// How the controller connected, to connect again as a tenant's ServiceAccount.
+    pub(crate) connection: (kube::Config, ConnectOptions),
+    /// The field manager of applied objects, whoever applies them.
+    pub(crate) field_manager: String,
+    /// `--default-service-account`: the account a Kustomization without one applies as.
+    pub(crate) default_service_account: Option<String>,
+    /// Appliers acting as a ServiceAccount, built once per account.
+    pub(crate) tenant_appliers: Mutex<HashMap<ServiceAccount, Arc<KubeApplier>>>,
     pub(crate) storage: PathBuf,
     pub(crate) queue: Arc<Queue>,
     pub(crate) metrics: Arc<Metrics>,
@@ -52,6 +60,41 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The applier for a Kustomization in `namespace` that names `account`: the controller's
+    /// own, or one acting as that ServiceAccount of the same namespace (impersonation, as
+    /// Flux does), so the API server holds the pass to the account's rights. Without an
+    /// account, `--default-service-account` applies when set.
+    ///
+    /// # Errors
+    /// The client for the account cannot be built.
+    pub fn applier_as(
+        &self,
+        namespace: &str,
+        account: Option<&str>,
+    ) -> anyhow::Result<Arc<KubeApplier>> {
+        let Some(name) = account.or(self.default_service_account.as_deref()) else {
+            return Ok(Arc::clone(&self.applier));
+        };
+        let account = ServiceAccount::new(namespace, name);
+        let mut appliers = self
+            .tenant_appliers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(applier) = appliers.get(&account) {
+            return Ok(Arc::clone(applier));
+        }
+        let (config, options) = &self.connection;
+        let options = options.clone().with_impersonate(account.clone());
+        let client = gitops_kube::connect::client_from_config(config.clone(), &options)
+            .with_context(|| format!("connecting as {}", account.user_name()))?;
+        let applier = Arc::new(KubeApplier::with_options(
+            client,
+            KubeApplierOptions::default().with_field_manager(&self.field_manager),
+        ));
+        appliers.insert(account, Arc::clone(&applier));
+        Ok(applier)
+    }
+
     /// The lock guarding a GitRepository's artifact directory.
     pub fn artifact_lock(&self, key: &Key) -> Arc<tokio::sync::RwLock<()>> {
         let mut locks = self

@@ -134,6 +134,14 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
             return Ok(Action::Requeue(retry));
         }
     };
+    let applier = match ctx.applier_as(&key.namespace, plan.service_account.as_deref()) {
+        Ok(applier) => applier,
+        Err(error) => {
+            let failure = Failure::retry("ReconciliationFailed", format!("{error:#}"));
+            ctx.fail(Kind::Kustomization, &ks, &failure).await?;
+            return Ok(Action::Requeue(retry));
+        }
+    };
     let mut reconciler = Reconciler::for_artifacts(
         me,
         Arc::new(ReadingArtifact {
@@ -141,7 +149,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
             lock: ctx.artifact_lock(&source_key),
             timeout: options.timeout,
         }),
-        Arc::clone(&ctx.applier) as Arc<dyn Applier>,
+        applier as Arc<dyn Applier>,
     )
     .with_options(options)
     .with_inventory_store(Arc::new(StatusInventory::of(ctx.client.clone(), &ks)))
@@ -291,7 +299,9 @@ async fn finalize(ctx: &Ctx, key: &Key, ks: &Kustomization) -> anyhow::Result<Ac
         // Only what still carries this Kustomization's labels: an object another one took
         // over since stays.
         let ours = ApplyOptions::default().with_owner(Owner::of(&key.object_ref()));
-        match ctx.applier.delete(&doomed, &ours).await {
+        // As the account that applied them: a tenant cannot prune what it could not apply.
+        let applier = ctx.applier_as(&key.namespace, ks.spec.service_account_name.as_deref())?;
+        match applier.delete(&doomed, &ours).await {
             Ok(changes) => {
                 tracing::info!(object = %key, pruned = doomed.len(), "deleted: objects pruned");
                 ctx.notifications

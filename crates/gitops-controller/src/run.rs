@@ -32,10 +32,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     // 1. Connect, counting every API request for the metrics.
     let requests = RequestCounter::default();
     let options = ConnectOptions::default().with_counter(requests.clone());
-    let client = match &settings.kubeconfig {
-        Some(path) => gitops_kube::connect::client_from_kubeconfig(path, &options).await?,
-        None => gitops_kube::connect::client_from_config(kube::Config::infer().await?, &options)?,
+    let kube_config = match &settings.kubeconfig {
+        Some(path) => gitops_kube::connect::config_from_kubeconfig(path, &options).await?,
+        None => kube::Config::infer().await?,
     };
+    let client = gitops_kube::connect::client_from_config(kube_config.clone(), &options)?;
     if settings.install_crds {
         gitops_flux::crds::install(&client)
             .await
@@ -133,6 +134,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let ctx = Arc::new(Ctx {
         client: client.clone(),
         applier: Arc::new(applier),
+        connection: (kube_config, options),
+        field_manager: settings.field_manager.clone(),
+        default_service_account: settings.default_service_account.clone(),
+        tenant_appliers: Mutex::default(),
         storage: std::path::absolute(&settings.storage_path)?,
         queue: Arc::clone(&queue),
         metrics: Arc::clone(&metrics),

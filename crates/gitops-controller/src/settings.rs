@@ -41,6 +41,10 @@ pub struct Settings {
     /// Refuse a Kustomization's `sourceRef` in another namespace (Flux's flag of that name).
     #[arg(long)]
     pub no_cross_namespace_refs: bool,
+    /// The ServiceAccount (of each Kustomization's own namespace) to apply as when its spec
+    /// names none, instead of the controller's identity: Flux's multi-tenancy lockdown.
+    #[arg(long, value_name = "NAME")]
+    pub default_service_account: Option<String>,
     /// The field manager of applied objects.
     #[arg(long, default_value = "gitops-controller")]
     pub field_manager: String,

@@ -1,5 +1,5 @@
 //! `gitops install` on the test API server, and the controller run with exactly the installed
-//! ServiceAccount's rights (through impersonation): the sample repository reconciles end to
+//! ServiceAccount's rights (a token the API server issued to it): the sample repository reconciles end to
 //! end, which proves the RBAC is enough, and what lies outside those rights is refused with
 //! the API server's message, which proves it is not more. Then `gitops uninstall` removes the
 //! controller and keeps the user's objects.
@@ -14,27 +14,92 @@ use gitops_flux::{FluxObject, GitRepository, Kustomization};
 use gitops_install::{CONTROLLER, InstallOptions, Removal};
 use gitops_kube::{KubeApplier, KubeApplierOptions};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use kube::Api;
-use kube::api::{Patch, PatchParams};
+use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
 
 mod support;
 
-/// A copy of `admin`'s kubeconfig that acts as the ServiceAccount `namespace/name`, with the
-/// groups the API server gives a ServiceAccount token.
-fn impersonating(admin: &Path, namespace: &str, name: &str, out: &Path) {
-    let text = std::fs::read_to_string(admin).unwrap();
+/// A kubeconfig for `admin`'s cluster that authenticates with a token the API server issued
+/// to the ServiceAccount `namespace/name` (TokenRequest), so requests carry exactly that
+/// account's identity, as a Pod's projected token does.
+async fn as_service_account(
+    admin: &kube::Client,
+    admin_kubeconfig: &Path,
+    namespace: &str,
+    name: &str,
+    out: &Path,
+) {
+    let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), namespace);
+    let request = serde_json::from_value(json!({"spec": {"expirationSeconds": 3600}})).unwrap();
+    let issued = accounts
+        .create_token_request(name, &PostParams::default(), &request)
+        .await
+        .unwrap();
+    let token = issued.status.unwrap().token;
+    let text = std::fs::read_to_string(admin_kubeconfig).unwrap();
     let mut config: serde_json::Value = serde_yaml_ng::from_str(&text).unwrap();
-    let user = &mut config["users"][0]["user"];
-    user["as"] = json!(format!("system:serviceaccount:{namespace}:{name}"));
-    user["as-groups"] = json!([
-        "system:serviceaccounts",
-        format!("system:serviceaccounts:{namespace}"),
-        "system:authenticated"
-    ]);
+    config["users"][0]["user"] = json!({ "token": token });
     std::fs::write(out, serde_yaml_ng::to_string(&config).unwrap()).unwrap();
+}
+
+/// Starts the controller binary as the installed ServiceAccount (a kubeconfig with its token,
+/// written in `work`; no `--install-crds`: `gitops install` did that) with `extra` flags.
+/// Returns the process and that kubeconfig.
+async fn start_installed_controller(
+    admin: &kube::Client,
+    admin_kubeconfig: &Path,
+    work: &Path,
+    extra: &[&str],
+) -> (gitops_testenv::Process, std::path::PathBuf) {
+    let kubeconfig = work.join("controller-kubeconfig");
+    as_service_account(
+        admin,
+        admin_kubeconfig,
+        "flux-system",
+        CONTROLLER,
+        &kubeconfig,
+    )
+    .await;
+    let free = || {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let mut command = support::controller();
+    command
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .arg("--storage-path")
+        .arg(work.join("storage"))
+        .args(["--allow-insecure-http", "--requeue-dependency", "1s"])
+        .args(["--metrics-addr", &format!("127.0.0.1:{}", free())])
+        .args(["--receiver-addr", &format!("127.0.0.1:{}", free())])
+        .args(extra)
+        .env("RUST_LOG", "info,kube=warn");
+    let process = gitops_testenv::Process::spawn("installed-controller", command, work).unwrap();
+    (process, kubeconfig)
+}
+
+/// The `Ready` condition of a Kustomization once it is `False`.
+async fn refused(
+    controller: &gitops_testenv::Process,
+    kustomizations: &Api<Kustomization>,
+    name: &str,
+) -> gitops_flux::FluxCondition {
+    support::eventually(
+        controller,
+        &format!("{name} to fail"),
+        Duration::from_secs(90),
+        || async {
+            let ks = kustomizations.get(name).await.ok()?;
+            let conditions = &ks.status.as_ref()?.common.conditions;
+            let ready = conditions.iter().find(|c| c.type_ == "Ready")?.clone();
+            (ready.status == "False").then_some(ready)
+        },
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,31 +193,10 @@ async fn the_installed_rights_are_enough_for_the_sample_and_no_more() {
     )
     .await;
 
-    // 3. The controller, acting as the installed ServiceAccount and nothing else.
+    // 3. The controller, with the installed ServiceAccount's token and nothing else.
     let work = tempfile::tempdir().unwrap();
-    let kubeconfig = work.path().join("controller-kubeconfig");
-    impersonating(
-        kube_env.kubeconfig_path(),
-        "flux-system",
-        CONTROLLER,
-        &kubeconfig,
-    );
-    let free = || {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
-    let mut command = support::controller();
-    command
-        .arg("--kubeconfig")
-        .arg(&kubeconfig)
-        .arg("--storage-path")
-        .arg(work.path().join("storage"))
-        .args(["--allow-insecure-http", "--requeue-dependency", "1s"])
-        .args(["--metrics-addr", &format!("127.0.0.1:{}", free())])
-        .args(["--receiver-addr", &format!("127.0.0.1:{}", free())])
-        .env("RUST_LOG", "info,kube=warn");
-    let controller =
-        gitops_testenv::Process::spawn("installed-controller", command, work.path()).unwrap();
+    let (controller, kubeconfig) =
+        start_installed_controller(&admin, kube_env.kubeconfig_path(), work.path(), &[]).await;
 
     // 4. Flux's objects, written by the admin as a user would commit them.
     let flux = format!(
@@ -208,24 +252,7 @@ spec:
 
     // 6. No more: the escalating Kustomization fails with the API server's refusal, and the
     //    binding does not exist.
-    let refused = support::eventually(
-        &controller,
-        "escalate to fail",
-        Duration::from_secs(90),
-        || async {
-            let ks = kustomizations.get("escalate").await.ok()?;
-            let ready = ks
-                .status
-                .as_ref()?
-                .common
-                .conditions
-                .iter()
-                .find(|c| c.type_ == "Ready")?
-                .clone();
-            (ready.status == "False").then_some(ready)
-        },
-    )
-    .await;
+    let refused = refused(&controller, &kustomizations, "escalate").await;
     assert!(
         refused.message.contains("forbidden"),
         "the condition carries the API server's answer: {}",
@@ -276,4 +303,188 @@ spec:
         .await
         .unwrap();
     assert!(again.is_empty(), "{again:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_apply_with_their_own_rights_and_cross_namespace_refs_are_refused() {
+    let Some(kube_env) = gitops_testenv::require_kube() else {
+        return;
+    };
+    let Some(git) = gitops_testenv::require_git() else {
+        return;
+    };
+    let admin = kube_env.client().await;
+    let applier = KubeApplier::with_options(
+        admin.clone(),
+        KubeApplierOptions::default().with_field_manager(gitops_install::FIELD_MANAGER),
+    );
+    gitops_install::install(&applier, &InstallOptions::default(), None)
+        .await
+        .unwrap();
+
+    // Two tenants, each with a `deployer` account that may write ConfigMaps in its own
+    // namespace only (a Role of our own: the built-in `edit` is aggregated by a controller
+    // the test API server does not run).
+    let mut tenancy = String::new();
+    for team in ["team-a", "team-b"] {
+        tenancy.push_str(&format!(
+            r#"
+apiVersion: v1
+kind: Namespace
+metadata: {{name: {team}}}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {{name: deployer, namespace: {team}}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: deployer, namespace: {team}}}
+rules: [{{apiGroups: [""], resources: [configmaps], verbs: [get, list, watch, create, update, patch, delete]}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: deployer, namespace: {team}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: deployer}}
+subjects: [{{kind: ServiceAccount, name: deployer, namespace: {team}}}]
+---
+"#
+        ));
+    }
+    applier
+        .apply(&support::objects(&tenancy), &Default::default())
+        .await
+        .unwrap();
+    let config_map = |namespace: &str, name: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: {namespace}}}\ndata: {{owner: tenant}}\n"
+        )
+    };
+    let files = [
+        ("team-a/app/config.yaml", config_map("team-a", "app")),
+        ("team-a/escape/config.yaml", config_map("team-b", "escaped")),
+        (
+            "team-a/cluster/namespace.yaml",
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: team-c}\n".to_string(),
+        ),
+        ("team-b/app/config.yaml", config_map("team-b", "app")),
+    ];
+    let repo = git.create_repo("tenants").unwrap();
+    let listed: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
+    repo.commit_files("main", &listed, "tenants").unwrap();
+    let credentials = json!({"username": git.http_username(), "password": git.http_password()});
+    let mut flux = String::new();
+    for team in ["team-a", "team-b"] {
+        support::create_secrets(&admin, team, &[("git-credentials", credentials.clone())]).await;
+        flux.push_str(&format!(
+            r#"
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {{name: tenants, namespace: {team}}}
+spec: {{interval: 1m, url: "{url}", ref: {{branch: main}}, secretRef: {{name: git-credentials}}}}
+---
+"#,
+            url = repo.http_url()
+        ));
+    }
+    // (namespace, name, path, serviceAccountName, source namespace)
+    let kustomizations = [
+        ("team-a", "app", "team-a/app", Some("deployer"), "team-a"),
+        (
+            "team-a",
+            "escape",
+            "team-a/escape",
+            Some("deployer"),
+            "team-a",
+        ),
+        (
+            "team-a",
+            "cluster",
+            "team-a/cluster",
+            Some("deployer"),
+            "team-a",
+        ),
+        ("team-b", "app", "team-b/app", Some("deployer"), "team-b"),
+        ("team-b", "unnamed", "team-b/app", None, "team-b"),
+        ("team-b", "borrow", "team-a/app", Some("deployer"), "team-a"),
+    ];
+    for (namespace, name, path, account, source_namespace) in kustomizations {
+        let account = account.map_or(String::new(), |a| format!(", serviceAccountName: {a}"));
+        flux.push_str(&format!(
+            r#"
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {{name: {name}, namespace: {namespace}}}
+spec: {{interval: 10m, retryInterval: 2s, path: "./{path}", prune: true, sourceRef: {{kind: GitRepository, name: tenants, namespace: {source_namespace}}}{account}}}
+---
+"#
+        ));
+    }
+
+    // The controller with its installed token, locked down as a multi-tenant cluster runs it.
+    let work = tempfile::tempdir().unwrap();
+    let lockdown = [
+        "--default-service-account",
+        "default",
+        "--no-cross-namespace-refs",
+    ];
+    let (controller, _) =
+        start_installed_controller(&admin, kube_env.kubeconfig_path(), work.path(), &lockdown)
+            .await;
+    applier
+        .apply(&support::objects(&flux), &Default::default())
+        .await
+        .unwrap();
+
+    // Each tenant applies in its own namespace.
+    for team in ["team-a", "team-b"] {
+        let api: Api<Kustomization> = Api::namespaced(admin.clone(), team);
+        support::eventually(
+            &controller,
+            &format!("{team}/app ready"),
+            Duration::from_secs(90),
+            || async { api.get("app").await.ok().filter(|k| k.is_ready()) },
+        )
+        .await;
+        let maps: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(admin.clone(), team);
+        assert!(
+            maps.get_opt("app").await.unwrap().is_some(),
+            "{team}/app applied"
+        );
+    }
+    // Not into another tenant's namespace, nor cluster-scoped objects.
+    let team_a: Api<Kustomization> = Api::namespaced(admin.clone(), "team-a");
+    let team_b: Api<Kustomization> = Api::namespaced(admin.clone(), "team-b");
+    for name in ["escape", "cluster"] {
+        let ready = refused(&controller, &team_a, name).await;
+        assert!(
+            ready.message.contains("forbidden")
+                && ready
+                    .message
+                    .contains("system:serviceaccount:team-a:deployer"),
+            "{name}: {}",
+            ready.message
+        );
+    }
+    let maps: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(admin.clone(), "team-b");
+    assert!(maps.get_opt("escaped").await.unwrap().is_none());
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(admin.clone());
+    assert!(namespaces.get_opt("team-c").await.unwrap().is_none());
+    // No account named: the default account, which has no rights here.
+    let ready = refused(&controller, &team_b, "unnamed").await;
+    assert!(
+        ready
+            .message
+            .contains("system:serviceaccount:team-b:default"),
+        "{}",
+        ready.message
+    );
+    // Another namespace's source, under the lockdown flag.
+    let ready = refused(&controller, &team_b, "borrow").await;
+    assert!(
+        ready.message.contains("cross-namespace"),
+        "{}",
+        ready.message
+    );
+    assert_eq!(ready.reason, "AccessDenied");
 }

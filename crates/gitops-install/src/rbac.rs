@@ -1,8 +1,8 @@
 //! The controller's rights, split in two so each can be read on its own:
 //!
 //! - [`controller_rules`]: what the controller needs to run at all — read and update Flux's
-//!   objects and their status, read the Secrets and ConfigMaps they name, record events, hold
-//!   its Lease (a Role in its own namespace only).
+//!   objects and their status, read the Secrets and ConfigMaps they name, record events, act
+//!   as a tenant's ServiceAccount, hold its Lease (a Role in its own namespace only).
 //! - [`reconciler_rules`]: what it may apply and prune for Kustomizations — namespaced workloads
 //!   and their configuration, namespaces, and Flux's kinds — or `cluster-admin` when asked
 //!   ([`ReconcileRights::ClusterAdmin`], Flux's own default).
@@ -43,6 +43,10 @@ pub fn controller_rules() -> Value {
         // Events on the objects it reconciles (`gitops events`, `kubectl events`).
         {"apiGroups": ["", "events.k8s.io"], "resources": ["events"],
          "verbs": ["create", "patch", "update"]},
+        // Acting as a Kustomization's `serviceAccountName` (or `--default-service-account`):
+        // service accounts only, never users or groups, so `system:masters` stays out of
+        // reach; the API server adds the account's groups itself.
+        {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["impersonate"]},
         // Waiting for CRDs a repository brings to be established.
         {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"],
          "verbs": READ},

@@ -29,7 +29,7 @@ pub enum Error {
 }
 
 /// A service account to act as (Kubernetes impersonation), as Flux's `spec.serviceAccountName`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ServiceAccount {
     /// Its namespace.
     pub namespace: String,
@@ -147,11 +147,11 @@ pub fn client_from_config(
     config.write_timeout = Some(options.read_timeout);
     config.reset_reader_on_write = true;
     if let Some(account) = &options.impersonate {
+        // The user name alone: the API server adds a service account's groups itself, and
+        // naming groups would need the `impersonate` verb on `groups`, which would let the
+        // impersonator act as any group (`system:masters` among them).
         config.auth_info.impersonate = Some(account.user_name());
-        config.auth_info.impersonate_groups = Some(vec![
-            "system:serviceaccounts".to_owned(),
-            format!("system:serviceaccounts:{}", account.namespace),
-        ]);
+        config.auth_info.impersonate_groups = None;
     }
     let builder = ClientBuilder::try_from(config).map_err(Error::Client)?;
     Ok(match &options.counter {

@@ -36,6 +36,8 @@ pub struct KustomizationPlan {
     pub decryption_secret: Option<String>,
     /// `healthChecks`, as object references (also in `options`).
     pub health_checks: Vec<ObjectRef>,
+    /// `serviceAccountName`: the account of the Kustomization's namespace to apply as.
+    pub service_account: Option<String>,
 }
 
 /// Translates the spec of the Kustomization in `namespace`.
@@ -153,6 +155,10 @@ pub fn kustomization(
         substitute_from,
         decryption_secret,
         health_checks,
+        service_account: spec
+            .service_account_name
+            .clone()
+            .filter(|name| !name.trim().is_empty()),
     })
 }
 
@@ -355,5 +361,20 @@ mod tests {
         assert!(o.ignore_missing_components);
         let metadata = p.common_metadata.expect("commonMetadata");
         assert_eq!(metadata.labels.get("team").map(String::as_str), Some("web"));
+    }
+
+    #[test]
+    fn service_account_name_is_carried_and_blank_means_none() {
+        assert_eq!(plan(json!({})).service_account, None);
+        assert_eq!(
+            plan(json!({"serviceAccountName": "deployer"}))
+                .service_account
+                .as_deref(),
+            Some("deployer")
+        );
+        assert_eq!(
+            plan(json!({"serviceAccountName": " "})).service_account,
+            None
+        );
     }
 }

@@ -152,6 +152,11 @@ pub struct KustomizationSpec {
     /// Sets the namespace of every namespaced object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_namespace: Option<String>,
+    /// The ServiceAccount of the Kustomization's namespace to apply, prune and check health
+    /// as (impersonation); the controller's own identity, or its `--default-service-account`,
+    /// when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_name: Option<String>,
     /// Kustomizations that must be ready first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<NamespacedReference>,
