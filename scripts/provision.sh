@@ -38,6 +38,7 @@ apt_packages=(
     age              # age and age-keygen, used with sops
     skopeo           # peer tool of the registry benchmark (benches/registry-peer.sh)
     openssl          # keys and certificates for kube-apiserver and the token issuer
+    prometheus       # promtool: checks and unit-tests the shipped alert rules (the server is not started)
     ca-certificates
     python3-venv     # only needed when python3 is Debian's own
 )

@@ -26,6 +26,10 @@ pub(crate) struct InstallArgs {
     /// The controller's log filter (`info`, `debug`, `info,kube=warn`).
     #[arg(long, default_value = "info")]
     log_level: String,
+    /// Also install the alerts (a PrometheusRule), a PodMonitor and the Grafana dashboards
+    /// (a ConfigMap for Grafana's sidecar); needs the Prometheus operator's CRDs.
+    #[arg(long)]
+    monitoring: bool,
     /// Apply without waiting for the controller to become ready.
     #[arg(long)]
     no_wait: bool,
@@ -54,6 +58,7 @@ fn options(args: &InstallArgs) -> InstallOptions {
             ReconcileRights::Namespaced
         },
         log_level: args.log_level.clone(),
+        monitoring: args.monitoring,
     }
 }
 
@@ -90,8 +95,10 @@ pub(crate) async fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
 
 /// Removes the installation.
 pub(crate) async fn uninstall(args: UninstallArgs) -> anyhow::Result<ExitCode> {
+    // With monitoring, so its objects go too when they were installed (absent ones are skipped).
     let options = InstallOptions {
         namespace: args.cluster.namespace.clone(),
+        monitoring: true,
         ..InstallOptions::default()
     };
     let removal = if args.delete_user_objects {

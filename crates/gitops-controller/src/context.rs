@@ -157,6 +157,12 @@ impl Ctx {
         if let Some(ready) = merged.iter().find(|c| c.type_ == "Ready") {
             self.metrics
                 .record_condition(kind.as_str(), &namespace, &name, "Ready", &ready.status);
+            // A pass ends in Ready True or False; `Unknown` is progress along the way.
+            if ready.status != "Unknown" {
+                let success = ready.status == "True";
+                self.metrics
+                    .record_result(kind.as_str(), &namespace, &name, success);
+            }
         }
         let mut patch = json!({ "observedGeneration": meta.generation, "conditions": merged });
         if let Some(token) = meta

@@ -300,6 +300,11 @@ pub async fn reconcile_automation(ctx: &Ctx, key: &Key) -> anyhow::Result<Action
     let mut extra = json!({ "lastAutomationRunTime": rfc3339(now) });
     let message = match &outcome.result {
         PushOutcome::Pushed { commit, branch, .. } => {
+            ctx.metrics.add_image_push(
+                Kind::ImageUpdateAutomation.as_str(),
+                &key.namespace,
+                &key.name,
+            );
             extra["lastPushCommit"] = json!(commit);
             extra["lastPushTime"] = json!(rfc3339(now));
             let message = format!(

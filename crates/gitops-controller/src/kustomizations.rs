@@ -222,6 +222,21 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
                 }
             }
             let revision = outcome.revision.to_string();
+            // Drift: what this pass had to change at the revision and spec already applied.
+            let applied_before = ks.observed_generation() == Some(generation)
+                && ks
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.last_applied_revision.as_deref())
+                    == Some(revision.as_str());
+            let drifted = if applied_before {
+                outcome.changes.count(gitops_core::Action::Created)
+                    + outcome.changes.count(gitops_core::Action::Configured)
+            } else {
+                0
+            };
+            ctx.metrics
+                .record_drift("Kustomization", &key.namespace, &key.name, drifted as u64);
             if let Some(health) = &outcome.health {
                 conditions.mark_healthy(
                     health.is_healthy(),
@@ -471,7 +486,11 @@ async fn decryptor(
     };
     let api: kube::Api<k8s_openapi::api::core::v1::Secret> =
         kube::Api::namespaced(ctx.client.clone(), &key.namespace);
-    let secret = api.get(secret_name).await.with_context(|| {
+    let read = api.get(secret_name).await;
+    let missing = matches!(&read, Err(kube::Error::Api(status)) if status.code == 404);
+    ctx.metrics
+        .record_decryption_secret("Kustomization", &key.namespace, &key.name, missing);
+    let secret = read.with_context(|| {
         format!(
             "reading decryption Secret {}/{}",
             key.namespace, secret_name

@@ -429,6 +429,13 @@ spec:
         (replicas == Some(2) && handled.as_deref() == Some("drift-check")).then_some(())
     })
     .await;
+    eventually(&controller, "the drift gauge", || async {
+        http_get(metrics_port, "/metrics")
+            .await
+            .contains(r#"gitops_drift_objects{kind="Kustomization",name="apps",namespace="flux-system"} 1"#)
+            .then_some(())
+    })
+    .await;
     eventually(&controller, "the drift to be reported", || async {
         received
             .lock()
@@ -575,6 +582,14 @@ spec:
         assert!(
             metrics.contains(needle),
             "{needle} missing from:\n{metrics}"
+        );
+    }
+    // Every metric the shipped alerts and dashboards use is served.
+    for name in gitops_install::monitoring::metric_names() {
+        let family = gitops_install::monitoring::family(&name);
+        assert!(
+            metrics.contains(&format!("# TYPE {family} ")),
+            "{name}, used by the alerts or dashboards, is missing from:\n{metrics}"
         );
     }
 

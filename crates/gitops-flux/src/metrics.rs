@@ -12,6 +12,10 @@
 //! | `gitops_objects_applied_total` | counter | `kind`, `name`, `namespace`, `action` |
 //! | `gitops_kube_api_requests_total` | counter | none |
 //! | `gitops_source_fetch_bytes_total` | counter | `kind`, `name`, `namespace` |
+//! | `gitops_reconcile_total` | counter | `kind`, `name`, `namespace`, `result` (`success`, `failure`) |
+//! | `gitops_drift_objects` | gauge | `kind`, `name`, `namespace` |
+//! | `gitops_decryption_secret_missing` | gauge | `kind`, `name`, `namespace` |
+//! | `gitops_image_automation_pushes_total` | counter | `kind`, `name`, `namespace` |
 //!
 //! A host serves [`Metrics::encode`] with [`CONTENT_TYPE`] (the controller's
 //! `metrics_server` does, on `/metrics`).
@@ -75,6 +79,14 @@ struct ConditionLabels {
     status: String,
 }
 
+/// `gitops_reconcile_total`'s labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    #[prometheus(flatten)]
+    object: ObjectLabels,
+    result: String,
+}
+
 /// `gitops_objects_applied_total`'s labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ActionLabels {
@@ -115,6 +127,10 @@ pub struct Metrics {
     api_requests: Counter,
     api_requests_last_total: AtomicU64,
     fetch_bytes: Family<ObjectLabels, Counter>,
+    reconciles: Family<ResultLabels, Counter>,
+    drift: Family<ObjectLabels, Gauge>,
+    decryption_secret_missing: Family<ObjectLabels, Gauge>,
+    image_pushes: Family<ObjectLabels, Counter>,
     /// Also serialises updates to the open-ended families against [`Metrics::forget`].
     recorded: Mutex<HashMap<ObjectLabels, Recorded>>,
 }
@@ -142,6 +158,10 @@ impl Metrics {
         let objects_applied = Family::<ActionLabels, Counter>::default();
         let api_requests = Counter::default();
         let fetch_bytes = Family::<ObjectLabels, Counter>::default();
+        let reconciles = Family::<ResultLabels, Counter>::default();
+        let drift = Family::<ObjectLabels, Gauge>::default();
+        let decryption_secret_missing = Family::<ObjectLabels, Gauge>::default();
+        let image_pushes = Family::<ObjectLabels, Counter>::default();
 
         let mut registry = Registry::default();
         // Flux's help texts, so `# HELP` reads the same as a Flux controller's. The registry
@@ -179,6 +199,26 @@ impl Metrics {
             Unit::Bytes,
             fetch_bytes.clone(),
         );
+        registry.register(
+            "gitops_reconcile",
+            "Reconciliations of a resource that ended Ready (success) or not Ready (failure)",
+            reconciles.clone(),
+        );
+        registry.register(
+            "gitops_drift_objects",
+            "Objects the last reconciliation of a resource found changed in the cluster at an unchanged revision and spec, and corrected",
+            drift.clone(),
+        );
+        registry.register(
+            "gitops_decryption_secret_missing",
+            "Whether the Secret a resource names for decryption was missing on its last reconciliation",
+            decryption_secret_missing.clone(),
+        );
+        registry.register(
+            "gitops_image_automation_pushes",
+            "Commits an image update automation pushed",
+            image_pushes.clone(),
+        );
 
         Self {
             registry,
@@ -189,6 +229,10 @@ impl Metrics {
             api_requests,
             api_requests_last_total: AtomicU64::new(0),
             fetch_bytes,
+            reconciles,
+            drift,
+            decryption_secret_missing,
+            image_pushes,
             recorded: Mutex::new(HashMap::new()),
         }
     }
@@ -288,15 +332,58 @@ impl Metrics {
             .inc_by(bytes);
     }
 
+    /// Counts one reconciliation that ended Ready (`success`) or not Ready in
+    /// `gitops_reconcile_total`, for the success rate.
+    pub fn record_result(&self, kind: &str, namespace: &str, name: &str, success: bool) {
+        let labels = ResultLabels {
+            object: ObjectLabels::new(kind, namespace, name),
+            result: if success { "success" } else { "failure" }.to_owned(),
+        };
+        self.reconciles.get_or_create(&labels).inc();
+    }
+
+    /// Sets `gitops_drift_objects`: how many objects the last pass found changed in the
+    /// cluster, at the revision and spec it had already applied, and corrected.
+    pub fn record_drift(&self, kind: &str, namespace: &str, name: &str, objects: u64) {
+        self.drift
+            .get_or_create(&ObjectLabels::new(kind, namespace, name))
+            .set(i64::try_from(objects).unwrap_or(i64::MAX));
+    }
+
+    /// Sets `gitops_decryption_secret_missing` to 1 when the decryption Secret the object
+    /// names was not found, else 0.
+    pub fn record_decryption_secret(&self, kind: &str, namespace: &str, name: &str, missing: bool) {
+        self.decryption_secret_missing
+            .get_or_create(&ObjectLabels::new(kind, namespace, name))
+            .set(i64::from(missing));
+    }
+
+    /// Counts a commit an image update automation pushed in
+    /// `gitops_image_automation_pushes_total`.
+    pub fn add_image_push(&self, kind: &str, namespace: &str, name: &str) {
+        self.image_pushes
+            .get_or_create(&ObjectLabels::new(kind, namespace, name))
+            .inc();
+    }
+
     /// The object was deleted: removes all of its series from every family keyed by object
     /// (duration, conditions of every type, suspend, applied objects of every action, fetched
-    /// bytes), so dashboards stop showing it.
+    /// bytes, results, drift, decryption, pushes), so dashboards stop showing it.
     pub fn forget(&self, kind: &str, namespace: &str, name: &str) {
         let object = ObjectLabels::new(kind, namespace, name);
         let mut recorded = self.lock_recorded();
         self.duration.remove(&object);
         self.suspend.remove(&object);
         self.fetch_bytes.remove(&object);
+        self.drift.remove(&object);
+        self.decryption_secret_missing.remove(&object);
+        self.image_pushes.remove(&object);
+        for result in ["success", "failure"] {
+            self.reconciles.remove(&ResultLabels {
+                object: object.clone(),
+                result: result.to_owned(),
+            });
+        }
         if let Some(entry) = recorded.remove(&object) {
             for condition_type in &entry.condition_types {
                 self.remove_condition(&object, condition_type);
@@ -483,6 +570,41 @@ mod tests {
     }
 
     #[test]
+    fn tenancy_and_monitoring_series_carry_their_values() {
+        let metrics = Metrics::new();
+        metrics.record_result("Kustomization", "flux-system", "apps", true);
+        metrics.record_result("Kustomization", "flux-system", "apps", true);
+        metrics.record_result("Kustomization", "flux-system", "apps", false);
+        metrics.record_drift("Kustomization", "flux-system", "apps", 3);
+        metrics.record_decryption_secret("Kustomization", "flux-system", "apps", true);
+        metrics.add_image_push("Kustomization", "flux-system", "apps");
+        let text = metrics.encode();
+        let value = |name: &str, extra: &str| sample(&text, &format!("{name}{{{OBJ}{extra}}}"));
+        assert_eq!(
+            value("gitops_reconcile_total", r#",result="success""#),
+            Some(2.0)
+        );
+        assert_eq!(
+            value("gitops_reconcile_total", r#",result="failure""#),
+            Some(1.0)
+        );
+        assert_eq!(value("gitops_drift_objects", ""), Some(3.0));
+        assert_eq!(value("gitops_decryption_secret_missing", ""), Some(1.0));
+        assert_eq!(value("gitops_image_automation_pushes_total", ""), Some(1.0));
+        metrics.record_decryption_secret("Kustomization", "flux-system", "apps", false);
+        metrics.record_drift("Kustomization", "flux-system", "apps", 0);
+        let text = metrics.encode();
+        assert_eq!(
+            sample(&text, &format!("gitops_decryption_secret_missing{{{OBJ}}}")),
+            Some(0.0)
+        );
+        assert_eq!(
+            sample(&text, &format!("gitops_drift_objects{{{OBJ}}}")),
+            Some(0.0)
+        );
+    }
+
+    #[test]
     fn forget_removes_every_series_of_the_object() {
         let metrics = Metrics::new();
         let (kind, ns) = ("Kustomization", "flux-system");
@@ -494,6 +616,11 @@ mod tests {
             metrics.add_objects(kind, ns, name, "created", 1);
             metrics.add_objects(kind, ns, name, "unchanged", 4);
             metrics.add_fetch_bytes(kind, ns, name, 10);
+            metrics.record_result(kind, ns, name, true);
+            metrics.record_result(kind, ns, name, false);
+            metrics.record_drift(kind, ns, name, 2);
+            metrics.record_decryption_secret(kind, ns, name, true);
+            metrics.add_image_push(kind, ns, name);
         }
         metrics.forget(kind, ns, "apps");
         let text = metrics.encode();
@@ -503,8 +630,9 @@ mod tests {
             .lines()
             .filter(|l| l.contains(r#"name="infra""#))
             .count();
-        // 13 histogram lines (11 buckets, sum, count), 6 condition, 1 suspend, 2 applied, 1 fetch.
-        assert_eq!(infra, 13 + 6 + 1 + 2 + 1, "{text}");
+        // 13 histogram lines (11 buckets, sum, count), 6 condition, 1 suspend, 2 applied, 1 fetch,
+        // 2 results, 1 drift, 1 decryption, 1 push.
+        assert_eq!(infra, 13 + 6 + 1 + 2 + 1 + 2 + 1 + 1 + 1, "{text}");
         // Forgetting twice, or an object never seen, is harmless.
         metrics.forget(kind, ns, "apps");
         metrics.forget(kind, ns, "never");

@@ -20,6 +20,7 @@ use std::time::Duration;
 use gitops_core::apply::{ApplyOptions, ChangeSet};
 use gitops_core::{Applier, Object, ObjectRef};
 
+pub mod monitoring;
 pub mod rbac;
 pub mod uninstall;
 pub mod workload;
@@ -61,6 +62,8 @@ pub struct InstallOptions {
     pub rights: ReconcileRights,
     /// The controller's `--log-level` filter (`RUST_LOG` syntax).
     pub log_level: String,
+    /// Also the alerts, the scrape configuration and the dashboards ([`monitoring`]).
+    pub monitoring: bool,
 }
 
 impl Default for InstallOptions {
@@ -70,6 +73,7 @@ impl Default for InstallOptions {
             image: default_image(),
             rights: ReconcileRights::default(),
             log_level: "info".into(),
+            monitoring: false,
         }
     }
 }
@@ -121,7 +125,8 @@ pub enum Error {
 }
 
 /// Every object of the installation, in apply order: CRDs, the namespace, RBAC, the
-/// Deployment, the Services and the NetworkPolicy.
+/// Deployment, the Services and the NetworkPolicy, and with `monitoring` the alerts, the
+/// PodMonitor and the dashboards.
 ///
 /// # Errors
 /// [`Error::Option`] for a namespace that is not a DNS label or an empty image.
@@ -138,10 +143,16 @@ pub fn manifests(options: &InstallOptions) -> Result<Vec<Object>, Error> {
             objects.push(labelled(crd.into_value())?);
         }
     }
+    let monitoring = if options.monitoring {
+        monitoring::objects(options)?
+    } else {
+        Vec::new()
+    };
     let values = [workload::namespace(options)]
         .into_iter()
         .chain(rbac::objects(options))
-        .chain(workload::objects(options));
+        .chain(workload::objects(options))
+        .chain(monitoring);
     for value in values {
         objects.push(labelled(value)?);
     }
