@@ -4,6 +4,7 @@ pub(crate) mod config;
 pub(crate) mod crds;
 pub(crate) mod fieldspec;
 pub(crate) mod generators;
+pub(crate) mod growth;
 pub(crate) mod nameref;
 pub(crate) mod namespace;
 pub(crate) mod patch;
@@ -15,11 +16,24 @@ pub(crate) mod vars;
 
 use serde_json::{Map, Value};
 
-use crate::build::{Builder, Layer};
+use crate::build::Builder;
 use crate::error::{Error, invalid};
 use crate::kustomization::FieldSpec;
+use crate::loader::Layer;
 use crate::resource::Resource;
 use fieldspec::{Spec, apply_specs};
+
+/// What the top-level kustomization's `buildMetadata` asks the build to record on resources.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Annotate {
+    /// Resources carry where they came from: the output shows it, or transformer
+    /// annotations name where plugin configurations were read.
+    pub origins: bool,
+    /// The output carries the origins (`originAnnotations`).
+    pub emit_origins: bool,
+    /// Resources record the transformers that ran over them (`transformerAnnotations`).
+    pub transformations: bool,
+}
 
 /// Runs the transformers of one kustomization (or component) over the accumulated resources.
 pub(crate) fn run_transformers(
@@ -28,8 +42,8 @@ pub(crate) fn run_transformers(
     ra: &mut Vec<Resource>,
 ) -> Result<(), Error> {
     let k = &layer.k;
-    patch::strategic_merge_files(b, layer, ra)?;
-    patch::patches(b, layer, ra)?;
+    patch::strategic_merge_files(&b.loader, &b.schema, &mut b.growth, layer, ra)?;
+    patch::patches(&b.loader, &b.schema, &mut b.growth, layer, ra)?;
     // Cloned: the patches below borrow the builder mutably (usually empty, so cheap).
     let config = &b.config.clone();
     if !k.namespace.is_empty() {
@@ -92,7 +106,7 @@ pub(crate) fn run_transformers(
             "commonAnnotations",
         )?;
     }
-    patch::json6902_entries(b, layer, ra)?;
+    patch::json6902_entries(&b.loader, &mut b.growth, layer, ra)?;
     for (i, r) in k.replicas.iter().enumerate() {
         replicas(ra, &r.name, &r.count, &config.replicas)
             .map_err(|m| invalid(layer.file.clone(), format!("replicas[{i}]: {m}")))?;
@@ -100,9 +114,9 @@ pub(crate) fn run_transformers(
     for image in &k.images {
         images(ra, image, &config.images);
     }
-    replacements::run(b, layer, ra)?;
+    replacements::run(&b.loader, &mut b.growth, layer, ra)?;
     let ran = plugins::run(b, layer, ra)?;
-    if b.transformations {
+    if b.annotate.transformations {
         plugins::record_transformations(layer, ra, ran);
     }
     if k.build_metadata.iter().any(|m| m == "managedByLabel") {

@@ -19,9 +19,10 @@
 
 use serde_json::{Map, Value};
 
-use crate::build::{Builder, Layer};
+use crate::build::Builder;
 use crate::error::{Error, invalid};
 use crate::kustomization::{Image, Kustomization, SECRET_GENERATOR_FIELDS, canonical_keys};
+use crate::loader::{Layer, go_join};
 use crate::resource::Resource;
 use crate::transform::fieldspec::{Spec, apply_specs};
 use crate::transform::namespace::{Namespace, Subjects};
@@ -77,7 +78,7 @@ impl Config {
 /// `transformers:` entries in `plugins`), as kustomize records them after each transformer.
 pub(crate) fn record_transformations(layer: &Layer, ra: &mut [Resource], plugins: Vec<String>) {
     let k = &layer.k;
-    let configured_in = crate::build::go_join(&layer.origin_dir, &layer.file_name);
+    let configured_in = go_join(&layer.origin_dir, &layer.file_name);
     let builtin = |kind: &str| {
         format!(
             "configuredIn: {configured_in}\nconfiguredBy:\n  apiVersion: builtin\n  kind: {kind}\n"
@@ -134,7 +135,7 @@ pub(crate) fn generators(
         let kind = builtin_kind(&c, Role::Generator)?;
         if kind == "IAMPolicyGenerator" {
             let r = iam_policy(&c.source, &c.doc)?;
-            let origin = b.origins.then(|| c.origin());
+            let origin = b.annotate.origins.then(|| c.origin());
             super::generators::absorb(
                 layer,
                 ra,
@@ -183,8 +184,8 @@ pub(crate) fn generators(
             Value::Array(vec![Value::Object(args)]),
         )?;
         let before = ra.len();
-        super::generators::run(b, &single, ra)?;
-        if b.origins {
+        super::generators::run(&b.loader, b.annotate, &single, ra)?;
+        if b.annotate.origins {
             for r in &mut ra[before..] {
                 r.origin = Some(c.origin());
             }
@@ -314,15 +315,15 @@ fn configs(
             continue;
         }
         let source = format!("{} ({}[{i}])", layer.file, role.field());
-        let origin = crate::build::go_join(&layer.origin_dir, &layer.file_name);
-        for doc in b.parse_yaml(&source, entry)? {
+        let origin = go_join(&layer.origin_dir, &layer.file_name);
+        for doc in b.loader.parse_yaml(&source, entry)? {
             push_doc(&mut out, &source, &origin, doc)?;
         }
     }
     for entry in paths {
-        let path = b.resolve(layer, entry, false)?;
-        if b.fs.is_dir(&path) {
-            let origin = crate::build::go_join(&layer.origin_dir, entry);
+        let path = b.loader.resolve(layer, entry, false)?;
+        if b.loader.fs.is_dir(&path) {
+            let origin = go_join(&layer.origin_dir, entry);
             let (sub, resources) = b.accumulate(&path, false, origin.clone())?;
             for r in resources {
                 // The file each configuration came from, as its origin recorded it.
@@ -335,11 +336,11 @@ fn configs(
             }
             continue;
         }
-        let path = b.resolve(layer, entry, true)?;
-        let source = b.show(&path);
-        let text = b.read_text(&path)?;
-        let origin = crate::build::go_join(&layer.origin_dir, entry);
-        for doc in b.parse_yaml(&source, &text)? {
+        let path = b.loader.resolve(layer, entry, true)?;
+        let source = b.loader.show(&path);
+        let text = b.loader.read_text(&path)?;
+        let origin = go_join(&layer.origin_dir, entry);
+        for doc in b.loader.parse_yaml(&source, &text)? {
             push_doc(&mut out, &source, &origin, doc)?;
         }
     }
@@ -519,13 +520,13 @@ fn transform(
                 "patches",
                 Value::Array(vec![Value::Object(fields)]),
             )?;
-            super::patch::patches(b, &single, ra)
+            super::patch::patches(&b.loader, &b.schema, &mut b.growth, &single, ra)
         }
         "ReplacementTransformer" => {
             let fields = canonical_keys(m, &["replacements"]);
             let list = fields.get("replacements").cloned().unwrap_or(Value::Null);
             let single = single(layer, source, "replacements", list)?;
-            super::replacements::run(b, &single, ra)
+            super::replacements::run(&b.loader, &mut b.growth, &single, ra)
         }
         "PatchStrategicMergeTransformer" => {
             let fields = canonical_keys(m, &["paths", "patches"]);
@@ -556,7 +557,7 @@ fn transform(
                 "patchesStrategicMerge",
                 Value::Array(entries),
             )?;
-            super::patch::strategic_merge_files(b, &single, ra)
+            super::patch::strategic_merge_files(&b.loader, &b.schema, &mut b.growth, &single, ra)
         }
         "PatchJson6902Transformer" => {
             let fields = canonical_keys(m, &["target", "path", "jsonOp"]);
@@ -598,7 +599,7 @@ fn transform(
                 "patchesJson6902",
                 Value::Array(vec![Value::Object(entry)]),
             )?;
-            super::patch::json6902_entries(b, &single, ra)
+            super::patch::json6902_entries(&b.loader, &mut b.growth, &single, ra)
         }
         "LabelTransformer" | "AnnotationsTransformer" => {
             let key = if kind == "LabelTransformer" {
@@ -729,7 +730,7 @@ fn transform(
             }
             Ok(())
         }
-        "ValueAddTransformer" => super::value_add::run(b, layer, &c.source, &c.doc, ra),
+        "ValueAddTransformer" => super::value_add::run(&b.loader, layer, &c.source, &c.doc, ra),
         _ => Err(invalid(
             source,
             format!("unable to load builtin transformer {kind}"),
