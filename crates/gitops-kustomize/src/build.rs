@@ -11,6 +11,7 @@ use crate::loader::{Layer, Loader, go_join};
 use crate::openapi::Schema;
 use crate::options::BuildOptions;
 use crate::resource::Resource;
+use crate::transform::plugins::{Config, Configs, Role};
 use crate::transform::{self, Annotate, growth::Growth};
 
 pub(crate) struct Builder<'a> {
@@ -26,9 +27,9 @@ pub(crate) struct Builder<'a> {
     /// What the top-level kustomization's `buildMetadata` asks resources to record.
     pub annotate: Annotate,
     /// What patches and replacements have added so far.
-    pub growth: Growth,
+    growth: Growth,
     /// The schema strategic merge patches use, as chosen so far.
-    pub schema: Schema,
+    schema: Schema,
 }
 
 impl<'a> Builder<'a> {
@@ -112,7 +113,8 @@ impl<'a> Builder<'a> {
         let crds = transform::crds::load(&self.loader, layer)?;
         self.config.merge(crds);
         transform::generators::run(&self.loader, self.annotate, layer, ra)?;
-        transform::plugins::generators(self, layer, ra)?;
+        let configs = self.plugin_configs(layer, Role::Generator)?;
+        transform::plugins::generators(&self.loader, self.annotate, layer, configs, ra)?;
         for comp in &layer.k.components {
             let path = self.loader.resolve(layer, comp, false)?;
             if !self.loader.fs.is_dir(&path) {
@@ -141,8 +143,33 @@ impl<'a> Builder<'a> {
             self.stack.pop();
             r?;
         }
-        transform::run_transformers(self, layer, ra)?;
-        transform::plugins::validators(self, layer, ra)?;
+        transform::run_transformers(
+            &self.loader,
+            &self.schema,
+            &mut self.growth,
+            &self.config,
+            layer,
+            ra,
+        )?;
+        let configs = self.plugin_configs(layer, Role::Transformer)?;
+        let ran = transform::plugins::run(
+            &self.loader,
+            &self.schema,
+            &mut self.growth,
+            layer,
+            configs,
+            ra,
+        )?;
+        transform::build_metadata(self.annotate, layer, ra, ran)?;
+        let configs = self.plugin_configs(layer, Role::Validator)?;
+        transform::plugins::validators(
+            &self.loader,
+            &self.schema,
+            &mut self.growth,
+            layer,
+            configs,
+            ra,
+        )?;
         for var in transform::vars::parse(&layer.file, &layer.k.vars)? {
             if self.vars.iter().any(|v| v.name == var.name) {
                 return Err(invalid(
@@ -154,6 +181,30 @@ impl<'a> Builder<'a> {
             self.vars.push(var);
         }
         Ok(())
+    }
+
+    /// The configurations of a layer's `generators:`, `transformers:` or `validators:`,
+    /// gathered when kustomize gathers them: inline entries, then files, and directories
+    /// built here into the configurations they hold.
+    fn plugin_configs(&mut self, layer: &Layer, role: Role) -> Result<Vec<Config>, Error> {
+        let entries = role.entries(&layer.k);
+        let mut configs = Configs::new(role);
+        for (i, entry) in entries.iter().enumerate() {
+            if Configs::is_inline(entry) {
+                configs.add_inline(&self.loader, layer, i, entry)?;
+            }
+        }
+        for entry in entries.iter().filter(|e| !Configs::is_inline(e)) {
+            let path = self.loader.resolve(layer, entry, false)?;
+            if self.loader.fs.is_dir(&path) {
+                let origin = go_join(&layer.origin_dir, entry);
+                let (sub, resources) = self.accumulate(&path, false, origin.clone())?;
+                configs.add_built(&sub.file, &origin, resources)?;
+            } else {
+                configs.add_file(&self.loader, layer, entry)?;
+            }
+        }
+        configs.finish()
     }
 
     fn accumulate_resources(&mut self, layer: &Layer, ra: &mut Vec<Resource>) -> Result<(), Error> {

@@ -16,12 +16,13 @@ pub(crate) mod vars;
 
 use serde_json::{Map, Value};
 
-use crate::build::Builder;
 use crate::error::{Error, invalid};
 use crate::kustomization::FieldSpec;
-use crate::loader::Layer;
+use crate::loader::{Layer, Loader};
+use crate::openapi::Schema;
 use crate::resource::Resource;
 use fieldspec::{Spec, apply_specs};
+use growth::Growth;
 
 /// What the top-level kustomization's `buildMetadata` asks the build to record on resources.
 #[derive(Clone, Copy, Default)]
@@ -35,17 +36,20 @@ pub(crate) struct Annotate {
     pub transformations: bool,
 }
 
-/// Runs the transformers of one kustomization (or component) over the accumulated resources.
+/// Runs the transformers of one kustomization's (or component's) own fields over the
+/// accumulated resources, up to its `replacements`; its `transformers:` entries run next
+/// ([`plugins::run`]), then [`build_metadata`].
 pub(crate) fn run_transformers(
-    b: &mut Builder<'_>,
+    l: &Loader<'_>,
+    schema: &Schema,
+    growth: &mut Growth,
+    config: &config::Config,
     layer: &Layer,
     ra: &mut Vec<Resource>,
 ) -> Result<(), Error> {
     let k = &layer.k;
-    patch::strategic_merge_files(&b.loader, &b.schema, &mut b.growth, layer, ra)?;
-    patch::patches(&b.loader, &b.schema, &mut b.growth, layer, ra)?;
-    // Cloned: the patches below borrow the builder mutably (usually empty, so cheap).
-    let config = &b.config.clone();
+    patch::strategic_merge_files(l, schema, growth, layer, ra)?;
+    patch::patches(l, schema, growth, layer, ra)?;
     if !k.namespace.is_empty() {
         namespace(layer, ra, &k.namespace, &config.namespace)?;
     }
@@ -106,7 +110,7 @@ pub(crate) fn run_transformers(
             "commonAnnotations",
         )?;
     }
-    patch::json6902_entries(&b.loader, &mut b.growth, layer, ra)?;
+    patch::json6902_entries(l, growth, layer, ra)?;
     for (i, r) in k.replicas.iter().enumerate() {
         replicas(ra, &r.name, &r.count, &config.replicas)
             .map_err(|m| invalid(layer.file.clone(), format!("replicas[{i}]: {m}")))?;
@@ -114,10 +118,21 @@ pub(crate) fn run_transformers(
     for image in &k.images {
         images(ra, image, &config.images);
     }
-    replacements::run(&b.loader, &mut b.growth, layer, ra)?;
-    let ran = plugins::run(b, layer, ra)?;
-    if b.annotate.transformations {
-        plugins::record_transformations(layer, ra, ran);
+    replacements::run(l, growth, layer, ra)?;
+    Ok(())
+}
+
+/// The last steps of one kustomization's transformers, after its `transformers:` entries
+/// (whose origins are `plugins_ran`): the record of what ran, and `buildMetadata`.
+pub(crate) fn build_metadata(
+    a: Annotate,
+    layer: &Layer,
+    ra: &mut [Resource],
+    plugins_ran: Vec<String>,
+) -> Result<(), Error> {
+    let k = &layer.k;
+    if a.transformations {
+        plugins::record_transformations(layer, ra, plugins_ran);
     }
     if k.build_metadata.iter().any(|m| m == "managedByLabel") {
         let mut pairs = Map::new();
