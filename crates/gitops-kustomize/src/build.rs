@@ -11,9 +11,10 @@ use crate::loader::{Layer, Loader, go_join};
 use crate::openapi::Schema;
 use crate::options::BuildOptions;
 use crate::resource::Resource;
-use crate::transform::plugins::{Config, Configs, Role};
+use crate::transform::plugins::{self, Config, Configs, Role};
 use crate::transform::{self, Annotate, growth::Growth};
 
+/// One build: what kustomize's accumulation carries from one kustomization to the next.
 pub(crate) struct Builder<'a> {
     /// Every read of the build.
     pub loader: Loader<'a>,
@@ -113,8 +114,7 @@ impl<'a> Builder<'a> {
         let crds = transform::crds::load(&self.loader, layer)?;
         self.config.merge(crds);
         transform::generators::run(&self.loader, self.annotate, layer, ra)?;
-        let configs = self.plugin_configs(layer, Role::Generator)?;
-        transform::plugins::generators(&self.loader, self.annotate, layer, configs, ra)?;
+        self.run_plugins(layer, Role::Generator, ra)?;
         for comp in &layer.k.components {
             let path = self.loader.resolve(layer, comp, false)?;
             if !self.loader.fs.is_dir(&path) {
@@ -151,25 +151,9 @@ impl<'a> Builder<'a> {
             layer,
             ra,
         )?;
-        let configs = self.plugin_configs(layer, Role::Transformer)?;
-        let ran = transform::plugins::run(
-            &self.loader,
-            &self.schema,
-            &mut self.growth,
-            layer,
-            configs,
-            ra,
-        )?;
+        let ran = self.run_plugins(layer, Role::Transformer, ra)?;
         transform::build_metadata(self.annotate, layer, ra, ran)?;
-        let configs = self.plugin_configs(layer, Role::Validator)?;
-        transform::plugins::validators(
-            &self.loader,
-            &self.schema,
-            &mut self.growth,
-            layer,
-            configs,
-            ra,
-        )?;
+        self.run_plugins(layer, Role::Validator, ra)?;
         for var in transform::vars::parse(&layer.file, &layer.k.vars)? {
             if self.vars.iter().any(|v| v.name == var.name) {
                 return Err(invalid(
@@ -181,6 +165,27 @@ impl<'a> Builder<'a> {
             self.vars.push(var);
         }
         Ok(())
+    }
+
+    /// Gathers the layer's plugin configurations of `role` and runs them; returns the origins
+    /// of the transformers that ran (none for generators and validators).
+    fn run_plugins(
+        &mut self,
+        layer: &Layer,
+        role: Role,
+        ra: &mut Vec<Resource>,
+    ) -> Result<Vec<String>, Error> {
+        let configs = self.plugin_configs(layer, role)?;
+        let (l, schema, growth) = (&self.loader, &self.schema, &mut self.growth);
+        match role {
+            Role::Generator => {
+                plugins::generators(l, self.annotate, layer, configs, ra).map(|()| Vec::new())
+            }
+            Role::Transformer => plugins::run(l, schema, growth, layer, configs, ra),
+            Role::Validator => {
+                plugins::validators(l, schema, growth, layer, configs, ra).map(|()| Vec::new())
+            }
+        }
     }
 
     /// The configurations of a layer's `generators:`, `transformers:` or `validators:`,

@@ -2,8 +2,9 @@
 //! `generators:`, `transformers:` and `validators:`.
 //!
 //! Each entry is an inline configuration (YAML documents), a file of configurations or a
-//! directory whose kustomization builds into configurations. As in kustomize, the inline
-//! entries of a list run first, in order, then the paths. Generators run after the
+//! directory whose kustomization builds into configurations (the builder builds it and adds
+//! what it built to the [`Configs`]). As in kustomize, the inline entries of a list run first,
+//! in order, then the paths. Generators run after the
 //! kustomization's own `configMapGenerator`/`secretGenerator`; transformers after its own
 //! transformers, each with exactly the field specs it is given (no defaults); validators last,
 //! and a validator that changes any resource fails the build.
