@@ -1,103 +1,23 @@
-//! The build: loading kustomizations, accumulating resources, running generators and
-//! transformers in kustomize's order, then the final steps of the top-level build.
+//! The build: accumulating kustomizations into resources, running generators and
+//! transformers in kustomize's order. Reads go through the [`Loader`]; this module is the
+//! only one that builds a directory, so it also gathers the plugin configurations a
+//! directory builds into before handing them to the plugins.
 
-use std::cell::Cell;
-use std::collections::HashSet;
-use std::path::{Component, Path, PathBuf};
-
-use serde_json::Value;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, invalid};
-use crate::fs::{DecryptFailure, FileSystem};
-use crate::kustomization::{FILE_NAMES, Kustomization};
-use crate::overrides::Overrides;
+use crate::fs::FileSystem;
+use crate::loader::{Layer, Loader, go_join};
+use crate::openapi::Schema;
+use crate::options::BuildOptions;
 use crate::resource::Resource;
-use crate::transform;
-use crate::yaml::{self, Limits};
+use crate::transform::plugins::{self, Config, Configs, Role};
+use crate::transform::{self, Annotate, growth::Growth};
 
-/// Which files a kustomization may read (`--load-restrictor`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum LoadRestrictor {
-    /// Files only from the kustomization's directory and below (kustomize's default).
-    #[default]
-    RootOnly,
-    /// Any file (`LoadRestrictionsNone`); a repository root set in the options still holds.
-    None,
-}
-
-/// The output order (`--reorder`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Reorder {
-    /// kustomize's legacy order by kind (the default), unless the kustomization's
-    /// `sortOptions` says otherwise.
-    #[default]
-    Legacy,
-    /// Input order.
-    None,
-}
-
-/// Options of a build.
-#[derive(Clone, Debug, Default)]
-#[non_exhaustive]
-pub struct BuildOptions {
-    /// The load restrictor.
-    pub load_restrictor: LoadRestrictor,
-    /// The output order.
-    pub reorder: Reorder,
-    /// A directory no read may leave, symlinks included (the repository). `None`: no such bound
-    /// beyond the load restrictor, as `kubectl kustomize` behaves.
-    pub root: Option<PathBuf>,
-    /// When the built directory has no kustomization file, build one from all YAML files below
-    /// it, as Flux does. Off by default, as `kubectl kustomize` errors instead.
-    pub generate_missing_kustomization: bool,
-    /// Bounds on YAML documents.
-    pub limits: Limits,
-    /// Fields merged into the top-level kustomization before it is read (Flux's
-    /// `Kustomization` spec); empty by default.
-    pub overrides: Overrides,
-}
-
-impl BuildOptions {
-    /// Sets the load restrictor.
-    pub fn with_load_restrictor(mut self, r: LoadRestrictor) -> Self {
-        self.load_restrictor = r;
-        self
-    }
-
-    /// Sets the output order.
-    pub fn with_reorder(mut self, r: Reorder) -> Self {
-        self.reorder = r;
-        self
-    }
-
-    /// Bounds every read to `root`.
-    pub fn with_root(mut self, root: impl Into<PathBuf>) -> Self {
-        self.root = Some(root.into());
-        self
-    }
-
-    /// Generates a kustomization where there is none, as Flux does.
-    pub fn with_generate_missing_kustomization(mut self, on: bool) -> Self {
-        self.generate_missing_kustomization = on;
-        self
-    }
-
-    /// Merges these fields into the top-level kustomization, as Flux does with its spec.
-    pub fn with_overrides(mut self, overrides: Overrides) -> Self {
-        self.overrides = overrides;
-        self
-    }
-}
-
+/// One build: what kustomize's accumulation carries from one kustomization to the next.
 pub(crate) struct Builder<'a> {
-    pub fs: &'a dyn FileSystem,
-    pub opts: &'a BuildOptions,
-    /// The canonical repository root, if bounded.
-    boundary: Option<PathBuf>,
-    /// Where error paths are made relative to.
-    display_base: PathBuf,
+    /// Every read of the build.
+    pub loader: Loader<'a>,
     /// Directories being built, for cycle detection.
     stack: Vec<PathBuf>,
     /// The `vars` of every kustomization built so far, resolved at the end.
@@ -105,426 +25,25 @@ pub(crate) struct Builder<'a> {
     /// The transformer configuration of the kustomization being built: its own
     /// `configurations` and those of everything it accumulated.
     pub config: transform::config::Config,
-    /// Whether the top-level kustomization asks for `buildMetadata: [originAnnotations]`.
-    pub origins: bool,
-    /// Whether the output carries the origins (`buildMetadata: [originAnnotations]`).
-    pub emit_origins: bool,
-    /// Whether resources record the transformers that ran over them
-    /// (`buildMetadata: [transformerAnnotations]`).
-    pub transformations: bool,
-    /// What aliases have added so far, all files of the build together.
-    alias_expansion: Cell<usize>,
+    /// What the top-level kustomization's `buildMetadata` asks resources to record.
+    pub annotate: Annotate,
     /// What patches and replacements have added so far.
-    pub growth: Growth,
-    /// The custom schema (`openapi.path`) in force, if any.
-    pub openapi: Option<Box<crate::openapi::CustomSchema>>,
-    /// Whether a kustomization has chosen the schema (a path or a version), so later ones
-    /// cannot, as in kustomize.
-    pub openapi_chosen: bool,
-    /// Whether kustomize would have loaded its built-in schema by now (a strategic merge
-    /// patch, or a custom kind read, before any custom schema): a custom schema chosen
-    /// afterwards then extends it instead of replacing it.
-    pub builtin_schema_used: Cell<bool>,
-}
-
-/// What patches and replacements have added to a build, against [`Limits::max_patch_growth`].
-pub(crate) struct Growth {
-    used: usize,
-    max: usize,
-}
-
-impl Growth {
-    /// Counts `n` (a [`size`]) as written by the patch or replacement in `source`.
-    pub fn add(&mut self, source: &str, n: usize) -> Result<(), Error> {
-        self.used = self.used.saturating_add(n);
-        if self.used > self.max {
-            return Err(invalid(
-                source,
-                format!(
-                    "patches and replacements grow the build by more than {} nodes and bytes of text",
-                    self.max
-                ),
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// A value's size for [`Growth`]: one per node plus the bytes of its text.
-pub(crate) fn size(v: &Value) -> usize {
-    match v {
-        Value::Object(m) => m.iter().fold(1, |n, (k, v)| {
-            n.saturating_add(k.len()).saturating_add(size(v))
-        }),
-        Value::Array(items) => items.iter().fold(1, |n, v| n.saturating_add(size(v))),
-        Value::String(s) => 1 + s.len(),
-        Value::Null | Value::Bool(_) | Value::Number(_) => 1,
-    }
-}
-
-/// A kustomization directory being built: its loader root and file.
-pub(crate) struct Layer {
-    pub dir: PathBuf,
-    pub file: String,
-    pub k: Kustomization,
-    /// The layer's directory relative to the top-level one, as the paths were written (for
-    /// origin annotations).
-    pub origin_dir: String,
-    /// The kustomization file's name.
-    pub file_name: String,
+    growth: Growth,
+    /// The schema strategic merge patches use, as chosen so far.
+    schema: Schema,
 }
 
 impl<'a> Builder<'a> {
     pub fn new(fs: &'a dyn FileSystem, opts: &'a BuildOptions) -> Result<Self, Error> {
-        let boundary = match &opts.root {
-            Some(r) => Some(fs.canonicalize(r).map_err(|source| Error::Io {
-                path: r.display().to_string(),
-                source,
-            })?),
-            None => None,
-        };
-        let display_base = boundary.clone().unwrap_or_default();
         Ok(Self {
-            fs,
-            opts,
-            boundary,
-            display_base,
+            loader: Loader::new(fs, opts)?,
             stack: Vec::new(),
             vars: Vec::new(),
             config: transform::config::Config::default(),
-            origins: false,
-            emit_origins: false,
-            transformations: false,
-            alias_expansion: Cell::new(0),
-            growth: Growth {
-                used: 0,
-                max: opts.limits.max_patch_growth,
-            },
-            openapi: None,
-            openapi_chosen: false,
-            builtin_schema_used: Cell::new(false),
+            annotate: Annotate::default(),
+            growth: Growth::new(opts.limits.max_patch_growth),
+            schema: Schema::default(),
         })
-    }
-
-    /// A path for messages: relative to the repository root when there is one.
-    pub fn show(&self, p: &Path) -> String {
-        if !self.display_base.as_os_str().is_empty()
-            && let Ok(rel) = p.strip_prefix(&self.display_base)
-        {
-            let s = rel.display().to_string();
-            return if s.is_empty() { ".".into() } else { s };
-        }
-        p.display().to_string()
-    }
-
-    fn check_boundary(&self, canonical: &Path, written: &str, from: &Path) -> Result<(), Error> {
-        if let Some(b) = &self.boundary
-            && !canonical.starts_with(b)
-        {
-            return Err(Error::PathEscape {
-                path: format!("{}: {written}", self.show(from)),
-                message: "path escapes the repository root".into(),
-            });
-        }
-        Ok(())
-    }
-
-    /// Resolves a path written in a kustomization in `dir`, checking the bounds. Files (not
-    /// kustomization directories) must stay under `dir` unless the restrictor is lifted.
-    pub fn resolve(&self, layer: &Layer, written: &str, is_file: bool) -> Result<PathBuf, Error> {
-        if written.contains("://")
-            || written.starts_with("git@")
-            || written.starts_with("github.com/")
-        {
-            return Err(Error::Unsupported {
-                path: layer.file.clone(),
-                feature: format!("remote resource {written:?}"),
-            });
-        }
-        let joined = normalize(&layer.dir.join(written));
-        let canonical = self.fs.canonicalize(&joined).map_err(|source| {
-            if source.kind() == std::io::ErrorKind::NotFound {
-                invalid(
-                    layer.file.clone(),
-                    format!("{written}: no such file or directory"),
-                )
-            } else {
-                Error::Io {
-                    path: self.show(&joined),
-                    source,
-                }
-            }
-        })?;
-        self.check_boundary(&canonical, written, Path::new(&layer.file))?;
-        if is_file
-            && self.opts.load_restrictor == LoadRestrictor::RootOnly
-            && !canonical.starts_with(&layer.dir)
-        {
-            return Err(Error::PathEscape {
-                path: format!("{}: {written}", layer.file),
-                message: format!(
-                    "security; file '{}' is not in or below '{}' (use --load-restrictor LoadRestrictionsNone to allow it)",
-                    canonical.display(),
-                    layer.dir.display()
-                ),
-            });
-        }
-        Ok(canonical)
-    }
-
-    pub fn read_file(&self, path: &Path) -> Result<Vec<u8>, Error> {
-        self.fs.read(path).map_err(|source| Error::Io {
-            path: self.show(path),
-            source,
-        })
-    }
-
-    pub fn read_generator_input(&self, path: &Path) -> Result<Vec<u8>, Error> {
-        let display = self.show(path);
-        self.fs
-            .read_generator_input(path, &display)
-            .map_err(|source| match source.into_inner() {
-                Some(inner) => match inner.downcast::<DecryptFailure>() {
-                    Ok(d) => Error::Decrypt {
-                        path: display,
-                        source: d.0,
-                    },
-                    Err(other) => Error::Io {
-                        path: display,
-                        source: std::io::Error::other(other),
-                    },
-                },
-                None => Error::Io {
-                    path: display,
-                    source: std::io::Error::other("read failed"),
-                },
-            })
-    }
-
-    pub fn read_text(&self, path: &Path) -> Result<String, Error> {
-        let bytes = self.read_file(path)?;
-        String::from_utf8(bytes).map_err(|e| {
-            invalid(
-                self.show(path),
-                format!("not valid UTF-8 (byte {})", e.utf8_error().valid_up_to()),
-            )
-        })
-    }
-
-    /// Parses YAML text into documents, errors naming `file`.
-    pub fn parse_yaml(&self, file: &str, text: &str) -> Result<Vec<Value>, Error> {
-        self.parse_yaml_with(file, text, false, false, None)
-    }
-
-    /// Parses YAML text, counting its aliases against the build's budget.
-    fn parse_yaml_with(
-        &self,
-        file: &str,
-        text: &str,
-        last_key_wins: bool,
-        annotation_text: bool,
-        empty_nulls: Option<&mut yaml::EmptyNulls>,
-    ) -> Result<Vec<Value>, Error> {
-        let mut expanded = self.alias_expansion.get();
-        let docs = yaml::parse_documents_with(
-            text,
-            &self.opts.limits,
-            last_key_wins,
-            annotation_text,
-            empty_nulls,
-            &mut expanded,
-        );
-        self.alias_expansion.set(expanded);
-        docs.map_err(|source| Error::Yaml {
-            path: file.to_owned(),
-            source,
-        })
-    }
-
-    /// Reads resources from a file's text.
-    pub fn resources_from_text(&self, file: &str, text: &str) -> Result<Vec<Resource>, Error> {
-        let mut out = Vec::new();
-        let mut empty_nulls = Vec::new();
-        let docs = self.parse_yaml_with(file, text, false, true, Some(&mut empty_nulls))?;
-        // In document order, as the parser found them.
-        let mut empty_nulls = empty_nulls.into_iter().peekable();
-        for (i, doc) in docs.into_iter().enumerate() {
-            let mut mine = Vec::new();
-            while let Some((_, path)) = empty_nulls.next_if(|(d, _)| *d == i) {
-                mine.push(path);
-            }
-            if doc.is_null() {
-                continue;
-            }
-            // A List's items went through JSON in kustomize: their nulls are all explicit.
-            let is_list = doc
-                .get("kind")
-                .and_then(Value::as_str)
-                .is_some_and(|k| k.ends_with("List"))
-                && doc.get("items").is_some_and(Value::is_array);
-            push_resource(file, i + 1, doc, &mut out)?;
-            if !is_list && let Some(r) = out.last_mut() {
-                r.empty_nulls = mine;
-            }
-        }
-        // kustomize's scope check of a kind its built-in schema does not list queues that
-        // schema for parsing; a custom schema chosen later is then added to it.
-        if self.openapi.is_none() && out.iter().any(|r| !r.gvk().is_builtin()) {
-            self.builtin_schema_used.set(true);
-        }
-        Ok(out)
-    }
-
-    /// Records that a strategic merge patch is applied: without a custom schema in force,
-    /// kustomize loads its built-in schema for it.
-    pub fn note_schema_use(&self) {
-        if self.openapi.is_none() {
-            self.builtin_schema_used.set(true);
-        }
-    }
-
-    /// Loads the kustomization of a directory (canonical path).
-    pub fn load_layer(&self, dir: &Path, top: bool) -> Result<Layer, Error> {
-        let mut found = None;
-        for name in FILE_NAMES {
-            let p = dir.join(name);
-            if self.fs.exists(&p) && !self.fs.is_dir(&p) {
-                if found.is_some() {
-                    return Err(invalid(
-                        self.show(dir),
-                        "found multiple kustomization files",
-                    ));
-                }
-                found = Some(p);
-            }
-        }
-        let Some(path) = found else {
-            if top && self.opts.generate_missing_kustomization {
-                let file = self.show(&dir.join("kustomization.yaml"));
-                let generated = self.generate_kustomization(dir)?;
-                let k = self.read_top_level(&file, dir, generated)?;
-                return Ok(Layer {
-                    dir: dir.to_owned(),
-                    file,
-                    k,
-                    origin_dir: String::new(),
-                    file_name: "kustomization.yaml".into(),
-                });
-            }
-            return Err(invalid(
-                self.show(dir),
-                "unable to find one of 'kustomization.yaml', 'kustomization.yml' or 'Kustomization' in directory",
-            ));
-        };
-        let file = self.show(&path);
-        // The file itself may be a symlink out of the repository.
-        let canonical = self.fs.canonicalize(&path).map_err(|source| Error::Io {
-            path: file.clone(),
-            source,
-        })?;
-        self.check_boundary(&canonical, &file, dir)?;
-        let text = self.read_text(&path)?;
-        let docs = self.parse_yaml_with(&file, &text, true, false, None)?;
-        let docs: Vec<Value> = docs.into_iter().filter(|d| !d.is_null()).collect();
-        if docs.len() > 1 {
-            return Err(invalid(file, "a kustomization file must hold one document"));
-        }
-        let value = docs.into_iter().next().unwrap_or(Value::Null);
-        let k = if top {
-            self.read_top_level(&file, dir, value)?
-        } else {
-            Kustomization::from_value(&file, &value)?
-        };
-        Ok(Layer {
-            dir: dir.to_owned(),
-            file,
-            k,
-            origin_dir: String::new(),
-            file_name: path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-        })
-    }
-
-    /// Reads the top-level kustomization after merging the overrides into it, so their fields
-    /// get the checks of fields written in the file.
-    fn read_top_level(&self, file: &str, dir: &Path, value: Value) -> Result<Kustomization, Error> {
-        let overrides = &self.opts.overrides;
-        if overrides.is_empty() {
-            return Kustomization::from_value(file, &value);
-        }
-        let mut map = match value {
-            Value::Object(map) => map,
-            Value::Null => serde_json::Map::new(),
-            _ => return Err(invalid(file, "a kustomization must be a mapping")),
-        };
-        overrides.merge_into(file, &mut map, |component| {
-            self.fs.exists(&dir.join(component))
-        })?;
-        Kustomization::from_value(file, &Value::Object(map))
-    }
-
-    /// Flux's generated kustomization: every YAML file below `dir`, and every subdirectory that
-    /// has a kustomization file (not descending into it), in lexical walk order.
-    ///
-    /// As Flux's walk (Go's `filepath.Walk`), symlinks to directories are not followed, so
-    /// `a -> .` cannot loop; a symlink to a YAML file is listed, and reading it is then bound to
-    /// the repository like every other read. For file systems that cannot tell a symlink, the
-    /// walk also never enters a directory whose real path it has already entered.
-    fn generate_kustomization(&self, dir: &Path) -> Result<Value, Error> {
-        let mut resources = Vec::new();
-        let mut entered = HashSet::new();
-        self.scan(dir, dir, &mut resources, &mut entered)?;
-        let resources = resources.into_iter().map(Value::String).collect();
-        Ok(serde_json::json!({ "resources": Value::Array(resources) }))
-    }
-
-    fn scan(
-        &self,
-        base: &Path,
-        dir: &Path,
-        out: &mut Vec<String>,
-        entered: &mut HashSet<PathBuf>,
-    ) -> Result<(), Error> {
-        let real = self.fs.canonicalize(dir).map_err(|source| Error::Io {
-            path: self.show(dir),
-            source,
-        })?;
-        if !entered.insert(real) {
-            return Ok(());
-        }
-        let entries = self.fs.read_dir(dir).map_err(|source| Error::Io {
-            path: self.show(dir),
-            source,
-        })?;
-        for entry in entries {
-            let rel = entry
-                .strip_prefix(base)
-                .unwrap_or(&entry)
-                .display()
-                .to_string();
-            if self.fs.is_dir(&entry) {
-                if self.fs.is_symlink(&entry) {
-                    continue;
-                }
-                if FILE_NAMES.iter().any(|n| {
-                    let p = entry.join(n);
-                    self.fs.exists(&p) && !self.fs.is_dir(&p)
-                }) {
-                    out.push(rel);
-                } else {
-                    self.scan(base, &entry, out, entered)?;
-                }
-                continue;
-            }
-            let ext = entry.extension().and_then(|e| e.to_str()).unwrap_or("");
-            if ext != "yaml" && ext != "yml" {
-                continue;
-            }
-            out.push(rel);
-        }
-        Ok(())
     }
 
     /// Builds a kustomization directory into its resources (kustomize's `AccumulateTarget`).
@@ -536,28 +55,28 @@ impl<'a> Builder<'a> {
     ) -> Result<(Layer, Vec<Resource>), Error> {
         if self.stack.iter().any(|d| d == dir) {
             return Err(invalid(
-                self.show(dir),
+                self.loader.show(dir),
                 format!(
                     "cycle detected: {} is already being built ({})",
-                    self.show(dir),
+                    self.loader.show(dir),
                     self.stack
                         .iter()
-                        .map(|d| self.show(d))
+                        .map(|d| self.loader.show(d))
                         .collect::<Vec<_>>()
                         .join(" -> ")
                 ),
             ));
         }
-        let mut layer = self.load_layer(dir, top)?;
+        let mut layer = self.loader.load_layer(dir, top)?;
         layer.origin_dir = origin_dir;
-        crate::openapi::select(self, &layer, top)?;
+        crate::openapi::select(&mut self.schema, &self.loader, &layer, top)?;
         if top {
             let asks = |m: &str| layer.k.build_metadata.iter().any(|b| b == m);
-            self.emit_origins = asks("originAnnotations");
-            self.transformations = asks("transformerAnnotations");
+            self.annotate.emit_origins = asks("originAnnotations");
+            self.annotate.transformations = asks("transformerAnnotations");
             // Transformer annotations name where plugin configurations were read, which is
             // their origin.
-            self.origins = self.emit_origins || self.transformations;
+            self.annotate.origins = self.annotate.emit_origins || self.annotate.transformations;
         }
         // A component built directly is built like a kustomization, as kubectl does; only
         // a component reached through `resources` is refused.
@@ -583,22 +102,22 @@ impl<'a> Builder<'a> {
     fn accumulate_layer(&mut self, layer: &Layer, ra: &mut Vec<Resource>) -> Result<(), Error> {
         self.accumulate_resources(layer, ra)?;
         for written in &layer.k.configurations {
-            let path = self.resolve(layer, written, true)?;
-            let file = self.show(&path);
-            let text = self.read_text(&path)?;
-            let docs = self.parse_yaml(&file, &text)?;
+            let path = self.loader.resolve(layer, written, true)?;
+            let file = self.loader.show(&path);
+            let text = self.loader.read_text(&path)?;
+            let docs = self.loader.parse_yaml(&file, &text)?;
             for doc in &docs {
                 let config = transform::config::Config::from_value(&file, doc)?;
                 self.config.merge(config);
             }
         }
-        let crds = transform::crds::load(self, layer)?;
+        let crds = transform::crds::load(&self.loader, layer)?;
         self.config.merge(crds);
-        transform::generators::run(self, layer, ra)?;
-        transform::plugins::generators(self, layer, ra)?;
+        transform::generators::run(&self.loader, self.annotate, layer, ra)?;
+        self.run_plugins(layer, Role::Generator, ra)?;
         for comp in &layer.k.components {
-            let path = self.resolve(layer, comp, false)?;
-            if !self.fs.is_dir(&path) {
+            let path = self.loader.resolve(layer, comp, false)?;
+            if !self.loader.fs.is_dir(&path) {
                 return Err(invalid(
                     layer.file.clone(),
                     format!("components: {comp} must be a directory"),
@@ -610,9 +129,9 @@ impl<'a> Builder<'a> {
                     format!("cycle detected at component {comp}"),
                 ));
             }
-            let mut clayer = self.load_layer(&path, false)?;
+            let mut clayer = self.loader.load_layer(&path, false)?;
             clayer.origin_dir = go_join(&layer.origin_dir, comp);
-            crate::openapi::select(self, &clayer, false)?;
+            crate::openapi::select(&mut self.schema, &self.loader, &clayer, false)?;
             if !clayer.k.is_component {
                 return Err(invalid(
                     clayer.file.clone(),
@@ -624,8 +143,17 @@ impl<'a> Builder<'a> {
             self.stack.pop();
             r?;
         }
-        transform::run_transformers(self, layer, ra)?;
-        transform::plugins::validators(self, layer, ra)?;
+        transform::run_transformers(
+            &self.loader,
+            &self.schema,
+            &mut self.growth,
+            &self.config,
+            layer,
+            ra,
+        )?;
+        let ran = self.run_plugins(layer, Role::Transformer, ra)?;
+        transform::build_metadata(self.annotate, layer, ra, ran)?;
+        self.run_plugins(layer, Role::Validator, ra)?;
         for var in transform::vars::parse(&layer.file, &layer.k.vars)? {
             if self.vars.iter().any(|v| v.name == var.name) {
                 return Err(invalid(
@@ -639,20 +167,66 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
+    /// Gathers the layer's plugin configurations of `role` and runs them; returns the origins
+    /// of the transformers that ran (none for generators and validators).
+    fn run_plugins(
+        &mut self,
+        layer: &Layer,
+        role: Role,
+        ra: &mut Vec<Resource>,
+    ) -> Result<Vec<String>, Error> {
+        let configs = self.plugin_configs(layer, role)?;
+        let (l, schema, growth) = (&self.loader, &self.schema, &mut self.growth);
+        match role {
+            Role::Generator => {
+                plugins::generators(l, self.annotate, layer, configs, ra).map(|()| Vec::new())
+            }
+            Role::Transformer => plugins::run(l, schema, growth, layer, configs, ra),
+            Role::Validator => {
+                plugins::validators(l, schema, growth, layer, configs, ra).map(|()| Vec::new())
+            }
+        }
+    }
+
+    /// The configurations of a layer's `generators:`, `transformers:` or `validators:`,
+    /// gathered when kustomize gathers them: inline entries, then files, and directories
+    /// built here into the configurations they hold.
+    fn plugin_configs(&mut self, layer: &Layer, role: Role) -> Result<Vec<Config>, Error> {
+        let entries = role.entries(&layer.k);
+        let mut configs = Configs::new(role);
+        for (i, entry) in entries.iter().enumerate() {
+            if Configs::is_inline(entry) {
+                configs.add_inline(&self.loader, layer, i, entry)?;
+            }
+        }
+        for entry in entries.iter().filter(|e| !Configs::is_inline(e)) {
+            let path = self.loader.resolve(layer, entry, false)?;
+            if self.loader.fs.is_dir(&path) {
+                let origin = go_join(&layer.origin_dir, entry);
+                let (sub, resources) = self.accumulate(&path, false, origin.clone())?;
+                configs.add_built(&sub.file, &origin, resources)?;
+            } else {
+                configs.add_file(&self.loader, layer, entry)?;
+            }
+        }
+        configs.finish()
+    }
+
     fn accumulate_resources(&mut self, layer: &Layer, ra: &mut Vec<Resource>) -> Result<(), Error> {
         let mut seen: IdSet = ra.iter().map(|r| r.cur_id().key()).collect();
         for written in &layer.k.resources {
-            let path = self.resolve(layer, written, false)?;
-            let new = if self.fs.is_dir(&path) {
+            let path = self.loader.resolve(layer, written, false)?;
+            let new = if self.loader.fs.is_dir(&path) {
                 let (_, res) =
                     self.accumulate(&path, false, go_join(&layer.origin_dir, written))?;
                 res
             } else {
-                let path = self.resolve(layer, written, true)?;
-                let file = self.show(&path);
-                let text = self.read_text(&path)?;
-                let mut res = self.resources_from_text(&file, &text)?;
-                if self.origins {
+                let path = self.loader.resolve(layer, written, true)?;
+                let file = self.loader.show(&path);
+                let text = self.loader.read_text(&path)?;
+                let mut res = self.loader.resources_from_text(&file, &text)?;
+                self.schema.note_kinds(&res);
+                if self.annotate.origins {
                     let origin = format!("path: {}\n", go_join(&layer.origin_dir, written));
                     for r in &mut res {
                         r.origin = Some(origin.clone());
@@ -690,88 +264,4 @@ pub(crate) fn append_all(
         ra.push(r);
     }
     Ok(())
-}
-
-fn push_resource(
-    file: &str,
-    doc: usize,
-    value: Value,
-    out: &mut Vec<Resource>,
-) -> Result<(), Error> {
-    let Value::Object(map) = &value else {
-        return Err(invalid(
-            file,
-            format!("document {doc}: a resource must be a mapping"),
-        ));
-    };
-    let kind = map.get("kind").and_then(Value::as_str).unwrap_or("");
-    if kind.ends_with("List")
-        && let Some(Value::Array(items)) = map.get("items")
-    {
-        for item in items.clone() {
-            push_resource(file, doc, item, out)?;
-        }
-        return Ok(());
-    }
-    if kind.is_empty() {
-        return Err(invalid(file, format!("document {doc}: missing kind")));
-    }
-    let name = map
-        .get("metadata")
-        .and_then(|m| m.get("name"))
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    if name.is_empty() {
-        return Err(invalid(
-            file,
-            format!("document {doc}: missing metadata.name in {kind}"),
-        ));
-    }
-    if matches!(kind, "Kustomization" | "Component")
-        && map
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .is_some_and(|a| a.starts_with("kustomize.config.k8s.io"))
-    {
-        return Err(invalid(
-            file,
-            format!("document {doc}: a {kind} file cannot be used as a resource file"),
-        ));
-    }
-    out.push(Resource::new(value));
-    Ok(())
-}
-
-/// Go's `filepath.Join` of relative paths: joined, then cleaned (`..` kept at the front).
-pub(crate) fn go_join(a: &str, b: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in a.split('/').chain(b.split('/')) {
-        match part {
-            "" | "." => {}
-            ".." if parts.last().is_some_and(|p| *p != "..") => {
-                parts.pop();
-            }
-            other => parts.push(other),
-        }
-    }
-    if parts.is_empty() {
-        ".".into()
-    } else {
-        parts.join("/")
-    }
-}
-
-/// `a/./b/../c` → `a/c` without touching the disk.
-pub(crate) fn normalize(p: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
 }

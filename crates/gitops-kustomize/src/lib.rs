@@ -162,7 +162,9 @@ mod build;
 mod error;
 mod fs;
 mod kustomization;
+mod loader;
 mod openapi;
+mod options;
 mod overrides;
 mod resource;
 mod transform;
@@ -176,12 +178,13 @@ use gitops_core::render::{self, RenderRequest, Renderer};
 use gitops_core::{Decryptor, Object};
 use serde_json::Value;
 
-pub use build::{BuildOptions, LoadRestrictor, Reorder};
 pub use error::Error;
 pub use fs::{DecryptingFs, DiskFs, FileSystem};
+pub use options::{BuildOptions, LoadRestrictor, Reorder};
 pub use overrides::Overrides;
 
-use build::{Builder, normalize};
+use build::Builder;
+use loader::normalize;
 use resource::Resource;
 
 /// Builds the kustomization in `dir` from the local disk and returns the objects' values in
@@ -226,7 +229,7 @@ pub fn build_with_fs(
     }
     if !fs.is_dir(&canonical) {
         return Err(error::invalid(
-            b.show(&canonical),
+            b.loader.show(&canonical),
             "must build at a directory, not a file",
         ));
     }
@@ -241,7 +244,7 @@ pub fn build_with_fs(
             .and_then(|a| a.get("config.kubernetes.io/local-config"))
             .is_none_or(|v| v.as_str() == Some("false"))
     });
-    if b.transformations {
+    if b.annotate.transformations {
         for r in &mut ra {
             if r.transformations.is_empty() {
                 continue;
@@ -266,7 +269,7 @@ pub fn build_with_fs(
             }
         }
     }
-    if b.emit_origins {
+    if b.annotate.emit_origins {
         for r in &mut ra {
             if let Some(origin) = r.origin.take() {
                 let md = r.metadata_mut();
@@ -284,7 +287,7 @@ pub fn build_with_fs(
 
 /// The last steps of the top-level build: hash suffixes, name references, order, clean-up.
 fn finish(
-    layer: &build::Layer,
+    layer: &loader::Layer,
     ra: &mut [Resource],
     vars: &[transform::vars::Var],
     config: &transform::config::Config,

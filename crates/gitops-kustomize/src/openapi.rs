@@ -13,13 +13,14 @@
 //! custom kind made it load before a custom schema was chosen, the custom schema's kinds are
 //! added to the built-in ones instead of replacing them.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 
 use serde_json::Value;
 
-use crate::build::{Builder, Layer};
 use crate::error::{Error, invalid};
-use crate::resource::Gvk;
+use crate::loader::{Layer, Loader};
+use crate::resource::{Gvk, Resource};
 
 /// A parsed custom schema: its definitions and which definition describes each kind.
 #[derive(Debug)]
@@ -147,20 +148,63 @@ impl CustomSchema {
     }
 }
 
+/// The schema strategic merge patches use, as the build has chosen it so far.
+#[derive(Default)]
+pub(crate) struct Schema {
+    /// The custom schema (`openapi.path`) in force, if any.
+    custom: Option<Box<CustomSchema>>,
+    /// Whether a kustomization has chosen the schema (a path or a version), so later ones
+    /// cannot, as in kustomize.
+    chosen: bool,
+    /// Whether kustomize would have loaded its built-in schema by now (a strategic merge
+    /// patch, or a custom kind read, before any custom schema): a custom schema chosen
+    /// afterwards then extends it instead of replacing it.
+    builtin_used: Cell<bool>,
+}
+
+impl Schema {
+    /// The custom schema in force, if any.
+    pub fn custom(&self) -> Option<&CustomSchema> {
+        self.custom.as_deref()
+    }
+
+    /// Records that a strategic merge patch is applied: without a custom schema in force,
+    /// kustomize loads its built-in schema for it.
+    pub fn note_use(&self) {
+        if self.custom.is_none() {
+            self.builtin_used.set(true);
+        }
+    }
+
+    /// Records the resources of a file: kustomize's scope check of a kind its built-in
+    /// schema does not list queues that schema for parsing; a custom schema chosen later is
+    /// then added to it.
+    pub fn note_kinds(&self, read: &[Resource]) {
+        if self.custom.is_none() && read.iter().any(|r| !r.gvk().is_builtin()) {
+            self.builtin_used.set(true);
+        }
+    }
+}
+
 /// Applies a kustomization's `openapi` field to the build as kustomize does when it loads
 /// that kustomization: the top-level one always decides; a later one only while no schema
 /// has been chosen.
-pub(crate) fn select(b: &mut Builder<'_>, layer: &Layer, top: bool) -> Result<(), Error> {
+pub(crate) fn select(
+    schema: &mut Schema,
+    l: &Loader<'_>,
+    layer: &Layer,
+    top: bool,
+) -> Result<(), Error> {
     let k = &layer.k;
     // kustomize reads the file even when its schema will not be used.
     let text = match &k.openapi_path {
         Some(path) => {
-            let resolved = b.resolve(layer, path, true)?;
-            Some((b.show(&resolved), b.read_text(&resolved)?))
+            let resolved = l.resolve(layer, path, true)?;
+            Some((l.show(&resolved), l.read_text(&resolved)?))
         }
         None => None,
     };
-    if b.openapi_chosen && !top {
+    if schema.chosen && !top {
         return Ok(());
     }
     match text {
@@ -171,15 +215,15 @@ pub(crate) fn select(b: &mut Builder<'_>, layer: &Layer, top: bool) -> Result<()
                     "openapi: builtin version and custom schema provided, cannot use both",
                 ));
             }
-            let doc = b
+            let doc = l
                 .parse_yaml(&file, &text)?
                 .into_iter()
                 .find(|d| !d.is_null())
                 .unwrap_or(Value::Null);
-            let mut schema = CustomSchema::from_value(&doc).map_err(|m| invalid(file, m))?;
-            schema.extends_builtin = b.builtin_schema_used.get();
-            b.openapi = Some(Box::new(schema));
-            b.openapi_chosen = true;
+            let mut custom = CustomSchema::from_value(&doc).map_err(|m| invalid(file, m))?;
+            custom.extends_builtin = schema.builtin_used.get();
+            schema.custom = Some(Box::new(custom));
+            schema.chosen = true;
         }
         None => {
             // kustomize v5.5 holds one built-in schema.
@@ -192,8 +236,8 @@ pub(crate) fn select(b: &mut Builder<'_>, layer: &Layer, top: bool) -> Result<()
                     ),
                 ));
             }
-            b.openapi = None;
-            b.openapi_chosen = !k.openapi_version.is_empty();
+            schema.custom = None;
+            schema.chosen = !k.openapi_version.is_empty();
         }
     }
     Ok(())

@@ -14,20 +14,20 @@
 
 use serde_json::{Map, Value};
 
-use crate::build::{Builder, Layer};
 use crate::error::{Error, invalid};
+use crate::loader::{Layer, Loader};
 use crate::resource::Gvk;
 use crate::transform::config::Config;
 use crate::transform::fieldspec::Spec;
 
 /// The transformer configuration of a layer's `crds` files.
-pub(crate) fn load(b: &Builder<'_>, layer: &Layer) -> Result<Config, Error> {
+pub(crate) fn load(l: &Loader<'_>, layer: &Layer) -> Result<Config, Error> {
     let mut config = Config::default();
     for written in &layer.k.crds {
-        let path = b.resolve(layer, written, true)?;
-        let file = b.show(&path);
-        let text = b.read_text(&path)?;
-        let doc = b
+        let path = l.resolve(layer, written, true)?;
+        let file = l.show(&path);
+        let text = l.read_text(&path)?;
+        let doc = l
             .parse_yaml(&file, &text)?
             .into_iter()
             .find(|d| !d.is_null())

@@ -3,32 +3,38 @@
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::build::{Builder, Layer};
 use crate::error::{Error, invalid};
 use crate::kustomization::{GenOptions, Generator};
+use crate::loader::{Layer, Loader, go_join};
 use crate::resource::{Behavior, Resource};
+use crate::transform::Annotate;
 
-fn origin(b: &Builder<'_>, layer: &Layer, kind: &str) -> Option<String> {
-    b.origins.then(|| {
+fn origin(a: Annotate, layer: &Layer, kind: &str) -> Option<String> {
+    a.origins.then(|| {
         format!(
             "configuredIn: {}\nconfiguredBy:\n  apiVersion: builtin\n  kind: {kind}\n",
-            crate::build::go_join(&layer.origin_dir, &layer.file_name)
+            go_join(&layer.origin_dir, &layer.file_name)
         )
     })
 }
 
-pub(crate) fn run(b: &Builder<'_>, layer: &Layer, ra: &mut Vec<Resource>) -> Result<(), Error> {
+pub(crate) fn run(
+    l: &Loader<'_>,
+    a: Annotate,
+    layer: &Layer,
+    ra: &mut Vec<Resource>,
+) -> Result<(), Error> {
     let k = &layer.k;
     for (i, g) in k.config_maps.iter().enumerate() {
         let field = format!("configMapGenerator[{i}]");
-        let (mut r, behavior) = make(b, layer, g, false, &field)?;
-        r.origin = origin(b, layer, "ConfigMapGenerator");
+        let (mut r, behavior) = make(l, layer, g, false, &field)?;
+        r.origin = origin(a, layer, "ConfigMapGenerator");
         absorb(layer, ra, r, behavior, &field)?;
     }
     for (i, g) in k.secrets.iter().enumerate() {
         let field = format!("secretGenerator[{i}]");
-        let (mut r, behavior) = make(b, layer, g, true, &field)?;
-        r.origin = origin(b, layer, "SecretGenerator");
+        let (mut r, behavior) = make(l, layer, g, true, &field)?;
+        r.origin = origin(a, layer, "SecretGenerator");
         absorb(layer, ra, r, behavior, &field)?;
     }
     Ok(())
@@ -91,7 +97,7 @@ fn remove_quotes(s: &str) -> &str {
 }
 
 fn make(
-    b: &Builder<'_>,
+    l: &Loader<'_>,
     layer: &Layer,
     g: &Generator,
     secret: bool,
@@ -111,12 +117,12 @@ fn make(
     // Key/value pairs in source order: (key, bytes, where).
     let mut pairs: Vec<(String, Vec<u8>)> = Vec::new();
     for env in &g.envs {
-        let path = b.resolve(layer, env, true)?;
-        let bytes = b.read_generator_input(&path)?;
+        let path = l.resolve(layer, env, true)?;
+        let bytes = l.read_generator_input(&path)?;
         // Whether the decryptor changed the file: its lines may then be secret values.
-        let decrypted = b.fs.read(&path).map_or(true, |raw| raw != bytes);
+        let decrypted = l.fs.read(&path).map_or(true, |raw| raw != bytes);
         let text = String::from_utf8(bytes)
-            .map_err(|_| invalid(b.show(&path), format!("{field}.envs: not valid UTF-8")))?;
+            .map_err(|_| invalid(l.show(&path), format!("{field}.envs: not valid UTF-8")))?;
         for (n, line) in text.split('\n').enumerate() {
             let mut line = line.strip_suffix('\r').unwrap_or(line);
             if n == 0 {
@@ -135,7 +141,7 @@ fn make(
                 Some(pair) => pair,
                 None if decrypted => {
                     return Err(invalid(
-                        b.show(&path),
+                        l.show(&path),
                         format!(
                             "{field}.envs: line {} of a decrypted file has no '=' (refused: it may be a secret value, and would become a key name)",
                             n + 1
@@ -146,7 +152,7 @@ fn make(
             };
             if !is_env_var_name(key) {
                 return Err(invalid(
-                    b.show(&path),
+                    l.show(&path),
                     // Named by position, not quoted: in a malformed line the text before
                     // `=` may be part of a (decrypted) value.
                     format!(
@@ -185,14 +191,14 @@ fn make(
                 (base, f.as_str())
             }
         };
-        let resolved = b.resolve(layer, path, true)?;
-        if b.fs.is_dir(&resolved) {
+        let resolved = l.resolve(layer, path, true)?;
+        if l.fs.is_dir(&resolved) {
             return Err(invalid(
                 file,
                 format!("{field}.files: {path} is a directory"),
             ));
         }
-        let bytes = b.read_generator_input(&resolved)?;
+        let bytes = l.read_generator_input(&resolved)?;
         pairs.push((key, bytes));
     }
     let mut data = Map::new();

@@ -4,6 +4,7 @@ pub(crate) mod config;
 pub(crate) mod crds;
 pub(crate) mod fieldspec;
 pub(crate) mod generators;
+pub(crate) mod growth;
 pub(crate) mod nameref;
 pub(crate) mod namespace;
 pub(crate) mod patch;
@@ -15,23 +16,40 @@ pub(crate) mod vars;
 
 use serde_json::{Map, Value};
 
-use crate::build::{Builder, Layer};
 use crate::error::{Error, invalid};
 use crate::kustomization::FieldSpec;
+use crate::loader::{Layer, Loader};
+use crate::openapi::Schema;
 use crate::resource::Resource;
 use fieldspec::{Spec, apply_specs};
+use growth::Growth;
 
-/// Runs the transformers of one kustomization (or component) over the accumulated resources.
+/// What the top-level kustomization's `buildMetadata` asks the build to record on resources.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Annotate {
+    /// Resources carry where they came from: the output shows it, or transformer
+    /// annotations name where plugin configurations were read.
+    pub origins: bool,
+    /// The output carries the origins (`originAnnotations`).
+    pub emit_origins: bool,
+    /// Resources record the transformers that ran over them (`transformerAnnotations`).
+    pub transformations: bool,
+}
+
+/// Runs the transformers of one kustomization's (or component's) own fields over the
+/// accumulated resources, up to its `replacements`; its `transformers:` entries run next
+/// ([`plugins::run`]), then [`build_metadata`].
 pub(crate) fn run_transformers(
-    b: &mut Builder<'_>,
+    l: &Loader<'_>,
+    schema: &Schema,
+    growth: &mut Growth,
+    config: &config::Config,
     layer: &Layer,
     ra: &mut Vec<Resource>,
 ) -> Result<(), Error> {
     let k = &layer.k;
-    patch::strategic_merge_files(b, layer, ra)?;
-    patch::patches(b, layer, ra)?;
-    // Cloned: the patches below borrow the builder mutably (usually empty, so cheap).
-    let config = &b.config.clone();
+    patch::strategic_merge_files(l, schema, growth, layer, ra)?;
+    patch::patches(l, schema, growth, layer, ra)?;
     if !k.namespace.is_empty() {
         namespace(layer, ra, &k.namespace, &config.namespace)?;
     }
@@ -92,7 +110,7 @@ pub(crate) fn run_transformers(
             "commonAnnotations",
         )?;
     }
-    patch::json6902_entries(b, layer, ra)?;
+    patch::json6902_entries(l, growth, layer, ra)?;
     for (i, r) in k.replicas.iter().enumerate() {
         replicas(ra, &r.name, &r.count, &config.replicas)
             .map_err(|m| invalid(layer.file.clone(), format!("replicas[{i}]: {m}")))?;
@@ -100,10 +118,21 @@ pub(crate) fn run_transformers(
     for image in &k.images {
         images(ra, image, &config.images);
     }
-    replacements::run(b, layer, ra)?;
-    let ran = plugins::run(b, layer, ra)?;
-    if b.transformations {
-        plugins::record_transformations(layer, ra, ran);
+    replacements::run(l, growth, layer, ra)?;
+    Ok(())
+}
+
+/// The last steps of one kustomization's transformers, after its `transformers:` entries
+/// (whose origins are `plugins_ran`): the record of what ran, and `buildMetadata`.
+pub(crate) fn build_metadata(
+    a: Annotate,
+    layer: &Layer,
+    ra: &mut [Resource],
+    plugins_ran: Vec<String>,
+) -> Result<(), Error> {
+    let k = &layer.k;
+    if a.transformations {
+        plugins::record_transformations(layer, ra, plugins_ran);
     }
     if k.build_metadata.iter().any(|m| m == "managedByLabel") {
         let mut pairs = Map::new();

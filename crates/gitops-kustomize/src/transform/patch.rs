@@ -6,11 +6,12 @@ use std::collections::HashSet;
 use regex::Regex;
 use serde_json::{Map, Value};
 
-use crate::build::{Builder, Growth, Layer, size};
 use crate::error::{Error, invalid};
 use crate::kustomization::{Patch, Target};
-use crate::openapi::{CustomSchema, ListMerge};
+use crate::loader::{Layer, Loader};
+use crate::openapi::{CustomSchema, ListMerge, Schema};
 use crate::resource::{Gvk, ResId, Resource};
+use crate::transform::growth::{Growth, size};
 
 /// A compiled `target` selector.
 struct Selector {
@@ -167,7 +168,7 @@ pub(crate) fn select(
 
 /// Loads a patch's text from `patch` or `path`.
 fn patch_text(
-    b: &Builder<'_>,
+    l: &Loader<'_>,
     layer: &Layer,
     p: &Patch,
     field: &str,
@@ -186,9 +187,9 @@ fn patch_text(
             format!("{} ({field}.patch)", layer.file),
         )),
         (None, Some(path)) => {
-            let resolved = b.resolve(layer, path, true)?;
-            let text = b.read_text(&resolved)?;
-            Ok((text, b.show(&resolved)))
+            let resolved = l.resolve(layer, path, true)?;
+            let text = l.read_text(&resolved)?;
+            Ok((text, l.show(&resolved)))
         }
     }
 }
@@ -198,12 +199,12 @@ enum Parsed {
     Json(Vec<Value>),
 }
 
-fn parse_patch(b: &Builder<'_>, text: &str, source: &str) -> Result<Parsed, Error> {
+fn parse_patch(l: &Loader<'_>, text: &str, source: &str) -> Result<Parsed, Error> {
     let trimmed = text.trim_start();
     if trimmed.starts_with('[') {
         let ops: Value = serde_json::from_str(trimmed)
             .or_else(|_| {
-                b.parse_yaml(source, text)
+                l.parse_yaml(source, text)
                     .map(|d| d.into_iter().next().unwrap_or(Value::Null))
                     .map_err(|e| e.to_string())
             })
@@ -213,7 +214,7 @@ fn parse_patch(b: &Builder<'_>, text: &str, source: &str) -> Result<Parsed, Erro
             _ => Err(invalid(source, "a JSON patch must be a list of operations")),
         };
     }
-    let docs: Vec<Value> = b
+    let docs: Vec<Value> = l
         .parse_yaml(source, text)?
         .into_iter()
         .filter(|d| !d.is_null())
@@ -235,7 +236,9 @@ fn parse_patch(b: &Builder<'_>, text: &str, source: &str) -> Result<Parsed, Erro
 
 /// `patchesStrategicMerge`: files or inline patches, each applied to the resource it names.
 pub(crate) fn strategic_merge_files(
-    b: &mut Builder<'_>,
+    l: &Loader<'_>,
+    schema: &Schema,
+    growth: &mut Growth,
     layer: &Layer,
     ra: &mut Vec<Resource>,
 ) -> Result<(), Error> {
@@ -245,25 +248,17 @@ pub(crate) fn strategic_merge_files(
         let (text, source) = if is_inline {
             (entry.clone(), format!("{} ({field})", layer.file))
         } else {
-            let resolved = b.resolve(layer, entry, true)?;
-            (b.read_text(&resolved)?, b.show(&resolved))
+            let resolved = l.resolve(layer, entry, true)?;
+            (l.read_text(&resolved)?, l.show(&resolved))
         };
-        let docs: Vec<Value> = b
+        let docs: Vec<Value> = l
             .parse_yaml(&source, &text)?
             .into_iter()
             .filter(|d| !d.is_null())
             .collect();
         for doc in docs {
-            b.note_schema_use();
-            apply_sm_by_id(
-                &source,
-                &doc,
-                ra,
-                false,
-                false,
-                &mut b.growth,
-                b.openapi.as_deref(),
-            )?;
+            schema.note_use();
+            apply_sm_by_id(&source, &doc, ra, false, false, growth, schema.custom())?;
         }
     }
     Ok(())
@@ -409,14 +404,16 @@ fn apply_sm(
 
 /// `patches`: strategic merge or JSON 6902, by target selector or by the patch's own id.
 pub(crate) fn patches(
-    b: &mut Builder<'_>,
+    l: &Loader<'_>,
+    schema: &Schema,
+    growth: &mut Growth,
     layer: &Layer,
     ra: &mut Vec<Resource>,
 ) -> Result<(), Error> {
     for (n, p) in layer.k.patches.iter().enumerate() {
         let field = format!("patches[{n}]");
-        let (text, source) = patch_text(b, layer, p, &field)?;
-        match parse_patch(b, &text, &source)? {
+        let (text, source) = patch_text(l, layer, p, &field)?;
+        match parse_patch(l, &text, &source)? {
             Parsed::Strategic(docs) => {
                 if let Some(t) = &p.target {
                     if docs.len() > 1 {
@@ -430,7 +427,7 @@ pub(crate) fn patches(
                     let mut selected = select(&layer.file, &field, t, ra)?;
                     // Indices shift when a patch deletes a resource: apply from the end.
                     selected.reverse();
-                    b.note_schema_use();
+                    schema.note_use();
                     for i in selected {
                         apply_sm(
                             &source,
@@ -439,12 +436,12 @@ pub(crate) fn patches(
                             i,
                             p.allow_name_change,
                             p.allow_kind_change,
-                            &mut b.growth,
-                            b.openapi.as_deref(),
+                            growth,
+                            schema.custom(),
                         )?;
                     }
                 } else {
-                    b.note_schema_use();
+                    schema.note_use();
                     for doc in &docs {
                         apply_sm_by_id(
                             &source,
@@ -452,8 +449,8 @@ pub(crate) fn patches(
                             ra,
                             p.allow_name_change,
                             p.allow_kind_change,
-                            &mut b.growth,
-                            b.openapi.as_deref(),
+                            growth,
+                            schema.custom(),
                         )?;
                     }
                 }
@@ -466,7 +463,7 @@ pub(crate) fn patches(
                     ));
                 };
                 for i in select(&layer.file, &field, t, ra)? {
-                    apply_json(&source, &ops, &mut ra[i], true, &mut b.growth)?;
+                    apply_json(&source, &ops, &mut ra[i], true, growth)?;
                 }
             }
         }
@@ -476,20 +473,21 @@ pub(crate) fn patches(
 
 /// `patchesJson6902`.
 pub(crate) fn json6902_entries(
-    b: &mut Builder<'_>,
+    l: &Loader<'_>,
+    growth: &mut Growth,
     layer: &Layer,
     ra: &mut [Resource],
 ) -> Result<(), Error> {
     for (n, p) in layer.k.patches_json.iter().enumerate() {
         let field = format!("patchesJson6902[{n}]");
-        let (text, source) = patch_text(b, layer, p, &field)?;
+        let (text, source) = patch_text(l, layer, p, &field)?;
         let Some(t) = &p.target else {
             return Err(invalid(
                 layer.file.clone(),
                 format!("{field}: a target is required"),
             ));
         };
-        let ops = match parse_patch(b, &text, &source)? {
+        let ops = match parse_patch(l, &text, &source)? {
             Parsed::Json(ops) => ops,
             Parsed::Strategic(_) => {
                 return Err(invalid(
@@ -500,7 +498,7 @@ pub(crate) fn json6902_entries(
         };
         for i in select(&layer.file, &field, t, ra)? {
             let annotations = ra[i].bookkeeping;
-            apply_json(&source, &ops, &mut ra[i], annotations, &mut b.growth)?;
+            apply_json(&source, &ops, &mut ra[i], annotations, growth)?;
         }
     }
     Ok(())

@@ -2,8 +2,9 @@
 //! `generators:`, `transformers:` and `validators:`.
 //!
 //! Each entry is an inline configuration (YAML documents), a file of configurations or a
-//! directory whose kustomization builds into configurations. As in kustomize, the inline
-//! entries of a list run first, in order, then the paths. Generators run after the
+//! directory whose kustomization builds into configurations (the builder builds it and adds
+//! what it built to the [`Configs`]). As in kustomize, the inline entries of a list run first,
+//! in order, then the paths. Generators run after the
 //! kustomization's own `configMapGenerator`/`secretGenerator`; transformers after its own
 //! transformers, each with exactly the field specs it is given (no defaults); validators last,
 //! and a validator that changes any resource fails the build.
@@ -19,16 +20,19 @@
 
 use serde_json::{Map, Value};
 
-use crate::build::{Builder, Layer};
 use crate::error::{Error, invalid};
 use crate::kustomization::{Image, Kustomization, SECRET_GENERATOR_FIELDS, canonical_keys};
+use crate::loader::{Layer, Loader, go_join};
+use crate::openapi::Schema;
 use crate::resource::Resource;
+use crate::transform::Annotate;
 use crate::transform::fieldspec::{Spec, apply_specs};
+use crate::transform::growth::Growth;
 use crate::transform::namespace::{Namespace, Subjects};
 
 /// The kustomization field a plugin configuration is listed in.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Role {
+pub(crate) enum Role {
     Generator,
     Transformer,
     Validator,
@@ -42,10 +46,19 @@ impl Role {
             Role::Validator => "validators",
         }
     }
+
+    /// The entries of this field in `k`.
+    pub fn entries(self, k: &Kustomization) -> &[String] {
+        match self {
+            Role::Generator => &k.generators,
+            Role::Transformer => &k.transformers,
+            Role::Validator => &k.validators,
+        }
+    }
 }
 
 /// One plugin configuration and where it was written (for errors).
-struct Config {
+pub(crate) struct Config {
     source: String,
     doc: Map<String, Value>,
     /// Where it was written, relative to the top-level kustomization (its origin).
@@ -77,7 +90,7 @@ impl Config {
 /// `transformers:` entries in `plugins`), as kustomize records them after each transformer.
 pub(crate) fn record_transformations(layer: &Layer, ra: &mut [Resource], plugins: Vec<String>) {
     let k = &layer.k;
-    let configured_in = crate::build::go_join(&layer.origin_dir, &layer.file_name);
+    let configured_in = go_join(&layer.origin_dir, &layer.file_name);
     let builtin = |kind: &str| {
         format!(
             "configuredIn: {configured_in}\nconfiguredBy:\n  apiVersion: builtin\n  kind: {kind}\n"
@@ -126,15 +139,17 @@ pub(crate) fn record_transformations(layer: &Layer, ra: &mut [Resource], plugins
 
 /// Runs the kustomization's `generators:` entries, adding what they generate to `ra`.
 pub(crate) fn generators(
-    b: &mut Builder<'_>,
+    l: &Loader<'_>,
+    a: Annotate,
     layer: &Layer,
+    configs: Vec<Config>,
     ra: &mut Vec<Resource>,
 ) -> Result<(), Error> {
-    for c in configs(b, layer, Role::Generator, &layer.k.generators)? {
+    for c in configs {
         let kind = builtin_kind(&c, Role::Generator)?;
         if kind == "IAMPolicyGenerator" {
             let r = iam_policy(&c.source, &c.doc)?;
-            let origin = b.origins.then(|| c.origin());
+            let origin = a.origins.then(|| c.origin());
             super::generators::absorb(
                 layer,
                 ra,
@@ -183,8 +198,8 @@ pub(crate) fn generators(
             Value::Array(vec![Value::Object(args)]),
         )?;
         let before = ra.len();
-        super::generators::run(b, &single, ra)?;
-        if b.origins {
+        super::generators::run(l, a, &single, ra)?;
+        if a.origins {
             for r in &mut ra[before..] {
                 r.origin = Some(c.origin());
             }
@@ -255,14 +270,17 @@ fn iam_policy(source: &str, doc: &Map<String, Value>) -> Result<Resource, Error>
 /// Runs the kustomization's `transformers:` entries over `ra`; returns the origin of each
 /// (for `buildMetadata: [transformerAnnotations]`).
 pub(crate) fn run(
-    b: &mut Builder<'_>,
+    l: &Loader<'_>,
+    schema: &Schema,
+    growth: &mut Growth,
     layer: &Layer,
+    configs: Vec<Config>,
     ra: &mut Vec<Resource>,
 ) -> Result<Vec<String>, Error> {
     let mut ran = Vec::new();
-    for c in configs(b, layer, Role::Transformer, &layer.k.transformers)? {
+    for c in configs {
         let kind = builtin_kind(&c, Role::Transformer)?;
-        transform(b, layer, &c, kind, ra)?;
+        transform(l, schema, growth, layer, &c, kind, ra)?;
         ran.push(c.origin());
     }
     Ok(ran)
@@ -270,14 +288,17 @@ pub(crate) fn run(
 
 /// Runs the kustomization's `validators:` entries: transformers that must change nothing.
 pub(crate) fn validators(
-    b: &mut Builder<'_>,
+    l: &Loader<'_>,
+    schema: &Schema,
+    growth: &mut Growth,
     layer: &Layer,
+    configs: Vec<Config>,
     ra: &mut Vec<Resource>,
 ) -> Result<(), Error> {
-    for c in configs(b, layer, Role::Validator, &layer.k.validators)? {
+    for c in configs {
         let kind = builtin_kind(&c, Role::Validator)?;
         let before: Vec<Value> = ra.iter().map(|r| r.value.clone()).collect();
-        transform(b, layer, &c, kind, ra)?;
+        transform(l, schema, growth, layer, &c, kind, ra)?;
         let changed = ra.len() != before.len()
             || ra.iter().zip(&before).any(|(r, v)| {
                 let mut after = r.value.clone();
@@ -297,87 +318,114 @@ pub(crate) fn validators(
     Ok(())
 }
 
-/// The configurations of one list: inline entries first, then files and directories.
-fn configs(
-    b: &mut Builder<'_>,
-    layer: &Layer,
+/// The configurations of one list, gathered in kustomize's order: the builder adds the
+/// inline entries first, then each path, a file read here or a directory it has built.
+pub(crate) struct Configs {
     role: Role,
-    entries: &[String],
-) -> Result<Vec<Config>, Error> {
-    let mut out = Vec::new();
-    let mut paths = Vec::new();
-    for (i, entry) in entries.iter().enumerate() {
-        // An entry holding a line break (or a flow mapping) is an inline configuration,
-        // else a path.
-        if !(entry.contains('\n') || entry.trim_start().starts_with('{')) {
-            paths.push(entry);
-            continue;
-        }
-        let source = format!("{} ({}[{i}])", layer.file, role.field());
-        let origin = crate::build::go_join(&layer.origin_dir, &layer.file_name);
-        for doc in b.parse_yaml(&source, entry)? {
-            push_doc(&mut out, &source, &origin, doc)?;
+    list: Vec<Config>,
+}
+
+impl Configs {
+    /// An empty list of `role`.
+    pub fn new(role: Role) -> Self {
+        Self {
+            role,
+            list: Vec::new(),
         }
     }
-    for entry in paths {
-        let path = b.resolve(layer, entry, false)?;
-        if b.fs.is_dir(&path) {
-            let origin = crate::build::go_join(&layer.origin_dir, entry);
-            let (sub, resources) = b.accumulate(&path, false, origin.clone())?;
-            for r in resources {
-                // The file each configuration came from, as its origin recorded it.
-                let from = r
-                    .origin
-                    .as_deref()
-                    .and_then(|o| o.strip_prefix("path: "))
-                    .map_or_else(|| origin.clone(), |p| p.trim_end().to_owned());
-                push_doc(&mut out, &sub.file, &from, r.value)?;
+
+    /// Whether an entry is an inline configuration (it holds a line break, or is a flow
+    /// mapping) rather than a path.
+    pub fn is_inline(entry: &str) -> bool {
+        entry.contains('\n') || entry.trim_start().starts_with('{')
+    }
+
+    /// The inline entry `i` of the layer's list.
+    pub fn add_inline(
+        &mut self,
+        l: &Loader<'_>,
+        layer: &Layer,
+        i: usize,
+        entry: &str,
+    ) -> Result<(), Error> {
+        let source = format!("{} ({}[{i}])", layer.file, self.role.field());
+        let origin = go_join(&layer.origin_dir, &layer.file_name);
+        for doc in l.parse_yaml(&source, entry)? {
+            push_doc(&mut self.list, &source, &origin, doc)?;
+        }
+        Ok(())
+    }
+
+    /// The configurations in the file the layer names `entry`.
+    pub fn add_file(&mut self, l: &Loader<'_>, layer: &Layer, entry: &str) -> Result<(), Error> {
+        let path = l.resolve(layer, entry, true)?;
+        let source = l.show(&path);
+        let text = l.read_text(&path)?;
+        let origin = go_join(&layer.origin_dir, entry);
+        for doc in l.parse_yaml(&source, &text)? {
+            push_doc(&mut self.list, &source, &origin, doc)?;
+        }
+        Ok(())
+    }
+
+    /// The resources a directory built into, read as configurations: `file` is its
+    /// kustomization, `origin` the directory as written relative to the top-level one.
+    pub fn add_built(
+        &mut self,
+        file: &str,
+        origin: &str,
+        resources: Vec<Resource>,
+    ) -> Result<(), Error> {
+        for r in resources {
+            // The file each configuration came from, as its origin recorded it.
+            let from = r
+                .origin
+                .as_deref()
+                .and_then(|o| o.strip_prefix("path: "))
+                .map_or_else(|| origin.to_owned(), |p| p.trim_end().to_owned());
+            push_doc(&mut self.list, file, &from, r.value)?;
+        }
+        Ok(())
+    }
+
+    /// The list, once every configuration has a name and no two the same id.
+    pub fn finish(self) -> Result<Vec<Config>, Error> {
+        // kustomize reads the configurations as resources: each needs a name, and two with the
+        // same id are refused.
+        let mut seen = std::collections::HashSet::new();
+        for c in &self.list {
+            let s = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_owned();
+            let md = c.doc.get("metadata");
+            let id = (
+                s(c.doc.get("apiVersion")),
+                s(c.doc.get("kind")),
+                s(md.and_then(|m| m.get("namespace"))),
+                s(md.and_then(|m| m.get("name"))),
+            );
+            if id.3.is_empty() {
+                return Err(invalid(
+                    c.source.clone(),
+                    format!(
+                        "{}: a plugin configuration needs metadata.name",
+                        self.role.field()
+                    ),
+                ));
             }
-            continue;
+            if !seen.insert(id.clone()) {
+                return Err(invalid(
+                    c.source.clone(),
+                    format!(
+                        "{}: may not add a plugin configuration with an already registered id: {} {}/{}",
+                        self.role.field(),
+                        id.0,
+                        id.1,
+                        id.3
+                    ),
+                ));
+            }
         }
-        let path = b.resolve(layer, entry, true)?;
-        let source = b.show(&path);
-        let text = b.read_text(&path)?;
-        let origin = crate::build::go_join(&layer.origin_dir, entry);
-        for doc in b.parse_yaml(&source, &text)? {
-            push_doc(&mut out, &source, &origin, doc)?;
-        }
+        Ok(self.list)
     }
-    // kustomize reads the configurations as resources: each needs a name, and two with the
-    // same id are refused.
-    let mut seen = std::collections::HashSet::new();
-    for c in &out {
-        let s = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_owned();
-        let md = c.doc.get("metadata");
-        let id = (
-            s(c.doc.get("apiVersion")),
-            s(c.doc.get("kind")),
-            s(md.and_then(|m| m.get("namespace"))),
-            s(md.and_then(|m| m.get("name"))),
-        );
-        if id.3.is_empty() {
-            return Err(invalid(
-                c.source.clone(),
-                format!(
-                    "{}: a plugin configuration needs metadata.name",
-                    role.field()
-                ),
-            ));
-        }
-        if !seen.insert(id.clone()) {
-            return Err(invalid(
-                c.source.clone(),
-                format!(
-                    "{}: may not add a plugin configuration with an already registered id: {} {}/{}",
-                    role.field(),
-                    id.0,
-                    id.1,
-                    id.3
-                ),
-            ));
-        }
-    }
-    Ok(out)
 }
 
 fn push_doc(
@@ -499,7 +547,9 @@ fn single(layer: &Layer, source: &str, field: &str, value: Value) -> Result<Laye
 }
 
 fn transform(
-    b: &mut Builder<'_>,
+    l: &Loader<'_>,
+    schema: &Schema,
+    growth: &mut Growth,
     layer: &Layer,
     c: &Config,
     kind: &str,
@@ -519,13 +569,13 @@ fn transform(
                 "patches",
                 Value::Array(vec![Value::Object(fields)]),
             )?;
-            super::patch::patches(b, &single, ra)
+            super::patch::patches(l, schema, growth, &single, ra)
         }
         "ReplacementTransformer" => {
             let fields = canonical_keys(m, &["replacements"]);
             let list = fields.get("replacements").cloned().unwrap_or(Value::Null);
             let single = single(layer, source, "replacements", list)?;
-            super::replacements::run(b, &single, ra)
+            super::replacements::run(l, growth, &single, ra)
         }
         "PatchStrategicMergeTransformer" => {
             let fields = canonical_keys(m, &["paths", "patches"]);
@@ -556,7 +606,7 @@ fn transform(
                 "patchesStrategicMerge",
                 Value::Array(entries),
             )?;
-            super::patch::strategic_merge_files(b, &single, ra)
+            super::patch::strategic_merge_files(l, schema, growth, &single, ra)
         }
         "PatchJson6902Transformer" => {
             let fields = canonical_keys(m, &["target", "path", "jsonOp"]);
@@ -598,7 +648,7 @@ fn transform(
                 "patchesJson6902",
                 Value::Array(vec![Value::Object(entry)]),
             )?;
-            super::patch::json6902_entries(b, &single, ra)
+            super::patch::json6902_entries(l, growth, &single, ra)
         }
         "LabelTransformer" | "AnnotationsTransformer" => {
             let key = if kind == "LabelTransformer" {
@@ -729,7 +779,7 @@ fn transform(
             }
             Ok(())
         }
-        "ValueAddTransformer" => super::value_add::run(b, layer, &c.source, &c.doc, ra),
+        "ValueAddTransformer" => super::value_add::run(l, layer, &c.source, &c.doc, ra),
         _ => Err(invalid(
             source,
             format!("unable to load builtin transformer {kind}"),

@@ -2,9 +2,10 @@
 
 use serde_json::{Map, Value};
 
-use crate::build::{Builder, Layer};
 use crate::error::{Error, invalid};
+use crate::loader::{Layer, Loader};
 use crate::resource::{ResId, Resource};
+use crate::transform::growth::{Growth, size};
 use crate::yaml::resolve_plain_scalar;
 
 /// An id selector: empty parts match anything; names and namespaces match exactly.
@@ -309,17 +310,22 @@ fn label_match(r: &Resource, sel: &IdSel) -> Result<bool, String> {
     })
 }
 
-pub(crate) fn run(b: &mut Builder<'_>, layer: &Layer, ra: &mut [Resource]) -> Result<(), Error> {
+pub(crate) fn run(
+    l: &Loader<'_>,
+    growth: &mut Growth,
+    layer: &Layer,
+    ra: &mut [Resource],
+) -> Result<(), Error> {
     let file = layer.file.as_str();
     let mut list: Vec<(String, Value)> = Vec::new();
     for (i, entry) in layer.k.replacements.iter().enumerate() {
         let field = format!("replacements[{i}]");
         match entry.get("path").and_then(Value::as_str) {
             Some(path) => {
-                let resolved = b.resolve(layer, path, true)?;
-                let shown = b.show(&resolved);
-                let text = b.read_text(&resolved)?;
-                for doc in b.parse_yaml(&shown, &text)? {
+                let resolved = l.resolve(layer, path, true)?;
+                let shown = l.show(&resolved);
+                let text = l.read_text(&resolved)?;
+                for doc in l.parse_yaml(&shown, &text)? {
                     match doc {
                         Value::Array(items) => {
                             list.extend(items.into_iter().map(|v| (shown.clone(), v)))
@@ -468,13 +474,13 @@ pub(crate) fn run(b: &mut Builder<'_>, layer: &Layer, ra: &mut [Resource]) -> Re
                     let mut written = 0usize;
                     let n = visit(&mut r.value, &segs, topts.create, &mut |target, created| {
                         set_field(target, created, &value, &topts)?;
-                        written = written.saturating_add(crate::build::size(target));
+                        written = written.saturating_add(size(target));
                         Ok(())
                     })
                     .map_err(|m| invalid(&source_file, format!("{tfield}: {m}")))?;
                     // A replacement can copy a field into itself; its growth is bounded as
                     // the patches' is.
-                    b.growth.add(&source_file, written)?;
+                    growth.add(&source_file, written)?;
                     if n == 0 {
                         return Err(invalid(
                             &source_file,

@@ -4,9 +4,9 @@
 
 use serde_json::{Map, Value};
 
-use crate::build::{Builder, Layer};
 use crate::error::{Error, invalid};
 use crate::kustomization::{SELECTOR_FIELDS, Target, canonical_keys};
+use crate::loader::{Layer, Loader, go_join};
 use crate::resource::Resource;
 use crate::transform::namespace::{Namespace, Subjects};
 use crate::transform::plugins::string_field;
@@ -14,7 +14,7 @@ use crate::transform::plugins::string_field;
 /// `ValueAddTransformer`: a value (by default the kustomization directory's name) written to
 /// a field, or inserted into a file path held there, in the selected resources.
 pub(crate) fn run(
-    b: &mut Builder<'_>,
+    l: &Loader<'_>,
     layer: &Layer,
     source: &str,
     doc: &Map<String, Value>,
@@ -37,10 +37,10 @@ pub(crate) fn run(
     };
     let file = string_field(source, kind, &m, "targetFilePath")?;
     if !file.is_empty() {
-        let path = b.resolve(layer, &file, true)?;
-        let shown = b.show(&path);
-        let text = b.read_text(&path)?;
-        for doc in b.parse_yaml(&shown, &text)? {
+        let path = l.resolve(layer, &file, true)?;
+        let shown = l.show(&path);
+        let text = l.read_text(&path)?;
+        for doc in l.parse_yaml(&shown, &text)? {
             if let Some(Value::Array(a)) = doc.get("targets") {
                 targets.extend(a.iter().cloned());
             }
@@ -184,7 +184,7 @@ fn insert_path_part(path: &str, pos: usize, part: &str) -> String {
     }
     parts.insert(pos, part.to_owned());
     let absolute = parts.first().is_some_and(String::is_empty);
-    let joined = crate::build::go_join("", &parts.join("/"));
+    let joined = go_join("", &parts.join("/"));
     if absolute {
         if joined == "." {
             "/".into()
