@@ -36,7 +36,8 @@ apt_packages=(
     openssh-client   # ssh, ssh-keygen, ssh-keyscan
     docker-registry  # the distribution registry (OCI), htpasswd and token auth
     age              # age and age-keygen, used with sops
-    skopeo           # peer tool of the registry benchmark (benches/registry-peer.sh)
+    skopeo           # peer tool of the registry benchmark; pushes the controller's image
+    umoci            # builds the controller's OCI image without a daemon (scripts/build-image.sh)
     openssl          # keys and certificates for kube-apiserver and the token issuer
     prometheus       # promtool: checks and unit-tests the shipped alert rules (the server is not started)
     ca-certificates

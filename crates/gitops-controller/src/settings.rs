@@ -6,7 +6,7 @@ use std::time::Duration;
 /// What a controller process is told: its command-line flags (Flux's names where Flux has
 /// them).
 #[derive(clap::Parser, Debug, Clone)]
-#[command(about = "Reconciles Flux's custom resources with gitops-rs")]
+#[command(version, about = "Reconciles Flux's custom resources with gitops-rs")]
 pub struct Settings {
     /// Kubeconfig to use; in-cluster or `$KUBECONFIG` when unset.
     #[arg(long)]

@@ -14,6 +14,7 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// The controller binary cargo built for these tests.
+#[allow(dead_code)]
 pub fn controller() -> Command {
     Command::new(env!("CARGO_BIN_EXE_gitops-controller"))
 }
