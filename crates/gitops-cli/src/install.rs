@@ -59,6 +59,7 @@ fn options(args: &InstallArgs) -> InstallOptions {
         },
         log_level: args.log_level.clone(),
         monitoring: args.monitoring,
+        ..InstallOptions::default()
     }
 }
 
@@ -95,10 +96,12 @@ pub(crate) async fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
 
 /// Removes the installation.
 pub(crate) async fn uninstall(args: UninstallArgs) -> anyhow::Result<ExitCode> {
-    // With monitoring, so its objects go too when they were installed (absent ones are skipped).
+    // With monitoring and the bootstrap account, so they go too when they were installed
+    // (absent ones are skipped).
     let options = InstallOptions {
         namespace: args.cluster.namespace.clone(),
         monitoring: true,
+        bootstrap: true,
         ..InstallOptions::default()
     };
     let removal = if args.delete_user_objects {

@@ -10,7 +10,7 @@
 //! One module per subcommand family: `build`, `sops`, `source`, `image`, `helm`, `apply`
 //! (`diff` and `apply`), `local` (`reconcile local`), `cluster` (`get`, `reconcile
 //! source|kustomization|image`, `suspend`, `resume`, `events` against a cluster where a
-//! controller reconciles Flux's objects, as the `flux` CLI does), `tree`, `export`, `logs`, and `install` (`install`, `uninstall`).
+//! controller reconciles Flux's objects, as the `flux` CLI does), `tree`, `export`, `logs`, and `install` (`install`, `uninstall`) with `bootstrap`.
 //!
 //! `build`, `diff` and `apply` bound what a render may read to one repository root, as Flux
 //! bounds it to the source artifact: `--root DIR` when given, else the enclosing Git work tree
@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 mod apply;
+mod bootstrap;
 mod build;
 mod cluster;
 mod common;
@@ -100,6 +101,10 @@ enum Command {
     /// NetworkPolicy) with server-side apply, or print it with `--export`; re-running upgrades
     /// in place.
     Install(install::InstallArgs),
+    /// Commit the installation and a sync of this cluster's folder to a Git repository, apply
+    /// them once, and let the controller manage itself from Git (`flux bootstrap`).
+    #[command(subcommand)]
+    Bootstrap(bootstrap::BootstrapCommand),
     /// Remove the controller; Flux's objects and the namespace stay unless
     /// `--delete-user-objects`.
     Uninstall(install::UninstallArgs),
@@ -140,6 +145,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(command) => export::run(command).await,
         Command::Logs(args) => logs::run(args).await,
         Command::Install(args) => install::install(args).await,
+        Command::Bootstrap(command) => bootstrap::run(command).await,
         Command::Uninstall(args) => install::uninstall(args).await,
     }
 }

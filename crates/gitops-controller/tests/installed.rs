@@ -5,7 +5,6 @@
 //! controller and keeps the user's objects.
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
-use std::path::Path;
 use std::time::Duration;
 
 use gitops_core::Applier;
@@ -14,73 +13,13 @@ use gitops_flux::{FluxObject, GitRepository, Kustomization};
 use gitops_install::{CONTROLLER, InstallOptions, Removal};
 use gitops_kube::{KubeApplier, KubeApplierOptions};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use kube::Api;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::{Patch, PatchParams};
 use serde_json::json;
 
 mod support;
-
-/// A kubeconfig for `admin`'s cluster that authenticates with a token the API server issued
-/// to the ServiceAccount `namespace/name` (TokenRequest), so requests carry exactly that
-/// account's identity, as a Pod's projected token does.
-async fn as_service_account(
-    admin: &kube::Client,
-    admin_kubeconfig: &Path,
-    namespace: &str,
-    name: &str,
-    out: &Path,
-) {
-    let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), namespace);
-    let request = serde_json::from_value(json!({"spec": {"expirationSeconds": 3600}})).unwrap();
-    let issued = accounts
-        .create_token_request(name, &PostParams::default(), &request)
-        .await
-        .unwrap();
-    let token = issued.status.unwrap().token;
-    let text = std::fs::read_to_string(admin_kubeconfig).unwrap();
-    let mut config: serde_json::Value = serde_yaml_ng::from_str(&text).unwrap();
-    config["users"][0]["user"] = json!({ "token": token });
-    std::fs::write(out, serde_yaml_ng::to_string(&config).unwrap()).unwrap();
-}
-
-/// Starts the controller binary as the installed ServiceAccount (a kubeconfig with its token,
-/// written in `work`; no `--install-crds`: `gitops install` did that) with `extra` flags.
-/// Returns the process and that kubeconfig.
-async fn start_installed_controller(
-    admin: &kube::Client,
-    admin_kubeconfig: &Path,
-    work: &Path,
-    extra: &[&str],
-) -> (gitops_testenv::Process, std::path::PathBuf) {
-    let kubeconfig = work.join("controller-kubeconfig");
-    as_service_account(
-        admin,
-        admin_kubeconfig,
-        "flux-system",
-        CONTROLLER,
-        &kubeconfig,
-    )
-    .await;
-    let free = || {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
-    let mut command = support::controller();
-    command
-        .arg("--kubeconfig")
-        .arg(&kubeconfig)
-        .arg("--storage-path")
-        .arg(work.join("storage"))
-        .args(["--allow-insecure-http", "--requeue-dependency", "1s"])
-        .args(["--metrics-addr", &format!("127.0.0.1:{}", free())])
-        .args(["--receiver-addr", &format!("127.0.0.1:{}", free())])
-        .args(extra)
-        .env("RUST_LOG", "info,kube=warn");
-    let process = gitops_testenv::Process::spawn("installed-controller", command, work).unwrap();
-    (process, kubeconfig)
-}
 
 /// The `Ready` condition of a Kustomization once it is `False`.
 async fn refused(
@@ -196,7 +135,8 @@ async fn the_installed_rights_are_enough_for_the_sample_and_no_more() {
     // 3. The controller, with the installed ServiceAccount's token and nothing else.
     let work = tempfile::tempdir().unwrap();
     let (controller, kubeconfig) =
-        start_installed_controller(&admin, kube_env.kubeconfig_path(), work.path(), &[]).await;
+        support::start_installed_controller(&admin, kube_env.kubeconfig_path(), work.path(), &[])
+            .await;
 
     // 4. Flux's objects, written by the admin as a user would commit them.
     let flux = format!(
@@ -228,21 +168,13 @@ spec:
     // 5. Enough: the sample converges, its Secret decrypted, its apps applied.
     let revision = format!("main@sha1:{commit}");
     let kustomizations: Api<Kustomization> = Api::namespaced(admin.clone(), "flux-system");
-    for name in ["infra", "security", "apps"] {
-        support::eventually(
-            &controller,
-            &format!("{name} ready"),
-            Duration::from_secs(90),
-            || async {
-                kustomizations
-                    .get(name)
-                    .await
-                    .ok()
-                    .filter(|k| k.is_ready() && k.revision().as_deref() == Some(revision.as_str()))
-            },
-        )
-        .await;
-    }
+    support::ready_at(
+        &controller,
+        &kustomizations,
+        &["infra", "security", "apps"],
+        &revision,
+    )
+    .await;
     let sources: Api<GitRepository> = Api::namespaced(admin.clone(), "flux-system");
     assert!(sources.get("flux-system").await.unwrap().is_ready());
     let apps: Api<Deployment> = Api::namespaced(admin.clone(), "apps");
@@ -428,9 +360,13 @@ spec: {{interval: 10m, retryInterval: 2s, path: "./{path}", prune: true, sourceR
         "default",
         "--no-cross-namespace-refs",
     ];
-    let (controller, _) =
-        start_installed_controller(&admin, kube_env.kubeconfig_path(), work.path(), &lockdown)
-            .await;
+    let (controller, _) = support::start_installed_controller(
+        &admin,
+        kube_env.kubeconfig_path(),
+        work.path(),
+        &lockdown,
+    )
+    .await;
     applier
         .apply(&support::objects(&flux), &Default::default())
         .await

@@ -20,6 +20,7 @@ use std::time::Duration;
 use gitops_core::apply::{ApplyOptions, ChangeSet};
 use gitops_core::{Applier, Object, ObjectRef};
 
+pub mod bootstrap;
 pub mod monitoring;
 pub mod rbac;
 pub mod uninstall;
@@ -38,6 +39,9 @@ pub const FIELD_MANAGER: &str = "gitops-install";
 
 /// The label every installed object carries, for `kubectl get -l` and for [`uninstall`].
 pub const PART_OF: (&str, &str) = ("app.kubernetes.io/part-of", "gitops");
+
+/// The annotation that keeps CRDs and the namespace out of any prune (Flux's).
+pub const PRUNE_ANNOTATION: (&str, &str) = ("kustomize.toolkit.fluxcd.io/prune", "disabled");
 
 /// What the controller may apply on behalf of Kustomizations that name no ServiceAccount.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -64,6 +68,9 @@ pub struct InstallOptions {
     pub log_level: String,
     /// Also the alerts, the scrape configuration and the dashboards ([`monitoring`]).
     pub monitoring: bool,
+    /// Also the `gitops-bootstrap` ServiceAccount, bound to `cluster-admin`, that the sync
+    /// Kustomization of a bootstrapped repository applies as ([`bootstrap`]).
+    pub bootstrap: bool,
 }
 
 impl Default for InstallOptions {
@@ -74,6 +81,7 @@ impl Default for InstallOptions {
             rights: ReconcileRights::default(),
             log_level: "info".into(),
             monitoring: false,
+            bootstrap: false,
         }
     }
 }
@@ -186,33 +194,64 @@ pub async fn install(
     options: &InstallOptions,
     wait: Option<Duration>,
 ) -> Result<ChangeSet, Error> {
+    install_owned(applier, options, None, wait).await
+}
+
+/// [`install`], writing `owner`'s labels on every object, as the Kustomization that will
+/// manage the installation from Git writes them ([`bootstrap::sync_owner`]).
+///
+/// # Errors
+/// As [`install`].
+pub async fn install_owned(
+    applier: &dyn Applier,
+    options: &InstallOptions,
+    owner: Option<gitops_core::apply::Owner>,
+    wait: Option<Duration>,
+) -> Result<ChangeSet, Error> {
     let objects = manifests(options)?;
+    let mut apply = ApplyOptions::default().with_force(true);
+    if let Some(owner) = owner {
+        apply = apply.with_owner(owner);
+    }
     let changes = applier
-        .apply(&objects, &ApplyOptions::default().with_force(true))
+        .apply(&objects, &apply)
         .await
         .map_err(Error::Apply)?;
     if let Some(timeout) = wait {
-        let deployment = ObjectRef::new(
-            "apps",
-            "v1",
-            "Deployment",
-            Some(&options.namespace),
-            CONTROLLER,
-        );
-        let report = applier
-            .wait(&[deployment], timeout)
-            .await
-            .map_err(Error::Apply)?;
-        if !report.is_healthy() {
-            let message = report
-                .not_ready()
-                .map(|h| format!("{}: {}", h.id, h.message))
-                .collect::<Vec<_>>()
-                .join("; ");
-            return Err(Error::NotReady { timeout, message });
-        }
+        wait_ready(applier, options, timeout).await?;
     }
     Ok(changes)
+}
+
+/// Waits up to `timeout` for the controller's Deployment to be available.
+///
+/// # Errors
+/// [`Error::NotReady`] when it is not by then, [`Error::Apply`] when the cluster cannot be read.
+pub async fn wait_ready(
+    applier: &dyn Applier,
+    options: &InstallOptions,
+    timeout: Duration,
+) -> Result<(), Error> {
+    let deployment = ObjectRef::new(
+        "apps",
+        "v1",
+        "Deployment",
+        Some(&options.namespace),
+        CONTROLLER,
+    );
+    let report = applier
+        .wait(&[deployment], timeout)
+        .await
+        .map_err(Error::Apply)?;
+    if !report.is_healthy() {
+        let message = report
+            .not_ready()
+            .map(|h| format!("{}: {}", h.id, h.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(Error::NotReady { timeout, message });
+    }
+    Ok(())
 }
 
 fn check(options: &InstallOptions) -> Result<(), Error> {
@@ -238,13 +277,27 @@ fn check(options: &InstallOptions) -> Result<(), Error> {
     Ok(())
 }
 
-/// The object with the [`PART_OF`] label added.
+/// The object with the [`PART_OF`] label added; CRDs and the namespace also get Flux's
+/// `prune: disabled`, so that a Kustomization managing the installation (a bootstrapped
+/// repository) never deletes them, and with them every user object, when it is removed.
 fn labelled(mut value: serde_json::Value) -> Result<Object, Error> {
+    let protect = matches!(
+        value["kind"].as_str(),
+        Some("CustomResourceDefinition" | "Namespace")
+    );
     if let Some(metadata) = value
         .as_object_mut()
         .and_then(|o| o.get_mut("metadata"))
         .and_then(|m| m.as_object_mut())
     {
+        if protect {
+            let annotations = metadata
+                .entry("annotations")
+                .or_insert_with(|| serde_json::json!({}));
+            if let Some(annotations) = annotations.as_object_mut() {
+                annotations.insert(PRUNE_ANNOTATION.0.into(), PRUNE_ANNOTATION.1.into());
+            }
+        }
         let labels = metadata
             .entry("labels")
             .or_insert_with(|| serde_json::json!({}));

@@ -111,6 +111,17 @@ pub fn objects(options: &InstallOptions) -> Vec<Value> {
         }
         ReconcileRights::ClusterAdmin => "cluster-admin",
     };
+    if options.bootstrap {
+        let account = crate::bootstrap::BOOTSTRAP_ACCOUNT;
+        objects.push(json!({"apiVersion": "v1", "kind": "ServiceAccount",
+                            "metadata": {"name": account, "namespace": ns}}));
+        objects.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1",
+                            "kind": "ClusterRoleBinding", "metadata": {"name": account},
+                            "roleRef": {"apiGroup": "rbac.authorization.k8s.io",
+                                        "kind": "ClusterRole", "name": "cluster-admin"},
+                            "subjects": [{"kind": "ServiceAccount", "name": account,
+                                          "namespace": ns}]}));
+    }
     objects.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1",
                         "kind": "ClusterRoleBinding", "metadata": {"name": RECONCILER},
                         "roleRef": {"apiGroup": "rbac.authorization.k8s.io",

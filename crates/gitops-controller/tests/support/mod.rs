@@ -148,3 +148,102 @@ pub fn sample_age_key() -> String {
     std::fs::read_to_string(workspace_root().join("examples/test-keys/quickstart.agekey"))
         .expect("the test key reads")
 }
+
+/// A kubeconfig for `admin`'s cluster that authenticates with a token the API server issued
+/// to the ServiceAccount `namespace/name` (TokenRequest), so requests carry exactly that
+/// account's identity, as a Pod's projected token does.
+#[allow(dead_code)]
+pub async fn as_service_account(
+    admin: &kube::Client,
+    admin_kubeconfig: &std::path::Path,
+    namespace: &str,
+    name: &str,
+    out: &std::path::Path,
+) {
+    let accounts: kube::Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        kube::Api::namespaced(admin.clone(), namespace);
+    let request = serde_json::from_value(serde_json::json!({"spec": {"expirationSeconds": 3600}}))
+        .expect("the test environment answers");
+    let issued = accounts
+        .create_token_request(name, &kube::api::PostParams::default(), &request)
+        .await
+        .expect("the test environment answers");
+    let token = issued.status.expect("the test environment answers").token;
+    let text = std::fs::read_to_string(admin_kubeconfig).expect("the test environment answers");
+    let mut config: serde_json::Value =
+        serde_yaml_ng::from_str(&text).expect("the test environment answers");
+    config["users"][0]["user"] = serde_json::json!({ "token": token });
+    std::fs::write(
+        out,
+        serde_yaml_ng::to_string(&config).expect("the test environment answers"),
+    )
+    .expect("the test environment answers");
+}
+
+/// Starts the controller binary as the installed ServiceAccount (a kubeconfig with its token,
+/// written in `work`; no `--install-crds`: `gitops install` did that) with `extra` flags.
+/// Returns the process and that kubeconfig.
+#[allow(dead_code)]
+pub async fn start_installed_controller(
+    admin: &kube::Client,
+    admin_kubeconfig: &std::path::Path,
+    work: &std::path::Path,
+    extra: &[&str],
+) -> (gitops_testenv::Process, std::path::PathBuf) {
+    let kubeconfig = work.join("controller-kubeconfig");
+    as_service_account(
+        admin,
+        admin_kubeconfig,
+        "flux-system",
+        gitops_install::CONTROLLER,
+        &kubeconfig,
+    )
+    .await;
+    let free = || {
+        let probe =
+            std::net::TcpListener::bind("127.0.0.1:0").expect("the test environment answers");
+        probe
+            .local_addr()
+            .expect("the test environment answers")
+            .port()
+    };
+    let mut command = controller();
+    command
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .arg("--storage-path")
+        .arg(work.join("storage"))
+        .args(["--allow-insecure-http", "--requeue-dependency", "1s"])
+        .args(["--metrics-addr", &format!("127.0.0.1:{}", free())])
+        .args(["--receiver-addr", &format!("127.0.0.1:{}", free())])
+        .args(extra)
+        .env("RUST_LOG", "info,kube=warn");
+    let process = gitops_testenv::Process::spawn("installed-controller", command, work)
+        .expect("the test environment answers");
+    (process, kubeconfig)
+}
+
+/// Waits until each named Kustomization of `api` is Ready at `revision`.
+#[allow(dead_code)]
+pub async fn ready_at(
+    controller: &Process,
+    api: &kube::Api<gitops_flux::Kustomization>,
+    names: &[&str],
+    revision: &str,
+) {
+    use gitops_flux::FluxObject as _;
+    for name in names {
+        eventually(
+            controller,
+            &format!("{name} ready at {revision}"),
+            Duration::from_secs(120),
+            || async {
+                api.get(name)
+                    .await
+                    .ok()
+                    .filter(|k| k.is_ready() && k.revision().as_deref() == Some(revision))
+            },
+        )
+        .await;
+    }
+}
