@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use gitops::apply::Action;
-use gitops::install::{InstallOptions, ReconcileRights, Removal};
+use gitops::install::{Component, InstallOptions, ReconcileRights, Removal};
 
 use crate::cluster::ClusterArgs;
 
@@ -15,6 +15,10 @@ pub(crate) struct InstallArgs {
     /// Print the manifests as YAML instead of applying them.
     #[arg(long)]
     export: bool,
+    /// The components to install (Flux's controller names), comma-separated; all by default.
+    /// The controller watches only the kinds whose CRDs are installed.
+    #[arg(long, value_delimiter = ',', value_parser = component)]
+    components: Vec<Component>,
     /// The controller's image.
     #[arg(long, default_value_t = gitops::install::default_image())]
     image: String,
@@ -48,6 +52,20 @@ pub(crate) struct UninstallArgs {
     cluster: ClusterArgs,
 }
 
+/// A component by Flux's name; an unknown one is refused with the accepted names.
+fn component(name: &str) -> Result<Component, String> {
+    Component::ALL
+        .into_iter()
+        .find(|c| c.name() == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = Component::ALL.iter().map(|c| c.name()).collect();
+            format!(
+                "unknown component {name:?} (accepted: {})",
+                names.join(", ")
+            )
+        })
+}
+
 fn options(args: &InstallArgs) -> InstallOptions {
     InstallOptions {
         namespace: args.cluster.namespace.clone(),
@@ -59,6 +77,11 @@ fn options(args: &InstallArgs) -> InstallOptions {
         },
         log_level: args.log_level.clone(),
         monitoring: args.monitoring,
+        components: if args.components.is_empty() {
+            Component::ALL.to_vec()
+        } else {
+            args.components.clone()
+        },
         ..InstallOptions::default()
     }
 }

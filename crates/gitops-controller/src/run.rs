@@ -94,18 +94,30 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let config = watcher::Config::default().labels(&selector).timeout(25);
     let queue = Arc::new(Queue::default());
     let (deleted_tx, mut deleted_rx) = tokio::sync::mpsc::unbounded_channel::<Key>();
+    // Only the kinds the API server serves: an installation with some components (no image
+    // automation, say) runs without watches that would fail and retry for ever.
+    let served = served_kinds(&client).await;
     macro_rules! watch {
         ($ty:ty, $kind:expr) => {{
-            let tx = deleted_tx.clone();
-            engine::watch(
-                Api::<$ty>::all(client.clone()),
-                config.clone(),
-                $kind,
-                Arc::clone(&queue),
-                move |key| {
-                    let _ = tx.send(key);
-                },
-            )
+            if served.contains(&$kind) {
+                let tx = deleted_tx.clone();
+                let (store, task) = engine::watch(
+                    Api::<$ty>::all(client.clone()),
+                    config.clone(),
+                    $kind,
+                    Arc::clone(&queue),
+                    move |key| {
+                        let _ = tx.send(key);
+                    },
+                );
+                (store, Some(task))
+            } else {
+                tracing::info!(
+                    kind = $kind.as_str(),
+                    "not served by the API server: not watched"
+                );
+                (kube::runtime::reflector::store::<$ty>().0, None)
+            }
         }};
     }
     let (_, git_task) = watch!(GitRepository, Kind::GitRepository);
@@ -116,7 +128,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let (_, provider_task) = watch!(Provider, Kind::Provider);
     let (_, alert_task) = watch!(Alert, Kind::Alert);
     let (_, receiver_task) = watch!(Receiver, Kind::Receiver);
-    let watches = [
+    let watches: Vec<_> = [
         git_task,
         ks_task,
         repo_task,
@@ -125,7 +137,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         provider_task,
         alert_task,
         receiver_task,
-    ];
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
 
     let applier = KubeApplier::with_options(
         client.clone(),
@@ -348,4 +363,26 @@ async fn record_failure(ctx: &Ctx, key: &Key, message: &str) -> anyhow::Result<(
         Kind::Receiver => fail!(Receiver),
     }
     Ok(())
+}
+
+/// The Flux kinds whose `v1` API the server serves (all of them when discovery fails, so a
+/// transient error costs retries, not a kind).
+async fn served_kinds(client: &kube::Client) -> Vec<Kind> {
+    let mut served = Vec::new();
+    for kind in Kind::ALL {
+        let version = format!("{}/v1", kind.group());
+        match client.list_api_group_resources(&version).await {
+            Ok(list) => {
+                if list.resources.iter().any(|r| r.name == kind.plural()) {
+                    served.push(kind);
+                }
+            }
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(error) => {
+                tracing::warn!(%error, group = kind.group(), "discovery failed; watching anyway");
+                served.push(kind);
+            }
+        }
+    }
+    served
 }

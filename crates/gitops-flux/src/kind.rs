@@ -23,6 +23,18 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind, in the order the controller starts them.
+    pub const ALL: [Kind; 8] = [
+        Self::GitRepository,
+        Self::Kustomization,
+        Self::ImageRepository,
+        Self::ImagePolicy,
+        Self::ImageUpdateAutomation,
+        Self::Provider,
+        Self::Alert,
+        Self::Receiver,
+    ];
+
     /// The kind's name, as in `kind:` (`GitRepository`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -39,18 +51,7 @@ impl Kind {
 
     /// The kind named `text`, if this controller reconciles it.
     pub fn parse(text: &str) -> Option<Self> {
-        [
-            Self::GitRepository,
-            Self::Kustomization,
-            Self::ImageRepository,
-            Self::ImagePolicy,
-            Self::ImageUpdateAutomation,
-            Self::Provider,
-            Self::Alert,
-            Self::Receiver,
-        ]
-        .into_iter()
-        .find(|kind| kind.as_str() == text)
+        Self::ALL.into_iter().find(|kind| kind.as_str() == text)
     }
 
     /// The kind's resource name in URLs.

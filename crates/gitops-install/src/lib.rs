@@ -55,6 +55,60 @@ pub enum ReconcileRights {
     ClusterAdmin,
 }
 
+/// A part of the installation, by the name of the Flux controller that serves the same kinds
+/// (`flux install --components`): its CRDs are installed, and the controller watches only the
+/// kinds the API server serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Component {
+    /// `GitRepository`.
+    SourceController,
+    /// `Kustomization`.
+    KustomizeController,
+    /// `Provider`, `Alert`, `Receiver`.
+    NotificationController,
+    /// `ImageRepository`, `ImagePolicy`.
+    ImageReflectorController,
+    /// `ImageUpdateAutomation`.
+    ImageAutomationController,
+}
+
+impl Component {
+    /// Every component, the default.
+    pub const ALL: [Component; 5] = [
+        Self::SourceController,
+        Self::KustomizeController,
+        Self::NotificationController,
+        Self::ImageReflectorController,
+        Self::ImageAutomationController,
+    ];
+
+    /// Flux's name of the component (`source-controller`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::SourceController => "source-controller",
+            Self::KustomizeController => "kustomize-controller",
+            Self::NotificationController => "notification-controller",
+            Self::ImageReflectorController => "image-reflector-controller",
+            Self::ImageAutomationController => "image-automation-controller",
+        }
+    }
+
+    /// The component whose kinds the CRD file `file` (of [`gitops_flux::crds::FILES`]) defines.
+    fn of_crd_file(file: &str) -> Option<Self> {
+        let (group, resource) = file.trim_end_matches(".yaml").split_once('_')?;
+        Some(match (group, resource) {
+            ("source.toolkit.fluxcd.io", _) => Self::SourceController,
+            ("kustomize.toolkit.fluxcd.io", _) => Self::KustomizeController,
+            ("notification.toolkit.fluxcd.io", _) => Self::NotificationController,
+            ("image.toolkit.fluxcd.io", "imageupdateautomations") => {
+                Self::ImageAutomationController
+            }
+            ("image.toolkit.fluxcd.io", _) => Self::ImageReflectorController,
+            _ => return None,
+        })
+    }
+}
+
 /// How to install.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InstallOptions {
@@ -64,6 +118,8 @@ pub struct InstallOptions {
     pub image: String,
     /// What the controller may apply.
     pub rights: ReconcileRights,
+    /// The components whose CRDs are installed ([`Component::ALL`] by default).
+    pub components: Vec<Component>,
     /// The controller's `--log-level` filter (`RUST_LOG` syntax).
     pub log_level: String,
     /// Also the alerts, the scrape configuration and the dashboards ([`monitoring`]).
@@ -79,6 +135,7 @@ impl Default for InstallOptions {
             namespace: DEFAULT_NAMESPACE.into(),
             image: default_image(),
             rights: ReconcileRights::default(),
+            components: Component::ALL.to_vec(),
             log_level: "info".into(),
             monitoring: false,
             bootstrap: false,
@@ -142,6 +199,10 @@ pub fn manifests(options: &InstallOptions) -> Result<Vec<Object>, Error> {
     check(options)?;
     let mut objects = Vec::new();
     for (file, text) in gitops_flux::crds::FILES {
+        let wanted = Component::of_crd_file(file).is_some_and(|c| options.components.contains(&c));
+        if !wanted {
+            continue;
+        }
         let parsed =
             gitops_core::object::parse_yaml(file, text).map_err(|source| Error::Object {
                 what: (*file).to_string(),
@@ -267,6 +328,11 @@ fn check(options: &InstallOptions) -> Result<(), Error> {
         return Err(Error::Option(format!(
             "namespace {ns:?} is not a DNS label (lower-case letters, digits and '-', at most 63)"
         )));
+    }
+    if options.components.is_empty() {
+        return Err(Error::Option(
+            "no components: give at least one (source-controller, kustomize-controller, …)".into(),
+        ));
     }
     if options.image.trim().is_empty() || options.image.chars().any(char::is_whitespace) {
         return Err(Error::Option(format!(

@@ -3,7 +3,7 @@
 
 use gitops_core::Object;
 use gitops_install::{
-    CONTROLLER, Error, InstallOptions, PART_OF, ReconcileRights, export, manifests, rbac,
+    CONTROLLER, Component, Error, InstallOptions, PART_OF, ReconcileRights, export, manifests, rbac,
 };
 use serde_json::Value;
 
@@ -216,4 +216,42 @@ fn bad_options_are_refused_with_the_value() {
         ..InstallOptions::default()
     };
     assert!(matches!(manifests(&options), Err(Error::Option(_))));
+}
+
+#[test]
+fn components_choose_the_crds() {
+    let crds = |components: &[Component]| -> Vec<String> {
+        let options = InstallOptions {
+            components: components.to_vec(),
+            ..InstallOptions::default()
+        };
+        manifests(&options)
+            .unwrap()
+            .iter()
+            .filter(|o| o.id().kind == "CustomResourceDefinition")
+            .map(|o| o.id().name.clone())
+            .collect()
+    };
+    assert_eq!(crds(&Component::ALL).len(), gitops_flux::crds::FILES.len());
+    assert_eq!(
+        crds(&[Component::SourceController, Component::KustomizeController]),
+        vec![
+            "gitrepositories.source.toolkit.fluxcd.io".to_string(),
+            "kustomizations.kustomize.toolkit.fluxcd.io".to_string()
+        ]
+    );
+    assert_eq!(
+        crds(&[Component::ImageReflectorController]),
+        vec![
+            "imagerepositories.image.toolkit.fluxcd.io".to_string(),
+            "imagepolicies.image.toolkit.fluxcd.io".to_string()
+        ]
+    );
+    assert_eq!(crds(&[Component::ImageAutomationController]).len(), 1);
+    assert_eq!(crds(&[Component::NotificationController]).len(), 3);
+    let none = InstallOptions {
+        components: Vec::new(),
+        ..InstallOptions::default()
+    };
+    assert!(matches!(manifests(&none), Err(Error::Option(_))));
 }
