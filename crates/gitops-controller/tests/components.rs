@@ -1,6 +1,7 @@
 //! An installation with some components: only the source and kustomize CRDs. The controller
 //! watches the kinds the API server serves and reconciles them; the others it leaves alone
-//! instead of retrying watches that cannot succeed.
+//! instead of retrying watches that cannot succeed. Then `uninstall --delete-user-objects`
+//! removes the CRDs with the Flux objects and leaves what they applied.
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 use gitops_core::Applier;
@@ -99,5 +100,42 @@ spec: {{interval: 10m, path: ./app, prune: true, sourceRef: {{kind: GitRepositor
     assert!(
         !log.contains("watch failed") && !log.contains("WARN kube_runtime"),
         "no watch retries:\n{log}"
+    );
+
+    drop(controller);
+
+    // Uninstalled with the user's objects: finalizers released, CRDs (and so the Flux objects)
+    // and the namespace deleted, and what the Kustomization applied left in place.
+    let removed =
+        gitops_install::uninstall(&admin, &options, gitops_install::Removal::DeleteUserObjects)
+            .await
+            .unwrap();
+    assert!(
+        removed
+            .iter()
+            .any(|id| id.contains("kustomizations.kustomize.toolkit.fluxcd.io")),
+        "{removed:?}"
+    );
+    let crds: kube::Api<
+        k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    > = kube::Api::all(admin.clone());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while crds
+        .get_opt("kustomizations.kustomize.toolkit.fluxcd.io")
+        .await
+        .unwrap()
+        .is_some()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the CRD is still there"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let maps: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(admin.clone(), "default");
+    assert!(
+        maps.get_opt("partial").await.unwrap().is_some(),
+        "an uninstall never prunes what was applied"
     );
 }
