@@ -154,6 +154,16 @@ impl Ctx {
             meta.name.clone().unwrap_or_default(),
         );
         let merged: Vec<FluxCondition> = status::merge(object.conditions(), conditions);
+        // Health checks, for the dashboards' health panels.
+        if let Some(healthy) = merged.iter().find(|c| c.type_ == "Healthy") {
+            self.metrics.record_condition(
+                kind.as_str(),
+                &namespace,
+                &name,
+                "Healthy",
+                &healthy.status,
+            );
+        }
         if let Some(ready) = merged.iter().find(|c| c.type_ == "Ready") {
             self.metrics
                 .record_condition(kind.as_str(), &namespace, &name, "Ready", &ready.status);
