@@ -32,6 +32,7 @@ as_root() {
 apt_packages=(
     git              # git daemon, git http-backend, the git CLI used by helpers
     lighttpd         # web server in front of git http-backend (CGI, basic auth)
+    nginx-light      # static file server with ETag/Last-Modified (chart repositories)
     openssh-server   # sshd for ssh:// Git
     openssh-client   # ssh, ssh-keygen, ssh-keyscan
     docker-registry  # the distribution registry (OCI), htpasswd and token auth

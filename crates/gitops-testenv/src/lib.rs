@@ -11,6 +11,8 @@
 //! - **OCI registries**: two `docker-registry` instances, one with htpasswd basic auth and one with
 //!   bearer-token auth backed by a small token issuer in this crate. See [`RegistryEnv`].
 //! - **sops** and **age**: paths to the real binaries. See [`require_sops`] and [`require_age`].
+//! - **A static file server**: nginx serving a directory with `ETag`/`Last-Modified` and
+//!   conditional GETs, basic auth below `private/` (a chart repository). See [`StaticEnv`].
 //! - **helm** (v4, built from its Go module): the oracle of the Go-template and chart
 //!   renderer's differential tests. See [`require_helm`].
 //!
@@ -83,6 +85,7 @@ mod process;
 mod registry;
 mod require;
 mod sops;
+mod static_http;
 mod versions;
 
 pub use error::Error;
@@ -92,7 +95,8 @@ pub use process::Process;
 pub use registry::{RegistryAuth, RegistryEnv, RegistryServer};
 pub use require::{
     PROVISION_COMMAND, require_age, require_git, require_helm, require_kube, require_registry,
-    require_sops, required, skip_or_fail,
+    require_sops, require_static, required, skip_or_fail,
 };
 pub use sops::{AgeKey, AgeTools, find_age, find_helm, find_sops};
+pub use static_http::StaticEnv;
 pub use versions::{cache_dir, etcd_version, helm_version, kubernetes_version, sops_version};

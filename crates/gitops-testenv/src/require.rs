@@ -77,6 +77,14 @@ pub fn require_registry() -> Option<&'static RegistryEnv> {
     shared(&REGISTRY, "docker-registry", RegistryEnv::start)
 }
 
+/// The static file server of this test binary (nginx).
+///
+/// Same skip/fail rules as [`require_kube`].
+pub fn require_static() -> Option<&'static crate::StaticEnv> {
+    static STATIC: OnceLock<Result<crate::StaticEnv, Error>> = OnceLock::new();
+    shared(&STATIC, "nginx", crate::StaticEnv::start)
+}
+
 /// The path of the real `sops` binary installed by the provisioning.
 ///
 /// Same skip/fail rules as [`require_kube`].

@@ -1,0 +1,13 @@
+//! Chart sources: HTTP(S) chart repositories (`index.yaml` and archives), as Helm's
+//! `helm repo add` URLs and Flux's `HelmRepository` address them.
+//!
+//! [`read_chart_versions`] reads one chart's entries from an index as a stream (memory follows
+//! that chart, not the file), [`choose`] picks a version by a Masterminds constraint as Helm
+//! does, and [`HttpRepository`] fetches the index with a conditional GET and downloads
+//! archives with their digest checked.
+
+mod http;
+mod index;
+
+pub use http::{HttpRepository, IndexFetch, IndexState, RepositoryError};
+pub use index::{ChartVersion, IndexError, choose, read_chart_versions};
