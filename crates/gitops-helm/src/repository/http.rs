@@ -236,25 +236,10 @@ impl HttpRepository {
             source,
         };
         let mut file = tempfile::tempfile().map_err(spool_error)?;
-        let mut bytes = 0u64;
-        while let Some(chunk) =
-            response
-                .chunk()
-                .await
-                .map_err(|source| RepositoryError::Request {
-                    url: url.clone(),
-                    source,
-                })?
-        {
-            bytes += chunk.len() as u64;
-            if bytes > self.max_index_bytes {
-                return Err(RepositoryError::TooLarge {
-                    url,
-                    limit: self.max_index_bytes,
-                });
-            }
-            file.write_all(&chunk).map_err(spool_error)?;
-        }
+        let bytes = read_body(&mut response, &url, self.max_index_bytes, |chunk| {
+            file.write_all(chunk).map_err(spool_error)
+        })
+        .await?;
         file.rewind().map_err(spool_error)?;
         let chart = chart.to_owned();
         let read = tokio::task::spawn_blocking(move || {
@@ -295,23 +280,11 @@ impl HttpRepository {
             })?;
         check_status(&url, &response)?;
         let mut data = Vec::new();
-        while let Some(chunk) =
-            response
-                .chunk()
-                .await
-                .map_err(|source| RepositoryError::Request {
-                    url: url.clone(),
-                    source,
-                })?
-        {
-            if (data.len() + chunk.len()) as u64 > self.max_chart_bytes {
-                return Err(RepositoryError::TooLarge {
-                    url,
-                    limit: self.max_chart_bytes,
-                });
-            }
-            data.extend_from_slice(&chunk);
-        }
+        read_body(&mut response, &url, self.max_chart_bytes, |chunk| {
+            data.extend_from_slice(chunk);
+            Ok(())
+        })
+        .await?;
         if let Some(expected) = &version.digest {
             let expected = expected.trim_start_matches("sha256:").to_ascii_lowercase();
             let actual = hex::encode(Sha256::digest(&data));
@@ -335,6 +308,37 @@ impl HttpRepository {
             }
             _ => request,
         }
+    }
+}
+
+/// Reads a response body chunk by chunk into `sink`, refusing more than `limit` bytes;
+/// returns how many were read.
+async fn read_body(
+    response: &mut reqwest::Response,
+    url: &str,
+    limit: u64,
+    mut sink: impl FnMut(&[u8]) -> Result<(), RepositoryError>,
+) -> Result<u64, RepositoryError> {
+    let mut read = 0u64;
+    loop {
+        let chunk = response
+            .chunk()
+            .await
+            .map_err(|source| RepositoryError::Request {
+                url: url.into(),
+                source,
+            })?;
+        let Some(chunk) = chunk else {
+            return Ok(read);
+        };
+        read += chunk.len() as u64;
+        if read > limit {
+            return Err(RepositoryError::TooLarge {
+                url: url.into(),
+                limit,
+            });
+        }
+        sink(&chunk)?;
     }
 }
 
