@@ -86,6 +86,7 @@
 pub mod chart;
 pub mod engine;
 pub mod output;
+pub mod planner;
 pub mod repository;
 pub mod schema;
 pub mod toml;
