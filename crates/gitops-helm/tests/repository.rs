@@ -177,3 +177,110 @@ async fn a_tampered_archive_is_refused_and_private_repositories_need_credentials
     let archive = authorized.download(&versions[0]).await.unwrap();
     assert!(!archive.is_empty());
 }
+
+#[tokio::test]
+async fn a_chart_pushed_by_helm_to_a_registry_is_chosen_and_pulled() {
+    let Some(registries) = gitops_testenv::require_registry() else {
+        return;
+    };
+    let Some(helm_bin) = gitops_testenv::require_helm() else {
+        return;
+    };
+    let registry = &registries.basic;
+    let work = tempfile::tempdir().unwrap();
+    let config = work.path().join("registry.json");
+    let helm_env = |args: &[&str]| {
+        let out = Command::new(&helm_bin)
+            .args(args)
+            .env("HELM_REGISTRY_CONFIG", &config)
+            .env("HELM_CACHE_HOME", work.path().join("cache"))
+            .env("HELM_CONFIG_HOME", work.path().join("config"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "helm {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    helm_env(&[
+        "registry",
+        "login",
+        &registry.addr(),
+        "--username",
+        registry.username(),
+        "--password",
+        registry.password(),
+        "--plain-http",
+    ]);
+    for version in ["0.1.0", "0.2.0+build.7", "1.0.0-rc.1"] {
+        let dir = work.path().join(version);
+        chart(&dir, version);
+        helm(
+            &helm_bin,
+            &[
+                "package",
+                &dir.display().to_string(),
+                "-d",
+                &work.path().display().to_string(),
+            ],
+        );
+        helm_env(&[
+            "push",
+            &work
+                .path()
+                .join(format!("demo-{version}.tgz"))
+                .display()
+                .to_string(),
+            &format!("oci://{}/charts", registry.addr()),
+            "--plain-http",
+        ]);
+    }
+
+    let url = format!("oci://{}/charts/demo", registry.addr());
+    let anonymous = gitops_helm::repository::OciRepository::new(&url)
+        .unwrap()
+        .with_plain_http(true);
+    assert!(
+        anonymous.versions().await.is_err(),
+        "the registry needs credentials"
+    );
+    let repo = gitops_helm::repository::OciRepository::new(&url)
+        .unwrap()
+        .with_plain_http(true)
+        .with_credentials(gitops_registry::Credentials::basic(
+            registry.username(),
+            registry.password(),
+        ));
+    let mut versions: Vec<String> = repo
+        .versions()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.version)
+        .collect();
+    versions.sort();
+    assert_eq!(versions, ["0.1.0", "0.2.0+build.7", "1.0.0-rc.1"]);
+    let pulled = repo.pull_matching("*").await.unwrap();
+    assert_eq!(
+        pulled.version, "0.2.0+build.7",
+        "the tag's _ is the version's +"
+    );
+    assert!(pulled.digest.starts_with("sha256:"));
+    let loaded = gitops_helm::chart::load_archive("demo.tgz", &pulled.archive).unwrap();
+    let rendered =
+        gitops_helm::template_chart(&loaded, &gitops_helm::TemplateOptions::new("web")).unwrap();
+    assert!(
+        rendered.contains("version: \"0.2.0+build.7\""),
+        "{rendered}"
+    );
+    assert_eq!(
+        repo.pull_matching(">=1.0.0-0").await.unwrap().version,
+        "1.0.0-rc.1"
+    );
+    let error = repo.pull_matching(">=2").await.unwrap_err();
+    assert!(
+        matches!(error, gitops_helm::repository::OciError::Version { .. }),
+        "{error}"
+    );
+}

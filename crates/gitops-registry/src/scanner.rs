@@ -9,6 +9,7 @@ use gitops_core::image::{ScanError, ScanResult};
 use regex::Regex;
 use reqwest::{Method, StatusCode, header};
 use serde_json::Value;
+use sha2::{Digest as _, Sha256};
 use tokio::sync::Mutex;
 
 use crate::auth::{Challenge, Login};
@@ -258,6 +259,80 @@ impl RegistryScanner {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
             .ok_or_else(|| invalid(&reference, "no Docker-Content-Digest header".into()))
+    }
+
+    /// The manifest `tag` (or digest) of `repository` as the registry stores it, with its
+    /// digest (`sha256:…`), for pulling an artifact (a Helm chart, say). The body is capped like
+    /// every other, and a manifest whose bytes do not hash to the digest the registry names is
+    /// refused.
+    ///
+    /// # Errors
+    /// As [`RegistryScanner::list_tags`], and [`ScanError::InvalidResponse`] for a digest
+    /// mismatch.
+    pub async fn manifest(
+        &self,
+        repository: &str,
+        tag: &str,
+    ) -> Result<(Vec<u8>, String), ScanError> {
+        let reference = parse(repository)?;
+        let url = format!(
+            "{}/v2/{}/manifests/{tag}",
+            self.base(&reference),
+            reference.path
+        );
+        let mut auth = Auth::None;
+        let response = self
+            .request(
+                &reference,
+                Method::GET,
+                &url,
+                Some(MANIFEST_TYPES),
+                &mut auth,
+            )
+            .await?;
+        let named = response
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = self.read_body(&reference, response, "the manifest").await?;
+        let digest = format!("sha256:{}", hex::encode(Sha256::digest(&body)));
+        if named.as_ref().is_some_and(|named| named != &digest) {
+            return Err(invalid(
+                &reference,
+                format!("manifest {tag} hashes to {digest}, not the {named:?} the registry named"),
+            ));
+        }
+        Ok((body, digest))
+    }
+
+    /// The blob `digest` (`sha256:…`) of `repository`, checked against the digest.
+    ///
+    /// # Errors
+    /// As [`RegistryScanner::manifest`].
+    pub async fn blob(&self, repository: &str, digest: &str) -> Result<Vec<u8>, ScanError> {
+        let reference = parse(repository)?;
+        let expected = digest
+            .strip_prefix("sha256:")
+            .ok_or_else(|| invalid(&reference, format!("unsupported digest {digest:?}")))?;
+        let url = format!(
+            "{}/v2/{}/blobs/{digest}",
+            self.base(&reference),
+            reference.path
+        );
+        let mut auth = Auth::None;
+        let response = self
+            .request(&reference, Method::GET, &url, None, &mut auth)
+            .await?;
+        let body = self.read_body(&reference, response, "the blob").await?;
+        let actual = hex::encode(Sha256::digest(&body));
+        if actual != expected {
+            return Err(invalid(
+                &reference,
+                format!("blob {digest} hashes to sha256:{actual}"),
+            ));
+        }
+        Ok(body)
     }
 
     fn base(&self, reference: &Reference) -> String {

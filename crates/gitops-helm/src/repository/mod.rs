@@ -1,5 +1,6 @@
 //! Chart sources: HTTP(S) chart repositories (`index.yaml` and archives), as Helm's
-//! `helm repo add` URLs and Flux's `HelmRepository` address them.
+//! `helm repo add` URLs and Flux's `HelmRepository` address them, and OCI registries
+//! (`oci://`, [`OciRepository`]) as `helm push` fills them.
 //!
 //! [`read_chart_versions`] reads one chart's entries from an index as a stream (memory follows
 //! that chart, not the file), [`choose`] picks a version by a Masterminds constraint as Helm
@@ -8,6 +9,8 @@
 
 mod http;
 mod index;
+mod oci;
 
 pub use http::{HttpRepository, IndexFetch, IndexState, RepositoryError};
 pub use index::{ChartVersion, IndexError, choose, read_chart_versions};
+pub use oci::{CHART_MEDIA_TYPE, CONFIG_MEDIA_TYPE, OciError, OciRepository, PulledChart};
