@@ -85,6 +85,7 @@
 
 pub mod chart;
 pub mod engine;
+pub mod head;
 pub mod output;
 pub mod schema;
 pub mod toml;

@@ -162,3 +162,86 @@ proptest! {
         }
     }
 }
+
+/// One line of a rendered document: an indentation, then pieces that are mostly what
+/// templates write (keys, dashes, scalars, flow collections, block scalar headers) and
+/// sometimes what trips a YAML reader (indicators, tabs, anchors, quotes left open).
+fn manifest_line() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        Just("kind: ".to_string()),
+        Just("kind:".to_string()),
+        Just("metadata:".to_string()),
+        Just("annotations:".to_string()),
+        Just("helm.sh/hook: ".to_string()),
+        Just("\"helm.sh/hook\": ".to_string()),
+        Just("'kind': ".to_string()),
+        Just("a: ".to_string()),
+        Just("b:".to_string()),
+        Just("- ".to_string()),
+        Just("-".to_string()),
+        Just("Job".to_string()),
+        Just("test,pre-install".to_string()),
+        Just("\"x\"".to_string()),
+        Just("'x''y'".to_string()),
+        Just("\"a\\\"b\\u00e9\"".to_string()),
+        Just("'open".to_string()),
+        Just("\"open".to_string()),
+        Just("close'".to_string()),
+        Just("close\"".to_string()),
+        Just("[a, \"b\", {c: d, \"e\":1}]".to_string()),
+        Just("{}".to_string()),
+        Just("[".to_string()),
+        Just("}".to_string()),
+        Just("|".to_string()),
+        Just("|-".to_string()),
+        Just(">+".to_string()),
+        Just("|2".to_string()),
+        Just(" # c".to_string()),
+        Just("#".to_string()),
+        Just(": ".to_string()),
+        Just("&a ".to_string()),
+        Just("*a".to_string()),
+        Just("!!str ".to_string()),
+        Just("? ".to_string()),
+        Just("...".to_string()),
+        Just("---".to_string()),
+        Just("--x=1".to_string()),
+        Just(":x".to_string()),
+        Just("yes".to_string()),
+        Just("~".to_string()),
+        Just("1".to_string()),
+        Just("\t".to_string()),
+        Just("\u{feff}".to_string()),
+        Just("é".to_string()),
+        "[ -~]{0,6}",
+    ];
+    (0usize..7, prop::collection::vec(piece, 0..4))
+        .prop_map(|(indent, pieces)| format!("{}{}", " ".repeat(indent), pieces.concat()))
+}
+
+/// A document as a template renders one: a head, then generated lines.
+fn manifest() -> impl Strategy<Value = String> {
+    (
+        prop_oneof![
+            Just(String::new()),
+            Just(
+                "apiVersion: v1\nkind: Job\nmetadata:\n  annotations:\n    helm.sh/hook: test\n"
+                    .to_string()
+            ),
+            Just("kind: ConfigMap\ndata:\n  a: |\n    x\n".to_string()),
+        ],
+        prop::collection::vec(manifest_line(), 0..12),
+    )
+        .prop_map(|(head, lines)| head + &lines.join("\n") + "\n")
+}
+
+proptest! {
+    /// The cheap scan of a rendered document never accepts what the full YAML parse refuses,
+    /// nor reads its kind or hook differently.
+    #[test]
+    fn fuzz_manifest_head(doc in manifest()) {
+        if let Some(head) = gitops_helm::head::scan(&doc) {
+            prop_assert_eq!(Ok(head), gitops_helm::head::parse(&doc), "{:?}", doc);
+        }
+    }
+}
