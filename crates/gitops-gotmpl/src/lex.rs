@@ -615,31 +615,43 @@ impl Lexer<'_> {
         State::InsideAction
     }
 
+    /// A quoted string: a vectorised scan to its closing quote, an escape or a line break
+    /// (the strings of chart templates are short, but many).
     fn lex_quote(&mut self) -> State {
         loop {
-            match self.next_char() {
-                Some('\\') => {
+            let Some(at) = memchr::memchr3(b'"', b'\\', b'\n', &self.bytes[self.pos..]) else {
+                self.pos = self.bytes.len();
+                return self.error("unterminated quoted string".into());
+            };
+            self.pos += at + 1;
+            match self.bytes[self.pos - 1] {
+                b'"' => break,
+                b'\\' => {
                     if matches!(self.next_char(), None | Some('\n')) {
                         return self.error("unterminated quoted string".into());
                     }
                 }
-                None | Some('\n') => return self.error("unterminated quoted string".into()),
-                Some('"') => break,
-                _ => {}
+                _ => {
+                    self.line += 1;
+                    return self.error("unterminated quoted string".into());
+                }
             }
         }
         self.emit(Kind::String);
         State::InsideAction
     }
 
+    /// A raw string: a vectorised scan to its closing back quote (dashboards embed kilobytes
+    /// of JSON in them), counting the line breaks it spans.
     fn lex_raw_quote(&mut self) -> State {
-        loop {
-            match self.next_char() {
-                None => return self.error("unterminated raw quoted string".into()),
-                Some('`') => break,
-                _ => {}
-            }
-        }
+        let rest = &self.bytes[self.pos..];
+        let Some(at) = memchr::memchr(b'`', rest) else {
+            self.line += newlines(rest);
+            self.pos = self.bytes.len();
+            return self.error("unterminated raw quoted string".into());
+        };
+        self.line += newlines(&rest[..at]);
+        self.pos += at + 1;
         self.emit(Kind::RawString);
         State::InsideAction
     }
@@ -677,5 +689,40 @@ mod tests {
             "comment ends before closing delimiter"
         );
         assert_eq!(&*lex("{{ a#b }}")[2].val, "bad character U+0023 '#'");
+    }
+
+    #[test]
+    fn quoted_strings_end_where_go_ends_them_and_keep_line_numbers() {
+        let items = lex("{{ `a\nb` \"c\\\"d\" }}\n{{ x }}");
+        let vals: Vec<_> = items.iter().map(|i| (&*i.val, i.line)).collect();
+        assert_eq!(
+            vals,
+            [
+                ("{{", 1),
+                (" ", 1),
+                ("`a\nb`", 1),
+                (" ", 2),
+                ("\"c\\\"d\"", 2),
+                (" ", 2),
+                ("}}", 2),
+                ("\n", 2),
+                ("{{", 3),
+                (" ", 3),
+                ("x", 3),
+                (" ", 3),
+                ("}}", 3),
+                ("", 3)
+            ]
+        );
+        for (text, error) in [
+            ("{{ \"a\n\" }}", "unterminated quoted string"),
+            ("{{ \"a\\", "unterminated quoted string"),
+            ("{{ \"a", "unterminated quoted string"),
+            ("{{ `a", "unterminated raw quoted string"),
+        ] {
+            let items = lex(text);
+            let last = items.last().expect("an item");
+            assert_eq!((last.kind, &*last.val), (Kind::Error, error), "{text:?}");
+        }
     }
 }
