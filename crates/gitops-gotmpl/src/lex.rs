@@ -59,14 +59,22 @@ impl Kind {
     }
 }
 
-#[derive(Clone, Debug)]
+/// One item: a plain copyable value (the parser peeks and copies items, and a chart has
+/// hundreds of thousands of them).
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Item<'a> {
     pub kind: Kind,
     pub pos: usize,
-    /// Borrowed from the input (only error messages are owned): the parser peeks and
-    /// clones items, and a chart has hundreds of thousands of them.
-    pub val: std::borrow::Cow<'a, str>,
+    /// The item's text, borrowed from the input; empty for an error, whose message is
+    /// [`Lexed::error`].
+    pub val: &'a str,
     pub line: usize,
+}
+
+/// The items of a template, the last `Eof` or `Error`, and the error's message.
+pub(crate) struct Lexed<'a> {
+    pub items: Vec<Item<'a>>,
+    pub error: String,
 }
 
 impl std::fmt::Display for Item<'_> {
@@ -74,14 +82,14 @@ impl std::fmt::Display for Item<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.kind {
             Kind::Eof => f.write_str("EOF"),
-            Kind::Error => f.write_str(&self.val),
+            Kind::Error => f.write_str("error"),
             k if k.is_keyword() => write!(f, "<{}>", self.val),
             _ if self.val.len() > 10 => {
                 // Go's %.10q: the first ten runes, quoted, then "...".
                 let head: String = self.val.chars().take(10).collect();
                 write!(f, "{}...", crate::gofmt::quote(&head, false))
             }
-            _ => f.write_str(&crate::gofmt::quote(&self.val, false)),
+            _ => f.write_str(&crate::gofmt::quote(self.val, false)),
         }
     }
 }
@@ -131,7 +139,7 @@ fn newlines(s: &[u8]) -> usize {
 }
 
 /// Lexes the whole input; the last item is `Eof` or `Error`.
-pub(crate) fn lex(input: &str) -> Vec<Item<'_>> {
+pub(crate) fn lex(input: &str) -> Lexed<'_> {
     let mut l = Lexer {
         input,
         bytes: input.as_bytes(),
@@ -143,9 +151,13 @@ pub(crate) fn lex(input: &str) -> Vec<Item<'_>> {
         // Chart templates average one item per 8-9 bytes (dense ones one per 4): sizing the vector up front saves
         // its repeated regrowth (copying and touching new memory) on large templates.
         items: Vec::with_capacity(input.len() / 4 + 16),
+        error: String::new(),
     };
     l.run();
-    l.items
+    Lexed {
+        items: l.items,
+        error: l.error,
+    }
 }
 
 struct Lexer<'a> {
@@ -157,6 +169,7 @@ struct Lexer<'a> {
     start_line: usize,
     paren_depth: i64,
     items: Vec<Item<'a>>,
+    error: String,
 }
 
 enum State {
@@ -225,7 +238,7 @@ impl Lexer<'_> {
         self.items.push(Item {
             kind,
             pos: self.start,
-            val: std::borrow::Cow::Borrowed(&self.input[self.start..self.pos]),
+            val: &self.input[self.start..self.pos],
             line: self.start_line,
         });
         self.start = self.pos;
@@ -239,10 +252,11 @@ impl Lexer<'_> {
     }
 
     fn error(&mut self, msg: String) -> State {
+        self.error = msg;
         self.items.push(Item {
             kind: Kind::Error,
             pos: self.start,
-            val: std::borrow::Cow::Owned(msg),
+            val: "",
             line: self.start_line,
         });
         State::Done
@@ -271,7 +285,7 @@ impl Lexer<'_> {
                 }
                 self.pos -= trim;
                 self.line += newlines(&self.bytes[self.start..self.pos]);
-                let text = std::borrow::Cow::Borrowed(&self.input[self.start..self.pos]);
+                let text = &self.input[self.start..self.pos];
                 let item = Item {
                     kind: Kind::Text,
                     pos: self.start,
@@ -594,18 +608,18 @@ impl Lexer<'_> {
 
     fn lex_number(&mut self) -> State {
         if !self.scan_number() {
-            let text = std::borrow::Cow::Borrowed(&self.input[self.start..self.pos]);
+            let text = &self.input[self.start..self.pos];
             return self.error(format!(
                 "bad number syntax: {}",
-                crate::gofmt::quote(&text, false)
+                crate::gofmt::quote(text, false)
             ));
         }
         if matches!(self.peek_char(), Some('+' | '-')) {
             if !self.scan_number() || self.bytes[self.pos - 1] != b'i' {
-                let text = std::borrow::Cow::Borrowed(&self.input[self.start..self.pos]);
+                let text = &self.input[self.start..self.pos];
                 return self.error(format!(
                     "bad number syntax: {}",
-                    crate::gofmt::quote(&text, false)
+                    crate::gofmt::quote(text, false)
                 ));
             }
             self.emit(Kind::Complex);
@@ -662,13 +676,13 @@ mod tests {
     use super::*;
 
     fn kinds(s: &str) -> Vec<Kind> {
-        lex(s).into_iter().map(|i| i.kind).collect()
+        lex(s).items.into_iter().map(|i| i.kind).collect()
     }
 
     #[test]
     fn trim_markers_remove_surrounding_space() {
-        let items = lex("a  {{- 1 -}}  b");
-        let texts: Vec<_> = items.iter().map(|i| &*i.val).collect();
+        let items = lex("a  {{- 1 -}}  b").items;
+        let texts: Vec<_> = items.iter().map(|i| i.val).collect();
         assert_eq!(texts, ["a", "{{", "1", "}}", "b", ""]);
     }
 
@@ -683,18 +697,18 @@ mod tests {
     #[test]
     fn comments_vanish_and_errors_are_go_texts() {
         assert_eq!(kinds("{{/* x */}}"), [Kind::Eof]);
-        assert_eq!(&*lex("{{/* x")[0].val, "unclosed comment");
+        assert_eq!(lex("{{/* x").error, "unclosed comment");
         assert_eq!(
-            &*lex("{{/* x */ }}")[0].val,
+            lex("{{/* x */ }}").error,
             "comment ends before closing delimiter"
         );
-        assert_eq!(&*lex("{{ a#b }}")[2].val, "bad character U+0023 '#'");
+        assert_eq!(lex("{{ a#b }}").error, "bad character U+0023 '#'");
     }
 
     #[test]
     fn quoted_strings_end_where_go_ends_them_and_keep_line_numbers() {
-        let items = lex("{{ `a\nb` \"c\\\"d\" }}\n{{ x }}");
-        let vals: Vec<_> = items.iter().map(|i| (&*i.val, i.line)).collect();
+        let items = lex("{{ `a\nb` \"c\\\"d\" }}\n{{ x }}").items;
+        let vals: Vec<_> = items.iter().map(|i| (i.val, i.line)).collect();
         assert_eq!(
             vals,
             [
@@ -720,9 +734,13 @@ mod tests {
             ("{{ \"a", "unterminated quoted string"),
             ("{{ `a", "unterminated raw quoted string"),
         ] {
-            let items = lex(text);
-            let last = items.last().expect("an item");
-            assert_eq!((last.kind, &*last.val), (Kind::Error, error), "{text:?}");
+            let lexed = lex(text);
+            let last = lexed.items.last().expect("an item");
+            assert_eq!(
+                (last.kind, lexed.error.as_str()),
+                (Kind::Error, error),
+                "{text:?}"
+            );
         }
     }
 }

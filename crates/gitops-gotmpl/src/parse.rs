@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::Error;
 use crate::funcs::Functions;
-use crate::lex::{Item, Kind, lex};
+use crate::lex::{Item, Kind, Lexed, lex};
 
 /// How deeply parentheses and control structures may nest. Go allows 10,000 parentheses and
 /// unlimited `if`s; both recurse, so a bound keeps deep input from overflowing the stack.
@@ -325,11 +325,15 @@ enum Stop {
 
 /// Parses `text` under `name`; returns the top-level tree and every `define`/`block` in it.
 pub(crate) fn parse(name: &str, text: &str, funcs: &Functions) -> Result<(Tree, Vec<Tree>), Error> {
-    let items = lex(text);
+    let Lexed {
+        items,
+        error: lex_error,
+    } = lex(text);
     let parse_name: Arc<str> = Arc::from(name);
     let text: Arc<str> = Arc::from(text);
     let mut p = Parser {
         items,
+        lex_error,
         i: 0,
         furthest: 0,
         parse_name: parse_name.clone(),
@@ -357,6 +361,8 @@ pub(crate) fn parse(name: &str, text: &str, funcs: &Functions) -> Result<(Tree, 
 
 struct Parser<'a, 't> {
     items: Vec<Item<'t>>,
+    /// The lexer's message when the last item is an error.
+    lex_error: String,
     i: usize,
     furthest: usize,
     parse_name: Arc<str>,
@@ -383,7 +389,7 @@ impl<'t> Parser<'_, 't> {
         let idx = self.i.min(self.items.len() - 1);
         self.i = idx + 1;
         self.furthest = self.furthest.max(idx);
-        self.items[idx].clone()
+        self.items[idx]
     }
 
     fn backup(&mut self) {
@@ -393,7 +399,7 @@ impl<'t> Parser<'_, 't> {
     fn peek(&mut self) -> Item<'t> {
         let idx = self.i.min(self.items.len() - 1);
         self.furthest = self.furthest.max(idx);
-        self.items[idx].clone()
+        self.items[idx]
     }
 
     fn peek_kind(&self) -> Kind {
@@ -431,11 +437,11 @@ impl<'t> Parser<'_, 't> {
                     " in action started at {}:{}",
                     self.parse_name, self.action_line
                 );
-                if token.val.ends_with(" action") {
+                if self.lex_error.ends_with(" action") {
                     extra = extra[" in action".len()..].to_string();
                 }
             }
-            return self.error(format!("{token}{extra}"));
+            return self.error(format!("{}{extra}", self.lex_error));
         }
         self.error(format!("unexpected {token} in {context}"))
     }
@@ -449,7 +455,7 @@ impl<'t> Parser<'_, 't> {
     }
 
     fn unquote(&self, token: &Item) -> Res<String> {
-        match unquote(&token.val) {
+        match unquote(token.val) {
             Some(s) => Ok(s),
             None => self.error("invalid syntax"),
         }
@@ -756,7 +762,7 @@ impl<'t> Parser<'_, 't> {
                     pipe.decl.push(v.val.to_string());
                     self.vars.push(v.val.to_string());
                 }
-                Kind::Char if &*next.val == "," => {
+                Kind::Char if next.val == "," => {
                     self.next_non_space();
                     pipe.decl.push(v.val.to_string());
                     self.vars.push(v.val.to_string());
@@ -897,10 +903,10 @@ impl<'t> Parser<'_, 't> {
         let pos = token.pos;
         Ok(Some(match token.kind {
             Kind::Identifier => {
-                if !self.funcs.contains(&token.val) {
+                if !self.funcs.contains(token.val) {
                     return self.error(format!(
                         "function {} not defined",
-                        crate::gofmt::quote(&token.val, false)
+                        crate::gofmt::quote(token.val, false)
                     ));
                 }
                 Arg::Identifier {
@@ -935,7 +941,7 @@ impl<'t> Parser<'_, 't> {
             },
             Kind::Bool => Arg::Bool {
                 pos,
-                value: &*token.val == "true",
+                value: token.val == "true",
             },
             Kind::CharConstant | Kind::Complex | Kind::Number => {
                 let num = match self.number(&token) {
@@ -982,7 +988,7 @@ impl<'t> Parser<'_, 't> {
     }
 
     fn number(&self, token: &Item) -> Result<Number, String> {
-        let text: &str = &token.val;
+        let text: &str = token.val;
         let mut n = Number {
             is_int: false,
             int: 0,
