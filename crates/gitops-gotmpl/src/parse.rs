@@ -186,7 +186,8 @@ pub(crate) enum Arg {
     },
     String {
         pos: usize,
-        quoted: String,
+        /// The literal as written, for printing the node (a range of the source).
+        quoted: Name,
         text: String,
     },
     Pipe(Box<Pipe>),
@@ -230,7 +231,7 @@ impl fmt::Display for Arg {
             Arg::Nil { .. } => f.write_str("nil"),
             Arg::Bool { value, .. } => write!(f, "{value}"),
             Arg::Number { text, .. } => f.write_str(text),
-            Arg::String { quoted, .. } => f.write_str(quoted),
+            Arg::String { quoted, .. } => f.write_str(quoted.as_str()),
             Arg::Pipe(p) => write!(f, "{p}"),
             Arg::Chain { node, fields, .. } => {
                 if matches!(**node, Arg::Pipe(_)) {
@@ -967,7 +968,7 @@ impl<'t> Parser<'_, 't> {
                 let text = self.unquote(&token)?;
                 Arg::String {
                     pos,
-                    quoted: token.val.to_string(),
+                    quoted: self.name(pos, pos + token.val.len()),
                     text,
                 }
             }
@@ -1225,12 +1226,19 @@ pub(crate) fn unquote(s: &str) -> Option<String> {
         if inner.contains('`') {
             return None;
         }
+        if !inner.contains('\r') {
+            return Some(inner.to_string());
+        }
         return Some(inner.replace('\r', ""));
     }
     if s.len() < 2 || !s.starts_with('"') || !s.ends_with('"') {
         return None;
     }
     let inner = &s[1..s.len() - 1];
+    // Most literals have no escape: they are their text (found with one vectorised scan).
+    if memchr::memchr3(b'\\', b'"', b'\n', inner.as_bytes()).is_none() {
+        return Some(inner.to_string());
+    }
     let mut out = Vec::with_capacity(inner.len());
     let mut chars = inner.char_indices().peekable();
     while let Some((_, c)) = chars.next() {
@@ -1344,6 +1352,20 @@ mod tests {
             Ok(_) => "ok".into(),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn literals_unquote_as_go_unquotes_them() {
+        assert_eq!(unquote(r#""plain é""#).as_deref(), Some("plain é"));
+        assert_eq!(unquote(r#""a\tb\x41\u00e9""#).as_deref(), Some("a\tbAé"));
+        assert_eq!(unquote("\"a\nb\""), None);
+        assert_eq!(unquote(r#""a"b""#), None);
+        assert_eq!(unquote(r#""a\""#), None);
+        assert_eq!(unquote("`a\r\nb`").as_deref(), Some("a\nb"));
+        assert_eq!(
+            unquote("`{\"a\": \"\\n\"}`").as_deref(),
+            Some("{\"a\": \"\\n\"}")
+        );
     }
 
     #[test]
