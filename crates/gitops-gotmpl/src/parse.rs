@@ -503,7 +503,7 @@ impl<'t> Parser<'_, 't> {
     /// usual one or two) and lists up to twice their size, most of a parse tree's memory.
     fn take_list(&mut self, base: usize) -> List {
         List {
-            nodes: self.nodes.drain(base..).collect(),
+            nodes: self.nodes.split_off(base),
         }
     }
 
@@ -787,7 +787,7 @@ impl<'t> Parser<'_, 't> {
         loop {
             let token = self.next_non_space();
             if token.kind == end {
-                pipe.cmds = self.cmds.drain(cmds..).collect();
+                pipe.cmds = self.cmds.split_off(cmds);
                 self.check_pipeline(&pipe, context)?;
                 return Ok(pipe);
             }
@@ -857,7 +857,7 @@ impl<'t> Parser<'_, 't> {
         }
         Ok(Command {
             pos,
-            args: self.args.drain(base..).collect(),
+            args: self.args.split_off(base),
         })
     }
 
