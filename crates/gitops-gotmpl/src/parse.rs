@@ -1223,11 +1223,11 @@ fn parse_hex_float(s: &str) -> Option<f64> {
 pub(crate) fn unquote(s: &str) -> Option<String> {
     if s.len() >= 2 && s.starts_with('`') && s.ends_with('`') {
         let inner = &s[1..s.len() - 1];
+        if memchr::memchr2(b'`', b'\r', inner.as_bytes()).is_none() {
+            return Some(inner.to_string());
+        }
         if inner.contains('`') {
             return None;
-        }
-        if !inner.contains('\r') {
-            return Some(inner.to_string());
         }
         return Some(inner.replace('\r', ""));
     }

@@ -63,8 +63,11 @@ pub fn scan(doc: &str) -> Option<Head> {
         return None;
     }
     let mut scan = Scan::default();
-    for line in doc.split('\n') {
-        scan.line(line)?;
+    // Lines found with the memchr crate's search (faster than the standard library's).
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', doc.as_bytes()).chain([doc.len()]) {
+        scan.line(&doc[start..end])?;
+        start = end + 1;
     }
     // A quoted scalar left open is the full parse's error to report.
     scan.quoted.is_none().then_some(scan.head)
