@@ -59,39 +59,61 @@ impl Kind {
     }
 }
 
-/// One item: a plain copyable value (the parser peeks and copies items, and a chart has
-/// hundreds of thousands of them).
+/// One item: 16 bytes, a plain copyable value (a chart has hundreds of thousands of items,
+/// written once by the lexer and peeked at and copied by the parser), whose text is a range
+/// of the input ([`Item::text`]). Inputs are at most [`MAX_INPUT`] bytes, so positions fit.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Item<'a> {
+pub(crate) struct Item {
     pub kind: Kind,
-    pub pos: usize,
-    /// The item's text, borrowed from the input; empty for an error, whose message is
-    /// [`Lexed::error`].
-    pub val: &'a str,
-    pub line: usize,
+    /// The 1-based line the item starts on.
+    line: u32,
+    /// Where the item's text starts in the input.
+    pos: u32,
+    /// The length of its text: 0 for an error, whose message is [`Lexed::error`].
+    len: u32,
+}
+
+/// The longest input the lexer takes (positions are `u32`).
+pub(crate) const MAX_INPUT: usize = u32::MAX as usize;
+
+impl Item {
+    pub fn pos(&self) -> usize {
+        self.pos as usize
+    }
+
+    pub fn line(&self) -> usize {
+        self.line as usize
+    }
+
+    /// The item's text in `input`, the text it was lexed from.
+    pub fn text<'a>(&self, input: &'a str) -> &'a str {
+        let start = self.pos as usize;
+        input
+            .get(start..start + self.len as usize)
+            .unwrap_or_default()
+    }
+
+    /// Go's `item.String()`, used in "unexpected X in Y".
+    pub fn shown(&self, input: &str) -> String {
+        let val = self.text(input);
+        match self.kind {
+            Kind::Eof => "EOF".to_string(),
+            Kind::Error => "error".to_string(),
+            k if k.is_keyword() => format!("<{val}>"),
+            _ if val.len() > 10 => {
+                // Go's %.10q: the first ten runes, quoted, then "...".
+                let head: String = val.chars().take(10).collect();
+                format!("{}...", crate::gofmt::quote(&head, false))
+            }
+            _ => crate::gofmt::quote(val, false),
+        }
+    }
 }
 
 /// The items of a template, the last `Eof` or `Error`, and the error's message.
-pub(crate) struct Lexed<'a> {
-    pub items: Vec<Item<'a>>,
+pub(crate) struct Lexed {
+    pub items: Vec<Item>,
     pub error: String,
-}
-
-impl std::fmt::Display for Item<'_> {
-    /// Go's `item.String()`, used in "unexpected X in Y".
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.kind {
-            Kind::Eof => f.write_str("EOF"),
-            Kind::Error => f.write_str("error"),
-            k if k.is_keyword() => write!(f, "<{}>", self.val),
-            _ if self.val.len() > 10 => {
-                // Go's %.10q: the first ten runes, quoted, then "...".
-                let head: String = self.val.chars().take(10).collect();
-                write!(f, "{}...", crate::gofmt::quote(&head, false))
-            }
-            _ => f.write_str(&crate::gofmt::quote(self.val, false)),
-        }
-    }
 }
 
 const LEFT: &str = "{{";
@@ -133,13 +155,25 @@ fn find_left(s: &[u8]) -> Option<usize> {
     memchr::memchr_iter(b'{', s).find(|at| s.get(at + 1) == Some(&b'{'))
 }
 
+/// The item of `kind` at `start..end` of the input, starting on `line` (the input's length
+/// was checked against [`MAX_INPUT`], so the casts keep every value).
+fn item(kind: Kind, start: usize, end: usize, line: usize) -> Item {
+    Item {
+        kind,
+        line: line as u32,
+        pos: start as u32,
+        len: (end - start) as u32,
+    }
+}
+
 /// How many line breaks `s` has (vectorised, as text runs are long).
 fn newlines(s: &[u8]) -> usize {
     memchr::memchr_iter(b'\n', s).count()
 }
 
-/// Lexes the whole input; the last item is `Eof` or `Error`.
-pub(crate) fn lex(input: &str) -> Lexed<'_> {
+/// Lexes the whole input (at most [`MAX_INPUT`] bytes: the caller checks); the last item is
+/// `Eof` or `Error`.
+pub(crate) fn lex(input: &str) -> Lexed {
     let mut l = Lexer {
         input,
         bytes: input.as_bytes(),
@@ -168,7 +202,7 @@ struct Lexer<'a> {
     line: usize,
     start_line: usize,
     paren_depth: i64,
-    items: Vec<Item<'a>>,
+    items: Vec<Item>,
     error: String,
 }
 
@@ -235,12 +269,8 @@ impl Lexer<'_> {
     }
 
     fn emit(&mut self, kind: Kind) {
-        self.items.push(Item {
-            kind,
-            pos: self.start,
-            val: &self.input[self.start..self.pos],
-            line: self.start_line,
-        });
+        self.items
+            .push(item(kind, self.start, self.pos, self.start_line));
         self.start = self.pos;
         self.start_line = self.line;
     }
@@ -253,12 +283,8 @@ impl Lexer<'_> {
 
     fn error(&mut self, msg: String) -> State {
         self.error = msg;
-        self.items.push(Item {
-            kind: Kind::Error,
-            pos: self.start,
-            val: "",
-            line: self.start_line,
-        });
+        self.items
+            .push(item(Kind::Error, self.start, self.start, self.start_line));
         State::Done
     }
 
@@ -285,19 +311,13 @@ impl Lexer<'_> {
                 }
                 self.pos -= trim;
                 self.line += newlines(&self.bytes[self.start..self.pos]);
-                let text = &self.input[self.start..self.pos];
-                let item = Item {
-                    kind: Kind::Text,
-                    pos: self.start,
-                    val: text,
-                    line: self.start_line,
-                };
+                let text = item(Kind::Text, self.start, self.pos, self.start_line);
                 self.start = self.pos;
                 self.start_line = self.line;
                 self.pos += trim;
                 self.ignore();
-                if !item.val.is_empty() {
-                    self.items.push(item);
+                if text.len > 0 {
+                    self.items.push(text);
                 }
             }
             return State::LeftDelim;
@@ -681,8 +701,9 @@ mod tests {
 
     #[test]
     fn trim_markers_remove_surrounding_space() {
-        let items = lex("a  {{- 1 -}}  b").items;
-        let texts: Vec<_> = items.iter().map(|i| i.val).collect();
+        let input = "a  {{- 1 -}}  b";
+        let items = lex(input).items;
+        let texts: Vec<_> = items.iter().map(|i| i.text(input)).collect();
         assert_eq!(texts, ["a", "{{", "1", "}}", "b", ""]);
     }
 
@@ -707,8 +728,9 @@ mod tests {
 
     #[test]
     fn quoted_strings_end_where_go_ends_them_and_keep_line_numbers() {
-        let items = lex("{{ `a\nb` \"c\\\"d\" }}\n{{ x }}").items;
-        let vals: Vec<_> = items.iter().map(|i| (i.val, i.line)).collect();
+        let input = "{{ `a\nb` \"c\\\"d\" }}\n{{ x }}";
+        let items = lex(input).items;
+        let vals: Vec<_> = items.iter().map(|i| (i.text(input), i.line())).collect();
         assert_eq!(
             vals,
             [

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::Error;
 use crate::funcs::Functions;
-use crate::lex::{Item, Kind, Lexed, lex};
+use crate::lex::{Item, Kind, Lexed, MAX_INPUT, lex};
 
 /// How deeply parentheses and control structures may nest. Go allows 10,000 parentheses and
 /// unlimited `if`s; both recurse, so a bound keeps deep input from overflowing the stack.
@@ -326,6 +326,14 @@ enum Stop {
 
 /// Parses `text` under `name`; returns the top-level tree and every `define`/`block` in it.
 pub(crate) fn parse(name: &str, text: &str, funcs: &Functions) -> Result<(Tree, Vec<Tree>), Error> {
+    if text.len() > MAX_INPUT {
+        return Err(Error::Parse {
+            name: name.to_string(),
+            line: 1,
+            message: format!("template longer than {MAX_INPUT} bytes"),
+        });
+    }
+    let src = text;
     let Lexed {
         items,
         error: lex_error,
@@ -334,6 +342,7 @@ pub(crate) fn parse(name: &str, text: &str, funcs: &Functions) -> Result<(Tree, 
     let text: Arc<str> = Arc::from(text);
     let mut p = Parser {
         items,
+        src,
         lex_error,
         i: 0,
         furthest: 0,
@@ -361,7 +370,9 @@ pub(crate) fn parse(name: &str, text: &str, funcs: &Functions) -> Result<(Tree, 
 }
 
 struct Parser<'a, 't> {
-    items: Vec<Item<'t>>,
+    items: Vec<Item>,
+    /// The text being parsed, which the items are ranges of.
+    src: &'t str,
     /// The lexer's message when the last item is an error.
     lex_error: String,
     i: usize,
@@ -386,18 +397,23 @@ struct Parser<'a, 't> {
 type Res<T> = Result<T, Error>;
 
 impl<'t> Parser<'_, 't> {
-    fn next(&mut self) -> Item<'t> {
+    fn next(&mut self) -> Item {
         let idx = self.i.min(self.items.len() - 1);
         self.i = idx + 1;
         self.furthest = self.furthest.max(idx);
         self.items[idx]
     }
 
+    /// An item's text (borrowed from the source, not from the parser).
+    fn val(&self, item: &Item) -> &'t str {
+        item.text(self.src)
+    }
+
     fn backup(&mut self) {
         self.i -= 1;
     }
 
-    fn peek(&mut self) -> Item<'t> {
+    fn peek(&mut self) -> Item {
         let idx = self.i.min(self.items.len() - 1);
         self.furthest = self.furthest.max(idx);
         self.items[idx]
@@ -407,7 +423,7 @@ impl<'t> Parser<'_, 't> {
         self.items[self.i.min(self.items.len() - 1)].kind
     }
 
-    fn next_non_space(&mut self) -> Item<'t> {
+    fn next_non_space(&mut self) -> Item {
         loop {
             let t = self.next();
             if t.kind != Kind::Space {
@@ -416,7 +432,7 @@ impl<'t> Parser<'_, 't> {
         }
     }
 
-    fn peek_non_space(&mut self) -> Item<'t> {
+    fn peek_non_space(&mut self) -> Item {
         let t = self.next_non_space();
         self.backup();
         t
@@ -425,7 +441,7 @@ impl<'t> Parser<'_, 't> {
     fn error<T>(&self, message: impl Into<String>) -> Res<T> {
         Err(Error::Parse {
             name: self.parse_name.to_string(),
-            line: self.items[self.furthest.min(self.items.len() - 1)].line,
+            line: self.items[self.furthest.min(self.items.len() - 1)].line(),
             message: message.into(),
         })
     }
@@ -433,7 +449,7 @@ impl<'t> Parser<'_, 't> {
     fn unexpected<T>(&self, token: &Item, context: &str) -> Res<T> {
         if token.kind == Kind::Error {
             let mut extra = String::new();
-            if self.action_line != 0 && self.action_line != token.line {
+            if self.action_line != 0 && self.action_line != token.line() {
                 extra = format!(
                     " in action started at {}:{}",
                     self.parse_name, self.action_line
@@ -444,10 +460,10 @@ impl<'t> Parser<'_, 't> {
             }
             return self.error(format!("{}{extra}", self.lex_error));
         }
-        self.error(format!("unexpected {token} in {context}"))
+        self.error(format!("unexpected {} in {context}", token.shown(self.src)))
     }
 
-    fn expect(&mut self, kind: Kind, context: &str) -> Res<Item<'t>> {
+    fn expect(&mut self, kind: Kind, context: &str) -> Res<Item> {
         let t = self.next_non_space();
         if t.kind != kind {
             return self.unexpected(&t, context);
@@ -456,7 +472,7 @@ impl<'t> Parser<'_, 't> {
     }
 
     fn unquote(&self, token: &Item) -> Res<String> {
-        match unquote(token.val) {
+        match unquote(self.val(token)) {
             Some(s) => Ok(s),
             None => self.error("invalid syntax"),
         }
@@ -572,13 +588,13 @@ impl<'t> Parser<'_, 't> {
             Kind::Text => Ok(Parsed::Node(Node::Text {
                 text: Text {
                     src: self.text.clone(),
-                    start: token.pos,
-                    end: token.pos + token.val.len(),
+                    start: token.pos(),
+                    end: token.pos() + self.val(&token).len(),
                 },
             })),
             Kind::LeftDelim => {
                 let saved = self.action_line;
-                self.action_line = token.line;
+                self.action_line = token.line();
                 let r = self.action();
                 self.action_line = saved;
                 r
@@ -640,7 +656,7 @@ impl<'t> Parser<'_, 't> {
             _ => {}
         }
         self.backup();
-        let pos = self.peek().pos;
+        let pos = self.peek().pos();
         let pipe = self.pipeline("command", Kind::RightDelim)?;
         Ok(Parsed::Node(Node::Action { pos, pipe }))
     }
@@ -712,7 +728,7 @@ impl<'t> Parser<'_, 't> {
             pipe = Some(Box::new(self.pipeline(CONTEXT, Kind::RightDelim)?));
         }
         Ok(Node::Template {
-            pos: token.pos,
+            pos: token.pos(),
             name,
             pipe,
         })
@@ -732,7 +748,7 @@ impl<'t> Parser<'_, 't> {
         }
         self.add_tree(name.clone(), list)?;
         Ok(Node::Template {
-            pos: token.pos,
+            pos: token.pos(),
             name,
             pipe: Some(Box::new(pipe)),
         })
@@ -742,7 +758,7 @@ impl<'t> Parser<'_, 't> {
         let cmds = self.cmds.len();
         let token = self.peek_non_space();
         let mut pipe = Pipe {
-            pos: token.pos,
+            pos: token.pos(),
             is_assign: false,
             decl: Vec::new(),
             cmds: Vec::new(),
@@ -760,13 +776,13 @@ impl<'t> Parser<'_, 't> {
                 Kind::Assign | Kind::Declare => {
                     pipe.is_assign = next.kind == Kind::Assign;
                     self.next_non_space();
-                    pipe.decl.push(v.val.to_string());
-                    self.vars.push(v.val.to_string());
+                    pipe.decl.push(self.val(&v).to_string());
+                    self.vars.push(self.val(&v).to_string());
                 }
-                Kind::Char if next.val == "," => {
+                Kind::Char if self.val(&next) == "," => {
                     self.next_non_space();
-                    pipe.decl.push(v.val.to_string());
-                    self.vars.push(v.val.to_string());
+                    pipe.decl.push(self.val(&v).to_string());
+                    self.vars.push(self.val(&v).to_string());
                     if context == "range" && pipe.decl.len() < 2 {
                         match self.peek_non_space().kind {
                             Kind::Variable | Kind::RightDelim | Kind::RightParen => {
@@ -836,7 +852,7 @@ impl<'t> Parser<'_, 't> {
     }
 
     fn command(&mut self) -> Res<Command> {
-        let pos = self.peek_non_space().pos;
+        let pos = self.peek_non_space().pos();
         let base = self.args.len();
         loop {
             self.peek_non_space();
@@ -868,11 +884,11 @@ impl<'t> Parser<'_, 't> {
         if self.peek_kind() != Kind::Field {
             return Ok(Some(node));
         }
-        let pos = self.peek().pos;
+        let pos = self.peek().pos();
         let mut fields = Vec::new();
         while self.peek_kind() == Kind::Field {
             let f = self.next();
-            fields.push(self.name(f.pos + 1, f.pos + f.val.len()));
+            fields.push(self.name(f.pos() + 1, f.pos() + self.val(&f).len()));
         }
         Ok(Some(match node {
             Arg::Field { pos: _, mut idents } => {
@@ -901,26 +917,26 @@ impl<'t> Parser<'_, 't> {
 
     fn term(&mut self) -> Res<Option<Arg>> {
         let token = self.next_non_space();
-        let pos = token.pos;
+        let pos = token.pos();
         Ok(Some(match token.kind {
             Kind::Identifier => {
-                if !self.funcs.contains(token.val) {
+                if !self.funcs.contains(self.val(&token)) {
                     return self.error(format!(
                         "function {} not defined",
-                        crate::gofmt::quote(token.val, false)
+                        crate::gofmt::quote(self.val(&token), false)
                     ));
                 }
                 Arg::Identifier {
                     pos,
-                    name: self.name(pos, pos + token.val.len()),
+                    name: self.name(pos, pos + self.val(&token).len()),
                 }
             }
             Kind::Dot => Arg::Dot { pos },
             Kind::Nil => Arg::Nil { pos },
             Kind::Variable => {
                 let mut at = pos;
-                let idents: Vec<Name> = token
-                    .val
+                let idents: Vec<Name> = self
+                    .val(&token)
                     .split('.')
                     .map(|part| {
                         let n = self.name(at, at + part.len());
@@ -938,11 +954,11 @@ impl<'t> Parser<'_, 't> {
             }
             Kind::Field => Arg::Field {
                 pos,
-                idents: vec![self.name(pos + 1, pos + token.val.len())],
+                idents: vec![self.name(pos + 1, pos + self.val(&token).len())],
             },
             Kind::Bool => Arg::Bool {
                 pos,
-                value: token.val == "true",
+                value: self.val(&token) == "true",
             },
             Kind::CharConstant | Kind::Complex | Kind::Number => {
                 let num = match self.number(&token) {
@@ -951,7 +967,7 @@ impl<'t> Parser<'_, 't> {
                 };
                 Arg::Number {
                     pos,
-                    text: token.val.to_string(),
+                    text: self.val(&token).to_string(),
                     num,
                 }
             }
@@ -968,7 +984,7 @@ impl<'t> Parser<'_, 't> {
                 let text = self.unquote(&token)?;
                 Arg::String {
                     pos,
-                    quoted: self.name(pos, pos + token.val.len()),
+                    quoted: self.name(pos, pos + self.val(&token).len()),
                     text,
                 }
             }
@@ -989,7 +1005,7 @@ impl<'t> Parser<'_, 't> {
     }
 
     fn number(&self, token: &Item) -> Result<Number, String> {
-        let text: &str = token.val;
+        let text: &str = self.val(token);
         let mut n = Number {
             is_int: false,
             int: 0,
