@@ -125,6 +125,18 @@ fn is_space(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\r' | b'\n')
 }
 
+/// Which bytes are ASCII letters, digits or `_`.
+const WORD_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'_';
+        b += 1;
+    }
+    table
+};
+
 fn is_alnum(c: char) -> bool {
     if c.is_ascii() {
         return c == '_' || c.is_ascii_alphanumeric();
@@ -248,15 +260,14 @@ impl Lexer<'_> {
         Some(c)
     }
 
-    /// Skips a run of ASCII letters, digits and `_` (what names are made of, nearly always).
+    /// Skips a run of ASCII letters, digits and `_` (what names are made of, nearly always),
+    /// a table lookup per byte.
     fn skip_ascii_word(&mut self) {
-        while self
-            .bytes
-            .get(self.pos)
-            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
-        {
-            self.pos += 1;
-        }
+        let rest = &self.bytes[self.pos..];
+        self.pos += rest
+            .iter()
+            .position(|&b| !WORD_BYTE[usize::from(b)])
+            .unwrap_or(rest.len());
     }
 
     fn backup(&mut self, c: Option<char>) {
