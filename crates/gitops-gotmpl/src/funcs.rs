@@ -131,19 +131,24 @@ impl NameHasher {
     }
 }
 
+/// Up to eight bytes as a little-endian word.
+fn word(bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .enumerate()
+        .fold(0, |w, (i, &b)| w | (u64::from(b) << (8 * i)))
+}
+
 impl std::hash::Hasher for NameHasher {
     fn write(&mut self, bytes: &[u8]) {
+        // Byte by byte into words (copying slices into arrays compiled to calls to memcpy).
         let mut chunks = bytes.chunks_exact(8);
         for chunk in &mut chunks {
-            let mut word = [0; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
+            self.add(word(chunk));
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
-            let mut word = [0; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 59));
+            self.add(word(rest) ^ ((rest.len() as u64) << 59));
         }
     }
 
