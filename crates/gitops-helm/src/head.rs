@@ -77,11 +77,11 @@ pub fn scan(doc: &str) -> Option<Head> {
 /// is [`yaml::MAX_DEPTH`].
 const MAX_LEVELS: usize = 64;
 /// Longer keys are left to the full parse (YAML's implicit keys end within 1024 characters).
-const MAX_KEY: usize = 1000;
+pub(crate) const MAX_KEY: usize = 1000;
 
 /// No control characters but line breaks, no tab (where a tab may stand is intricate), no
 /// byte order mark, no C1 control or Unicode line or paragraph separator, no non-character.
-fn plain_text(doc: &str) -> bool {
+pub(crate) fn plain_text(doc: &str) -> bool {
     // Whole chunks folded without an early exit, which the compiler vectorises.
     let control = |chunk: &[u8]| {
         chunk.iter().fold(false, |any, &b| {
@@ -148,7 +148,7 @@ struct Scan {
     head: Head,
 }
 
-fn is_dash(rest: &str) -> bool {
+pub(crate) fn is_dash(rest: &str) -> bool {
     rest == "-" || rest.starts_with("- ")
 }
 
@@ -354,7 +354,7 @@ impl Scan {
 }
 
 /// Whether what follows a value on its line is nothing or a comment.
-fn comment_or_nothing(rest: &str) -> bool {
+pub(crate) fn comment_or_nothing(rest: &str) -> bool {
     let trimmed = rest.trim_start_matches(' ');
     trimmed.is_empty() || (trimmed.starts_with('#') && trimmed.len() < rest.len())
 }
@@ -362,7 +362,7 @@ fn comment_or_nothing(rest: &str) -> bool {
 /// A key on one line followed by `:` and a space or the line's end: the key's text and what
 /// follows the colon. Plain keys are names (`app.kubernetes.io/name`), quoted ones have no
 /// escapes.
-fn key(text: &str) -> Option<(&str, &str)> {
+pub(crate) fn key(text: &str) -> Option<(&str, &str)> {
     let bytes = text.as_bytes();
     let end = match bytes.first()? {
         b'"' | b'\'' => {
@@ -410,7 +410,7 @@ fn plain_start(bytes: &[u8]) -> bool {
 /// A plain scalar running to the end of its line in block context: its text without a
 /// trailing comment and spaces. `None` when it holds `: ` (a mapping in the wrong place) or
 /// ends with `:`.
-fn block_plain(text: &str) -> Option<&str> {
+pub(crate) fn block_plain(text: &str) -> Option<&str> {
     let bytes = text.as_bytes();
     if !plain_start(bytes) {
         return None;
@@ -457,11 +457,11 @@ fn quoted_end(bytes: &[u8], from: usize, quote: u8) -> Option<Option<usize>> {
 }
 
 /// The end of a quoted scalar starting at `bytes[0]` and closed on its line.
-fn quoted(bytes: &[u8]) -> Option<usize> {
+pub(crate) fn quoted(bytes: &[u8]) -> Option<usize> {
     quoted_end(bytes, 1, bytes[0])?
 }
 
-fn skip_spaces(bytes: &[u8], mut i: usize) -> usize {
+pub(crate) fn skip_spaces(bytes: &[u8], mut i: usize) -> usize {
     while bytes.get(i) == Some(&b' ') {
         i += 1;
     }
@@ -532,7 +532,7 @@ fn flow_node(bytes: &[u8], i: usize, depth: usize) -> Option<usize> {
 
 /// The end of a plain scalar inside a flow collection, trailing spaces excluded; `None` if
 /// it holds a `#` (a comment may start) or a `:` (unless it is a key, which `:` ends).
-fn flow_plain(bytes: &[u8], start: usize, key: bool) -> Option<usize> {
+pub(crate) fn flow_plain(bytes: &[u8], start: usize, key: bool) -> Option<usize> {
     if !plain_start(&bytes[start..]) {
         return None;
     }

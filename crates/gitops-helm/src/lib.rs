@@ -87,6 +87,7 @@ pub mod chart;
 pub mod engine;
 pub mod head;
 pub mod output;
+pub mod plain_yaml;
 pub mod schema;
 pub mod toml;
 pub mod values;
