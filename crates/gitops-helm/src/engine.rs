@@ -869,11 +869,12 @@ fn values_to_value(j: &serde_json::Value, depth: usize) -> Value {
     }
 }
 
-/// Helm's order: deeper paths first, then names in reverse (so a parent's `define`, parsed
-/// later, wins).
-fn helm_order(a: &str, b: &str) -> std::cmp::Ordering {
-    let (ca, cb) = (a.matches('/').count(), b.matches('/').count());
-    cb.cmp(&ca).then_with(|| b.cmp(a))
+/// Sorts templates in Helm's order: deeper paths first, then names in reverse (so a parent's
+/// `define`, parsed later, wins). Each path's depth is counted once, not at every comparison.
+fn sort_helm_order(tpls: &mut [Tpl]) {
+    tpls.sort_by(|a, b| b.name.cmp(&a.name));
+    // Stable: names stay in reverse order within a depth.
+    tpls.sort_by_cached_key(|t| std::cmp::Reverse(t.name.bytes().filter(|&c| c == b'/').count()));
 }
 
 /// Renders every template of `chart` (with its processed subcharts) with the coalesced
@@ -929,7 +930,7 @@ pub(crate) fn render_keeping(
             .collect(),
     );
     collect(chart, chart.name(), values, &top, &mut tpls, true)?;
-    tpls.sort_by(|a, b| helm_order(&a.name, &b.name));
+    sort_helm_order(&mut tpls);
     let mut set = Templates::new(functions(ctx.lookup.clone(), ctx.enable_dns))
         .with_options(Options::default().with_missing_key(MissingKey::Zero));
     for t in &tpls {

@@ -69,7 +69,9 @@
 //! - `.Files.GetBytes` returns a string (the template engine has no byte slices), so `%v`
 //!   prints text where Helm prints the bytes.
 //! - YAML syntax errors in values and rendered documents are worded by saphyr's parser, not
-//!   go-yaml's; the file and line match.
+//!   go-yaml's; the file and line match. (Values files and rendered documents written in the
+//!   plain block style are read by line scanners, [`plain_yaml`] and [`head`], which leave
+//!   anything else, errors included, to that parser.)
 //! - `.Capabilities.HelmVersion` reports v4.3.2 with an empty Git commit.
 //! - `fromToml` decodes as BurntSushi/toml does (int64, float64, `time.Time` in its
 //!   `datetime-local`/`date-local`/`time-local` zones), but the text under `Error` for invalid
@@ -85,7 +87,9 @@
 
 pub mod chart;
 pub mod engine;
+pub mod head;
 pub mod output;
+pub mod plain_yaml;
 pub mod planner;
 pub mod repository;
 pub mod schema;
