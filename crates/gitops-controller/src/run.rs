@@ -128,7 +128,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
 
     let applier = KubeApplier::with_options(
         client.clone(),
-        gitops_kube::KubeApplierOptions::default().with_field_manager(&settings.field_manager),
+        // Applied objects are read from watches, not listed on every pass: a no-op pass then
+        // costs the Kustomization's read and its status write.
+        gitops_kube::KubeApplierOptions::default()
+            .with_field_manager(&settings.field_manager)
+            .with_watch_owned(true),
     );
     let ctx = Arc::new(Ctx {
         client: client.clone(),
