@@ -13,7 +13,7 @@
 //! Services, Deployments, Roles, RoleBindings). Both controllers get the same objects: Flux's
 //! own `GitRepository` (`source.toolkit.fluxcd.io/v1`) and `Kustomization`
 //! (`kustomize.toolkit.fluxcd.io/v1`) YAML; Flux's CRDs come from its modules' `config/crd/bases`,
-//! ours from `--install-crds`.
+//! ours from `gitops_flux::crds`, both installed before the controllers start.
 //!
 //! Phases: the initial sync (controllers start → every Kustomization Ready at the pushed
 //! revision); a push changing every app; a push changing one app; `requestedAt` on every
@@ -889,11 +889,8 @@ fn start_controllers(
                 .arg(kubeconfig)
                 .arg("--storage-path")
                 .arg(dir.join("storage"))
-                .args([
-                    "--install-crds",
-                    "--allow-insecure-http",
-                    "--leader-elect=false",
-                ])
+                // CRDs are installed before the timed start, as Flux's are.
+                .args(["--allow-insecure-http", "--leader-elect=false"])
                 .arg(addr("metrics-addr")?)
                 .args(["--receiver-addr", "127.0.0.1:0", &concurrent])
                 .env("RUST_LOG", "info,kube=warn");
