@@ -138,7 +138,7 @@ async fn applies_then_reports_no_change_then_prunes() {
     assert!(events.iter().all(|e| e.severity == Severity::Info));
     assert!(events.iter().any(|e| {
         e.message
-            .contains("Deployment.apps/apps/api-enrichment deleted")
+            .contains("Deployment/apps/api-enrichment deleted")
     }));
 }
 
