@@ -640,10 +640,7 @@ impl Run<'_> {
         let result = self
             .converge(&start, std::slice::from_ref(&app), &at_revision(expected))
             .await?;
-        let first = match result {
-            Ok(done) => Some(done),
-            Err(_) => None,
-        };
+        let first = result.as_ref().ok().copied();
         let result = match first {
             Some(_) => self.converge(&start, &[], &at_revision(expected)).await?,
             None => result,

@@ -690,7 +690,13 @@ mod tests {
             Action::Configured,
         );
         changes.push(
-            ObjectRef::new("rbac.authorization.k8s.io", "v1", "Role", Some("web"), "reader"),
+            ObjectRef::new(
+                "rbac.authorization.k8s.io",
+                "v1",
+                "Role",
+                Some("web"),
+                "reader",
+            ),
             Action::Deleted,
         );
         changes.push(

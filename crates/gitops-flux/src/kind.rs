@@ -49,18 +49,6 @@ impl Kind {
         }
     }
 
-    /// Every kind.
-    pub const ALL: [Self; 8] = [
-        Self::GitRepository,
-        Self::Kustomization,
-        Self::ImageRepository,
-        Self::ImagePolicy,
-        Self::ImageUpdateAutomation,
-        Self::Provider,
-        Self::Alert,
-        Self::Receiver,
-    ];
-
     /// The kind named `text`, if this controller reconciles it.
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|kind| kind.as_str() == text)

@@ -702,7 +702,10 @@ async fn passes_until_silent(
     let mut costs = Vec::new();
     for _ in 0..100 {
         counter.take();
-        applier.apply(objs, options).await.unwrap();
+        applier
+            .apply(objs, options)
+            .await
+            .expect("a pass of the same objects applies");
         let cost = counter.take();
         costs.push(cost);
         if cost == 0 {
