@@ -7,6 +7,8 @@
 //! - [`HelmRenderer`]: the core [`Renderer`] for a chart plus values, composed by a host as
 //!   the kustomize renderer is.
 //! - [`chart::load`], [`values`], [`engine::render`] and [`output::print`]: the steps.
+//! - `release` (feature `release`, on by default): install, upgrade, rollback and uninstall
+//!   on a cluster, with release records the real `helm` v4 reads and writes.
 //!
 //! # Supported
 //! - Charts: `Chart.yaml` (v2 and v1 fields read as Helm exposes them under `.Chart`),
@@ -92,6 +94,8 @@ pub mod output;
 pub mod plain_yaml;
 pub mod planner;
 pub mod repository;
+#[cfg(feature = "release")]
+pub mod release;
 pub mod schema;
 pub mod toml;
 pub mod values;
