@@ -1,0 +1,536 @@
+//! Releases against a real kube-apiserver and the real `helm` v4.3.2: what `helm` sees of our
+//! releases, and what we see of its.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use gitops_helm::TemplateOptions;
+use gitops_helm::release::{self, ActionOptions, Actions, Status, Storage};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::{Api, PostParams};
+use serde_json::{Value, json};
+
+const CHART_YAML: &str = "apiVersion: v2\nname: web\nversion: 0.1.0\nappVersion: \"1.2.3\"\n";
+const VALUES_YAML: &str = "message: hello\nreplicas: 1\nextra: true\n";
+const CONFIGMAP: &str = r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-config
+data:
+  message: {{ .Values.message | quote }}
+"#;
+const EXTRA: &str = r#"{{- if .Values.extra }}
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-extra
+data:
+  a: b
+{{- end }}
+"#;
+const KEPT: &str = r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-kept
+  annotations:
+    helm.sh/resource-policy: keep
+data:
+  a: b
+"#;
+const DEPLOYMENT: &str = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}
+  labels:
+    app: {{ .Release.Name }}
+spec:
+  replicas: {{ .Values.replicas }}
+  selector:
+    matchLabels:
+      app: {{ .Release.Name }}
+  template:
+    metadata:
+      labels:
+        app: {{ .Release.Name }}
+    spec:
+      containers:
+      - name: web
+        image: registry.example/web:{{ .Chart.AppVersion }}
+"#;
+
+/// A small chart written for these tests: two ConfigMaps (one optional), one kept on delete,
+/// and a Deployment.
+fn chart(dir: &Path) -> PathBuf {
+    let root = dir.join("web");
+    std::fs::create_dir_all(root.join("templates")).expect("mkdir");
+    for (name, text) in [
+        ("Chart.yaml", CHART_YAML),
+        ("values.yaml", VALUES_YAML),
+        ("templates/configmap.yaml", CONFIGMAP),
+        ("templates/extra.yaml", EXTRA),
+        ("templates/kept.yaml", KEPT),
+        ("templates/deployment.yaml", DEPLOYMENT),
+    ] {
+        std::fs::write(root.join(name), text).expect("write chart");
+    }
+    root
+}
+
+struct Helm {
+    bin: PathBuf,
+    kubeconfig: PathBuf,
+    home: tempfile::TempDir,
+}
+
+impl Helm {
+    fn new(bin: PathBuf, kubeconfig: &Path) -> Self {
+        Helm {
+            bin,
+            kubeconfig: kubeconfig.to_owned(),
+            home: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    /// Runs helm; panics with its output when it fails.
+    fn run(&self, namespace: &str, args: &[&str]) -> String {
+        let (ok, out, err) = self.try_run(namespace, args);
+        assert!(ok, "helm {args:?} failed: {err}{out}");
+        out
+    }
+
+    fn try_run(&self, namespace: &str, args: &[&str]) -> (bool, String, String) {
+        let home = self.home.path();
+        let out = Command::new(&self.bin)
+            .args(args)
+            .arg("--namespace")
+            .arg(namespace)
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .env("HELM_CONFIG_HOME", home.join("config"))
+            .env("HELM_CACHE_HOME", home.join("cache"))
+            .env("HELM_DATA_HOME", home.join("data"))
+            .output()
+            .expect("run helm");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn json(&self, namespace: &str, args: &[&str]) -> Value {
+        let out = self.run(namespace, args);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("helm {args:?}: {e}: {out}"))
+    }
+
+    /// `helm history -o json` as (revision, status) pairs.
+    fn history(&self, namespace: &str, name: &str) -> Vec<(i64, String)> {
+        self.json(namespace, &["history", name, "-o", "json"])
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|h| {
+                (
+                    h["revision"].as_i64().expect("revision"),
+                    h["status"].as_str().expect("status").to_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+struct Setup {
+    actions: Actions,
+    client: kube::Client,
+    helm: Helm,
+    namespace: String,
+    dir: tempfile::TempDir,
+}
+
+async fn setup(options: ActionOptions) -> Option<Setup> {
+    let kube = gitops_testenv::require_kube()?;
+    let bin = gitops_testenv::require_helm()?;
+    let client = kube.client().await;
+    let namespace = kube.namespace_with_prefix("helmrel").await;
+    Some(Setup {
+        actions: Actions::new(client.clone(), options),
+        client,
+        helm: Helm::new(bin, kube.kubeconfig_path()),
+        namespace,
+        dir: tempfile::tempdir().expect("tempdir"),
+    })
+}
+
+fn opts(name: &str, namespace: &str) -> TemplateOptions {
+    TemplateOptions::new(name).with_namespace(namespace)
+}
+
+async fn configmap(client: &kube::Client, ns: &str, name: &str) -> Option<ConfigMap> {
+    Api::<ConfigMap>::namespaced(client.clone(), ns)
+        .get_opt(name)
+        .await
+        .expect("get configmap")
+}
+
+#[tokio::test]
+async fn helm_sees_our_install_upgrade_and_we_see_its_rollback() {
+    let Some(s) = setup(ActionOptions::default()).await else {
+        return;
+    };
+    let ns = s.namespace.as_str();
+    let chart = gitops_helm::chart::load(&chart(s.dir.path())).expect("chart");
+
+    // Install: revision 1 deployed, as `helm list` reports it.
+    let installed = s
+        .actions
+        .install(&chart, &opts("web", ns).with_set("message=hi"))
+        .await
+        .expect("install");
+    assert_eq!(
+        (installed.version, installed.info.status),
+        (1, Status::Deployed)
+    );
+    let list = s.helm.json(ns, &["list", "-o", "json"]);
+    let list = list.as_array().expect("a list");
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["name"], "web");
+    assert_eq!(list[0]["namespace"], ns);
+    assert_eq!(list[0]["revision"], "1");
+    assert_eq!(list[0]["status"], "deployed");
+    assert_eq!(list[0]["chart"], "web-0.1.0");
+    assert_eq!(list[0]["app_version"], "1.2.3");
+    // `helm get manifest` prints the stored manifest and a line break.
+    let manifest = s.helm.run(ns, &["get", "manifest", "web"]);
+    assert_eq!(manifest, format!("{}\n", installed.manifest));
+    assert!(manifest.contains("# Source: web/templates/deployment.yaml\n"));
+    assert_eq!(
+        s.helm.json(ns, &["get", "values", "web", "-o", "json"]),
+        json!({"message": "hi"})
+    );
+    // Objects carry Helm's ownership marks.
+    let cm = configmap(&s.client, ns, "web-config")
+        .await
+        .expect("applied");
+    assert_eq!(cm.data.unwrap_or_default()["message"], "hi");
+    let meta = cm.metadata;
+    assert_eq!(
+        meta.labels.unwrap_or_default()["app.kubernetes.io/managed-by"],
+        "Helm"
+    );
+    let annotations = meta.annotations.unwrap_or_default();
+    assert_eq!(annotations["meta.helm.sh/release-name"], "web");
+    assert_eq!(annotations["meta.helm.sh/release-namespace"], ns);
+
+    // Upgrade: the optional ConfigMap leaves the manifest and the cluster.
+    let upgraded = s
+        .actions
+        .upgrade(
+            &chart,
+            &opts("web", ns)
+                .with_set("message=there")
+                .with_set("extra=false"),
+        )
+        .await
+        .expect("upgrade");
+    assert_eq!(upgraded.version, 2);
+    assert_eq!(
+        s.helm.history(ns, "web"),
+        [(1, "superseded".into()), (2, "deployed".into())]
+    );
+    assert!(configmap(&s.client, ns, "web-extra").await.is_none());
+    assert_eq!(
+        s.helm.json(ns, &["get", "values", "web", "-o", "json"]),
+        json!({"message": "there", "extra": false})
+    );
+
+    // The real helm rolls back to 1; we see revision 3 and build 4 on it.
+    s.helm.run(ns, &["rollback", "web", "1"]);
+    let status = s.actions.status("web", ns).await.expect("status");
+    assert_eq!((status.version, status.info.status), (3, Status::Deployed));
+    assert_eq!(status.info.description, "Rollback to 1");
+    assert!(configmap(&s.client, ns, "web-extra").await.is_some());
+    let again = s
+        .actions
+        .upgrade(&chart, &opts("web", ns).with_set("extra=false"))
+        .await
+        .expect("upgrade after helm's rollback");
+    assert_eq!(again.version, 4);
+    assert_eq!(
+        s.helm.history(ns, "web"),
+        [
+            (1, "superseded".into()),
+            (2, "superseded".into()),
+            (3, "superseded".into()),
+            (4, "deployed".into())
+        ]
+    );
+
+    // Our rollback to 2, then helm upgrades on top of it.
+    let rolled = s
+        .actions
+        .rollback("web", ns, Some(2))
+        .await
+        .expect("rollback");
+    assert_eq!((rolled.version, rolled.info.rollback_revision), (5, 2));
+    assert_eq!(
+        configmap(&s.client, ns, "web-config")
+            .await
+            .expect("cm")
+            .data
+            .unwrap_or_default()["message"],
+        "there"
+    );
+    let chart_dir = s.dir.path().join("web");
+    s.helm
+        .run(ns, &["upgrade", "web", chart_dir.to_str().expect("utf-8")]);
+    assert_eq!(
+        s.actions.status("web", ns).await.expect("status").version,
+        6
+    );
+
+    // Uninstall: the kept ConfigMap stays, the release and its records go.
+    let gone = s
+        .actions
+        .uninstall("web", ns, false)
+        .await
+        .expect("uninstall");
+    assert_eq!(gone.info.status, Status::Uninstalled);
+    assert!(configmap(&s.client, ns, "web-config").await.is_none());
+    assert!(configmap(&s.client, ns, "web-kept").await.is_some());
+    assert_eq!(s.helm.json(ns, &["list", "-o", "json"]), json!([]));
+    assert!(
+        s.actions
+            .storage(ns)
+            .history("web")
+            .await
+            .expect("history")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_release_helm_installed_is_upgraded_with_continuous_history() {
+    let Some(s) = setup(ActionOptions::default().with_max_history(3)).await else {
+        return;
+    };
+    let ns = s.namespace.as_str();
+    let dir = chart(s.dir.path());
+    s.helm.run(
+        ns,
+        &[
+            "install",
+            "api",
+            dir.to_str().expect("utf-8"),
+            "--set",
+            "message=from-helm",
+        ],
+    );
+    let chart = gitops_helm::chart::load(&dir).expect("chart");
+    let upgraded = s
+        .actions
+        .upgrade(&chart, &opts("api", ns).with_set("message=from-us"))
+        .await
+        .expect("upgrade of helm's release");
+    assert_eq!(upgraded.version, 2);
+    // first_deployed carries over from helm's revision 1.
+    let first = s.actions.history("api", ns).await.expect("history");
+    assert_eq!(first[0].info.first_deployed, upgraded.info.first_deployed);
+    assert_eq!(
+        s.helm.history(ns, "api"),
+        [(1, "superseded".into()), (2, "deployed".into())]
+    );
+    let cm = configmap(&s.client, ns, "api-config").await.expect("cm");
+    assert_eq!(cm.data.unwrap_or_default()["message"], "from-us");
+    // History is pruned to 3, the deployed revision kept.
+    for _ in 0..3 {
+        s.actions
+            .upgrade(&chart, &opts("api", ns))
+            .await
+            .expect("upgrade");
+    }
+    assert_eq!(
+        s.helm.history(ns, "api"),
+        [
+            (3, "superseded".into()),
+            (4, "superseded".into()),
+            (5, "deployed".into())
+        ]
+    );
+    // Uninstall keeping history: helm sees it uninstalled, install replaces it.
+    s.actions
+        .uninstall("api", ns, true)
+        .await
+        .expect("uninstall");
+    let all = s.helm.json(ns, &["list", "--uninstalled", "-o", "json"]);
+    assert_eq!(all[0]["status"], "uninstalled", "{all}");
+    let again = s
+        .actions
+        .install(&chart, &opts("api", ns))
+        .await
+        .expect("install over uninstalled");
+    assert_eq!((again.version, again.info.status), (6, Status::Deployed));
+}
+
+/// The test chart, installed by us as release `name`, and the namespace's records.
+async fn installed(s: &Setup, name: &str) -> (gitops_helm::Chart, Storage) {
+    let chart = gitops_helm::chart::load(&chart(s.dir.path())).expect("chart");
+    s.actions
+        .install(&chart, &opts(name, &s.namespace))
+        .await
+        .expect("install");
+    (chart, s.actions.storage(&s.namespace))
+}
+
+/// A record of revision `version` in `status`, copied from revision `from`: what a writer that
+/// died half-way leaves behind.
+async fn leave_pending(storage: &Storage, name: &str, from: u32, version: u32, status: Status) {
+    let record = storage.get(name, from).await.expect("record");
+    let mut release = record.release;
+    release.version = version;
+    release.info.status = status;
+    release.info.description = "the writer died here".into();
+    storage.create(&release).await.expect("pending record");
+}
+
+#[tokio::test]
+async fn a_release_stuck_pending_is_recovered() {
+    let Some(s) = setup(ActionOptions::default()).await else {
+        return;
+    };
+    let ns = s.namespace.as_str();
+    let (chart, storage) = installed(&s, "web").await;
+    leave_pending(&storage, "web", 1, 2, Status::PendingUpgrade).await;
+
+    // A recent pending record belongs to a writer that may still be working.
+    let err = s
+        .actions
+        .upgrade(&chart, &opts("web", ns))
+        .await
+        .expect_err("in progress");
+    assert!(
+        matches!(err, release::Error::InProgress { revision: 2, .. }),
+        "{err}"
+    );
+    assert!(err.is_transient());
+    // Helm refuses as well.
+    let (ok, _, stderr) = s.helm.try_run(
+        ns,
+        &[
+            "upgrade",
+            "web",
+            s.dir.path().join("web").to_str().expect("utf-8"),
+        ],
+    );
+    assert!(!ok && stderr.contains("another operation"), "{stderr}");
+
+    // Once its writer is taken to be gone, it is marked failed and the upgrade goes on.
+    let patient = Actions::new(
+        s.client.clone(),
+        ActionOptions::default().with_pending_timeout(Duration::ZERO),
+    );
+    let upgraded = patient
+        .upgrade(&chart, &opts("web", ns))
+        .await
+        .expect("recovered upgrade");
+    assert_eq!(upgraded.version, 3);
+    assert_eq!(
+        s.helm.history(ns, "web"),
+        [
+            (1, "superseded".into()),
+            (2, "failed".into()),
+            (3, "deployed".into())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_install_left_pending_is_recovered() {
+    let Some(s) = setup(ActionOptions::default().with_pending_timeout(Duration::ZERO)).await else {
+        return;
+    };
+    let ns = s.namespace.as_str();
+    let (chart, storage) = installed(&s, "web").await;
+    // Turn revision 1 into an interrupted install.
+    let mut record = storage.get("web", 1).await.expect("record");
+    record.release.info.status = Status::PendingInstall;
+    storage.update(&record).await.expect("update");
+    let installed = s
+        .actions
+        .install(&chart, &opts("web", ns))
+        .await
+        .expect("install over the interrupted one");
+    assert_eq!(installed.version, 2);
+    assert_eq!(
+        s.helm.history(ns, "web"),
+        [(1, "failed".into()), (2, "deployed".into())]
+    );
+}
+
+#[tokio::test]
+async fn missing_and_corrupt_releases_are_clear_errors() {
+    let Some(s) = setup(ActionOptions::default()).await else {
+        return;
+    };
+    let ns = s.namespace.as_str();
+    let err = s.actions.status("nope", ns).await.expect_err("missing");
+    assert_eq!(
+        err.to_string(),
+        format!("release \"nope\" in namespace {ns}: not found")
+    );
+    let chart = gitops_helm::chart::load(&chart(s.dir.path())).expect("chart");
+    let err = s
+        .actions
+        .upgrade(&chart, &opts("nope", ns))
+        .await
+        .expect_err("missing");
+    assert!(err.to_string().contains("\"nope\""), "{err}");
+    let err = s
+        .actions
+        .rollback("nope", ns, Some(1))
+        .await
+        .expect_err("missing");
+    assert!(err.to_string().contains("not found"), "{err}");
+
+    let secrets = Api::<Secret>::namespaced(s.client.clone(), ns);
+    for (name, data) in [
+        ("badbase", b"%%%".to_vec()),
+        ("badgzip", b"H4sIAAAAAAAA/wEAAP//".to_vec()),
+        ("badjson", b"eyJuYW1lIjo=".to_vec()),
+    ] {
+        let secret: Secret = serde_json::from_value(json!({
+            "metadata": {"name": format!("sh.helm.release.v1.{name}.v1"),
+                "labels": {"owner": "helm", "name": name, "version": "1", "status": "deployed"}},
+            "type": "helm.sh/release.v1",
+            "data": {"release": base64_of(&data)},
+        }))
+        .expect("secret");
+        secrets
+            .create(&PostParams::default(), &secret)
+            .await
+            .expect("create");
+        let err = s.actions.status(name, ns).await.expect_err("corrupt");
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "release Secret {ns}/sh.helm.release.v1.{name}.v1: `release` "
+            )),
+            "{text}"
+        );
+        let err = s
+            .actions
+            .upgrade(&chart, &opts(name, ns))
+            .await
+            .expect_err("corrupt");
+        assert!(
+            err.to_string()
+                .contains(&format!("sh.helm.release.v1.{name}.v1")),
+            "{err}"
+        );
+    }
+}
+
+fn base64_of(data: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(data)
+}
