@@ -112,6 +112,8 @@ pub struct Context {
     pub namespace: String,
     /// `.Release.IsUpgrade` (and `IsInstall` its opposite).
     pub is_upgrade: bool,
+    /// `.Release.Revision` (`helm template` renders 1; a release its revision).
+    pub revision: i64,
     /// `.Capabilities.KubeVersion`, with its `v`.
     pub kube_version: String,
     /// `.Capabilities.APIVersions`: the defaults plus any added.
@@ -908,7 +910,7 @@ pub(crate) fn render_keeping(
     );
     release.insert("IsUpgrade".to_string(), Value::Bool(ctx.is_upgrade));
     release.insert("IsInstall".to_string(), Value::Bool(!ctx.is_upgrade));
-    release.insert("Revision".to_string(), Value::Int(1));
+    release.insert("Revision".to_string(), Value::Int(ctx.revision));
     release.insert("Service".to_string(), Value::string("Helm"));
     let caps = Capabilities {
         kube: Arc::new(KubeVersion {

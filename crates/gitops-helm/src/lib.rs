@@ -382,6 +382,7 @@ impl TemplateOptions {
             release_name: self.release_name.clone(),
             namespace: self.namespace.clone(),
             is_upgrade: self.is_upgrade,
+            revision: 1,
             kube_version,
             api_versions,
             lookup: self.lookup.clone(),

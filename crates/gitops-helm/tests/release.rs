@@ -19,6 +19,9 @@ metadata:
   name: {{ .Release.Name }}-config
 data:
   message: {{ .Values.message | quote }}
+  revision: {{ .Release.Revision | quote }}
+  upgrade: {{ .Release.IsUpgrade | quote }}
+  kube: {{ .Capabilities.KubeVersion.Version | quote }}
 "#;
 const EXTRA: &str = r#"{{- if .Values.extra }}
 apiVersion: v1
@@ -212,7 +215,18 @@ async fn helm_sees_our_install_upgrade_and_we_see_its_rollback() {
     let cm = configmap(&s.client, ns, "web-config")
         .await
         .expect("applied");
-    assert_eq!(cm.data.unwrap_or_default()["message"], "hi");
+    let data = cm.data.unwrap_or_default();
+    assert_eq!(data["message"], "hi");
+    // Rendered for this release on this cluster, as helm install renders.
+    let server = s.client.apiserver_version().await.expect("version");
+    assert_eq!(
+        (
+            data["revision"].as_str(),
+            data["upgrade"].as_str(),
+            data["kube"].as_str()
+        ),
+        ("1", "false", server.git_version.as_str())
+    );
     let meta = cm.metadata;
     assert_eq!(
         meta.labels.unwrap_or_default()["app.kubernetes.io/managed-by"],
@@ -239,6 +253,15 @@ async fn helm_sees_our_install_upgrade_and_we_see_its_rollback() {
         [(1, "superseded".into()), (2, "deployed".into())]
     );
     assert!(configmap(&s.client, ns, "web-extra").await.is_none());
+    let data = configmap(&s.client, ns, "web-config")
+        .await
+        .expect("cm")
+        .data
+        .unwrap_or_default();
+    assert_eq!(
+        (data["revision"].as_str(), data["upgrade"].as_str()),
+        ("2", "true")
+    );
     assert_eq!(
         s.helm.json(ns, &["get", "values", "web", "-o", "json"]),
         json!({"message": "there", "extra": false})

@@ -29,7 +29,11 @@
 //! # Not supported yet
 //! - Hooks are recorded but not run: a chart with hooks other than `test` is refused unless
 //!   [`ActionOptions::no_hooks`] (Helm's `--no-hooks`) is set.
-//! - `NOTES.txt` is not rendered into `info.notes`; `.Release.Revision` renders as `1`.
+//! - `NOTES.txt` is not rendered into `info.notes`.
+//! - Rendering: `.Release.Revision` is the new revision and `.Capabilities.KubeVersion` the
+//!   server's (unless the options name one), as in Helm; but `.Capabilities.APIVersions` is
+//!   the default list plus added ones, not the server's discovery, and `lookup` answers what
+//!   the options' [`Lookup`](crate::Lookup) answers (none by default), not the cluster.
 //! - CRDs in the chart's `crds/` directory are not installed.
 
 use std::collections::{BTreeMap, HashSet};
@@ -338,7 +342,9 @@ impl Actions {
             }
         }
         let revision = history.last().map_or(1, |r| r.release.version + 1);
-        let rendered = self.render(chart, &options.clone().with_is_upgrade(false))?;
+        let rendered = self
+            .render(chart, &options.clone().with_is_upgrade(false), revision)
+            .await?;
         let now = super::model::now();
         let release = new_release(
             name,
@@ -385,11 +391,14 @@ impl Actions {
         let (storage, history) = self.begin(name, namespace).await?;
         let last = existing(&history, name, namespace)?;
         let current = current(&history).unwrap_or(last);
-        let rendered = self.render(chart, &options.clone().with_is_upgrade(true))?;
+        let revision = last.release.version + 1;
+        let rendered = self
+            .render(chart, &options.clone().with_is_upgrade(true), revision)
+            .await?;
         let release = new_release(
             name,
             namespace,
-            last.release.version + 1,
+            revision,
             rendered,
             Info {
                 first_deployed: current.release.info.first_deployed.clone(),
@@ -579,12 +588,34 @@ impl Actions {
         Ok(history)
     }
 
-    fn render(&self, chart: &Chart, options: &TemplateOptions) -> Result<Rendered, Error> {
-        let rendered = render::render(chart, options).map_err(|source| Error::Render {
-            name: options.release_name.clone(),
-            namespace: options.namespace.clone(),
-            source,
-        })?;
+    /// Renders as revision `revision`, for the cluster's Kubernetes version unless `options`
+    /// name one (as `helm install` asks the server).
+    async fn render(
+        &self,
+        chart: &Chart,
+        options: &TemplateOptions,
+        revision: u32,
+    ) -> Result<Rendered, Error> {
+        let mut options = options.clone();
+        if options.kube_version.is_none() {
+            let info =
+                self.client
+                    .apiserver_version()
+                    .await
+                    .map_err(|source| storage::Error::Kube {
+                        namespace: options.namespace.clone(),
+                        operation: "get the server version".into(),
+                        source,
+                    })?;
+            options.kube_version = Some(info.git_version);
+        }
+        let options = &options;
+        let rendered =
+            render::render(chart, options, revision).map_err(|source| Error::Render {
+                name: options.release_name.clone(),
+                namespace: options.namespace.clone(),
+                source,
+            })?;
         if !self.options.no_hooks {
             let events = hook_events(&rendered.hooks);
             if !events.is_empty() {

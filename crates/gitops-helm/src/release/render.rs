@@ -21,12 +21,18 @@ pub(crate) struct Rendered {
     pub chart: StoredChart,
 }
 
-/// Renders `chart` as `helm install`/`upgrade` does: the same steps as [`crate::template`]
-/// (values, dependencies, schema, templates, sorting), keeping manifests and hooks apart.
-pub(crate) fn render(chart: &Chart, options: &TemplateOptions) -> Result<Rendered, Error> {
+/// Renders `chart` as revision `revision` the way `helm install`/`upgrade` does: the same
+/// steps as [`crate::template`] (values, dependencies, schema, templates, sorting), keeping
+/// manifests and hooks apart.
+pub(crate) fn render(
+    chart: &Chart,
+    options: &TemplateOptions,
+    revision: u32,
+) -> Result<Rendered, Error> {
     let stored = stored_chart(chart)?;
     let mut chart = chart.clone();
-    let ctx = options.context()?;
+    let mut ctx = options.context()?;
+    ctx.revision = i64::from(revision);
     crate::check_kube_version(&chart, &ctx.kube_version)?;
     let user = options.user_values()?;
     values::process_dependencies(&mut chart, &user)?;
