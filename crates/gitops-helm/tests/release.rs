@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use gitops_helm::TemplateOptions;
 use gitops_helm::release::{self, ActionOptions, Actions, Status, Storage};
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::api::{Api, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 const CHART_YAML: &str = "apiVersion: v2\nname: web\nversion: 0.1.0\nappVersion: \"1.2.3\"\n";
@@ -65,19 +66,26 @@ spec:
 /// A small chart written for these tests: two ConfigMaps (one optional), one kept on delete,
 /// and a Deployment.
 fn chart(dir: &Path) -> PathBuf {
-    let root = dir.join("web");
-    std::fs::create_dir_all(root.join("templates")).expect("mkdir");
-    for (name, text) in [
-        ("Chart.yaml", CHART_YAML),
-        ("values.yaml", VALUES_YAML),
-        ("templates/configmap.yaml", CONFIGMAP),
-        ("templates/extra.yaml", EXTRA),
-        ("templates/kept.yaml", KEPT),
-        ("templates/deployment.yaml", DEPLOYMENT),
-    ] {
-        std::fs::write(root.join(name), text).expect("write chart");
+    write_chart(
+        &dir.join("web"),
+        &[
+            ("Chart.yaml", CHART_YAML),
+            ("values.yaml", VALUES_YAML),
+            ("templates/configmap.yaml", CONFIGMAP),
+            ("templates/extra.yaml", EXTRA),
+            ("templates/kept.yaml", KEPT),
+            ("templates/deployment.yaml", DEPLOYMENT),
+        ],
+    )
+}
+
+fn write_chart(root: &Path, files: &[(&str, &str)]) -> PathBuf {
+    for (name, text) in files {
+        let path = root.join(name);
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write chart");
     }
-    root
+    root.to_owned()
 }
 
 struct Helm {
@@ -556,4 +564,243 @@ async fn missing_and_corrupt_releases_are_clear_errors() {
 fn base64_of(data: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(data)
+}
+
+const HOOKS: &str = r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-first
+  annotations:
+    helm.sh/hook: pre-install,pre-upgrade
+    helm.sh/hook-weight: "-5"
+---
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {{ .Release.Name }}-migrate
+  annotations:
+    helm.sh/hook: pre-install,pre-upgrade
+    helm.sh/hook-delete-policy: before-hook-creation,hook-failed
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: migrate
+        image: registry.example/migrate:1
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-last
+  annotations:
+    helm.sh/hook: pre-install,pre-upgrade
+    helm.sh/hook-weight: "5"
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-post
+  annotations:
+    helm.sh/hook: post-install,post-upgrade
+    helm.sh/hook-delete-policy: hook-succeeded
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-cleanup
+  annotations:
+    helm.sh/hook: pre-delete
+"#;
+const TEST_HOOK: &str = r#"apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {{ .Release.Name }}-test
+  annotations:
+    helm.sh/hook: test
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: test
+        image: registry.example/test:1
+"#;
+
+/// A chart with pre/post install and upgrade hooks (a Job between two weighted ConfigMaps), a
+/// pre-delete hook and a test Job.
+fn hooks_chart(dir: &Path) -> PathBuf {
+    write_chart(
+        &dir.join("jobs"),
+        &[
+            ("Chart.yaml", &CHART_YAML.replace("name: web", "name: jobs")),
+            ("values.yaml", VALUES_YAML),
+            ("templates/configmap.yaml", CONFIGMAP),
+            ("templates/hooks.yaml", HOOKS),
+            ("templates/tests/test.yaml", TEST_HOOK),
+        ],
+    )
+}
+
+/// Waits until Job `name` exists with a uid other than `not`, and returns its uid.
+async fn job_appears(client: &kube::Client, ns: &str, name: &str, not: Option<&str>) -> String {
+    let api = Api::<Job>::namespaced(client.clone(), ns);
+    for _ in 0..200 {
+        if let Some(job) = api.get_opt(name).await.expect("get job") {
+            let uid = job.metadata.uid.unwrap_or_default();
+            if Some(uid.as_str()) != not {
+                return uid;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("job {name} did not appear")
+}
+
+/// What the missing Job controller would write: the Job finished, well or not.
+async fn finish_job(client: &kube::Client, ns: &str, name: &str, succeeded: bool) {
+    let now = "2026-01-01T00:00:00Z";
+    let status = if succeeded {
+        json!({"startTime": now, "completionTime": now, "succeeded": 1, "conditions": [
+            {"type": "SuccessCriteriaMet", "status": "True", "lastTransitionTime": now},
+            {"type": "Complete", "status": "True", "lastTransitionTime": now}]})
+    } else {
+        json!({"startTime": now, "failed": 1, "conditions": [
+            {"type": "FailureTarget", "status": "True", "lastTransitionTime": now},
+            {"type": "Failed", "status": "True", "lastTransitionTime": now}]})
+    };
+    Api::<Job>::namespaced(client.clone(), ns)
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": status })),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("status of job {name}: {e}"));
+}
+
+fn phases(release: &release::Release) -> Vec<(String, String)> {
+    release
+        .hooks
+        .iter()
+        .map(|h| (h.name.clone(), h.last_run.phase.clone()))
+        .collect()
+}
+
+#[tokio::test]
+async fn hooks_run_in_order_wait_for_jobs_and_follow_their_delete_policies() {
+    let Some(s) = setup(ActionOptions::default().with_hook_timeout(Duration::from_secs(60))).await
+    else {
+        return;
+    };
+    let ns = s.namespace.clone();
+    let dir = hooks_chart(s.dir.path());
+    let chart = gitops_helm::chart::load(&dir).expect("chart");
+
+    // Install: the pre-install Job blocks; the lighter hook ran, the heavier one waits, and
+    // the release's own objects are not applied yet.
+    let install = tokio::spawn({
+        let (actions, chart, ns) = (s.actions.clone(), chart.clone(), ns.clone());
+        async move { actions.install(&chart, &opts("db", &ns)).await }
+    });
+    let first_job = job_appears(&s.client, &ns, "db-migrate", None).await;
+    assert!(configmap(&s.client, &ns, "db-first").await.is_some());
+    assert!(configmap(&s.client, &ns, "db-last").await.is_none());
+    assert!(configmap(&s.client, &ns, "db-config").await.is_none());
+    let pending = s.actions.storage(&ns).get("db", 1).await.expect("record");
+    assert_eq!(pending.release.info.status, Status::PendingInstall);
+    let running = pending
+        .release
+        .hooks
+        .iter()
+        .find(|h| h.name == "db-migrate")
+        .expect("hook");
+    assert_eq!(running.last_run.phase, "Running");
+    finish_job(&s.client, &ns, "db-migrate", true).await;
+    let installed = install.await.expect("join").expect("install");
+    assert_eq!(installed.info.status, Status::Deployed);
+    assert!(configmap(&s.client, &ns, "db-last").await.is_some());
+    assert!(configmap(&s.client, &ns, "db-config").await.is_some());
+    // hook-succeeded: deleted once the event's hooks all succeeded.
+    assert!(configmap(&s.client, &ns, "db-post").await.is_none());
+    let mut ran = phases(&installed);
+    ran.sort();
+    assert_eq!(
+        ran,
+        [
+            ("db-cleanup".to_owned(), String::new()),
+            ("db-first".to_owned(), "Succeeded".to_owned()),
+            ("db-last".to_owned(), "Succeeded".to_owned()),
+            ("db-migrate".to_owned(), "Succeeded".to_owned()),
+            ("db-post".to_owned(), "Succeeded".to_owned()),
+            ("db-test".to_owned(), String::new()),
+        ]
+    );
+    // Helm sees the hooks and their runs.
+    let hooks_text = s.helm.run(&ns, &["get", "hooks", "db"]);
+    assert!(hooks_text.contains("name: db-migrate"), "{hooks_text}");
+    let status = s.helm.json(&ns, &["status", "db", "-o", "json"]);
+    let migrate = status["hooks"]
+        .as_array()
+        .expect("hooks")
+        .iter()
+        .find(|h| h["name"] == "db-migrate")
+        .expect("migrate hook");
+    assert_eq!(migrate["last_run"]["phase"], "Succeeded", "{migrate}");
+    assert_eq!(
+        migrate["delete_policies"],
+        json!(["before-hook-creation", "hook-failed"])
+    );
+
+    // Upgrade: before-hook-creation replaces the Job; it fails, hook-failed deletes it, and the
+    // revision is failed while revision 1 stays deployed.
+    let upgrade = tokio::spawn({
+        let (actions, chart, ns) = (s.actions.clone(), chart.clone(), ns.clone());
+        async move { actions.upgrade(&chart, &opts("db", &ns)).await }
+    });
+    job_appears(&s.client, &ns, "db-migrate", Some(&first_job)).await;
+    finish_job(&s.client, &ns, "db-migrate", false).await;
+    let err = upgrade.await.expect("join").expect_err("a failing hook");
+    let text = err.to_string();
+    assert!(
+        text.contains("pre-upgrade hook jobs/templates/hooks.yaml failed"),
+        "{text}"
+    );
+    assert!(
+        Api::<Job>::namespaced(s.client.clone(), &ns)
+            .get_opt("db-migrate")
+            .await
+            .expect("get")
+            .is_none()
+    );
+    assert_eq!(
+        s.helm.history(&ns, "db"),
+        [(1, "deployed".into()), (2, "failed".into())]
+    );
+
+    // Test hooks run on request, on the deployed revision.
+    let test = tokio::spawn({
+        let (actions, ns) = (s.actions.clone(), ns.clone());
+        async move { actions.test("db", &ns).await }
+    });
+    job_appears(&s.client, &ns, "db-test", None).await;
+    finish_job(&s.client, &ns, "db-test", true).await;
+    let tested = test.await.expect("join").expect("tests pass");
+    assert_eq!(tested.version, 1);
+    let test_run = tested
+        .hooks
+        .iter()
+        .find(|h| h.name == "db-test")
+        .expect("test hook");
+    assert_eq!(test_run.last_run.phase, "Succeeded");
+
+    // Uninstall runs the pre-delete hook, which stays (hooks are not release objects).
+    s.actions
+        .uninstall("db", &ns, false)
+        .await
+        .expect("uninstall");
+    assert!(configmap(&s.client, &ns, "db-cleanup").await.is_some());
+    assert!(configmap(&s.client, &ns, "db-config").await.is_none());
 }

@@ -26,9 +26,13 @@
 //! order, except those annotated `helm.sh/resource-policy: keep` and those no longer marked
 //! `managed-by: Helm`.
 //!
+//! # Hooks
+//! `pre-`/`post-` `install`, `upgrade`, `rollback` and `delete` hooks run around the apply
+//! (or the deletion) as [`super::hooks`] describes, unless [`ActionOptions::no_hooks`];
+//! [`Actions::test`] runs the `test` hooks. A failing hook fails the revision.
+//!
 //! # Not supported yet
-//! - Hooks are recorded but not run: a chart with hooks other than `test` is refused unless
-//!   [`ActionOptions::no_hooks`] (Helm's `--no-hooks`) is set.
+//! - Hook output logs (`helm.sh/hook-output-log-policy` is recorded, no logs are printed).
 //! - `NOTES.txt` is not rendered into `info.notes`.
 //! - Rendering: `.Release.Revision` is the new revision and `.Capabilities.KubeVersion` the
 //!   server's (unless the options name one), as in Helm; but `.Capabilities.APIVersions` is
@@ -44,6 +48,7 @@ use gitops_core::{Applier, Object, ObjectRef};
 use gitops_kube::{KubeApplier, KubeApplierOptions};
 use serde_json::Value;
 
+use super::hooks::{self, Hooks};
 use super::model::{Info, Release, Status};
 use super::render::{self, Rendered};
 use super::storage::{self, Record, Storage};
@@ -158,18 +163,9 @@ pub enum Error {
         /// How long it has been pending.
         age_seconds: i64,
     },
-    /// The chart has hooks, which are not run yet.
-    #[error(
-        "release {name:?} in namespace {namespace}: the chart has {events} hooks, which are not supported yet (set no_hooks to skip them as helm --no-hooks does)"
-    )]
-    HooksUnsupported {
-        /// The release.
-        name: String,
-        /// Its namespace.
-        namespace: String,
-        /// The hook events found, comma-separated.
-        events: String,
-    },
+    /// A hook failed; the revision is recorded `failed`.
+    #[error(transparent)]
+    Hook(#[from] hooks::Error),
 }
 
 impl Error {
@@ -179,6 +175,7 @@ impl Error {
         match self {
             Error::Storage(e) => e.is_transient(),
             Error::Apply { source, .. } => source.is_transient(),
+            Error::Hook(e) => e.is_transient(),
             Error::InProgress { .. } | Error::Unhealthy { .. } => true,
             _ => false,
         }
@@ -200,6 +197,8 @@ pub struct ActionOptions {
     pub pending_timeout: Duration,
     /// Skip hooks (Helm's `--no-hooks`).
     pub no_hooks: bool,
+    /// How long one hook may take to become ready (Helm's `--timeout`, default 5 minutes).
+    pub hook_timeout: Duration,
 }
 
 impl Default for ActionOptions {
@@ -210,6 +209,7 @@ impl Default for ActionOptions {
             wait: None,
             pending_timeout: Duration::from_secs(600),
             no_hooks: false,
+            hook_timeout: Duration::from_secs(300),
         }
     }
 }
@@ -244,6 +244,12 @@ impl ActionOptions {
         self.no_hooks = yes;
         self
     }
+
+    /// Sets how long one hook may take.
+    pub fn with_hook_timeout(mut self, timeout: Duration) -> Self {
+        self.hook_timeout = timeout;
+        self
+    }
 }
 
 /// Release actions on one cluster.
@@ -273,6 +279,35 @@ impl std::fmt::Debug for Actions {
         f.debug_struct("Actions")
             .field("options", &self.options)
             .finish_non_exhaustive()
+    }
+}
+
+/// Which write a revision records.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Install,
+    Upgrade,
+    /// To this revision.
+    Rollback(u32),
+}
+
+impl Kind {
+    /// The hook event suffix (`pre-install`, `post-rollback`).
+    fn event(self) -> &'static str {
+        match self {
+            Kind::Install => "install",
+            Kind::Upgrade => "upgrade",
+            Kind::Rollback(_) => "rollback",
+        }
+    }
+
+    /// The description of a deployed revision, as Helm writes it.
+    fn done(self) -> String {
+        match self {
+            Kind::Install => "Install complete".into(),
+            Kind::Upgrade => "Upgrade complete".into(),
+            Kind::Rollback(to) => format!("Rollback to {to}"),
+        }
     }
 }
 
@@ -345,19 +380,16 @@ impl Actions {
         let rendered = self
             .render(chart, &options.clone().with_is_upgrade(false), revision)
             .await?;
-        let now = super::model::now();
         let release = new_release(
             name,
             namespace,
             revision,
             rendered,
-            Info {
-                first_deployed: Some(now.clone()),
-                last_deployed: Some(now),
-                status: Status::PendingInstall,
-                description: "Initial install underway".into(),
-                ..Info::default()
-            },
+            pending(
+                Some(super::model::now()),
+                Status::PendingInstall,
+                "Initial install underway",
+            ),
         );
         let record = storage.create(&release).await?;
         // Replacing a failed release: what its deployed revision applied and this one
@@ -365,14 +397,8 @@ impl Actions {
         let old_manifest = current(&history)
             .map(|r| r.release.manifest.clone())
             .unwrap_or_default();
-        self.finish(
-            &storage,
-            record,
-            &history,
-            &old_manifest,
-            "Install complete",
-        )
-        .await
+        self.finish(&storage, record, &history, &old_manifest, Kind::Install)
+            .await
     }
 
     /// Upgrades release `options.release_name` to `chart`: a new revision on top of the last
@@ -400,24 +426,16 @@ impl Actions {
             namespace,
             revision,
             rendered,
-            Info {
-                first_deployed: current.release.info.first_deployed.clone(),
-                last_deployed: Some(super::model::now()),
-                status: Status::PendingUpgrade,
-                description: "Preparing upgrade".into(),
-                ..Info::default()
-            },
+            pending(
+                current.release.info.first_deployed.clone(),
+                Status::PendingUpgrade,
+                "Preparing upgrade",
+            ),
         );
         let record = storage.create(&release).await?;
         let old_manifest = current.release.manifest.clone();
-        self.finish(
-            &storage,
-            record,
-            &history,
-            &old_manifest,
-            "Upgrade complete",
-        )
-        .await
+        self.finish(&storage, record, &history, &old_manifest, Kind::Upgrade)
+            .await
     }
 
     /// Rolls release `name` back to `revision` (`None`: the one before the current): its stored
@@ -447,20 +465,24 @@ impl Actions {
         release.version = last.release.version + 1;
         release.apply_method = "ssa".into();
         release.info = Info {
-            first_deployed: current.release.info.first_deployed.clone(),
-            last_deployed: Some(super::model::now()),
-            status: Status::PendingRollback,
-            description: format!("Rollback to {wanted}"),
             rollback_revision: wanted,
             notes: target.release.info.notes.clone(),
-            ..Info::default()
+            ..pending(
+                current.release.info.first_deployed.clone(),
+                Status::PendingRollback,
+                &format!("Rollback to {wanted}"),
+            )
         };
-        self.check_hooks(&release)?;
         let record = storage.create(&release).await?;
         let old_manifest = current.release.manifest.clone();
-        let description = format!("Rollback to {wanted}");
-        self.finish(&storage, record, &history, &old_manifest, &description)
-            .await
+        self.finish(
+            &storage,
+            record,
+            &history,
+            &old_manifest,
+            Kind::Rollback(wanted),
+        )
+        .await
     }
 
     /// Uninstalls release `name`: deletes its objects in reverse order (keeping those marked
@@ -480,21 +502,14 @@ impl Actions {
         last.release.info.status = Status::Uninstalling;
         last.release.info.deleted = Some(super::model::now());
         last.release.info.description = "Deletion in progress (or silently failed)".into();
-        let last = storage.update(&last).await?;
-        let target = Target {
-            name,
-            namespace,
-            revision: last.release.version,
-        };
-        let old = self.objects(&target, &last.release.manifest)?;
+        let mut last = storage.update(&last).await?;
         let applier = self.applier(namespace);
-        let ids = self.deletable(&applier, &target, &old, &[]).await?;
-        applier
-            .delete(&ids, &Self::apply_options())
-            .await
-            .map_err(|source| apply_error(&target, "delete", source))?;
+        if let Err(e) = self.delete_release(&applier, &storage, &mut last).await {
+            // Left `uninstalling` with its hooks' runs: uninstalling again retries.
+            storage.update(&last).await?;
+            return Err(e);
+        }
         if keep_history {
-            let mut last = last;
             last.release.info.status = Status::Uninstalled;
             last.release.info.description = "Uninstallation complete".into();
             let last = storage.update(&last).await?;
@@ -507,6 +522,65 @@ impl Actions {
         release.info.status = Status::Uninstalled;
         release.info.description = "Uninstallation complete".into();
         Ok(release)
+    }
+
+    /// The `pre-delete` hooks, the deletion of the objects (reverse order, kept ones left),
+    /// the `post-delete` hooks.
+    async fn delete_release(
+        &self,
+        applier: &KubeApplier,
+        storage: &Storage,
+        record: &mut Record,
+    ) -> Result<(), Error> {
+        let (name, namespace) = (
+            record.release.name.clone(),
+            record.release.namespace.clone(),
+        );
+        let target = Target {
+            name: &name,
+            namespace: &namespace,
+            revision: record.release.version,
+        };
+        let hooks = self.hooks(applier, storage);
+        if let Some(hooks) = &hooks {
+            hooks.run(record, "pre-delete").await?;
+        }
+        let old = self.objects(&target, &record.release.manifest)?;
+        let ids = self.deletable(applier, &target, &old, &[]).await?;
+        applier
+            .delete(&ids, &Self::apply_options())
+            .await
+            .map_err(|source| apply_error(&target, "delete", source))?;
+        if let Some(hooks) = &hooks {
+            hooks.run(record, "post-delete").await?;
+        }
+        Ok(())
+    }
+
+    /// Runs the `test` hooks of the deployed revision of `name` (`helm test`) and records
+    /// their runs in it.
+    ///
+    /// # Errors
+    /// [`Error::NotDeployed`] when no revision is deployed, [`Error::Hook`] for the first test
+    /// that fails (the runs so far recorded), storage errors.
+    pub async fn test(&self, name: &str, namespace: &str) -> Result<Release, Error> {
+        let (storage, history) = self.begin(name, namespace).await?;
+        let mut record = current(&history)
+            .cloned()
+            .ok_or_else(|| Error::NotDeployed {
+                name: name.into(),
+                namespace: namespace.into(),
+            })?;
+        let applier = self.applier(namespace);
+        let hooks = Hooks {
+            applier: &applier,
+            storage: &storage,
+            timeout: self.options.hook_timeout,
+        };
+        let outcome = hooks.run(&mut record, "test").await;
+        let record = storage.update(&record).await?;
+        outcome?;
+        Ok(record.release)
     }
 
     /// The last revision of release `name`, whatever its status (`helm status`).
@@ -616,60 +690,27 @@ impl Actions {
                 namespace: options.namespace.clone(),
                 source,
             })?;
-        if !self.options.no_hooks {
-            let events = hook_events(&rendered.hooks);
-            if !events.is_empty() {
-                return Err(Error::HooksUnsupported {
-                    name: options.release_name.clone(),
-                    namespace: options.namespace.clone(),
-                    events,
-                });
-            }
-        }
         Ok(rendered)
     }
 
-    fn check_hooks(&self, release: &Release) -> Result<(), Error> {
-        let events = hook_events(&release.hooks);
-        if self.options.no_hooks || events.is_empty() {
-            return Ok(());
-        }
-        Err(Error::HooksUnsupported {
-            name: release.name.clone(),
-            namespace: release.namespace.clone(),
-            events,
-        })
-    }
-
-    /// Applies a pending revision, deletes what left `old_manifest`, waits, and records the
-    /// outcome: `deployed` with the earlier deployed revisions `superseded`, or `failed`.
+    /// Runs the `pre-` hooks, applies a pending revision, deletes what left `old_manifest`,
+    /// waits, runs the `post-` hooks, and records the outcome: `deployed` with the earlier
+    /// deployed revisions `superseded`, or `failed`.
     async fn finish(
         &self,
         storage: &Storage,
         mut record: Record,
         history: &[Record],
         old_manifest: &str,
-        done: &str,
+        kind: Kind,
     ) -> Result<Release, Error> {
         let name = record.release.name.clone();
-        let namespace = record.release.namespace.clone();
-        let target = Target {
-            name: &name,
-            namespace: &namespace,
-            revision: record.release.version,
-        };
-        match self
-            .deploy(&target, &record.release.manifest, old_manifest)
-            .await
-        {
-            Ok(()) => {}
-            Err(e) => {
-                record.release.info.status = Status::Failed;
-                record.release.info.description =
-                    format!("Release {name:?} failed: {}", error_chain(&e));
-                storage.update(&record).await?;
-                return Err(e);
-            }
+        if let Err(e) = self.steps(storage, &mut record, old_manifest, kind).await {
+            record.release.info.status = Status::Failed;
+            record.release.info.description =
+                format!("Release {name:?} failed: {}", error_chain(&e));
+            storage.update(&record).await?;
+            return Err(e);
         }
         for earlier in history {
             if earlier.release.info.status == Status::Deployed {
@@ -679,19 +720,58 @@ impl Actions {
             }
         }
         record.release.info.status = Status::Deployed;
-        record.release.info.description = done.into();
+        record.release.info.description = kind.done();
         let record = storage.update(&record).await?;
         storage.prune(&name, self.options.max_history).await?;
         Ok(record.release)
     }
 
+    async fn steps(
+        &self,
+        storage: &Storage,
+        record: &mut Record,
+        old_manifest: &str,
+        kind: Kind,
+    ) -> Result<(), Error> {
+        let (name, namespace) = (
+            record.release.name.clone(),
+            record.release.namespace.clone(),
+        );
+        let target = Target {
+            name: &name,
+            namespace: &namespace,
+            revision: record.release.version,
+        };
+        let applier = self.applier(&namespace);
+        let hooks = self.hooks(&applier, storage);
+        if let Some(hooks) = &hooks {
+            hooks.run(record, &format!("pre-{}", kind.event())).await?;
+        }
+        let manifest = record.release.manifest.clone();
+        self.deploy(&applier, &target, &manifest, old_manifest)
+            .await?;
+        if let Some(hooks) = &hooks {
+            hooks.run(record, &format!("post-{}", kind.event())).await?;
+        }
+        Ok(())
+    }
+
+    /// The hook runner, unless hooks are skipped.
+    fn hooks<'a>(&self, applier: &'a KubeApplier, storage: &'a Storage) -> Option<Hooks<'a>> {
+        (!self.options.no_hooks).then_some(Hooks {
+            applier,
+            storage,
+            timeout: self.options.hook_timeout,
+        })
+    }
+
     async fn deploy(
         &self,
+        applier: &KubeApplier,
         target: &Target<'_>,
         manifest: &str,
         old_manifest: &str,
     ) -> Result<(), Error> {
-        let applier = self.applier(target.namespace);
         let objects = self.objects(target, manifest)?;
         let old = self.objects(target, old_manifest)?;
         let options = Self::apply_options();
@@ -699,7 +779,7 @@ impl Actions {
             .apply(&objects, &options)
             .await
             .map_err(|source| apply_error(target, "apply", source))?;
-        let gone = self.deletable(&applier, target, &old, &objects).await?;
+        let gone = self.deletable(applier, target, &old, &objects).await?;
         applier
             .delete(&gone, &options)
             .await
@@ -812,6 +892,18 @@ fn mark(map: &mut serde_json::Map<String, Value>, name: &str, namespace: &str) {
     }
 }
 
+/// The info of a pending revision deployed now; `first_deployed` is now when `None`.
+fn pending(first_deployed: Option<String>, status: Status, description: &str) -> Info {
+    let now = super::model::now();
+    Info {
+        first_deployed: Some(first_deployed.unwrap_or_else(|| now.clone())),
+        last_deployed: Some(now),
+        status,
+        description: description.into(),
+        ..Info::default()
+    }
+}
+
 fn new_release(
     name: &str,
     namespace: &str,
@@ -855,18 +947,6 @@ fn current(history: &[Record]) -> Option<&Record> {
         .iter()
         .rev()
         .find(|r| r.release.info.status == Status::Deployed)
-}
-
-/// The events of hooks that would have to run (test hooks run only on request).
-fn hook_events(hooks: &[super::model::Hook]) -> String {
-    let mut events: Vec<&str> = hooks
-        .iter()
-        .flat_map(|h| h.events.iter().map(String::as_str))
-        .filter(|e| !matches!(*e, "test" | "test-success"))
-        .collect();
-    events.sort_unstable();
-    events.dedup();
-    events.join(", ")
 }
 
 fn apply_error(target: &Target<'_>, operation: &'static str, source: apply::Error) -> Error {

@@ -5,7 +5,8 @@
 //! # Where to start
 //! [`Actions`] with [`ActionOptions`]: [`Actions::install`], [`Actions::upgrade`],
 //! [`Actions::rollback`], [`Actions::uninstall`], [`Actions::status`], [`Actions::history`],
-//! [`Actions::list`]. [`Storage`] reads and writes the records; [`Release`] is one record.
+//! [`Actions::list`], [`Actions::test`] (`helm test`). [`hooks`] describes how hooks run.
+//! [`Storage`] reads and writes the records; [`Release`] is one record.
 //!
 //! # Helm's format
 //! The record is Helm v4's `pkg/release/v1.Release` as JSON ([`model`]), gzipped, base64'd, in
@@ -14,6 +15,7 @@
 //! apply, delete, recover interrupted ones, and what is not supported yet.
 
 pub mod action;
+pub mod hooks;
 pub mod model;
 mod render;
 pub mod storage;
