@@ -93,9 +93,9 @@ pub mod head;
 pub mod output;
 pub mod plain_yaml;
 pub mod planner;
-pub mod repository;
 #[cfg(feature = "release")]
 pub mod release;
+pub mod repository;
 pub mod schema;
 pub mod toml;
 pub mod values;

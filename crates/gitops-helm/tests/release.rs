@@ -8,7 +8,7 @@ use std::time::Duration;
 use gitops_helm::TemplateOptions;
 use gitops_helm::release::{self, ActionOptions, Actions, Status, Storage};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
@@ -593,6 +593,21 @@ spec:
 apiVersion: v1
 kind: ConfigMap
 metadata:
+  name: {{ .Release.Name }}-b-same
+  annotations:
+    helm.sh/hook: pre-install,pre-upgrade
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-a-same
+  annotations:
+    helm.sh/hook: pre-install,pre-upgrade
+    helm.sh/hook-weight: "0"
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
   name: {{ .Release.Name }}-last
   annotations:
     helm.sh/hook: pre-install,pre-upgrade
@@ -609,11 +624,25 @@ metadata:
 apiVersion: v1
 kind: ConfigMap
 metadata:
+  name: {{ .Release.Name }}-rolled
+  annotations:
+    helm.sh/hook: pre-rollback,post-rollback
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
   name: {{ .Release.Name }}-cleanup
   annotations:
     helm.sh/hook: pre-delete
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-gone
+  annotations:
+    helm.sh/hook: post-delete
 "#;
-const TEST_HOOK: &str = r#"apiVersion: batch/v1
+const TEST_HOOKS: &str = r#"apiVersion: batch/v1
 kind: Job
 metadata:
   name: {{ .Release.Name }}-test
@@ -627,10 +656,24 @@ spec:
       containers:
       - name: test
         image: registry.example/test:1
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {{ .Release.Name }}-test-pod
+  annotations:
+    helm.sh/hook: test
+    helm.sh/hook-delete-policy: hook-failed
+spec:
+  restartPolicy: Never
+  containers:
+  - name: test
+    image: registry.example/test:1
 "#;
 
-/// A chart with pre/post install and upgrade hooks (a Job between two weighted ConfigMaps), a
-/// pre-delete hook and a test Job.
+/// A chart with pre/post install and upgrade hooks (a Job among weighted ConfigMaps, two of
+/// equal weight written out of name order), rollback and delete hooks, and two tests (a Job and
+/// a Pod).
 fn hooks_chart(dir: &Path) -> PathBuf {
     write_chart(
         &dir.join("jobs"),
@@ -639,24 +682,46 @@ fn hooks_chart(dir: &Path) -> PathBuf {
             ("values.yaml", VALUES_YAML),
             ("templates/configmap.yaml", CONFIGMAP),
             ("templates/hooks.yaml", HOOKS),
-            ("templates/tests/test.yaml", TEST_HOOK),
+            ("templates/tests/test.yaml", TEST_HOOKS),
         ],
     )
 }
 
-/// Waits until Job `name` exists with a uid other than `not`, and returns its uid.
-async fn job_appears(client: &kube::Client, ns: &str, name: &str, not: Option<&str>) -> String {
-    let api = Api::<Job>::namespaced(client.clone(), ns);
-    for _ in 0..200 {
-        if let Some(job) = api.get_opt(name).await.expect("get job") {
-            let uid = job.metadata.uid.unwrap_or_default();
+/// Waits until a `T` named `name` exists with a uid other than `not`, and returns its uid.
+async fn appears<T>(client: &kube::Client, ns: &str, name: &str, not: Option<&str>) -> String
+where
+    T: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    T::DynamicType: Default,
+{
+    let api = Api::<T>::namespaced(client.clone(), ns);
+    for _ in 0..400 {
+        if let Some(object) = api.get_opt(name).await.expect("get") {
+            let uid = object.meta().uid.clone().unwrap_or_default();
             if Some(uid.as_str()) != not {
                 return uid;
             }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("job {name} did not appear")
+    panic!("{name} did not appear")
+}
+
+async fn exists<T>(client: &kube::Client, ns: &str, name: &str) -> bool
+where
+    T: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    T::DynamicType: Default,
+{
+    Api::<T>::namespaced(client.clone(), ns)
+        .get_opt(name)
+        .await
+        .expect("get")
+        .is_some()
 }
 
 /// What the missing Job controller would write: the Job finished, well or not.
@@ -681,12 +746,85 @@ async fn finish_job(client: &kube::Client, ns: &str, name: &str, succeeded: bool
         .unwrap_or_else(|e| panic!("status of job {name}: {e}"));
 }
 
-fn phases(release: &release::Release) -> Vec<(String, String)> {
+/// What the missing kubelet would write: the Pod ran to `phase`.
+async fn finish_pod(client: &kube::Client, ns: &str, name: &str, phase: &str) {
+    Api::<Pod>::namespaced(client.clone(), ns)
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": { "phase": phase } })),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("status of pod {name}: {e}"));
+}
+
+/// Installs the hooks chart as `name`, finishing its pre-install Job well.
+async fn install_hooks_chart(
+    s: &Setup,
+    chart: &gitops_helm::Chart,
+    name: &str,
+) -> release::Release {
+    let install = tokio::spawn({
+        let (actions, chart, opts) = (s.actions.clone(), chart.clone(), opts(name, &s.namespace));
+        async move { actions.install(&chart, &opts).await }
+    });
+    let job = format!("{name}-migrate");
+    appears::<Job>(&s.client, &s.namespace, &job, None).await;
+    finish_job(&s.client, &s.namespace, &job, true).await;
+    install.await.expect("join").expect("install")
+}
+
+fn hook<'a>(release: &'a release::Release, name: &str) -> &'a release::Hook {
     release
         .hooks
         .iter()
+        .find(|h| h.name == name)
+        .unwrap_or_else(|| panic!("no hook {name}"))
+}
+
+fn phases(release: &release::Release) -> Vec<(String, String)> {
+    let mut phases: Vec<_> = release
+        .hooks
+        .iter()
         .map(|h| (h.name.clone(), h.last_run.phase.clone()))
+        .collect();
+    phases.sort();
+    phases
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
         .collect()
+}
+
+/// A Go time as written in the record (RFC 3339, UTC, trailing zeros of the fraction dropped)
+/// in a form that sorts: the seconds, then the fraction as nanoseconds.
+fn instant(time: &Option<String>) -> (String, u32) {
+    let time = time.as_deref().expect("a time").trim_end_matches('Z');
+    let (seconds, fraction) = time.split_once('.').unwrap_or((time, ""));
+    let nanos = format!("{fraction:0<9}").parse().expect("nanoseconds");
+    (seconds.to_owned(), nanos)
+}
+
+/// The hooks of `event` in `release` in the order they started; asserts each started after
+/// the one before it completed (one at a time).
+fn run_order(release: &release::Release, event: &str) -> Vec<String> {
+    let mut ran: Vec<&release::Hook> = release
+        .hooks
+        .iter()
+        .filter(|h| h.events.iter().any(|e| e == event))
+        .collect();
+    ran.sort_by_key(|h| instant(&h.last_run.started_at));
+    for pair in ran.windows(2) {
+        assert!(
+            instant(&pair[0].last_run.completed_at) <= instant(&pair[1].last_run.started_at),
+            "{} started before {} completed",
+            pair[1].name,
+            pair[0].name
+        );
+    }
+    ran.iter().map(|h| h.name.clone()).collect()
 }
 
 #[tokio::test]
@@ -699,48 +837,74 @@ async fn hooks_run_in_order_wait_for_jobs_and_follow_their_delete_policies() {
     let dir = hooks_chart(s.dir.path());
     let chart = gitops_helm::chart::load(&dir).expect("chart");
 
-    // Install: the pre-install Job blocks; the lighter hook ran, the heavier one waits, and
+    // Install: the pre-install Job blocks; the lighter hooks ran, the heavier one waits, and
     // the release's own objects are not applied yet.
     let install = tokio::spawn({
         let (actions, chart, ns) = (s.actions.clone(), chart.clone(), ns.clone());
         async move { actions.install(&chart, &opts("db", &ns)).await }
     });
-    let first_job = job_appears(&s.client, &ns, "db-migrate", None).await;
-    assert!(configmap(&s.client, &ns, "db-first").await.is_some());
+    let first_job = appears::<Job>(&s.client, &ns, "db-migrate", None).await;
+    for earlier in ["db-first", "db-a-same", "db-b-same"] {
+        assert!(
+            configmap(&s.client, &ns, earlier).await.is_some(),
+            "{earlier}"
+        );
+    }
     assert!(configmap(&s.client, &ns, "db-last").await.is_none());
     assert!(configmap(&s.client, &ns, "db-config").await.is_none());
     let pending = s.actions.storage(&ns).get("db", 1).await.expect("record");
     assert_eq!(pending.release.info.status, Status::PendingInstall);
-    let running = pending
-        .release
-        .hooks
-        .iter()
-        .find(|h| h.name == "db-migrate")
-        .expect("hook");
+    let running = hook(&pending.release, "db-migrate");
     assert_eq!(running.last_run.phase, "Running");
+    assert!(running.last_run.started_at.is_some());
+    assert!(running.last_run.completed_at.is_none());
     finish_job(&s.client, &ns, "db-migrate", true).await;
     let installed = install.await.expect("join").expect("install");
     assert_eq!(installed.info.status, Status::Deployed);
     assert!(configmap(&s.client, &ns, "db-last").await.is_some());
     assert!(configmap(&s.client, &ns, "db-config").await.is_some());
+    // Weight, then name; one at a time.
+    assert_eq!(
+        run_order(&installed, "pre-install"),
+        [
+            "db-first",
+            "db-a-same",
+            "db-b-same",
+            "db-migrate",
+            "db-last"
+        ]
+    );
     // hook-succeeded: deleted once the event's hooks all succeeded.
     assert!(configmap(&s.client, &ns, "db-post").await.is_none());
-    let mut ran = phases(&installed);
-    ran.sort();
     assert_eq!(
-        ran,
-        [
-            ("db-cleanup".to_owned(), String::new()),
-            ("db-first".to_owned(), "Succeeded".to_owned()),
-            ("db-last".to_owned(), "Succeeded".to_owned()),
-            ("db-migrate".to_owned(), "Succeeded".to_owned()),
-            ("db-post".to_owned(), "Succeeded".to_owned()),
-            ("db-test".to_owned(), String::new()),
-        ]
+        phases(&installed),
+        pairs(&[
+            ("db-a-same", "Succeeded"),
+            ("db-b-same", "Succeeded"),
+            ("db-cleanup", ""),
+            ("db-first", "Succeeded"),
+            ("db-gone", ""),
+            ("db-last", "Succeeded"),
+            ("db-migrate", "Succeeded"),
+            ("db-post", "Succeeded"),
+            ("db-rolled", ""),
+            ("db-test", ""),
+            ("db-test-pod", ""),
+        ])
+    );
+    // Helm's default policy, stored on the hooks that ran.
+    assert_eq!(
+        hook(&installed, "db-first").delete_policies,
+        ["before-hook-creation"]
     );
     // Helm sees the hooks and their runs.
     let hooks_text = s.helm.run(&ns, &["get", "hooks", "db"]);
-    assert!(hooks_text.contains("name: db-migrate"), "{hooks_text}");
+    for name in ["db-migrate", "db-first", "db-test-pod", "db-gone"] {
+        assert!(
+            hooks_text.contains(&format!("name: {name}\n")),
+            "{hooks_text}"
+        );
+    }
     let status = s.helm.json(&ns, &["status", "db", "-o", "json"]);
     let migrate = status["hooks"]
         .as_array()
@@ -754,13 +918,13 @@ async fn hooks_run_in_order_wait_for_jobs_and_follow_their_delete_policies() {
         json!(["before-hook-creation", "hook-failed"])
     );
 
-    // Upgrade: before-hook-creation replaces the Job; it fails, hook-failed deletes it, and the
-    // revision is failed while revision 1 stays deployed.
+    // Upgrade: before-hook-creation replaces the Job; it fails, hook-failed deletes it, the
+    // hooks after it do not run, and the revision is failed while revision 1 stays deployed.
     let upgrade = tokio::spawn({
         let (actions, chart, ns) = (s.actions.clone(), chart.clone(), ns.clone());
         async move { actions.upgrade(&chart, &opts("db", &ns)).await }
     });
-    job_appears(&s.client, &ns, "db-migrate", Some(&first_job)).await;
+    appears::<Job>(&s.client, &ns, "db-migrate", Some(&first_job)).await;
     finish_job(&s.client, &ns, "db-migrate", false).await;
     let err = upgrade.await.expect("join").expect_err("a failing hook");
     let text = err.to_string();
@@ -768,39 +932,270 @@ async fn hooks_run_in_order_wait_for_jobs_and_follow_their_delete_policies() {
         text.contains("pre-upgrade hook jobs/templates/hooks.yaml failed"),
         "{text}"
     );
-    assert!(
-        Api::<Job>::namespaced(s.client.clone(), &ns)
-            .get_opt("db-migrate")
-            .await
-            .expect("get")
-            .is_none()
-    );
+    assert!(!exists::<Job>(&s.client, &ns, "db-migrate").await);
     assert_eq!(
         s.helm.history(&ns, "db"),
         [(1, "deployed".into()), (2, "failed".into())]
     );
+    let failed = s
+        .helm
+        .json(&ns, &["status", "db", "--revision", "2", "-o", "json"]);
+    let description = failed["info"]["description"].as_str().expect("description");
+    assert!(
+        description.starts_with("Upgrade \"db\" failed: ")
+            && description.contains("pre-upgrade hook jobs/templates/hooks.yaml failed")
+            && description.contains("job failed"),
+        "{description}"
+    );
+    let revision2 = s.actions.storage(&ns).get("db", 2).await.expect("record");
+    assert_eq!(
+        hook(&revision2.release, "db-migrate").last_run.phase,
+        "Failed"
+    );
+    assert_eq!(hook(&revision2.release, "db-last").last_run.phase, "");
+    assert_eq!(
+        hook(&revision2.release, "db-first").last_run.phase,
+        "Succeeded"
+    );
+    assert!(configmap(&s.client, &ns, "db-config").await.is_some());
 
-    // Test hooks run on request, on the deployed revision.
-    let test = tokio::spawn({
-        let (actions, ns) = (s.actions.clone(), ns.clone());
-        async move { actions.test("db", &ns).await }
-    });
-    job_appears(&s.client, &ns, "db-test", None).await;
-    finish_job(&s.client, &ns, "db-test", true).await;
-    let tested = test.await.expect("join").expect("tests pass");
-    assert_eq!(tested.version, 1);
-    let test_run = tested
-        .hooks
-        .iter()
-        .find(|h| h.name == "db-test")
-        .expect("test hook");
-    assert_eq!(test_run.last_run.phase, "Succeeded");
+    // Rollback to 1 runs its pre- and post-rollback hooks.
+    let rolled = s
+        .actions
+        .rollback("db", &ns, Some(1))
+        .await
+        .expect("rollback");
+    assert_eq!(rolled.version, 3);
+    assert_eq!(hook(&rolled, "db-rolled").last_run.phase, "Succeeded");
+    assert!(configmap(&s.client, &ns, "db-rolled").await.is_some());
+    assert_eq!(
+        s.helm.history(&ns, "db"),
+        [
+            (1, "superseded".into()),
+            (2, "failed".into()),
+            (3, "deployed".into())
+        ]
+    );
 
-    // Uninstall runs the pre-delete hook, which stays (hooks are not release objects).
+    // Uninstall runs the pre- and post-delete hooks, which stay (hooks are not release
+    // objects), around the deletion of the release's objects.
     s.actions
         .uninstall("db", &ns, false)
         .await
         .expect("uninstall");
     assert!(configmap(&s.client, &ns, "db-cleanup").await.is_some());
+    assert!(configmap(&s.client, &ns, "db-gone").await.is_some());
     assert!(configmap(&s.client, &ns, "db-config").await.is_none());
+}
+
+#[tokio::test]
+async fn tests_run_on_request_record_their_phases_and_wait_for_pods() {
+    let Some(s) = setup(ActionOptions::default().with_hook_timeout(Duration::from_secs(60))).await
+    else {
+        return;
+    };
+    let ns = s.namespace.clone();
+    let chart = gitops_helm::chart::load(&hooks_chart(s.dir.path())).expect("chart");
+    install_hooks_chart(&s, &chart, "suite").await;
+    // Tests do not run on install.
+    assert!(!exists::<Job>(&s.client, &ns, "suite-test").await);
+
+    // The Job passes, then the Pod fails: the test run fails, hook-failed deletes the Pod,
+    // and the phases are recorded in the deployed revision.
+    let test = tokio::spawn({
+        let (actions, ns) = (s.actions.clone(), ns.clone());
+        async move { actions.test("suite", &ns).await }
+    });
+    let first_job = appears::<Job>(&s.client, &ns, "suite-test", None).await;
+    finish_job(&s.client, &ns, "suite-test", true).await;
+    appears::<Pod>(&s.client, &ns, "suite-test-pod", None).await;
+    finish_pod(&s.client, &ns, "suite-test-pod", "Failed").await;
+    let err = test.await.expect("join").expect_err("a failing test");
+    assert!(
+        err.to_string()
+            .contains("test hook jobs/templates/tests/test.yaml failed"),
+        "{err}"
+    );
+    assert!(!exists::<Pod>(&s.client, &ns, "suite-test-pod").await);
+    assert!(exists::<Job>(&s.client, &ns, "suite-test").await);
+    let record = s
+        .actions
+        .storage(&ns)
+        .get("suite", 1)
+        .await
+        .expect("record");
+    assert_eq!(record.release.info.status, Status::Deployed);
+    assert_eq!(
+        hook(&record.release, "suite-test").last_run.phase,
+        "Succeeded"
+    );
+    assert_eq!(
+        hook(&record.release, "suite-test-pod").last_run.phase,
+        "Failed"
+    );
+    let status = s.helm.json(&ns, &["status", "suite", "-o", "json"]);
+    let phase_of = |name: &str| {
+        status["hooks"]
+            .as_array()
+            .expect("hooks")
+            .iter()
+            .find(|h| h["name"] == name)
+            .map(|h| h["last_run"]["phase"].clone())
+    };
+    assert_eq!(phase_of("suite-test"), Some(json!("Succeeded")));
+    assert_eq!(phase_of("suite-test-pod"), Some(json!("Failed")));
+
+    // Again: before-hook-creation replaces the Job; a Pod that is merely running is not done,
+    // one that succeeded is.
+    let test = tokio::spawn({
+        let (actions, ns) = (s.actions.clone(), ns.clone());
+        async move { actions.test("suite", &ns).await }
+    });
+    appears::<Job>(&s.client, &ns, "suite-test", Some(&first_job)).await;
+    finish_job(&s.client, &ns, "suite-test", true).await;
+    appears::<Pod>(&s.client, &ns, "suite-test-pod", None).await;
+    finish_pod(&s.client, &ns, "suite-test-pod", "Running").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !test.is_finished(),
+        "a running test Pod is not a finished one"
+    );
+    finish_pod(&s.client, &ns, "suite-test-pod", "Succeeded").await;
+    let tested = test.await.expect("join").expect("tests pass");
+    assert_eq!(tested.version, 1);
+    assert_eq!(hook(&tested, "suite-test-pod").last_run.phase, "Succeeded");
+    // `helm status` prints the test suite from our record.
+    let text = s.helm.run(&ns, &["status", "suite"]);
+    assert!(text.contains("TEST SUITE:"), "{text}");
+    assert!(text.contains("suite-test-pod"), "{text}");
+}
+
+/// Hooks without Jobs or Pods, so the real `helm install` needs no controller.
+const PLAIN_HOOKS: &str = r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-one
+  annotations:
+    helm.sh/hook: pre-install
+    helm.sh/hook-weight: "2"
+data:
+  a: b
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-two
+  annotations:
+    helm.sh/hook: pre-install,post-install
+    helm.sh/hook-weight: "-1"
+    helm.sh/hook-delete-policy: hook-succeeded
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-three
+  annotations:
+    helm.sh/hook: post-install
+    helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-later
+  annotations:
+    helm.sh/hook: pre-upgrade
+"#;
+
+/// A hook as `helm status -o json` shows it, the release name replaced and times reduced to
+/// whether they are set.
+fn comparable_hooks(status: &Value, name: &str) -> Vec<Value> {
+    status["hooks"]
+        .as_array()
+        .expect("hooks")
+        .iter()
+        .map(|h| {
+            let mut h = h.clone();
+            let run = &mut h["last_run"];
+            for time in ["started_at", "completed_at"] {
+                let set = run[time]
+                    .as_str()
+                    .is_some_and(|t| !t.is_empty() && !t.starts_with("0001-"));
+                run[time] = json!(set);
+            }
+            let text = serde_json::to_string(&h).expect("json");
+            serde_json::from_str(&text.replace(name, "REL")).expect("json")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn hook_records_match_what_helm_install_writes() {
+    let Some(s) = setup(ActionOptions::default()).await else {
+        return;
+    };
+    let ns = s.namespace.clone();
+    let dir = write_chart(
+        &s.dir.path().join("plain"),
+        &[
+            (
+                "Chart.yaml",
+                &CHART_YAML.replace("name: web", "name: plain"),
+            ),
+            ("values.yaml", VALUES_YAML),
+            ("templates/configmap.yaml", CONFIGMAP),
+            ("templates/hooks.yaml", PLAIN_HOOKS),
+        ],
+    );
+    let dir_text = dir.to_str().expect("utf-8 path");
+    s.helm.run(&ns, &["install", "theirs", dir_text]);
+    let chart = gitops_helm::chart::load(&dir).expect("chart");
+    s.actions
+        .install(&chart, &opts("ours", &ns))
+        .await
+        .expect("install");
+    let theirs = s.helm.json(&ns, &["status", "theirs", "-o", "json"]);
+    let ours = s.helm.json(&ns, &["status", "ours", "-o", "json"]);
+    assert_eq!(
+        comparable_hooks(&ours, "ours"),
+        comparable_hooks(&theirs, "theirs")
+    );
+    // The same runs in the same order (a hook of two events keeps its last run).
+    let order = |status: &Value, name: &str| {
+        let parsed: release::Release = serde_json::from_value(status.clone()).expect("a release");
+        let mut ran: Vec<&release::Hook> = parsed
+            .hooks
+            .iter()
+            .filter(|h| h.last_run.started_at.is_some())
+            .collect();
+        ran.sort_by_key(|h| instant(&h.last_run.started_at));
+        ran.iter()
+            .map(|h| h.name.replace(name, "REL"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(order(&ours, "ours"), order(&theirs, "theirs"));
+    assert_eq!(
+        s.helm
+            .run(&ns, &["get", "hooks", "ours"])
+            .replace("ours", "REL"),
+        s.helm
+            .run(&ns, &["get", "hooks", "theirs"])
+            .replace("theirs", "REL")
+    );
+    for release in ["theirs", "ours"] {
+        assert!(
+            configmap(&s.client, &ns, &format!("{release}-one"))
+                .await
+                .is_some()
+        );
+        assert!(
+            configmap(&s.client, &ns, &format!("{release}-two"))
+                .await
+                .is_none()
+        );
+        assert!(
+            configmap(&s.client, &ns, &format!("{release}-three"))
+                .await
+                .is_none()
+        );
+    }
 }

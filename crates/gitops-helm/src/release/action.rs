@@ -301,6 +301,16 @@ impl Kind {
         }
     }
 
+    /// The first word of a failed revision's description, as Helm writes it
+    /// (`Upgrade "web" failed: …`).
+    fn failed(self) -> &'static str {
+        match self {
+            Kind::Install => "Release",
+            Kind::Upgrade => "Upgrade",
+            Kind::Rollback(_) => "Rollback",
+        }
+    }
+
     /// The description of a deployed revision, as Helm writes it.
     fn done(self) -> String {
         match self {
@@ -708,7 +718,7 @@ impl Actions {
         if let Err(e) = self.steps(storage, &mut record, old_manifest, kind).await {
             record.release.info.status = Status::Failed;
             record.release.info.description =
-                format!("Release {name:?} failed: {}", error_chain(&e));
+                format!("{} {name:?} failed: {}", kind.failed(), error_chain(&e));
             storage.update(&record).await?;
             return Err(e);
         }
