@@ -197,7 +197,9 @@ pub struct ActionOptions {
     pub pending_timeout: Duration,
     /// Skip hooks (Helm's `--no-hooks`).
     pub no_hooks: bool,
-    /// How long one hook may take to become ready (Helm's `--timeout`, default 5 minutes).
+    /// How long one hook may take to finish (Helm's `--timeout`, default 5 minutes). Keep it
+    /// below [`Self::pending_timeout`]: a revision waiting on a hook is pending, and its record
+    /// is rewritten only when a hook starts.
     pub hook_timeout: Duration,
 }
 
@@ -567,20 +569,15 @@ impl Actions {
         Ok(())
     }
 
-    /// Runs the `test` hooks of the deployed revision of `name` (`helm test`) and records
-    /// their runs in it.
+    /// Runs the `test` hooks of the last revision of `name`, whatever its status, as
+    /// `helm test` does, and records their runs in it.
     ///
     /// # Errors
-    /// [`Error::NotDeployed`] when no revision is deployed, [`Error::Hook`] for the first test
-    /// that fails (the runs so far recorded), storage errors.
+    /// Storage's `NotFound`, [`Error::NotDeployed`] when uninstalled, [`Error::Hook`] for the
+    /// first test that fails (the runs so far recorded), storage errors.
     pub async fn test(&self, name: &str, namespace: &str) -> Result<Release, Error> {
         let (storage, history) = self.begin(name, namespace).await?;
-        let mut record = current(&history)
-            .cloned()
-            .ok_or_else(|| Error::NotDeployed {
-                name: name.into(),
-                namespace: namespace.into(),
-            })?;
+        let mut record = existing(&history, name, namespace)?.clone();
         let applier = self.applier(namespace);
         let hooks = Hooks {
             applier: &applier,

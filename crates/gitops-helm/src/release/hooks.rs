@@ -20,7 +20,7 @@ use gitops_core::{Applier, HealthStatus, Object, ObjectRef};
 use gitops_kube::KubeApplier;
 use k8s_openapi::api::core::v1::Pod;
 
-use super::model::{HookExecution, now};
+use super::model::{Hook, HookExecution, now};
 use super::storage::{self, Record, Storage};
 
 /// `helm.sh/hook-delete-policy` values.
@@ -185,14 +185,7 @@ impl Hooks<'_> {
     /// Runs the hooks of `event` in `record`, recording each start in storage; `record` holds
     /// their outcomes (`last_run`) afterwards, for the caller to record with the release.
     pub async fn run(&self, record: &mut Record, event: &str) -> Result<(), Error> {
-        let mut order: Vec<usize> = (0..record.release.hooks.len())
-            .filter(|&i| record.release.hooks[i].events.iter().any(|e| e == event))
-            .collect();
-        // Stable: equal weights and names keep their rendered order, as Go's sort.Stable.
-        order.sort_by(|&a, &b| {
-            let (a, b) = (&record.release.hooks[a], &record.release.hooks[b]);
-            (a.weight, &a.name).cmp(&(b.weight, &b.name))
-        });
+        let order = order(&record.release.hooks, event);
         for (n, &i) in order.iter().enumerate() {
             let running = Running::of(record, i, event);
             let hook = &mut record.release.hooks[i];
@@ -417,6 +410,48 @@ impl Hooks<'_> {
     }
 }
 
+/// The indices of the hooks of `event`, in the order they run: by weight, then name; equal
+/// ones keep their rendered order (a stable sort, as Helm's).
+fn order(hooks: &[Hook], event: &str) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..hooks.len())
+        .filter(|&i| hooks[i].events.iter().any(|e| e == event))
+        .collect();
+    order.sort_by(|&a, &b| {
+        (hooks[a].weight, &hooks[a].name).cmp(&(hooks[b].weight, &hooks[b].name))
+    });
+    order
+}
+
 fn has(policies: &[String], policy: &str) -> bool {
     policies.iter().any(|p| p == policy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hook(name: &str, weight: i64, events: &[&str]) -> Hook {
+        Hook {
+            name: name.into(),
+            kind: "ConfigMap".into(),
+            weight,
+            events: events.iter().map(|e| (*e).to_owned()).collect(),
+            ..Hook::default()
+        }
+    }
+
+    #[test]
+    fn hooks_run_by_weight_then_name_and_only_for_their_event() {
+        let hooks = [
+            hook("b", 0, &["pre-install"]),
+            hook("z", -3, &["pre-install", "pre-upgrade"]),
+            hook("a", 0, &["pre-install"]),
+            hook("c", 7, &["post-install"]),
+            hook("a", 0, &["pre-install"]),
+            hook("m", 2, &["pre-install"]),
+        ];
+        assert_eq!(order(&hooks, "pre-install"), [1, 2, 4, 0, 5]);
+        assert_eq!(order(&hooks, "pre-upgrade"), [1]);
+        assert_eq!(order(&hooks, "test"), [] as [usize; 0]);
+    }
 }
