@@ -8,7 +8,8 @@
 //!   the kustomize renderer is.
 //! - [`chart::load`], [`values`], [`engine::render`] and [`output::print`]: the steps.
 //! - `release` (feature `release`, on by default): install, upgrade, rollback and uninstall
-//!   on a cluster, with release records the real `helm` v4 reads and writes.
+//!   on a cluster, running the chart's hooks and tests, with release records the real `helm`
+//!   v4 reads and writes.
 //!
 //! # Supported
 //! - Charts: `Chart.yaml` (v2 and v1 fields read as Helm exposes them under `.Chart`),

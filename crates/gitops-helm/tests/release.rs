@@ -1064,6 +1064,26 @@ async fn tests_run_on_request_record_their_phases_and_wait_for_pods() {
     let tested = test.await.expect("join").expect("tests pass");
     assert_eq!(tested.version, 1);
     assert_eq!(hook(&tested, "suite-test-pod").last_run.phase, "Succeeded");
+    // A test that does not finish in time fails, recorded so.
+    let impatient = Actions::new(
+        s.client.clone(),
+        ActionOptions::default().with_hook_timeout(Duration::from_secs(1)),
+    );
+    let err = impatient.test("suite", &ns).await.expect_err("a timeout");
+    assert!(err.to_string().contains("not finished after 1 s"), "{err}");
+    let record = s
+        .actions
+        .storage(&ns)
+        .get("suite", 1)
+        .await
+        .expect("record");
+    assert_eq!(hook(&record.release, "suite-test").last_run.phase, "Failed");
+    assert!(
+        hook(&record.release, "suite-test")
+            .last_run
+            .completed_at
+            .is_some()
+    );
     // `helm status` prints the test suite from our record.
     let text = s.helm.run(&ns, &["status", "suite"]);
     assert!(text.contains("TEST SUITE:"), "{text}");

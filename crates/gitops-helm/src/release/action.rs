@@ -33,6 +33,7 @@
 //!
 //! # Not supported yet
 //! - Hook output logs (`helm.sh/hook-output-log-policy` is recorded, no logs are printed).
+//! - `helm test --filter` and `--logs`: [`Actions::test`] runs every test hook.
 //! - `NOTES.txt` is not rendered into `info.notes`.
 //! - Rendering: `.Release.Revision` is the new revision and `.Capabilities.KubeVersion` the
 //!   server's (unless the options name one), as in Helm; but `.Capabilities.APIVersions` is
