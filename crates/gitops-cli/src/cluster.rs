@@ -96,19 +96,7 @@ pub(crate) struct ClusterArgs {
 
 impl ClusterArgs {
     pub(crate) async fn client(&self) -> anyhow::Result<Client> {
-        let config = match &self.kubeconfig {
-            Some(path) => {
-                let kubeconfig = kube::config::Kubeconfig::read_from(path)
-                    .with_context(|| format!("cannot read kubeconfig {}", path.display()))?;
-                kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-                    .await
-                    .with_context(|| format!("kubeconfig {} is not usable", path.display()))?
-            }
-            None => kube::Config::infer()
-                .await
-                .context("no kubeconfig found: give --kubeconfig")?,
-        };
-        Ok(Client::try_from(config)?)
+        crate::common::kube_client(self.kubeconfig.as_deref()).await
     }
 }
 
@@ -294,7 +282,7 @@ pub(crate) struct EventsArgs {
     cluster: ClusterArgs,
 }
 
-fn parse_timeout(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_timeout(text: &str) -> Result<Duration, String> {
     gitops::flux::parse_duration(text)
         .ok_or_else(|| format!("expected a duration like 30s, 5m or 1h30m, got {text:?}"))
 }

@@ -1,5 +1,8 @@
 //! What several subcommands share.
 
+use std::path::Path;
+
+use anyhow::Context as _;
 use gitops::{ObjectRef, Renderer};
 
 /// A `NAME=VALUE` argument.
@@ -36,4 +39,22 @@ pub(crate) fn emit(text: &str) -> std::io::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other,
     }
+}
+
+/// A client for the cluster of `kubeconfig`, else of `KUBECONFIG`, `~/.kube/config` or the
+/// in-cluster account.
+pub(crate) async fn kube_client(kubeconfig: Option<&Path>) -> anyhow::Result<kube::Client> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("cannot read kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+                .await
+                .with_context(|| format!("kubeconfig {} is not usable", path.display()))?
+        }
+        None => kube::Config::infer()
+            .await
+            .context("no kubeconfig found: give --kubeconfig")?,
+    };
+    Ok(kube::Client::try_from(config)?)
 }

@@ -1,5 +1,8 @@
 //! `gitops helm template`: a chart rendered natively, printed byte for byte as `helm template`
-//! v4.3.2 prints it, errors worded as Helm words them.
+//! v4.3.2 prints it, errors worded as Helm words them; `install`, `upgrade`, `rollback`,
+//! `uninstall`, `list`, `history` and `test` on a cluster ([`release`]).
+
+mod release;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,17 +14,28 @@ pub(crate) enum HelmCommand {
     /// Render a chart and print it, byte for byte as `helm template` v4.3.2 does; errors
     /// print as Helm's (`Error: …` on stderr) and exit 1.
     Template(Box<HelmTemplate>),
+    /// Install a chart as a release, recorded as Helm v4 records it (`helm install`).
+    Install(Box<release::InstallArgs>),
+    /// Upgrade a release to a chart and values: a new revision (`helm upgrade`).
+    Upgrade(Box<release::UpgradeArgs>),
+    /// Roll a release back to an earlier revision, as a new revision (`helm rollback`).
+    Rollback(release::RollbackArgs),
+    /// Delete a release's objects and records (`helm uninstall`).
+    #[command(visible_alias = "delete")]
+    Uninstall(release::UninstallArgs),
+    /// List the releases of a namespace (`helm list`).
+    #[command(visible_alias = "ls")]
+    List(release::ListArgs),
+    /// Show the revisions of a release (`helm history`).
+    #[command(visible_alias = "hist")]
+    History(release::HistoryArgs),
+    /// Run a release's test hooks (`helm test`).
+    Test(release::TestArgs),
 }
 
+/// The values flags `template`, `install` and `upgrade` share, as Helm takes them.
 #[derive(clap::Args)]
-pub(crate) struct HelmTemplate {
-    /// The release name.
-    name: String,
-    /// The chart: a directory or a `.tgz` archive.
-    chart: PathBuf,
-    /// The release namespace.
-    #[arg(short = 'n', long, default_value = "default")]
-    namespace: String,
+pub(crate) struct ValuesArgs {
     /// Values files, merged in order (comma-separated or repeated, as Helm takes them).
     #[arg(
         short = 'f',
@@ -45,6 +59,31 @@ pub(crate) struct HelmTemplate {
     /// `K=V` values taken literally (no strvals parsing of V).
     #[arg(long, value_name = "K=V")]
     set_literal: Vec<String>,
+}
+
+impl ValuesArgs {
+    /// Sets the values of `options` from these flags.
+    pub(crate) fn apply(self, options: &mut gitops::helm::TemplateOptions) {
+        options.value_files = self.values;
+        options.set = self.set;
+        options.set_string = self.set_string;
+        options.set_file = self.set_file;
+        options.set_json = self.set_json;
+        options.set_literal = self.set_literal;
+    }
+}
+
+#[derive(clap::Args)]
+pub(crate) struct HelmTemplate {
+    /// The release name.
+    name: String,
+    /// The chart: a directory or a `.tgz` archive.
+    chart: PathBuf,
+    /// The release namespace.
+    #[arg(short = 'n', long, default_value = "default")]
+    namespace: String,
+    #[command(flatten)]
+    values: ValuesArgs,
     /// The Kubernetes version `.Capabilities` reports (default v1.37.0, as Helm v4.3.2).
     #[arg(long, value_name = "V")]
     kube_version: Option<String>,
@@ -69,12 +108,7 @@ pub(crate) struct HelmTemplate {
 fn template(args: HelmTemplate) -> ExitCode {
     use gitops::helm::{Error, TemplateOptions};
     let mut options = TemplateOptions::new(args.name).with_namespace(args.namespace);
-    options.value_files = args.values;
-    options.set = args.set;
-    options.set_string = args.set_string;
-    options.set_file = args.set_file;
-    options.set_json = args.set_json;
-    options.set_literal = args.set_literal;
+    args.values.apply(&mut options);
     options.kube_version = args.kube_version;
     options.api_versions = args.api_versions;
     options.include_crds = args.include_crds;
@@ -132,8 +166,15 @@ fn template(args: HelmTemplate) -> ExitCode {
 }
 
 /// Runs a `helm` subcommand.
-pub(crate) fn run(command: HelmCommand) -> ExitCode {
+pub(crate) async fn run(command: HelmCommand) -> anyhow::Result<ExitCode> {
     match command {
-        HelmCommand::Template(args) => template(*args),
+        HelmCommand::Template(args) => Ok(template(*args)),
+        HelmCommand::Install(args) => release::install(*args).await,
+        HelmCommand::Upgrade(args) => release::upgrade(*args).await,
+        HelmCommand::Rollback(args) => release::rollback(args).await,
+        HelmCommand::Uninstall(args) => release::uninstall(args).await,
+        HelmCommand::List(args) => release::list(args).await,
+        HelmCommand::History(args) => release::history(args).await,
+        HelmCommand::Test(args) => release::test(args).await,
     }
 }

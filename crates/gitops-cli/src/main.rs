@@ -85,7 +85,8 @@ enum Command {
     /// Reconcile a suspended object again (`spec.suspend: false`), then wait for a reconcile.
     #[command(subcommand)]
     Resume(cluster::TargetCommand),
-    /// Helm charts, rendered natively.
+    /// Helm charts, rendered natively; releases installed, upgraded, rolled back and
+    /// uninstalled as Helm v4 records them.
     #[command(subcommand)]
     Helm(helm::HelmCommand),
     /// List the Kubernetes events of Flux objects, oldest first, like `flux events`.
@@ -139,7 +140,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Get(command) => cluster::get_command(command).await,
         Command::Suspend(command) => cluster::suspend_command(command).await,
         Command::Resume(command) => cluster::resume_command(command).await,
-        Command::Helm(command) => Ok(helm::run(command)),
+        Command::Helm(command) => helm::run(command).await,
         Command::Events(args) => cluster::events_command(args).await,
         Command::Tree(command) => tree::run(command).await,
         Command::Export(command) => export::run(command).await,

@@ -337,6 +337,11 @@ impl Actions {
         Actions { client, options }
     }
 
+    /// The client the actions use.
+    pub fn client(&self) -> &kube::Client {
+        &self.client
+    }
+
     /// The options.
     pub fn options(&self) -> &ActionOptions {
         &self.options
