@@ -397,3 +397,85 @@ async fn upgrade_install_creates_and_errors_exit_non_zero() {
     assert!(!run.ok, "{run}");
     assert_eq!(env.history(&ns, "web").len(), 2);
 }
+
+/// A Secret whose generated password `lookup` keeps across upgrades, and a ConfigMap naming the
+/// release namespace as the cluster reports it.
+const AUTH: &str = r#"{{- $name := printf "%s-auth" .Release.Name }}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace $name }}
+apiVersion: v1
+kind: Secret
+metadata:
+  name: {{ $name }}
+type: Opaque
+data:
+  {{- if $existing }}
+  password: {{ index $existing.data "password" }}
+  {{- else }}
+  password: {{ randAlphaNum 20 | b64enc }}
+  {{- end }}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-seen
+data:
+  namespace: {{ (lookup "v1" "Namespace" "" .Release.Namespace).metadata.name | quote }}
+  revision: {{ .Release.Revision | quote }}
+"#;
+
+#[tokio::test]
+async fn lookup_reads_the_release_namespace_and_keeps_a_password() {
+    let Some(env) = Env::new() else {
+        return;
+    };
+    let ns = env.kube.namespace_with_prefix("clihelmlookup").await;
+    let root = env.dir.path().join("vault");
+    write(
+        &root,
+        "Chart.yaml",
+        "apiVersion: v2\nname: vault\nversion: 1.0.0\n",
+    );
+    write(&root, "templates/auth.yaml", AUTH);
+    let chart = root.to_str().unwrap();
+    let client = env.kube.client().await;
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client, &ns);
+    let password = || async {
+        let secret = secrets.get("app-auth").await.unwrap();
+        secret.data.unwrap()["password"].0.clone()
+    };
+
+    env.gitops_ok(&["helm", "install", "app", chart, "-n", &ns]);
+    let first = password().await;
+    assert_eq!(first.len(), 20);
+    let seen = env.configmap(&ns, "app-seen").await.unwrap().data.unwrap();
+    assert_eq!(seen["namespace"], ns);
+
+    // Our upgrade reads the Secret and keeps the password; so does helm's after it.
+    env.gitops_ok(&["helm", "upgrade", "app", chart, "-n", &ns]);
+    assert_eq!(password().await, first);
+    assert_eq!(
+        env.configmap(&ns, "app-seen").await.unwrap().data.unwrap()["revision"],
+        "2"
+    );
+    env.helm(&["upgrade", "app", chart, "-n", &ns]);
+    assert_eq!(password().await, first);
+    env.gitops_ok(&["helm", "upgrade", "app", chart, "-n", &ns]);
+    assert_eq!(password().await, first);
+    assert_eq!(env.history(&ns, "app").len(), 4);
+
+    // Namespaced objects of another namespace are refused, with the reason.
+    write(
+        &root,
+        "templates/nosy.yaml",
+        "{{- $x := lookup \"v1\" \"Secret\" \"kube-system\" \"token\" }}\n",
+    );
+    let run = env.gitops(&["helm", "upgrade", "app", chart, "-n", &ns]);
+    assert!(!run.ok, "{run}");
+    assert!(
+        run.stderr
+            .contains("may only look up namespaced objects of its own namespace"),
+        "{run}"
+    );
+    assert!(run.stderr.contains("kube-system"), "{run}");
+    assert_eq!(password().await, first);
+}

@@ -37,11 +37,13 @@
 //! - `NOTES.txt` is not rendered into `info.notes`.
 //! - Rendering: `.Release.Revision` is the new revision and `.Capabilities.KubeVersion` the
 //!   server's (unless the options name one), as in Helm; but `.Capabilities.APIVersions` is
-//!   the default list plus added ones, not the server's discovery, and `lookup` answers what
-//!   the options' [`Lookup`](crate::Lookup) answers (none by default), not the cluster.
+//!   the default list plus added ones, not the server's discovery.
+//! - `lookup` reads the cluster ([`super::lookup`]) but, unlike Helm, only cluster-scoped
+//!   objects and namespaced ones of the release namespace.
 //! - CRDs in the chart's `crds/` directory are not installed.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use gitops_core::apply::{self, ApplyOptions, Owner};
@@ -50,6 +52,7 @@ use gitops_kube::{KubeApplier, KubeApplierOptions};
 use serde_json::Value;
 
 use super::hooks::{self, Hooks};
+use super::lookup::ClusterLookup;
 use super::model::{Info, Release, Status};
 use super::render::{self, Rendered};
 use super::storage::{self, Record, Storage};
@@ -167,6 +170,14 @@ pub enum Error {
     /// A hook failed; the revision is recorded `failed`.
     #[error(transparent)]
     Hook(#[from] hooks::Error),
+    /// The render was cancelled before it finished (its runtime is shutting down).
+    #[error("release {name:?} in namespace {namespace}: rendering was cancelled")]
+    Cancelled {
+        /// The release.
+        name: String,
+        /// Its namespace.
+        namespace: String,
+    },
 }
 
 impl Error {
@@ -177,7 +188,7 @@ impl Error {
             Error::Storage(e) => e.is_transient(),
             Error::Apply { source, .. } => source.is_transient(),
             Error::Hook(e) => e.is_transient(),
-            Error::InProgress { .. } | Error::Unhealthy { .. } => true,
+            Error::InProgress { .. } | Error::Unhealthy { .. } | Error::Cancelled { .. } => true,
             _ => false,
         }
     }
@@ -202,6 +213,10 @@ pub struct ActionOptions {
     /// below [`Self::pending_timeout`]: a revision waiting on a hook is pending, and its record
     /// is rewritten only when a hook starts.
     pub hook_timeout: Duration,
+    /// Whether templates' `lookup` reads the cluster, bounded to the release namespace
+    /// ([`ClusterLookup`], default `true`, as `helm install` reads it); when `false`, the
+    /// [`TemplateOptions::lookup`] given answers (none by default, as `helm template`).
+    pub cluster_lookup: bool,
 }
 
 impl Default for ActionOptions {
@@ -213,6 +228,7 @@ impl Default for ActionOptions {
             pending_timeout: Duration::from_secs(600),
             no_hooks: false,
             hook_timeout: Duration::from_secs(300),
+            cluster_lookup: true,
         }
     }
 }
@@ -251,6 +267,12 @@ impl ActionOptions {
     /// Sets how long one hook may take.
     pub fn with_hook_timeout(mut self, timeout: Duration) -> Self {
         self.hook_timeout = timeout;
+        self
+    }
+
+    /// Sets whether `lookup` reads the cluster.
+    pub fn with_cluster_lookup(mut self, yes: bool) -> Self {
+        self.cluster_lookup = yes;
         self
     }
 }
@@ -696,14 +718,31 @@ impl Actions {
                     })?;
             options.kube_version = Some(info.git_version);
         }
-        let options = &options;
-        let rendered =
-            render::render(chart, options, revision).map_err(|source| Error::Render {
-                name: options.release_name.clone(),
-                namespace: options.namespace.clone(),
-                source,
-            })?;
-        Ok(rendered)
+        let (name, namespace) = (options.release_name.clone(), options.namespace.clone());
+        let render_error = |source| Error::Render {
+            name: name.clone(),
+            namespace: namespace.clone(),
+            source,
+        };
+        if !self.options.cluster_lookup {
+            return render::render(chart, &options, revision).map_err(render_error);
+        }
+        // `lookup` blocks on this runtime, so the render runs off its worker threads.
+        options.lookup = Arc::new(ClusterLookup::new(
+            self.client.clone(),
+            namespace.clone(),
+            tokio::runtime::Handle::current(),
+        ));
+        let chart = chart.clone();
+        let task = tokio::task::spawn_blocking(move || render::render(&chart, &options, revision));
+        match task.await {
+            Ok(rendered) => rendered.map_err(render_error),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(Error::Cancelled {
+                name: name.clone(),
+                namespace: namespace.clone(),
+            }),
+        }
     }
 
     /// Runs the `pre-` hooks, applies a pending revision, deletes what left `old_manifest`,

@@ -5,7 +5,8 @@
 //! # Where to start
 //! [`Actions`] with [`ActionOptions`]: [`Actions::install`], [`Actions::upgrade`],
 //! [`Actions::rollback`], [`Actions::uninstall`], [`Actions::status`], [`Actions::history`],
-//! [`Actions::list`], [`Actions::test`] (`helm test`). [`hooks`] describes how hooks run.
+//! [`Actions::list`], [`Actions::test`] (`helm test`). [`hooks`] describes how hooks run,
+//! [`lookup`] what templates' `lookup` reads.
 //! [`Storage`] reads and writes the records; [`Release`] is one record.
 //!
 //! # Helm's format
@@ -16,10 +17,12 @@
 
 pub mod action;
 pub mod hooks;
+pub mod lookup;
 pub mod model;
 mod render;
 pub mod storage;
 
 pub use action::{ActionOptions, Actions, Error};
+pub use lookup::ClusterLookup;
 pub use model::{Hook, HookExecution, Info, Release, Status, StoredChart, StoredFile};
 pub use storage::{Record, Storage};
