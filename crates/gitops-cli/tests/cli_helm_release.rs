@@ -115,14 +115,33 @@ impl Env {
         })
     }
 
+    /// The command `gitops ARGS --kubeconfig …`.
+    fn gitops_command(&self, args: &[&str]) -> Command {
+        let mut command = support::gitops();
+        command
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(self.kube.kubeconfig_path());
+        command
+    }
+
     /// `gitops ARGS --kubeconfig …`.
     fn gitops(&self, args: &[&str]) -> Run {
-        output(
-            support::gitops()
-                .args(args)
-                .arg("--kubeconfig")
-                .arg(self.kube.kubeconfig_path()),
-        )
+        output(&mut self.gitops_command(args))
+    }
+
+    /// The command `helm ARGS --kubeconfig …`, with its own configuration folders.
+    fn helm_command(&self, args: &[&str]) -> Command {
+        let home = self.home.path();
+        let mut command = Command::new(&self.helm);
+        command
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(self.kube.kubeconfig_path())
+            .env("HELM_CONFIG_HOME", home.join("config"))
+            .env("HELM_CACHE_HOME", home.join("cache"))
+            .env("HELM_DATA_HOME", home.join("data"));
+        command
     }
 
     /// `gitops ARGS`, which must succeed.
@@ -134,16 +153,7 @@ impl Env {
 
     /// `helm ARGS --kubeconfig …`, which must succeed.
     fn helm(&self, args: &[&str]) -> String {
-        let home = self.home.path();
-        let run = output(
-            Command::new(&self.helm)
-                .args(args)
-                .arg("--kubeconfig")
-                .arg(self.kube.kubeconfig_path())
-                .env("HELM_CONFIG_HOME", home.join("config"))
-                .env("HELM_CACHE_HOME", home.join("cache"))
-                .env("HELM_DATA_HOME", home.join("data")),
-        );
+        let run = output(&mut self.helm_command(args));
         assert!(run.ok, "helm {args:?}: {run}");
         run.stdout
     }
@@ -182,12 +192,14 @@ impl Env {
     }
 }
 
-/// The lines of a status text, `LAST DEPLOYED` and `NAMESPACE` masked.
+/// The lines of a status text, times and `NAMESPACE` masked.
 fn masked_status(text: &str) -> String {
     text.lines()
         .map(|l| {
             if l.starts_with("LAST DEPLOYED:") {
                 "LAST DEPLOYED: <time>".to_owned()
+            } else if l.starts_with("Last Started:") || l.starts_with("Last Completed:") {
+                format!("{}<time>", &l[..16])
             } else if l.starts_with("NAMESPACE:") {
                 "NAMESPACE: <ns>".to_owned()
             } else {
@@ -478,4 +490,125 @@ async fn lookup_reads_the_release_namespace_and_keeps_a_password() {
     );
     assert!(run.stderr.contains("kube-system"), "{run}");
     assert_eq!(password().await, first);
+}
+
+const TEST_POD: &str = r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: {{ .Release.Name }}-test
+  annotations:
+    helm.sh/hook: test
+spec:
+  restartPolicy: Never
+  containers:
+  - name: test
+    image: registry.example/test:1
+"#;
+
+/// Runs `command` in a blocking thread while playing the missing kubelet: the test Pod
+/// `pod` in `ns` succeeds once it appears.
+async fn run_with_passing_pod(env: &Env, mut command: Command, ns: &str, pod: &str) -> Run {
+    let run = tokio::task::spawn_blocking(move || output(&mut command));
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(env.kube.client().await, ns);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while pods.get_opt(pod).await.unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "no pod {pod}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    pods.patch_status(
+        pod,
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(json!({"status": {"phase": "Succeeded"}})),
+    )
+    .await
+    .unwrap();
+    run.await.unwrap()
+}
+
+#[tokio::test]
+async fn test_runs_the_test_hooks_and_prints_what_helm_prints() {
+    let Some(env) = Env::new() else {
+        return;
+    };
+    let ns = env.kube.namespace_with_prefix("clihelmtest").await;
+    let reference = env.kube.namespace_with_prefix("clihelmtestref").await;
+    let chart_dir = chart(env.dir.path());
+    write(&chart_dir, "templates/tests/pod.yaml", TEST_POD);
+    let chart = chart_dir.to_str().unwrap();
+    // `--wait` on objects that are ready at once.
+    let install = [
+        "helm",
+        "install",
+        "web",
+        chart,
+        "--wait",
+        "--timeout",
+        "30s",
+    ];
+    env.gitops_ok(&[&install[..], &["-n", &ns]].concat());
+    env.helm(&[&install[1..], &["-n", &reference]].concat());
+
+    let ours = run_with_passing_pod(
+        &env,
+        env.gitops_command(&["helm", "test", "web", "-n", &ns]),
+        &ns,
+        "web-test",
+    )
+    .await;
+    assert!(ours.ok, "{ours}");
+    let theirs = run_with_passing_pod(
+        &env,
+        env.helm_command(&["test", "web", "-n", &reference]),
+        &reference,
+        "web-test",
+    )
+    .await;
+    assert!(theirs.ok, "{theirs}");
+    assert!(
+        ours.stdout.contains("Phase:          Succeeded\n"),
+        "{ours}"
+    );
+    assert_eq!(masked_status(&ours.stdout), masked_status(&theirs.stdout));
+    // helm sees the run recorded.
+    let status = env.helm_json(&["status", "web", "-n", &ns, "-o", "json"]);
+    let hooks = status["hooks"].as_array().unwrap();
+    assert_eq!(hooks[0]["last_run"]["phase"], "Succeeded", "{status}");
+
+    // Rollback and uninstall print what helm prints.
+    env.gitops_ok(&["helm", "upgrade", "web", chart, "-n", &ns]);
+    env.helm(&["upgrade", "web", chart, "-n", &reference]);
+    assert_eq!(
+        env.gitops_ok(&["helm", "rollback", "web", "-n", &ns]),
+        env.helm(&["rollback", "web", "-n", &reference])
+    );
+    assert_eq!(
+        env.history(&ns, "web").last().unwrap(),
+        &(3, "deployed".into(), "Rollback to 1".into())
+    );
+    assert_eq!(
+        env.gitops_ok(&["helm", "uninstall", "web", "-n", &ns, "--keep-history"]),
+        env.helm(&["uninstall", "web", "-n", &reference, "--keep-history"])
+    );
+    assert_eq!(
+        env.history(&ns, "web").last().unwrap().1,
+        "uninstalled".to_owned()
+    );
+    // Listed by default (helm v4 lists every status) and with --uninstalled, by both.
+    for flags in [
+        &[][..],
+        &["--uninstalled"],
+        &["--superseded"],
+        &["--deployed"],
+        &["-q"],
+        &["--superseded", "--no-headers"],
+    ] {
+        let args = [&["list", "-n", ns.as_str()][..], flags].concat();
+        assert_eq!(
+            env.gitops_ok(&[&["helm"][..], &args].concat()),
+            env.helm(&args),
+            "{flags:?}"
+        );
+    }
+    let uninstalled = env.gitops_ok(&["helm", "list", "-n", &ns, "--uninstalled", "--no-headers"]);
+    assert!(uninstalled.starts_with("web\t"), "{uninstalled}");
 }

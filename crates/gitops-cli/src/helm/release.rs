@@ -171,9 +171,73 @@ pub(crate) struct ListArgs {
     /// The output format.
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Table)]
     output: Output,
-    /// Show releases in every state, not only deployed and failed ones.
-    #[arg(short = 'a', long)]
-    all: bool,
+    /// Print the names only, one a line.
+    #[arg(short = 'q', long)]
+    short: bool,
+    /// Leave out the table's header.
+    #[arg(long)]
+    no_headers: bool,
+    #[command(flatten)]
+    states: StateFlags,
+}
+
+/// Which releases `list` shows, by the status of their last revision (every status when none
+/// is given, as helm v4).
+#[derive(clap::Args)]
+pub(crate) struct StateFlags {
+    /// Show deployed releases.
+    #[arg(long)]
+    deployed: bool,
+    /// Show failed releases.
+    #[arg(long)]
+    failed: bool,
+    /// Show pending releases.
+    #[arg(long)]
+    pending: bool,
+    /// Show superseded revisions.
+    #[arg(long)]
+    superseded: bool,
+    /// Show uninstalled releases (uninstalled with `--keep-history`).
+    #[arg(long)]
+    uninstalled: bool,
+    /// Show releases being uninstalled.
+    #[arg(long)]
+    uninstalling: bool,
+}
+
+impl StateFlags {
+    /// Whether a revision of this status is shown.
+    fn shows(&self, status: Status) -> bool {
+        let none = !(self.deployed
+            || self.failed
+            || self.pending
+            || self.superseded
+            || self.uninstalled
+            || self.uninstalling);
+        if none {
+            return true;
+        }
+        match status {
+            Status::Deployed => self.deployed,
+            Status::Failed => self.failed,
+            Status::Superseded => self.superseded,
+            Status::Uninstalled => self.uninstalled,
+            Status::Uninstalling => self.uninstalling,
+            s if s.is_pending() => self.pending,
+            _ => false,
+        }
+    }
+
+    /// Only superseded revisions asked for: every revision is a candidate, not only the last
+    /// of each release (none of which is superseded), as helm does.
+    fn only_superseded(&self) -> bool {
+        self.superseded
+            && !(self.deployed
+                || self.failed
+                || self.pending
+                || self.uninstalled
+                || self.uninstalling)
+    }
 }
 
 /// `helm history`'s arguments.
@@ -359,14 +423,26 @@ struct ListRow {
 pub(crate) async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
     let actions = args.cluster.actions(ActionOptions::default()).await?;
     let namespace = &args.cluster.namespace;
-    let releases = actions
-        .list(namespace)
+    let records = actions
+        .storage(namespace)
+        .all()
         .await
         .with_context(|| format!("cannot list the releases of namespace {namespace}"))?;
+    let mut releases: Vec<Release> = records.into_iter().map(|r| r.release).collect();
+    if !args.states.only_superseded() {
+        // The last revision of each release (records come sorted by name, then revision).
+        let mut latest: Vec<Release> = Vec::new();
+        for r in releases {
+            match latest.last_mut() {
+                Some(last) if last.name == r.name => *last = r,
+                _ => latest.push(r),
+            }
+        }
+        releases = latest;
+    }
     let rows: Vec<ListRow> = releases
         .iter()
-        // Helm's default: deployed and failed releases only.
-        .filter(|r| args.all || matches!(r.info.status, Status::Deployed | Status::Failed))
+        .filter(|r| args.states.shows(r.info.status))
         .map(|r| ListRow {
             name: r.name.clone(),
             namespace: r.namespace.clone(),
@@ -382,10 +458,15 @@ pub(crate) async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
             app_version: app_version(r),
         })
         .collect();
+    if args.short {
+        let names: String = rows.iter().map(|r| format!("{}\n", r.name)).collect();
+        emit(&names)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let text = match args.output {
         Output::Json => json_line(&rows)?,
         Output::Table => table(
-            &[
+            (!args.no_headers).then_some(&[
                 "NAME",
                 "NAMESPACE",
                 "REVISION",
@@ -393,7 +474,7 @@ pub(crate) async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
                 "STATUS",
                 "CHART",
                 "APP VERSION",
-            ],
+            ]),
             rows.iter().map(|r| {
                 vec![
                     r.name.clone(),
@@ -455,14 +536,14 @@ pub(crate) async fn history(args: HistoryArgs) -> anyhow::Result<ExitCode> {
     let text = match args.output {
         Output::Json => json_line(&rows)?,
         Output::Table => table(
-            &[
+            Some(&[
                 "REVISION",
                 "UPDATED",
                 "STATUS",
                 "CHART",
                 "APP VERSION",
                 "DESCRIPTION",
-            ],
+            ]),
             rows.iter().map(|r| {
                 vec![
                     r.revision.to_string(),
@@ -567,10 +648,16 @@ fn go_time_string(text: &str) -> String {
 }
 
 /// Columns padded to their widest cell and separated by a tab, as helm's tables are.
-fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
-    let mut all: Vec<Vec<String>> = vec![header.iter().map(|h| (*h).to_owned()).collect()];
+fn table<const N: usize>(
+    header: Option<&[&str; N]>,
+    rows: impl Iterator<Item = Vec<String>>,
+) -> String {
+    let mut all: Vec<Vec<String>> = header
+        .map(|h| h.iter().map(|h| (*h).to_owned()).collect())
+        .into_iter()
+        .collect();
     all.extend(rows);
-    let mut widths = vec![0; header.len()];
+    let mut widths = vec![0; N];
     for row in &all {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -612,7 +699,7 @@ mod tests {
     #[test]
     fn tables_pad_every_column() {
         let text = table(
-            &["NAME", "REVISION"],
+            Some(&["NAME", "REVISION"]),
             [vec!["web-long".to_owned(), "1".to_owned()]].into_iter(),
         );
         assert_eq!(text, "NAME    \tREVISION\nweb-long\t1       \n");
