@@ -338,7 +338,7 @@ async fn install_upgrade_rollback_uninstall_as_helm_sees_them() {
     );
 
     // Our list and history print what helm's do, times and table layout included.
-    for format in ["json", "table"] {
+    for format in ["json", "table", "yaml"] {
         assert_eq!(
             env.gitops_ok(&["helm", "list", "-n", &ns, "-o", format]),
             env.helm(&["list", "-n", &ns, "-o", format])
@@ -393,6 +393,21 @@ async fn upgrade_install_creates_and_errors_exit_non_zero() {
     );
     env.gitops_ok(&["helm", "upgrade", "-i", "web", chart, "-n", &ns]);
     assert_eq!(env.history(&ns, "web").len(), 2);
+    // --history-max keeps the latest revisions only.
+    for _ in 0..2 {
+        env.gitops_ok(&[
+            "helm",
+            "upgrade",
+            "web",
+            chart,
+            "-n",
+            &ns,
+            "--history-max",
+            "2",
+        ]);
+    }
+    let revisions: Vec<i64> = env.history(&ns, "web").iter().map(|h| h.0).collect();
+    assert_eq!(revisions, [3, 4]);
 
     // Installing a name in use fails, naming the release; so does a missing release or chart.
     let run = env.gitops(&["helm", "install", "web", chart, "-n", &ns]);
@@ -405,9 +420,10 @@ async fn upgrade_install_creates_and_errors_exit_non_zero() {
     let run = env.gitops(&["helm", "install", "other", "/no/such/chart", "-n", &ns]);
     assert!(!run.ok, "{run}");
     assert!(run.stderr.contains("/no/such/chart"), "{run}");
-    let run = env.gitops(&["helm", "list", "-n", &ns, "-o", "yaml"]);
+    let run = env.gitops(&["helm", "list", "-n", &ns, "-o", "xml"]);
     assert!(!run.ok, "{run}");
     assert_eq!(env.history(&ns, "web").len(), 2);
+    assert_eq!(env.history(&ns, "web").last().unwrap().1, "deployed");
 }
 
 /// A Secret whose generated password `lookup` keeps across upgrades, and a ConfigMap naming the
@@ -575,8 +591,10 @@ async fn test_runs_the_test_hooks_and_prints_what_helm_prints() {
     assert_eq!(hooks[0]["last_run"]["phase"], "Succeeded", "{status}");
 
     // Rollback and uninstall print what helm prints.
-    env.gitops_ok(&["helm", "upgrade", "web", chart, "-n", &ns]);
-    env.helm(&["upgrade", "web", chart, "-n", &reference]);
+    assert_eq!(
+        masked_status(&env.gitops_ok(&["helm", "upgrade", "web", chart, "-n", &ns])),
+        masked_status(&env.helm(&["upgrade", "web", chart, "-n", &reference]))
+    );
     assert_eq!(
         env.gitops_ok(&["helm", "rollback", "web", "-n", &ns]),
         env.helm(&["rollback", "web", "-n", &reference])

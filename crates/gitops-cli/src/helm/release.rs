@@ -161,6 +161,8 @@ pub(crate) enum Output {
     Table,
     /// The JSON `helm … -o json` prints.
     Json,
+    /// The YAML `helm … -o yaml` prints.
+    Yaml,
 }
 
 /// `helm list`'s arguments.
@@ -465,6 +467,7 @@ pub(crate) async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
     }
     let text = match args.output {
         Output::Json => json_line(&rows)?,
+        Output::Yaml => yaml_text(&rows)?,
         Output::Table => table(
             (!args.no_headers).then_some(&[
                 "NAME",
@@ -535,6 +538,7 @@ pub(crate) async fn history(args: HistoryArgs) -> anyhow::Result<ExitCode> {
         .collect();
     let text = match args.output {
         Output::Json => json_line(&rows)?,
+        Output::Yaml => yaml_text(&rows)?,
         Output::Table => table(
             Some(&[
                 "REVISION",
@@ -567,6 +571,15 @@ fn json_line<T: Serialize>(value: &T) -> anyhow::Result<String> {
     Ok(text)
 }
 
+/// YAML as helm prints it (sigs.k8s.io/yaml: the JSON, as go-yaml v2 writes it, keys sorted).
+fn yaml_text<T: Serialize>(value: &T) -> anyhow::Result<String> {
+    use gitops::helm::yaml;
+    let json = serde_json::to_string(value).context("cannot write JSON")?;
+    let node =
+        yaml::parse_one(&json).map_err(|e| anyhow::anyhow!("cannot write YAML: {}", e.message))?;
+    Ok(yaml::emit(&node, false))
+}
+
 /// `NAME-VERSION` of the release's chart.
 fn chart_name(release: &Release) -> String {
     release
@@ -597,23 +610,19 @@ fn status_text(release: &Release) -> String {
         .iter()
         .filter(|h| h.events.iter().any(|e| e == "test"))
         .collect();
-    let ran: Vec<&&release::Hook> = tests
-        .iter()
-        .filter(|h| h.last_run.started_at.is_some())
-        .collect();
-    if ran.is_empty() {
+    // "None" without test hooks; with them, those that ran (none yet: nothing), as helm.
+    if tests.is_empty() {
         out.push_str("TEST SUITE: None\n");
-    } else {
-        for hook in ran {
-            let run = &hook.last_run;
-            out.push_str(&format!(
-                "TEST SUITE:     {}\nLast Started:   {}\nLast Completed: {}\nPhase:          {}\n",
-                hook.name,
-                run.started_at.as_deref().map(ansic).unwrap_or_default(),
-                run.completed_at.as_deref().map(ansic).unwrap_or_default(),
-                run.phase,
-            ));
-        }
+    }
+    for hook in tests.iter().filter(|h| h.last_run.started_at.is_some()) {
+        let run = &hook.last_run;
+        out.push_str(&format!(
+            "TEST SUITE:     {}\nLast Started:   {}\nLast Completed: {}\nPhase:          {}\n",
+            hook.name,
+            run.started_at.as_deref().map(ansic).unwrap_or_default(),
+            run.completed_at.as_deref().map(ansic).unwrap_or_default(),
+            run.phase,
+        ));
     }
     if !release.info.notes.is_empty() {
         out.push_str(&format!("NOTES:\n{}\n", release.info.notes.trim_end()));
