@@ -46,6 +46,12 @@ spec:
     targetPort: 8080
 "#;
 
+const NOTES: &str = r#"
+  {{ .Release.Name }} says {{ .Values.message }} at revision {{ .Release.Revision }}.
+{{- if .Values.missing }} never {{ end }} {{ .Values.nothing }}
+
+"#;
+
 fn write(root: &Path, name: &str, text: &str) {
     let path = root.join(name);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -61,6 +67,7 @@ fn chart(dir: &Path) -> PathBuf {
         ("templates/configmap.yaml", CONFIGMAP),
         ("templates/extra.yaml", EXTRA),
         ("templates/service.yaml", SERVICE),
+        ("templates/NOTES.txt", NOTES),
     ] {
         write(&root, name, text);
     }
@@ -266,6 +273,9 @@ async fn install_upgrade_rollback_uninstall_as_helm_sees_them() {
         env.helm_json(&["get", "values", "web", "-n", &ns, "-o", "json"]),
         json!({"message": "hi", "size": "4"})
     );
+    let notes = env.helm(&["get", "notes", "web", "-n", &ns]);
+    assert!(notes.contains("web says hi at revision 1."), "{notes}");
+    assert_eq!(notes, env.helm(&["get", "notes", "web", "-n", &reference]));
     assert_eq!(
         env.helm_json(&["get", "values", "web", "-n", &ns, "-o", "json", "--all"]),
         env.helm_json(&[

@@ -902,6 +902,34 @@ pub(crate) fn render_keeping(
     values: &serde_json::Map<String, serde_json::Value>,
     ctx: &Context,
 ) -> Result<(BTreeMap<String, String>, Parsed), Error> {
+    render_all(chart, values, ctx, None)
+}
+
+/// Rendered outputs by template name.
+pub(crate) type Outputs = BTreeMap<String, String>;
+
+/// [`render`], also returning the rendered `NOTES.txt` files (of the chart and its
+/// subcharts) by template name, as `helm install` renders them for the release's notes.
+///
+/// # Errors
+/// As [`render`].
+pub(crate) fn render_with_notes(
+    chart: &Chart,
+    values: &serde_json::Map<String, serde_json::Value>,
+    ctx: &Context,
+) -> Result<(Outputs, Outputs), Error> {
+    let mut notes = BTreeMap::new();
+    let (out, _parsed) = render_all(chart, values, ctx, Some(&mut notes))?;
+    Ok((out, notes))
+}
+
+/// The render of [`render_keeping`]; `NOTES.txt` outputs go to `notes` when given.
+fn render_all(
+    chart: &Chart,
+    values: &serde_json::Map<String, serde_json::Value>,
+    ctx: &Context,
+    mut notes: Option<&mut BTreeMap<String, String>>,
+) -> Result<(BTreeMap<String, String>, Parsed), Error> {
     let mut release = BTreeMap::new();
     release.insert("Name".to_string(), Value::String(ctx.release_name.clone()));
     release.insert(
@@ -952,6 +980,9 @@ pub(crate) fn render_keeping(
                 message: exec_error(&e),
             })?;
         if t.name.ends_with("NOTES.txt") {
+            if let Some(notes) = notes.as_deref_mut() {
+                notes.insert(t.name.clone(), text.replace("<no value>", ""));
+            }
             continue;
         }
         // `replace` copies every output; most have nothing to replace.

@@ -319,7 +319,7 @@ pub(crate) async fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
         .install(&chart, &options)
         .await
         .with_context(|| format!("installation of {:?} failed", args.name))?;
-    emit(&status_text(&release))?;
+    emit(&status_text(&release, true))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -351,7 +351,7 @@ pub(crate) async fn upgrade(args: UpgradeArgs) -> anyhow::Result<ExitCode> {
                 .install(&chart, &options)
                 .await
                 .with_context(|| format!("installation of {:?} failed", args.name))?;
-            emit(&status_text(&release))?;
+            emit(&status_text(&release, true))?;
             return Ok(ExitCode::SUCCESS);
         }
     }
@@ -362,7 +362,7 @@ pub(crate) async fn upgrade(args: UpgradeArgs) -> anyhow::Result<ExitCode> {
     emit(&format!(
         "Release {:?} has been upgraded. Happy Helming!\n{}",
         args.name,
-        status_text(&release)
+        status_text(&release, true)
     ))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -403,7 +403,7 @@ pub(crate) async fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
     let outcome = actions.test(&args.name, namespace).await;
     // Print what ran even when a test failed, as helm does.
     if let Ok(release) = actions.status(&args.name, namespace).await {
-        emit(&status_text(&release))?;
+        emit(&status_text(&release, false))?;
     }
     outcome.with_context(|| format!("test of {:?} failed", args.name))?;
     Ok(ExitCode::SUCCESS)
@@ -595,8 +595,9 @@ fn app_version(release: &Release) -> String {
         .map_or_else(String::new, |c| c.app_version().to_owned())
 }
 
-/// What `helm install`, `upgrade` and `status` print about a release.
-fn status_text(release: &Release) -> String {
+/// What `helm install`, `upgrade` and `test` print about a release; `notes` adds `NOTES.txt`
+/// (`helm test` leaves it out).
+fn status_text(release: &Release, notes: bool) -> String {
     let mut out = format!("NAME: {}\n", release.name);
     if let Some(at) = &release.info.last_deployed {
         out.push_str(&format!("LAST DEPLOYED: {}\n", ansic(at)));
@@ -624,8 +625,8 @@ fn status_text(release: &Release) -> String {
             run.phase,
         ));
     }
-    if !release.info.notes.is_empty() {
-        out.push_str(&format!("NOTES:\n{}\n", release.info.notes.trim_end()));
+    if notes && !release.info.notes.is_empty() {
+        out.push_str(&format!("NOTES:\n{}\n", release.info.notes.trim()));
     }
     out
 }

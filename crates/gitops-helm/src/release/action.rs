@@ -34,7 +34,8 @@
 //! # Not supported yet
 //! - Hook output logs (`helm.sh/hook-output-log-policy` is recorded, no logs are printed).
 //! - `helm test --filter` and `--logs`: [`Actions::test`] runs every test hook.
-//! - `NOTES.txt` is not rendered into `info.notes`.
+//! - `NOTES.txt`: the top chart's is rendered into `info.notes`; subcharts' never are (Helm's
+//!   `--render-subchart-notes` is not supported).
 //! - Rendering: `.Release.Revision` is the new revision and `.Capabilities.KubeVersion` the
 //!   server's (unless the options name one), as in Helm; but `.Capabilities.APIVersions` is
 //!   the default list plus added ones, not the server's discovery.
@@ -965,7 +966,10 @@ fn new_release(
 ) -> Release {
     Release {
         name: name.into(),
-        info,
+        info: Info {
+            notes: rendered.notes,
+            ..info
+        },
         chart: Some(rendered.chart),
         config: rendered.config,
         manifest: rendered.manifest,

@@ -19,6 +19,9 @@ pub(crate) struct Rendered {
     pub config: Map<String, Value>,
     /// The chart as Helm stores it.
     pub chart: StoredChart,
+    /// The top chart's rendered `templates/NOTES.txt` (subcharts' notes are left out, as
+    /// without Helm's `--render-subchart-notes`); empty without one.
+    pub notes: String,
 }
 
 /// Renders `chart` as revision `revision` the way `helm install`/`upgrade` does: the same
@@ -39,7 +42,11 @@ pub(crate) fn render(
     values::process_imports(&mut chart);
     let vals = values::coalesce(&chart, user.clone());
     crate::validate_schemas(&chart, &vals)?;
-    let files = engine::render(&chart, &vals, &ctx)?;
+    let (files, notes) = engine::render_with_notes(&chart, &vals, &ctx)?;
+    let notes = notes
+        .get(&format!("{}/templates/NOTES.txt", chart.name()))
+        .cloned()
+        .unwrap_or_default();
     let (generic, hook_docs) = output::sort_manifests(&files)?;
     // Helm's `renderResources`: each document as `---\n# Source: %s\n%s\n`, untrimmed.
     let mut manifest = String::new();
@@ -94,6 +101,7 @@ pub(crate) fn render(
         hooks,
         config: user,
         chart: stored,
+        notes,
     })
 }
 
