@@ -1219,3 +1219,90 @@ async fn hook_records_match_what_helm_install_writes() {
         );
     }
 }
+
+/// A ConfigMap whose token `lookup` keeps across upgrades, and which records whether it could
+/// read a Secret of another namespace.
+const LOOKUP: &str = r#"{{- $name := printf "%s-token" .Release.Name }}
+{{- $old := lookup "v1" "ConfigMap" .Release.Namespace $name }}
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ $name }}
+data:
+  token: {{ if $old }}{{ $old.data.token }}{{ else }}{{ randAlphaNum 24 }}{{ end }}
+  namespaces: {{ (lookup "v1" "Namespace" "" "").items | default (list) | len | quote }}
+"#;
+
+#[tokio::test]
+async fn lookup_reads_the_cluster_within_the_release_namespace() {
+    let Some(s) = setup(ActionOptions::default()).await else {
+        return;
+    };
+    let ns = s.namespace.as_str();
+    let root = write_chart(
+        &s.dir.path().join("token"),
+        &[
+            (
+                "Chart.yaml",
+                "apiVersion: v2\nname: token\nversion: 1.0.0\n",
+            ),
+            ("templates/token.yaml", LOOKUP),
+        ],
+    );
+    let chart = gitops_helm::chart::load(&root).expect("chart");
+    let token =
+        |cm: Option<ConfigMap>| cm.expect("configmap").data.unwrap_or_default()["token"].clone();
+
+    s.actions
+        .install(&chart, &opts("t", ns))
+        .await
+        .expect("install");
+    let first = token(configmap(&s.client, ns, "t-token").await);
+    assert_eq!(first.len(), 24);
+    let data = configmap(&s.client, ns, "t-token")
+        .await
+        .expect("cm")
+        .data
+        .unwrap_or_default();
+    // Cluster-scoped lists are read: at least this namespace exists.
+    assert_ne!(data["namespaces"], "0");
+    s.actions
+        .upgrade(&chart, &opts("t", ns))
+        .await
+        .expect("upgrade");
+    assert_eq!(token(configmap(&s.client, ns, "t-token").await), first);
+
+    // Without the cluster (as `helm template`), the token is new.
+    let blind = Actions::new(
+        s.client.clone(),
+        ActionOptions::default().with_cluster_lookup(false),
+    );
+    blind
+        .upgrade(&chart, &opts("t", ns))
+        .await
+        .expect("upgrade without lookup");
+    assert_ne!(token(configmap(&s.client, ns, "t-token").await), first);
+
+    // Another namespace is refused, naming it; the revision is not recorded.
+    let nosy = write_chart(
+        &root,
+        &[(
+            "templates/nosy.yaml",
+            "{{- $x := lookup \"v1\" \"ConfigMap\" \"kube-system\" \"x\" }}\n",
+        )],
+    );
+    let chart = gitops_helm::chart::load(&nosy).expect("chart");
+    let err = s
+        .actions
+        .upgrade(&chart, &opts("t", ns))
+        .await
+        .expect_err("a lookup outside the namespace");
+    assert!(matches!(err, release::Error::Render { .. }), "{err:?}");
+    let text = format!("{:?}", err);
+    assert!(text.contains("in kube-system"), "{text}");
+    assert!(
+        text.contains("may only look up namespaced objects of its own namespace"),
+        "{text}"
+    );
+    assert_eq!(s.actions.status("t", ns).await.expect("status").version, 3);
+}

@@ -24,6 +24,10 @@ use serde_json::{Map, Value, json};
 use crate::Lookup;
 
 /// `lookup` backed by a cluster, bounded to one namespace (see the [module docs](self)).
+///
+/// # Panics
+/// A lookup made inside an async task (rather than in `spawn_blocking` or a thread of its
+/// own) panics, as [`tokio::runtime::Handle::block_on`] does there.
 #[derive(Clone)]
 pub struct ClusterLookup {
     client: kube::Client,
