@@ -23,6 +23,7 @@
 
 mod context;
 mod engine;
+mod events;
 mod images;
 mod kustomizations;
 pub mod metrics_server;
