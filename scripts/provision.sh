@@ -6,6 +6,8 @@
 #
 #   bash scripts/provision.sh            # everything
 #   bash scripts/provision.sh apt sops   # only some steps: apt, sops, etcd, kube, helm
+#   bash scripts/provision.sh --flux     # only Flux's source- and kustomize-controller, for
+#                                        # benches/flux-peer.sh (never part of the default run)
 #
 # Cache: ${GITOPS_TESTENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gitops-testenv}/<component>-<version>/
 # Needs: Debian 12 (apt-get, as root or with sudo), Go >= 1.24 on PATH, python3 with venv.
@@ -205,9 +207,64 @@ step_helm() {
     log "helm built in $(elapsed "$t0")"
 }
 
+# Flux's source-controller and kustomize-controller, the peers of benches/flux-peer.sh. Bench
+# only: not in the default steps. Each is built from its Go module in a wrapper module that
+# copies the module's own `replace` lines (except its local `./api`, whose module is served);
+# its CRDs are copied from the module's config/crd/bases next to the binary.
+#   $1 module name (source-controller, kustomize-controller), $2 version, $3… extra go.mod lines
+flux_controller() {
+    local name=$1 version=$2
+    shift 2
+    local dir="$cache/$name-$version" module="github.com/fluxcd/$name"
+    if [ -x "$dir/$name" ] && [ -n "$(find "$dir/crd" -name '*.yaml' 2>/dev/null | head -n 1)" ]; then
+        log "$name $version: cached in $dir"
+        return
+    fi
+    go_env
+    local t0 work="$cache/build/$name-$version"
+    t0=$(date +%s)
+    log "building $name $version from $module into $dir (a few minutes the first time)"
+    rm -rf "$work" "$dir"
+    mkdir -p "$work" "$dir/crd"
+    (
+        cd "$work"
+        local info gomod src go_line line
+        info=$(go mod download -json "$module@$version")
+        gomod=$(printf '%s\n' "$info" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')
+        src=$(printf '%s\n' "$info" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+        [ -f "$gomod" ] && [ -d "$src" ] || die "could not download $module@$version"
+        go_line=$(grep -m 1 '^go ' "$gomod")
+        printf 'module gitops-testenv.invalid/build/%s\n\n%s\n' "$name" "$go_line" >go.mod
+        # `A => B vX` alone or inside a `replace ( … )` block; local paths are left out.
+        sed -n 's/^\(replace\)\{0,1\}[[:space:]]*\([^[:space:]()]\{1,\}\( v[^[:space:]]*\)\{0,1\} => [^.[:space:]][^[:space:]]* v[^[:space:]]*\)[[:space:]]*$/replace \2/p' \
+            "$gomod" >>go.mod
+        for line in "$@"; do printf '%s\n' "$line" >>go.mod; done
+        log "$name: wrapper go.mod has $(grep -c '^replace' go.mod) replace lines"
+        # A `tool` line keeps the requirement through `go mod tidy`, which fills go.sum (-e: some
+        # test-only dependencies of the controllers' dependencies are not served).
+        go get -tool "$module@$version"
+        go mod tidy -e
+        go_build "$dir/$name" "$module" ""
+        cp "$src"/config/crd/bases/*.yaml "$dir/crd/"
+        chmod u+w "$dir"/crd/*.yaml
+    )
+    "$dir/$name" --help 2>&1 | grep -q -- --watch-all-namespaces || die "$dir/$name does not run"
+    rm -rf "$work"
+    log "$name built in $(elapsed "$t0") ($(find "$dir/crd" -name '*.yaml' | wc -l) CRDs)"
+}
+
+step_flux() {
+    # v1.9.6 requires github.com/fluxcd/pkg/artifact v0.18.3, which the module proxy does not
+    # serve; v0.18.0 builds.
+    flux_controller source-controller "$FLUX_SOURCE_CONTROLLER_VERSION" \
+        'replace github.com/fluxcd/pkg/artifact => github.com/fluxcd/pkg/artifact v0.18.0'
+    flux_controller kustomize-controller "$FLUX_KUSTOMIZE_CONTROLLER_VERSION"
+}
+
 # ---------------------------------------------------------------------------------------------
 steps=("$@")
 if [ ${#steps[@]} -eq 0 ]; then steps=(apt sops etcd kube helm); fi
+if [ "${steps[0]}" = --flux ]; then steps=(flux); fi
 start=$(date +%s)
 mkdir -p "$cache"
 for s in "${steps[@]}"; do
@@ -217,7 +274,8 @@ for s in "${steps[@]}"; do
     etcd) step_etcd ;;
     kube) step_kube ;;
     helm) step_helm ;;
-    *) die "unknown step '$s' (expected apt, sops, etcd, kube, helm)" ;;
+    flux) step_flux ;;
+    *) die "unknown step '$s' (expected apt, sops, etcd, kube, helm, flux or --flux)" ;;
     esac
 done
 rmdir "$cache/build" 2>/dev/null || true

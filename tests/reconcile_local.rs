@@ -136,10 +136,11 @@ async fn applies_then_reports_no_change_then_prunes() {
 
     let events = fx.events.0.lock().unwrap();
     assert!(events.iter().all(|e| e.severity == Severity::Info));
-    assert!(events.iter().any(|e| {
-        e.message
-            .contains("Deployment.apps/apps/api-enrichment deleted")
-    }));
+    assert!(
+        events
+            .iter()
+            .any(|e| { e.message.contains("Deployment/apps/api-enrichment deleted") })
+    );
 }
 
 #[tokio::test]

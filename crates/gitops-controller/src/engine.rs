@@ -89,7 +89,6 @@ impl Queue {
         }
         drop(state);
         self.wake.notify_waiters();
-        self.wake.notify_one();
     }
 
     /// Forgets `key` (deleted).
@@ -97,16 +96,22 @@ impl Queue {
         self.lock().due.remove(key);
     }
 
-    /// Waits for the next due object that no worker holds, and holds it.
-    pub async fn next(&self) -> Key {
+    /// Waits for the next due object of `kind` that no worker holds, and holds it. Each kind
+    /// has its own workers, as each of Flux's reconcilers has its own `--concurrent`: a burst of
+    /// one kind (a thousand Kustomizations) never holds back another (their GitRepositories).
+    pub async fn next(&self, kind: Kind) -> Key {
         loop {
+            // Registered before the state is read, so a `schedule` in between is not missed.
+            let notified = self.wake.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
             let wait = {
                 let mut state = self.lock();
                 let now = Instant::now();
                 let earliest = state
                     .due
                     .iter()
-                    .filter(|(key, _)| !state.running.contains(*key))
+                    .filter(|(key, _)| key.kind == kind && !state.running.contains(*key))
                     .min_by_key(|(_, at)| **at)
                     .map(|(key, at)| (key.clone(), *at));
                 match earliest {
@@ -119,14 +124,15 @@ impl Queue {
                     None => Duration::from_secs(3600),
                 }
             };
-            let _ = tokio::time::timeout(wait, self.wake.notified()).await;
+            let _ = tokio::time::timeout(wait, notified).await;
         }
     }
 
     /// Releases `key` after a pass.
     pub fn done(&self, key: &Key) {
         self.lock().running.remove(key);
-        self.wake.notify_one();
+        // Workers wait per kind: wake them all, each looks for its own.
+        self.wake.notify_waiters();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
@@ -189,6 +195,45 @@ pub fn key_of<K: Resource>(kind: Kind, object: &K) -> Key {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A Kustomization holding the only worker of its kind does not keep a GitRepository
+    /// waiting: each kind has its own workers.
+    #[tokio::test]
+    async fn a_busy_kind_does_not_hold_back_another_kind() {
+        let queue = Queue::default();
+        let ks = Key::new(Kind::Kustomization, "ns", "app");
+        let git = Key::new(Kind::GitRepository, "ns", "repo");
+        queue.schedule(ks.clone(), Duration::ZERO);
+        queue.schedule(git.clone(), Duration::from_millis(1));
+        assert_eq!(queue.next(Kind::Kustomization).await, ks);
+        let taken = tokio::time::timeout(Duration::from_secs(2), queue.next(Kind::GitRepository))
+            .await
+            .expect("the GitRepository is taken while the Kustomization runs");
+        assert_eq!(taken, git);
+    }
+
+    /// A worker waiting for its kind wakes when an object of that kind is scheduled, even
+    /// while workers of other kinds wait too.
+    #[tokio::test]
+    async fn a_waiting_worker_wakes_for_its_kind() {
+        let queue = Arc::new(Queue::default());
+        let mut waiters = Vec::new();
+        for kind in [Kind::Kustomization, Kind::GitRepository, Kind::Alert] {
+            let queue = Arc::clone(&queue);
+            waiters.push(tokio::spawn(async move { queue.next(kind).await }));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let git = Key::new(Kind::GitRepository, "ns", "repo");
+        queue.schedule(git.clone(), Duration::ZERO);
+        let taken = tokio::time::timeout(Duration::from_secs(2), waiters.remove(1))
+            .await
+            .expect("the GitRepository worker woke")
+            .expect("the worker did not panic");
+        assert_eq!(taken, git);
+        for waiter in waiters {
+            waiter.abort();
+        }
+    }
 
     /// `interval: 3000000000000000h` parses to about 1.1e19 s, past what `Instant` can add.
     #[tokio::test]

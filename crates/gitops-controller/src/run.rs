@@ -1,6 +1,7 @@
 //! One controller process from start to stop: connect, serve metrics, lead, watch every kind,
 //! and keep the workers running, each taking one due object at a time through its kind's pass.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -150,7 +151,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
 
     let applier = KubeApplier::with_options(
         client.clone(),
-        gitops_kube::KubeApplierOptions::default().with_field_manager(&settings.field_manager),
+        // Applied objects are read from watches, not listed on every pass: a no-op pass then
+        // costs the Kustomization's read and its status write.
+        gitops_kube::KubeApplierOptions::default()
+            .with_field_manager(&settings.field_manager)
+            .with_watch_owned(true),
     );
     let ctx = Arc::new(Ctx {
         client: client.clone(),
@@ -236,17 +241,22 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
 /// Keeps `count` workers running: one that ends (only a panic outside a pass can end one) is
 /// replaced at once, so the controller never silently reconciles with fewer workers or none.
 async fn supervise(ctx: Arc<Ctx>, count: usize) {
+    // `count` workers per kind, as Flux's `--concurrent` is per reconciler.
     let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..count {
-        workers.spawn(worker(Arc::clone(&ctx)));
+    let mut kinds = HashMap::new();
+    for kind in Kind::ALL {
+        for _ in 0..count {
+            kinds.insert(workers.spawn(worker(Arc::clone(&ctx), kind)).id(), kind);
+        }
     }
-    while let Some(ended) = workers.join_next().await {
-        let why = match ended {
-            Ok(()) => "it returned".to_string(),
-            Err(error) => panic_message(error),
+    while let Some(ended) = workers.join_next_with_id().await {
+        let (id, why) = match ended {
+            Ok((id, ())) => (id, "it returned".to_string()),
+            Err(error) => (error.id(), panic_message(error)),
         };
-        tracing::error!(%why, "a worker stopped; starting another");
-        workers.spawn(worker(Arc::clone(&ctx)));
+        let kind = kinds.remove(&id).unwrap_or(Kind::Kustomization);
+        tracing::error!(%why, kind = kind.as_str(), "a worker stopped; starting another");
+        kinds.insert(workers.spawn(worker(Arc::clone(&ctx), kind)).id(), kind);
     }
 }
 
@@ -255,9 +265,9 @@ async fn supervise(ctx: Arc<Ctx>, count: usize) {
 /// Each pass runs in its own task: a pass that panics (a bug, or an input nobody foresaw) is
 /// one failed pass of one object, recorded in its status and retried with backoff, never a
 /// worker gone for good with its object left "running".
-async fn worker(ctx: Arc<Ctx>) {
+async fn worker(ctx: Arc<Ctx>, kind: Kind) {
     loop {
-        let key = ctx.queue.next().await;
+        let key = ctx.queue.next(kind).await;
         // Released even if this worker unwinds, so the object is never held forever.
         let _holding = Holding {
             queue: Arc::clone(&ctx.queue),

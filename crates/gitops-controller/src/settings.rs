@@ -17,7 +17,8 @@ pub struct Settings {
     /// Where `/metrics`, `/healthz` and `/readyz` are served.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub metrics_addr: String,
-    /// Objects reconciled at once.
+    /// Objects of each kind reconciled at once (Flux's `--concurrent`, which is per
+    /// reconciler: GitRepositories and Kustomizations each get this many).
     #[arg(long, default_value_t = 4)]
     pub concurrent: usize,
     /// Install (or update) the CRDs at start.

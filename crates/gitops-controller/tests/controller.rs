@@ -445,7 +445,7 @@ spec:
                 event["involvedObject"]["name"] == "apps"
                     && event["message"]
                         .as_str()
-                        .is_some_and(|m| m.contains("Deployment.apps/apps/api-gateway configured"))
+                        .is_some_and(|m| m.contains("Deployment/apps/api-gateway configured"))
             })
             .then_some(())
     })

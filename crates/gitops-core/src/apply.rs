@@ -160,12 +160,20 @@ impl ChangeSet {
         })
     }
 
-    /// `Kind/ns/name created` lines for the objects that changed, as Flux's events list them.
+    /// `Kind/ns/name created` lines for the objects that changed, as Flux's events list them:
+    /// the kind without its group (`Deployment/web/api`, `Namespace/web`), as kustomize-controller
+    /// writes its change sets.
     pub fn summary(&self) -> String {
         self.changes
             .iter()
             .filter(|c| c.action != Action::Unchanged)
-            .map(|c| format!("{} {}", c.id, c.action))
+            .map(|c| {
+                let id = &c.id;
+                match &id.namespace {
+                    Some(ns) => format!("{}/{ns}/{} {}", id.kind, id.name, c.action),
+                    None => format!("{}/{} {}", id.kind, id.name, c.action),
+                }
+            })
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -670,6 +678,37 @@ pub fn diff_exit_code(result: &Result<Vec<Drift>, Error>) -> i32 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn change_summary_names_objects_as_flux_events_do() {
+        let mut changes = ChangeSet::default();
+        changes.push(
+            ObjectRef::new("apps", "v1", "Deployment", Some("web"), "api"),
+            Action::Created,
+        );
+        changes.push(
+            ObjectRef::new("", "v1", "Namespace", None, "web"),
+            Action::Configured,
+        );
+        changes.push(
+            ObjectRef::new(
+                "rbac.authorization.k8s.io",
+                "v1",
+                "Role",
+                Some("web"),
+                "reader",
+            ),
+            Action::Deleted,
+        );
+        changes.push(
+            ObjectRef::new("", "v1", "ConfigMap", Some("web"), "same"),
+            Action::Unchanged,
+        );
+        assert_eq!(
+            changes.summary(),
+            "Deployment/web/api created\nNamespace/web configured\nRole/web/reader deleted"
+        );
+    }
+
     use super::*;
 
     #[test]

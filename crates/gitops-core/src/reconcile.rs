@@ -582,7 +582,7 @@ impl Reconciler {
     }
 
     fn success_events(&self, outcome: &Outcome) -> Vec<Event> {
-        let duration = format!("{:.3}s", outcome.duration.as_secs_f64());
+        let duration = crate::schedule::go_duration(outcome.duration);
         let mut events = Vec::new();
         if outcome.changes.has_changes() {
             events.push(
@@ -603,8 +603,8 @@ impl Reconciler {
                     self.object.clone(),
                     reason::RECONCILIATION_SUCCEEDED,
                     format!(
-                        "Reconciliation finished in {duration}, next run in {:?}",
-                        outcome.requeue_after
+                        "Reconciliation finished in {duration}, next run in {}",
+                        crate::schedule::go_duration(outcome.requeue_after)
                     ),
                 )
                 .with_revision(Some(outcome.revision.clone()))

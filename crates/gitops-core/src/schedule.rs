@@ -380,8 +380,62 @@ fn http_date(text: &str) -> Option<SystemTime> {
     SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(seconds))
 }
 
+/// A duration as Go's `time.Duration` prints it (`581.337347ms`, `10m0s`, `1h0m0s`), the form
+/// Flux's controllers write in events and messages.
+pub fn go_duration(duration: Duration) -> String {
+    /// `value / unit` with the remainder as trimmed decimals (`1.5`, `2`).
+    fn scaled(value: u128, unit: u128, digits: usize) -> String {
+        let (whole, rest) = (value / unit, value % unit);
+        if rest == 0 {
+            return whole.to_string();
+        }
+        let fraction = format!("{rest:0digits$}");
+        format!("{whole}.{}", fraction.trim_end_matches('0'))
+    }
+    let nanos = duration.as_nanos();
+    match nanos {
+        0 => "0s".to_string(),
+        n if n < 1_000 => format!("{n}ns"),
+        n if n < 1_000_000 => format!("{}µs", scaled(n, 1_000, 3)),
+        n if n < 1_000_000_000 => format!("{}ms", scaled(n, 1_000_000, 6)),
+        n => {
+            let seconds = n / 1_000_000_000;
+            let (hours, minutes) = (seconds / 3600, seconds % 3600 / 60);
+            let rest = n - (hours * 3600 + minutes * 60) * 1_000_000_000;
+            let mut out = String::new();
+            if hours > 0 {
+                out.push_str(&format!("{hours}h"));
+            }
+            if hours > 0 || minutes > 0 {
+                out.push_str(&format!("{minutes}m"));
+            }
+            out.push_str(&format!("{}s", scaled(rest, 1_000_000_000, 9)));
+            out
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn go_durations_print_as_flux_writes_them() {
+        let cases = [
+            (Duration::ZERO, "0s"),
+            (Duration::from_nanos(999), "999ns"),
+            (Duration::from_nanos(1_500), "1.5µs"),
+            (Duration::from_nanos(581_337_347), "581.337347ms"),
+            (Duration::from_millis(73), "73ms"),
+            (Duration::from_nanos(1_052_415_213), "1.052415213s"),
+            (Duration::from_secs(600), "10m0s"),
+            (Duration::from_secs(90), "1m30s"),
+            (Duration::from_secs(3600), "1h0m0s"),
+            (Duration::from_millis(3_723_500), "1h2m3.5s"),
+        ];
+        for (duration, text) in cases {
+            assert_eq!(super::go_duration(duration), text, "{duration:?}");
+        }
+    }
+
     use std::time::UNIX_EPOCH;
 
     use super::*;

@@ -59,31 +59,61 @@ impl Kind {
     }
 }
 
-#[derive(Clone, Debug)]
-pub(crate) struct Item<'a> {
+/// One item: 16 bytes, a plain copyable value (a chart has hundreds of thousands of items,
+/// written once by the lexer and peeked at and copied by the parser), whose text is a range
+/// of the input ([`Item::text`]). Inputs are at most [`MAX_INPUT`] bytes, so positions fit.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Item {
     pub kind: Kind,
-    pub pos: usize,
-    /// Borrowed from the input (only error messages are owned): the parser peeks and
-    /// clones items, and a chart has hundreds of thousands of them.
-    pub val: std::borrow::Cow<'a, str>,
-    pub line: usize,
+    /// The 1-based line the item starts on.
+    line: u32,
+    /// Where the item's text starts in the input.
+    pos: u32,
+    /// The length of its text: 0 for an error, whose message is [`Lexed::error`].
+    len: u32,
 }
 
-impl std::fmt::Display for Item<'_> {
+/// The longest input the lexer takes (positions are `u32`).
+pub(crate) const MAX_INPUT: usize = u32::MAX as usize;
+
+impl Item {
+    pub fn pos(&self) -> usize {
+        self.pos as usize
+    }
+
+    pub fn line(&self) -> usize {
+        self.line as usize
+    }
+
+    /// The item's text in `input`, the text it was lexed from.
+    pub fn text<'a>(&self, input: &'a str) -> &'a str {
+        let start = self.pos as usize;
+        input
+            .get(start..start + self.len as usize)
+            .unwrap_or_default()
+    }
+
     /// Go's `item.String()`, used in "unexpected X in Y".
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    pub fn shown(&self, input: &str) -> String {
+        let val = self.text(input);
         match self.kind {
-            Kind::Eof => f.write_str("EOF"),
-            Kind::Error => f.write_str(&self.val),
-            k if k.is_keyword() => write!(f, "<{}>", self.val),
-            _ if self.val.len() > 10 => {
+            Kind::Eof => "EOF".to_string(),
+            Kind::Error => "error".to_string(),
+            k if k.is_keyword() => format!("<{val}>"),
+            _ if val.len() > 10 => {
                 // Go's %.10q: the first ten runes, quoted, then "...".
-                let head: String = self.val.chars().take(10).collect();
-                write!(f, "{}...", crate::gofmt::quote(&head, false))
+                let head: String = val.chars().take(10).collect();
+                format!("{}...", crate::gofmt::quote(&head, false))
             }
-            _ => f.write_str(&crate::gofmt::quote(&self.val, false)),
+            _ => crate::gofmt::quote(val, false),
         }
     }
+}
+
+/// The items of a template, the last `Eof` or `Error`, and the error's message.
+pub(crate) struct Lexed {
+    pub items: Vec<Item>,
+    pub error: String,
 }
 
 const LEFT: &str = "{{";
@@ -94,6 +124,18 @@ const RIGHT_COMMENT: &str = "*/";
 fn is_space(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\r' | b'\n')
 }
+
+/// Which bytes are ASCII letters, digits or `_`.
+const WORD_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'_';
+        b += 1;
+    }
+    table
+};
 
 fn is_alnum(c: char) -> bool {
     if c.is_ascii() {
@@ -125,13 +167,25 @@ fn find_left(s: &[u8]) -> Option<usize> {
     memchr::memchr_iter(b'{', s).find(|at| s.get(at + 1) == Some(&b'{'))
 }
 
+/// The item of `kind` at `start..end` of the input, starting on `line` (the input's length
+/// was checked against [`MAX_INPUT`], so the casts keep every value).
+fn item(kind: Kind, start: usize, end: usize, line: usize) -> Item {
+    Item {
+        kind,
+        line: line as u32,
+        pos: start as u32,
+        len: (end - start) as u32,
+    }
+}
+
 /// How many line breaks `s` has (vectorised, as text runs are long).
 fn newlines(s: &[u8]) -> usize {
     memchr::memchr_iter(b'\n', s).count()
 }
 
-/// Lexes the whole input; the last item is `Eof` or `Error`.
-pub(crate) fn lex(input: &str) -> Vec<Item<'_>> {
+/// Lexes the whole input (at most [`MAX_INPUT`] bytes: the caller checks); the last item is
+/// `Eof` or `Error`.
+pub(crate) fn lex(input: &str) -> Lexed {
     let mut l = Lexer {
         input,
         bytes: input.as_bytes(),
@@ -143,9 +197,13 @@ pub(crate) fn lex(input: &str) -> Vec<Item<'_>> {
         // Chart templates average one item per 8-9 bytes (dense ones one per 4): sizing the vector up front saves
         // its repeated regrowth (copying and touching new memory) on large templates.
         items: Vec::with_capacity(input.len() / 4 + 16),
+        error: String::new(),
     };
     l.run();
-    l.items
+    Lexed {
+        items: l.items,
+        error: l.error,
+    }
 }
 
 struct Lexer<'a> {
@@ -156,7 +214,8 @@ struct Lexer<'a> {
     line: usize,
     start_line: usize,
     paren_depth: i64,
-    items: Vec<Item<'a>>,
+    items: Vec<Item>,
+    error: String,
 }
 
 enum State {
@@ -201,15 +260,14 @@ impl Lexer<'_> {
         Some(c)
     }
 
-    /// Skips a run of ASCII letters, digits and `_` (what names are made of, nearly always).
+    /// Skips a run of ASCII letters, digits and `_` (what names are made of, nearly always),
+    /// a table lookup per byte.
     fn skip_ascii_word(&mut self) {
-        while self
-            .bytes
-            .get(self.pos)
-            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
-        {
-            self.pos += 1;
-        }
+        let rest = &self.bytes[self.pos..];
+        self.pos += rest
+            .iter()
+            .position(|&b| !WORD_BYTE[usize::from(b)])
+            .unwrap_or(rest.len());
     }
 
     fn backup(&mut self, c: Option<char>) {
@@ -222,12 +280,8 @@ impl Lexer<'_> {
     }
 
     fn emit(&mut self, kind: Kind) {
-        self.items.push(Item {
-            kind,
-            pos: self.start,
-            val: std::borrow::Cow::Borrowed(&self.input[self.start..self.pos]),
-            line: self.start_line,
-        });
+        self.items
+            .push(item(kind, self.start, self.pos, self.start_line));
         self.start = self.pos;
         self.start_line = self.line;
     }
@@ -239,12 +293,9 @@ impl Lexer<'_> {
     }
 
     fn error(&mut self, msg: String) -> State {
-        self.items.push(Item {
-            kind: Kind::Error,
-            pos: self.start,
-            val: std::borrow::Cow::Owned(msg),
-            line: self.start_line,
-        });
+        self.error = msg;
+        self.items
+            .push(item(Kind::Error, self.start, self.start, self.start_line));
         State::Done
     }
 
@@ -271,19 +322,13 @@ impl Lexer<'_> {
                 }
                 self.pos -= trim;
                 self.line += newlines(&self.bytes[self.start..self.pos]);
-                let text = std::borrow::Cow::Borrowed(&self.input[self.start..self.pos]);
-                let item = Item {
-                    kind: Kind::Text,
-                    pos: self.start,
-                    val: text,
-                    line: self.start_line,
-                };
+                let text = item(Kind::Text, self.start, self.pos, self.start_line);
                 self.start = self.pos;
                 self.start_line = self.line;
                 self.pos += trim;
                 self.ignore();
-                if !item.val.is_empty() {
-                    self.items.push(item);
+                if text.len > 0 {
+                    self.items.push(text);
                 }
             }
             return State::LeftDelim;
@@ -594,18 +639,18 @@ impl Lexer<'_> {
 
     fn lex_number(&mut self) -> State {
         if !self.scan_number() {
-            let text = std::borrow::Cow::Borrowed(&self.input[self.start..self.pos]);
+            let text = &self.input[self.start..self.pos];
             return self.error(format!(
                 "bad number syntax: {}",
-                crate::gofmt::quote(&text, false)
+                crate::gofmt::quote(text, false)
             ));
         }
         if matches!(self.peek_char(), Some('+' | '-')) {
             if !self.scan_number() || self.bytes[self.pos - 1] != b'i' {
-                let text = std::borrow::Cow::Borrowed(&self.input[self.start..self.pos]);
+                let text = &self.input[self.start..self.pos];
                 return self.error(format!(
                     "bad number syntax: {}",
-                    crate::gofmt::quote(&text, false)
+                    crate::gofmt::quote(text, false)
                 ));
             }
             self.emit(Kind::Complex);
@@ -615,31 +660,43 @@ impl Lexer<'_> {
         State::InsideAction
     }
 
+    /// A quoted string: a vectorised scan to its closing quote, an escape or a line break
+    /// (the strings of chart templates are short, but many).
     fn lex_quote(&mut self) -> State {
         loop {
-            match self.next_char() {
-                Some('\\') => {
+            let Some(at) = memchr::memchr3(b'"', b'\\', b'\n', &self.bytes[self.pos..]) else {
+                self.pos = self.bytes.len();
+                return self.error("unterminated quoted string".into());
+            };
+            self.pos += at + 1;
+            match self.bytes[self.pos - 1] {
+                b'"' => break,
+                b'\\' => {
                     if matches!(self.next_char(), None | Some('\n')) {
                         return self.error("unterminated quoted string".into());
                     }
                 }
-                None | Some('\n') => return self.error("unterminated quoted string".into()),
-                Some('"') => break,
-                _ => {}
+                _ => {
+                    self.line += 1;
+                    return self.error("unterminated quoted string".into());
+                }
             }
         }
         self.emit(Kind::String);
         State::InsideAction
     }
 
+    /// A raw string: a vectorised scan to its closing back quote (dashboards embed kilobytes
+    /// of JSON in them), counting the line breaks it spans.
     fn lex_raw_quote(&mut self) -> State {
-        loop {
-            match self.next_char() {
-                None => return self.error("unterminated raw quoted string".into()),
-                Some('`') => break,
-                _ => {}
-            }
-        }
+        let rest = &self.bytes[self.pos..];
+        let Some(at) = memchr::memchr(b'`', rest) else {
+            self.line += newlines(rest);
+            self.pos = self.bytes.len();
+            return self.error("unterminated raw quoted string".into());
+        };
+        self.line += newlines(&rest[..at]);
+        self.pos += at + 1;
         self.emit(Kind::RawString);
         State::InsideAction
     }
@@ -650,13 +707,14 @@ mod tests {
     use super::*;
 
     fn kinds(s: &str) -> Vec<Kind> {
-        lex(s).into_iter().map(|i| i.kind).collect()
+        lex(s).items.into_iter().map(|i| i.kind).collect()
     }
 
     #[test]
     fn trim_markers_remove_surrounding_space() {
-        let items = lex("a  {{- 1 -}}  b");
-        let texts: Vec<_> = items.iter().map(|i| &*i.val).collect();
+        let input = "a  {{- 1 -}}  b";
+        let items = lex(input).items;
+        let texts: Vec<_> = items.iter().map(|i| i.text(input)).collect();
         assert_eq!(texts, ["a", "{{", "1", "}}", "b", ""]);
     }
 
@@ -671,11 +729,51 @@ mod tests {
     #[test]
     fn comments_vanish_and_errors_are_go_texts() {
         assert_eq!(kinds("{{/* x */}}"), [Kind::Eof]);
-        assert_eq!(&*lex("{{/* x")[0].val, "unclosed comment");
+        assert_eq!(lex("{{/* x").error, "unclosed comment");
         assert_eq!(
-            &*lex("{{/* x */ }}")[0].val,
+            lex("{{/* x */ }}").error,
             "comment ends before closing delimiter"
         );
-        assert_eq!(&*lex("{{ a#b }}")[2].val, "bad character U+0023 '#'");
+        assert_eq!(lex("{{ a#b }}").error, "bad character U+0023 '#'");
+    }
+
+    #[test]
+    fn quoted_strings_end_where_go_ends_them_and_keep_line_numbers() {
+        let input = "{{ `a\nb` \"c\\\"d\" }}\n{{ x }}";
+        let items = lex(input).items;
+        let vals: Vec<_> = items.iter().map(|i| (i.text(input), i.line())).collect();
+        assert_eq!(
+            vals,
+            [
+                ("{{", 1),
+                (" ", 1),
+                ("`a\nb`", 1),
+                (" ", 2),
+                ("\"c\\\"d\"", 2),
+                (" ", 2),
+                ("}}", 2),
+                ("\n", 2),
+                ("{{", 3),
+                (" ", 3),
+                ("x", 3),
+                (" ", 3),
+                ("}}", 3),
+                ("", 3)
+            ]
+        );
+        for (text, error) in [
+            ("{{ \"a\n\" }}", "unterminated quoted string"),
+            ("{{ \"a\\", "unterminated quoted string"),
+            ("{{ \"a", "unterminated quoted string"),
+            ("{{ `a", "unterminated raw quoted string"),
+        ] {
+            let lexed = lex(text);
+            let last = lexed.items.last().expect("an item");
+            assert_eq!(
+                (last.kind, lexed.error.as_str()),
+                (Kind::Error, error),
+                "{text:?}"
+            );
+        }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::Error;
 use crate::funcs::Functions;
-use crate::lex::{Item, Kind, lex};
+use crate::lex::{Item, Kind, Lexed, MAX_INPUT, lex};
 
 /// How deeply parentheses and control structures may nest. Go allows 10,000 parentheses and
 /// unlimited `if`s; both recurse, so a bound keeps deep input from overflowing the stack.
@@ -186,7 +186,8 @@ pub(crate) enum Arg {
     },
     String {
         pos: usize,
-        quoted: String,
+        /// The literal as written, for printing the node (a range of the source).
+        quoted: Name,
         text: String,
     },
     Pipe(Box<Pipe>),
@@ -230,7 +231,7 @@ impl fmt::Display for Arg {
             Arg::Nil { .. } => f.write_str("nil"),
             Arg::Bool { value, .. } => write!(f, "{value}"),
             Arg::Number { text, .. } => f.write_str(text),
-            Arg::String { quoted, .. } => f.write_str(quoted),
+            Arg::String { quoted, .. } => f.write_str(quoted.as_str()),
             Arg::Pipe(p) => write!(f, "{p}"),
             Arg::Chain { node, fields, .. } => {
                 if matches!(**node, Arg::Pipe(_)) {
@@ -325,11 +326,24 @@ enum Stop {
 
 /// Parses `text` under `name`; returns the top-level tree and every `define`/`block` in it.
 pub(crate) fn parse(name: &str, text: &str, funcs: &Functions) -> Result<(Tree, Vec<Tree>), Error> {
-    let items = lex(text);
+    if text.len() > MAX_INPUT {
+        return Err(Error::Parse {
+            name: name.to_string(),
+            line: 1,
+            message: format!("template longer than {MAX_INPUT} bytes"),
+        });
+    }
+    let src = text;
+    let Lexed {
+        items,
+        error: lex_error,
+    } = lex(text);
     let parse_name: Arc<str> = Arc::from(name);
     let text: Arc<str> = Arc::from(text);
     let mut p = Parser {
         items,
+        src,
+        lex_error,
         i: 0,
         furthest: 0,
         parse_name: parse_name.clone(),
@@ -356,7 +370,11 @@ pub(crate) fn parse(name: &str, text: &str, funcs: &Functions) -> Result<(Tree, 
 }
 
 struct Parser<'a, 't> {
-    items: Vec<Item<'t>>,
+    items: Vec<Item>,
+    /// The text being parsed, which the items are ranges of.
+    src: &'t str,
+    /// The lexer's message when the last item is an error.
+    lex_error: String,
     i: usize,
     furthest: usize,
     parse_name: Arc<str>,
@@ -379,28 +397,33 @@ struct Parser<'a, 't> {
 type Res<T> = Result<T, Error>;
 
 impl<'t> Parser<'_, 't> {
-    fn next(&mut self) -> Item<'t> {
+    fn next(&mut self) -> Item {
         let idx = self.i.min(self.items.len() - 1);
         self.i = idx + 1;
         self.furthest = self.furthest.max(idx);
-        self.items[idx].clone()
+        self.items[idx]
+    }
+
+    /// An item's text (borrowed from the source, not from the parser).
+    fn val(&self, item: &Item) -> &'t str {
+        item.text(self.src)
     }
 
     fn backup(&mut self) {
         self.i -= 1;
     }
 
-    fn peek(&mut self) -> Item<'t> {
+    fn peek(&mut self) -> Item {
         let idx = self.i.min(self.items.len() - 1);
         self.furthest = self.furthest.max(idx);
-        self.items[idx].clone()
+        self.items[idx]
     }
 
     fn peek_kind(&self) -> Kind {
         self.items[self.i.min(self.items.len() - 1)].kind
     }
 
-    fn next_non_space(&mut self) -> Item<'t> {
+    fn next_non_space(&mut self) -> Item {
         loop {
             let t = self.next();
             if t.kind != Kind::Space {
@@ -409,7 +432,7 @@ impl<'t> Parser<'_, 't> {
         }
     }
 
-    fn peek_non_space(&mut self) -> Item<'t> {
+    fn peek_non_space(&mut self) -> Item {
         let t = self.next_non_space();
         self.backup();
         t
@@ -418,7 +441,7 @@ impl<'t> Parser<'_, 't> {
     fn error<T>(&self, message: impl Into<String>) -> Res<T> {
         Err(Error::Parse {
             name: self.parse_name.to_string(),
-            line: self.items[self.furthest.min(self.items.len() - 1)].line,
+            line: self.items[self.furthest.min(self.items.len() - 1)].line(),
             message: message.into(),
         })
     }
@@ -426,21 +449,21 @@ impl<'t> Parser<'_, 't> {
     fn unexpected<T>(&self, token: &Item, context: &str) -> Res<T> {
         if token.kind == Kind::Error {
             let mut extra = String::new();
-            if self.action_line != 0 && self.action_line != token.line {
+            if self.action_line != 0 && self.action_line != token.line() {
                 extra = format!(
                     " in action started at {}:{}",
                     self.parse_name, self.action_line
                 );
-                if token.val.ends_with(" action") {
+                if self.lex_error.ends_with(" action") {
                     extra = extra[" in action".len()..].to_string();
                 }
             }
-            return self.error(format!("{token}{extra}"));
+            return self.error(format!("{}{extra}", self.lex_error));
         }
-        self.error(format!("unexpected {token} in {context}"))
+        self.error(format!("unexpected {} in {context}", token.shown(self.src)))
     }
 
-    fn expect(&mut self, kind: Kind, context: &str) -> Res<Item<'t>> {
+    fn expect(&mut self, kind: Kind, context: &str) -> Res<Item> {
         let t = self.next_non_space();
         if t.kind != kind {
             return self.unexpected(&t, context);
@@ -449,7 +472,7 @@ impl<'t> Parser<'_, 't> {
     }
 
     fn unquote(&self, token: &Item) -> Res<String> {
-        match unquote(&token.val) {
+        match unquote(self.val(token)) {
             Some(s) => Ok(s),
             None => self.error("invalid syntax"),
         }
@@ -496,7 +519,7 @@ impl<'t> Parser<'_, 't> {
     /// usual one or two) and lists up to twice their size, most of a parse tree's memory.
     fn take_list(&mut self, base: usize) -> List {
         List {
-            nodes: self.nodes.drain(base..).collect(),
+            nodes: self.nodes.split_off(base),
         }
     }
 
@@ -565,13 +588,13 @@ impl<'t> Parser<'_, 't> {
             Kind::Text => Ok(Parsed::Node(Node::Text {
                 text: Text {
                     src: self.text.clone(),
-                    start: token.pos,
-                    end: token.pos + token.val.len(),
+                    start: token.pos(),
+                    end: token.pos() + self.val(&token).len(),
                 },
             })),
             Kind::LeftDelim => {
                 let saved = self.action_line;
-                self.action_line = token.line;
+                self.action_line = token.line();
                 let r = self.action();
                 self.action_line = saved;
                 r
@@ -633,7 +656,7 @@ impl<'t> Parser<'_, 't> {
             _ => {}
         }
         self.backup();
-        let pos = self.peek().pos;
+        let pos = self.peek().pos();
         let pipe = self.pipeline("command", Kind::RightDelim)?;
         Ok(Parsed::Node(Node::Action { pos, pipe }))
     }
@@ -705,7 +728,7 @@ impl<'t> Parser<'_, 't> {
             pipe = Some(Box::new(self.pipeline(CONTEXT, Kind::RightDelim)?));
         }
         Ok(Node::Template {
-            pos: token.pos,
+            pos: token.pos(),
             name,
             pipe,
         })
@@ -725,7 +748,7 @@ impl<'t> Parser<'_, 't> {
         }
         self.add_tree(name.clone(), list)?;
         Ok(Node::Template {
-            pos: token.pos,
+            pos: token.pos(),
             name,
             pipe: Some(Box::new(pipe)),
         })
@@ -735,7 +758,7 @@ impl<'t> Parser<'_, 't> {
         let cmds = self.cmds.len();
         let token = self.peek_non_space();
         let mut pipe = Pipe {
-            pos: token.pos,
+            pos: token.pos(),
             is_assign: false,
             decl: Vec::new(),
             cmds: Vec::new(),
@@ -753,13 +776,13 @@ impl<'t> Parser<'_, 't> {
                 Kind::Assign | Kind::Declare => {
                     pipe.is_assign = next.kind == Kind::Assign;
                     self.next_non_space();
-                    pipe.decl.push(v.val.to_string());
-                    self.vars.push(v.val.to_string());
+                    pipe.decl.push(self.val(&v).to_string());
+                    self.vars.push(self.val(&v).to_string());
                 }
-                Kind::Char if &*next.val == "," => {
+                Kind::Char if self.val(&next) == "," => {
                     self.next_non_space();
-                    pipe.decl.push(v.val.to_string());
-                    self.vars.push(v.val.to_string());
+                    pipe.decl.push(self.val(&v).to_string());
+                    self.vars.push(self.val(&v).to_string());
                     if context == "range" && pipe.decl.len() < 2 {
                         match self.peek_non_space().kind {
                             Kind::Variable | Kind::RightDelim | Kind::RightParen => {
@@ -780,7 +803,7 @@ impl<'t> Parser<'_, 't> {
         loop {
             let token = self.next_non_space();
             if token.kind == end {
-                pipe.cmds = self.cmds.drain(cmds..).collect();
+                pipe.cmds = self.cmds.split_off(cmds);
                 self.check_pipeline(&pipe, context)?;
                 return Ok(pipe);
             }
@@ -829,7 +852,7 @@ impl<'t> Parser<'_, 't> {
     }
 
     fn command(&mut self) -> Res<Command> {
-        let pos = self.peek_non_space().pos;
+        let pos = self.peek_non_space().pos();
         let base = self.args.len();
         loop {
             self.peek_non_space();
@@ -850,7 +873,7 @@ impl<'t> Parser<'_, 't> {
         }
         Ok(Command {
             pos,
-            args: self.args.drain(base..).collect(),
+            args: self.args.split_off(base),
         })
     }
 
@@ -861,11 +884,11 @@ impl<'t> Parser<'_, 't> {
         if self.peek_kind() != Kind::Field {
             return Ok(Some(node));
         }
-        let pos = self.peek().pos;
+        let pos = self.peek().pos();
         let mut fields = Vec::new();
         while self.peek_kind() == Kind::Field {
             let f = self.next();
-            fields.push(self.name(f.pos + 1, f.pos + f.val.len()));
+            fields.push(self.name(f.pos() + 1, f.pos() + self.val(&f).len()));
         }
         Ok(Some(match node {
             Arg::Field { pos: _, mut idents } => {
@@ -894,26 +917,26 @@ impl<'t> Parser<'_, 't> {
 
     fn term(&mut self) -> Res<Option<Arg>> {
         let token = self.next_non_space();
-        let pos = token.pos;
+        let pos = token.pos();
         Ok(Some(match token.kind {
             Kind::Identifier => {
-                if !self.funcs.contains(&token.val) {
+                if !self.funcs.contains(self.val(&token)) {
                     return self.error(format!(
                         "function {} not defined",
-                        crate::gofmt::quote(&token.val, false)
+                        crate::gofmt::quote(self.val(&token), false)
                     ));
                 }
                 Arg::Identifier {
                     pos,
-                    name: self.name(pos, pos + token.val.len()),
+                    name: self.name(pos, pos + self.val(&token).len()),
                 }
             }
             Kind::Dot => Arg::Dot { pos },
             Kind::Nil => Arg::Nil { pos },
             Kind::Variable => {
                 let mut at = pos;
-                let idents: Vec<Name> = token
-                    .val
+                let idents: Vec<Name> = self
+                    .val(&token)
                     .split('.')
                     .map(|part| {
                         let n = self.name(at, at + part.len());
@@ -931,11 +954,11 @@ impl<'t> Parser<'_, 't> {
             }
             Kind::Field => Arg::Field {
                 pos,
-                idents: vec![self.name(pos + 1, pos + token.val.len())],
+                idents: vec![self.name(pos + 1, pos + self.val(&token).len())],
             },
             Kind::Bool => Arg::Bool {
                 pos,
-                value: &*token.val == "true",
+                value: self.val(&token) == "true",
             },
             Kind::CharConstant | Kind::Complex | Kind::Number => {
                 let num = match self.number(&token) {
@@ -944,7 +967,7 @@ impl<'t> Parser<'_, 't> {
                 };
                 Arg::Number {
                     pos,
-                    text: token.val.to_string(),
+                    text: self.val(&token).to_string(),
                     num,
                 }
             }
@@ -961,7 +984,7 @@ impl<'t> Parser<'_, 't> {
                 let text = self.unquote(&token)?;
                 Arg::String {
                     pos,
-                    quoted: token.val.to_string(),
+                    quoted: self.name(pos, pos + self.val(&token).len()),
                     text,
                 }
             }
@@ -982,7 +1005,7 @@ impl<'t> Parser<'_, 't> {
     }
 
     fn number(&self, token: &Item) -> Result<Number, String> {
-        let text: &str = &token.val;
+        let text: &str = self.val(token);
         let mut n = Number {
             is_int: false,
             int: 0,
@@ -1216,6 +1239,9 @@ fn parse_hex_float(s: &str) -> Option<f64> {
 pub(crate) fn unquote(s: &str) -> Option<String> {
     if s.len() >= 2 && s.starts_with('`') && s.ends_with('`') {
         let inner = &s[1..s.len() - 1];
+        if memchr::memchr2(b'`', b'\r', inner.as_bytes()).is_none() {
+            return Some(inner.to_string());
+        }
         if inner.contains('`') {
             return None;
         }
@@ -1225,6 +1251,10 @@ pub(crate) fn unquote(s: &str) -> Option<String> {
         return None;
     }
     let inner = &s[1..s.len() - 1];
+    // Most literals have no escape: they are their text (found with one vectorised scan).
+    if memchr::memchr3(b'\\', b'"', b'\n', inner.as_bytes()).is_none() {
+        return Some(inner.to_string());
+    }
     let mut out = Vec::with_capacity(inner.len());
     let mut chars = inner.char_indices().peekable();
     while let Some((_, c)) = chars.next() {
@@ -1338,6 +1368,20 @@ mod tests {
             Ok(_) => "ok".into(),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn literals_unquote_as_go_unquotes_them() {
+        assert_eq!(unquote(r#""plain é""#).as_deref(), Some("plain é"));
+        assert_eq!(unquote(r#""a\tb\x41\u00e9""#).as_deref(), Some("a\tbAé"));
+        assert_eq!(unquote("\"a\nb\""), None);
+        assert_eq!(unquote(r#""a"b""#), None);
+        assert_eq!(unquote(r#""a\""#), None);
+        assert_eq!(unquote("`a\r\nb`").as_deref(), Some("a\nb"));
+        assert_eq!(
+            unquote("`{\"a\": \"\\n\"}`").as_deref(),
+            Some("{\"a\": \"\\n\"}")
+        );
     }
 
     #[test]

@@ -112,6 +112,8 @@ pub struct Context {
     pub namespace: String,
     /// `.Release.IsUpgrade` (and `IsInstall` its opposite).
     pub is_upgrade: bool,
+    /// `.Release.Revision` (`helm template` renders 1; a release its revision).
+    pub revision: i64,
     /// `.Capabilities.KubeVersion`, with its `v`.
     pub kube_version: String,
     /// `.Capabilities.APIVersions`: the defaults plus any added.
@@ -869,11 +871,12 @@ fn values_to_value(j: &serde_json::Value, depth: usize) -> Value {
     }
 }
 
-/// Helm's order: deeper paths first, then names in reverse (so a parent's `define`, parsed
-/// later, wins).
-fn helm_order(a: &str, b: &str) -> std::cmp::Ordering {
-    let (ca, cb) = (a.matches('/').count(), b.matches('/').count());
-    cb.cmp(&ca).then_with(|| b.cmp(a))
+/// Sorts templates in Helm's order: deeper paths first, then names in reverse (so a parent's
+/// `define`, parsed later, wins). Each path's depth is counted once, not at every comparison.
+fn sort_helm_order(tpls: &mut [Tpl]) {
+    tpls.sort_by(|a, b| b.name.cmp(&a.name));
+    // Stable: names stay in reverse order within a depth.
+    tpls.sort_by_cached_key(|t| std::cmp::Reverse(t.name.bytes().filter(|&c| c == b'/').count()));
 }
 
 /// Renders every template of `chart` (with its processed subcharts) with the coalesced
@@ -907,7 +910,7 @@ pub(crate) fn render_keeping(
     );
     release.insert("IsUpgrade".to_string(), Value::Bool(ctx.is_upgrade));
     release.insert("IsInstall".to_string(), Value::Bool(!ctx.is_upgrade));
-    release.insert("Revision".to_string(), Value::Int(1));
+    release.insert("Revision".to_string(), Value::Int(ctx.revision));
     release.insert("Service".to_string(), Value::string("Helm"));
     let caps = Capabilities {
         kube: Arc::new(KubeVersion {
@@ -929,7 +932,7 @@ pub(crate) fn render_keeping(
             .collect(),
     );
     collect(chart, chart.name(), values, &top, &mut tpls, true)?;
-    tpls.sort_by(|a, b| helm_order(&a.name, &b.name));
+    sort_helm_order(&mut tpls);
     let mut set = Templates::new(functions(ctx.lookup.clone(), ctx.enable_dns))
         .with_options(Options::default().with_missing_key(MissingKey::Zero));
     for t in &tpls {

@@ -7,6 +7,9 @@
 //! - [`HelmRenderer`]: the core [`Renderer`] for a chart plus values, composed by a host as
 //!   the kustomize renderer is.
 //! - [`chart::load`], [`values`], [`engine::render`] and [`output::print`]: the steps.
+//! - `release` (feature `release`, on by default): install, upgrade, rollback and uninstall
+//!   on a cluster, running the chart's hooks and tests, with release records the real `helm`
+//!   v4 reads and writes.
 //!
 //! # Supported
 //! - Charts: `Chart.yaml` (v2 and v1 fields read as Helm exposes them under `.Chart`),
@@ -69,7 +72,9 @@
 //! - `.Files.GetBytes` returns a string (the template engine has no byte slices), so `%v`
 //!   prints text where Helm prints the bytes.
 //! - YAML syntax errors in values and rendered documents are worded by saphyr's parser, not
-//!   go-yaml's; the file and line match.
+//!   go-yaml's; the file and line match. (Values files and rendered documents written in the
+//!   plain block style are read by line scanners, [`plain_yaml`] and [`head`], which leave
+//!   anything else, errors included, to that parser.)
 //! - `.Capabilities.HelmVersion` reports v4.3.2 with an empty Git commit.
 //! - `fromToml` decodes as BurntSushi/toml does (int64, float64, `time.Time` in its
 //!   `datetime-local`/`date-local`/`time-local` zones), but the text under `Error` for invalid
@@ -85,8 +90,12 @@
 
 pub mod chart;
 pub mod engine;
+pub mod head;
 pub mod output;
+pub mod plain_yaml;
 pub mod planner;
+#[cfg(feature = "release")]
+pub mod release;
 pub mod repository;
 pub mod schema;
 pub mod toml;
@@ -374,6 +383,7 @@ impl TemplateOptions {
             release_name: self.release_name.clone(),
             namespace: self.namespace.clone(),
             is_upgrade: self.is_upgrade,
+            revision: 1,
             kube_version,
             api_versions,
             lookup: self.lookup.clone(),

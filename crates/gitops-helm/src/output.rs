@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::Error;
 use crate::chart::Chart;
-use crate::yaml::{self, Node};
+use crate::head::{self, Head};
 
 /// Helm v4's install order by kind; other kinds follow, by kind name.
 pub const INSTALL_ORDER: &[&str] = &[
@@ -96,7 +96,8 @@ pub fn split_manifests(text: &str) -> Vec<String> {
             pos = start;
             continue;
         }
-        match text[pos..].find('\n') {
+        // The next line starting with `---` (a vectorised search: documents are long).
+        match memchr::memmem::find(&text.as_bytes()[pos..], b"\n---") {
             Some(i) => pos += i + 1,
             None => break,
         }
@@ -122,8 +123,13 @@ fn less_by_kind(a: &str, b: &str) -> std::cmp::Ordering {
     }
 }
 
-fn head(path: &str, doc: &str) -> Result<(String, Option<String>), Error> {
-    let node = yaml::parse_one(doc).map_err(|e| Error::Manifest {
+/// The kind and hook of a document: scanned when it is plainly written, else parsed fully,
+/// as Helm does, with Helm's error for invalid YAML.
+fn head(path: &str, doc: &str) -> Result<Head, Error> {
+    if let Some(head) = head::scan(doc) {
+        return Ok(head);
+    }
+    head::parse(doc).map_err(|e| Error::Manifest {
         path: path.to_string(),
         // go-yaml names no line for a problem on the first one.
         message: if e.line <= 1 {
@@ -137,34 +143,7 @@ fn head(path: &str, doc: &str) -> Result<(String, Option<String>), Error> {
                 e.line, e.message
             )
         },
-    })?;
-    let Node::Map(entries) = node else {
-        return Ok((String::new(), None));
-    };
-    let get = |k: &str| entries.iter().find(|(n, _)| n == k).map(|(_, v)| v);
-    let kind = match get("kind") {
-        Some(Node::Str(s)) => s.clone(),
-        _ => String::new(),
-    };
-    let hook = match get("metadata") {
-        Some(Node::Map(m)) => {
-            m.iter()
-                .find(|(k, _)| k == "annotations")
-                .and_then(|(_, a)| match a {
-                    Node::Map(a) => {
-                        a.iter()
-                            .find(|(k, _)| k == "helm.sh/hook")
-                            .and_then(|(_, v)| match v {
-                                Node::Str(s) => Some(s.clone()),
-                                _ => None,
-                            })
-                    }
-                    _ => None,
-                })
-        }
-        _ => None,
-    };
-    Ok((kind, hook))
+    })
 }
 
 /// Sorts rendered files into the manifests and hooks `helm template` prints.
@@ -182,7 +161,7 @@ pub fn sort_manifests(
             continue;
         }
         for doc in split_manifests(text) {
-            let (kind, hook) = head(path, &doc)?;
+            let Head { kind, hook } = head(path, &doc)?;
             match hook {
                 None => generic.push(Manifest {
                     path: path.clone(),

@@ -16,12 +16,17 @@ pub type Table = Map<String, Json>;
 pub fn parse_values(path: &str, data: &[u8]) -> Result<Table, Error> {
     let text = std::str::from_utf8(data)
         .map_err(|e| Error::values(format!("{path}: invalid UTF-8 at byte {}", e.valid_up_to())))?;
-    let node = crate::yaml::parse_one(text).map_err(|e| Error::Yaml {
-        path: path.to_string(),
-        line: e.line,
-        column: e.column,
-        message: e.message,
-    })?;
+    // Plainly written values are read line by line; anything else (errors included) by the
+    // full parser.
+    let node = match crate::plain_yaml::parse(text) {
+        Some(node) => node,
+        None => crate::yaml::parse_one(text).map_err(|e| Error::Yaml {
+            path: path.to_string(),
+            line: e.line,
+            column: e.column,
+            message: e.message,
+        })?,
+    };
     match node
         .to_json()
         .map_err(|m| Error::values(format!("{path}: {m}")))?

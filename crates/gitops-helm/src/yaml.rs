@@ -86,7 +86,7 @@ fn scalar_node(text: &str, style: InStyle, tag: Option<&saphyr_parser::Tag>) -> 
 }
 
 /// The text a non-string mapping key becomes (sigs.k8s.io/yaml formats it).
-fn key_text(text: &str, style: InStyle) -> String {
+pub(crate) fn key_text(text: &str, style: InStyle) -> String {
     if style != InStyle::Plain {
         return text.to_string();
     }
@@ -107,7 +107,7 @@ fn count(node: &Node) -> usize {
     }
 }
 
-fn insert(map: &mut Vec<(String, Node)>, key: String, value: Node) {
+pub(crate) fn insert(map: &mut Vec<(String, Node)>, key: String, value: Node) {
     if let Some(slot) = map.iter_mut().find(|(k, _)| *k == key) {
         slot.1 = value;
     } else {

@@ -162,3 +162,303 @@ proptest! {
         }
     }
 }
+
+/// One line of a rendered document: an indentation, then pieces that are mostly what
+/// templates write (keys, dashes, scalars, flow collections, block scalar headers) and
+/// sometimes what trips a YAML reader (indicators, tabs, anchors, quotes left open).
+fn manifest_line() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        Just("kind: ".to_string()),
+        Just("kind:".to_string()),
+        Just("metadata:".to_string()),
+        Just("annotations:".to_string()),
+        Just("helm.sh/hook: ".to_string()),
+        Just("\"helm.sh/hook\": ".to_string()),
+        Just("'kind': ".to_string()),
+        Just("a: ".to_string()),
+        Just("b:".to_string()),
+        Just("- ".to_string()),
+        Just("-".to_string()),
+        Just("Job".to_string()),
+        Just("test,pre-install".to_string()),
+        Just("\"x\"".to_string()),
+        Just("'x''y'".to_string()),
+        Just("\"a\\\"b\\u00e9\"".to_string()),
+        Just("'open".to_string()),
+        Just("\"open".to_string()),
+        Just("close'".to_string()),
+        Just("close\"".to_string()),
+        Just("[a, \"b\", {c: d, \"e\":1}]".to_string()),
+        Just("{}".to_string()),
+        Just("[".to_string()),
+        Just("}".to_string()),
+        Just("|".to_string()),
+        Just("|-".to_string()),
+        Just(">+".to_string()),
+        Just("|2".to_string()),
+        Just(" # c".to_string()),
+        Just("#".to_string()),
+        Just(": ".to_string()),
+        Just("&a ".to_string()),
+        Just("*a".to_string()),
+        Just("!!str ".to_string()),
+        Just("? ".to_string()),
+        Just("...".to_string()),
+        Just("---".to_string()),
+        Just("--x=1".to_string()),
+        Just(":x".to_string()),
+        Just("yes".to_string()),
+        Just("~".to_string()),
+        Just("1".to_string()),
+        Just("\t".to_string()),
+        Just("\u{feff}".to_string()),
+        Just("é".to_string()),
+        "[ -~]{0,6}",
+    ];
+    (0usize..7, prop::collection::vec(piece, 0..4))
+        .prop_map(|(indent, pieces)| format!("{}{}", " ".repeat(indent), pieces.concat()))
+}
+
+/// A document as a template renders one: a head, then generated lines.
+fn manifest() -> impl Strategy<Value = String> {
+    (
+        prop_oneof![
+            Just(String::new()),
+            Just(
+                "apiVersion: v1\nkind: Job\nmetadata:\n  annotations:\n    helm.sh/hook: test\n"
+                    .to_string()
+            ),
+            Just("kind: ConfigMap\ndata:\n  a: |\n    x\n".to_string()),
+        ],
+        prop::collection::vec(manifest_line(), 0..12),
+    )
+        .prop_map(|(head, lines)| head + &lines.join("\n") + "\n")
+}
+
+proptest! {
+    /// The cheap scan of a rendered document never accepts what the full YAML parse refuses,
+    /// nor reads its kind or hook differently.
+    #[test]
+    fn fuzz_manifest_head(doc in manifest()) {
+        if let Some(head) = gitops_helm::head::scan(&doc) {
+            prop_assert_eq!(Ok(head), gitops_helm::head::parse(&doc), "{:?}", doc);
+        }
+    }
+}
+
+/// One line of a values file: mostly what charts write (keys, dashes, scalars, flow
+/// collections, literal block scalars, comments), sometimes what the line reader must leave
+/// to the full parser.
+fn values_line() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        Just("a: ".to_string()),
+        Just("b:".to_string()),
+        Just("\"c d\": ".to_string()),
+        Just("'e': ".to_string()),
+        Just("1: ".to_string()),
+        Just("1.0: ".to_string()),
+        Just("true: ".to_string()),
+        Just("- ".to_string()),
+        Just("-".to_string()),
+        Just("x".to_string()),
+        Just("yes".to_string()),
+        Just("~".to_string()),
+        Just("-1".to_string()),
+        Just("0x1f".to_string()),
+        Just("1e3".to_string()),
+        Just(".inf".to_string()),
+        Just("2001-12-14".to_string()),
+        Just("\"q\"".to_string()),
+        Just("'it''s'".to_string()),
+        Just("\"\\n\"".to_string()),
+        Just("'open".to_string()),
+        Just("[a, \"b\", {c: 1, \"d\":2, c: 3}, []]".to_string()),
+        Just("{}".to_string()),
+        Just("[".to_string()),
+        Just("|".to_string()),
+        Just("|-".to_string()),
+        Just("|+".to_string()),
+        Just(">".to_string()),
+        Just(" # c".to_string()),
+        Just("#".to_string()),
+        Just(": ".to_string()),
+        Just("&a ".to_string()),
+        Just("*a".to_string()),
+        Just("<<: ".to_string()),
+        Just("---".to_string()),
+        Just("\t".to_string()),
+        Just("é".to_string()),
+        "[ -~]{0,6}",
+    ];
+    (0usize..7, prop::collection::vec(piece, 0..4))
+        .prop_map(|(indent, pieces)| format!("{}{}", " ".repeat(indent), pieces.concat()))
+}
+
+proptest! {
+    /// The line reader of values files never reads a file differently from the full parse,
+    /// and never accepts one the full parse refuses.
+    #[test]
+    fn fuzz_plain_values(lines in prop::collection::vec(values_line(), 0..14), end in any::<bool>()) {
+        let text = lines.join("\n") + if end { "\n" } else { "" };
+        if let Some(node) = gitops_helm::plain_yaml::parse(&text) {
+            prop_assert_eq!(Ok(node), gitops_helm::yaml::parse_one(&text), "{:?}", text);
+        }
+    }
+}
+
+/// Writes a values file from a stream of choices: nested mappings and sequences in the block
+/// style charts use (indentation varied, compact sequences, literal block scalars, flow
+/// collections, comments, blank lines), with now and then a line indented one space off or a
+/// piece YAML readers trip on.
+struct ValuesWriter<'a> {
+    choices: std::slice::Iter<'a, u8>,
+    out: String,
+}
+
+impl ValuesWriter<'_> {
+    fn pick(&mut self, n: usize) -> usize {
+        self.choices.next().map_or(0, |c| usize::from(*c) % n)
+    }
+
+    fn line(&mut self, indent: usize, text: &str) {
+        let off = match self.pick(24) {
+            0 => indent + 1,
+            1 => indent.saturating_sub(1),
+            _ => indent,
+        };
+        self.out.push_str(&" ".repeat(off));
+        self.out.push_str(text);
+        self.out.push('\n');
+    }
+
+    fn scalar(&mut self) -> &'static str {
+        const SCALARS: &[&str] = &[
+            "x",
+            "yes",
+            "-1",
+            "~",
+            "\"s t\"",
+            "'it''s'",
+            "[a, {b: 1}, \"c\"]",
+            "{}",
+            "[]",
+            "http://x:1/#y",
+            "x # c",
+            "1.5",
+            "0o17",
+            "\"a\\tb\"",
+            "\"\\\\ \\\" \\N \\/\"",
+            "&a x",
+            "*a",
+            "x: y",
+            "{a: 1, a: 2}",
+            "'open",
+            "- x",
+            ">",
+            "|+",
+            "!!str 1",
+            "2001-12-14t21:59:43.10-05:00",
+        ];
+        SCALARS[self.pick(SCALARS.len())]
+    }
+
+    fn key(&mut self) -> &'static str {
+        const KEYS: &[&str] = &[
+            "a", "b", "kind", "1", "1.0", "true", "\"q k\"", "'s'", "a.b/c", "a",
+        ];
+        KEYS[self.pick(KEYS.len())]
+    }
+
+    fn map(&mut self, indent: usize, depth: usize, first_on_dash: bool) {
+        let n = 1 + self.pick(4);
+        for i in 0..n {
+            let at = if first_on_dash && i == 0 { 0 } else { indent };
+            match self.pick(10) {
+                0 => self.line(at.max(indent * usize::from(i > 0)), "# comment: x"),
+                1 => self.out.push('\n'),
+                _ => {}
+            }
+            let key = self.key();
+            let prefix = if first_on_dash && i == 0 {
+                String::new()
+            } else {
+                " ".repeat(indent)
+            };
+            match if depth > 3 { 0 } else { self.pick(8) } {
+                0 | 7 => {
+                    let v = self.scalar();
+                    self.out.push_str(&format!("{prefix}{key}: {v}\n"));
+                }
+                1 => {
+                    self.out.push_str(&format!("{prefix}{key}:\n"));
+                    let step = 1 + self.pick(4);
+                    self.map(indent + step, depth + 1, false);
+                }
+                2 => {
+                    self.out.push_str(&format!("{prefix}{key}:\n"));
+                    self.seq(indent + 2, depth + 1);
+                }
+                3 => {
+                    self.out.push_str(&format!("{prefix}{key}:\n"));
+                    self.seq(indent, depth + 1);
+                }
+                4 => {
+                    let header = ["|", "|-", "| ", "|+", ">"][self.pick(5)];
+                    self.out.push_str(&format!("{prefix}{key}: {header}\n"));
+                    let step = 1 + self.pick(3);
+                    for _ in 0..1 + self.pick(3) {
+                        match self.pick(5) {
+                            0 => self.out.push('\n'),
+                            1 => self.line(indent + step + 2, "# more"),
+                            _ => self.line(indent + step, "text: {{ x }}"),
+                        }
+                    }
+                }
+                5 => self.out.push_str(&format!("{prefix}{key}:\n")),
+                _ => {
+                    let v = self.scalar();
+                    self.out.push_str(&format!("{prefix}{key}: {v} # why\n"));
+                }
+            }
+        }
+    }
+
+    fn seq(&mut self, indent: usize, depth: usize) {
+        for _ in 0..1 + self.pick(3) {
+            let prefix = " ".repeat(indent);
+            match if depth > 3 { 0 } else { self.pick(4) } {
+                0 => {
+                    let v = self.scalar();
+                    self.out.push_str(&format!("{prefix}- {v}\n"));
+                }
+                1 => {
+                    self.out.push_str(&format!("{prefix}- "));
+                    self.map(indent + 2, depth + 1, true);
+                }
+                2 => {
+                    let v = self.scalar();
+                    self.out.push_str(&format!("{prefix}- - {v}\n"));
+                }
+                _ => self.line(indent, "-"),
+            }
+        }
+    }
+}
+
+proptest! {
+    /// The same property on values files written as charts write them (most of which the
+    /// line reader reads).
+    #[test]
+    fn fuzz_plain_values_structured(choices in prop::collection::vec(any::<u8>(), 0..160)) {
+        let mut w = ValuesWriter { choices: choices.iter(), out: String::new() };
+        w.map(0, 0, false);
+        let text = w.out;
+        if let Some(node) = gitops_helm::plain_yaml::parse(&text) {
+            prop_assert_eq!(Ok(node), gitops_helm::yaml::parse_one(&text), "{:?}", text);
+        }
+        // Rendered documents look the same: the head scan is held to the same bar.
+        if let Some(head) = gitops_helm::head::scan(&text) {
+            prop_assert_eq!(Ok(head), gitops_helm::head::parse(&text), "{:?}", text);
+        }
+    }
+}

@@ -690,3 +690,117 @@ async fn the_built_in_scope_table_agrees_with_the_api_server() {
     assert!(checked > 40, "only {checked} built-in kinds served");
     assert!(disagreements.is_empty(), "{disagreements:#?}");
 }
+
+/// Applies `objs` until a pass sends no request at all (the watches have synced), at most 10 s;
+/// returns how many requests the passes sent, pass by pass.
+async fn passes_until_silent(
+    applier: &gitops_kube::KubeApplier,
+    counter: &gitops_kube::RequestCounter,
+    objs: &[gitops_core::Object],
+    options: &ApplyOptions,
+) -> Vec<u64> {
+    let mut costs = Vec::new();
+    for _ in 0..100 {
+        counter.take();
+        applier
+            .apply(objs, options)
+            .await
+            .expect("a pass of the same objects applies");
+        let cost = counter.take();
+        costs.push(cost);
+        if cost == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    costs
+}
+
+#[tokio::test]
+async fn watched_owned_objects_make_a_noop_pass_read_nothing_and_edits_are_still_corrected() {
+    let Some(kube) = gitops_testenv::require_kube() else {
+        return;
+    };
+    let ns = kube.namespace().await;
+    let objs = objects(
+        &ns,
+        r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: one, namespace: {ns}}
+data: {level: info}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: two, namespace: {ns}}
+data: {level: info}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: worker, namespace: {ns}}
+"#,
+    );
+    let owner = gitops_core::apply::Owner::of(&ObjectRef::new(
+        "kustomize.toolkit.fluxcd.io",
+        "v1",
+        "Kustomization",
+        Some("flux-system"),
+        "app",
+    ));
+    let options = ApplyOptions::default().with_owner(owner);
+    let (applier, counter) =
+        applier(kube, KubeApplierOptions::default().with_watch_owned(true)).await;
+    let changes = applier.apply(&objs, &options).await.unwrap();
+    assert_eq!(changes.count(Action::Created), 3, "{changes:?}");
+
+    // Once the watches have synced, a pass on unchanged objects sends nothing.
+    let costs = passes_until_silent(&applier, &counter, &objs, &options).await;
+    assert_eq!(costs.last(), Some(&0), "requests per pass: {costs:?}");
+    counter.take();
+    let again = applier.apply(&objs, &options).await.unwrap();
+    assert_eq!(again.count(Action::Unchanged), 3, "{again:?}");
+    assert_eq!(counter.take(), 0, "a no-op pass reads from the watches");
+
+    // A hand edit reaches the watch and the next passes put Git's value back.
+    let configmaps = kube::Api::<ConfigMap>::namespaced(applier.client().clone(), &ns);
+    let edit = PatchParams {
+        field_manager: Some("kubectl-edit".into()),
+        ..PatchParams::default()
+    };
+    configmaps
+        .patch(
+            "one",
+            &edit,
+            &Patch::Merge(serde_json::json!({"data": {"level": "debug"}})),
+        )
+        .await
+        .unwrap();
+    let mut corrected = false;
+    for _ in 0..50 {
+        let changes = applier.apply(&objs, &options).await.unwrap();
+        if changes.count(Action::Configured) == 1 {
+            corrected = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(corrected, "the edit was never seen");
+    let live = configmaps.get("one").await.unwrap();
+    assert_eq!(live.data.unwrap()["level"], "info");
+
+    // An object deleted by hand is created again.
+    configmaps.delete("two", &Default::default()).await.unwrap();
+    let mut recreated = false;
+    for _ in 0..50 {
+        let changes = applier.apply(&objs, &options).await.unwrap();
+        if changes.count(Action::Created) == 1 {
+            recreated = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recreated, "the deletion was never seen");
+    assert!(configmaps.get_opt("two").await.unwrap().is_some());
+    let costs = passes_until_silent(&applier, &counter, &objs, &options).await;
+    assert_eq!(costs.last(), Some(&0), "requests per pass: {costs:?}");
+}

@@ -26,6 +26,7 @@ pub struct KubeEnv {
     kubeconfig: Kubeconfig,
     server_url: String,
     etcd_url: String,
+    audit_log: Option<PathBuf>,
     // Field order matters for Drop: the API server stops before etcd.
     apiserver: Server,
     etcd: Server,
@@ -43,10 +44,20 @@ impl KubeEnv {
     /// [`Error::Missing`] when the binaries are not provisioned; other variants when a server
     /// fails to start.
     pub fn start() -> Result<Self, Error> {
-        crate::process::with_retries(Self::start_once)
+        crate::process::with_retries(|| Self::start_once(None))
     }
 
-    fn start_once() -> Result<Self, Error> {
+    /// Like [`KubeEnv::start`], with the API server writing an audit log (JSON, one event a
+    /// line, see [`KubeEnv::audit_log_path`]) under `policy`, a YAML `audit.k8s.io/v1` Policy.
+    /// Benchmarks count a client's requests by verb from it, on the server's side.
+    ///
+    /// # Errors
+    /// As [`KubeEnv::start`].
+    pub fn start_audited(policy: &str) -> Result<Self, Error> {
+        crate::process::with_retries(|| Self::start_once(Some(policy)))
+    }
+
+    fn start_once(audit_policy: Option<&str>) -> Result<Self, Error> {
         let etcd_bin = etcd_binary();
         let apiserver_bin = kube_apiserver_binary();
         for (component, bin) in [("etcd", &etcd_bin), ("kube-apiserver", &apiserver_bin)] {
@@ -125,6 +136,19 @@ impl KubeEnv {
             .arg("--enable-priority-and-fairness=false")
             .arg("--profiling=false")
             .arg("--v=0");
+        let audit_log = match audit_policy {
+            Some(policy) => {
+                let policy_file = dir.join("audit-policy.yaml");
+                write_file(&policy_file, policy)?;
+                let log = logs.join("audit.log");
+                cmd.arg(format!("--audit-policy-file={}", policy_file.display()))
+                    .arg(format!("--audit-log-path={}", log.display()))
+                    .arg("--audit-log-format=json")
+                    .arg("--audit-log-maxbackup=1");
+                Some(log)
+            }
+            None => None,
+        };
         let apiserver = Server::spawn("kube-apiserver", cmd, &logs)?;
 
         let server_url = format!("https://127.0.0.1:{secure_port}");
@@ -154,6 +178,7 @@ impl KubeEnv {
             kubeconfig,
             server_url,
             etcd_url,
+            audit_log,
             apiserver,
             etcd,
         };
@@ -220,6 +245,11 @@ impl KubeEnv {
     /// The etcd client URL, `http://127.0.0.1:<port>`.
     pub fn etcd_url(&self) -> &str {
         &self.etcd_url
+    }
+
+    /// The API server's audit log, when started with [`KubeEnv::start_audited`].
+    pub fn audit_log_path(&self) -> Option<&Path> {
+        self.audit_log.as_deref()
     }
 
     /// The temporary directory with the data, keys and logs (`logs/etcd.log`,

@@ -408,7 +408,7 @@ pub(crate) fn is_root() -> bool {
 
 /// Runs `start` up to three times: ports are picked free but taken by the server a moment later,
 /// so another process on the machine can take one in between. "Not installed" is not retried.
-pub(crate) fn with_retries<T>(start: fn() -> Result<T, Error>) -> Result<T, Error> {
+pub(crate) fn with_retries<T>(start: impl Fn() -> Result<T, Error>) -> Result<T, Error> {
     let mut attempt = 1;
     loop {
         match start() {

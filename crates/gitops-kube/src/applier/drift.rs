@@ -73,6 +73,7 @@ impl KubeApplier {
                 prepared
                     .iter()
                     .map(|(_, i)| (&i.id, &i.resource, i.selector.as_ref())),
+                false,
             )
             .await?;
         for (object, item) in &prepared {

@@ -52,6 +52,7 @@ use crate::connect::{self, ConnectOptions};
 mod delete;
 mod drift;
 mod wait;
+mod watched;
 mod write;
 
 pub(crate) use write::map_error;
@@ -79,6 +80,12 @@ pub struct KubeApplierOptions {
     /// The namespace for namespaced objects that name none when the apply options give no
     /// target namespace (the kubeconfig's namespace, as kubectl does).
     pub default_namespace: String,
+    /// Watch each resource once objects of it were applied for an owner, and read those objects
+    /// from the watch instead of listing them on every pass (see the module `watched`): a no-op
+    /// pass then reads nothing. Costs one long-lived watch per resource and the memory of the
+    /// managed objects; needs `list` and `watch` on those resources across namespaces (without
+    /// them, reads stay as they are). Off by default.
+    pub watch_owned: bool,
 }
 
 impl Default for KubeApplierOptions {
@@ -91,6 +98,7 @@ impl Default for KubeApplierOptions {
             poll_interval: Duration::from_millis(500),
             discovery_ttl: Duration::from_secs(30),
             default_namespace: "default".to_owned(),
+            watch_owned: false,
         }
     }
 }
@@ -117,6 +125,12 @@ impl KubeApplierOptions {
     /// Sets the poll interval of `wait`.
     pub fn with_poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval;
+        self
+    }
+
+    /// Reads what was applied for an owner from watches instead of lists ([`Self::watch_owned`]).
+    pub fn with_watch_owned(mut self, watch: bool) -> Self {
+        self.watch_owned = watch;
         self
     }
 
@@ -195,6 +209,7 @@ pub struct KubeApplier {
     options: KubeApplierOptions,
     discovery: Arc<Mutex<HashMap<String, Served>>>,
     memo: Arc<Mutex<HashMap<ObjectRef, Memo>>>,
+    watches: Arc<Mutex<watched::Watches>>,
 }
 
 impl std::fmt::Debug for KubeApplier {
@@ -223,6 +238,7 @@ impl KubeApplier {
             options,
             discovery: Arc::default(),
             memo: Arc::default(),
+            watches: Arc::default(),
         }
     }
 
@@ -415,9 +431,12 @@ impl KubeApplier {
     /// list lacks (objects not labelled or not created yet) with a get each, or, beyond
     /// [`UNFILTERED_LIST_MIN`] of them, one paged list of the namespace. Any other group (no
     /// owner, or not applied by this process yet) is read with one paged list of the namespace.
+    /// With `watched` (and [`KubeApplierOptions::watch_owned`]), a group applied before for one
+    /// owner is first looked up in the resource's watch, and only what it lacks is read.
     async fn fetch_live<'a>(
         &self,
         items: impl IntoIterator<Item = (&'a ObjectRef, &'a Resource, Option<&'a Arc<str>>)>,
+        watched: bool,
     ) -> Result<HashMap<ObjectRef, Value>, Error> {
         type Member<'a> = (&'a ObjectRef, &'a Resource, Option<&'a Arc<str>>);
         let mut groups: BTreeMap<GroupKey, Vec<Member<'a>>> = BTreeMap::new();
@@ -437,17 +456,28 @@ impl KubeApplier {
             let api = self.api(resource, namespace.as_deref());
             let mut missing: Vec<(&ObjectRef, &Resource)> =
                 members.iter().map(|(id, r, _)| (*id, *r)).collect();
-            if members.len() > 1 {
-                // The owner's labelled list once this process has applied some of the group
-                // (a first pass after start lists the namespace once, as it must find objects
-                // that are not labelled yet anyway).
-                let applied_before = {
-                    let memo = self.lock_memo();
-                    members.iter().any(|(id, _, _)| memo.contains_key(*id))
-                };
-                let owner = selector
-                    .filter(|s| members.iter().all(|m| m.2 == Some(*s)))
-                    .filter(|_| applied_before);
+            // The owner's labelled list (or watch) once this process has applied some of the
+            // group (a first pass after start lists the namespace once, as it must find objects
+            // that are not labelled yet anyway).
+            let applied_before = {
+                let memo = self.lock_memo();
+                members.iter().any(|(id, _, _)| memo.contains_key(*id))
+            };
+            let owner = selector
+                .filter(|s| members.iter().all(|m| m.2 == Some(*s)))
+                .filter(|_| applied_before);
+            if let Some(store) = owner
+                .filter(|_| watched)
+                .and_then(|s| self.watched(resource, s))
+            {
+                for (id, resource) in &missing {
+                    if let Some(value) = store.get(resource, id) {
+                        live.insert((*id).clone(), value);
+                    }
+                }
+                missing.retain(|(id, _)| !live.contains_key(*id));
+            }
+            if members.len() > 1 && !missing.is_empty() {
                 let mut selectors = vec![owner];
                 if owner.is_some() {
                     selectors.push(None);

@@ -47,6 +47,7 @@ impl KubeApplier {
                         .iter()
                         .zip(&selectors)
                         .map(|((i, r), s)| (&objects[*i], r, s.as_ref())),
+                    false,
                 )
                 .await?;
             for (i, _) in &pending {

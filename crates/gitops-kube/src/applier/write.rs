@@ -17,6 +17,7 @@ impl KubeApplier {
                 items
                     .iter()
                     .map(|i| (&i.id, &i.resource, i.selector.as_ref())),
+                true,
             )
             .await?;
         let mut applied = Vec::with_capacity(items.len());
