@@ -21,7 +21,9 @@ use crate::context::{Ctx, get};
 use crate::engine::{self, Key, Kind, Queue};
 use crate::outcome::{Action, Failure};
 use crate::settings::Settings;
-use crate::{images, kustomizations, metrics_server, notifications, receivers, sources};
+use crate::{
+    helm_repositories, images, kustomizations, metrics_server, notifications, receivers, sources,
+};
 
 /// Runs the controller with `settings` until interrupted (`Ok`) or until it loses leadership
 /// (an error, so that the process exits non-zero and its supervisor restarts it).
@@ -122,6 +124,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         }};
     }
     let (_, git_task) = watch!(GitRepository, Kind::GitRepository);
+    let (_, helm_repo_task) = watch!(HelmRepository, Kind::HelmRepository);
     let (kustomizations, ks_task) = watch!(Kustomization, Kind::Kustomization);
     let (_, repo_task) = watch!(ImageRepository, Kind::ImageRepository);
     let (image_policies, policy_task) = watch!(ImagePolicy, Kind::ImagePolicy);
@@ -137,6 +140,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     let watches: Vec<_> = [
         git_task,
+        helm_repo_task,
         ks_task,
         repo_task,
         policy_task,
@@ -318,7 +322,8 @@ async fn pass(ctx: Arc<Ctx>, key: Key) -> anyhow::Result<Action> {
         Kind::ImageUpdateAutomation => images::reconcile_automation(&ctx, &key).await,
         Kind::Provider | Kind::Alert => notifications::reconcile(&ctx, &key).await,
         Kind::Receiver => receivers::reconcile(&ctx, &key).await,
-        Kind::HelmRepository | Kind::HelmChart | Kind::OCIRepository | Kind::HelmRelease => {
+        Kind::HelmRepository => helm_repositories::reconcile(&ctx, &key).await,
+        Kind::HelmChart | Kind::OCIRepository | Kind::HelmRelease => {
             // Reached only through a wake or a Receiver naming such an object.
             tracing::debug!(object = %key, "kind not reconciled by this controller yet; ignored");
             Ok(Action::AwaitChange)
@@ -330,6 +335,7 @@ async fn pass(ctx: Arc<Ctx>, key: Key) -> anyhow::Result<Action> {
 fn reconciled(kind: Kind) -> bool {
     match kind {
         Kind::GitRepository
+        | Kind::HelmRepository
         | Kind::Kustomization
         | Kind::ImageRepository
         | Kind::ImagePolicy
@@ -337,7 +343,7 @@ fn reconciled(kind: Kind) -> bool {
         | Kind::Provider
         | Kind::Alert
         | Kind::Receiver => true,
-        Kind::HelmRepository | Kind::HelmChart | Kind::OCIRepository | Kind::HelmRelease => false,
+        Kind::HelmChart | Kind::OCIRepository | Kind::HelmRelease => false,
     }
 }
 
