@@ -205,6 +205,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
                     .remove(&key);
                 ctx.notifications.forget(&key);
                 ctx.hooks.forget(&key);
+                if key.kind == Kind::HelmRepository {
+                    helm_repositories::forget(&ctx, &key).await;
+                }
             }
         });
     }

@@ -305,6 +305,20 @@ async fn helm_repositories_store_their_index_with_its_digest_as_revision() {
     );
     assert!(!old.exists(), "{} kept", old.display());
     let stored = storage_path.join(repo.status.unwrap().artifact.unwrap().path);
-    let index = std::fs::read_to_string(stored).unwrap();
+    let index = std::fs::read_to_string(&stored).unwrap();
     assert!(index.contains("version: 0.3.0"), "{index}");
+
+    // Deleted: its stored index goes with it.
+    api.delete("public", &Default::default()).await.unwrap();
+    let folder = stored.parent().unwrap().to_path_buf();
+    support::eventually(
+        &controller,
+        "the stored index removed",
+        Duration::from_secs(30),
+        || {
+            let gone = !folder.exists();
+            async move { gone.then_some(()) }
+        },
+    )
+    .await;
 }
