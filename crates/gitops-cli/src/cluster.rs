@@ -1,5 +1,5 @@
 //! The commands that talk to a cluster where a controller reconciles Flux's objects, as the
-//! `flux` CLI does: `get`, `reconcile source|kustomization|image`, `suspend`, `resume` and
+//! `flux` CLI does: `get`, `reconcile source|kustomization|helmrelease|image`, `suspend`, `resume` and
 //! `events`. `--kubeconfig` (else the environment's configuration), `-n` (default
 //! `flux-system`); progress lines go to stderr like flux's; they exit 1 when the object failed
 //! or the wait timed out.
@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use clap::Subcommand;
 use gitops::flux::{
-    Alert, FluxObject, GitRepository, ImagePolicy, ImageRepository, ImageUpdateAutomation, Kind,
-    Kustomization, Provider, REQUESTED_AT_ANNOTATION, Receiver,
+    Alert, FluxObject, GitRepository, HelmChart, HelmRelease, HelmRepository, ImagePolicy,
+    ImageRepository, ImageUpdateAutomation, Kind, Kustomization, OCIRepository, Provider,
+    REQUESTED_AT_ANNOTATION, Receiver,
 };
 use k8s_openapi::api::events::v1::Event as KubeEvent;
 use k8s_openapi::jiff::Timestamp;
@@ -42,6 +43,9 @@ pub(crate) enum ReconcileCommand {
     /// Ask for a reconcile of an image object now and wait for it.
     #[command(subcommand)]
     Image(ImageTarget),
+    /// Ask for a reconcile of a HelmRelease now and wait for it.
+    #[command(name = "helmrelease", alias = "hr")]
+    HelmRelease(TargetArgs),
 }
 
 /// The objects `suspend` and `resume` act on.
@@ -55,12 +59,21 @@ pub(crate) enum TargetCommand {
     /// An image object.
     #[command(subcommand)]
     Image(ImageTarget),
+    /// A HelmRelease.
+    #[command(name = "helmrelease", alias = "hr")]
+    HelmRelease(TargetArgs),
 }
 
 #[derive(Subcommand)]
 pub(crate) enum SourceTarget {
     /// A GitRepository.
     Git(TargetArgs),
+    /// A HelmRepository.
+    Helm(TargetArgs),
+    /// A HelmChart.
+    Chart(TargetArgs),
+    /// An OCIRepository.
+    Oci(TargetArgs),
 }
 
 #[derive(Subcommand)]
@@ -105,12 +118,16 @@ impl ClusterArgs {
 pub(crate) enum GetCommand {
     /// Every Flux object, one table per kind, names as `kind/name` (`flux get all`).
     All(GetFlags),
-    /// Sources: `git` (GitRepository) or `all`.
+    /// Sources: `git` (GitRepository), `helm` (HelmRepository), `chart` (HelmChart), `oci`
+    /// (OCIRepository) or `all`.
     #[command(subcommand, alias = "source")]
     Sources(GetSources),
     /// Kustomizations.
     #[command(alias = "kustomization", alias = "ks")]
     Kustomizations(GetFlags),
+    /// HelmReleases.
+    #[command(name = "helmreleases", alias = "helmrelease", alias = "hr")]
+    HelmReleases(GetFlags),
     /// Image automation: `repository`, `policy`, `update` or `all`.
     #[command(subcommand, alias = "image")]
     Images(GetImages),
@@ -130,6 +147,12 @@ pub(crate) enum GetCommand {
 pub(crate) enum GetSources {
     /// GitRepository objects.
     Git(GetFlags),
+    /// HelmRepository objects.
+    Helm(GetFlags),
+    /// HelmChart objects.
+    Chart(GetFlags),
+    /// OCIRepository objects.
+    Oci(GetFlags),
     /// Every source kind, names as `kind/name`.
     All(GetFlags),
 }
@@ -192,16 +215,7 @@ impl GetCommand {
         match self {
             GetCommand::All(flags) => (
                 Selection {
-                    kinds: vec![
-                        K::GitRepository,
-                        K::Kustomization,
-                        K::ImageRepository,
-                        K::ImagePolicy,
-                        K::ImageUpdateAutomation,
-                        K::Provider,
-                        K::Alert,
-                        K::Receiver,
-                    ],
+                    kinds: Kind::ALL.to_vec(),
                     several: true,
                     noun: "Flux",
                 },
@@ -210,15 +224,28 @@ impl GetCommand {
             GetCommand::Sources(GetSources::Git(flags)) => {
                 one(K::GitRepository, "GitRepository", flags)
             }
+            GetCommand::Sources(GetSources::Helm(flags)) => {
+                one(K::HelmRepository, "HelmRepository", flags)
+            }
+            GetCommand::Sources(GetSources::Chart(flags)) => one(K::HelmChart, "HelmChart", flags),
+            GetCommand::Sources(GetSources::Oci(flags)) => {
+                one(K::OCIRepository, "OCIRepository", flags)
+            }
             GetCommand::Sources(GetSources::All(flags)) => (
                 Selection {
-                    kinds: vec![K::GitRepository],
+                    kinds: vec![
+                        K::GitRepository,
+                        K::HelmRepository,
+                        K::HelmChart,
+                        K::OCIRepository,
+                    ],
                     several: true,
                     noun: "source",
                 },
                 flags,
             ),
             GetCommand::Kustomizations(flags) => one(K::Kustomization, "Kustomization", flags),
+            GetCommand::HelmReleases(flags) => one(K::HelmRelease, "HelmRelease", flags),
             GetCommand::Images(GetImages::Repository(flags)) => {
                 one(K::ImageRepository, "ImageRepository", flags)
             }
@@ -300,6 +327,9 @@ pub(crate) async fn reconcile_command(command: ReconcileCommand) -> anyhow::Resu
         ReconcileCommand::Local(args) => crate::local::run(args).await,
         ReconcileCommand::Source(source) => reconcile(TargetCommand::Source(source), false).await,
         ReconcileCommand::Image(image) => reconcile(TargetCommand::Image(image), false).await,
+        ReconcileCommand::HelmRelease(target) => {
+            reconcile(TargetCommand::HelmRelease(target), false).await
+        }
         ReconcileCommand::Kustomization {
             target,
             with_source,
@@ -424,7 +454,11 @@ async fn reconcile_kustomization(
 #[derive(Clone, Copy)]
 enum Target {
     GitRepository,
+    HelmRepository,
+    HelmChart,
+    OCIRepository,
     Kustomization,
+    HelmRelease,
     ImageRepository,
     ImageUpdateAutomation,
 }
@@ -434,6 +468,10 @@ impl TargetCommand {
         match self {
             Self::Kustomization(target) => (Target::Kustomization, target),
             Self::Source(SourceTarget::Git(target)) => (Target::GitRepository, target),
+            Self::Source(SourceTarget::Helm(target)) => (Target::HelmRepository, target),
+            Self::Source(SourceTarget::Chart(target)) => (Target::HelmChart, target),
+            Self::Source(SourceTarget::Oci(target)) => (Target::OCIRepository, target),
+            Self::HelmRelease(target) => (Target::HelmRelease, target),
             Self::Image(ImageTarget::Repository(target)) => (Target::ImageRepository, target),
             Self::Image(ImageTarget::Update(target)) => (Target::ImageUpdateAutomation, target),
         }
@@ -444,7 +482,11 @@ impl Target {
     async fn run(self, request: Request<'_>, client: &Client) -> anyhow::Result<bool> {
         match self {
             Self::GitRepository => request.run::<GitRepository>(client).await,
+            Self::HelmRepository => request.run::<HelmRepository>(client).await,
+            Self::HelmChart => request.run::<HelmChart>(client).await,
+            Self::OCIRepository => request.run::<OCIRepository>(client).await,
             Self::Kustomization => request.run::<Kustomization>(client).await,
+            Self::HelmRelease => request.run::<HelmRelease>(client).await,
             Self::ImageRepository => request.run::<ImageRepository>(client).await,
             Self::ImageUpdateAutomation => request.run::<ImageUpdateAutomation>(client).await,
         }
@@ -453,7 +495,11 @@ impl Target {
     async fn suspend(self, target: &TargetArgs, client: &Client) -> anyhow::Result<ExitCode> {
         match self {
             Self::GitRepository => suspend::<GitRepository>(target, client).await,
+            Self::HelmRepository => suspend::<HelmRepository>(target, client).await,
+            Self::HelmChart => suspend::<HelmChart>(target, client).await,
+            Self::OCIRepository => suspend::<OCIRepository>(target, client).await,
             Self::Kustomization => suspend::<Kustomization>(target, client).await,
+            Self::HelmRelease => suspend::<HelmRelease>(target, client).await,
             Self::ImageRepository => suspend::<ImageRepository>(target, client).await,
             Self::ImageUpdateAutomation => suspend::<ImageUpdateAutomation>(target, client).await,
         }
@@ -631,8 +677,11 @@ fn pending<K: FluxObject>(object: Option<&K>, token: &str) -> String {
 fn completed(kind: &str, revision: Option<String>) -> Option<String> {
     let revision = revision?;
     Some(match kind {
-        "GitRepository" => format!("fetched revision {revision}"),
-        "Kustomization" => format!("applied revision {revision}"),
+        "GitRepository" | "HelmRepository" | "OCIRepository" => {
+            format!("fetched revision {revision}")
+        }
+        "HelmChart" => format!("pulled chart version {revision}"),
+        "Kustomization" | "HelmRelease" => format!("applied revision {revision}"),
         "ImageRepository" => format!("scan fetched {revision}"),
         "ImageUpdateAutomation" => format!("last push commit {revision}"),
         _ => format!("revision {revision}"),
@@ -725,7 +774,11 @@ async fn get(
         let (c, f) = (&client, filter);
         sections.push(match kind {
             K::GitRepository => section::<GitRepository>(c, ns, f, tolerate).await?,
+            K::HelmRepository => section::<HelmRepository>(c, ns, f, tolerate).await?,
+            K::HelmChart => section::<HelmChart>(c, ns, f, tolerate).await?,
+            K::OCIRepository => section::<OCIRepository>(c, ns, f, tolerate).await?,
             K::Kustomization => section::<Kustomization>(c, ns, f, tolerate).await?,
+            K::HelmRelease => section::<HelmRelease>(c, ns, f, tolerate).await?,
             K::ImageRepository => section::<ImageRepository>(c, ns, f, tolerate).await?,
             K::ImagePolicy => section::<ImagePolicy>(c, ns, f, tolerate).await?,
             K::ImageUpdateAutomation => {

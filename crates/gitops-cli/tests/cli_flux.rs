@@ -8,7 +8,10 @@ mod support;
 use std::time::Duration;
 
 use gitops::flux::api::{CrossNamespaceReference, GitRepositorySpec, KustomizationSpec};
-use gitops::flux::{FluxObject, GitRepository, Kustomization, REQUESTED_AT_ANNOTATION};
+use gitops::flux::{
+    FluxObject, GitRepository, HelmChart, HelmRelease, HelmRepository, Kustomization,
+    OCIRepository, REQUESTED_AT_ANNOTATION,
+};
 use gitops_testenv::KubeEnv;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event;
@@ -359,6 +362,229 @@ async fn get_lists_each_kind_with_revision_readiness_and_message() {
             .contains(&format!("no image objects found in {ns} namespace")),
         "{images}"
     );
+}
+
+/// Creates `object` (a Flux object as JSON) in `ns` through its typed API, then writes `status`.
+async fn create_with_status<K>(client: &Client, ns: &str, object: Value, status: Value)
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), ns);
+    let object: K = serde_json::from_value(object).unwrap();
+    let name = object.meta().name.clone().unwrap();
+    api.create(&PostParams::default(), &object).await.unwrap();
+    set_status(&api, &name, status).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helm_kinds_are_listed_suspended_and_resumed() {
+    let Some(kube) = gitops_testenv::require_kube() else {
+        return;
+    };
+    let (client, ns) = fixture(kube).await;
+    const INDEX: &str = "sha256:1f2e3d4c5b6a79880f1e2d3c4b5a69788f1e2d3c4b5a69788f1e2d3c4b5a6978";
+    create_with_status::<HelmRepository>(
+        &client,
+        &ns,
+        json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+               "metadata": {"name": "podinfo"},
+               "spec": {"url": "https://charts.example.com/podinfo", "interval": "5m"}}),
+        status(
+            1,
+            "True",
+            &format!("stored artifact: revision '{INDEX}'"),
+            json!({"artifact": {"path": "index.yaml", "url": "http://source/index.yaml",
+                                   "revision": INDEX, "lastUpdateTime": "2026-01-01T00:00:00Z"}}),
+        ),
+    )
+    .await;
+    create_with_status::<HelmChart>(
+        &client,
+        &ns,
+        json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmChart",
+               "metadata": {"name": "apps-podinfo"},
+               "spec": {"chart": "podinfo", "interval": "5m",
+                        "sourceRef": {"kind": "HelmRepository", "name": "podinfo"}}}),
+        status(1, "True", "pulled 'podinfo' chart with version '6.5.4'",
+               json!({"artifact": {"path": "podinfo-6.5.4.tgz", "url": "http://source/podinfo-6.5.4.tgz",
+                                   "revision": "6.5.4", "lastUpdateTime": "2026-01-01T00:00:00Z"}})),
+    )
+    .await;
+    create_with_status::<OCIRepository>(
+        &client,
+        &ns,
+        json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
+               "metadata": {"name": "podinfo-oci"},
+               "spec": {"url": "oci://ghcr.io/stefanprodan/charts/podinfo", "interval": "5m",
+                        "ref": {"semver": "6.x"}}}),
+        status(
+            1,
+            "False",
+            "failed to determine artifact digest: 401 Unauthorized",
+            json!({}),
+        ),
+    )
+    .await;
+    create_with_status::<HelmRelease>(
+        &client,
+        &ns,
+        json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+               "metadata": {"name": "podinfo"},
+               "spec": {"interval": "10m", "chart": {"spec": {"chart": "podinfo",
+                        "sourceRef": {"kind": "HelmRepository", "name": "podinfo"}}}}}),
+        status(
+            1,
+            "True",
+            "Helm install succeeded for release podinfo with chart podinfo@6.5.4",
+            json!({"history": [{"name": "podinfo", "namespace": ns, "version": 1,
+                                   "status": "deployed", "chartName": "podinfo",
+                                   "chartVersion": "6.5.4", "digest": "sha256:aa",
+                                   "configDigest": "sha256:bb",
+                                   "firstDeployed": "2026-01-01T00:00:00Z",
+                                   "lastDeployed": "2026-01-01T00:00:00Z"}],
+                      "lastAttemptedRevision": "6.5.4"}),
+        ),
+    )
+    .await;
+
+    // `get helmreleases` and its aliases, in the table of `get kustomizations`.
+    for alias in ["helmreleases", "helmrelease", "hr"] {
+        let get = gitops(kube, &["get", alias, "-n", &ns]).await;
+        assert_eq!(get.code, Some(0), "{get}");
+        let table = rows(&get.stdout);
+        assert_eq!(table.len(), 1, "{get}");
+        let release = row(&table, "podinfo");
+        assert_eq!(release["REVISION"], "6.5.4", "{get}");
+        assert_eq!(release["SUSPENDED"], "False", "{get}");
+        assert_eq!(release["READY"], "True", "{get}");
+        assert_eq!(
+            release["MESSAGE"],
+            "Helm install succeeded for release podinfo with chart podinfo@6.5.4"
+        );
+    }
+    let header = "NAME      REVISION   SUSPENDED   READY   MESSAGE\n";
+    let hr = gitops(kube, &["get", "hr", "-n", &ns]).await;
+    assert!(hr.stdout.starts_with(header), "{hr}");
+
+    // `get sources helm|chart|oci`.
+    for (source, name, revision, ready) in [
+        ("helm", "podinfo", INDEX, "True"),
+        ("chart", "apps-podinfo", "6.5.4", "True"),
+        ("oci", "podinfo-oci", "", "False"),
+    ] {
+        let get = gitops(kube, &["get", "sources", source, "-n", &ns]).await;
+        assert_eq!(get.code, Some(0), "{get}");
+        let table = rows(&get.stdout);
+        assert_eq!(table.len(), 1, "{get}");
+        assert_eq!(row(&table, name)["REVISION"], revision, "{get}");
+        assert_eq!(row(&table, name)["READY"], ready, "{get}");
+    }
+    let oci = gitops(kube, &["get", "sources", "oci", "-n", &ns]).await;
+    assert_eq!(
+        row(&rows(&oci.stdout), "podinfo-oci")["MESSAGE"],
+        "failed to determine artifact digest: 401 Unauthorized"
+    );
+
+    // `get sources all` and `get all`: every kind, names as `kind/name`, Flux's order.
+    let sources = gitops(kube, &["get", "sources", "all", "-n", &ns]).await;
+    let names: Vec<String> = rows(&sources.stdout)
+        .iter()
+        .map(|row| row["NAME"].clone())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "gitrepository/flux-system",
+            "helmrepository/podinfo",
+            "helmchart/apps-podinfo",
+            "ocirepository/podinfo-oci"
+        ],
+        "{sources}"
+    );
+    let all = gitops(kube, &["get", "all", "-n", &ns]).await;
+    assert_eq!(all.code, Some(0), "{all}");
+    let names: Vec<String> = rows(&all.stdout)
+        .iter()
+        .map(|row| row["NAME"].clone())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "gitrepository/flux-system",
+            "helmrepository/podinfo",
+            "helmchart/apps-podinfo",
+            "ocirepository/podinfo-oci",
+            "kustomization/apps",
+            "kustomization/infra",
+            "helmrelease/podinfo"
+        ],
+        "{all}"
+    );
+    assert_eq!(
+        row(&rows(&all.stdout), "helmrelease/podinfo")["REVISION"],
+        "6.5.4"
+    );
+    assert_eq!(all.stdout.matches("NAME ").count(), 6, "{all}");
+
+    // `suspend helmrelease`, then `resume hr` answered by a stand-in controller.
+    let releases: Api<HelmRelease> = Api::namespaced(client.clone(), &ns);
+    let suspend = gitops(kube, &["suspend", "helmrelease", "podinfo", "-n", &ns]).await;
+    assert_eq!(suspend.code, Some(0), "{suspend}");
+    assert!(
+        suspend.stderr.contains(&format!(
+            "► suspending HelmRelease podinfo in {ns} namespace"
+        )) && suspend.stderr.contains("✔ HelmRelease suspended"),
+        "{suspend}"
+    );
+    assert!(releases.get("podinfo").await.unwrap().spec.suspend);
+    let get = gitops(kube, &["get", "hr", "-n", &ns]).await;
+    assert_eq!(
+        row(&rows(&get.stdout), "podinfo")["SUSPENDED"],
+        "True",
+        "{get}"
+    );
+    let refused = gitops(kube, &["reconcile", "hr", "podinfo", "-n", &ns]).await;
+    assert_eq!(refused.code, Some(1), "{refused}");
+    assert!(refused.stderr.contains("is suspended"), "{refused}");
+    let absent = gitops(kube, &["suspend", "hr", "nope", "-n", &ns]).await;
+    assert_eq!(absent.code, Some(1), "{absent}");
+    assert!(
+        absent
+            .stderr
+            .contains(&format!("✗ HelmRelease {ns}/nope not found")),
+        "{absent}"
+    );
+
+    let controller = play_controller::<HelmRelease>(&client, &ns, |name, generation| {
+        status(
+            generation,
+            "True",
+            &format!("Helm upgrade succeeded for release {name} with chart podinfo@6.5.5"),
+            json!({"lastAttemptedRevision": "6.5.5",
+                   "history": [{"name": name, "version": 2, "status": "deployed",
+                                "chartName": "podinfo", "chartVersion": "6.5.5"}]}),
+        )
+    });
+    let resume = gitops(
+        kube,
+        &["resume", "hr", "podinfo", "-n", &ns, "--timeout", "10s"],
+    )
+    .await;
+    controller.abort();
+    assert_eq!(resume.code, Some(0), "{resume}");
+    for line in [
+        format!("► resuming HelmRelease podinfo in {ns} namespace"),
+        "✔ HelmRelease resumed".to_owned(),
+        "◎ waiting for HelmRelease reconciliation".to_owned(),
+        "✔ applied revision 6.5.5".to_owned(),
+    ] {
+        assert!(resume.stderr.contains(&line), "no {line:?}:\n{resume}");
+    }
+    assert!(!releases.get("podinfo").await.unwrap().spec.suspend);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,11 +15,11 @@ use gitops_core::condition::Conditions;
 use gitops_core::{Event, Notifier, Severity};
 use gitops_flux::api::ProviderSpec;
 use gitops_flux::{Alert, Provider};
-use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
 use serde_json::json;
 
 use crate::context::{Ctx, get, secret_data, suspended};
 use crate::engine::{Key, Kind};
+use crate::events::{EventRecorder, EventType};
 use crate::outcome::Action;
 use crate::translate::{self, AlertPlan};
 
@@ -28,7 +28,7 @@ use crate::translate::{self, AlertPlan};
 pub struct Hub(Arc<HubState>);
 
 struct HubState {
-    recorder: Recorder,
+    recorder: EventRecorder,
     providers: RwLock<HashMap<Key, Arc<dyn Notifier>>>,
     alerts: Mutex<HashMap<Key, (Route, Key)>>,
     /// Routed notifications waiting for delivery, and the provider each goes to.
@@ -42,13 +42,13 @@ const OUTBOX: usize = 256;
 
 impl Hub {
     pub fn new(client: kube::Client) -> Self {
-        let reporter = Reporter {
-            controller: "gitops-controller".into(),
-            instance: std::env::var("POD_NAME").ok(),
-        };
         let (outbox, pending) = tokio::sync::mpsc::channel(OUTBOX);
         let hub = Self(Arc::new(HubState {
-            recorder: Recorder::new(client, reporter),
+            recorder: EventRecorder::new(
+                client,
+                "gitops-controller",
+                std::env::var("POD_NAME").ok(),
+            ),
             providers: RwLock::default(),
             alerts: Mutex::default(),
             outbox,
@@ -76,17 +76,16 @@ impl Hub {
             }
             note.truncate(end);
         }
-        let kube_event = KubeEvent {
-            type_: match event.severity {
-                Severity::Error => EventType::Warning,
-                _ => EventType::Normal,
-            },
-            reason: event.reason.clone(),
-            note: Some(note),
-            action: "Reconcile".into(),
-            secondary: None,
+        let type_ = match event.severity {
+            Severity::Error => EventType::Warning,
+            _ => EventType::Normal,
         };
-        if let Err(error) = self.0.recorder.publish(&kube_event, &reference).await {
+        if let Err(error) = self
+            .0
+            .recorder
+            .record(&reference, type_, &event.reason, &note)
+            .await
+        {
             tracing::warn!(%error, "recording an event failed");
         }
 

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use gitops_flux::metrics::Metrics;
 use gitops_flux::{
-    Alert, GitRepository, ImagePolicy, ImageRepository, ImageUpdateAutomation, Kustomization,
-    Provider, Receiver, SHARD_LABEL,
+    Alert, GitRepository, HelmChart, HelmRelease, HelmRepository, ImagePolicy, ImageRepository,
+    ImageUpdateAutomation, Kustomization, OCIRepository, Provider, Receiver, SHARD_LABEL,
 };
 use gitops_kube::KubeApplier;
 use gitops_kube::connect::{ConnectOptions, RequestCounter};
@@ -21,7 +21,9 @@ use crate::context::{Ctx, get};
 use crate::engine::{self, Key, Kind, Queue};
 use crate::outcome::{Action, Failure};
 use crate::settings::Settings;
-use crate::{images, kustomizations, metrics_server, notifications, receivers, sources};
+use crate::{
+    helm_repositories, images, kustomizations, metrics_server, notifications, receivers, sources,
+};
 
 /// Runs the controller with `settings` until interrupted (`Ok`) or until it loses leadership
 /// (an error, so that the process exits non-zero and its supervisor restarts it).
@@ -122,6 +124,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         }};
     }
     let (_, git_task) = watch!(GitRepository, Kind::GitRepository);
+    let (_, helm_repo_task) = watch!(HelmRepository, Kind::HelmRepository);
     let (kustomizations, ks_task) = watch!(Kustomization, Kind::Kustomization);
     let (_, repo_task) = watch!(ImageRepository, Kind::ImageRepository);
     let (image_policies, policy_task) = watch!(ImagePolicy, Kind::ImagePolicy);
@@ -129,8 +132,15 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let (_, provider_task) = watch!(Provider, Kind::Provider);
     let (_, alert_task) = watch!(Alert, Kind::Alert);
     let (_, receiver_task) = watch!(Receiver, Kind::Receiver);
+    for kind in Kind::ALL.into_iter().filter(|k| !reconciled(*k)) {
+        tracing::info!(
+            kind = kind.as_str(),
+            "not reconciled by this controller yet: not watched"
+        );
+    }
     let watches: Vec<_> = [
         git_task,
+        helm_repo_task,
         ks_task,
         repo_task,
         policy_task,
@@ -195,6 +205,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
                     .remove(&key);
                 ctx.notifications.forget(&key);
                 ctx.hooks.forget(&key);
+                if key.kind == Kind::HelmRepository {
+                    helm_repositories::forget(&ctx, &key).await;
+                }
             }
         });
     }
@@ -312,6 +325,28 @@ async fn pass(ctx: Arc<Ctx>, key: Key) -> anyhow::Result<Action> {
         Kind::ImageUpdateAutomation => images::reconcile_automation(&ctx, &key).await,
         Kind::Provider | Kind::Alert => notifications::reconcile(&ctx, &key).await,
         Kind::Receiver => receivers::reconcile(&ctx, &key).await,
+        Kind::HelmRepository => helm_repositories::reconcile(&ctx, &key).await,
+        Kind::HelmChart | Kind::OCIRepository | Kind::HelmRelease => {
+            // Reached only through a wake or a Receiver naming such an object.
+            tracing::debug!(object = %key, "kind not reconciled by this controller yet; ignored");
+            Ok(Action::AwaitChange)
+        }
+    }
+}
+
+/// Whether this controller reconciles `kind` (and so watches it).
+fn reconciled(kind: Kind) -> bool {
+    match kind {
+        Kind::GitRepository
+        | Kind::HelmRepository
+        | Kind::Kustomization
+        | Kind::ImageRepository
+        | Kind::ImagePolicy
+        | Kind::ImageUpdateAutomation
+        | Kind::Provider
+        | Kind::Alert
+        | Kind::Receiver => true,
+        Kind::HelmChart | Kind::OCIRepository | Kind::HelmRelease => false,
     }
 }
 
@@ -371,17 +406,20 @@ async fn record_failure(ctx: &Ctx, key: &Key, message: &str) -> anyhow::Result<(
         Kind::Provider => fail!(Provider),
         Kind::Alert => fail!(Alert),
         Kind::Receiver => fail!(Receiver),
+        Kind::HelmRepository => fail!(HelmRepository),
+        Kind::HelmChart => fail!(HelmChart),
+        Kind::OCIRepository => fail!(OCIRepository),
+        Kind::HelmRelease => fail!(HelmRelease),
     }
     Ok(())
 }
 
-/// The Flux kinds whose `v1` API the server serves (all of them when discovery fails, so a
-/// transient error costs retries, not a kind).
+/// The Flux kinds whose storage version (`v1`, `v2` for `HelmRelease`) the server serves (all
+/// of them when discovery fails, so a transient error costs retries, not a kind).
 async fn served_kinds(client: &kube::Client) -> Vec<Kind> {
     let mut served = Vec::new();
     for kind in Kind::ALL {
-        let version = format!("{}/v1", kind.group());
-        match client.list_api_group_resources(&version).await {
+        match client.list_api_group_resources(&kind.api_version()).await {
             Ok(list) => {
                 if list.resources.iter().any(|r| r.name == kind.plural()) {
                     served.push(kind);

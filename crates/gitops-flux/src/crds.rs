@@ -4,7 +4,8 @@
 //! embedded here. Each serves Flux's beta version (`v1beta2`, or `v1beta3` for the notification
 //! kinds) and `v1` with one schema and no conversion webhook, `v1` being the storage version, so
 //! the API server hands any object out under any version and the controller reads everything
-//! through `v1`. `spec` and `status` preserve unknown fields, so fields of other Flux versions
+//! through `v1`. `HelmRelease` is the exception in naming only: it serves `v2beta1`, `v2beta2`
+//! and `v2`, the storage version it is read through. `spec` and `status` preserve unknown fields, so fields of other Flux versions
 //! (a `v1beta2` Kustomization's `patchesStrategicMerge`, say) survive a round trip.
 //!
 //! [`FILES`] holds the text for a CLI to print; [`definitions`] parses it; [`install`] applies the
@@ -37,7 +38,11 @@ macro_rules! embed {
 /// The definition files, as `(file name, YAML text)`, in an order that can be applied as it is.
 pub const FILES: &[(&str, &str)] = &[
     embed!("source.toolkit.fluxcd.io_gitrepositories.yaml"),
+    embed!("source.toolkit.fluxcd.io_helmrepositories.yaml"),
+    embed!("source.toolkit.fluxcd.io_helmcharts.yaml"),
+    embed!("source.toolkit.fluxcd.io_ocirepositories.yaml"),
     embed!("kustomize.toolkit.fluxcd.io_kustomizations.yaml"),
+    embed!("helm.toolkit.fluxcd.io_helmreleases.yaml"),
     embed!("image.toolkit.fluxcd.io_imagerepositories.yaml"),
     embed!("image.toolkit.fluxcd.io_imagepolicies.yaml"),
     embed!("image.toolkit.fluxcd.io_imageupdateautomations.yaml"),
@@ -81,7 +86,7 @@ pub enum Error {
     },
 }
 
-/// The definitions of all seven kinds, parsed from [`FILES`].
+/// The definitions of every kind, parsed from [`FILES`].
 pub fn definitions() -> Vec<CustomResourceDefinition> {
     FILES
         .iter()
@@ -175,7 +180,8 @@ mod tests {
         group: &'static str,
         kind: &'static str,
         plural: &'static str,
-        beta: &'static str,
+        /// The storage version first, then the deprecated ones.
+        versions: &'static [&'static str],
         short_names: &'static [&'static str],
     }
 
@@ -185,23 +191,55 @@ mod tests {
             group: "source.toolkit.fluxcd.io",
             kind: "GitRepository",
             plural: "gitrepositories",
-            beta: "v1beta2",
+            versions: &["v1", "v1beta2"],
             short_names: &["gitrepo"],
+        },
+        Expected {
+            file: "source.toolkit.fluxcd.io_helmrepositories.yaml",
+            group: "source.toolkit.fluxcd.io",
+            kind: "HelmRepository",
+            plural: "helmrepositories",
+            versions: &["v1", "v1beta2"],
+            short_names: &["helmrepo"],
+        },
+        Expected {
+            file: "source.toolkit.fluxcd.io_helmcharts.yaml",
+            group: "source.toolkit.fluxcd.io",
+            kind: "HelmChart",
+            plural: "helmcharts",
+            versions: &["v1", "v1beta2"],
+            short_names: &["hc"],
+        },
+        Expected {
+            file: "source.toolkit.fluxcd.io_ocirepositories.yaml",
+            group: "source.toolkit.fluxcd.io",
+            kind: "OCIRepository",
+            plural: "ocirepositories",
+            versions: &["v1", "v1beta2"],
+            short_names: &["ocirepo"],
         },
         Expected {
             file: "kustomize.toolkit.fluxcd.io_kustomizations.yaml",
             group: "kustomize.toolkit.fluxcd.io",
             kind: "Kustomization",
             plural: "kustomizations",
-            beta: "v1beta2",
+            versions: &["v1", "v1beta2"],
             short_names: &["ks"],
+        },
+        Expected {
+            file: "helm.toolkit.fluxcd.io_helmreleases.yaml",
+            group: "helm.toolkit.fluxcd.io",
+            kind: "HelmRelease",
+            plural: "helmreleases",
+            versions: &["v2", "v2beta2", "v2beta1"],
+            short_names: &["hr"],
         },
         Expected {
             file: "image.toolkit.fluxcd.io_imagerepositories.yaml",
             group: "image.toolkit.fluxcd.io",
             kind: "ImageRepository",
             plural: "imagerepositories",
-            beta: "v1beta2",
+            versions: &["v1", "v1beta2"],
             short_names: &[],
         },
         Expected {
@@ -209,7 +247,7 @@ mod tests {
             group: "image.toolkit.fluxcd.io",
             kind: "ImagePolicy",
             plural: "imagepolicies",
-            beta: "v1beta2",
+            versions: &["v1", "v1beta2"],
             short_names: &[],
         },
         Expected {
@@ -217,7 +255,7 @@ mod tests {
             group: "image.toolkit.fluxcd.io",
             kind: "ImageUpdateAutomation",
             plural: "imageupdateautomations",
-            beta: "v1beta2",
+            versions: &["v1", "v1beta2"],
             short_names: &[],
         },
         Expected {
@@ -225,7 +263,7 @@ mod tests {
             group: "notification.toolkit.fluxcd.io",
             kind: "Provider",
             plural: "providers",
-            beta: "v1beta3",
+            versions: &["v1", "v1beta3"],
             short_names: &[],
         },
         Expected {
@@ -233,7 +271,7 @@ mod tests {
             group: "notification.toolkit.fluxcd.io",
             kind: "Alert",
             plural: "alerts",
-            beta: "v1beta3",
+            versions: &["v1", "v1beta3"],
             short_names: &[],
         },
         Expected {
@@ -241,7 +279,7 @@ mod tests {
             group: "notification.toolkit.fluxcd.io",
             kind: "Receiver",
             plural: "receivers",
-            beta: "v1beta2",
+            versions: &["v1", "v1beta2"],
             short_names: &[],
         },
     ];
@@ -265,7 +303,7 @@ mod tests {
                 group,
                 kind,
                 plural,
-                beta,
+                versions: expected_versions,
                 short_names,
             } = expected;
             assert_eq!(file, expected_file);
@@ -308,16 +346,15 @@ mod tests {
             );
             assert!(file.starts_with(&format!("{group}_{plural}.")), "{file}");
 
-            let mut versions: Vec<&str> = spec.versions.iter().map(|v| v.name.as_str()).collect();
-            versions.sort_unstable();
-            assert_eq!(versions, ["v1", *beta], "{file}");
+            let versions: Vec<&str> = spec.versions.iter().map(|v| v.name.as_str()).collect();
+            assert_eq!(versions, *expected_versions, "{file}");
             let storage: Vec<&str> = spec
                 .versions
                 .iter()
                 .filter(|v| v.storage)
                 .map(|v| v.name.as_str())
                 .collect();
-            assert_eq!(storage, ["v1"], "{file}");
+            assert_eq!(storage, expected_versions[..1], "{file}");
 
             let first = &spec.versions[0];
             for version in &spec.versions {
@@ -325,7 +362,7 @@ mod tests {
                 assert!(version.served, "{at}");
                 assert_eq!(
                     version.deprecated.unwrap_or(false),
-                    version.name != "v1",
+                    version.name != expected_versions[0],
                     "{at}"
                 );
                 assert!(
@@ -373,6 +410,10 @@ mod tests {
     fn the_essential_fields_are_required_and_intervals_are_go_durations() {
         let required: &[(&str, &[&str])] = &[
             ("GitRepository", &["url", "interval"]),
+            ("HelmRepository", &["url"]),
+            ("HelmChart", &["chart", "sourceRef", "interval"]),
+            ("OCIRepository", &["url", "interval"]),
+            ("HelmRelease", &["interval"]),
             ("Kustomization", &["sourceRef", "interval"]),
             ("ImageRepository", &["image"]),
             ("ImagePolicy", &["imageRepositoryRef", "policy"]),
@@ -438,6 +479,33 @@ mod tests {
         assert_eq!(
             values(property(&spec_of("Alert"), "eventSeverity")),
             ["info", "error"]
+        );
+        assert_eq!(
+            values(property(&spec_of("HelmRepository"), "type")),
+            ["default", "oci"]
+        );
+        let chart = spec_of("HelmChart");
+        assert_eq!(
+            values(property(&chart, "reconcileStrategy")),
+            ["ChartVersion", "Revision"]
+        );
+        assert_eq!(
+            values(property(property(&chart, "sourceRef"), "kind")),
+            ["HelmRepository", "GitRepository", "Bucket"]
+        );
+        let oci = spec_of("OCIRepository");
+        assert_eq!(
+            values(property(property(&oci, "layerSelector"), "operation")),
+            ["extract", "copy"]
+        );
+        let release = spec_of("HelmRelease");
+        assert_eq!(
+            values(property(property(&release, "chartRef"), "kind")),
+            ["OCIRepository", "HelmChart"]
+        );
+        assert_eq!(
+            values(property(property(&release, "upgrade"), "crds")),
+            ["Skip", "Create", "CreateReplace"]
         );
         let policy = spec_of("ImagePolicy");
         let policy = property(&policy, "policy");

@@ -6,8 +6,16 @@
 pub enum Kind {
     /// `GitRepository`.
     GitRepository,
+    /// `HelmRepository`.
+    HelmRepository,
+    /// `HelmChart`.
+    HelmChart,
+    /// `OCIRepository`.
+    OCIRepository,
     /// `Kustomization`.
     Kustomization,
+    /// `HelmRelease`.
+    HelmRelease,
     /// `ImageRepository`.
     ImageRepository,
     /// `ImagePolicy`.
@@ -24,9 +32,13 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in the order the controller starts them.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 12] = [
         Self::GitRepository,
+        Self::HelmRepository,
+        Self::HelmChart,
+        Self::OCIRepository,
         Self::Kustomization,
+        Self::HelmRelease,
         Self::ImageRepository,
         Self::ImagePolicy,
         Self::ImageUpdateAutomation,
@@ -39,7 +51,11 @@ impl Kind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::GitRepository => "GitRepository",
+            Self::HelmRepository => "HelmRepository",
+            Self::HelmChart => "HelmChart",
+            Self::OCIRepository => "OCIRepository",
             Self::Kustomization => "Kustomization",
+            Self::HelmRelease => "HelmRelease",
             Self::ImageRepository => "ImageRepository",
             Self::ImagePolicy => "ImagePolicy",
             Self::ImageUpdateAutomation => "ImageUpdateAutomation",
@@ -58,7 +74,11 @@ impl Kind {
     pub fn plural(self) -> &'static str {
         match self {
             Self::GitRepository => "gitrepositories",
+            Self::HelmRepository => "helmrepositories",
+            Self::HelmChart => "helmcharts",
+            Self::OCIRepository => "ocirepositories",
             Self::Kustomization => "kustomizations",
+            Self::HelmRelease => "helmreleases",
             Self::ImageRepository => "imagerepositories",
             Self::ImagePolicy => "imagepolicies",
             Self::ImageUpdateAutomation => "imageupdateautomations",
@@ -71,12 +91,53 @@ impl Kind {
     /// The API group of the kind.
     pub fn group(self) -> &'static str {
         match self {
-            Self::GitRepository => "source.toolkit.fluxcd.io",
+            Self::GitRepository | Self::HelmRepository | Self::HelmChart | Self::OCIRepository => {
+                "source.toolkit.fluxcd.io"
+            }
             Self::Kustomization => "kustomize.toolkit.fluxcd.io",
+            Self::HelmRelease => "helm.toolkit.fluxcd.io",
             Self::ImageRepository | Self::ImagePolicy | Self::ImageUpdateAutomation => {
                 "image.toolkit.fluxcd.io"
             }
             Self::Provider | Self::Alert | Self::Receiver => "notification.toolkit.fluxcd.io",
         }
+    }
+
+    /// The version the controller reads and writes the kind through (its CRD's storage
+    /// version): `v2` for `HelmRelease`, `v1` for the others.
+    pub fn version(self) -> &'static str {
+        match self {
+            Self::HelmRelease => "v2",
+            _ => "v1",
+        }
+    }
+
+    /// `group/version`, as in `apiVersion:`.
+    pub fn api_version(self) -> String {
+        format!("{}/{}", self.group(), self.version())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_parses_back_and_names_its_crd() {
+        for kind in Kind::ALL {
+            assert_eq!(Kind::parse(kind.as_str()), Some(kind));
+            let file = format!("{}_{}.yaml", kind.group(), kind.plural());
+            let crd = crate::crds::FILES
+                .iter()
+                .find(|(name, _)| *name == file)
+                .unwrap_or_else(|| panic!("no CRD file {file}"));
+            assert!(
+                crd.1.contains(&format!("- name: {}\n", kind.version())),
+                "{file} serves {}",
+                kind.version()
+            );
+        }
+        assert_eq!(Kind::HelmRelease.api_version(), "helm.toolkit.fluxcd.io/v2");
+        assert_eq!(Kind::parse("Bucket"), None);
     }
 }

@@ -1,6 +1,7 @@
 //! Flux's API objects on a cluster, for hosts that want Flux's custom resources to drive
-//! gitops-rs: the kinds (`GitRepository`, `Kustomization`, `ImageRepository`, `ImagePolicy`,
-//! `ImageUpdateAutomation`, `Provider`, `Alert`, `Receiver`), their CRDs in every API version Flux users
+//! gitops-rs: the kinds (`GitRepository`, `HelmRepository`, `HelmChart`, `OCIRepository`,
+//! `Kustomization`, `HelmRelease`, `ImageRepository`, `ImagePolicy`, `ImageUpdateAutomation`,
+//! `Provider`, `Alert`, `Receiver`), their CRDs in every API version Flux users
 //! still write, Flux-style status, the inventory kept in a Kustomization's status, and
 //! Prometheus metrics under Flux's names.
 //!
@@ -15,8 +16,9 @@ pub mod metrics;
 pub mod status;
 
 pub use api::{
-    Alert, FluxObject, GitRepository, ImagePolicy, ImageRepository, ImageUpdateAutomation,
-    Kustomization, Provider, REQUESTED_AT_ANNOTATION, Receiver, SHARD_LABEL, parse_duration,
+    Alert, FluxObject, GitRepository, HelmChart, HelmRelease, HelmRepository, ImagePolicy,
+    ImageRepository, ImageUpdateAutomation, Kustomization, OCIRepository, Provider,
+    REQUESTED_AT_ANNOTATION, Receiver, SHARD_LABEL, parse_duration,
 };
 pub use inventory::StatusInventory;
 pub use kind::Kind;

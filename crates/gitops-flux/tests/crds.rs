@@ -3,8 +3,8 @@
 //! printer columns.
 
 use gitops_flux::api::{
-    Alert, GitRepository, ImagePolicy, ImageRepository, ImageUpdateAutomation, Kustomization,
-    Provider,
+    Alert, GitRepository, HelmChart, HelmRelease, HelmRepository, ImagePolicy, ImageRepository,
+    ImageUpdateAutomation, Kustomization, OCIRepository, Provider,
 };
 use gitops_flux::{FluxObject, crds};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -107,7 +107,12 @@ async fn install_twice_changes_nothing_and_every_version_is_served() {
             .flatten()
             .any(|c| c.type_ == "Established" && c.status == "True");
         assert!(established, "{name}");
-        assert_eq!(status.stored_versions.unwrap(), ["v1"], "{name}");
+        let storage = if name.starts_with("helmreleases.") {
+            "v2"
+        } else {
+            "v1"
+        };
+        assert_eq!(status.stored_versions.unwrap(), [storage], "{name}");
         assert_eq!(live.spec.names.categories.unwrap(), ["flux"], "{name}");
         for version in &live.spec.versions {
             assert!(version.served, "{name} {}", version.name);
@@ -186,10 +191,55 @@ async fn printer_columns_are_flux_s_in_every_version() {
             ],
         ),
     ];
+    let helm: &[(&str, &[(&str, &str)])] = &[
+        (
+            "helmrepositories.source.toolkit.fluxcd.io",
+            &[
+                ("URL", ".spec.url"),
+                ("Age", ".metadata.creationTimestamp"),
+                ("Ready", ready),
+                ("Status", message),
+            ],
+        ),
+        (
+            "helmcharts.source.toolkit.fluxcd.io",
+            &[
+                ("Chart", ".spec.chart"),
+                ("Version", ".spec.version"),
+                ("Source Kind", ".spec.sourceRef.kind"),
+                ("Source Name", ".spec.sourceRef.name"),
+                ("Age", ".metadata.creationTimestamp"),
+                ("Ready", ready),
+                ("Status", message),
+            ],
+        ),
+        (
+            "ocirepositories.source.toolkit.fluxcd.io",
+            &[
+                ("URL", ".spec.url"),
+                ("Age", ".metadata.creationTimestamp"),
+                ("Ready", ready),
+                ("Status", message),
+            ],
+        ),
+        (
+            "helmreleases.helm.toolkit.fluxcd.io",
+            &[
+                ("Age", ".metadata.creationTimestamp"),
+                ("Ready", ready),
+                ("Status", message),
+            ],
+        ),
+    ];
     let api: Api<CustomResourceDefinition> = Api::all(client);
-    for (name, columns) in expected {
+    for (name, columns) in expected.iter().chain(helm) {
         let crd = api.get(name).await.unwrap();
-        assert_eq!(crd.spec.versions.len(), 2, "{name}");
+        let served = if name.starts_with("helmreleases.") {
+            3
+        } else {
+            2
+        };
+        assert_eq!(crd.spec.versions.len(), served, "{name}");
         for version in &crd.spec.versions {
             let live: Vec<(&str, &str)> = version
                 .additional_printer_columns
@@ -570,6 +620,158 @@ async fn beta_objects_read_back_through_the_typed_v1_api() {
 }
 
 #[tokio::test]
+async fn helm_kinds_written_through_beta_versions_read_back_typed() {
+    let Some((client, ns)) = setup().await else {
+        return;
+    };
+    create(
+        &client,
+        &ns,
+        "helmrepositories",
+        json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1beta2",
+            "kind": "HelmRepository",
+            "metadata": {"name": "podinfo"},
+            "spec": {"url": "oci://ghcr.io/stefanprodan/charts", "type": "oci", "interval": "5m",
+                     "secretRef": {"name": "creds"}, "insecure": true}
+        }),
+    )
+    .await;
+    let repo = Api::<HelmRepository>::namespaced(client.clone(), &ns)
+        .get("podinfo")
+        .await
+        .unwrap();
+    assert_eq!(repo.api_version, "source.toolkit.fluxcd.io/v1");
+    assert!(repo.spec.is_oci() && repo.spec.insecure);
+    assert_eq!(repo.spec.secret_ref.unwrap().name, "creds");
+
+    create(
+        &client,
+        &ns,
+        "helmcharts",
+        json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1beta2",
+            "kind": "HelmChart",
+            "metadata": {"name": "podinfo"},
+            "spec": {"chart": "podinfo", "sourceRef": {"kind": "HelmRepository", "name": "podinfo"},
+                     "interval": "5m"}
+        }),
+    )
+    .await;
+    let chart = Api::<HelmChart>::namespaced(client.clone(), &ns)
+        .get("podinfo")
+        .await
+        .unwrap();
+    // The schema's defaults, as Flux's CRD has them.
+    assert_eq!(chart.spec.version.as_deref(), Some("*"));
+    assert_eq!(
+        chart.spec.reconcile_strategy.as_deref(),
+        Some("ChartVersion")
+    );
+
+    create(
+        &client,
+        &ns,
+        "ocirepositories",
+        json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1beta2",
+            "kind": "OCIRepository",
+            "metadata": {"name": "podinfo"},
+            "spec": {"url": "oci://ghcr.io/stefanprodan/charts/podinfo", "interval": "5m",
+                     "ref": {"semver": ">=6.0.0"},
+                     "layerSelector": {"mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
+                                       "operation": "copy"}}
+        }),
+    )
+    .await;
+    let oci = Api::<OCIRepository>::namespaced(client.clone(), &ns)
+        .get("podinfo")
+        .await
+        .unwrap();
+    assert_eq!(
+        oci.spec.layer_selector.unwrap().operation.as_deref(),
+        Some("copy")
+    );
+
+    for version in ["v2beta1", "v2beta2", "v2"] {
+        let name = format!("app-{version}");
+        create(
+            &client,
+            &ns,
+            "helmreleases",
+            json!({
+                "apiVersion": format!("helm.toolkit.fluxcd.io/{version}"),
+                "kind": "HelmRelease",
+                "metadata": {"name": name},
+                "spec": {
+                    "interval": "10m",
+                    "chart": {"spec": {"chart": "podinfo",
+                              "sourceRef": {"kind": "HelmRepository", "name": "podinfo"}}},
+                    "values": {"replicaCount": 2, "nested": {"list": [1, "two"]}},
+                    "install": {"remediation": {"retries": 3}},
+                    "upgrade": {"remediation": {"strategy": "rollback"}},
+                    "valuesFrom": [{"kind": "ConfigMap", "name": "vals"}],
+                    "someFutureField": {"kept": true}
+                }
+            }),
+        )
+        .await;
+        let release = Api::<HelmRelease>::namespaced(client.clone(), &ns)
+            .get(&name)
+            .await
+            .unwrap();
+        assert_eq!(
+            release.api_version, "helm.toolkit.fluxcd.io/v2",
+            "{version}"
+        );
+        assert_eq!(
+            release.spec.values.as_ref().unwrap()["nested"]["list"][1],
+            "two"
+        );
+        assert_eq!(
+            release.spec.install.unwrap().remediation.unwrap().retries,
+            Some(3)
+        );
+        let stored = dynamic(
+            &client,
+            &ns,
+            "helm.toolkit.fluxcd.io",
+            "v2",
+            "HelmRelease",
+            "helmreleases",
+        )
+        .get(&name)
+        .await
+        .unwrap();
+        assert_eq!(
+            stored.data["spec"]["someFutureField"]["kept"], true,
+            "{version}"
+        );
+    }
+
+    // An unknown chartRef kind is refused, in every version.
+    let releases = dynamic(
+        &client,
+        &ns,
+        "helm.toolkit.fluxcd.io",
+        "v2",
+        "HelmRelease",
+        "helmreleases",
+    );
+    let bad: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "helm.toolkit.fluxcd.io/v2",
+        "kind": "HelmRelease",
+        "metadata": {"name": "bad"},
+        "spec": {"interval": "10m", "chartRef": {"kind": "Bucket", "name": "x"}}
+    }))
+    .unwrap();
+    assert_eq!(
+        code(releases.create(&PostParams::default(), &bad).await),
+        422
+    );
+}
+
+#[tokio::test]
 async fn missing_required_fields_and_bad_values_are_rejected() {
     let Some((client, ns)) = setup().await else {
         return;
@@ -813,4 +1015,238 @@ async fn status_is_written_through_the_status_subresource() {
     assert_eq!(stored.digest.as_deref(), Some("sha256:feed"));
     assert_eq!(stored.size, Some(1234));
     assert_eq!(repo.revision().as_deref(), Some("main@sha1:0123"));
+}
+
+/// Writes `object` (every field its type knows, spec and status) through the typed storage
+/// version and, as a second object, through `beta`; both read back identical through the typed
+/// API and through `beta`.
+async fn every_field_round_trips<K>(
+    client: &kube::Client,
+    ns: &str,
+    plural: &str,
+    beta: &str,
+    object: Value,
+) where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + serde::Serialize
+        + serde::de::DeserializeOwned,
+{
+    let kind = object["kind"].as_str().expect("a kind").to_string();
+    // Every field is typed: nothing is lost through the Rust type.
+    let typed: K = serde_json::from_value(object.clone()).expect("the typed object");
+    let value = serde_json::to_value(&typed).expect("serializable");
+    for part in ["spec", "status"] {
+        assert_eq!(
+            value[part], object[part],
+            "{kind} {part} through the Rust type"
+        );
+    }
+
+    let group = K::group(&()).to_string();
+    let storage = K::version(&()).to_string();
+    let api = Api::<K>::namespaced(client.clone(), ns);
+    for version in [storage.as_str(), beta] {
+        let name = format!("every-field-{version}");
+        let mut object = object.clone();
+        object["apiVersion"] = json!(format!("{group}/{version}"));
+        object["metadata"] = json!({"name": name});
+        let status = object
+            .as_object_mut()
+            .expect("an object")
+            .remove("status")
+            .expect("a status");
+        let through = dynamic(client, ns, &group, version, &kind, plural);
+        through
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(object.clone()).expect("a DynamicObject"),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("create {kind} through {version}: {e}"));
+        through
+            .patch_status(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"status": status})),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("status of {kind} through {version}: {e}"));
+
+        let read = api
+            .get(&name)
+            .await
+            .unwrap_or_else(|e| panic!("read {kind} {name} typed: {e}"));
+        let read = serde_json::to_value(read).expect("serializable");
+        assert_eq!(read["apiVersion"], format!("{group}/{storage}"));
+        assert_eq!(
+            read["spec"], object["spec"],
+            "{kind} spec written through {version}"
+        );
+        assert_eq!(
+            read["status"], status,
+            "{kind} status written through {version}"
+        );
+        for other in [storage.as_str(), beta] {
+            let raw = dynamic(client, ns, &group, other, &kind, plural)
+                .get(&name)
+                .await
+                .unwrap_or_else(|e| panic!("read {kind} {name} through {other}: {e}"));
+            assert_eq!(
+                raw.data["spec"], object["spec"],
+                "{kind} {version} read through {other}"
+            );
+            assert_eq!(
+                raw.data["status"], status,
+                "{kind} {version} read through {other}"
+            );
+        }
+    }
+}
+
+fn condition() -> Value {
+    json!({"type": "Ready", "status": "True", "observedGeneration": 1,
+           "lastTransitionTime": "2026-01-01T00:00:00Z", "reason": "Succeeded", "message": "ok"})
+}
+
+fn artifact(revision: &str) -> Value {
+    json!({"path": "helmrepository/ns/name/index.yaml", "url": "http://source/index.yaml",
+           "revision": revision, "digest": "sha256:0123", "lastUpdateTime": "2026-01-01T00:00:00Z",
+           "size": 1234})
+}
+
+#[tokio::test]
+async fn helm_kinds_round_trip_every_field_through_every_version() {
+    let Some((client, ns)) = setup().await else {
+        return;
+    };
+    let common = |extra: Value| {
+        let mut status = json!({"observedGeneration": 1, "conditions": [condition()],
+                                "lastHandledReconcileAt": "2026-01-01T00:00:00Z"});
+        status
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        status
+    };
+    every_field_round_trips::<HelmRepository>(&client, &ns, "helmrepositories", "v1beta2", json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+        "metadata": {"name": "x"},
+        "spec": {"url": "https://charts.example.com/stable", "type": "default", "interval": "5m",
+                 "timeout": "1m30s", "secretRef": {"name": "creds"}, "certSecretRef": {"name": "tls"},
+                 "passCredentials": true, "insecure": true, "provider": "generic", "suspend": true},
+        "status": common(json!({"url": "http://source/index.yaml",
+                                "artifact": artifact("sha256:abcd")}))
+    })).await;
+    every_field_round_trips::<HelmChart>(&client, &ns, "helmcharts", "v1beta2", json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmChart",
+        "metadata": {"name": "x"},
+        "spec": {"chart": "podinfo", "version": "6.x",
+                 "sourceRef": {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository", "name": "podinfo"},
+                 "interval": "5m", "reconcileStrategy": "Revision",
+                 "valuesFiles": ["values.yaml", "values-prod.yaml"], "ignoreMissingValuesFiles": true,
+                 "verify": {"provider": "cosign", "secretRef": {"name": "keys"}}, "suspend": true},
+        "status": common(json!({"observedSourceArtifactRevision": "sha256:abcd",
+                                "observedChartName": "podinfo",
+                                "observedValuesFiles": ["values.yaml"],
+                                "url": "http://source/podinfo-6.1.0.tgz",
+                                "artifact": artifact("6.1.0")}))
+    })).await;
+    every_field_round_trips::<OCIRepository>(&client, &ns, "ocirepositories", "v1beta2", json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
+        "metadata": {"name": "x"},
+        "spec": {"url": "oci://ghcr.io/stefanprodan/charts/podinfo",
+                 "ref": {"digest": "sha256:0123", "semver": ">=6.0.0", "semverFilter": ".*-rc.*", "tag": "6.1.0"},
+                 "layerSelector": {"mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
+                                   "operation": "copy"},
+                 "provider": "aws", "secretRef": {"name": "creds"}, "serviceAccountName": "puller",
+                 "certSecretRef": {"name": "tls"}, "verify": {"provider": "notation"},
+                 "interval": "5m", "timeout": "60s", "ignore": "/*\n!/manifests\n", "insecure": true,
+                 "suspend": true},
+        "status": common(json!({"url": "http://source/podinfo.tgz",
+                                "artifact": artifact("6.1.0@sha256:0123"),
+                                "observedLayerSelector": {"mediaType": "m", "operation": "extract"}}))
+    })).await;
+    let every_release_field = json!({
+        "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+        "metadata": {"name": "x"},
+        "spec": {
+            "chart": {"metadata": {"labels": {"team": "a"}},
+                      "spec": {"chart": "podinfo", "version": ">=6.0.0",
+                               "sourceRef": {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+                                             "name": "podinfo", "namespace": "flux-system"},
+                               "interval": "1m", "reconcileStrategy": "ChartVersion",
+                               "valuesFiles": ["values.yaml"], "ignoreMissingValuesFiles": true,
+                               "verify": {"provider": "cosign"}}},
+            "chartRef": {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
+                         "name": "podinfo", "namespace": "flux-system"},
+            "interval": "10m",
+            "kubeConfig": {"secretRef": {"name": "remote", "key": "value"}},
+            "suspend": true,
+            "releaseName": "podinfo",
+            "targetNamespace": "apps",
+            "storageNamespace": "helm-storage",
+            "dependsOn": [{"name": "infra", "namespace": "flux-system"}],
+            "timeout": "5m",
+            "maxHistory": 3,
+            "serviceAccountName": "deployer",
+            "persistentClient": false,
+            "driftDetection": {"mode": "enabled",
+                               "ignore": [{"paths": ["/spec/replicas"], "target": {"kind": "Deployment"}}]},
+            "install": {"timeout": "2m", "remediation": {"retries": 3, "ignoreTestFailures": true,
+                                                           "remediateLastFailure": true},
+                        "disableWait": true, "disableWaitForJobs": true, "disableHooks": true,
+                        "disableOpenAPIValidation": true, "replace": true, "skipCRDs": true,
+                        "crds": "CreateReplace", "createNamespace": true},
+            "upgrade": {"timeout": "2m", "remediation": {"retries": -1, "ignoreTestFailures": false,
+                                                           "remediateLastFailure": false, "strategy": "uninstall"},
+                        "disableWait": true, "disableWaitForJobs": true, "disableHooks": true,
+                        "disableOpenAPIValidation": true, "force": true, "preserveValues": true,
+                        "cleanupOnFail": true, "crds": "Skip"},
+            "test": {"enable": true, "timeout": "1m", "ignoreFailures": true,
+                     "filters": [{"name": "smoke", "exclude": true}]},
+            "rollback": {"timeout": "1m", "disableWait": true, "disableWaitForJobs": true,
+                         "disableHooks": true, "recreate": true, "force": true, "cleanupOnFail": true},
+            "uninstall": {"timeout": "1m", "disableHooks": true, "keepHistory": true,
+                          "disableWait": true, "deletionPropagation": "foreground"},
+            "valuesFrom": [{"kind": "Secret", "name": "extra", "valuesKey": "v.yaml",
+                            "targetPath": "a.b", "optional": true}],
+            "values": {"replicaCount": 2, "nested": {"list": [1, "two", null, {"x": 1.5}]}},
+            "postRenderers": [{"kustomize": {"images": [{"name": "nginx", "newTag": "1"}],
+                                              "patches": [{"patch": "- op: add", "target": {"kind": "Deployment"}}]}}]
+        },
+        "status": common(json!({
+            "helmChart": "flux-system/apps-podinfo",
+            "storageNamespace": "helm-storage",
+            "history": [{"apiVersion": "v2", "digest": "sha256:aa", "name": "podinfo", "namespace": "apps",
+                         "version": 2, "status": "deployed", "chartName": "podinfo", "chartVersion": "6.1.0",
+                         "appVersion": "6.1.0", "configDigest": "sha256:bb",
+                         "firstDeployed": "2026-01-01T00:00:00Z", "lastDeployed": "2026-01-02T00:00:00Z",
+                         "deleted": "2026-01-03T00:00:00Z",
+                         "testHooks": {"smoke": {"phase": "Succeeded"}}, "ociDigest": "sha256:cc"}],
+            "lastAttemptedGeneration": 1,
+            "failures": 2,
+            "installFailures": 1,
+            "upgradeFailures": 1,
+            "lastAttemptedRevision": "6.1.0",
+            "lastAttemptedRevisionDigest": "sha256:cc",
+            "lastAttemptedValuesChecksum": "abc",
+            "lastAttemptedConfigDigest": "sha256:bb",
+            "lastAttemptedReleaseAction": "upgrade",
+            "lastHandledForceAt": "1",
+            "lastHandledResetAt": "2",
+            "observedPostRenderersDigest": "sha256:dd"
+        }))
+    });
+    for beta in ["v2beta1", "v2beta2"] {
+        let mut release = every_release_field.clone();
+        release["spec"]["releaseName"] = json!(format!("podinfo-{beta}"));
+        every_field_round_trips::<HelmRelease>(&client, &ns, "helmreleases", beta, release).await;
+        // The storage-version object is written again per beta; clean it up between rounds.
+        Api::<HelmRelease>::namespaced(client.clone(), &ns)
+            .delete_collection(&Default::default(), &Default::default())
+            .await
+            .unwrap();
+    }
 }

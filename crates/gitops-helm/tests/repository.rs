@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use gitops_helm::repository::{HttpRepository, IndexFetch, RepositoryError, choose};
+use gitops_helm::repository::{HttpRepository, IndexDownload, IndexFetch, RepositoryError, choose};
 
 fn chart(dir: &Path, version: &str) {
     std::fs::create_dir_all(dir.join("templates")).unwrap();
@@ -283,4 +283,40 @@ async fn a_chart_pushed_by_helm_to_a_registry_is_chosen_and_pulled() {
         matches!(error, gitops_helm::repository::OciError::Version { .. }),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn the_whole_index_is_fetched_with_its_digest_then_not_modified() {
+    let Some(web) = gitops_testenv::require_static() else {
+        return;
+    };
+    let Some(helm_bin) = gitops_testenv::require_helm() else {
+        return;
+    };
+    repository(&helm_bin, web.root(), "whole", &["0.1.0", "0.2.0"]);
+    let served = std::fs::read(web.root().join("whole/index.yaml")).unwrap();
+    let repo = HttpRepository::new(&format!("{}whole", web.url())).unwrap();
+    let IndexDownload::Fetched {
+        mut file,
+        digest,
+        state,
+        bytes,
+    } = repo.fetch_index(None).await.unwrap()
+    else {
+        panic!("a first fetch downloads the index");
+    };
+    use sha2::Digest as _;
+    assert_eq!(
+        digest,
+        format!("sha256:{}", hex::encode(sha2::Sha256::digest(&served)))
+    );
+    assert_eq!(bytes, served.len() as u64);
+    let mut spooled = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut spooled).unwrap();
+    assert_eq!(spooled, served);
+    gitops_helm::repository::check_index(spooled.as_slice()).unwrap();
+    assert!(matches!(
+        repo.fetch_index(Some(&state)).await.unwrap(),
+        IndexDownload::NotModified
+    ));
 }

@@ -60,10 +60,12 @@ pub enum ReconcileRights {
 /// kinds the API server serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Component {
-    /// `GitRepository`.
+    /// `GitRepository`, `HelmRepository`, `HelmChart`, `OCIRepository`.
     SourceController,
     /// `Kustomization`.
     KustomizeController,
+    /// `HelmRelease`.
+    HelmController,
     /// `Provider`, `Alert`, `Receiver`.
     NotificationController,
     /// `ImageRepository`, `ImagePolicy`.
@@ -74,9 +76,10 @@ pub enum Component {
 
 impl Component {
     /// Every component, the default.
-    pub const ALL: [Component; 5] = [
+    pub const ALL: [Component; 6] = [
         Self::SourceController,
         Self::KustomizeController,
+        Self::HelmController,
         Self::NotificationController,
         Self::ImageReflectorController,
         Self::ImageAutomationController,
@@ -87,6 +90,7 @@ impl Component {
         match self {
             Self::SourceController => "source-controller",
             Self::KustomizeController => "kustomize-controller",
+            Self::HelmController => "helm-controller",
             Self::NotificationController => "notification-controller",
             Self::ImageReflectorController => "image-reflector-controller",
             Self::ImageAutomationController => "image-automation-controller",
@@ -99,6 +103,7 @@ impl Component {
         Some(match (group, resource) {
             ("source.toolkit.fluxcd.io", _) => Self::SourceController,
             ("kustomize.toolkit.fluxcd.io", _) => Self::KustomizeController,
+            ("helm.toolkit.fluxcd.io", _) => Self::HelmController,
             ("notification.toolkit.fluxcd.io", _) => Self::NotificationController,
             ("image.toolkit.fluxcd.io", "imageupdateautomations") => {
                 Self::ImageAutomationController

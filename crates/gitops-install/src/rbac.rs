@@ -19,9 +19,10 @@ use crate::{CONTROLLER, InstallOptions, ReconcileRights};
 pub const RECONCILER: &str = "gitops-reconciler";
 
 /// The API groups of Flux's kinds.
-pub const TOOLKIT_GROUPS: [&str; 4] = [
+pub const TOOLKIT_GROUPS: [&str; 5] = [
     "source.toolkit.fluxcd.io",
     "kustomize.toolkit.fluxcd.io",
+    "helm.toolkit.fluxcd.io",
     "image.toolkit.fluxcd.io",
     "notification.toolkit.fluxcd.io",
 ];

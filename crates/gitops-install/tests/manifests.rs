@@ -237,8 +237,15 @@ fn components_choose_the_crds() {
         crds(&[Component::SourceController, Component::KustomizeController]),
         vec![
             "gitrepositories.source.toolkit.fluxcd.io".to_string(),
+            "helmrepositories.source.toolkit.fluxcd.io".to_string(),
+            "helmcharts.source.toolkit.fluxcd.io".to_string(),
+            "ocirepositories.source.toolkit.fluxcd.io".to_string(),
             "kustomizations.kustomize.toolkit.fluxcd.io".to_string()
         ]
+    );
+    assert_eq!(
+        crds(&[Component::HelmController]),
+        vec!["helmreleases.helm.toolkit.fluxcd.io".to_string()]
     );
     assert_eq!(
         crds(&[Component::ImageReflectorController]),

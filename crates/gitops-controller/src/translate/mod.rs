@@ -1,6 +1,6 @@
 //! Flux's objects as the library's options: plain functions from a spec to what a pass
 //! composes, checked before anything is read from the cluster. One module per API group:
-//! [`kustomization`] (Kustomization), [`source`] (GitRepository), [`image`] (ImagePolicy,
+//! [`kustomization`] (Kustomization), [`source`] (GitRepository, HelmRepository), [`image`] (ImagePolicy,
 //! ImageRepository, ImageUpdateAutomation) and [`notification`] (Provider, Alert, Receiver).
 //! A spec these functions refuse is [`Invalid`]: its pass records a stalled failure and waits
 //! for the object to change, since retrying the same spec cannot help.
@@ -17,7 +17,7 @@ pub use image::{
 };
 pub use kustomization::{KustomizationPlan, kustomization};
 pub use notification::{AlertPlan, ReceiverPlan, alert, provider, receiver};
-pub use source::{GitRepositoryPlan, git_repository};
+pub use source::{GitRepositoryPlan, HelmRepositoryPlan, git_repository, helm_repository};
 
 /// A spec field the controller cannot honour, named by its path in the object.
 #[derive(Debug, thiserror::Error, PartialEq)]

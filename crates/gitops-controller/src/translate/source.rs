@@ -1,8 +1,8 @@
-//! A GitRepository's spec as a fetch's options.
+//! A GitRepository's or HelmRepository's spec as a fetch's options.
 
 use std::time::Duration;
 
-use gitops_flux::api::GitRepositorySpec;
+use gitops_flux::api::{GitRepositorySpec, HelmRepositorySpec};
 use gitops_git::Reference;
 
 use super::{Invalid, duration};
@@ -58,6 +58,64 @@ pub fn git_repository(spec: &GitRepositorySpec) -> Result<GitRepositoryPlan, Inv
     })
 }
 
+/// What a HelmRepository's spec asks of an index fetch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HelmRepositoryPlan {
+    /// The repository URL: `http(s)://` (the folder of `index.yaml`), or `oci://` for `type: oci`.
+    pub url: String,
+    /// `type: oci`: an OCI registry, which has no index to fetch.
+    pub oci: bool,
+    /// How often to fetch (`interval`, a minute when unset).
+    pub interval: Duration,
+    /// The timeout of one fetch (`timeout`, 60 s when unset, as in Flux).
+    pub timeout: Duration,
+    /// The Secret with `username`/`password` (and, as older Flux versions had it, `ca.crt`).
+    pub secret: Option<String>,
+    /// The Secret with `ca.crt`.
+    pub cert_secret: Option<String>,
+    /// Send the credentials to chart URLs on other hosts too.
+    pub pass_credentials: bool,
+}
+
+/// Translates the spec of a HelmRepository.
+///
+/// # Errors
+/// [`Invalid`] names the first field that cannot be honoured: a URL whose scheme does not fit
+/// the type, or a duration that does not parse.
+pub fn helm_repository(spec: &HelmRepositorySpec) -> Result<HelmRepositoryPlan, Invalid> {
+    let scheme = spec
+        .url
+        .split_once("://")
+        .map(|(scheme, _)| scheme.to_ascii_lowercase());
+    let oci = spec.is_oci();
+    match (scheme.as_deref(), oci) {
+        (Some("http" | "https"), false) | (Some("oci"), true) => {}
+        (_, false) => {
+            return Err(Invalid::Url(format!(
+                "'{}' is not an http:// or https:// URL: a HelmRepository of type default reads index.yaml over HTTP(S)",
+                redact(&spec.url)
+            )));
+        }
+        (_, true) => {
+            return Err(Invalid::Url(format!(
+                "'{}' is not an oci:// URL: a HelmRepository of type oci names a registry",
+                redact(&spec.url)
+            )));
+        }
+    }
+    let interval = duration("interval", Some(&spec.interval), Duration::from_secs(60))?;
+    let timeout = duration("timeout", spec.timeout.as_deref(), Duration::from_secs(60))?;
+    Ok(HelmRepositoryPlan {
+        url: spec.url.clone(),
+        oci,
+        interval,
+        timeout,
+        secret: spec.secret_ref.as_ref().map(|s| s.name.clone()),
+        cert_secret: spec.cert_secret_ref.as_ref().map(|s| s.name.clone()),
+        pass_credentials: spec.pass_credentials,
+    })
+}
+
 /// `Ok` when `url` uses a scheme Flux's GitRepository accepts: `http`, `https` or `ssh`.
 fn allowed_url(url: &str) -> Result<(), String> {
     let scheme = url
@@ -105,6 +163,64 @@ mod tests {
 
     fn plan(fields: serde_json::Value) -> GitRepositoryPlan {
         git_repository(&spec(fields)).expect("a valid spec")
+    }
+
+    fn helm(fields: serde_json::Value) -> Result<HelmRepositoryPlan, Invalid> {
+        let mut spec = json!({"url": "https://charts.example.com/stable", "interval": "5m"});
+        if let (Some(spec), Some(fields)) = (spec.as_object_mut(), fields.as_object()) {
+            spec.extend(fields.clone());
+        }
+        helm_repository(&serde_json::from_value(spec).expect("a HelmRepositorySpec"))
+    }
+
+    #[test]
+    fn a_helm_repository_plan_follows_its_type_and_flux_s_defaults() {
+        let plan = helm(json!({})).expect("a valid spec");
+        assert_eq!(
+            plan,
+            HelmRepositoryPlan {
+                url: "https://charts.example.com/stable".into(),
+                oci: false,
+                interval: Duration::from_secs(300),
+                timeout: Duration::from_secs(60),
+                secret: None,
+                cert_secret: None,
+                pass_credentials: false,
+            }
+        );
+        let plan = helm(json!({"timeout": "1m30s", "secretRef": {"name": "creds"},
+                               "certSecretRef": {"name": "tls"}, "passCredentials": true}))
+        .expect("a valid spec");
+        assert_eq!(plan.timeout, Duration::from_secs(90));
+        assert_eq!(plan.secret.as_deref(), Some("creds"));
+        assert_eq!(plan.cert_secret.as_deref(), Some("tls"));
+        assert!(plan.pass_credentials);
+        assert!(
+            helm(json!({"type": "oci", "url": "oci://ghcr.io/org/charts"}))
+                .expect("an OCI repository")
+                .oci
+        );
+
+        let wrong = helm(json!({"url": "oci://ghcr.io/org/charts"})).unwrap_err();
+        assert!(
+            wrong.to_string().contains("not an http:// or https:// URL"),
+            "{wrong}"
+        );
+        let wrong = helm(json!({"type": "oci", "url": "https://u:secret@h/charts"})).unwrap_err();
+        assert!(
+            wrong
+                .to_string()
+                .contains("'https://h/charts' is not an oci://"),
+            "{wrong}"
+        );
+        assert!(!wrong.to_string().contains("secret"));
+        assert!(matches!(
+            helm(json!({"timeout": "soon"})),
+            Err(Invalid::Duration {
+                field: "timeout",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The Flux kinds as Rust types, readable from every API version the CRDs serve.
 //!
-//! The CRDs serve Flux's `v1beta2`/`v1beta3` versions and `v1` with one schema and no conversion,
-//! so the API server hands any object out under any version. The types here are the union of the
+//! The CRDs serve Flux's `v1beta2`/`v1beta3` versions and `v1` (`v2beta1`/`v2beta2` and `v2` for
+//! `HelmRelease`) with one schema and no conversion, so the API server hands any object out
+//! under any version. The types here are the union of the
 //! fields of those versions that gitops-rs acts on; fields they do not name are kept by the API
 //! server (the schemas preserve unknown fields) and ignored here.
 
@@ -57,6 +58,9 @@ pub trait FluxObject:
 
 macro_rules! flux_kind {
     ($(#[$doc:meta])* $kind:ident, $spec:ty, $status:ty, $group:literal, $plural:literal) => {
+        flux_kind!($(#[$doc])* $kind, $spec, $status, $group, $plural, "v1");
+    };
+    ($(#[$doc:meta])* $kind:ident, $spec:ty, $status:ty, $group:literal, $plural:literal, $version:literal) => {
         $(#[$doc])*
         #[derive(Clone, Debug, Default, Serialize, Deserialize)]
         #[serde(rename_all = "camelCase")]
@@ -82,11 +86,13 @@ macro_rules! flux_kind {
             pub const GROUP: &'static str = $group;
             /// The kind's name.
             pub const KIND: &'static str = stringify!($kind);
+            /// The version the controller reads and writes (the CRD's storage version).
+            pub const VERSION: &'static str = $version;
 
-            /// A new object in `namespace`, with the current (`v1`) API version.
+            /// A new object in `namespace`, with the current API version ([`Self::VERSION`]).
             pub fn new(namespace: &str, name: &str, spec: $spec) -> Self {
                 Self {
-                    api_version: format!("{}/v1", $group),
+                    api_version: format!("{}/{}", $group, $version),
                     kind: stringify!($kind).to_string(),
                     metadata: ObjectMeta {
                         name: Some(name.to_string()),
@@ -110,7 +116,7 @@ macro_rules! flux_kind {
                 Cow::Borrowed($group)
             }
             fn version(_: &()) -> Cow<'_, str> {
-                Cow::Borrowed("v1")
+                Cow::Borrowed($version)
             }
             fn plural(_: &()) -> Cow<'_, str> {
                 Cow::Borrowed($plural)
@@ -194,11 +200,13 @@ pub struct NamespacedReference {
     pub namespace: Option<String>,
 }
 
+mod helm;
 mod image;
 mod kustomize;
 mod notification;
 mod source;
 
+pub use helm::*;
 pub use image::*;
 pub use kustomize::*;
 pub use notification::*;
@@ -325,6 +333,90 @@ mod tests {
         );
         assert_eq!(parse_duration("1.2.3s"), None);
         assert_eq!(parse_duration("."), None);
+    }
+
+    #[test]
+    fn helm_kinds_read_from_their_beta_versions() {
+        let release: HelmRelease = serde_yaml_ng::from_str(
+            r#"
+apiVersion: helm.toolkit.fluxcd.io/v2beta1
+kind: HelmRelease
+metadata: {name: podinfo, namespace: apps, generation: 2}
+spec:
+  interval: 5m
+  chart:
+    spec:
+      chart: podinfo
+      version: ">=6.0.0"
+      sourceRef: {kind: HelmRepository, name: podinfo, namespace: flux-system}
+      reconcileStrategy: Revision
+  values: {replicaCount: 2}
+  valuesFrom: [{kind: Secret, name: extra, valuesKey: v.yaml, targetPath: a.b, optional: true}]
+  install: {remediation: {retries: 3}, crds: CreateReplace, createNamespace: true}
+  upgrade: {remediation: {retries: -1, strategy: uninstall}, cleanupOnFail: true}
+  test: {enable: true}
+  driftDetection: {mode: warn}
+  dependsOn: [{name: infra}]
+  maxHistory: 3
+  postRenderers: [{kustomize: {images: [{name: nginx, newTag: "1"}]}}]
+status:
+  observedGeneration: 2
+  installFailures: 1
+  lastAttemptedRevision: 6.1.0
+  lastAttemptedReleaseAction: install
+  history:
+  - {name: podinfo, namespace: apps, version: 1, status: deployed, chartName: podinfo,
+     chartVersion: 6.1.0, digest: "sha256:aa", configDigest: "sha256:bb",
+     firstDeployed: "2026-01-01T00:00:00Z", lastDeployed: "2026-01-01T00:00:00Z"}
+"#,
+        )
+        .expect("a v2beta1 HelmRelease");
+        let chart = &release.spec.chart.as_ref().expect("spec.chart").spec;
+        assert_eq!(chart.source_ref.namespace.as_deref(), Some("flux-system"));
+        assert_eq!(chart.reconcile_strategy.as_deref(), Some("Revision"));
+        assert_eq!(release.spec.values.as_ref().unwrap()["replicaCount"], 2);
+        assert!(release.spec.values_from[0].optional);
+        let install = release.spec.install.as_ref().unwrap();
+        assert_eq!(install.remediation.as_ref().unwrap().retries, Some(3));
+        assert_eq!(install.crds.as_deref(), Some("CreateReplace"));
+        let upgrade = release.spec.upgrade.as_ref().unwrap();
+        assert_eq!(
+            upgrade.remediation.as_ref().unwrap().strategy.as_deref(),
+            Some("uninstall")
+        );
+        assert_eq!(release.revision().as_deref(), Some("6.1.0"));
+        assert_eq!(HelmRelease::VERSION, "v2");
+        assert_eq!(
+            HelmRelease::new("a", "b", HelmReleaseSpec::default()).api_version,
+            "helm.toolkit.fluxcd.io/v2"
+        );
+
+        let chart: HelmChart = serde_yaml_ng::from_str(
+            r#"
+apiVersion: source.toolkit.fluxcd.io/v1beta2
+kind: HelmChart
+metadata: {name: podinfo, namespace: flux-system}
+spec: {chart: ./charts/podinfo, sourceRef: {kind: GitRepository, name: repo}, interval: 1m,
+       valuesFiles: [values.yaml, values-prod.yaml]}
+status: {observedChartName: podinfo, artifact: {path: a.tgz, url: u, revision: 6.1.0+0123456789ab,
+         lastUpdateTime: "2026-01-01T00:00:00Z"}}
+"#,
+        )
+        .expect("a v1beta2 HelmChart");
+        assert_eq!(chart.spec.values_files.len(), 2);
+        assert_eq!(chart.spec.version, None);
+        assert_eq!(chart.revision().as_deref(), Some("6.1.0+0123456789ab"));
+
+        let repo: HelmRepository = serde_yaml_ng::from_str(
+            "metadata: {name: r}\nspec: {url: 'oci://ghcr.io/x', type: oci, interval: 1m}\n",
+        )
+        .expect("a HelmRepository");
+        assert!(repo.spec.is_oci());
+        let oci: OCIRepository = serde_yaml_ng::from_str(
+            "metadata: {name: o}\nspec: {url: 'oci://r/c', interval: 1m, ref: {semver: '>=1'},\n  layerSelector: {mediaType: m, operation: copy}}\n",
+        )
+        .expect("an OCIRepository");
+        assert_eq!(oci.spec.reference.unwrap().semver.as_deref(), Some(">=1"));
     }
 
     #[test]

@@ -113,6 +113,24 @@ pub enum IndexFetch {
     },
 }
 
+/// The outcome of [`HttpRepository::fetch_index`].
+#[derive(Debug)]
+pub enum IndexDownload {
+    /// The index has not changed since `previous`: nothing was downloaded.
+    NotModified,
+    /// The index was downloaded.
+    Fetched {
+        /// The index as served, spooled to a temporary file and rewound.
+        file: std::fs::File,
+        /// The SHA-256 of the index as served, `sha256:<hex>`.
+        digest: String,
+        /// For the next conditional GET.
+        state: IndexState,
+        /// The size of the index.
+        bytes: u64,
+    },
+}
+
 /// A chart repository at an HTTP(S) URL.
 #[derive(Clone, Debug)]
 pub struct HttpRepository {
@@ -198,7 +216,48 @@ impl HttpRepository {
         chart: &str,
         previous: Option<&IndexState>,
     ) -> Result<IndexFetch, RepositoryError> {
-        let url = format!("{}index.yaml", self.url);
+        let (file, state, bytes) = match self.fetch_index(previous).await? {
+            IndexDownload::NotModified => return Ok(IndexFetch::NotModified),
+            IndexDownload::Fetched {
+                file, state, bytes, ..
+            } => (file, state, bytes),
+        };
+        let url = self.index_url();
+        let chart = chart.to_owned();
+        let read = tokio::task::spawn_blocking(move || {
+            read_chart_versions(std::io::BufReader::new(file), &chart)
+        })
+        .await
+        .map_err(|e| RepositoryError::Spool {
+            url: url.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        let versions = read.map_err(|source| RepositoryError::Index { url, source })?;
+        Ok(IndexFetch::Fetched {
+            versions,
+            state,
+            bytes,
+        })
+    }
+
+    /// The URL of the repository's `index.yaml`.
+    pub fn index_url(&self) -> String {
+        format!("{}index.yaml", self.url)
+    }
+
+    /// Downloads the whole index (for a caller that keeps it, as a HelmRepository's artifact)
+    /// with the size cap, spooled to a temporary file and digested on the way;
+    /// [`IndexDownload::NotModified`] when the server says it is unchanged since `previous`.
+    /// The index is not read: [`read_chart_versions`] or [`check_index`](super::check_index)
+    /// read the file.
+    ///
+    /// # Errors
+    /// [`RepositoryError`]: the request, status, size cap, or spooling.
+    pub async fn fetch_index(
+        &self,
+        previous: Option<&IndexState>,
+    ) -> Result<IndexDownload, RepositoryError> {
+        let url = self.index_url();
         let mut request = self.authorized(self.client.get(&url), &url);
         if let Some(previous) = previous {
             if let Some(etag) = &previous.etag {
@@ -216,7 +275,7 @@ impl HttpRepository {
                 source,
             })?;
         if response.status().as_u16() == 304 && previous.is_some() {
-            return Ok(IndexFetch::NotModified);
+            return Ok(IndexDownload::NotModified);
         }
         check_status(&url, &response)?;
         let header = |name: &str| {
@@ -236,20 +295,16 @@ impl HttpRepository {
             source,
         };
         let mut file = tempfile::tempfile().map_err(spool_error)?;
+        let mut digest = Sha256::new();
         let bytes = read_body(&mut response, &url, self.max_index_bytes, |chunk| {
+            digest.update(chunk);
             file.write_all(chunk).map_err(spool_error)
         })
         .await?;
         file.rewind().map_err(spool_error)?;
-        let chart = chart.to_owned();
-        let read = tokio::task::spawn_blocking(move || {
-            read_chart_versions(std::io::BufReader::new(file), &chart)
-        })
-        .await
-        .map_err(|e| spool_error(std::io::Error::other(e.to_string())))?;
-        let versions = read.map_err(|source| RepositoryError::Index { url, source })?;
-        Ok(IndexFetch::Fetched {
-            versions,
+        Ok(IndexDownload::Fetched {
+            file,
+            digest: format!("sha256:{}", hex::encode(digest.finalize())),
             state,
             bytes,
         })

@@ -138,6 +138,19 @@ pub fn read_chart_versions<R: BufRead>(
     }
 }
 
+/// Reads a whole index as [`read_chart_versions`] does, building no entry: `Ok` when it is
+/// YAML with an `entries` mapping.
+///
+/// # Errors
+/// [`IndexError::Syntax`], [`IndexError::Read`] or [`IndexError::NotAnIndex`].
+pub fn check_index<R: BufRead>(reader: R) -> Result<(), IndexError> {
+    // No chart has an empty name (`helm package` refuses one): the whole index is read.
+    match read_chart_versions(reader, "") {
+        Ok(_) | Err(IndexError::ChartNotFound { .. } | IndexError::Entry { .. }) => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
 /// The newest version that satisfies `constraint`, as Helm chooses: Masterminds semantics
 /// (`*`, `0.12.*`, `>=4.0.0 <5.0.0`, `~1.2`, `^1.2`, `||`), pre-releases only when the
 /// constraint names one; an empty constraint is `*`. Versions that are not SemVer are passed
@@ -472,6 +485,24 @@ impl<R: BufRead> Iterator for &mut Utf8Chars<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn check_index_reads_the_whole_index_and_builds_nothing() {
+        check_index(INDEX.as_bytes()).expect("an index");
+        check_index("apiVersion: v1\nentries: {}\n".as_bytes()).expect("an empty index");
+        assert!(matches!(
+            check_index("apiVersion: v1\n".as_bytes()),
+            Err(IndexError::NotAnIndex)
+        ));
+        assert!(matches!(
+            check_index("- a\n".as_bytes()),
+            Err(IndexError::NotAnIndex)
+        ));
+        assert!(matches!(
+            check_index("entries:\n  a: [\n".as_bytes()),
+            Err(IndexError::Syntax { .. })
+        ));
+    }
 
     const INDEX: &str = r#"apiVersion: v1
 entries:
