@@ -2,8 +2,18 @@
 //! through [`gitops::helm::release::Actions`], recorded as Helm v4 records them, so the real
 //! `helm` sees them, with output in the shapes `helm` v4 prints.
 //!
-//! Times print in UTC (Helm prints them in the local time zone). Errors print the whole cause
-//! chain and exit 2, as every `gitops` command does.
+//! `list` and `history` print the table, JSON and YAML `helm` v4.3.2 prints; install, upgrade
+//! and test print its status text (tests compare each with the real `helm`).
+//!
+//! # Known divergences
+//! - Times print in UTC (Helm prints them in the local time zone).
+//! - Errors print the whole cause chain and exit 2, as every `gitops` command does (Helm:
+//!   `Error: INSTALLATION FAILED: …`, exit 1).
+//! - `--wait` is a switch; Helm v4 also takes a strategy (`--wait=watcher|hookOnly|legacy`).
+//! - Not supported: `list -A`, `--filter`, `--date`, `--max`/`--offset`; `test --filter`,
+//!   `--logs`; `--dry-run`, `--atomic`/`--rollback-on-failure`, `--reuse-values`,
+//!   `--reset-values` (an upgrade takes only the values given, as Helm's default without
+//!   earlier values), charts from repositories (a directory or a `.tgz` only).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
