@@ -419,6 +419,43 @@ async fn upgrade_install_creates_and_errors_exit_non_zero() {
     let revisions: Vec<i64> = env.history(&ns, "web").iter().map(|h| h.0).collect();
     assert_eq!(revisions, [3, 4]);
 
+    // An upgrade without values keeps the current ones, as helm's; with values, only those.
+    env.gitops_ok(&[
+        "helm",
+        "upgrade",
+        "web",
+        chart,
+        "-n",
+        &ns,
+        "--set",
+        "message=kept",
+    ]);
+    env.gitops_ok(&["helm", "upgrade", "web", chart, "-n", &ns]);
+    assert_eq!(
+        env.helm_json(&["get", "values", "web", "-n", &ns, "-o", "json"]),
+        json!({"message": "kept"})
+    );
+    env.helm(&["upgrade", "web", chart, "-n", &ns]);
+    assert_eq!(
+        env.helm_json(&["get", "values", "web", "-n", &ns, "-o", "json"]),
+        json!({"message": "kept"})
+    );
+    env.gitops_ok(&[
+        "helm", "upgrade", "web", chart, "-n", &ns, "--set", "size=2",
+    ]);
+    assert_eq!(
+        env.helm_json(&["get", "values", "web", "-n", &ns, "-o", "json"]),
+        json!({"size": 2})
+    );
+    assert_eq!(
+        env.configmap(&ns, "web-config")
+            .await
+            .unwrap()
+            .data
+            .unwrap()["message"],
+        "hello"
+    );
+
     // Installing a name in use fails, naming the release; so does a missing release or chart.
     let run = env.gitops(&["helm", "install", "web", chart, "-n", &ns]);
     assert!(!run.ok, "{run}");
@@ -432,8 +469,11 @@ async fn upgrade_install_creates_and_errors_exit_non_zero() {
     assert!(run.stderr.contains("/no/such/chart"), "{run}");
     let run = env.gitops(&["helm", "list", "-n", &ns, "-o", "xml"]);
     assert!(!run.ok, "{run}");
-    assert_eq!(env.history(&ns, "web").len(), 2);
-    assert_eq!(env.history(&ns, "web").last().unwrap().1, "deployed");
+    // The failed commands recorded nothing.
+    assert_eq!(
+        env.history(&ns, "web").last().unwrap(),
+        &(8, "deployed".into(), "Upgrade complete".into())
+    );
 }
 
 /// A Secret whose generated password `lookup` keeps across upgrades, and a ConfigMap naming the

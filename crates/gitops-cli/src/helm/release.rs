@@ -12,8 +12,9 @@
 //! - `--wait` is a switch; Helm v4 also takes a strategy (`--wait=watcher|hookOnly|legacy`).
 //! - Not supported: `list -A`, `--filter`, `--date`, `--max`/`--offset`; `test --filter`,
 //!   `--logs`; `--dry-run`, `--atomic`/`--rollback-on-failure`, `--reuse-values`,
-//!   `--reset-values` (an upgrade takes only the values given, as Helm's default without
-//!   earlier values), charts from repositories (a directory or a `.tgz` only).
+//!   `--reset-values` (an upgrade given values takes only those; given none, it keeps the
+//!   current revision's, as Helm's default), charts from repositories (a directory or a
+//!   `.tgz` only).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -339,32 +340,56 @@ pub(crate) async fn upgrade(args: UpgradeArgs) -> anyhow::Result<ExitCode> {
     let actions = args.cluster.actions(options).await?;
     let namespace = args.cluster.namespace.clone();
     let chart = load_chart(&args.chart)?;
-    let options = template_options(&args.name, &namespace, args.values);
-    if args.install {
-        let history = actions
-            .storage(&namespace)
-            .history(&args.name)
-            .await
-            .with_context(|| format!("cannot read the history of {:?}", args.name))?;
-        let absent = history
+    let mut options = template_options(&args.name, &namespace, args.values);
+    let history = actions
+        .storage(&namespace)
+        .history(&args.name)
+        .await
+        .with_context(|| format!("cannot read the history of {:?}", args.name))?;
+    if args.install
+        && history
             .last()
-            .is_none_or(|r| r.release.info.status == Status::Uninstalled);
-        if absent {
-            emit(&format!(
-                "Release {:?} does not exist. Installing it now.\n",
-                args.name
-            ))?;
-            if args.create_namespace {
-                create_namespace(&actions, &namespace).await?;
-            }
-            let release = actions
-                .install(&chart, &options)
-                .await
-                .with_context(|| format!("installation of {:?} failed", args.name))?;
-            emit(&status_text(&release, true))?;
-            return Ok(ExitCode::SUCCESS);
+            .is_none_or(|r| r.release.info.status == Status::Uninstalled)
+    {
+        emit(&format!(
+            "Release {:?} does not exist. Installing it now.\n",
+            args.name
+        ))?;
+        if args.create_namespace {
+            create_namespace(&actions, &namespace).await?;
         }
+        let release = actions
+            .install(&chart, &options)
+            .await
+            .with_context(|| format!("installation of {:?} failed", args.name))?;
+        emit(&status_text(&release, true))?;
+        return Ok(ExitCode::SUCCESS);
     }
+    // As helm: an upgrade given no values keeps those of the current revision (the last
+    // deployed one, else the last one).
+    let _kept_values = if options.user_values().context("invalid values")?.is_empty() {
+        let current = history
+            .iter()
+            .rev()
+            .find(|r| r.release.info.status == Status::Deployed)
+            .or(history.last());
+        match current.map(|r| &r.release.config).filter(|c| !c.is_empty()) {
+            Some(config) => {
+                let file = tempfile::Builder::new()
+                    .prefix("values-")
+                    .suffix(".json")
+                    .tempfile()
+                    .context("cannot write the current values to a temporary file")?;
+                std::fs::write(file.path(), serde_json::to_vec(config)?)
+                    .context("cannot write the current values to a temporary file")?;
+                options.value_files = vec![file.path().to_owned()];
+                Some(file)
+            }
+            None => None,
+        }
+    } else {
+        None
+    };
     let release = actions
         .upgrade(&chart, &options)
         .await
