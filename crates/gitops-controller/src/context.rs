@@ -222,6 +222,45 @@ impl Ctx {
         self.write_status(kind, object, &conditions, json!({}))
             .await
     }
+
+    /// Reports a failed pass of a source: its status ([`Self::fail`]) and an error event.
+    pub async fn report_failure<K>(
+        &self,
+        key: &Key,
+        object: &K,
+        failure: &Failure,
+    ) -> kube::Result<()>
+    where
+        K: FluxObject + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+    {
+        self.fail(key.kind, object, failure).await?;
+        self.notifications
+            .announce(
+                key,
+                gitops_core::Severity::Error,
+                &failure.reason,
+                &failure.message,
+                None,
+            )
+            .await;
+        Ok(())
+    }
+
+    /// Reports a failed pass ([`Self::report_failure`]) and retries with a backoff capped at
+    /// `every`, the object's interval.
+    pub async fn fail_with_backoff<K>(
+        &self,
+        key: &Key,
+        object: &K,
+        failure: Failure,
+        every: Duration,
+    ) -> anyhow::Result<Action>
+    where
+        K: FluxObject + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+    {
+        self.report_failure(key, object, &failure).await?;
+        Ok(Action::Requeue(self.backoff(key, every)))
+    }
 }
 
 /// Whether `have` already holds every field of `want`.

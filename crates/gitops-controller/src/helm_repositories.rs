@@ -11,7 +11,7 @@
 
 use std::io::{BufReader, Seek};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use gitops_core::condition::{ConditionType, Conditions, rfc3339};
 use gitops_core::event::Severity;
@@ -76,7 +76,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
         Ok(plan) => plan,
         Err(invalid) => {
             let failure = Failure::stalled(invalid.reason(), invalid.to_string());
-            report(ctx, key, &repo, &failure).await?;
+            ctx.report_failure(key, &repo, &failure).await?;
             return Ok(Action::AwaitChange);
         }
     };
@@ -96,7 +96,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
         Ok(repository) => repository,
         Err(error) => {
             let failure = Failure::stalled("AuthenticationFailed", format!("{error:#}"));
-            return fail(ctx, key, &repo, failure, every).await;
+            return ctx.fail_with_backoff(key, &repo, failure, every).await;
         }
     };
 
@@ -111,7 +111,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
                 gitops_core::reconcile::error_chain(&error)
             );
             let failure = Failure::retry("IndexationFailed", message);
-            return fail(ctx, key, &repo, failure, every).await;
+            return ctx.fail_with_backoff(key, &repo, failure, every).await;
         }
         Err(_elapsed) => {
             let message = format!(
@@ -119,7 +119,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
                 plan.timeout
             );
             let failure = Failure::retry("IndexationFailed", message);
-            return fail(ctx, key, &repo, failure, every).await;
+            return ctx.fail_with_backoff(key, &repo, failure, every).await;
         }
     };
     let IndexDownload::Fetched {
@@ -142,7 +142,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
     if let Err(error) = stored {
         let message = gitops_core::reconcile::error_chain(&error);
         let failure = Failure::retry(error.reason(), message);
-        return fail(ctx, key, &repo, failure, every).await;
+        return ctx.fail_with_backoff(key, &repo, failure, every).await;
     }
     ctx.succeeded(key);
 
@@ -292,38 +292,6 @@ async fn repository_for(
         repository = repository.with_ca_pem(&pem)?;
     }
     Ok(repository)
-}
-
-/// A failed pass: status, an error event, and a backoff capped at the interval.
-async fn fail(
-    ctx: &Ctx,
-    key: &Key,
-    repo: &HelmRepository,
-    failure: Failure,
-    every: Duration,
-) -> anyhow::Result<Action> {
-    report(ctx, key, repo, &failure).await?;
-    Ok(Action::Requeue(ctx.backoff(key, every)))
-}
-
-/// Records a failure: the object's status and an error event.
-async fn report(
-    ctx: &Ctx,
-    key: &Key,
-    repo: &HelmRepository,
-    failure: &Failure,
-) -> anyhow::Result<()> {
-    ctx.fail(Kind::HelmRepository, repo, failure).await?;
-    ctx.notifications
-        .announce(
-            key,
-            Severity::Error,
-            &failure.reason,
-            &failure.message,
-            None,
-        )
-        .await;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! `GitRepository`: fetch the followed revision into storage, publish it as the artifact.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::Context as _;
 use gitops_core::condition::{ConditionStatus, ConditionType, Conditions, rfc3339};
@@ -37,7 +37,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
         Ok(plan) => plan,
         Err(invalid) => {
             let failure = Failure::stalled(invalid.reason(), invalid.to_string());
-            report(ctx, key, &repo, &failure).await?;
+            ctx.report_failure(key, &repo, &failure).await?;
             return Ok(Action::AwaitChange);
         }
     };
@@ -48,14 +48,14 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
         Ok(source) => source,
         Err(error) => {
             let message = format!("{error:#}");
-            return fail(
-                ctx,
-                key,
-                &repo,
-                Failure::stalled("AuthenticationFailed", message),
-                every,
-            )
-            .await;
+            return ctx
+                .fail_with_backoff(
+                    key,
+                    &repo,
+                    Failure::stalled("AuthenticationFailed", message),
+                    every,
+                )
+                .await;
         }
     };
 
@@ -75,14 +75,14 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
         Err(error) => {
             let message = gitops_core::reconcile::error_chain(&error);
             let stalled = !error.is_transient();
-            return fail(
-                ctx,
-                key,
-                &repo,
-                Failure::new("GitOperationFailed", message, stalled),
-                every,
-            )
-            .await;
+            return ctx
+                .fail_with_backoff(
+                    key,
+                    &repo,
+                    Failure::new("GitOperationFailed", message, stalled),
+                    every,
+                )
+                .await;
         }
     };
     ctx.succeeded(key);
@@ -153,38 +153,6 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
         wake_dependents(ctx, key);
     }
     Ok(ctx.after_interval(key, every))
-}
-
-/// A failed pass: status, an error event, and a backoff capped at the interval.
-async fn fail(
-    ctx: &Ctx,
-    key: &Key,
-    repo: &GitRepository,
-    failure: Failure,
-    every: Duration,
-) -> anyhow::Result<Action> {
-    report(ctx, key, repo, &failure).await?;
-    Ok(Action::Requeue(ctx.backoff(key, every)))
-}
-
-/// Records a failure: the object's status and an error event.
-async fn report(
-    ctx: &Ctx,
-    key: &Key,
-    repo: &GitRepository,
-    failure: &Failure,
-) -> anyhow::Result<()> {
-    ctx.fail(Kind::GitRepository, repo, failure).await?;
-    ctx.notifications
-        .announce(
-            key,
-            Severity::Error,
-            &failure.reason,
-            &failure.message,
-            None,
-        )
-        .await;
-    Ok(())
 }
 
 /// The `GitSource` for the current spec and Secret, built once and kept while they hold.
