@@ -319,14 +319,43 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
             return fail(ctx, key, &hr, failure, every).await;
         }
         Next::Stop(stop) => {
-            let failure = Failure::stalled(
-                "RetriesExceeded",
-                format!(
-                    "{stop:?}: release {}/{} is {state:?}; change the HelmRelease or request a force to retry",
+            // Ready keeps the failure that used the retries up; Stalled says why nothing runs.
+            let (action, attempts) = match observation.last_attempted {
+                Some(AttemptedAction::Install) => ("install", install_failures),
+                Some(AttemptedAction::Upgrade) => ("upgrade", upgrade_failures),
+                None => ("release", install_failures.max(upgrade_failures)),
+            };
+            let message = match stop {
+                planner::Stop::RetriesExhausted(_) => {
+                    format!("Failed to {action} after {attempts} attempt(s)")
+                }
+                planner::Stop::MissingRollbackTarget => {
+                    "missing target release for rollback: cannot remediate failed release".into()
+                }
+                planner::Stop::UnknownStatus(stored) => format!(
+                    "release {}/{} has a status this controller does not handle ({stored:?})",
                     plan.storage_namespace, plan.release_name
                 ),
+            };
+            let mut conditions = failed_conditions(
+                &hr,
+                &Failure::stalled("RetriesExceeded", &message),
+                generation,
+                now,
             );
-            ctx.fail(Kind::HelmRelease, &hr, &failure).await?;
+            if let Some(ready) = hr.ready().filter(|c| c.status == "False") {
+                conditions.mark_failed(&ready.reason, &ready.message, true, generation, now);
+            }
+            conditions.set(
+                ConditionType::Stalled,
+                ConditionStatus::True,
+                "RetriesExceeded",
+                &message,
+                generation,
+                now,
+            );
+            ctx.write_status(Kind::HelmRelease, &hr, &conditions, json!({}))
+                .await?;
             return Ok(Action::AwaitChange);
         }
         // Tests and drift detection are not observed (see the module docs), so never chosen.
@@ -341,7 +370,8 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
         .map(|r| r.release);
     let mut history = status.history.clone();
     if let Some(latest) = &latest {
-        record_history(&mut history, latest, &config_digest, plan.max_history);
+        let digest = outcome.action.map(|_| config_digest.as_str());
+        record_history(&mut history, latest, digest, plan.max_history);
     }
     let mut conditions = Conditions::new();
     let mut extra = json!({
@@ -518,16 +548,36 @@ fn observe(
     }
 }
 
-/// Puts `release`'s snapshot first in `history` (replacing an entry of the same version),
-/// marks the others' status as storage would have it, and keeps `max` (0: all).
-fn record_history(history: &mut Vec<Snapshot>, release: &Release, config_digest: &str, max: usize) {
-    history.retain(|s| s.version != i64::from(release.version) || s.name != release.name);
-    for earlier in history.iter_mut() {
-        if release.info.status.as_str() == "deployed" && earlier.status == "deployed" {
+/// Records `release` in `history`: a revision already there has its status updated (an
+/// action that failed before writing a revision changes nothing else); a new one goes first,
+/// its config digest `config_digest` when it holds the values this pass composed (an install
+/// or upgrade), else that of its own values. Earlier `deployed` entries become `superseded`
+/// when it is deployed; `max` entries are kept (0: all).
+fn record_history(
+    history: &mut Vec<Snapshot>,
+    release: &Release,
+    config_digest: Option<&str>,
+    max: usize,
+) {
+    let version = i64::from(release.version);
+    let status = release.info.status.as_str();
+    if let Some(known) = history
+        .iter_mut()
+        .find(|s| s.version == version && s.name == release.name)
+    {
+        known.status = status.to_string();
+        return;
+    }
+    if status == "deployed" {
+        for earlier in history.iter_mut().filter(|s| s.status == "deployed") {
             earlier.status = "superseded".into();
         }
     }
-    history.insert(0, snapshot(release, config_digest));
+    let digest = config_digest.map_or_else(
+        || digest_of(&Value::Object(release.config.clone())),
+        str::to_string,
+    );
+    history.insert(0, snapshot(release, &digest));
     if max > 0 {
         history.truncate(max);
     }
@@ -745,14 +795,17 @@ fn cache_path(storage: &Path, version: &ChartVersion) -> Option<PathBuf> {
     )))
 }
 
-/// Writes a cache entry through a temporary file; a failure only costs a later download.
+/// Writes a cache entry through a temporary file of its own (two passes may download the same
+/// chart at once); a failure only costs a later download.
 fn store_cached(path: &Path, data: &[u8]) {
     let write = || -> std::io::Result<()> {
         let dir = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
-        let temporary = path.with_extension("tgz.partial");
-        std::fs::write(&temporary, data)?;
-        std::fs::rename(&temporary, path)
+        let mut file = tempfile::Builder::new()
+            .suffix(".partial")
+            .tempfile_in(dir)?;
+        std::io::Write::write_all(&mut file, data)?;
+        file.persist(path).map(drop).map_err(|e| e.error)
     };
     if let Err(error) = write() {
         tracing::warn!(%error, path = %path.display(), "caching the chart failed");
@@ -879,9 +932,13 @@ async fn fail(
     Ok(Action::Requeue(ctx.backoff(key, every)))
 }
 
-/// Records a failure: the object's status and, when it is news, an error event.
+/// Records a failure: the object's status (keeping `Released`, which says what the release
+/// last did) and an error event.
 async fn report(ctx: &Ctx, key: &Key, hr: &HelmRelease, failure: &Failure) -> anyhow::Result<()> {
-    ctx.fail(Kind::HelmRelease, hr, failure).await?;
+    let generation = hr.metadata.generation.unwrap_or_default();
+    let conditions = failed_conditions(hr, failure, generation, SystemTime::now());
+    ctx.write_status(Kind::HelmRelease, hr, &conditions, json!({}))
+        .await?;
     ctx.notifications
         .announce(
             key,
@@ -892,6 +949,41 @@ async fn report(ctx: &Ctx, key: &Key, hr: &HelmRelease, failure: &Failure) -> an
         )
         .await;
     Ok(())
+}
+
+/// `Ready=False` (and `Stalled` or `Reconciling`) for `failure`, with the stored `Released`
+/// condition carried over: a pass that stops before acting does not change what the release
+/// last did.
+fn failed_conditions(
+    hr: &HelmRelease,
+    failure: &Failure,
+    generation: i64,
+    now: SystemTime,
+) -> Conditions {
+    let mut conditions = Conditions::new();
+    conditions.mark_failed(
+        &failure.reason,
+        &failure.message,
+        failure.stalled,
+        generation,
+        now,
+    );
+    if let Some(released) = hr.conditions().iter().find(|c| c.type_ == "Released") {
+        let status = match released.status.as_str() {
+            "True" => ConditionStatus::True,
+            "False" => ConditionStatus::False,
+            _ => ConditionStatus::Unknown,
+        };
+        conditions.set(
+            ConditionType::Other("Released".into()),
+            status,
+            &released.reason,
+            &released.message,
+            released.observed_generation.unwrap_or(generation),
+            now,
+        );
+    }
+    conditions
 }
 
 #[cfg(test)]

@@ -62,7 +62,7 @@ fn publish(helm: &Path, root: &Path, folder: &str, version: &str) {
     .unwrap();
     std::fs::write(
         dir.join("templates/settings.yaml"),
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-settings\ndata:\n  greeting: {{ .Values.greeting | quote }}\n  color: {{ .Values.color | quote }}\n  password: {{ .Values.password | quote }}\n",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-settings\ndata:\n  greeting: {{ .Values.greeting | quote }}\n  color: {{ .Values.color | quote }}\n  password: {{ .Values.password | quote }}\n{{- if eq .Values.color \"forbidden\" }}{{ fail \"color forbidden is not allowed\" }}{{ end }}\n",
     )
     .unwrap();
     helm_ok(
@@ -363,7 +363,50 @@ async fn helm_releases_install_upgrade_once_and_fail_clearly() {
     let settings = configmaps.get("web-settings").await.unwrap().data.unwrap();
     assert_eq!(settings["greeting"], "hi again");
 
-    // 4. A chart version the repository does not have: Ready=False, the release untouched.
+    // 4. Values the chart refuses: the upgrade fails to render, nothing is applied, and with
+    //    no retries (Flux's default) the object stalls until it changes.
+    releases
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"values": {"color": "forbidden"}}})),
+        )
+        .await
+        .unwrap();
+    let hr = settled(&controller, &releases, "web", "False").await;
+    let ready = hr.ready().unwrap();
+    assert_eq!(ready.reason, "UpgradeFailed", "{ready:?}");
+    assert!(
+        ready.message.starts_with(&format!(
+            "Helm upgrade failed for release {ns}/web with chart web@1.0.0: "
+        )) && ready.message.contains("color forbidden is not allowed"),
+        "{}",
+        ready.message
+    );
+    let stalled = support::eventually(
+        &controller,
+        "Stalled after the failed upgrade",
+        Duration::from_secs(30),
+        || async {
+            let hr = releases.get("web").await.ok()?;
+            hr.conditions()
+                .iter()
+                .find(|c| c.type_ == "Stalled" && c.status == "True")
+                .cloned()
+        },
+    )
+    .await;
+    assert_eq!(stalled.reason, "RetriesExceeded");
+    assert_eq!(stalled.message, "Failed to upgrade after 1 attempt(s)");
+    let hr = releases.get("web").await.unwrap();
+    assert_eq!(hr.ready().unwrap().reason, "UpgradeFailed");
+    assert_eq!(hr.status.as_ref().unwrap().upgrade_failures, Some(1));
+    let history = helm_history(&helm, &kubeconfig, &ns, "web");
+    assert_eq!(history.len(), 2, "{history:?}");
+    let settings = configmaps.get("web-settings").await.unwrap().data.unwrap();
+    assert_eq!(settings["color"], "blue");
+
+    // 5. A chart version the repository does not have: Ready=False, the release untouched.
     releases
         .patch(
             "web",
@@ -387,7 +430,21 @@ async fn helm_releases_install_upgrade_once_and_fail_clearly() {
     assert_eq!(history.len(), 2, "{history:?}");
     assert_eq!(history[1]["status"], "deployed");
 
-    // 5. A values reference that does not exist: Ready=False, nothing installed.
+    // 6. Back to what is deployed: Ready again, without a new revision.
+    releases
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"chart": {"spec": {"version": "1.0.x"}},
+                                          "values": {"color": null}}})),
+        )
+        .await
+        .unwrap();
+    settled(&controller, &releases, "web", "True").await;
+    let history = helm_history(&helm, &kubeconfig, &ns, "web");
+    assert_eq!(history.len(), 2, "{history:?}");
+
+    // 7. A values reference that does not exist: Ready=False, nothing installed.
     let broken = settled(&controller, &releases, "broken", "False").await;
     let ready = broken.ready().unwrap();
     assert_eq!(ready.reason, "ValuesError");
