@@ -56,6 +56,78 @@ use crate::engine::{Key, Kind};
 use crate::outcome::{Action, Failure};
 use crate::translate;
 
+/// The label (value `Enabled`) that makes a change to a ConfigMap or Secret wake the
+/// HelmReleases whose `valuesFrom` names it, as helm-controller watches them.
+pub const WATCH_LABEL: &str = "reconcile.fluxcd.io/watch";
+
+/// Watches the ConfigMaps and Secrets labelled [`WATCH_LABEL`]`=Enabled` in every namespace;
+/// a change (or deletion) makes the HelmReleases whose `valuesFrom` names one due at once.
+/// The initial listing wakes nothing: every HelmRelease gets a first pass anyway.
+pub fn watch_values(
+    ctx: &Arc<Ctx>,
+    config: kube::runtime::watcher::Config,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let config = config.labels(&format!("{WATCH_LABEL}=Enabled"));
+    vec![
+        watch_kind::<ConfigMap>(Arc::clone(ctx), config.clone(), "ConfigMap"),
+        watch_kind::<Secret>(Arc::clone(ctx), config, "Secret"),
+    ]
+}
+
+fn watch_kind<K>(
+    ctx: Arc<Ctx>,
+    config: kube::runtime::watcher::Config,
+    kind: &'static str,
+) -> tokio::task::JoinHandle<()>
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    use futures::StreamExt as _;
+    use kube::runtime::{WatchStreamExt as _, watcher};
+    tokio::spawn(async move {
+        let stream = watcher(Api::<K>::all(ctx.client.clone()), config).default_backoff();
+        let mut stream = std::pin::pin!(stream);
+        while let Some(event) = stream.next().await {
+            let object = match event {
+                Ok(watcher::Event::Apply(object) | watcher::Event::Delete(object)) => object,
+                Ok(_) => continue,
+                Err(error) => {
+                    tracing::warn!(kind, %error, "watch of labelled values failed, retrying");
+                    continue;
+                }
+            };
+            let meta = object.meta();
+            let namespace = meta.namespace.as_deref().unwrap_or_default();
+            let name = meta.name.as_deref().unwrap_or_default();
+            for key in referring(&ctx.helm_releases.state(), kind, namespace, name) {
+                tracing::debug!(object = %key, by = %format!("{kind}/{namespace}/{name}"), "woken");
+                ctx.queue.schedule(key, Duration::ZERO);
+            }
+        }
+    })
+}
+
+/// The HelmReleases among `releases` whose `valuesFrom` names the `kind` `namespace/name`.
+fn referring(releases: &[Arc<HelmRelease>], kind: &str, namespace: &str, name: &str) -> Vec<Key> {
+    releases
+        .iter()
+        .filter(|hr| hr.metadata.namespace.as_deref() == Some(namespace))
+        .filter(|hr| {
+            hr.spec
+                .values_from
+                .iter()
+                .any(|r| r.kind == kind && r.name == name)
+        })
+        .map(|hr| crate::engine::key_of(Kind::HelmRelease, &**hr))
+        .collect()
+}
+
 /// What the spec asks for, checked.
 struct Plan {
     interval: Duration,
@@ -255,13 +327,24 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
                 now,
             );
             conditions.mark_ready(&reason, &message, generation, now);
-            let extra = json!({
+            let mut extra = json!({
                 "history": status.history,
                 "storageNamespace": plan.storage_namespace,
                 "lastAttemptedRevision": version.version,
                 "lastAttemptedConfigDigest": config_digest,
                 "lastAttemptedGeneration": generation,
             });
+            // In sync: earlier failures no longer count (written only when there are some,
+            // so that an in-sync pass writes nothing).
+            for (field, count) in [
+                ("failures", status.failures),
+                ("installFailures", status.install_failures),
+                ("upgradeFailures", status.upgrade_failures),
+            ] {
+                if count.unwrap_or(0) != 0 {
+                    extra[field] = json!(0);
+                }
+            }
             ctx.write_status(Kind::HelmRelease, &hr, &conditions, extra)
                 .await?;
             return Ok(ctx.after_interval(key, every));
@@ -1066,6 +1149,27 @@ mod tests {
             // Numbers read as go-yaml v2 reads them for Helm: float64.
             json!({"a": 1.0, "b": {"c": "z", "d": "w"}, "e": {"f": true}})
         );
+    }
+
+    #[test]
+    fn a_labelled_values_object_wakes_the_releases_naming_it() {
+        let with = |ns: &str, name: &str, from: Value| {
+            let mut hr =
+                hr(json!({"interval": "5m", "chart": {"spec": chart_spec()}, "valuesFrom": from}));
+            hr.metadata.namespace = Some(ns.into());
+            hr.metadata.name = Some(name.into());
+            Arc::new(hr)
+        };
+        let releases = [
+            with("apps", "a", json!([{"kind": "Secret", "name": "s"}])),
+            with("apps", "b", json!([{"kind": "ConfigMap", "name": "s"}])),
+            with("other", "c", json!([{"kind": "Secret", "name": "s"}])),
+        ];
+        assert_eq!(
+            referring(&releases, "Secret", "apps", "s"),
+            [Key::new(Kind::HelmRelease, "apps", "a")]
+        );
+        assert!(referring(&releases, "Secret", "apps", "t").is_empty());
     }
 
     #[test]

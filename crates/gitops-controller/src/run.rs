@@ -221,6 +221,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(addr = %hooks.local_addr()?, "serving receivers");
     let receiver_server = tokio::spawn(receivers::serve(Arc::clone(&ctx), hooks));
 
+    // Labelled ConfigMaps and Secrets wake the HelmReleases that take values from them.
+    let values_watches = if served.contains(&Kind::HelmRelease) {
+        helm_releases::watch_values(&ctx, watcher::Config::default().timeout(25))
+    } else {
+        Vec::new()
+    };
+
     let workers = tokio::spawn(supervise(Arc::clone(&ctx), settings.concurrent.max(1)));
 
     // 5. Run until interrupted or no longer leading.
@@ -239,7 +246,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     };
     ready.store(false, Ordering::SeqCst);
     receiver_server.abort();
-    for task in std::iter::once(&workers).chain(watches.iter()) {
+    for task in std::iter::once(&workers)
+        .chain(watches.iter())
+        .chain(values_watches.iter())
+    {
         task.abort();
     }
     tracing::info!(reason, "stopping");

@@ -3,7 +3,8 @@
 //! through a HelmRepository; the HelmRelease installs it (values from `spec.values`, a
 //! ConfigMap and a Secret at a `targetPath`), the real `helm list` sees the release, a pass
 //! with nothing changed writes nothing, a values change is one upgrade, and a missing chart
-//! version or values reference is `Ready=False` with the release left as it was.
+//! version, a values reference or a render failure is `Ready=False` with the release left as
+//! it was, and a change to a Secret labelled `reconcile.fluxcd.io/watch: Enabled` upgrades at once.
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 use std::path::Path;
@@ -179,7 +180,8 @@ async fn helm_releases_install_upgrade_once_and_fail_clearly() {
         .create(
             &PostParams::default(),
             &serde_json::from_value(json!({
-                "metadata": {"name": "web-password"},
+                "metadata": {"name": "web-password",
+                             "labels": {"reconcile.fluxcd.io/watch": "Enabled"}},
                 "stringData": {"pw": "s3cret"}
             }))
             .unwrap(),
@@ -440,11 +442,51 @@ async fn helm_releases_install_upgrade_once_and_fail_clearly() {
         )
         .await
         .unwrap();
-    settled(&controller, &releases, "web", "True").await;
+    let hr = settled(&controller, &releases, "web", "True").await;
+    assert_eq!(
+        hr.status.unwrap().upgrade_failures,
+        Some(0),
+        "in sync: no failures count"
+    );
     let history = helm_history(&helm, &kubeconfig, &ns, "web");
     assert_eq!(history.len(), 2, "{history:?}");
 
-    // 7. A values reference that does not exist: Ready=False, nothing installed.
+    // 7. A labelled values Secret changes: the release is upgraded at once, not at its
+    //    (now hour-long) interval.
+    releases
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"interval": "1h"}})),
+        )
+        .await
+        .unwrap();
+    settled(&controller, &releases, "web", "True").await;
+    Api::<Secret>::namespaced(client.clone(), &ns)
+        .patch(
+            "web-password",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"pw": "n3w"}})),
+        )
+        .await
+        .unwrap();
+    let hr = support::eventually(
+        &controller,
+        "the upgrade the Secret's change asks for",
+        Duration::from_secs(30),
+        || async {
+            let hr = releases.get("web").await.ok()?;
+            (hr.ready()?.message
+                == format!("Helm upgrade succeeded for release {ns}/web.v3 with chart web@1.0.0"))
+            .then_some(hr)
+        },
+    )
+    .await;
+    assert_eq!(hr.status.unwrap().history[0].version, 3);
+    let settings = configmaps.get("web-settings").await.unwrap().data.unwrap();
+    assert_eq!(settings["password"], "n3w");
+
+    // 8. A values reference that does not exist: Ready=False, nothing installed.
     let broken = settled(&controller, &releases, "broken", "False").await;
     let ready = broken.ready().unwrap();
     assert_eq!(ready.reason, "ValuesError");
