@@ -13,10 +13,16 @@
 //!    `spec.values` merged over them; their digest is the config digest.
 //! 4. The release in storage and the object's status (`history`, failure counters) classified
 //!    by [`gitops_helm::planner`], which chooses what to do; install, upgrade, rollback or
-//!    uninstall through [`gitops_helm::release::Actions`].
+//!    uninstall through [`gitops_helm::release::Actions`], as `spec.serviceAccountName` (or
+//!    `--default-service-account`) when given, each with its own `timeout` (else
+//!    `spec.timeout`), `disableWait` and `disableHooks`, and `maxHistory` (default 5).
 //! 5. The status as Flux writes it (`Released` and `Ready`, `history` newest first,
 //!    `lastAttempted*`, failure counters) and an event when something was done. A pass that
 //!    finds the release in sync writes nothing: no revision, no status.
+//!
+//! A ConfigMap or Secret labelled `reconcile.fluxcd.io/watch: Enabled` wakes the HelmReleases
+//! whose `valuesFrom` names it when it changes ([`watch_values`]); a new index of the
+//! HelmRepository wakes those charted from it (`wakes.rs`).
 //!
 //! A failure before step 4 (no such chart version, a repository not ready, a missing values
 //! reference, a chart that does not load) is `Ready=False` with Flux's reason
@@ -31,6 +37,13 @@
 //!   `install.createNamespace` and `install.crds` are ignored (CRDs in `crds/` are not
 //!   installed); `chart.spec.valuesFiles` are ignored.
 //! - No HelmChart object is created: the chart is read from the repository directly.
+//!
+//! # Known divergences
+//! - A `history` snapshot's `digest` is the SHA-256 of the release record's JSON with sorted
+//!   keys, not of Go's encoding: it is compared only with what this controller wrote.
+//! - Source failures (no matching version, repository not ready) are reported on the
+//!   HelmRelease itself with reason `ArtifactFailed`, where Flux reports them on the HelmChart
+//!   it creates and the HelmRelease waits for it.
 
 use std::collections::BTreeMap;
 use std::io::BufReader;
@@ -134,11 +147,23 @@ struct Plan {
     release_name: String,
     target_namespace: String,
     storage_namespace: String,
-    timeout: Duration,
     max_history: usize,
+    install: Step,
+    upgrade: Step,
+    rollback: Step,
+    uninstall: Step,
     chart: String,
     version: String,
     source: Key,
+}
+
+/// How one kind of action runs: `<action>.timeout` (else `spec.timeout`), `disableWait`,
+/// `disableHooks`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Step {
+    timeout: Duration,
+    wait: bool,
+    hooks: bool,
 }
 
 /// The plan of `hr`, or why the spec cannot be carried out (stalled: only a change helps).
@@ -186,6 +211,45 @@ fn plan(hr: &HelmRelease, key: &Key) -> Result<Plan, Failure> {
             "spec.storageNamespace {storage_namespace:?} differs from the target namespace {target_namespace:?}: not supported yet"
         )));
     }
+    let step = |field: &str, text: Option<&str>, disable_wait: bool, disable_hooks: bool| {
+        Ok::<_, Failure>(Step {
+            timeout: duration(field, text, timeout)?,
+            wait: !disable_wait,
+            hooks: !disable_hooks,
+        })
+    };
+    let (install, upgrade) = (
+        spec.install.clone().unwrap_or_default(),
+        spec.upgrade.clone().unwrap_or_default(),
+    );
+    let (rollback, uninstall) = (
+        spec.rollback.clone().unwrap_or_default(),
+        spec.uninstall.clone().unwrap_or_default(),
+    );
+    let install = step(
+        "install.timeout",
+        install.timeout.as_deref(),
+        install.disable_wait,
+        install.disable_hooks,
+    )?;
+    let upgrade = step(
+        "upgrade.timeout",
+        upgrade.timeout.as_deref(),
+        upgrade.disable_wait,
+        upgrade.disable_hooks,
+    )?;
+    let rollback = step(
+        "rollback.timeout",
+        rollback.timeout.as_deref(),
+        rollback.disable_wait,
+        rollback.disable_hooks,
+    )?;
+    let uninstall = step(
+        "uninstall.timeout",
+        uninstall.timeout.as_deref(),
+        uninstall.disable_wait,
+        uninstall.disable_hooks,
+    )?;
     let release_name = match spec.release_name.as_deref().filter(|n| !n.is_empty()) {
         Some(name) => name.to_string(),
         None => match spec.target_namespace.as_deref().filter(|n| !n.is_empty()) {
@@ -198,11 +262,14 @@ fn plan(hr: &HelmRelease, key: &Key) -> Result<Plan, Failure> {
         release_name,
         target_namespace,
         storage_namespace,
-        timeout,
         // Flux's default is 5; 0 keeps every revision.
         max_history: spec
             .max_history
             .map_or(5, |m| usize::try_from(m).unwrap_or(0)),
+        install,
+        upgrade,
+        rollback,
+        uninstall,
         chart: template.spec.chart.clone(),
         version: template.spec.version.clone().unwrap_or_default(),
         source: Key::new(
@@ -258,14 +325,15 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
     let config_digest = digest_of(&Value::Object(values.clone()));
 
     // 4. What is in storage, and what to do about it.
-    let actions = match actions_for(ctx, &hr, &plan) {
-        Ok(actions) => actions,
+    let client = match client_for(ctx, &hr) {
+        Ok(client) => client,
         Err(error) => {
             let failure = Failure::stalled("ReconciliationFailed", format!("{error:#}"));
             return fail(ctx, key, &hr, failure, every).await;
         }
     };
-    let storage = actions.storage(&plan.storage_namespace);
+    let actions = |step: Step| Actions::new(client.clone(), action_options(&plan, step));
+    let storage = gitops_helm::release::Storage::new(client.clone(), &plan.storage_namespace);
     let stored = match storage.last(&plan.release_name).await {
         Ok(record) => Some(record.release),
         Err(gitops_helm::release::storage::Error::NotFound { .. }) => None,
@@ -364,8 +432,8 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
             };
             let options = options.with_values_file(file.path());
             let result = match action {
-                AttemptedAction::Install => actions.install(&chart, &options).await,
-                AttemptedAction::Upgrade => actions.upgrade(&chart, &options).await,
+                AttemptedAction::Install => actions(plan.install).install(&chart, &options).await,
+                AttemptedAction::Upgrade => actions(plan.upgrade).upgrade(&chart, &options).await,
             };
             Done {
                 action: Some(action),
@@ -380,14 +448,14 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
         Next::Rollback => Done {
             action: None,
             word: "rollback",
-            result: actions
+            result: actions(plan.rollback)
                 .rollback(&plan.release_name, &plan.storage_namespace, None)
                 .await,
         },
         Next::Uninstall => Done {
             action: None,
             word: "uninstall",
-            result: actions
+            result: actions(plan.uninstall)
                 .uninstall(&plan.release_name, &plan.storage_namespace, false)
                 .await,
         },
@@ -726,39 +794,36 @@ fn values_file(values: &Map<String, Value>) -> std::io::Result<tempfile::NamedTe
     Ok(file)
 }
 
-/// Actions acting as the spec's ServiceAccount (or `--default-service-account`), else the
-/// controller.
-fn actions_for(ctx: &Ctx, hr: &HelmRelease, plan: &Plan) -> anyhow::Result<Actions> {
+/// The client acting as the spec's ServiceAccount (or `--default-service-account`), else
+/// the controller's.
+fn client_for(ctx: &Ctx, hr: &HelmRelease) -> anyhow::Result<kube::Client> {
     let account = hr
         .spec
         .service_account_name
         .as_deref()
         .or(ctx.default_service_account.as_deref());
-    let client = match account {
-        None => ctx.client.clone(),
-        Some(name) => {
-            let namespace = hr.metadata.namespace.as_deref().unwrap_or_default();
-            let account = gitops_kube::ServiceAccount::new(namespace, name);
-            let (config, options) = &ctx.connection;
-            let options = options.clone().with_impersonate(account.clone());
-            gitops_kube::connect::client_from_config(config.clone(), &options)
-                .map_err(|e| anyhow::anyhow!("connecting as {}: {e:#}", account.user_name()))?
-        }
+    let Some(name) = account else {
+        return Ok(ctx.client.clone());
     };
-    let install = hr.spec.install.clone().unwrap_or_default();
-    let upgrade = hr.spec.upgrade.clone().unwrap_or_default();
-    let mut options = ActionOptions::default()
+    let namespace = hr.metadata.namespace.as_deref().unwrap_or_default();
+    let account = gitops_kube::ServiceAccount::new(namespace, name);
+    let (config, options) = &ctx.connection;
+    let options = options.clone().with_impersonate(account.clone());
+    gitops_kube::connect::client_from_config(config.clone(), &options)
+        .map_err(|e| anyhow::anyhow!("connecting as {}: {e:#}", account.user_name()))
+}
+
+/// The options of one action, as its `step` of the spec asks.
+fn action_options(plan: &Plan, step: Step) -> ActionOptions {
+    let options = ActionOptions::default()
         .with_max_history(plan.max_history)
-        .with_hook_timeout(plan.timeout);
-    // One wait setting for both: the action about to run is not known yet, so waiting is
-    // skipped only when both disable it.
-    if !(install.disable_wait && upgrade.disable_wait) {
-        options = options.with_wait(plan.timeout);
+        .with_hook_timeout(step.timeout)
+        .with_no_hooks(!step.hooks);
+    if step.wait {
+        options.with_wait(step.timeout)
+    } else {
+        options
     }
-    if install.disable_hooks && upgrade.disable_hooks {
-        options = options.with_no_hooks(true);
-    }
-    Ok(Actions::new(client, options))
 }
 
 /// The chart version chosen from the HelmRepository's stored index, downloaded (or read from
@@ -1123,6 +1188,43 @@ mod tests {
             split.is_err(),
             "a storage namespace apart from the target is refused"
         );
+        let steps = plan(
+            &hr(
+                json!({"interval": "5m", "timeout": "2m", "chart": {"spec": chart_spec()},
+                       "install": {"disableWait": true, "timeout": "1m"},
+                       "upgrade": {"disableHooks": true}}),
+            ),
+            &key,
+        )
+        .unwrap_or_else(|f| panic!("{f:?}"));
+        assert_eq!(
+            (
+                steps.install.timeout,
+                steps.install.wait,
+                steps.install.hooks
+            ),
+            (Duration::from_secs(60), false, true)
+        );
+        assert_eq!(
+            (
+                steps.upgrade.timeout,
+                steps.upgrade.wait,
+                steps.upgrade.hooks
+            ),
+            (Duration::from_secs(120), true, false)
+        );
+        let options = action_options(&steps, steps.install);
+        assert_eq!(options.wait, None);
+        assert_eq!(
+            action_options(&steps, steps.upgrade).wait,
+            Some(Duration::from_secs(120))
+        );
+        let bad = plan(
+            &hr(json!({"interval": "5m", "chart": {"spec": chart_spec()},
+                       "upgrade": {"timeout": "soon"}})),
+            &key,
+        );
+        assert!(bad.is_err_and(|f| f.stalled && f.message.contains("upgrade.timeout")));
     }
 
     #[test]
