@@ -3,7 +3,9 @@
 //!
 //! # A pass
 //! 1. The spec as a plan (release name `spec.releaseName` or `[targetNamespace-]name`,
-//!    namespaces, timeout, history limit, wait).
+//!    namespaces, timeout, history limit, wait); every `dependsOn` HelmRelease must be Ready
+//!    for its current generation (else `DependencyNotReady`, looked at again after
+//!    `--requeue-dependency`).
 //! 2. The chart: `spec.chart.spec.sourceRef` names a HelmRepository (this namespace unless
 //!    given); its stored index gives the newest version matching `spec.chart.spec.version`;
 //!    the archive is downloaded once per name, version and digest into
@@ -32,8 +34,7 @@
 //! - `spec.chartRef`, sources other than an HTTP(S) HelmRepository (OCI, GitRepository,
 //!   Bucket): `Ready=False` saying so.
 //! - `storageNamespace` other than the target namespace: `Ready=False` saying so.
-//! - `test`, `driftDetection` and `postRenderers` are not acted on; `dependsOn` is not
-//!   waited for; deleting a HelmRelease does not uninstall its release (no finalizer);
+//! - `test`, `driftDetection` and `postRenderers` are not acted on; deleting a HelmRelease does not uninstall its release (no finalizer);
 //!   `install.createNamespace` and `install.crds` are ignored (CRDs in `crds/` are not
 //!   installed); `chart.spec.valuesFiles` are ignored.
 //! - No HelmChart object is created: the chart is read from the repository directly.
@@ -308,6 +309,32 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
     };
     let every = plan.interval;
 
+    // 1b. Dependencies first: each must be Ready for its current generation.
+    for dependency in &hr.spec.depends_on {
+        let dep_key = Key::new(
+            Kind::HelmRelease,
+            dependency.namespace.as_deref().unwrap_or(&key.namespace),
+            &dependency.name,
+        );
+        let ready = get::<HelmRelease>(ctx, &dep_key).await?.is_some_and(|dep| {
+            dep.is_ready() && dep.observed_generation() == dep.metadata.generation
+        });
+        if !ready {
+            let message = format!(
+                "dependency '{}/{}' is not ready",
+                dep_key.namespace, dep_key.name
+            );
+            report(
+                ctx,
+                key,
+                &hr,
+                &Failure::retry("DependencyNotReady", message),
+            )
+            .await?;
+            return Ok(Action::Requeue(ctx.requeue_dependency));
+        }
+    }
+
     // 2. The chart, from the HelmRepository's stored index.
     let (version, chart) = match resolve_chart(ctx, key, &plan).await {
         Ok(found) => found,
@@ -415,6 +442,9 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
             }
             ctx.write_status(Kind::HelmRelease, &hr, &conditions, extra)
                 .await?;
+            if !hr.is_ready() {
+                crate::wakes::wake_dependents(ctx, key);
+            }
             return Ok(ctx.after_interval(key, every));
         }
         Next::Install | Next::Upgrade => {
@@ -563,6 +593,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
             ctx.write_status(Kind::HelmRelease, &hr, &conditions, extra)
                 .await?;
             tracing::info!(object = %key, %message, "released");
+            crate::wakes::wake_dependents(ctx, key);
             ctx.notifications
                 .announce(key, Severity::Info, &reason, &message, None)
                 .await;

@@ -140,6 +140,28 @@ pub const TABLE: &[Wake] = &[
                 .collect()
         },
     },
+    Wake {
+        changed: Kind::HelmRelease,
+        wakes: Kind::HelmRelease,
+        through: "spec.dependsOn names it",
+        select: |changed, watched| {
+            watched
+                .helm_releases
+                .iter()
+                .filter(|hr| {
+                    hr.spec.depends_on.iter().any(|d| {
+                        names(
+                            changed,
+                            &d.name,
+                            d.namespace.as_deref(),
+                            namespace_of(&***hr),
+                        )
+                    })
+                })
+                .map(|hr| key_of(Kind::HelmRelease, &**hr))
+                .collect()
+        },
+    },
 ];
 
 /// What the dependents are chosen from: the watched objects of the kinds that refer to others.
@@ -323,15 +345,31 @@ mod tests {
     }
 
     fn helm_release(namespace: &str, name: &str, source: serde_json::Value) -> Arc<HelmRelease> {
+        let depends = if name == "db" {
+            json!([{"name": "web", "namespace": "apps"}])
+        } else {
+            json!([])
+        };
         Arc::new(
             serde_json::from_value(json!({
                 "apiVersion": "helm.toolkit.fluxcd.io/v2",
                 "kind": "HelmRelease",
                 "metadata": {"name": name, "namespace": namespace},
-                "spec": {"interval": "5m", "chart": {"spec": {"chart": "demo", "sourceRef": source}}}
+                "spec": {"interval": "5m", "dependsOn": depends,
+                         "chart": {"spec": {"chart": "demo", "sourceRef": source}}}
             }))
             .expect("a valid HelmRelease"),
         )
+    }
+
+    #[test]
+    fn a_released_helm_release_wakes_those_depending_on_it() {
+        let woken = dependents(&Key::new(Kind::HelmRelease, "apps", "web"), &watched());
+        assert_eq!(
+            names(woken),
+            names(vec![Key::new(Kind::HelmRelease, "team", "db")])
+        );
+        assert!(dependents(&Key::new(Kind::HelmRelease, "team", "web"), &watched()).is_empty());
     }
 
     #[test]

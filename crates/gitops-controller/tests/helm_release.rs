@@ -499,6 +499,26 @@ async fn helm_releases_install_upgrade_once_and_fail_clearly() {
             .iter()
             .all(|r| r["name"] != "broken")
     );
+    // 9. A HelmRelease depending on one that is not ready waits for it.
+    let mut waiting = release("waiting", json!([]));
+    waiting.spec.depends_on = vec![serde_json::from_value(json!({"name": "broken"})).unwrap()];
+    releases
+        .create(&PostParams::default(), &waiting)
+        .await
+        .unwrap();
+    let waiting = settled(&controller, &releases, "waiting", "False").await;
+    let ready = waiting.ready().unwrap();
+    assert_eq!(ready.reason, "DependencyNotReady");
+    assert_eq!(
+        ready.message,
+        format!("dependency '{ns}/broken' is not ready")
+    );
+    assert!(
+        helm_list(&helm, &kubeconfig, &ns)
+            .iter()
+            .all(|r| r["name"] != "waiting")
+    );
+
     // The chart was downloaded once and cached by name, version and digest.
     let cached: Vec<_> = std::fs::read_dir(storage_path.join("helmchart"))
         .unwrap()
