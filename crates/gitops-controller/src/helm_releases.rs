@@ -287,7 +287,9 @@ fn shorten(name: &str) -> String {
         return name.to_string();
     }
     let sum = hex::encode(sha2::Sha256::digest(name.as_bytes()));
-    format!("{}-{}", &name[..40], &sum[..12])
+    // Kubernetes names are ASCII; `get` keeps a stray multi-byte name from panicking.
+    let head = name.get(..40).unwrap_or(name);
+    format!("{head}-{}", &sum[..12])
 }
 
 /// One pass; returns when to look again.
