@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use gitops_core::Artifact;
 use gitops_flux::metrics::Metrics;
 use gitops_flux::{
-    FluxCondition, FluxObject, ImagePolicy, ImageUpdateAutomation, Kustomization,
+    FluxCondition, FluxObject, HelmRelease, ImagePolicy, ImageUpdateAutomation, Kustomization,
     REQUESTED_AT_ANNOTATION, status,
 };
 use gitops_kube::connect::{ConnectOptions, RequestCounter};
@@ -55,6 +55,7 @@ pub struct Ctx {
     pub(crate) kustomizations: Store<Kustomization>,
     pub(crate) image_policies: Store<ImagePolicy>,
     pub(crate) automations: Store<ImageUpdateAutomation>,
+    pub(crate) helm_releases: Store<HelmRelease>,
     pub(crate) notifications: notifications::Hub,
     pub(crate) hooks: receivers::Hooks,
 }

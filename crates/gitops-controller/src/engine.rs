@@ -39,11 +39,12 @@ impl Key {
 }
 
 impl Key {
-    /// The object's identity as events and the reconciler name it (read through `v1`).
+    /// The object's identity as events and the reconciler name it (read through its storage
+    /// version: `v1`, `v2` for `HelmRelease`).
     pub fn object_ref(&self) -> gitops_core::ObjectRef {
         gitops_core::ObjectRef::new(
             self.kind.group(),
-            "v1",
+            self.kind.version(),
             self.kind.as_str(),
             Some(&self.namespace),
             &self.name,

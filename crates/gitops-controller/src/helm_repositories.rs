@@ -191,6 +191,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
         ctx.notifications
             .announce(key, Severity::Info, "NewArtifact", &message, None)
             .await;
+        crate::wakes::wake_dependents(ctx, key);
     }
     Ok(ctx.after_interval(key, every))
 }
@@ -251,7 +252,7 @@ fn remove_other_indexes(dir: &Path, current: &Path) {
 }
 
 /// The repository of `plan`, with the credentials and CA of its Secrets.
-async fn repository_for(
+pub(crate) async fn repository_for(
     ctx: &Ctx,
     key: &Key,
     plan: &HelmRepositoryPlan,

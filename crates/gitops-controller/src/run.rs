@@ -22,7 +22,8 @@ use crate::engine::{self, Key, Kind, Queue};
 use crate::outcome::{Action, Failure};
 use crate::settings::Settings;
 use crate::{
-    helm_repositories, images, kustomizations, metrics_server, notifications, receivers, sources,
+    helm_releases, helm_repositories, images, kustomizations, metrics_server, notifications,
+    receivers, sources,
 };
 
 /// Runs the controller with `settings` until interrupted (`Ok`) or until it loses leadership
@@ -125,6 +126,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     let (_, git_task) = watch!(GitRepository, Kind::GitRepository);
     let (_, helm_repo_task) = watch!(HelmRepository, Kind::HelmRepository);
+    let (helm_releases, helm_release_task) = watch!(HelmRelease, Kind::HelmRelease);
     let (kustomizations, ks_task) = watch!(Kustomization, Kind::Kustomization);
     let (_, repo_task) = watch!(ImageRepository, Kind::ImageRepository);
     let (image_policies, policy_task) = watch!(ImagePolicy, Kind::ImagePolicy);
@@ -141,6 +143,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let watches: Vec<_> = [
         git_task,
         helm_repo_task,
+        helm_release_task,
         ks_task,
         repo_task,
         policy_task,
@@ -184,6 +187,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         kustomizations,
         image_policies,
         automations,
+        helm_releases,
         notifications: notifications::Hub::new(client.clone()),
         hooks: receivers::Hooks::default(),
     });
@@ -217,6 +221,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(addr = %hooks.local_addr()?, "serving receivers");
     let receiver_server = tokio::spawn(receivers::serve(Arc::clone(&ctx), hooks));
 
+    // Labelled ConfigMaps and Secrets wake the HelmReleases that take values from them.
+    let values_watches = if served.contains(&Kind::HelmRelease) {
+        helm_releases::watch_values(&ctx, watcher::Config::default().timeout(25))
+    } else {
+        Vec::new()
+    };
+
     let workers = tokio::spawn(supervise(Arc::clone(&ctx), settings.concurrent.max(1)));
 
     // 5. Run until interrupted or no longer leading.
@@ -235,7 +246,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     };
     ready.store(false, Ordering::SeqCst);
     receiver_server.abort();
-    for task in std::iter::once(&workers).chain(watches.iter()) {
+    for task in std::iter::once(&workers)
+        .chain(watches.iter())
+        .chain(values_watches.iter())
+    {
         task.abort();
     }
     tracing::info!(reason, "stopping");
@@ -326,7 +340,8 @@ async fn pass(ctx: Arc<Ctx>, key: Key) -> anyhow::Result<Action> {
         Kind::Provider | Kind::Alert => notifications::reconcile(&ctx, &key).await,
         Kind::Receiver => receivers::reconcile(&ctx, &key).await,
         Kind::HelmRepository => helm_repositories::reconcile(&ctx, &key).await,
-        Kind::HelmChart | Kind::OCIRepository | Kind::HelmRelease => {
+        Kind::HelmRelease => helm_releases::reconcile(&ctx, &key).await,
+        Kind::HelmChart | Kind::OCIRepository => {
             // Reached only through a wake or a Receiver naming such an object.
             tracing::debug!(object = %key, "kind not reconciled by this controller yet; ignored");
             Ok(Action::AwaitChange)
@@ -339,6 +354,7 @@ fn reconciled(kind: Kind) -> bool {
     match kind {
         Kind::GitRepository
         | Kind::HelmRepository
+        | Kind::HelmRelease
         | Kind::Kustomization
         | Kind::ImageRepository
         | Kind::ImagePolicy
@@ -346,7 +362,7 @@ fn reconciled(kind: Kind) -> bool {
         | Kind::Provider
         | Kind::Alert
         | Kind::Receiver => true,
-        Kind::HelmChart | Kind::OCIRepository | Kind::HelmRelease => false,
+        Kind::HelmChart | Kind::OCIRepository => false,
     }
 }
 

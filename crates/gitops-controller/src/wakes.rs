@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use gitops_flux::{ImagePolicy, ImageUpdateAutomation, Kustomization};
+use gitops_flux::{HelmRelease, ImagePolicy, ImageUpdateAutomation, Kustomization};
 
 use crate::context::Ctx;
 use crate::engine::{Key, Kind, key_of};
@@ -116,6 +116,52 @@ pub const TABLE: &[Wake] = &[
                 .collect()
         },
     },
+    Wake {
+        changed: Kind::HelmRepository,
+        wakes: Kind::HelmRelease,
+        through: "spec.chart.spec.sourceRef names it",
+        select: |changed, watched| {
+            watched
+                .helm_releases
+                .iter()
+                .filter(|hr| {
+                    hr.spec.chart.as_ref().is_some_and(|chart| {
+                        let source = &chart.spec.source_ref;
+                        source.kind == "HelmRepository"
+                            && names(
+                                changed,
+                                &source.name,
+                                source.namespace.as_deref(),
+                                namespace_of(&***hr),
+                            )
+                    })
+                })
+                .map(|hr| key_of(Kind::HelmRelease, &**hr))
+                .collect()
+        },
+    },
+    Wake {
+        changed: Kind::HelmRelease,
+        wakes: Kind::HelmRelease,
+        through: "spec.dependsOn names it",
+        select: |changed, watched| {
+            watched
+                .helm_releases
+                .iter()
+                .filter(|hr| {
+                    hr.spec.depends_on.iter().any(|d| {
+                        names(
+                            changed,
+                            &d.name,
+                            d.namespace.as_deref(),
+                            namespace_of(&***hr),
+                        )
+                    })
+                })
+                .map(|hr| key_of(Kind::HelmRelease, &**hr))
+                .collect()
+        },
+    },
 ];
 
 /// What the dependents are chosen from: the watched objects of the kinds that refer to others.
@@ -126,6 +172,8 @@ pub struct Watched {
     pub image_policies: Vec<Arc<ImagePolicy>>,
     /// Every ImageUpdateAutomation.
     pub automations: Vec<Arc<ImageUpdateAutomation>>,
+    /// Every HelmRelease.
+    pub helm_releases: Vec<Arc<HelmRelease>>,
 }
 
 /// `reference` (name and optional namespace, defaulting to `own_namespace`) names `key`.
@@ -162,6 +210,7 @@ pub fn wake_dependents(ctx: &Ctx, changed: &Key) {
         kustomizations: ctx.kustomizations.state(),
         image_policies: ctx.image_policies.state(),
         automations: ctx.automations.state(),
+        helm_releases: ctx.helm_releases.state(),
     };
     for key in dependents(changed, &watched) {
         tracing::debug!(object = %key, by = %changed, "woken");
@@ -275,7 +324,67 @@ mod tests {
                     json!({"kind": "GitRepository", "name": "team-repo"}),
                 ),
             ],
+            helm_releases: vec![
+                helm_release(
+                    "apps",
+                    "web",
+                    json!({"kind": "HelmRepository", "name": "charts"}),
+                ),
+                helm_release(
+                    "team",
+                    "api",
+                    json!({"kind": "HelmRepository", "name": "charts", "namespace": "apps"}),
+                ),
+                helm_release(
+                    "team",
+                    "db",
+                    json!({"kind": "HelmRepository", "name": "charts"}),
+                ),
+            ],
         }
+    }
+
+    fn helm_release(namespace: &str, name: &str, source: serde_json::Value) -> Arc<HelmRelease> {
+        let depends = if name == "db" {
+            json!([{"name": "web", "namespace": "apps"}])
+        } else {
+            json!([])
+        };
+        Arc::new(
+            serde_json::from_value(json!({
+                "apiVersion": "helm.toolkit.fluxcd.io/v2",
+                "kind": "HelmRelease",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {"interval": "5m", "dependsOn": depends,
+                         "chart": {"spec": {"chart": "demo", "sourceRef": source}}}
+            }))
+            .expect("a valid HelmRelease"),
+        )
+    }
+
+    #[test]
+    fn a_released_helm_release_wakes_those_depending_on_it() {
+        let woken = dependents(&Key::new(Kind::HelmRelease, "apps", "web"), &watched());
+        assert_eq!(
+            names(woken),
+            names(vec![Key::new(Kind::HelmRelease, "team", "db")])
+        );
+        assert!(dependents(&Key::new(Kind::HelmRelease, "team", "web"), &watched()).is_empty());
+    }
+
+    #[test]
+    fn a_new_index_wakes_the_helm_releases_charted_from_it() {
+        let woken = dependents(
+            &Key::new(Kind::HelmRepository, "apps", "charts"),
+            &watched(),
+        );
+        assert_eq!(
+            names(woken),
+            names(vec![
+                Key::new(Kind::HelmRelease, "apps", "web"),
+                Key::new(Kind::HelmRelease, "team", "api"),
+            ])
+        );
     }
 
     fn names(keys: Vec<Key>) -> Vec<String> {

@@ -1,0 +1,1318 @@
+//! `HelmRelease`: a chart from a HelmRepository's stored index, installed or upgraded in the
+//! cluster as helm-controller does, with release records the real `helm` reads.
+//!
+//! # A pass
+//! 1. The spec as a plan (release name `spec.releaseName` or `[targetNamespace-]name`,
+//!    namespaces, timeout, history limit, wait); every `dependsOn` HelmRelease must be Ready
+//!    for its current generation (else `DependencyNotReady`, looked at again after
+//!    `--requeue-dependency`).
+//! 2. The chart: `spec.chart.spec.sourceRef` names a HelmRepository (this namespace unless
+//!    given); its stored index gives the newest version matching `spec.chart.spec.version`;
+//!    the archive is downloaded once per name, version and digest into
+//!    `<storage>/helmchart/` and loaded.
+//! 3. The values: `valuesFrom` in order (ConfigMap or Secret, `valuesKey` default
+//!    `values.yaml`, merged, or set at `targetPath`; `optional` ones may be missing), then
+//!    `spec.values` merged over them; their digest is the config digest.
+//! 4. The release in storage and the object's status (`history`, failure counters) classified
+//!    by [`gitops_helm::planner`], which chooses what to do; install, upgrade, rollback or
+//!    uninstall through [`gitops_helm::release::Actions`], as `spec.serviceAccountName` (or
+//!    `--default-service-account`) when given, each with its own `timeout` (else
+//!    `spec.timeout`), `disableWait` and `disableHooks`, and `maxHistory` (default 5).
+//! 5. The status as Flux writes it (`Released` and `Ready`, `history` newest first,
+//!    `lastAttempted*`, failure counters) and an event when something was done. A pass that
+//!    finds the release in sync writes nothing: no revision, no status.
+//!
+//! A ConfigMap or Secret labelled `reconcile.fluxcd.io/watch: Enabled` wakes the HelmReleases
+//! whose `valuesFrom` names it when it changes ([`watch_values`]); a new index of the
+//! HelmRepository wakes those charted from it (`wakes.rs`).
+//!
+//! A failure before step 4 (no such chart version, a repository not ready, a missing values
+//! reference, a chart that does not load) is `Ready=False` with Flux's reason
+//! (`ArtifactFailed`, `ValuesError`) and leaves the release untouched.
+//!
+//! # Not supported yet (a clear error or documented behaviour)
+//! - `spec.chartRef`, sources other than an HTTP(S) HelmRepository (OCI, GitRepository,
+//!   Bucket): `Ready=False` saying so.
+//! - `storageNamespace` other than the target namespace: `Ready=False` saying so.
+//! - `test`, `driftDetection` and `postRenderers` are not acted on; deleting a HelmRelease does not uninstall its release (no finalizer);
+//!   `install.createNamespace` and `install.crds` are ignored (CRDs in `crds/` are not
+//!   installed); `chart.spec.valuesFiles` are ignored.
+//! - No HelmChart object is created: the chart is read from the repository directly.
+//!
+//! # Known divergences
+//! - A `history` snapshot's `digest` is the SHA-256 of the release record's JSON with sorted
+//!   keys, not of Go's encoding: it is compared only with what this controller wrote.
+//! - Source failures (no matching version, repository not ready) are reported on the
+//!   HelmRelease itself with reason `ArtifactFailed`, where Flux reports them on the HelmChart
+//!   it creates and the HelmRelease waits for it.
+
+use std::collections::BTreeMap;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use gitops_core::condition::{ConditionStatus, ConditionType, Conditions};
+use gitops_core::event::Severity;
+use gitops_flux::api::{HelmReleaseSpec, Snapshot, ValuesReference};
+use gitops_flux::{FluxObject, HelmRelease, HelmRepository};
+use gitops_helm::planner::{self, AttemptedAction, Next, Observation, StoredStatus};
+use gitops_helm::release::{ActionOptions, Actions, Release};
+use gitops_helm::repository::{ChartVersion, choose, read_chart_versions};
+use gitops_helm::{Chart, TemplateOptions};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::Api;
+use serde_json::{Map, Value, json};
+use sha2::Digest as _;
+
+use crate::context::{Ctx, get, suspended};
+use crate::engine::{Key, Kind};
+use crate::outcome::{Action, Failure};
+use crate::translate;
+
+/// The label (value `Enabled`) that makes a change to a ConfigMap or Secret wake the
+/// HelmReleases whose `valuesFrom` names it, as helm-controller watches them.
+pub const WATCH_LABEL: &str = "reconcile.fluxcd.io/watch";
+
+/// Watches the ConfigMaps and Secrets labelled [`WATCH_LABEL`]`=Enabled` in every namespace;
+/// a change (or deletion) makes the HelmReleases whose `valuesFrom` names one due at once.
+/// The initial listing wakes nothing: every HelmRelease gets a first pass anyway.
+pub fn watch_values(
+    ctx: &Arc<Ctx>,
+    config: kube::runtime::watcher::Config,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let config = config.labels(&format!("{WATCH_LABEL}=Enabled"));
+    vec![
+        watch_kind::<ConfigMap>(Arc::clone(ctx), config.clone(), "ConfigMap"),
+        watch_kind::<Secret>(Arc::clone(ctx), config, "Secret"),
+    ]
+}
+
+fn watch_kind<K>(
+    ctx: Arc<Ctx>,
+    config: kube::runtime::watcher::Config,
+    kind: &'static str,
+) -> tokio::task::JoinHandle<()>
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    use futures::StreamExt as _;
+    use kube::runtime::{WatchStreamExt as _, watcher};
+    tokio::spawn(async move {
+        let stream = watcher(Api::<K>::all(ctx.client.clone()), config).default_backoff();
+        let mut stream = std::pin::pin!(stream);
+        while let Some(event) = stream.next().await {
+            let object = match event {
+                Ok(watcher::Event::Apply(object) | watcher::Event::Delete(object)) => object,
+                Ok(_) => continue,
+                Err(error) => {
+                    tracing::warn!(kind, %error, "watch of labelled values failed, retrying");
+                    continue;
+                }
+            };
+            let meta = object.meta();
+            let namespace = meta.namespace.as_deref().unwrap_or_default();
+            let name = meta.name.as_deref().unwrap_or_default();
+            for key in referring(&ctx.helm_releases.state(), kind, namespace, name) {
+                tracing::debug!(object = %key, by = %format!("{kind}/{namespace}/{name}"), "woken");
+                ctx.queue.schedule(key, Duration::ZERO);
+            }
+        }
+    })
+}
+
+/// The HelmReleases among `releases` whose `valuesFrom` names the `kind` `namespace/name`.
+fn referring(releases: &[Arc<HelmRelease>], kind: &str, namespace: &str, name: &str) -> Vec<Key> {
+    releases
+        .iter()
+        .filter(|hr| hr.metadata.namespace.as_deref() == Some(namespace))
+        .filter(|hr| {
+            hr.spec
+                .values_from
+                .iter()
+                .any(|r| r.kind == kind && r.name == name)
+        })
+        .map(|hr| crate::engine::key_of(Kind::HelmRelease, &**hr))
+        .collect()
+}
+
+/// What the spec asks for, checked.
+struct Plan {
+    interval: Duration,
+    release_name: String,
+    target_namespace: String,
+    storage_namespace: String,
+    max_history: usize,
+    install: Step,
+    upgrade: Step,
+    rollback: Step,
+    uninstall: Step,
+    chart: String,
+    version: String,
+    source: Key,
+}
+
+/// How one kind of action runs: `<action>.timeout` (else `spec.timeout`), `disableWait`,
+/// `disableHooks`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Step {
+    timeout: Duration,
+    wait: bool,
+    hooks: bool,
+}
+
+/// The plan of `hr`, or why the spec cannot be carried out (stalled: only a change helps).
+fn plan(hr: &HelmRelease, key: &Key) -> Result<Plan, Failure> {
+    let spec: &HelmReleaseSpec = &hr.spec;
+    let invalid = |message: String| Failure::stalled("ReconciliationFailed", message);
+    let duration = |field: &str, text: Option<&str>, fallback: Duration| match text
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        None => Ok(fallback),
+        Some(text) => gitops_flux::parse_duration(text)
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| invalid(format!("spec.{field}: {text:?} is not a duration"))),
+    };
+    let interval = duration("interval", Some(&spec.interval), Duration::from_secs(600))?;
+    let timeout = duration("timeout", spec.timeout.as_deref(), Duration::from_secs(300))?;
+    let Some(template) = &spec.chart else {
+        return Err(invalid(
+            "spec.chartRef is not supported yet: give spec.chart".into(),
+        ));
+    };
+    let source_ref = &template.spec.source_ref;
+    if source_ref.kind != "HelmRepository" {
+        return Err(Failure::stalled(
+            "ArtifactFailed",
+            format!(
+                "spec.chart.spec.sourceRef: kind {:?} is not supported yet (only HelmRepository)",
+                source_ref.kind
+            ),
+        ));
+    }
+    let target_namespace = spec
+        .target_namespace
+        .clone()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| key.namespace.clone());
+    let storage_namespace = spec
+        .storage_namespace
+        .clone()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| key.namespace.clone());
+    if storage_namespace != target_namespace {
+        return Err(invalid(format!(
+            "spec.storageNamespace {storage_namespace:?} differs from the target namespace {target_namespace:?}: not supported yet"
+        )));
+    }
+    let step = |field: &str, text: Option<&str>, disable_wait: bool, disable_hooks: bool| {
+        Ok::<_, Failure>(Step {
+            timeout: duration(field, text, timeout)?,
+            wait: !disable_wait,
+            hooks: !disable_hooks,
+        })
+    };
+    let (install, upgrade) = (
+        spec.install.clone().unwrap_or_default(),
+        spec.upgrade.clone().unwrap_or_default(),
+    );
+    let (rollback, uninstall) = (
+        spec.rollback.clone().unwrap_or_default(),
+        spec.uninstall.clone().unwrap_or_default(),
+    );
+    let install = step(
+        "install.timeout",
+        install.timeout.as_deref(),
+        install.disable_wait,
+        install.disable_hooks,
+    )?;
+    let upgrade = step(
+        "upgrade.timeout",
+        upgrade.timeout.as_deref(),
+        upgrade.disable_wait,
+        upgrade.disable_hooks,
+    )?;
+    let rollback = step(
+        "rollback.timeout",
+        rollback.timeout.as_deref(),
+        rollback.disable_wait,
+        rollback.disable_hooks,
+    )?;
+    let uninstall = step(
+        "uninstall.timeout",
+        uninstall.timeout.as_deref(),
+        uninstall.disable_wait,
+        uninstall.disable_hooks,
+    )?;
+    let release_name = match spec.release_name.as_deref().filter(|n| !n.is_empty()) {
+        Some(name) => name.to_string(),
+        None => match spec.target_namespace.as_deref().filter(|n| !n.is_empty()) {
+            Some(target) => shorten(&format!("{target}-{}", key.name)),
+            None => shorten(&key.name),
+        },
+    };
+    Ok(Plan {
+        interval,
+        release_name,
+        target_namespace,
+        storage_namespace,
+        // Flux's default is 5; 0 keeps every revision.
+        max_history: spec
+            .max_history
+            .map_or(5, |m| usize::try_from(m).unwrap_or(0)),
+        install,
+        upgrade,
+        rollback,
+        uninstall,
+        chart: template.spec.chart.clone(),
+        version: template.spec.version.clone().unwrap_or_default(),
+        source: Key::new(
+            Kind::HelmRepository,
+            source_ref.namespace.as_deref().unwrap_or(&key.namespace),
+            &source_ref.name,
+        ),
+    })
+}
+
+/// A release name Helm accepts (at most 53 characters), as helm-controller shortens one.
+fn shorten(name: &str) -> String {
+    if name.len() <= 53 {
+        return name.to_string();
+    }
+    let sum = hex::encode(sha2::Sha256::digest(name.as_bytes()));
+    // Kubernetes names are ASCII; `get` keeps a stray multi-byte name from panicking.
+    let head = name.get(..40).unwrap_or(name);
+    format!("{head}-{}", &sum[..12])
+}
+
+/// One pass; returns when to look again.
+pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
+    let Some(hr) = get::<HelmRelease>(ctx, key).await? else {
+        return Ok(Action::AwaitChange);
+    };
+    if suspended(ctx, key, &hr) {
+        return Ok(Action::AwaitChange);
+    }
+
+    // 1. The spec as a plan.
+    let plan = match plan(&hr, key) {
+        Ok(plan) => plan,
+        Err(failure) => {
+            report(ctx, key, &hr, &failure).await?;
+            return Ok(Action::AwaitChange);
+        }
+    };
+    let every = plan.interval;
+
+    // 1b. Dependencies first: each must be Ready for its current generation.
+    for dependency in &hr.spec.depends_on {
+        let dep_key = Key::new(
+            Kind::HelmRelease,
+            dependency.namespace.as_deref().unwrap_or(&key.namespace),
+            &dependency.name,
+        );
+        let ready = get::<HelmRelease>(ctx, &dep_key).await?.is_some_and(|dep| {
+            dep.is_ready() && dep.observed_generation() == dep.metadata.generation
+        });
+        if !ready {
+            let message = format!(
+                "dependency '{}/{}' is not ready",
+                dep_key.namespace, dep_key.name
+            );
+            report(
+                ctx,
+                key,
+                &hr,
+                &Failure::retry("DependencyNotReady", message),
+            )
+            .await?;
+            return Ok(Action::Requeue(ctx.requeue_dependency));
+        }
+    }
+
+    // 2. The chart, from the HelmRepository's stored index.
+    let (version, chart) = match resolve_chart(ctx, key, &plan).await {
+        Ok(found) => found,
+        Err(failure) => return fail(ctx, key, &hr, failure, every).await,
+    };
+
+    // 3. The values and their digest.
+    let values = match compose_values(ctx, &key.namespace, &hr).await {
+        Ok(values) => values,
+        Err(message) => {
+            let failure = Failure::retry("ValuesError", message);
+            return fail(ctx, key, &hr, failure, every).await;
+        }
+    };
+    let config_digest = digest_of(&Value::Object(values.clone()));
+
+    // 4. What is in storage, and what to do about it.
+    let client = match client_for(ctx, &hr) {
+        Ok(client) => client,
+        Err(error) => {
+            let failure = Failure::stalled("ReconciliationFailed", format!("{error:#}"));
+            return fail(ctx, key, &hr, failure, every).await;
+        }
+    };
+    let actions = |step: Step| Actions::new(client.clone(), action_options(&plan, step));
+    let storage = gitops_helm::release::Storage::new(client.clone(), &plan.storage_namespace);
+    let stored = match storage.last(&plan.release_name).await {
+        Ok(record) => Some(record.release),
+        Err(gitops_helm::release::storage::Error::NotFound { .. }) => None,
+        Err(error) => {
+            let message = format!(
+                "reading the release in storage: {}",
+                gitops_core::reconcile::error_chain(&error)
+            );
+            return fail(
+                ctx,
+                key,
+                &hr,
+                Failure::retry("GetLastReleaseFailed", message),
+                every,
+            )
+            .await;
+        }
+    };
+    let status = hr.status.clone().unwrap_or_default();
+    let generation = hr.metadata.generation.unwrap_or_default();
+    // A new generation starts the failure counts again, as Flux does.
+    let fresh = status.last_attempted_generation != Some(generation);
+    let (install_failures, upgrade_failures) = if fresh {
+        (0, 0)
+    } else {
+        (
+            status.install_failures.unwrap_or(0),
+            status.upgrade_failures.unwrap_or(0),
+        )
+    };
+    let observation = observe(
+        &hr,
+        stored.as_ref(),
+        &status.history,
+        &chart_id(&version),
+        &config_digest,
+        install_failures,
+        upgrade_failures,
+    );
+    let state = planner::classify(&observation);
+    let next = planner::next_action(&observation, &state);
+    tracing::debug!(object = %key, ?state, ?next, "planned");
+
+    let chart_text = format!("{}@{}", version.name, version.version);
+    let release_ref = |r: &Release| format!("{}/{}.v{}", r.namespace, r.name, r.version);
+    let options = TemplateOptions::new(&plan.release_name).with_namespace(&plan.target_namespace);
+    let now = SystemTime::now();
+    let outcome = match next {
+        Next::Nothing => {
+            ctx.succeeded(key);
+            let mut conditions = Conditions::new();
+            let (reason, message) = in_sync_message(&hr);
+            conditions.set(
+                ConditionType::Other("Released".into()),
+                ConditionStatus::True,
+                &reason,
+                &message,
+                generation,
+                now,
+            );
+            conditions.mark_ready(&reason, &message, generation, now);
+            let mut extra = json!({
+                "history": status.history,
+                "storageNamespace": plan.storage_namespace,
+                "lastAttemptedRevision": version.version,
+                "lastAttemptedConfigDigest": config_digest,
+                "lastAttemptedGeneration": generation,
+            });
+            // In sync: earlier failures no longer count (written only when there are some,
+            // so that an in-sync pass writes nothing).
+            for (field, count) in [
+                ("failures", status.failures),
+                ("installFailures", status.install_failures),
+                ("upgradeFailures", status.upgrade_failures),
+            ] {
+                if count.unwrap_or(0) != 0 {
+                    extra[field] = json!(0);
+                }
+            }
+            ctx.write_status(Kind::HelmRelease, &hr, &conditions, extra)
+                .await?;
+            if !hr.is_ready() {
+                crate::wakes::wake_dependents(ctx, key);
+            }
+            return Ok(ctx.after_interval(key, every));
+        }
+        Next::Install | Next::Upgrade => {
+            let action = if next == Next::Install {
+                AttemptedAction::Install
+            } else {
+                AttemptedAction::Upgrade
+            };
+            let file = match values_file(&values) {
+                Ok(file) => file,
+                Err(error) => {
+                    let failure = Failure::retry("ValuesError", format!("{error:#}"));
+                    return fail(ctx, key, &hr, failure, every).await;
+                }
+            };
+            let options = options.with_values_file(file.path());
+            let result = match action {
+                AttemptedAction::Install => actions(plan.install).install(&chart, &options).await,
+                AttemptedAction::Upgrade => actions(plan.upgrade).upgrade(&chart, &options).await,
+            };
+            Done {
+                action: Some(action),
+                word: if action == AttemptedAction::Install {
+                    "install"
+                } else {
+                    "upgrade"
+                },
+                result,
+            }
+        }
+        Next::Rollback => Done {
+            action: None,
+            word: "rollback",
+            result: actions(plan.rollback)
+                .rollback(&plan.release_name, &plan.storage_namespace, None)
+                .await,
+        },
+        Next::Uninstall => Done {
+            action: None,
+            word: "uninstall",
+            result: actions(plan.uninstall)
+                .uninstall(&plan.release_name, &plan.storage_namespace, false)
+                .await,
+        },
+        Next::Unlock => {
+            let failure = Failure::retry(
+                "ReconciliationFailed",
+                format!(
+                    "release {}/{} is locked by another operation ({state:?}); waiting for it to finish or time out",
+                    plan.storage_namespace, plan.release_name
+                ),
+            );
+            return fail(ctx, key, &hr, failure, every).await;
+        }
+        Next::Stop(stop) => {
+            // Ready keeps the failure that used the retries up; Stalled says why nothing runs.
+            let (action, attempts) = match observation.last_attempted {
+                Some(AttemptedAction::Install) => ("install", install_failures),
+                Some(AttemptedAction::Upgrade) => ("upgrade", upgrade_failures),
+                None => ("release", install_failures.max(upgrade_failures)),
+            };
+            let message = match stop {
+                planner::Stop::RetriesExhausted(_) => {
+                    format!("Failed to {action} after {attempts} attempt(s)")
+                }
+                planner::Stop::MissingRollbackTarget => {
+                    "missing target release for rollback: cannot remediate failed release".into()
+                }
+                planner::Stop::UnknownStatus(stored) => format!(
+                    "release {}/{} has a status this controller does not handle ({stored:?})",
+                    plan.storage_namespace, plan.release_name
+                ),
+            };
+            let mut conditions = failed_conditions(
+                &hr,
+                &Failure::stalled("RetriesExceeded", &message),
+                generation,
+                now,
+            );
+            if let Some(ready) = hr.ready().filter(|c| c.status == "False") {
+                conditions.mark_failed(&ready.reason, &ready.message, true, generation, now);
+            }
+            conditions.set(
+                ConditionType::Stalled,
+                ConditionStatus::True,
+                "RetriesExceeded",
+                &message,
+                generation,
+                now,
+            );
+            ctx.write_status(Kind::HelmRelease, &hr, &conditions, json!({}))
+                .await?;
+            return Ok(Action::AwaitChange);
+        }
+        // Tests and drift detection are not observed (see the module docs), so never chosen.
+        Next::Test | Next::CorrectDrift => return Ok(ctx.after_interval(key, every)),
+    };
+
+    // 5. Status and event after an action.
+    let latest = storage
+        .last(&plan.release_name)
+        .await
+        .ok()
+        .map(|r| r.release);
+    let mut history = status.history.clone();
+    if let Some(latest) = &latest {
+        let digest = outcome.action.map(|_| config_digest.as_str());
+        record_history(&mut history, latest, digest, plan.max_history);
+    }
+    let mut conditions = Conditions::new();
+    let mut extra = json!({
+        "history": history,
+        "storageNamespace": plan.storage_namespace,
+        "lastAttemptedRevision": version.version,
+        "lastAttemptedConfigDigest": config_digest,
+        "lastAttemptedGeneration": generation,
+    });
+    if let Some(action) = outcome.action {
+        extra["lastAttemptedReleaseAction"] = json!(match action {
+            AttemptedAction::Install => "install",
+            AttemptedAction::Upgrade => "upgrade",
+        });
+    }
+    let capital = capitalize(outcome.word);
+    match outcome.result {
+        Ok(release) => {
+            ctx.succeeded(key);
+            let reason = format!("{capital}Succeeded");
+            let message = format!(
+                "Helm {} succeeded for release {} with chart {chart_text}",
+                outcome.word,
+                release_ref(&release)
+            );
+            conditions.set(
+                ConditionType::Other("Released".into()),
+                ConditionStatus::True,
+                &reason,
+                &message,
+                generation,
+                now,
+            );
+            conditions.mark_ready(&reason, &message, generation, now);
+            extra["failures"] = json!(0);
+            extra["installFailures"] = json!(0);
+            extra["upgradeFailures"] = json!(0);
+            ctx.write_status(Kind::HelmRelease, &hr, &conditions, extra)
+                .await?;
+            tracing::info!(object = %key, %message, "released");
+            crate::wakes::wake_dependents(ctx, key);
+            ctx.notifications
+                .announce(key, Severity::Info, &reason, &message, None)
+                .await;
+            Ok(ctx.after_interval(key, every))
+        }
+        Err(error) => {
+            let reason = format!("{capital}Failed");
+            let message = format!(
+                "Helm {} failed for release {}/{} with chart {chart_text}: {}",
+                outcome.word,
+                plan.storage_namespace,
+                plan.release_name,
+                gitops_core::reconcile::error_chain(&error)
+            );
+            conditions.set(
+                ConditionType::Other("Released".into()),
+                ConditionStatus::False,
+                &reason,
+                &message,
+                generation,
+                now,
+            );
+            conditions.mark_failed(&reason, &message, false, generation, now);
+            let failures = if fresh {
+                0
+            } else {
+                status.failures.unwrap_or(0)
+            };
+            extra["failures"] = json!(failures + 1);
+            extra["installFailures"] = json!(
+                install_failures + i64::from(outcome.action == Some(AttemptedAction::Install))
+            );
+            extra["upgradeFailures"] = json!(
+                upgrade_failures + i64::from(outcome.action == Some(AttemptedAction::Upgrade))
+            );
+            ctx.write_status(Kind::HelmRelease, &hr, &conditions, extra)
+                .await?;
+            tracing::warn!(object = %key, %message, "release failed");
+            ctx.notifications
+                .announce(key, Severity::Error, &reason, &message, None)
+                .await;
+            Ok(Action::Requeue(ctx.backoff(key, every)))
+        }
+    }
+}
+
+/// The result of an action.
+struct Done {
+    /// Install or upgrade (which `lastAttemptedReleaseAction` records), else `None`.
+    action: Option<AttemptedAction>,
+    /// `install`, `upgrade`, `rollback`, `uninstall`, as Flux's messages word it.
+    word: &'static str,
+    result: Result<Release, gitops_helm::release::Error>,
+}
+
+fn capitalize(word: &str) -> String {
+    let mut chars = word.chars();
+    chars
+        .next()
+        .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+        .unwrap_or_default()
+}
+
+/// The `Ready` reason and message of an in-sync release: those of the last action, kept.
+fn in_sync_message(hr: &HelmRelease) -> (String, String) {
+    let released = hr
+        .conditions()
+        .iter()
+        .find(|c| c.type_ == "Released" && c.status == "True");
+    match released {
+        Some(c) => (c.reason.clone(), c.message.clone()),
+        None => (
+            "ReconciliationSucceeded".into(),
+            "release in-sync with desired state".into(),
+        ),
+    }
+}
+
+/// Chart name and version of the chart to release.
+fn chart_id(version: &ChartVersion) -> (String, String) {
+    (version.name.clone(), version.version.clone())
+}
+
+/// The planner's observation of the stored release and the object's status.
+fn observe(
+    hr: &HelmRelease,
+    stored: Option<&Release>,
+    history: &[Snapshot],
+    chart: &(String, String),
+    config_digest: &str,
+    install_failures: i64,
+    upgrade_failures: i64,
+) -> Observation {
+    let status = hr.status.clone().unwrap_or_default();
+    let latest = history.first();
+    let remediation = |r: Option<&gitops_flux::api::Remediation>| planner::Remediation {
+        retries: r.and_then(|r| r.retries).unwrap_or(0),
+        ignore_test_failures: r.and_then(|r| r.ignore_test_failures),
+        remediate_last_failure: r.and_then(|r| r.remediate_last_failure),
+        strategy: match r.and_then(|r| r.strategy.as_deref()) {
+            Some("uninstall") => planner::Strategy::Uninstall,
+            _ => planner::Strategy::Rollback,
+        },
+    };
+    let spec = &hr.spec;
+    Observation {
+        stored: stored.map(|r| StoredStatus::parse(r.info.status.as_str())),
+        has_history: !history.is_empty(),
+        history_matches_storage: match (latest, stored) {
+            (Some(snapshot), Some(release)) => {
+                snapshot.version == i64::from(release.version)
+                    && snapshot.name == release.name
+                    && snapshot.digest == release_digest(release)
+            }
+            _ => false,
+        },
+        chart_changed: latest
+            .is_some_and(|s| s.chart_name != chart.0 || s.chart_version != chart.1),
+        values_changed: latest.is_some_and(|s| s.config_digest != config_digest),
+        install_remediation: remediation(
+            spec.install.as_ref().and_then(|i| i.remediation.as_ref()),
+        ),
+        upgrade_remediation: remediation(
+            spec.upgrade.as_ref().and_then(|u| u.remediation.as_ref()),
+        ),
+        install_failures,
+        upgrade_failures,
+        last_attempted: match status.last_attempted_release_action.as_deref() {
+            Some("install") => Some(AttemptedAction::Install),
+            Some("upgrade") => Some(AttemptedAction::Upgrade),
+            _ => None,
+        },
+        ..Observation::default()
+    }
+}
+
+/// Records `release` in `history`: a revision already there has its status updated (an
+/// action that failed before writing a revision changes nothing else); a new one goes first,
+/// its config digest `config_digest` when it holds the values this pass composed (an install
+/// or upgrade), else that of its own values. Earlier `deployed` entries become `superseded`
+/// when it is deployed; `max` entries are kept (0: all).
+fn record_history(
+    history: &mut Vec<Snapshot>,
+    release: &Release,
+    config_digest: Option<&str>,
+    max: usize,
+) {
+    let version = i64::from(release.version);
+    let status = release.info.status.as_str();
+    if let Some(known) = history
+        .iter_mut()
+        .find(|s| s.version == version && s.name == release.name)
+    {
+        known.status = status.to_string();
+        return;
+    }
+    if status == "deployed" {
+        for earlier in history.iter_mut().filter(|s| s.status == "deployed") {
+            earlier.status = "superseded".into();
+        }
+    }
+    let digest = config_digest.map_or_else(
+        || digest_of(&Value::Object(release.config.clone())),
+        str::to_string,
+    );
+    history.insert(0, snapshot(release, &digest));
+    if max > 0 {
+        history.truncate(max);
+    }
+}
+
+/// The `status.history` entry of `release`.
+fn snapshot(release: &Release, config_digest: &str) -> Snapshot {
+    let chart = release.chart.as_ref();
+    Snapshot {
+        api_version: Some("v2".into()),
+        digest: release_digest(release),
+        name: release.name.clone(),
+        namespace: release.namespace.clone(),
+        version: i64::from(release.version),
+        status: release.info.status.as_str().to_string(),
+        chart_name: chart.map(|c| c.name().to_string()).unwrap_or_default(),
+        chart_version: chart.map(|c| c.version().to_string()).unwrap_or_default(),
+        app_version: chart
+            .map(|c| c.app_version().to_string())
+            .filter(|v| !v.is_empty()),
+        config_digest: config_digest.to_string(),
+        first_deployed: release.info.first_deployed.clone().unwrap_or_default(),
+        last_deployed: release.info.last_deployed.clone().unwrap_or_default(),
+        deleted: release.info.deleted.clone(),
+        ..Snapshot::default()
+    }
+}
+
+/// The digest of a release record (its JSON with sorted keys), as the snapshot records it.
+fn release_digest(release: &Release) -> String {
+    serde_json::to_value(release).map_or_else(|_| String::new(), |v| digest_of(&v))
+}
+
+/// `sha256:<hex>` of `value`'s JSON with every object's keys sorted (Go's encoding of a map).
+pub(crate) fn digest_of(value: &Value) -> String {
+    fn sorted(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let ordered: BTreeMap<&String, Value> =
+                    map.iter().map(|(k, v)| (k, sorted(v))).collect();
+                let mut out = Map::new();
+                for (k, v) in ordered {
+                    out.insert(k.clone(), v);
+                }
+                Value::Object(out)
+            }
+            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    let text = serde_json::to_vec(&sorted(value)).unwrap_or_default();
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(&text)))
+}
+
+/// The values written to a temporary file, for the actions to read as `-f`.
+fn values_file(values: &Map<String, Value>) -> std::io::Result<tempfile::NamedTempFile> {
+    let mut file = tempfile::Builder::new()
+        .prefix("helmrelease-values-")
+        .suffix(".yaml")
+        .tempfile()?;
+    serde_json::to_writer(&mut file, values).map_err(std::io::Error::other)?;
+    std::io::Write::flush(&mut file)?;
+    Ok(file)
+}
+
+/// The client acting as the spec's ServiceAccount (or `--default-service-account`), else
+/// the controller's.
+fn client_for(ctx: &Ctx, hr: &HelmRelease) -> anyhow::Result<kube::Client> {
+    let account = hr
+        .spec
+        .service_account_name
+        .as_deref()
+        .or(ctx.default_service_account.as_deref());
+    let Some(name) = account else {
+        return Ok(ctx.client.clone());
+    };
+    let namespace = hr.metadata.namespace.as_deref().unwrap_or_default();
+    let account = gitops_kube::ServiceAccount::new(namespace, name);
+    let (config, options) = &ctx.connection;
+    let options = options.clone().with_impersonate(account.clone());
+    gitops_kube::connect::client_from_config(config.clone(), &options)
+        .map_err(|e| anyhow::anyhow!("connecting as {}: {e:#}", account.user_name()))
+}
+
+/// The options of one action, as its `step` of the spec asks.
+fn action_options(plan: &Plan, step: Step) -> ActionOptions {
+    let options = ActionOptions::default()
+        .with_max_history(plan.max_history)
+        .with_hook_timeout(step.timeout)
+        .with_no_hooks(!step.hooks);
+    if step.wait {
+        options.with_wait(step.timeout)
+    } else {
+        options
+    }
+}
+
+/// The chart version chosen from the HelmRepository's stored index, downloaded (or read from
+/// the cache) and loaded.
+async fn resolve_chart(
+    ctx: &Ctx,
+    key: &Key,
+    plan: &Plan,
+) -> Result<(ChartVersion, Chart), Failure> {
+    let source = &plan.source;
+    let source_text = format!("HelmRepository '{}/{}'", source.namespace, source.name);
+    if ctx.no_cross_namespace_refs && source.namespace != key.namespace {
+        return Err(Failure::stalled(
+            "AccessDenied",
+            format!(
+                "cannot access {source_text}: cross-namespace references are disabled (--no-cross-namespace-refs)"
+            ),
+        ));
+    }
+    let not_ready = |why: String| Failure::retry("ArtifactFailed", why);
+    let repo = match get::<HelmRepository>(ctx, source).await {
+        Ok(Some(repo)) => repo,
+        Ok(None) => return Err(not_ready(format!("{source_text} not found"))),
+        Err(error) => return Err(not_ready(format!("reading {source_text}: {error}"))),
+    };
+    if repo.spec.is_oci() {
+        return Err(Failure::stalled(
+            "ArtifactFailed",
+            format!(
+                "{source_text} is of type oci: charts from OCI registries are not supported yet"
+            ),
+        ));
+    }
+    let artifact = repo.status.as_ref().and_then(|s| s.artifact.clone());
+    let (Some(artifact), true) = (artifact, repo.is_ready()) else {
+        let why = repo
+            .ready()
+            .map(|c| c.message.clone())
+            .unwrap_or_else(|| "no index stored yet".into());
+        return Err(not_ready(format!("{source_text} is not ready: {why}")));
+    };
+
+    // The version, from the stored index.
+    let index = ctx.storage.join(&artifact.path);
+    let (chart, constraint) = (plan.chart.clone(), plan.version.clone());
+    let chosen = tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::open(&index)
+            .map_err(|e| format!("reading the stored index {}: {e}", index.display()))?;
+        let versions = read_chart_versions(BufReader::new(file), &chart)
+            .map_err(|e| gitops_core::reconcile::error_chain(&e))?;
+        choose(&versions, &constraint)
+            .cloned()
+            .map_err(|e| gitops_core::reconcile::error_chain(&e))
+    })
+    .await
+    .map_err(|e| not_ready(format!("reading the index: {e}")))?;
+    let version = chosen.map_err(|why| {
+        not_ready(format!(
+            "invalid chart reference: failed to get chart version for remote reference in {source_text}: {why}"
+        ))
+    })?;
+
+    // The archive, cached by name, version and digest.
+    let cached = cache_path(&ctx.storage, &version);
+    let data = match cached.as_ref().map(std::fs::read) {
+        Some(Ok(data)) => data,
+        _ => {
+            let plan_repo = translate::helm_repository(&repo.spec)
+                .map_err(|e| Failure::stalled(e.reason(), e.to_string()))?;
+            let repository = crate::helm_repositories::repository_for(ctx, source, &plan_repo)
+                .await
+                .map_err(|e| not_ready(format!("{source_text}: {e:#}")))?;
+            let data = repository.download(&version).await.map_err(|e| {
+                not_ready(format!(
+                    "Could not load chart: {}",
+                    gitops_core::reconcile::error_chain(&e)
+                ))
+            })?;
+            if let Some(path) = &cached {
+                store_cached(path, &data);
+            }
+            data
+        }
+    };
+    let name = format!("{}-{}.tgz", version.name, version.version);
+    let data = Arc::new(data);
+    let chart = tokio::task::spawn_blocking(move || gitops_helm::chart::load_archive(&name, &data))
+        .await
+        .map_err(|e| not_ready(format!("loading the chart: {e}")))?
+        .map_err(|e| {
+            Failure::stalled(
+                "ArtifactFailed",
+                format!(
+                    "Could not load chart: {}",
+                    gitops_core::reconcile::error_chain(&e)
+                ),
+            )
+        })?;
+    Ok((version, chart))
+}
+
+/// Where a chart archive is cached: only when the index gives its digest (a download is
+/// checked against it, so the file is the archive the index names).
+fn cache_path(storage: &Path, version: &ChartVersion) -> Option<PathBuf> {
+    let digest = version.digest.as_deref()?.trim_start_matches("sha256:");
+    let safe = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.+".contains(c))
+    };
+    if !(safe(&version.name) && safe(&version.version) && safe(digest)) || version.name == ".." {
+        return None;
+    }
+    Some(storage.join("helmchart").join(format!(
+        "{}-{}-{}.tgz",
+        version.name, version.version, digest
+    )))
+}
+
+/// Writes a cache entry through a temporary file of its own (two passes may download the same
+/// chart at once); a failure only costs a later download.
+fn store_cached(path: &Path, data: &[u8]) {
+    let write = || -> std::io::Result<()> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let mut file = tempfile::Builder::new()
+            .suffix(".partial")
+            .tempfile_in(dir)?;
+        std::io::Write::write_all(&mut file, data)?;
+        file.persist(path).map(drop).map_err(|e| e.error)
+    };
+    if let Err(error) = write() {
+        tracing::warn!(%error, path = %path.display(), "caching the chart failed");
+    }
+}
+
+/// The values of `hr` as Flux composes them: each `valuesFrom` reference in order, then
+/// `spec.values` merged over the result.
+async fn compose_values(
+    ctx: &Ctx,
+    namespace: &str,
+    hr: &HelmRelease,
+) -> Result<Map<String, Value>, String> {
+    let mut result = Map::new();
+    for reference in &hr.spec.values_from {
+        let Some(text) = read_reference(ctx, namespace, reference).await? else {
+            continue;
+        };
+        apply_reference(&mut result, reference, namespace, &text)?;
+    }
+    match &hr.spec.values {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(values)) => gitops_helm::values::merge_maps(&mut result, values.clone()),
+        Some(_) => return Err("spec.values is not a mapping".into()),
+    }
+    Ok(result)
+}
+
+/// Merges (or, with `targetPath`, sets) one reference's text into `result`.
+fn apply_reference(
+    result: &mut Map<String, Value>,
+    reference: &ValuesReference,
+    namespace: &str,
+    text: &str,
+) -> Result<(), String> {
+    let key = reference.values_key.as_deref().unwrap_or("values.yaml");
+    let what = format!("{} '{namespace}/{}'", reference.kind, reference.name);
+    match reference.target_path.as_deref().filter(|p| !p.is_empty()) {
+        Some(path) => gitops_helm::values::parse_set(
+            &format!("{path}={text}"),
+            result,
+            gitops_helm::values::SetKind::Typed,
+        )
+        .map_err(|e| {
+            format!("unable to replace value at path '{path}' with key '{key}' from {what}: {e}")
+        }),
+        None => {
+            let values = gitops_helm::values::parse_values(key, text.as_bytes())
+                .map_err(|e| format!("unable to read values from key '{key}' in {what}: {e}"))?;
+            gitops_helm::values::merge_maps(result, values);
+            Ok(())
+        }
+    }
+}
+
+/// The text under the reference's key; `None` for a missing optional one.
+async fn read_reference(
+    ctx: &Ctx,
+    namespace: &str,
+    reference: &ValuesReference,
+) -> Result<Option<String>, String> {
+    let key = reference.values_key.as_deref().unwrap_or("values.yaml");
+    let what = format!("{} '{namespace}/{}'", reference.kind, reference.name);
+    let data: Option<BTreeMap<String, Vec<u8>>> = match reference.kind.as_str() {
+        "ConfigMap" => Api::<ConfigMap>::namespaced(ctx.client.clone(), namespace)
+            .get_opt(&reference.name)
+            .await
+            .map_err(|e| format!("reading {what}: {e}"))?
+            .map(|cm| {
+                let mut data: BTreeMap<String, Vec<u8>> = cm
+                    .data
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, v.into_bytes()))
+                    .collect();
+                for (k, v) in cm.binary_data.unwrap_or_default() {
+                    data.insert(k, v.0);
+                }
+                data
+            }),
+        "Secret" => Api::<Secret>::namespaced(ctx.client.clone(), namespace)
+            .get_opt(&reference.name)
+            .await
+            .map_err(|e| format!("reading {what}: {e}"))?
+            .map(|secret| {
+                let mut data: BTreeMap<String, Vec<u8>> = secret
+                    .data
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, v.0))
+                    .collect();
+                for (k, v) in secret.string_data.unwrap_or_default() {
+                    data.insert(k, v.into_bytes());
+                }
+                data
+            }),
+        other => return Err(format!("unsupported ValuesReference kind '{other}'")),
+    };
+    let Some(data) = data else {
+        return if reference.optional {
+            Ok(None)
+        } else {
+            Err(format!("could not find {what}"))
+        };
+    };
+    match data.get(key) {
+        Some(bytes) => String::from_utf8(bytes.clone())
+            .map(Some)
+            .map_err(|_| format!("key '{key}' in {what} is not UTF-8")),
+        None if reference.optional => Ok(None),
+        None => Err(format!("missing key '{key}' in {what}")),
+    }
+}
+
+/// A failed pass: status, an error event, and a backoff capped at the interval.
+async fn fail(
+    ctx: &Ctx,
+    key: &Key,
+    hr: &HelmRelease,
+    failure: Failure,
+    every: Duration,
+) -> anyhow::Result<Action> {
+    report(ctx, key, hr, &failure).await?;
+    Ok(Action::Requeue(ctx.backoff(key, every)))
+}
+
+/// Records a failure: the object's status (keeping `Released`, which says what the release
+/// last did) and an error event.
+async fn report(ctx: &Ctx, key: &Key, hr: &HelmRelease, failure: &Failure) -> anyhow::Result<()> {
+    let generation = hr.metadata.generation.unwrap_or_default();
+    let conditions = failed_conditions(hr, failure, generation, SystemTime::now());
+    ctx.write_status(Kind::HelmRelease, hr, &conditions, json!({}))
+        .await?;
+    ctx.notifications
+        .announce(
+            key,
+            Severity::Error,
+            &failure.reason,
+            &failure.message,
+            None,
+        )
+        .await;
+    Ok(())
+}
+
+/// `Ready=False` (and `Stalled` or `Reconciling`) for `failure`, with the stored `Released`
+/// condition carried over: a pass that stops before acting does not change what the release
+/// last did.
+fn failed_conditions(
+    hr: &HelmRelease,
+    failure: &Failure,
+    generation: i64,
+    now: SystemTime,
+) -> Conditions {
+    let mut conditions = Conditions::new();
+    conditions.mark_failed(
+        &failure.reason,
+        &failure.message,
+        failure.stalled,
+        generation,
+        now,
+    );
+    if let Some(released) = hr.conditions().iter().find(|c| c.type_ == "Released") {
+        let status = match released.status.as_str() {
+            "True" => ConditionStatus::True,
+            "False" => ConditionStatus::False,
+            _ => ConditionStatus::Unknown,
+        };
+        conditions.set(
+            ConditionType::Other("Released".into()),
+            status,
+            &released.reason,
+            &released.message,
+            released.observed_generation.unwrap_or(generation),
+            now,
+        );
+    }
+    conditions
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hr(spec: Value) -> HelmRelease {
+        serde_json::from_value(json!({
+            "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+            "metadata": {"name": "web", "namespace": "apps", "generation": 1},
+            "spec": spec
+        }))
+        .expect("a valid HelmRelease")
+    }
+
+    fn chart_spec() -> Value {
+        json!({"chart": "demo", "version": "1.x", "sourceRef": {"kind": "HelmRepository", "name": "charts"}})
+    }
+
+    #[test]
+    fn release_names_follow_flux() {
+        let key = Key::new(Kind::HelmRelease, "apps", "web");
+        let plain = plan(
+            &hr(json!({"interval": "5m", "chart": {"spec": chart_spec()}})),
+            &key,
+        )
+        .unwrap_or_else(|f| panic!("{f:?}"));
+        assert_eq!(plain.release_name, "web");
+        assert_eq!(plain.target_namespace, "apps");
+        assert_eq!(plain.max_history, 5);
+        assert_eq!(
+            plain.source,
+            Key::new(Kind::HelmRepository, "apps", "charts")
+        );
+        let targeted = plan(
+            &hr(
+                json!({"interval": "5m", "targetNamespace": "prod", "storageNamespace": "prod",
+                       "chart": {"spec": chart_spec()}}),
+            ),
+            &key,
+        )
+        .unwrap_or_else(|f| panic!("{f:?}"));
+        assert_eq!(targeted.release_name, "prod-web");
+        let long = shorten(&"x".repeat(60));
+        assert_eq!(long.len(), 53);
+        assert!(long.starts_with(&"x".repeat(40)));
+        let split = plan(
+            &hr(
+                json!({"interval": "5m", "targetNamespace": "prod", "chart": {"spec": chart_spec()}}),
+            ),
+            &key,
+        );
+        assert!(
+            split.is_err(),
+            "a storage namespace apart from the target is refused"
+        );
+        let steps = plan(
+            &hr(
+                json!({"interval": "5m", "timeout": "2m", "chart": {"spec": chart_spec()},
+                       "install": {"disableWait": true, "timeout": "1m"},
+                       "upgrade": {"disableHooks": true}}),
+            ),
+            &key,
+        )
+        .unwrap_or_else(|f| panic!("{f:?}"));
+        assert_eq!(
+            (
+                steps.install.timeout,
+                steps.install.wait,
+                steps.install.hooks
+            ),
+            (Duration::from_secs(60), false, true)
+        );
+        assert_eq!(
+            (
+                steps.upgrade.timeout,
+                steps.upgrade.wait,
+                steps.upgrade.hooks
+            ),
+            (Duration::from_secs(120), true, false)
+        );
+        let options = action_options(&steps, steps.install);
+        assert_eq!(options.wait, None);
+        assert_eq!(
+            action_options(&steps, steps.upgrade).wait,
+            Some(Duration::from_secs(120))
+        );
+        let bad = plan(
+            &hr(json!({"interval": "5m", "chart": {"spec": chart_spec()},
+                       "upgrade": {"timeout": "soon"}})),
+            &key,
+        );
+        assert!(bad.is_err_and(|f| f.stalled && f.message.contains("upgrade.timeout")));
+    }
+
+    #[test]
+    fn values_from_merge_in_order_and_target_paths_set() {
+        let mut result = Map::new();
+        let reference = |target: Option<&str>| ValuesReference {
+            kind: "ConfigMap".into(),
+            name: "v".into(),
+            values_key: None,
+            target_path: target.map(str::to_string),
+            optional: false,
+        };
+        apply_reference(
+            &mut result,
+            &reference(None),
+            "ns",
+            "a: 1\nb: {c: x, d: w}\n",
+        )
+        .expect("merged");
+        apply_reference(&mut result, &reference(None), "ns", "b: {c: z}\n").expect("merged");
+        apply_reference(&mut result, &reference(Some("e.f")), "ns", "true").expect("set");
+        assert_eq!(
+            Value::Object(result),
+            // Numbers read as go-yaml v2 reads them for Helm: float64.
+            json!({"a": 1.0, "b": {"c": "z", "d": "w"}, "e": {"f": true}})
+        );
+    }
+
+    #[test]
+    fn a_labelled_values_object_wakes_the_releases_naming_it() {
+        let with = |ns: &str, name: &str, from: Value| {
+            let mut hr =
+                hr(json!({"interval": "5m", "chart": {"spec": chart_spec()}, "valuesFrom": from}));
+            hr.metadata.namespace = Some(ns.into());
+            hr.metadata.name = Some(name.into());
+            Arc::new(hr)
+        };
+        let releases = [
+            with("apps", "a", json!([{"kind": "Secret", "name": "s"}])),
+            with("apps", "b", json!([{"kind": "ConfigMap", "name": "s"}])),
+            with("other", "c", json!([{"kind": "Secret", "name": "s"}])),
+        ];
+        assert_eq!(
+            referring(&releases, "Secret", "apps", "s"),
+            [Key::new(Kind::HelmRelease, "apps", "a")]
+        );
+        assert!(referring(&releases, "Secret", "apps", "t").is_empty());
+    }
+
+    #[test]
+    fn digests_ignore_key_order() {
+        let a = json!({"a": 1, "b": {"c": 2, "d": 3}});
+        let b = json!({"b": {"d": 3, "c": 2}, "a": 1});
+        assert_eq!(digest_of(&a), digest_of(&b));
+        assert_ne!(digest_of(&a), digest_of(&json!({"a": 2})));
+        assert!(digest_of(&a).starts_with("sha256:"));
+    }
+}

@@ -1,0 +1,530 @@
+//! The controller's HelmRelease pass end to end: a chart written here, packaged by the real
+//! `helm package` and indexed by `helm repo index`, served by the test environment's nginx
+//! through a HelmRepository; the HelmRelease installs it (values from `spec.values`, a
+//! ConfigMap and a Secret at a `targetPath`), the real `helm list` sees the release, a pass
+//! with nothing changed writes nothing, a values change is one upgrade, and a missing chart
+//! version, a values reference or a render failure is `Ready=False` with the release left as
+//! it was, and a change to a Secret labelled `reconcile.fluxcd.io/watch: Enabled` upgrades at once.
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use gitops_flux::{FluxObject, HelmRelease, HelmRepository};
+use gitops_testenv::Process;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::Api;
+use kube::api::{Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+
+mod support;
+
+fn free_port() -> u16 {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    probe.local_addr().unwrap().port()
+}
+
+fn start_controller(kubeconfig: &Path, storage: &Path) -> Process {
+    let mut command = support::controller();
+    command
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--storage-path")
+        .arg(storage)
+        .args(["--install-crds", "--leader-elect", "false"])
+        .args(["--concurrent", "4"])
+        .args(["--metrics-addr", &format!("127.0.0.1:{}", free_port())])
+        .args(["--receiver-addr", &format!("127.0.0.1:{}", free_port())])
+        .env(
+            "RUST_LOG",
+            "info,kube=warn,gitops_controller::helm_releases=debug",
+        )
+        .current_dir(support::workspace_root());
+    Process::spawn("controller-helmrelease", command, storage.parent().unwrap()).unwrap()
+}
+
+/// Writes a `web` chart at `version` and packages it into `root/folder`, indexed by `helm`.
+fn publish(helm: &Path, root: &Path, folder: &str, version: &str) {
+    let out = root.join(folder);
+    std::fs::create_dir_all(&out).unwrap();
+    let sources = tempfile::tempdir().unwrap();
+    let dir = sources.path().join("web");
+    std::fs::create_dir_all(dir.join("templates")).unwrap();
+    std::fs::write(
+        dir.join("Chart.yaml"),
+        format!("apiVersion: v2\nname: web\nversion: {version}\nappVersion: \"2.0\"\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("values.yaml"),
+        "greeting: hello\ncolor: red\npassword: none\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("templates/settings.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-settings\ndata:\n  greeting: {{ .Values.greeting | quote }}\n  color: {{ .Values.color | quote }}\n  password: {{ .Values.password | quote }}\n{{- if eq .Values.color \"forbidden\" }}{{ fail \"color forbidden is not allowed\" }}{{ end }}\n",
+    )
+    .unwrap();
+    helm_ok(
+        helm,
+        &[
+            "package",
+            &dir.display().to_string(),
+            "-d",
+            &out.display().to_string(),
+        ],
+    );
+    helm_ok(helm, &["repo", "index", &out.display().to_string()]);
+}
+
+fn helm_ok(helm: &Path, args: &[&str]) -> String {
+    let out = Command::new(helm).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "helm {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `helm list -o json` in `ns`, as the real `helm` reads the release records.
+fn helm_list(helm: &Path, kubeconfig: &Path, ns: &str) -> Vec<Value> {
+    let kubeconfig = kubeconfig.display().to_string();
+    let text = helm_ok(
+        helm,
+        &["list", "-o", "json", "-n", ns, "--kubeconfig", &kubeconfig],
+    );
+    serde_json::from_str(&text).unwrap()
+}
+
+/// `helm history -o json` of `name` in `ns`.
+fn helm_history(helm: &Path, kubeconfig: &Path, ns: &str, name: &str) -> Vec<Value> {
+    let kubeconfig = kubeconfig.display().to_string();
+    let text = helm_ok(
+        helm,
+        &[
+            "history",
+            name,
+            "-o",
+            "json",
+            "-n",
+            ns,
+            "--kubeconfig",
+            &kubeconfig,
+        ],
+    );
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The object once its Ready condition is `status` for its current generation.
+async fn settled<K>(controller: &Process, api: &Api<K>, name: &str, status: &str) -> K
+where
+    K: FluxObject + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    support::eventually(
+        controller,
+        &format!("{name} Ready={status}"),
+        Duration::from_secs(90),
+        || async {
+            let object = api.get(name).await.ok()?;
+            let ready = object.ready()?;
+            let current = object.observed_generation() == object.meta().generation;
+            (current && ready.status == status).then_some(object)
+        },
+    )
+    .await
+}
+
+/// How many passes of `HelmRelease/ns/name` found the release in sync, from the log.
+fn in_sync_passes(controller: &Process, ns: &str, name: &str) -> usize {
+    let object = format!("HelmRelease/{ns}/{name}");
+    controller
+        .log()
+        .lines()
+        .filter(|l| l.contains("planned") && l.contains(&object) && l.contains("Nothing"))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helm_releases_install_upgrade_once_and_fail_clearly() {
+    let Some(kube_env) = gitops_testenv::require_kube() else {
+        return;
+    };
+    let Some(web) = gitops_testenv::require_static() else {
+        return;
+    };
+    let Some(helm) = gitops_testenv::require_helm() else {
+        return;
+    };
+    let kubeconfig = kube_env.kubeconfig_path().to_path_buf();
+    let client = kube_env.client().await;
+    gitops_flux::crds::install(&client).await.unwrap();
+    let ns = kube_env.namespace_with_prefix("helmrel").await;
+    let folder = format!("{ns}-release-charts");
+    publish(&helm, web.root(), &folder, "1.0.0");
+
+    // Values from a ConfigMap (merged) and a Secret (at a target path).
+    Api::<ConfigMap>::namespaced(client.clone(), &ns)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": {"name": "web-values"},
+                "data": {"values.yaml": "color: blue\ngreeting: from-configmap\n"}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    Api::<Secret>::namespaced(client.clone(), &ns)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": {"name": "web-password",
+                             "labels": {"reconcile.fluxcd.io/watch": "Enabled"}},
+                "stringData": {"pw": "s3cret"}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let repos = Api::<HelmRepository>::namespaced(client.clone(), &ns);
+    repos
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+                "metadata": {"name": "charts", "namespace": ns},
+                "spec": {"url": format!("{}{folder}", web.url()), "interval": "1h"}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let releases = Api::<HelmRelease>::namespaced(client.clone(), &ns);
+    let release = |name: &str, values_from: Value| {
+        serde_json::from_value::<HelmRelease>(json!({
+            "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {
+                // Short, so that several passes run while the test watches.
+                "interval": "2s",
+                "chart": {"spec": {"chart": "web", "version": "1.0.x",
+                                   "sourceRef": {"kind": "HelmRepository", "name": "charts"}}},
+                "valuesFrom": values_from,
+                "values": {"greeting": "hi"}
+            }
+        }))
+        .unwrap()
+    };
+    releases
+        .create(
+            &PostParams::default(),
+            &release(
+                "web",
+                json!([
+                    {"kind": "ConfigMap", "name": "web-values"},
+                    {"kind": "Secret", "name": "web-password", "valuesKey": "pw", "targetPath": "password"},
+                    {"kind": "ConfigMap", "name": "not-there", "optional": true}
+                ]),
+            ),
+        )
+        .await
+        .unwrap();
+    releases
+        .create(
+            &PostParams::default(),
+            &release(
+                "broken",
+                json!([{"kind": "ConfigMap", "name": "missing-values"}]),
+            ),
+        )
+        .await
+        .unwrap();
+
+    let storage = tempfile::tempdir().unwrap();
+    let storage_path = storage.path().join("storage");
+    let controller = start_controller(&kubeconfig, &storage_path);
+
+    // 1. Installed: Flux's status, the real helm sees revision 1, the values as composed.
+    settled(&controller, &repos, "charts", "True").await;
+    let hr = settled(&controller, &releases, "web", "True").await;
+    let ready = hr.ready().unwrap();
+    assert_eq!(ready.reason, "InstallSucceeded");
+    assert_eq!(
+        ready.message,
+        format!("Helm install succeeded for release {ns}/web.v1 with chart web@1.0.0")
+    );
+    let status = hr.status.clone().unwrap();
+    assert_eq!(status.history.len(), 1, "{status:?}");
+    let snapshot = &status.history[0];
+    assert_eq!(
+        (snapshot.version, snapshot.status.as_str()),
+        (1, "deployed")
+    );
+    assert_eq!(
+        (
+            snapshot.chart_name.as_str(),
+            snapshot.chart_version.as_str()
+        ),
+        ("web", "1.0.0")
+    );
+    assert_eq!(snapshot.app_version.as_deref(), Some("2.0"));
+    assert!(snapshot.config_digest.starts_with("sha256:"));
+    assert_eq!(status.last_attempted_revision.as_deref(), Some("1.0.0"));
+    assert_eq!(
+        status.last_attempted_config_digest.as_deref(),
+        Some(snapshot.config_digest.as_str())
+    );
+    assert_eq!(
+        status.last_attempted_release_action.as_deref(),
+        Some("install")
+    );
+    assert_eq!(status.install_failures, Some(0));
+    assert_eq!(status.storage_namespace.as_deref(), Some(ns.as_str()));
+    assert!(
+        hr.conditions()
+            .iter()
+            .any(|c| c.type_ == "Released" && c.status == "True")
+    );
+    let listed = helm_list(&helm, &kubeconfig, &ns);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["name"], "web");
+    assert_eq!(listed[0]["revision"], "1");
+    assert_eq!(listed[0]["status"], "deployed");
+    assert_eq!(listed[0]["chart"], "web-1.0.0");
+    let configmaps = Api::<ConfigMap>::namespaced(client.clone(), &ns);
+    let settings = configmaps.get("web-settings").await.unwrap().data.unwrap();
+    assert_eq!(settings["greeting"], "hi");
+    assert_eq!(settings["color"], "blue");
+    assert_eq!(settings["password"], "s3cret");
+
+    // 2. Nothing changed: passes run, and write neither a revision nor the status.
+    let version = hr.metadata.resource_version.clone();
+    let before = in_sync_passes(&controller, &ns, "web");
+    support::eventually(
+        &controller,
+        "two more in-sync passes",
+        Duration::from_secs(60),
+        || {
+            let passes = in_sync_passes(&controller, &ns, "web");
+            async move { (passes >= before + 2).then_some(()) }
+        },
+    )
+    .await;
+    let hr = releases.get("web").await.unwrap();
+    assert_eq!(
+        hr.metadata.resource_version, version,
+        "the status was written"
+    );
+    assert_eq!(helm_history(&helm, &kubeconfig, &ns, "web").len(), 1);
+
+    // 3. New values: exactly one upgrade.
+    releases
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"values": {"greeting": "hi again"}}})),
+        )
+        .await
+        .unwrap();
+    let hr = settled(&controller, &releases, "web", "True").await;
+    let ready = hr.ready().unwrap();
+    assert_eq!(ready.reason, "UpgradeSucceeded", "{ready:?}");
+    assert_eq!(
+        ready.message,
+        format!("Helm upgrade succeeded for release {ns}/web.v2 with chart web@1.0.0")
+    );
+    let status = hr.status.clone().unwrap();
+    assert_eq!(
+        status
+            .history
+            .iter()
+            .map(|s| (s.version, s.status.as_str()))
+            .collect::<Vec<_>>(),
+        [(2, "deployed"), (1, "superseded")]
+    );
+    assert_eq!(
+        status.last_attempted_release_action.as_deref(),
+        Some("upgrade")
+    );
+    let before = in_sync_passes(&controller, &ns, "web");
+    support::eventually(
+        &controller,
+        "two in-sync passes after the upgrade",
+        Duration::from_secs(60),
+        || {
+            let passes = in_sync_passes(&controller, &ns, "web");
+            async move { (passes >= before + 2).then_some(()) }
+        },
+    )
+    .await;
+    let history = helm_history(&helm, &kubeconfig, &ns, "web");
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert_eq!(history[1]["status"], "deployed");
+    let settings = configmaps.get("web-settings").await.unwrap().data.unwrap();
+    assert_eq!(settings["greeting"], "hi again");
+
+    // 4. Values the chart refuses: the upgrade fails to render, nothing is applied, and with
+    //    no retries (Flux's default) the object stalls until it changes.
+    releases
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"values": {"color": "forbidden"}}})),
+        )
+        .await
+        .unwrap();
+    let hr = settled(&controller, &releases, "web", "False").await;
+    let ready = hr.ready().unwrap();
+    assert_eq!(ready.reason, "UpgradeFailed", "{ready:?}");
+    assert!(
+        ready.message.starts_with(&format!(
+            "Helm upgrade failed for release {ns}/web with chart web@1.0.0: "
+        )) && ready.message.contains("color forbidden is not allowed"),
+        "{}",
+        ready.message
+    );
+    let stalled = support::eventually(
+        &controller,
+        "Stalled after the failed upgrade",
+        Duration::from_secs(30),
+        || async {
+            let hr = releases.get("web").await.ok()?;
+            hr.conditions()
+                .iter()
+                .find(|c| c.type_ == "Stalled" && c.status == "True")
+                .cloned()
+        },
+    )
+    .await;
+    assert_eq!(stalled.reason, "RetriesExceeded");
+    assert_eq!(stalled.message, "Failed to upgrade after 1 attempt(s)");
+    let hr = releases.get("web").await.unwrap();
+    assert_eq!(hr.ready().unwrap().reason, "UpgradeFailed");
+    assert_eq!(hr.status.as_ref().unwrap().upgrade_failures, Some(1));
+    let history = helm_history(&helm, &kubeconfig, &ns, "web");
+    assert_eq!(history.len(), 2, "{history:?}");
+    let settings = configmaps.get("web-settings").await.unwrap().data.unwrap();
+    assert_eq!(settings["color"], "blue");
+
+    // 5. A chart version the repository does not have: Ready=False, the release untouched.
+    releases
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"chart": {"spec": {"version": "9.9.9"}}}})),
+        )
+        .await
+        .unwrap();
+    let hr = settled(&controller, &releases, "web", "False").await;
+    let ready = hr.ready().unwrap();
+    assert_eq!(ready.reason, "ArtifactFailed");
+    assert!(
+        ready
+            .message
+            .contains(&format!("HelmRepository '{ns}/charts'"))
+            && ready.message.contains("9.9.9"),
+        "{}",
+        ready.message
+    );
+    let history = helm_history(&helm, &kubeconfig, &ns, "web");
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert_eq!(history[1]["status"], "deployed");
+
+    // 6. Back to what is deployed: Ready again, without a new revision.
+    releases
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"chart": {"spec": {"version": "1.0.x"}},
+                                          "values": {"color": null}}})),
+        )
+        .await
+        .unwrap();
+    let hr = settled(&controller, &releases, "web", "True").await;
+    assert_eq!(
+        hr.status.unwrap().upgrade_failures,
+        Some(0),
+        "in sync: no failures count"
+    );
+    let history = helm_history(&helm, &kubeconfig, &ns, "web");
+    assert_eq!(history.len(), 2, "{history:?}");
+
+    // 7. A labelled values Secret changes: the release is upgraded at once, not at its
+    //    (now hour-long) interval.
+    releases
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"interval": "1h"}})),
+        )
+        .await
+        .unwrap();
+    settled(&controller, &releases, "web", "True").await;
+    Api::<Secret>::namespaced(client.clone(), &ns)
+        .patch(
+            "web-password",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"pw": "n3w"}})),
+        )
+        .await
+        .unwrap();
+    let hr = support::eventually(
+        &controller,
+        "the upgrade the Secret's change asks for",
+        Duration::from_secs(30),
+        || async {
+            let hr = releases.get("web").await.ok()?;
+            (hr.ready()?.message
+                == format!("Helm upgrade succeeded for release {ns}/web.v3 with chart web@1.0.0"))
+            .then_some(hr)
+        },
+    )
+    .await;
+    assert_eq!(hr.status.unwrap().history[0].version, 3);
+    let settings = configmaps.get("web-settings").await.unwrap().data.unwrap();
+    assert_eq!(settings["password"], "n3w");
+
+    // 8. A values reference that does not exist: Ready=False, nothing installed.
+    let broken = settled(&controller, &releases, "broken", "False").await;
+    let ready = broken.ready().unwrap();
+    assert_eq!(ready.reason, "ValuesError");
+    assert_eq!(
+        ready.message,
+        format!("could not find ConfigMap '{ns}/missing-values'")
+    );
+    assert!(
+        helm_list(&helm, &kubeconfig, &ns)
+            .iter()
+            .all(|r| r["name"] != "broken")
+    );
+    // 9. A HelmRelease depending on one that is not ready waits for it.
+    let mut waiting = release("waiting", json!([]));
+    waiting.spec.depends_on = vec![serde_json::from_value(json!({"name": "broken"})).unwrap()];
+    releases
+        .create(&PostParams::default(), &waiting)
+        .await
+        .unwrap();
+    let waiting = settled(&controller, &releases, "waiting", "False").await;
+    let ready = waiting.ready().unwrap();
+    assert_eq!(ready.reason, "DependencyNotReady");
+    assert_eq!(
+        ready.message,
+        format!("dependency '{ns}/broken' is not ready")
+    );
+    assert!(
+        helm_list(&helm, &kubeconfig, &ns)
+            .iter()
+            .all(|r| r["name"] != "waiting")
+    );
+
+    // The chart was downloaded once and cached by name, version and digest.
+    let cached: Vec<_> = std::fs::read_dir(storage_path.join("helmchart"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    assert!(cached[0].starts_with("web-1.0.0-"), "{cached:?}");
+}
