@@ -209,8 +209,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
                     .remove(&key);
                 ctx.notifications.forget(&key);
                 ctx.hooks.forget(&key);
-                if key.kind == Kind::HelmRepository {
-                    helm_repositories::forget(&ctx, &key).await;
+                match key.kind {
+                    Kind::GitRepository => sources::forget(&ctx, &key).await,
+                    Kind::HelmRepository => helm_repositories::forget(&ctx, &key).await,
+                    _ => {}
                 }
             }
         });

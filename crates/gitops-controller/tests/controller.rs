@@ -663,6 +663,20 @@ spec:
         "other Kustomizations' objects stay"
     );
 
+    // 12b. Deleting a GitRepository removes its cache and artifacts from storage.
+    let repo_dir = storage
+        .path()
+        .join("storage/gitrepository/flux-system/flux-system");
+    assert!(repo_dir.is_dir(), "artifacts under {}", repo_dir.display());
+    sources
+        .delete("flux-system", &Default::default())
+        .await
+        .unwrap();
+    eventually(&controller, "the GitRepository's storage to go", || async {
+        (!repo_dir.exists()).then_some(())
+    })
+    .await;
+
     // 13. A second replica waits for the Lease; stopping the first gracefully hands it over.
     let standby_ports = Ports::free();
     let standby_port = standby_ports.metrics;
