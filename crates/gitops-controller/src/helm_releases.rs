@@ -34,9 +34,8 @@
 //! - `spec.chartRef`, sources other than an HTTP(S) HelmRepository (OCI, GitRepository,
 //!   Bucket): `Ready=False` saying so.
 //! - `storageNamespace` other than the target namespace: `Ready=False` saying so.
-//! - `test`, `driftDetection` and `postRenderers` are not acted on; deleting a HelmRelease does not uninstall its release (no finalizer);
-//!   `install.createNamespace` and `install.crds` are ignored (CRDs in `crds/` are not
-//!   installed); `chart.spec.valuesFiles` are ignored.
+//! - `test`, `driftDetection` and `postRenderers` are not acted on; deleting a HelmRelease
+//!   does not uninstall its release (no finalizer); `chart.spec.valuesFiles` are ignored.
 //! - No HelmChart object is created: the chart is read from the repository directly.
 //!
 //! # Known divergences
@@ -57,7 +56,7 @@ use gitops_core::event::Severity;
 use gitops_flux::api::{HelmReleaseSpec, Snapshot, ValuesReference};
 use gitops_flux::{FluxObject, HelmRelease, HelmRepository};
 use gitops_helm::planner::{self, AttemptedAction, Next, Observation, StoredStatus};
-use gitops_helm::release::{ActionOptions, Actions, Release};
+use gitops_helm::release::{ActionOptions, Actions, CrdPolicy, Release};
 use gitops_helm::repository::{ChartVersion, choose, read_chart_versions};
 use gitops_helm::{Chart, TemplateOptions};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
@@ -156,6 +155,10 @@ struct Plan {
     chart: String,
     version: String,
     source: Key,
+    /// `install.crds` and `upgrade.crds`.
+    crds: (CrdPolicy, CrdPolicy),
+    /// `install.createNamespace`.
+    create_namespace: bool,
 }
 
 /// How one kind of action runs: `<action>.timeout` (else `spec.timeout`), `disableWait`,
@@ -227,6 +230,24 @@ fn plan(hr: &HelmRelease, key: &Key) -> Result<Plan, Failure> {
         spec.rollback.clone().unwrap_or_default(),
         spec.uninstall.clone().unwrap_or_default(),
     );
+    let crd_policy = |field: &str, text: Option<&str>, fallback: CrdPolicy| match text
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        None => Ok(fallback),
+        Some("Skip") => Ok(CrdPolicy::Skip),
+        Some("Create") => Ok(CrdPolicy::Create),
+        Some("CreateReplace") => Ok(CrdPolicy::CreateReplace),
+        Some(other) => Err(invalid(format!(
+            "spec.{field}: {other:?} is not one of Skip, Create, CreateReplace"
+        ))),
+    };
+    // Flux's defaults: CRDs are created on install and left alone on upgrade.
+    let crds = (
+        crd_policy("install.crds", install.crds.as_deref(), CrdPolicy::Create)?,
+        crd_policy("upgrade.crds", upgrade.crds.as_deref(), CrdPolicy::Skip)?,
+    );
+    let create_namespace = install.create_namespace;
     let install = step(
         "install.timeout",
         install.timeout.as_deref(),
@@ -278,6 +299,8 @@ fn plan(hr: &HelmRelease, key: &Key) -> Result<Plan, Failure> {
             source_ref.namespace.as_deref().unwrap_or(&key.namespace),
             &source_ref.name,
         ),
+        crds,
+        create_namespace,
     })
 }
 
@@ -463,6 +486,12 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
                 }
             };
             let options = options.with_values_file(file.path());
+            if action == AttemptedAction::Install && plan.create_namespace {
+                if let Err(error) = create_namespace(&client, &plan.target_namespace).await {
+                    let failure = Failure::retry("InstallFailed", format!("{error:#}"));
+                    return fail(ctx, key, &hr, failure, every).await;
+                }
+            }
             let result = match action {
                 AttemptedAction::Install => actions(plan.install).install(&chart, &options).await,
                 AttemptedAction::Upgrade => actions(plan.upgrade).upgrade(&chart, &options).await,
@@ -846,9 +875,28 @@ fn client_for(ctx: &Ctx, hr: &HelmRelease) -> anyhow::Result<kube::Client> {
         .map_err(|e| anyhow::anyhow!("connecting as {}: {e:#}", account.user_name()))
 }
 
+/// Creates `namespace` unless it exists (`install.createNamespace`).
+async fn create_namespace(client: &kube::Client, namespace: &str) -> anyhow::Result<()> {
+    use k8s_openapi::api::core::v1::Namespace;
+    let namespaces: kube::Api<Namespace> = kube::Api::all(client.clone());
+    let wanted = Namespace {
+        metadata: kube::api::ObjectMeta {
+            name: Some(namespace.to_string()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    match namespaces.create(&Default::default(), &wanted).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+        Err(error) => Err(anyhow::anyhow!("creating namespace {namespace}: {error}")),
+    }
+}
+
 /// The options of one action, as its `step` of the spec asks.
 fn action_options(plan: &Plan, step: Step) -> ActionOptions {
     let options = ActionOptions::default()
+        .with_crds(plan.crds.0, plan.crds.1)
         .with_max_history(plan.max_history)
         .with_hook_timeout(step.timeout)
         .with_no_hooks(!step.hooks);
@@ -1258,6 +1306,40 @@ mod tests {
             &key,
         );
         assert!(bad.is_err_and(|f| f.stalled && f.message.contains("upgrade.timeout")));
+    }
+
+    #[test]
+    fn crd_policies_and_namespace_creation_follow_flux() {
+        let key = Key::new(Kind::HelmRelease, "apps", "web");
+        let defaults = plan(
+            &hr(json!({"interval": "5m", "chart": {"spec": chart_spec()}})),
+            &key,
+        )
+        .unwrap_or_else(|f| panic!("{f:?}"));
+        assert_eq!(defaults.crds, (CrdPolicy::Create, CrdPolicy::Skip));
+        assert!(!defaults.create_namespace);
+        let set = plan(
+            &hr(json!({"interval": "5m", "chart": {"spec": chart_spec()},
+                       "install": {"crds": "Skip", "createNamespace": true},
+                       "upgrade": {"crds": "CreateReplace"}})),
+            &key,
+        )
+        .unwrap_or_else(|f| panic!("{f:?}"));
+        assert_eq!(set.crds, (CrdPolicy::Skip, CrdPolicy::CreateReplace));
+        assert!(set.create_namespace);
+        let options = action_options(&set, set.upgrade);
+        assert_eq!(
+            (options.install_crds, options.upgrade_crds),
+            (CrdPolicy::Skip, CrdPolicy::CreateReplace)
+        );
+        let bad = plan(
+            &hr(json!({"interval": "5m", "chart": {"spec": chart_spec()},
+                       "upgrade": {"crds": "Replace"}})),
+            &key,
+        );
+        assert!(bad.is_err_and(|f| f.stalled
+            && f.message.contains("upgrade.crds")
+            && f.message.contains("CreateReplace")));
     }
 
     #[test]

@@ -1306,3 +1306,160 @@ async fn lookup_reads_the_cluster_within_the_release_namespace() {
     );
     assert_eq!(s.actions.status("t", ns).await.expect("status").version, 3);
 }
+
+/// A CRD in `crds/` whose group is unique to one test run, with `description` as a marker of
+/// the chart's version of it.
+fn crd_yaml(group: &str, description: &str) -> String {
+    format!(
+        r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.{group}
+spec:
+  group: {group}
+  scope: Namespaced
+  names: {{plural: widgets, singular: widget, kind: Widget, listKind: WidgetList}}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        description: {description}
+        x-kubernetes-preserve-unknown-fields: true
+"#
+    )
+}
+
+/// CRDs of `crds/` (the chart's and an enabled subchart's, not a disabled one's) are created
+/// before the objects that use them, kept out of the manifest, left alone by an upgrade
+/// unless the policy replaces them, and kept on uninstall, as Helm and Flux's `crds` policies do.
+#[tokio::test]
+async fn crds_are_installed_by_policy_and_never_recorded_or_deleted() {
+    use gitops_helm::release::CrdPolicy;
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let Some(s) = setup(ActionOptions::default()).await else {
+        return;
+    };
+    let ns = s.namespace.as_str();
+    let group = format!("{ns}.example.com");
+    let sub_group = format!("sub.{ns}.example.com");
+    let off_group = format!("off.{ns}.example.com");
+    let widget = format!(
+        "apiVersion: {group}/v1\nkind: Widget\nmetadata:\n  name: {{{{ .Release.Name }}}}-widget\nspec:\n  size: 3\n"
+    );
+    let chart_yaml = "apiVersion: v2\nname: crdchart\nversion: 0.1.0\ndependencies:\n- name: sub\n  version: 0.1.0\n- name: extra\n  version: 0.1.0\n  condition: extra.enabled\n";
+    let write = |description: &str| {
+        let root = s.dir.path().join(format!("crdchart-{description}"));
+        write_chart(
+            &root,
+            &[
+                ("Chart.yaml", chart_yaml),
+                ("values.yaml", "extra:\n  enabled: false\n"),
+                ("crds/widgets.yaml", &crd_yaml(&group, description)),
+                ("templates/widget.yaml", &widget),
+                (
+                    "charts/sub/Chart.yaml",
+                    "apiVersion: v2\nname: sub\nversion: 0.1.0\n",
+                ),
+                (
+                    "charts/sub/crds/gadgets.yaml",
+                    &crd_yaml(&sub_group, description),
+                ),
+                (
+                    "charts/extra/Chart.yaml",
+                    "apiVersion: v2\nname: extra\nversion: 0.1.0\n",
+                ),
+                (
+                    "charts/extra/crds/extra.yaml",
+                    &crd_yaml(&off_group, description),
+                ),
+            ],
+        );
+        gitops_helm::chart::load(&root).expect("chart")
+    };
+    let definitions: Api<CustomResourceDefinition> = Api::all(s.client.clone());
+    let description = |name: String| {
+        let definitions = definitions.clone();
+        async move {
+            definitions
+                .get_opt(&name)
+                .await
+                .expect("get CRD")
+                .map(|crd| {
+                    crd.spec.versions[0]
+                        .schema
+                        .as_ref()
+                        .and_then(|s| s.open_api_v3_schema.as_ref())
+                        .and_then(|s| s.description.clone())
+                        .unwrap_or_default()
+                })
+        }
+    };
+
+    // Install (Create): both enabled CRDs exist and the Widget that needs one was applied.
+    let installed = s
+        .actions
+        .install(&write("first"), &opts("crds", ns))
+        .await
+        .expect("install");
+    assert_eq!(installed.info.status, Status::Deployed);
+    assert_eq!(
+        description(format!("widgets.{group}")).await.as_deref(),
+        Some("first")
+    );
+    assert_eq!(
+        description(format!("widgets.{sub_group}")).await.as_deref(),
+        Some("first")
+    );
+    assert_eq!(
+        description(format!("widgets.{off_group}")).await,
+        None,
+        "a disabled subchart's CRDs stay out"
+    );
+    let manifest = s.helm.run(ns, &["get", "manifest", "crds"]);
+    assert!(manifest.contains("kind: Widget"), "{manifest}");
+    assert!(!manifest.contains("CustomResourceDefinition"), "{manifest}");
+
+    // Upgrade (Skip, the default): the chart's new CRD text is not applied.
+    s.actions
+        .upgrade(&write("second"), &opts("crds", ns))
+        .await
+        .expect("upgrade");
+    assert_eq!(
+        description(format!("widgets.{group}")).await.as_deref(),
+        Some("first")
+    );
+
+    // Upgrade with CreateReplace: it is.
+    let replacing = Actions::new(
+        s.client.clone(),
+        ActionOptions::default().with_crds(CrdPolicy::Create, CrdPolicy::CreateReplace),
+    );
+    replacing
+        .upgrade(&write("third"), &opts("crds", ns))
+        .await
+        .expect("upgrade replacing CRDs");
+    assert_eq!(
+        description(format!("widgets.{group}")).await.as_deref(),
+        Some("third")
+    );
+    assert_eq!(
+        description(format!("widgets.{sub_group}")).await.as_deref(),
+        Some("third")
+    );
+
+    // Uninstall removes the Widget, never the CRDs.
+    s.actions
+        .uninstall("crds", ns, false)
+        .await
+        .expect("uninstall");
+    assert_eq!(
+        description(format!("widgets.{group}")).await.as_deref(),
+        Some("third")
+    );
+    for name in [format!("widgets.{group}"), format!("widgets.{sub_group}")] {
+        let _ = definitions.delete(&name, &Default::default()).await;
+    }
+}

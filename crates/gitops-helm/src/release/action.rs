@@ -41,7 +41,6 @@
 //!   the default list plus added ones, not the server's discovery.
 //! - `lookup` reads the cluster ([`super::lookup`]) but, unlike Helm, only cluster-scoped
 //!   objects and namespaced ones of the release namespace.
-//! - CRDs in the chart's `crds/` directory are not installed.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -110,7 +109,7 @@ pub enum Error {
         namespace: String,
         /// The revision.
         revision: u32,
-        /// `apply`, `delete` or `wait`.
+        /// `apply`, `apply CRDs`, `delete` or `wait`.
         operation: &'static str,
         /// The cause.
         #[source]
@@ -218,6 +217,25 @@ pub struct ActionOptions {
     /// ([`ClusterLookup`], default `true`, as `helm install` reads it); when `false`, the
     /// [`TemplateOptions::lookup`] given answers (none by default, as `helm template`).
     pub cluster_lookup: bool,
+    /// What an install does with the CRDs of the chart's `crds/` folders (default
+    /// [`CrdPolicy::Create`], as `helm install`).
+    pub install_crds: CrdPolicy,
+    /// What an upgrade does with them (default [`CrdPolicy::Skip`]: Helm never upgrades CRDs).
+    pub upgrade_crds: CrdPolicy,
+}
+
+/// What an action does with the CRDs of a chart's `crds/` folders, Flux's `install.crds` and
+/// `upgrade.crds`. They are applied before the release's objects, waited for until the API
+/// server serves them, never recorded in the manifest and never deleted (as in Helm).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CrdPolicy {
+    /// Leave them alone.
+    Skip,
+    /// Create those that do not exist; leave existing ones as they are.
+    #[default]
+    Create,
+    /// Create those that do not exist and replace existing ones with the chart's.
+    CreateReplace,
 }
 
 impl Default for ActionOptions {
@@ -230,11 +248,20 @@ impl Default for ActionOptions {
             no_hooks: false,
             hook_timeout: Duration::from_secs(300),
             cluster_lookup: true,
+            install_crds: CrdPolicy::Create,
+            upgrade_crds: CrdPolicy::Skip,
         }
     }
 }
 
 impl ActionOptions {
+    /// Sets what installs and upgrades do with the chart's CRDs.
+    pub fn with_crds(mut self, install: CrdPolicy, upgrade: CrdPolicy) -> Self {
+        self.install_crds = install;
+        self.upgrade_crds = upgrade;
+        self
+    }
+
     /// Sets the field manager.
     pub fn with_field_manager(mut self, manager: impl Into<String>) -> Self {
         self.field_manager = manager.into();
@@ -421,6 +448,13 @@ impl Actions {
         let rendered = self
             .render(chart, &options.clone().with_is_upgrade(false), revision)
             .await?;
+        let target = Target {
+            name,
+            namespace,
+            revision,
+        };
+        self.apply_crds(&target, &rendered.crds, self.options.install_crds)
+            .await?;
         let release = new_release(
             name,
             namespace,
@@ -461,6 +495,13 @@ impl Actions {
         let revision = last.release.version + 1;
         let rendered = self
             .render(chart, &options.clone().with_is_upgrade(true), revision)
+            .await?;
+        let target = Target {
+            name,
+            namespace,
+            revision,
+        };
+        self.apply_crds(&target, &rendered.crds, self.options.upgrade_crds)
             .await?;
         let release = new_release(
             name,
@@ -744,6 +785,60 @@ impl Actions {
                 namespace: namespace.clone(),
             }),
         }
+    }
+
+    /// Applies the chart's CRDs by `policy` before anything is recorded, and waits until they
+    /// are served (the applier's first stage). A failure records no revision, as in Helm.
+    async fn apply_crds(
+        &self,
+        target: &Target<'_>,
+        crds: &[(String, String)],
+        policy: CrdPolicy,
+    ) -> Result<(), Error> {
+        if policy == CrdPolicy::Skip || crds.is_empty() {
+            return Ok(());
+        }
+        let mut objects = Vec::new();
+        for (path, text) in crds {
+            let parsed =
+                gitops_core::object::parse_yaml(path, text).map_err(|source| Error::Manifest {
+                    name: target.name.into(),
+                    namespace: target.namespace.into(),
+                    revision: target.revision,
+                    source,
+                })?;
+            objects.extend(parsed);
+        }
+        if policy == CrdPolicy::Create {
+            let definitions: kube::Api<
+                k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+            > = kube::Api::all(self.client.clone());
+            let mut missing = Vec::with_capacity(objects.len());
+            for object in objects {
+                let exists = definitions
+                    .get_metadata_opt(&object.id().name)
+                    .await
+                    .map_err(|source| storage::Error::Kube {
+                        namespace: target.namespace.into(),
+                        operation: format!("read CustomResourceDefinition {}", object.id().name),
+                        source,
+                    })?
+                    .is_some();
+                if !exists {
+                    missing.push(object);
+                }
+            }
+            objects = missing;
+        }
+        if objects.is_empty() {
+            return Ok(());
+        }
+        // No owner marks: CRDs of `crds/` belong to no release and are never pruned with it.
+        self.applier(target.namespace)
+            .apply(&objects, &ApplyOptions::default().with_force(true))
+            .await
+            .map_err(|source| apply_error(target, "apply CRDs", source))?;
+        Ok(())
     }
 
     /// Runs the `pre-` hooks, applies a pending revision, deletes what left `old_manifest`,

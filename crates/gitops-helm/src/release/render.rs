@@ -22,6 +22,9 @@ pub(crate) struct Rendered {
     /// The top chart's rendered `templates/NOTES.txt` (subcharts' notes are left out, as
     /// without Helm's `--render-subchart-notes`); empty without one.
     pub notes: String,
+    /// The CRDs of the `crds/` folders of the chart and of the subcharts its values enable
+    /// (Helm's `CRDObjects`), as `(path, text)`; never part of the manifest.
+    pub crds: Vec<(String, String)>,
 }
 
 /// Renders `chart` as revision `revision` the way `helm install`/`upgrade` does: the same
@@ -47,6 +50,8 @@ pub(crate) fn render(
         .get(&format!("{}/templates/NOTES.txt", chart.name()))
         .cloned()
         .unwrap_or_default();
+    let mut crds = Vec::new();
+    crd_files(&chart, chart.name(), &mut crds)?;
     let (generic, hook_docs) = output::sort_manifests(&files)?;
     // Helm's `renderResources`: each document as `---\n# Source: %s\n%s\n`, untrimmed.
     let mut manifest = String::new();
@@ -102,7 +107,20 @@ pub(crate) fn render(
         config: user,
         chart: stored,
         notes,
+        crds,
     })
+}
+
+/// The `crds/` files of `chart` and its (enabled) subcharts, depth first, as Helm lists them.
+fn crd_files(chart: &Chart, path: &str, out: &mut Vec<(String, String)>) -> Result<(), Error> {
+    for file in chart.crds() {
+        let text = String::from_utf8_lossy(file.bytes(path)?).into_owned();
+        out.push((format!("{path}/{}", file.name), text));
+    }
+    for sub in &chart.dependencies {
+        crd_files(sub, &format!("{path}/charts/{}", sub.name()), out)?;
+    }
+    Ok(())
 }
 
 /// The chart as Helm's JSON holds it: metadata, templates, values, schema and files, each file
