@@ -137,7 +137,11 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
     if fetch.is_updated() {
         ctx.metrics
             .add_fetch_bytes("GitRepository", &key.namespace, &key.name, size);
-        let message = format!("stored artifact for commit '{}'", artifact.revision.short());
+        let commit = artifact
+            .subject
+            .clone()
+            .unwrap_or_else(|| artifact.revision.short());
+        let message = format!("stored artifact for commit '{commit}'");
         ctx.notifications
             .announce(
                 key,

@@ -244,6 +244,9 @@ pub struct Artifact {
     pub revision: Revision,
     /// A digest of the tree's content, see [`ContentHasher`].
     pub digest: Digest,
+    /// The first line of the commit message, when the source has commits (Flux names the
+    /// commit by it in its `NewArtifact` event).
+    pub subject: Option<String>,
 }
 
 /// Computes a tree's content digest from its files, fed in any order.

@@ -331,10 +331,13 @@ impl Config {
             .trim()
             .parse()
             .ok()?;
+        let subject =
+            std::fs::read_to_string(self.artifacts_dir().join(format!("{key}.subject"))).ok();
         path.is_dir().then(|| Artifact {
             path,
             revision: revision.clone(),
             digest,
+            subject,
         })
     }
 
@@ -792,10 +795,17 @@ impl Config {
                 }
             })?;
         }
-        let tree = repo
+        let commit = repo
             .find_commit(target.commit)
-            .and_then(|c| c.tree_id().map(|id| id.detach()))
             .map_err(|e| self.git_error(error_chain(&e)))?;
+        let tree = commit
+            .tree_id()
+            .map(|id| id.detach())
+            .map_err(|e| self.git_error(error_chain(&e)))?;
+        let subject = commit
+            .message_raw()
+            .ok()
+            .map(|raw| subject_line(&String::from_utf8_lossy(raw)));
         let tmp = tempfile::Builder::new()
             .prefix(".checkout-")
             .tempdir_in(&dir)
@@ -825,6 +835,10 @@ impl Config {
         let digest_path = dir.join(format!("{key}.digest"));
         std::fs::write(&digest_path, digest.to_string())
             .map_err(self.storage_error(&digest_path))?;
+        if let Some(subject) = &subject {
+            let subject_path = dir.join(format!("{key}.subject"));
+            std::fs::write(&subject_path, subject).map_err(self.storage_error(&subject_path))?;
+        }
         if final_path.exists() {
             std::fs::remove_dir_all(&final_path).map_err(self.storage_error(&final_path))?;
         }
@@ -835,6 +849,7 @@ impl Config {
             path: final_path,
             revision,
             digest,
+            subject,
         })
     }
 
@@ -847,7 +862,10 @@ impl Config {
         };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let stem = name.strip_suffix(".digest").unwrap_or(&name);
+            let stem = name
+                .strip_suffix(".digest")
+                .or_else(|| name.strip_suffix(".subject"))
+                .unwrap_or(&name);
             if stem == keep || Some(stem) == previous.as_deref() || name.starts_with('.') {
                 continue;
             }
@@ -896,4 +914,31 @@ pub(crate) fn sanitize_url(url: &str) -> Result<(String, Option<(String, String)
     }
     let text = parsed.to_bstring();
     Ok((text.to_str_lossy().into_owned(), credentials))
+}
+/// A commit message's first line, cut after 50 characters with `...` as Flux shows it.
+pub(crate) fn subject_line(message: &str) -> String {
+    let first = message
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('\r');
+    match first.char_indices().nth(50) {
+        Some((cut, _)) => format!("{}...", &first[..cut]),
+        None => first.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::subject_line;
+
+    #[test]
+    fn subjects_are_the_first_line_cut_after_fifty_characters() {
+        assert_eq!(subject_line("fix: typo\n\nlonger body\n"), "fix: typo");
+        assert_eq!(subject_line("windows line\r\nbody"), "windows line");
+        assert_eq!(subject_line(""), "");
+        let long = "é".repeat(60);
+        assert_eq!(subject_line(&long), format!("{}...", "é".repeat(50)));
+        assert_eq!(subject_line(&"x".repeat(50)), "x".repeat(50));
+    }
 }

@@ -63,6 +63,7 @@ impl Source for DirectorySource {
             path: self.root.clone(),
             revision: Revision::digest_only(digest.clone()),
             digest,
+            subject: None,
         };
         Ok(if last == Some(&artifact.revision) {
             Fetch::Unchanged(artifact)

@@ -26,6 +26,7 @@ async fn branch_over_every_transport_then_unchanged_polls_download_no_pack() {
             t.name
         );
         assert_eq!(files(&artifact.path), vec!["deploy/app.yaml"], "{}", t.name);
+        assert_eq!(artifact.subject.as_deref(), Some("first"), "{}", t.name);
         assert!(!artifact.path.join(".git").exists());
 
         let packs_before = env.packs_served(&repo);
