@@ -26,10 +26,9 @@
 //!    peak RSS), then asks for a pass of each (`requestedAt`) and checks that no new release
 //!    Secret revision appeared.
 //!
-//! Two switches work around what the controller does not do yet, so that the rest can still
-//! be seen; the table says when they were used: `--create-namespaces` (the driver creates the
-//! target namespaces: `install.createNamespace` is ignored) and `--apply-chart-crds` (the
-//! driver applies the charts' `crds/` folders: `install.crds` is ignored).
+//! The controller creates the target namespaces (`install.createNamespace`) and the charts'
+//! `crds/` CRDs (`install.crds`) itself; `--chart-defaults` leaves the values out, to see what
+//! the charts' defaults need from a real cluster.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -66,14 +65,6 @@ struct Args {
     /// Seconds to wait for each HelmRelease to be Ready (all waited for together).
     #[arg(long, default_value_t = 300)]
     timeout: u64,
-    /// Work-around: create each target namespace before the HelmReleases (the controller
-    /// ignores `install.createNamespace`).
-    #[arg(long)]
-    create_namespaces: bool,
-    /// Work-around: apply the CRDs of each chart's `crds/` folders (subcharts included) before
-    /// the HelmReleases (the controller ignores `install.crds`).
-    #[arg(long)]
-    apply_chart_crds: bool,
     /// Leaves out the values a bare API server needs (see `values_for`): the charts' defaults.
     #[arg(long)]
     chart_defaults: bool,
@@ -512,27 +503,6 @@ async fn main() -> anyhow::Result<()> {
         .collect();
     create_namespace(&client, FLUX_NS).await?;
     let mut workarounds = Vec::new();
-    if args.create_namespaces {
-        for chart in &charts {
-            create_namespace(&client, &chart.target_namespace()).await?;
-        }
-        workarounds.push("--create-namespaces (target namespaces created by this driver)");
-    }
-    if args.apply_chart_crds {
-        let apply = PatchParams::apply("seed-helm-releases").force();
-        for chart in &charts {
-            for doc in &chart.crd_docs {
-                let name = doc["metadata"]["name"]
-                    .as_str()
-                    .context("a CRD without a name")?;
-                crd_api
-                    .patch(name, &apply, &Patch::Apply(doc))
-                    .await
-                    .with_context(|| format!("applying CRD {name}"))?;
-            }
-        }
-        workarounds.push("--apply-chart-crds (crds/ folders applied by this driver)");
-    }
     if args.chart_defaults {
         workarounds.push("--chart-defaults (no values: the charts' defaults)");
     }
@@ -667,9 +637,9 @@ async fn main() -> anyhow::Result<()> {
         helm_ok(&helm, &["version", "--short"])?.trim()
     );
     if workarounds.is_empty() {
-        println!("work-arounds: none");
+        println!("values: only what a bare API server needs");
     } else {
-        println!("work-arounds: {}", workarounds.join(", "));
+        println!("values: {}", workarounds.join(", "));
     }
     println!();
     println!(
