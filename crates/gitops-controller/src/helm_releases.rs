@@ -428,6 +428,11 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
     let state = planner::classify(&observation);
     let next = planner::next_action(&observation, &state);
     tracing::debug!(object = %key, ?state, ?next, "planned");
+    // A release changed outside this object (`helm rollback`, `helm upgrade` by hand) or a
+    // changed spec: said once in the log, as Flux's helm-controller says it, before acting.
+    if let planner::State::Unmanaged(why) | planner::State::OutOfSync(why) = &state {
+        tracing::info!(object = %key, "release out-of-sync with desired state: {why}");
+    }
 
     let chart_text = format!("{}@{}", version.name, version.version);
     let release_ref = |r: &Release| format!("{}/{}.v{}", r.namespace, r.name, r.version);

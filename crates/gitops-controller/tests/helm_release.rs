@@ -527,4 +527,81 @@ async fn helm_releases_install_upgrade_once_and_fail_clearly() {
         .collect();
     assert_eq!(cached.len(), 1, "{cached:?}");
     assert!(cached[0].starts_with("web-1.0.0-"), "{cached:?}");
+
+    // 10. The real `helm rollback` takes the release away from what the object says: the next
+    //     pass sees the new revision as not its own, says so, and upgrades back to the spec.
+    let kubeconfig_text = kubeconfig.display().to_string();
+    helm_ok(
+        &helm,
+        &[
+            "rollback",
+            "web",
+            "2",
+            "-n",
+            &ns,
+            "--kubeconfig",
+            &kubeconfig_text,
+        ],
+    );
+    let history = helm_history(&helm, &kubeconfig, &ns, "web");
+    assert_eq!(history.len(), 4, "{history:?}");
+    let settings = configmaps.get("web-settings").await.unwrap().data.unwrap();
+    assert_eq!(
+        settings["password"], "s3cret",
+        "helm rolled back to revision 2"
+    );
+    releases
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {
+                "reconcile.fluxcd.io/requestedAt": "after-helm-rollback"}}})),
+        )
+        .await
+        .unwrap();
+    let hr = support::eventually(
+        &controller,
+        "the upgrade back to the spec after helm rollback",
+        Duration::from_secs(60),
+        || async {
+            let hr = releases.get("web").await.ok()?;
+            (hr.ready()?.message
+                == format!("Helm upgrade succeeded for release {ns}/web.v5 with chart web@1.0.0"))
+            .then_some(hr)
+        },
+    )
+    .await;
+    assert_eq!(hr.status.unwrap().history[0].version, 5);
+    assert!(
+        controller.log().contains(&format!(
+            "HelmRelease/{ns}/web"
+        )) && controller
+            .log()
+            .contains("release out-of-sync with desired state: release in storage is not the one the object recorded"),
+        "{}",
+        controller.log()
+    );
+    let history = helm_history(&helm, &kubeconfig, &ns, "web");
+    assert_eq!(
+        history
+            .iter()
+            .map(|r| (
+                r["revision"].as_i64().unwrap(),
+                r["status"].as_str().unwrap().to_string()
+            ))
+            .collect::<Vec<_>>(),
+        [
+            (1, "superseded".to_string()),
+            (2, "superseded".to_string()),
+            (3, "superseded".to_string()),
+            (4, "superseded".to_string()),
+            (5, "deployed".to_string()),
+        ]
+    );
+    assert_eq!(history[3]["description"], "Rollback to 2");
+    let settings = configmaps.get("web-settings").await.unwrap().data.unwrap();
+    assert_eq!(
+        settings["password"], "n3w",
+        "back to the HelmRelease's values"
+    );
 }
