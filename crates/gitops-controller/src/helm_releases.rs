@@ -34,8 +34,8 @@
 //! - `spec.chartRef`, sources other than an HTTP(S) HelmRepository (OCI, GitRepository,
 //!   Bucket): `Ready=False` saying so.
 //! - `storageNamespace` other than the target namespace: `Ready=False` saying so.
-//! - `test`, `driftDetection` and `postRenderers` are not acted on; deleting a HelmRelease
-//!   does not uninstall its release (no finalizer); `chart.spec.valuesFiles` are ignored.
+//! - `test`, `driftDetection` and `postRenderers` are not acted on; `chart.spec.valuesFiles`
+//!   are ignored.
 //! - No HelmChart object is created: the chart is read from the repository directly.
 //!
 //! # Known divergences
@@ -320,8 +320,18 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
     let Some(hr) = get::<HelmRelease>(ctx, key).await? else {
         return Ok(Action::AwaitChange);
     };
+    if hr.metadata.deletion_timestamp.is_some() {
+        return finalize(ctx, key, &hr).await;
+    }
     if suspended(ctx, key, &hr) {
         return Ok(Action::AwaitChange);
+    }
+    let finalizers = hr.metadata.finalizers.clone().unwrap_or_default();
+    if !finalizers.iter().any(|f| f == FINALIZER) {
+        // Deleting the HelmRelease must uninstall its release: hold the deletion until then.
+        let mut with = finalizers;
+        with.push(FINALIZER.to_string());
+        set_finalizers(ctx, key, with).await?;
     }
 
     // 1. The spec as a plan.
@@ -878,6 +888,87 @@ fn client_for(ctx: &Ctx, hr: &HelmRelease) -> anyhow::Result<kube::Client> {
     let options = options.clone().with_impersonate(account.clone());
     gitops_kube::connect::client_from_config(config.clone(), &options)
         .map_err(|e| anyhow::anyhow!("connecting as {}: {e:#}", account.user_name()))
+}
+
+/// The finalizer that holds a deleted HelmRelease until its release is uninstalled (Flux's
+/// name).
+const FINALIZER: &str = "finalizers.fluxcd.io";
+
+/// A deleted HelmRelease: uninstall the release it recorded (unless it is suspended, as in
+/// Flux), then let it go. Only the release named by its own `status.history` is touched: a
+/// release of the same name that this object never installed stays.
+async fn finalize(ctx: &Ctx, key: &Key, hr: &HelmRelease) -> anyhow::Result<Action> {
+    let finalizers = hr.metadata.finalizers.clone().unwrap_or_default();
+    if !finalizers.iter().any(|f| f == FINALIZER) {
+        return Ok(Action::AwaitChange);
+    }
+    let recorded = hr.status.as_ref().and_then(|s| s.history.first());
+    if let (false, Some(snapshot)) = (hr.spec.suspend, recorded) {
+        let uninstall = hr.spec.uninstall.clone().unwrap_or_default();
+        // The spec's timeouts when it still reads; Flux's defaults otherwise.
+        let timeout = plan(hr, key).map_or(Duration::from_secs(300), |p| p.uninstall.timeout);
+        let mut options = ActionOptions::default()
+            .with_hook_timeout(timeout)
+            .with_no_hooks(uninstall.disable_hooks);
+        if !uninstall.disable_wait {
+            options = options.with_wait(timeout);
+        }
+        let outcome = match client_for(ctx, hr) {
+            Ok(client) => Actions::new(client, options)
+                .uninstall(&snapshot.name, &snapshot.namespace, uninstall.keep_history)
+                .await
+                .map(drop)
+                .or_else(|error| match error {
+                    // Already gone (uninstalled by hand): nothing left to do.
+                    gitops_helm::release::Error::Storage(
+                        gitops_helm::release::storage::Error::NotFound { .. },
+                    ) => Ok(()),
+                    error => Err(anyhow::Error::new(error)),
+                }),
+            Err(error) => Err(error),
+        };
+        let release = format!("{}/{}", snapshot.namespace, snapshot.name);
+        match outcome {
+            Ok(()) => {
+                tracing::info!(object = %key, %release, "deleted: release uninstalled");
+                ctx.notifications
+                    .announce(
+                        key,
+                        Severity::Info,
+                        "UninstallSucceeded",
+                        &format!("Helm uninstall succeeded for release {release}"),
+                        None,
+                    )
+                    .await;
+            }
+            Err(error) => {
+                let message = format!(
+                    "Helm uninstall failed for release {release}: {}",
+                    gitops_core::reconcile::error_chain(error.as_ref())
+                );
+                tracing::warn!(object = %key, "{message}");
+                ctx.notifications
+                    .announce(key, Severity::Error, "UninstallFailed", &message, None)
+                    .await;
+                return Ok(Action::Requeue(ctx.backoff(key, Duration::from_secs(60))));
+            }
+        }
+    }
+    let rest = finalizers.into_iter().filter(|f| f != FINALIZER).collect();
+    set_finalizers(ctx, key, rest).await?;
+    Ok(Action::AwaitChange)
+}
+
+async fn set_finalizers(ctx: &Ctx, key: &Key, finalizers: Vec<String>) -> kube::Result<()> {
+    let api: Api<HelmRelease> = Api::namespaced(ctx.client.clone(), &key.namespace);
+    let patch = json!({ "metadata": { "finalizers": finalizers } });
+    api.patch(
+        &key.name,
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&patch),
+    )
+    .await
+    .map(drop)
 }
 
 /// Creates `namespace` unless it exists (`install.createNamespace`).

@@ -604,4 +604,44 @@ async fn helm_releases_install_upgrade_once_and_fail_clearly() {
         settings["password"], "n3w",
         "back to the HelmRelease's values"
     );
+
+    // 11. Deleting a HelmRelease uninstalls the release it recorded; one that never installed
+    //     anything goes without touching any release.
+    let finalizers = releases.get("web").await.unwrap().metadata.finalizers;
+    assert!(
+        finalizers
+            .unwrap_or_default()
+            .contains(&"finalizers.fluxcd.io".to_string())
+    );
+    releases
+        .delete("broken", &Default::default())
+        .await
+        .unwrap();
+    releases.delete("web", &Default::default()).await.unwrap();
+    support::eventually(
+        &controller,
+        "both HelmReleases gone and web uninstalled",
+        Duration::from_secs(60),
+        || async {
+            let gone = releases.get_opt("web").await.ok()?.is_none()
+                && releases.get_opt("broken").await.ok()?.is_none();
+            gone.then_some(())
+        },
+    )
+    .await;
+    assert!(
+        helm_list(&helm, &kubeconfig, &ns)
+            .iter()
+            .all(|r| r["name"] != "web"),
+        "helm still lists web"
+    );
+    assert!(
+        configmaps.get_opt("web-settings").await.unwrap().is_none(),
+        "the release's objects are deleted"
+    );
+    assert!(
+        controller.log().contains("deleted: release uninstalled"),
+        "{}",
+        controller.log()
+    );
 }
