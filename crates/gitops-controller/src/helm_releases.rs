@@ -34,8 +34,9 @@
 //! - `spec.chartRef`, sources other than an HTTP(S) HelmRepository (OCI, GitRepository,
 //!   Bucket): `Ready=False` saying so.
 //! - `storageNamespace` other than the target namespace: `Ready=False` saying so.
-//! - `test`, `driftDetection` and `postRenderers` are not acted on; `chart.spec.valuesFiles`
-//!   are ignored.
+//! - `test` and `postRenderers` are not acted on; `chart.spec.valuesFiles` and
+//!   `driftDetection.ignore` rules are ignored (drift detection compares every field the
+//!   release applies).
 //! - No HelmChart object is created: the chart is read from the repository directly.
 //!
 //! # Known divergences
@@ -426,7 +427,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
             status.upgrade_failures.unwrap_or(0),
         )
     };
-    let observation = observe(
+    let mut observation = observe(
         &hr,
         stored.as_ref(),
         &status.history,
@@ -435,7 +436,27 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
         install_failures,
         upgrade_failures,
     );
-    let state = planner::classify(&observation);
+    let mut state = planner::classify(&observation);
+    // Drift is looked for only in a release otherwise in sync, as Flux does.
+    let mut drifts = Vec::new();
+    if state == planner::State::InSync && observation.drift_mode != planner::DriftMode::Disabled {
+        match actions(plan.upgrade)
+            .drift(&plan.release_name, &plan.storage_namespace)
+            .await
+        {
+            Ok(found) => drifts = found,
+            // Not being able to look is not a failed release: said, and looked again next time.
+            Err(error) => tracing::warn!(
+                object = %key,
+                "drift detection failed: {}",
+                gitops_core::reconcile::error_chain(&error)
+            ),
+        }
+        if !drifts.is_empty() {
+            observation.drifted = true;
+            state = planner::classify(&observation);
+        }
+    }
     let next = planner::next_action(&observation, &state);
     tracing::debug!(object = %key, ?state, ?next, "planned");
     // A release changed outside this object (`helm rollback`, `helm upgrade` by hand) or a
@@ -451,6 +472,18 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
     let outcome = match next {
         Next::Nothing => {
             ctx.succeeded(key);
+            if let (false, Some(release)) = (drifts.is_empty(), stored.as_ref()) {
+                // `driftDetection.mode: warn`: reported, left as it is.
+                let message = format!(
+                    "Cluster state of release {} has drifted from the desired state:\n{}",
+                    release_ref(release),
+                    drift_lines(&drifts)
+                );
+                tracing::warn!(object = %key, "{message}");
+                ctx.notifications
+                    .announce(key, Severity::Error, "DriftDetected", &message, None)
+                    .await;
+            }
             let mut conditions = Conditions::new();
             let (reason, message) = in_sync_message(&hr);
             conditions.set(
@@ -585,8 +618,37 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
                 .await?;
             return Ok(Action::AwaitChange);
         }
-        // Tests and drift detection are not observed (see the module docs), so never chosen.
-        Next::Test | Next::CorrectDrift => return Ok(ctx.after_interval(key, every)),
+        Next::CorrectDrift => {
+            let release = stored.as_ref().map(release_ref).unwrap_or_default();
+            match actions(plan.upgrade)
+                .correct_drift(&plan.release_name, &plan.storage_namespace)
+                .await
+            {
+                Ok(corrected) => {
+                    let lines: Vec<String> = corrected.iter().map(ToString::to_string).collect();
+                    let message = format!(
+                        "Cluster state of release {release} has been corrected:\n{}",
+                        lines.join("\n")
+                    );
+                    tracing::info!(object = %key, "{message}");
+                    ctx.notifications
+                        .announce(key, Severity::Info, "DriftCorrected", &message, None)
+                        .await;
+                    return Ok(ctx.after_interval(key, every));
+                }
+                Err(error) => {
+                    let message = format!(
+                        "Failed to correct the drift of release {release}: {}",
+                        gitops_core::reconcile::error_chain(&error)
+                    );
+                    tracing::warn!(object = %key, "{message}");
+                    let failure = Failure::retry("DriftCorrectionFailed", message);
+                    return fail(ctx, key, &hr, failure, every).await;
+                }
+            }
+        }
+        // Tests are not observed (see the module docs), so never chosen.
+        Next::Test => return Ok(ctx.after_interval(key, every)),
     };
 
     // 5. Status and event after an action.
@@ -723,6 +785,21 @@ fn chart_id(version: &ChartVersion) -> (String, String) {
     (version.name.clone(), version.version.clone())
 }
 
+/// One line per drifted object: `Kind/ns/name` and what differs.
+fn drift_lines(drifts: &[gitops_core::apply::Drift]) -> String {
+    drifts
+        .iter()
+        .map(|drift| match drift {
+            gitops_core::apply::Drift::Missing(id) => format!("{id} missing"),
+            gitops_core::apply::Drift::Changed { id, fields } => {
+                let paths: Vec<&str> = fields.iter().map(|f| f.path.as_str()).collect();
+                format!("{id} changed: {}", paths.join(", "))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The planner's observation of the stored release and the object's status.
 fn observe(
     hr: &HelmRelease,
@@ -767,6 +844,15 @@ fn observe(
         ),
         install_failures,
         upgrade_failures,
+        drift_mode: match spec
+            .drift_detection
+            .as_ref()
+            .and_then(|d| d.mode.as_deref())
+        {
+            Some("enabled") => planner::DriftMode::Enabled,
+            Some("warn") => planner::DriftMode::Warn,
+            _ => planner::DriftMode::Disabled,
+        },
         last_attempted: match status.last_attempted_release_action.as_deref() {
             Some("install") => Some(AttemptedAction::Install),
             Some("upgrade") => Some(AttemptedAction::Upgrade),

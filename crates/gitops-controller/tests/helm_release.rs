@@ -605,6 +605,81 @@ async fn helm_releases_install_upgrade_once_and_fail_clearly() {
         "back to the HelmRelease's values"
     );
 
+    // 10b. Drift detection: with `enabled`, a hand edit of a release object is taken back
+    //      without a new revision; with `warn`, it is reported and left.
+    let hand_edit = |greeting: &'static str| {
+        let configmaps = configmaps.clone();
+        async move {
+            configmaps
+                .patch(
+                    "web-settings",
+                    &PatchParams::apply("kubectl-edit").force(),
+                    &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap",
+                        "metadata": {"name": "web-settings"}, "data": {"greeting": greeting}})),
+                )
+                .await
+                .unwrap();
+        }
+    };
+    let request = |mode: &'static str, token: &'static str| {
+        let releases = releases.clone();
+        async move {
+            releases
+                .patch(
+                    "web",
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({
+                        "metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}},
+                        "spec": {"driftDetection": {"mode": mode}}})),
+                )
+                .await
+                .unwrap();
+        }
+    };
+    hand_edit("edited by hand").await;
+    request("enabled", "drift-enabled").await;
+    support::eventually(
+        &controller,
+        "the hand edit taken back",
+        Duration::from_secs(60),
+        || async {
+            let data = configmaps.get("web-settings").await.ok()?.data?;
+            (data.get("greeting")? == "hi again").then_some(())
+        },
+    )
+    .await;
+    assert!(
+        controller.log().contains(&format!(
+            "Cluster state of release {ns}/web.v5 has been corrected"
+        )),
+        "{}",
+        controller.log()
+    );
+    assert_eq!(
+        helm_history(&helm, &kubeconfig, &ns, "web").len(),
+        5,
+        "no new revision"
+    );
+    hand_edit("edited again").await;
+    request("warn", "drift-warn").await;
+    support::eventually(
+        &controller,
+        "the drift reported",
+        Duration::from_secs(60),
+        || async {
+            controller
+                .log()
+                .contains(&format!(
+                    "Cluster state of release {ns}/web.v5 has drifted from the desired state"
+                ))
+                .then_some(())
+        },
+    )
+    .await;
+    let data = configmaps.get("web-settings").await.unwrap().data.unwrap();
+    assert_eq!(data["greeting"], "edited again", "warn leaves the edit");
+    assert_eq!(helm_history(&helm, &kubeconfig, &ns, "web").len(), 5);
+
     // 11. Deleting a HelmRelease uninstalls the release it recorded; one that never installed
     //     anything goes without touching any release.
     let finalizers = releases.get("web").await.unwrap().metadata.finalizers;

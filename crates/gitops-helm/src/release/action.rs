@@ -109,7 +109,7 @@ pub enum Error {
         namespace: String,
         /// The revision.
         revision: u32,
-        /// `apply`, `apply CRDs`, `delete` or `wait`.
+        /// `apply`, `apply CRDs`, `delete`, `diff` or `wait`.
         operation: &'static str,
         /// The cause.
         #[source]
@@ -666,6 +666,57 @@ impl Actions {
     /// Storage's `NotFound`, decode and API errors.
     pub async fn status(&self, name: &str, namespace: &str) -> Result<Release, Error> {
         Ok(self.storage(namespace).last(name).await?.release)
+    }
+
+    /// How the cluster differs from release `name`'s last revision (Flux's drift detection):
+    /// objects of its manifest that are missing, or whose fields the release manages were
+    /// changed by someone else.
+    ///
+    /// # Errors
+    /// Storage's `NotFound` when there is no release, manifest and API errors.
+    pub async fn drift(&self, name: &str, namespace: &str) -> Result<Vec<apply::Drift>, Error> {
+        let release = self.status(name, namespace).await?;
+        let target = Target {
+            name,
+            namespace,
+            revision: release.version,
+        };
+        let objects = self.objects(&target, &release.manifest)?;
+        self.applier(namespace)
+            .diff_with(&objects, &Self::apply_options())
+            .await
+            .map_err(|source| apply_error(&target, "diff", source))
+    }
+
+    /// Applies release `name`'s last revision again, without recording a new one (Flux's drift
+    /// correction); returns the objects it created or changed back.
+    ///
+    /// # Errors
+    /// As [`Actions::drift`].
+    pub async fn correct_drift(
+        &self,
+        name: &str,
+        namespace: &str,
+    ) -> Result<Vec<ObjectRef>, Error> {
+        let release = self.status(name, namespace).await?;
+        let target = Target {
+            name,
+            namespace,
+            revision: release.version,
+        };
+        let objects = self.objects(&target, &release.manifest)?;
+        // Forced: a hand edit took the fields' ownership, and correcting it takes them back.
+        let changes = self
+            .applier(namespace)
+            .apply(&objects, &Self::apply_options().with_force(true))
+            .await
+            .map_err(|source| apply_error(&target, "apply", source))?;
+        Ok(changes
+            .changes
+            .into_iter()
+            .filter(|c| c.action != gitops_core::Action::Unchanged)
+            .map(|c| c.id)
+            .collect())
     }
 
     /// Every revision of release `name`, oldest first (`helm history`).
