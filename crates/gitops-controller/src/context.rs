@@ -224,6 +224,22 @@ impl Ctx {
             .await
     }
 
+    /// Replaces the finalizers of the object `key` names (a merge patch of
+    /// `metadata.finalizers`).
+    pub async fn set_finalizers<K>(&self, key: &Key, finalizers: Vec<String>) -> kube::Result<()>
+    where
+        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let api: Api<K> = Api::namespaced(self.client.clone(), &key.namespace);
+        let patch = json!({ "metadata": { "finalizers": finalizers } });
+        api.patch(&key.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map(drop)
+    }
+
     /// Reports a failed pass of a source: its status ([`Self::fail`]) and an error event.
     pub async fn report_failure<K>(
         &self,

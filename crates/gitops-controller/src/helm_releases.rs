@@ -332,7 +332,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
         // Deleting the HelmRelease must uninstall its release: hold the deletion until then.
         let mut with = finalizers;
         with.push(FINALIZER.to_string());
-        set_finalizers(ctx, key, with).await?;
+        ctx.set_finalizers::<HelmRelease>(key, with).await?;
     }
 
     // 1. The spec as a plan.
@@ -1041,20 +1041,8 @@ async fn finalize(ctx: &Ctx, key: &Key, hr: &HelmRelease) -> anyhow::Result<Acti
         }
     }
     let rest = finalizers.into_iter().filter(|f| f != FINALIZER).collect();
-    set_finalizers(ctx, key, rest).await?;
+    ctx.set_finalizers::<HelmRelease>(key, rest).await?;
     Ok(Action::AwaitChange)
-}
-
-async fn set_finalizers(ctx: &Ctx, key: &Key, finalizers: Vec<String>) -> kube::Result<()> {
-    let api: Api<HelmRelease> = Api::namespaced(ctx.client.clone(), &key.namespace);
-    let patch = json!({ "metadata": { "finalizers": finalizers } });
-    api.patch(
-        &key.name,
-        &kube::api::PatchParams::default(),
-        &kube::api::Patch::Merge(&patch),
-    )
-    .await
-    .map(drop)
 }
 
 /// Creates `namespace` unless it exists (`install.createNamespace`).

@@ -40,7 +40,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
         // Deleting the Kustomization must prune what it applied: hold the deletion until then.
         let mut with = finalizers;
         with.push(FINALIZER.to_string());
-        set_finalizers(ctx, key, with).await?;
+        ctx.set_finalizers::<Kustomization>(key, with).await?;
     }
     let spec = &ks.spec;
     let generation = ks.metadata.generation.unwrap_or_default();
@@ -336,20 +336,8 @@ async fn finalize(ctx: &Ctx, key: &Key, ks: &Kustomization) -> anyhow::Result<Ac
         }
     }
     let rest = finalizers.into_iter().filter(|f| f != FINALIZER).collect();
-    set_finalizers(ctx, key, rest).await?;
+    ctx.set_finalizers::<Kustomization>(key, rest).await?;
     Ok(Action::AwaitChange)
-}
-
-async fn set_finalizers(ctx: &Ctx, key: &Key, finalizers: Vec<String>) -> kube::Result<()> {
-    let api: kube::Api<Kustomization> = kube::Api::namespaced(ctx.client.clone(), &key.namespace);
-    let patch = json!({ "metadata": { "finalizers": finalizers } });
-    api.patch(
-        &key.name,
-        &kube::api::PatchParams::default(),
-        &kube::api::Patch::Merge(&patch),
-    )
-    .await
-    .map(drop)
 }
 
 /// The build of the spec's path with what the spec adds to it, as Flux's kustomization

@@ -675,6 +675,19 @@ impl Actions {
     /// # Errors
     /// Storage's `NotFound` when there is no release, manifest and API errors.
     pub async fn drift(&self, name: &str, namespace: &str) -> Result<Vec<apply::Drift>, Error> {
+        let (target, objects) = self.last_objects(name, namespace).await?;
+        self.applier(namespace)
+            .diff_with(&objects, &Self::apply_options())
+            .await
+            .map_err(|source| apply_error(&target, "diff", source))
+    }
+
+    /// The objects of release `name`'s last revision, marked as its own.
+    async fn last_objects<'a>(
+        &self,
+        name: &'a str,
+        namespace: &'a str,
+    ) -> Result<(Target<'a>, Vec<Object>), Error> {
         let release = self.status(name, namespace).await?;
         let target = Target {
             name,
@@ -682,10 +695,7 @@ impl Actions {
             revision: release.version,
         };
         let objects = self.objects(&target, &release.manifest)?;
-        self.applier(namespace)
-            .diff_with(&objects, &Self::apply_options())
-            .await
-            .map_err(|source| apply_error(&target, "diff", source))
+        Ok((target, objects))
     }
 
     /// Applies release `name`'s last revision again, without recording a new one (Flux's drift
@@ -698,13 +708,7 @@ impl Actions {
         name: &str,
         namespace: &str,
     ) -> Result<Vec<ObjectRef>, Error> {
-        let release = self.status(name, namespace).await?;
-        let target = Target {
-            name,
-            namespace,
-            revision: release.version,
-        };
-        let objects = self.objects(&target, &release.manifest)?;
+        let (target, objects) = self.last_objects(name, namespace).await?;
         // Forced: a hand edit took the fields' ownership, and correcting it takes them back.
         let changes = self
             .applier(namespace)
