@@ -34,8 +34,7 @@
 //! - `spec.chartRef`, sources other than an HTTP(S) HelmRepository (OCI, GitRepository,
 //!   Bucket): `Ready=False` saying so.
 //! - `storageNamespace` other than the target namespace: `Ready=False` saying so.
-//! - `test` and `postRenderers` are not acted on; `chart.spec.valuesFiles` and
-//!   `driftDetection.ignore` rules are ignored (drift detection compares every field the
+//! - `test` and `postRenderers` are not acted on; `driftDetection.ignore` rules are ignored (drift detection compares every field the
 //!   release applies).
 //! - No HelmChart object is created: the chart is read from the repository directly.
 //!
@@ -372,8 +371,12 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
     }
 
     // 2. The chart, from the HelmRepository's stored index.
-    let (version, chart) = match resolve_chart(ctx, key, &plan).await {
+    let (version, mut chart) = match resolve_chart(ctx, key, &plan).await {
         Ok(found) => found,
+        Err(failure) => return fail(ctx, key, &hr, failure, every).await,
+    };
+    let chart_values = match apply_values_files(&mut chart, &hr) {
+        Ok(merged) => merged,
         Err(failure) => return fail(ctx, key, &hr, failure, every).await,
     };
 
@@ -385,7 +388,11 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
             return fail(ctx, key, &hr, failure, every).await;
         }
     };
-    let config_digest = digest_of(&Value::Object(values.clone()));
+    // The chart's values from `valuesFiles` count as configuration: changing them upgrades.
+    let config_digest = match &chart_values {
+        None => digest_of(&Value::Object(values.clone())),
+        Some(defaults) => digest_of(&json!({"values": values, "valuesFiles": defaults})),
+    };
 
     // 4. What is in storage, and what to do about it.
     let client = match client_for(ctx, &hr) {
@@ -1045,6 +1052,52 @@ async fn finalize(ctx: &Ctx, key: &Key, hr: &HelmRelease) -> anyhow::Result<Acti
     Ok(Action::AwaitChange)
 }
 
+/// `chart.spec.valuesFiles`: the chart's default values become these files of the chart,
+/// merged in order (a later one wins), as Flux's HelmChart builds them; `values.yaml` counts
+/// only when listed. Returns the merged defaults when there are such files. A missing file is
+/// an error unless `ignoreMissingValuesFiles`.
+fn apply_values_files(chart: &mut Chart, hr: &HelmRelease) -> Result<Option<Value>, Failure> {
+    let Some(spec) = hr.spec.chart.as_ref().map(|c| &c.spec) else {
+        return Ok(None);
+    };
+    if spec.values_files.is_empty() {
+        return Ok(None);
+    }
+    let invalid = |message: String| Failure::stalled("ArtifactFailed", message);
+    let mut merged = Map::new();
+    for wanted in &spec.values_files {
+        let name = wanted.trim_start_matches("./");
+        let text = if name == "values.yaml" {
+            // Loaded and parsed already as the chart's own defaults.
+            Some(chart.values.clone())
+        } else {
+            match chart.files.iter().find(|f| f.name == name) {
+                Some(file) => {
+                    let bytes = file
+                        .bytes(chart.name())
+                        .map_err(|e| invalid(format!("values file {wanted:?}: {e}")))?;
+                    let values = gitops_helm::values::parse_values(name, bytes)
+                        .map_err(|e| invalid(format!("values file {wanted:?}: {e}")))?;
+                    Some(values)
+                }
+                None => None,
+            }
+        };
+        match text {
+            Some(values) => gitops_helm::values::merge_maps(&mut merged, values),
+            None if spec.ignore_missing_values_files => {}
+            None => {
+                return Err(invalid(format!(
+                    "values file {wanted:?} not found in chart {}",
+                    chart.name()
+                )));
+            }
+        }
+    }
+    chart.values = merged.clone();
+    Ok(Some(Value::Object(merged)))
+}
+
 /// Creates `namespace` unless it exists (`install.createNamespace`).
 async fn create_namespace(client: &kube::Client, namespace: &str) -> anyhow::Result<()> {
     use k8s_openapi::api::core::v1::Namespace;
@@ -1510,6 +1563,78 @@ mod tests {
         assert!(bad.is_err_and(|f| f.stalled
             && f.message.contains("upgrade.crds")
             && f.message.contains("CreateReplace")));
+    }
+
+    #[test]
+    fn values_files_replace_the_chart_defaults_merged_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("demo");
+        std::fs::create_dir_all(root.join("templates")).unwrap();
+        std::fs::write(
+            root.join("Chart.yaml"),
+            "apiVersion: v2\nname: demo\nversion: 1.0.0\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("values.yaml"),
+            "replicas: 1\nimage: {tag: a, pull: Always}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("values-prod.yaml"),
+            "replicas: 3\nimage: {tag: b}\n",
+        )
+        .unwrap();
+        std::fs::write(root.join("values-only.yaml"), "only: true\n").unwrap();
+        let load = || gitops_helm::chart::load(&root).unwrap();
+        let with = |files: Value, ignore: bool| {
+            let mut spec = chart_spec();
+            spec["valuesFiles"] = files;
+            spec["ignoreMissingValuesFiles"] = json!(ignore);
+            hr(json!({"interval": "5m", "chart": {"spec": spec}}))
+        };
+
+        let mut chart = load();
+        let none = apply_values_files(
+            &mut chart,
+            &hr(json!({"interval": "5m", "chart": {"spec": chart_spec()}})),
+        );
+        assert_eq!(none.unwrap(), None);
+        assert_eq!(
+            chart.values["replicas"], 1.0,
+            "numbers are float64, as in Helm"
+        );
+
+        let mut chart = load();
+        let merged = apply_values_files(
+            &mut chart,
+            &with(json!(["values.yaml", "values-prod.yaml"]), false),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            merged,
+            json!({"replicas": 3.0, "image": {"tag": "b", "pull": "Always"}})
+        );
+        assert_eq!(Value::Object(chart.values.clone()), merged);
+
+        let mut chart = load();
+        apply_values_files(&mut chart, &with(json!(["values-only.yaml"]), false)).unwrap();
+        assert_eq!(
+            Value::Object(chart.values),
+            json!({"only": true}),
+            "values.yaml only when listed"
+        );
+
+        let mut chart = load();
+        let missing = apply_values_files(&mut chart, &with(json!(["values-x.yaml"]), false));
+        assert!(missing.is_err_and(|f| f.message.contains("values-x.yaml")));
+        let mut chart = load();
+        let skipped = apply_values_files(
+            &mut chart,
+            &with(json!(["values-x.yaml", "values-prod.yaml"]), true),
+        );
+        assert_eq!(skipped.unwrap().unwrap()["replicas"], 3.0);
     }
 
     #[test]
