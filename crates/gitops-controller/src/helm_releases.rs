@@ -34,7 +34,8 @@
 //! - `spec.chartRef`, sources other than an HTTP(S) HelmRepository (OCI, GitRepository,
 //!   Bucket): `Ready=False` saying so.
 //! - `storageNamespace` other than the target namespace: `Ready=False` saying so.
-//! - `test` and `postRenderers` are not acted on; `driftDetection.ignore` rules are ignored (drift detection compares every field the
+//! - `test` is not acted on; post-renderers other than kustomize `patches`/`images` are
+//!   refused (stalled); `driftDetection.ignore` rules are ignored (drift detection compares every field the
 //!   release applies).
 //! - No HelmChart object is created: the chart is read from the repository directly.
 //!
@@ -56,7 +57,7 @@ use gitops_core::event::Severity;
 use gitops_flux::api::{HelmReleaseSpec, Snapshot, ValuesReference};
 use gitops_flux::{FluxObject, HelmRelease, HelmRepository};
 use gitops_helm::planner::{self, AttemptedAction, Next, Observation, StoredStatus};
-use gitops_helm::release::{ActionOptions, Actions, CrdPolicy, Release};
+use gitops_helm::release::{ActionOptions, Actions, CrdPolicy, PostRenderer, Release};
 use gitops_helm::repository::{ChartVersion, choose, read_chart_versions};
 use gitops_helm::{Chart, TemplateOptions};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
@@ -159,6 +160,8 @@ struct Plan {
     crds: (CrdPolicy, CrdPolicy),
     /// `install.createNamespace`.
     create_namespace: bool,
+    /// `postRenderers[].kustomize`, each a kustomization's `patches` and `images`.
+    post_renderers: Vec<Value>,
 }
 
 /// How one kind of action runs: `<action>.timeout` (else `spec.timeout`), `disableWait`,
@@ -248,6 +251,26 @@ fn plan(hr: &HelmRelease, key: &Key) -> Result<Plan, Failure> {
         crd_policy("upgrade.crds", upgrade.crds.as_deref(), CrdPolicy::Skip)?,
     );
     let create_namespace = install.create_namespace;
+    let mut post_renderers = Vec::new();
+    for (i, renderer) in spec.post_renderers.iter().enumerate() {
+        let Some(kustomize) = renderer.get("kustomize") else {
+            return Err(invalid(format!(
+                "spec.postRenderers[{i}]: only kustomize post-renderers are supported"
+            )));
+        };
+        let keys = kustomize
+            .as_object()
+            .map(|m| m.keys().cloned().collect::<Vec<_>>());
+        match keys {
+            Some(keys) if keys.iter().all(|k| k == "patches" || k == "images") => {}
+            _ => {
+                return Err(invalid(format!(
+                    "spec.postRenderers[{i}].kustomize: only patches and images are supported"
+                )));
+            }
+        }
+        post_renderers.push(kustomize.clone());
+    }
     let install = step(
         "install.timeout",
         install.timeout.as_deref(),
@@ -301,6 +324,7 @@ fn plan(hr: &HelmRelease, key: &Key) -> Result<Plan, Failure> {
         ),
         crds,
         create_namespace,
+        post_renderers,
     })
 }
 
@@ -389,9 +413,14 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
         }
     };
     // The chart's values from `valuesFiles` count as configuration: changing them upgrades.
-    let config_digest = match &chart_values {
-        None => digest_of(&Value::Object(values.clone())),
-        Some(defaults) => digest_of(&json!({"values": values, "valuesFiles": defaults})),
+    // So do `postRenderers` (this controller's digest only; Flux keeps a separate one).
+    let config_digest = match (&chart_values, hr.spec.post_renderers.is_empty()) {
+        (None, true) => digest_of(&Value::Object(values.clone())),
+        (defaults, _) => digest_of(&json!({
+            "values": values,
+            "valuesFiles": defaults,
+            "postRenderers": hr.spec.post_renderers,
+        })),
     };
 
     // 4. What is in storage, and what to do about it.
@@ -1052,6 +1081,38 @@ async fn finalize(ctx: &Ctx, key: &Key, hr: &HelmRelease) -> anyhow::Result<Acti
     Ok(Action::AwaitChange)
 }
 
+/// Flux's kustomize post-renderers, in order: the manifest becomes the only resource of a
+/// kustomization with each renderer's `patches` and `images`, built by gitops-kustomize.
+fn post_render(manifest: &str, renderers: &[Value]) -> Result<String, String> {
+    let mut text = manifest.to_string();
+    for (i, renderer) in renderers.iter().enumerate() {
+        let dir = tempfile::tempdir().map_err(|e| format!("post-renderer {i}: {e}"))?;
+        std::fs::write(dir.path().join("helm-output.yaml"), &text)
+            .map_err(|e| format!("post-renderer {i}: {e}"))?;
+        let mut kustomization = json!({
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "resources": ["helm-output.yaml"],
+        });
+        for key in ["patches", "images"] {
+            if let Some(value) = renderer.get(key) {
+                kustomization[key] = value.clone();
+            }
+        }
+        // JSON is YAML: kustomize reads it as written.
+        std::fs::write(
+            dir.path().join("kustomization.yaml"),
+            kustomization.to_string(),
+        )
+        .map_err(|e| format!("post-renderer {i}: {e}"))?;
+        let options = gitops_kustomize::BuildOptions::default();
+        let built = gitops_kustomize::build(dir.path(), &options)
+            .map_err(|e| format!("post-renderer {i}: {e}"))?;
+        text = gitops_kustomize::to_yaml(&built);
+    }
+    Ok(text)
+}
+
 /// `chart.spec.valuesFiles`: the chart's default values become these files of the chart,
 /// merged in order (a later one wins), as Flux's HelmChart builds them; `values.yaml` counts
 /// only when listed. Returns the merged defaults when there are such files. A missing file is
@@ -1118,7 +1179,15 @@ async fn create_namespace(client: &kube::Client, namespace: &str) -> anyhow::Res
 
 /// The options of one action, as its `step` of the spec asks.
 fn action_options(plan: &Plan, step: Step) -> ActionOptions {
-    let options = ActionOptions::default()
+    // Git is the source of truth: fields edited by hand are taken back, as Flux's upgrades do.
+    let mut options = ActionOptions::default().with_force_conflicts(true);
+    if !plan.post_renderers.is_empty() {
+        let renderers = plan.post_renderers.clone();
+        options = options.with_post_renderer(PostRenderer(Arc::new(move |manifest: &str| {
+            post_render(manifest, &renderers)
+        })));
+    }
+    let options = options
         .with_crds(plan.crds.0, plan.crds.1)
         .with_max_history(plan.max_history)
         .with_hook_timeout(step.timeout)

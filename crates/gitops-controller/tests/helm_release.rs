@@ -680,6 +680,60 @@ async fn helm_releases_install_upgrade_once_and_fail_clearly() {
     assert_eq!(data["greeting"], "edited again", "warn leaves the edit");
     assert_eq!(helm_history(&helm, &kubeconfig, &ns, "web").len(), 5);
 
+    // 10c. A kustomize post-renderer: the patched manifest is what is recorded and applied,
+    //      and adding it is one upgrade.
+    releases
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"postRenderers": [{"kustomize": {"patches": [{
+                "target": {"kind": "ConfigMap", "name": "web-settings"},
+                "patch": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-settings\n  labels:\n    post-rendered: \"yes\"\n"
+            }]}}]}})),
+        )
+        .await
+        .unwrap();
+    let hr = support::eventually(
+        &controller,
+        "the upgrade with the post-renderer",
+        Duration::from_secs(60),
+        || async {
+            let hr = releases.get("web").await.ok()?;
+            (hr.ready()?.message
+                == format!("Helm upgrade succeeded for release {ns}/web.v6 with chart web@1.0.0"))
+            .then_some(hr)
+        },
+    )
+    .await;
+    assert_eq!(hr.status.unwrap().history[0].version, 6);
+    let labels = configmaps
+        .get("web-settings")
+        .await
+        .unwrap()
+        .metadata
+        .labels
+        .unwrap_or_default();
+    assert_eq!(labels.get("post-rendered").map(String::as_str), Some("yes"));
+    let data = configmaps.get("web-settings").await.unwrap().data.unwrap();
+    assert_eq!(
+        data["greeting"], "hi again",
+        "the upgrade takes back the hand edit"
+    );
+    let kubeconfig_text = kubeconfig.display().to_string();
+    let manifest = helm_ok(
+        &helm,
+        &[
+            "get",
+            "manifest",
+            "web",
+            "-n",
+            &ns,
+            "--kubeconfig",
+            &kubeconfig_text,
+        ],
+    );
+    assert!(manifest.contains("post-rendered"), "{manifest}");
+
     // 11. Deleting a HelmRelease uninstalls the release it recorded; one that never installed
     //     anything goes without touching any release.
     let finalizers = releases.get("web").await.unwrap().metadata.finalizers;

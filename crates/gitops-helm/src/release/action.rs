@@ -100,6 +100,16 @@ pub enum Error {
         #[source]
         source: gitops_core::object::Error,
     },
+    /// The post-renderer refused the manifest.
+    #[error("release {name:?} in namespace {namespace}: post-rendering failed: {message}")]
+    PostRender {
+        /// The release.
+        name: String,
+        /// Its namespace.
+        namespace: String,
+        /// Why.
+        message: String,
+    },
     /// Applying, deleting or waiting failed; the revision is recorded `failed`.
     #[error("release {name:?} in namespace {namespace} revision {revision}: {operation} failed")]
     Apply {
@@ -217,11 +227,32 @@ pub struct ActionOptions {
     /// ([`ClusterLookup`], default `true`, as `helm install` reads it); when `false`, the
     /// [`TemplateOptions::lookup`] given answers (none by default, as `helm template`).
     pub cluster_lookup: bool,
+    /// Take over fields another field manager set, instead of failing on the conflict (Helm's
+    /// `--force-conflicts`; default `false`, as `helm`). A controller that makes the cluster
+    /// match Git sets it, as Flux's releases overwrite hand edits.
+    pub force_conflicts: bool,
+    /// Rewrites the rendered manifest before it is recorded and applied (Helm's
+    /// `--post-renderer`, Flux's `postRenderers`); hooks are left as rendered.
+    pub post_renderer: Option<PostRenderer>,
     /// What an install does with the CRDs of the chart's `crds/` folders (default
     /// [`CrdPolicy::Create`], as `helm install`).
     pub install_crds: CrdPolicy,
     /// What an upgrade does with them (default [`CrdPolicy::Skip`]: Helm never upgrades CRDs).
     pub upgrade_crds: CrdPolicy,
+}
+
+/// A manifest rewrite run after rendering: the manifest's YAML documents in, the documents to
+/// record and apply out, or why not.
+#[derive(Clone)]
+pub struct PostRenderer(pub Arc<RewriteManifest>);
+
+/// The function a [`PostRenderer`] runs.
+pub type RewriteManifest = dyn Fn(&str) -> Result<String, String> + Send + Sync;
+
+impl std::fmt::Debug for PostRenderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PostRenderer")
+    }
 }
 
 /// What an action does with the CRDs of a chart's `crds/` folders, Flux's `install.crds` and
@@ -248,6 +279,8 @@ impl Default for ActionOptions {
             no_hooks: false,
             hook_timeout: Duration::from_secs(300),
             cluster_lookup: true,
+            force_conflicts: false,
+            post_renderer: None,
             install_crds: CrdPolicy::Create,
             upgrade_crds: CrdPolicy::Skip,
         }
@@ -255,6 +288,18 @@ impl Default for ActionOptions {
 }
 
 impl ActionOptions {
+    /// Sets whether conflicts with other field managers are forced.
+    pub fn with_force_conflicts(mut self, force: bool) -> Self {
+        self.force_conflicts = force;
+        self
+    }
+
+    /// Sets the post-renderer.
+    pub fn with_post_renderer(mut self, post_renderer: PostRenderer) -> Self {
+        self.post_renderer = Some(post_renderer);
+        self
+    }
+
     /// Sets what installs and upgrades do with the chart's CRDs.
     pub fn with_crds(mut self, install: CrdPolicy, upgrade: CrdPolicy) -> Self {
         self.install_crds = install;
@@ -822,7 +867,8 @@ impl Actions {
             source,
         };
         if !self.options.cluster_lookup {
-            return render::render(chart, &options, revision).map_err(render_error);
+            let rendered = render::render(chart, &options, revision).map_err(render_error)?;
+            return self.post_render(rendered, &name, &namespace);
         }
         // `lookup` blocks on this runtime, so the render runs off its worker threads.
         options.lookup = Arc::new(ClusterLookup::new(
@@ -832,14 +878,35 @@ impl Actions {
         ));
         let chart = chart.clone();
         let task = tokio::task::spawn_blocking(move || render::render(&chart, &options, revision));
-        match task.await {
-            Ok(rendered) => rendered.map_err(render_error),
+        let rendered = match task.await {
+            Ok(rendered) => rendered.map_err(render_error)?,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(_) => Err(Error::Cancelled {
-                name: name.clone(),
-                namespace: namespace.clone(),
-            }),
+            Err(_) => {
+                return Err(Error::Cancelled {
+                    name: name.clone(),
+                    namespace: namespace.clone(),
+                });
+            }
+        };
+        self.post_render(rendered, &name, &namespace)
+    }
+
+    /// Runs the post-renderer, if any, over the manifest.
+    fn post_render(
+        &self,
+        mut rendered: Rendered,
+        name: &str,
+        namespace: &str,
+    ) -> Result<Rendered, Error> {
+        if let Some(PostRenderer(rewrite)) = &self.options.post_renderer {
+            rendered.manifest =
+                rewrite(&rendered.manifest).map_err(|message| Error::PostRender {
+                    name: name.into(),
+                    namespace: namespace.into(),
+                    message,
+                })?;
         }
+        Ok(rendered)
     }
 
     /// Applies the chart's CRDs by `policy` before anything is recorded, and waits until they
@@ -979,7 +1046,10 @@ impl Actions {
         let old = self.objects(target, old_manifest)?;
         let options = Self::apply_options();
         applier
-            .apply(&objects, &options)
+            .apply(
+                &objects,
+                &options.clone().with_force(self.options.force_conflicts),
+            )
             .await
             .map_err(|source| apply_error(target, "apply", source))?;
         let gone = self.deletable(applier, target, &old, &objects).await?;
