@@ -83,6 +83,8 @@ struct Args {
 // ---------------------------------------------------------------------------------------------
 // The repository
 
+#[path = "bench_workload/binary.rs"]
+mod binary;
 #[path = "bench_workload/mod.rs"]
 mod workload;
 use workload::{app_files, app_name, push};
@@ -385,20 +387,7 @@ fn start_controller(
     storage: &Path,
     metrics_port: u16,
 ) -> anyhow::Result<Process> {
-    let binary = match &args.controller {
-        Some(path) => path.clone(),
-        // Cargo puts examples in `examples/` under the directory holding the binaries.
-        None => std::env::current_exe()?
-            .parent()
-            .and_then(Path::parent)
-            .context("this program has no directory")?
-            .join("gitops-controller"),
-    };
-    anyhow::ensure!(
-        binary.is_file(),
-        "no controller at {} (build it: cargo build --release -p gitops-controller)",
-        binary.display()
-    );
+    let binary = binary::controller_binary(args.controller.as_deref())?;
     let mut command = Command::new(&binary);
     command
         .arg("--kubeconfig")

@@ -30,6 +30,9 @@
 //! `crds/` CRDs (`install.crds`) itself; `--chart-defaults` leaves the values out, to see what
 //! the charts' defaults need from a real cluster.
 
+#[path = "bench_workload/binary.rs"]
+mod binary;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -214,20 +217,7 @@ fn helm_ok(helm: &Path, args: &[&str]) -> anyhow::Result<String> {
 // The controller and what it costs
 
 fn start_controller(args: &Args, kubeconfig: &Path, work: &Path) -> anyhow::Result<Process> {
-    let binary = match &args.controller {
-        Some(path) => path.clone(),
-        // Cargo puts examples in `examples/` under the directory holding the binaries.
-        None => std::env::current_exe()?
-            .parent()
-            .and_then(Path::parent)
-            .context("this program has no directory")?
-            .join("gitops-controller"),
-    };
-    anyhow::ensure!(
-        binary.is_file(),
-        "no controller at {} (build it: cargo build --release -p gitops-controller)",
-        binary.display()
-    );
+    let binary = binary::controller_binary(args.controller.as_deref())?;
     let mut command = Command::new(&binary);
     command
         .arg("--kubeconfig")
