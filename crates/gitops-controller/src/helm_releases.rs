@@ -34,7 +34,8 @@
 //! - `spec.chartRef`, sources other than an HTTP(S) HelmRepository (OCI, GitRepository,
 //!   Bucket): `Ready=False` saying so.
 //! - `storageNamespace` other than the target namespace: `Ready=False` saying so.
-//! - `test` is not acted on; post-renderers other than kustomize `patches`/`images` are
+//! - `test.filters` are ignored (every test hook runs); post-renderers other than kustomize
+//!   `patches`/`images` are
 //!   refused (stalled); `driftDetection.ignore` rules are ignored (drift detection compares every field the
 //!   release applies).
 //! - No HelmChart object is created: the chart is read from the repository directly.
@@ -508,6 +509,8 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
     let outcome = match next {
         Next::Nothing => {
             ctx.succeeded(key);
+            // The last test's outcome stays beside the in-sync conditions.
+            let mut conditions = kept_conditions(&hr, |t| t == "TestSuccess", now);
             if let (false, Some(release)) = (drifts.is_empty(), stored.as_ref()) {
                 // `driftDetection.mode: warn`: reported, left as it is.
                 let message = format!(
@@ -520,7 +523,6 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
                     .announce(key, Severity::Error, "DriftDetected", &message, None)
                     .await;
             }
-            let mut conditions = Conditions::new();
             let (reason, message) = in_sync_message(&hr);
             conditions.set(
                 ConditionType::Other("Released".into()),
@@ -683,8 +685,97 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
                 }
             }
         }
-        // Tests are not observed (see the module docs), so never chosen.
-        Next::Test => return Ok(ctx.after_interval(key, every)),
+        Next::Test => {
+            let release = stored.as_ref().map(release_ref).unwrap_or_default();
+            let timeout = hr
+                .spec
+                .test
+                .as_ref()
+                .and_then(|t| t.timeout.as_deref())
+                .and_then(gitops_flux::parse_duration)
+                .unwrap_or(plan.install.timeout);
+            let options = action_options(&plan, plan.install).with_hook_timeout(timeout);
+            let tester = Actions::new(client.clone(), options);
+            match tester
+                .test(&plan.release_name, &plan.storage_namespace)
+                .await
+            {
+                Ok(tested) => {
+                    let history = with_digest_of(&status.history, &tested);
+                    let count = test_hooks(&tested).count();
+                    let message = format!(
+                        "Helm test succeeded for release {release} with chart {chart_text}: {}",
+                        if count == 0 {
+                            "no test hooks".to_string()
+                        } else {
+                            format!("{count} test hook(s) completed successfully")
+                        }
+                    );
+                    tracing::info!(object = %key, "{message}");
+                    ctx.notifications
+                        .announce(key, Severity::Info, "TestSucceeded", &message, None)
+                        .await;
+                    let mut conditions = kept_conditions(&hr, |t| t != "TestSuccess", now);
+                    conditions.set(
+                        ConditionType::Other("TestSuccess".into()),
+                        ConditionStatus::True,
+                        "TestSucceeded",
+                        &message,
+                        generation,
+                        now,
+                    );
+                    ctx.write_status(
+                        Kind::HelmRelease,
+                        &hr,
+                        &conditions,
+                        json!({"history": history}),
+                    )
+                    .await?;
+                    return Ok(Action::Requeue(Duration::ZERO));
+                }
+                Err(error) => {
+                    let message = format!(
+                        "Helm test failed for release {release} with chart {chart_text}: {}",
+                        gitops_core::reconcile::error_chain(&error)
+                    );
+                    tracing::warn!(object = %key, "{message}");
+                    let ignored = hr.spec.test.as_ref().is_some_and(|t| t.ignore_failures);
+                    ctx.notifications
+                        .announce(key, Severity::Error, "TestFailed", &message, None)
+                        .await;
+                    let replaced: &[&str] = if ignored {
+                        &["TestSuccess"]
+                    } else {
+                        &["TestSuccess", "Ready", "Reconciling", "Stalled"]
+                    };
+                    let mut conditions = kept_conditions(&hr, |t| !replaced.contains(&t), now);
+                    conditions.set(
+                        ConditionType::Other("TestSuccess".into()),
+                        ConditionStatus::False,
+                        "TestFailed",
+                        &message,
+                        generation,
+                        now,
+                    );
+                    if !ignored {
+                        conditions.mark_failed("TestFailed", &message, false, generation, now);
+                    }
+                    // The test runs were recorded in the release: its digest moved with them.
+                    let history = match storage.last(&plan.release_name).await {
+                        Ok(record) => with_digest_of(&status.history, &record.release),
+                        Err(_) => status.history.clone(),
+                    };
+                    ctx.write_status(
+                        Kind::HelmRelease,
+                        &hr,
+                        &conditions,
+                        json!({"history": history}),
+                    )
+                    .await?;
+                    return Ok(ctx.after_interval(key, every));
+                }
+            }
+        }
     };
 
     // 5. Status and event after an action.
@@ -821,6 +912,53 @@ fn chart_id(version: &ChartVersion) -> (String, String) {
     (version.name.clone(), version.version.clone())
 }
 
+/// The object's stored conditions whose type `keep` accepts, to write again beside new ones
+/// (a status write replaces the whole list).
+fn kept_conditions(hr: &HelmRelease, keep: impl Fn(&str) -> bool, now: SystemTime) -> Conditions {
+    let mut conditions = Conditions::new();
+    for c in hr.conditions() {
+        if !keep(c.type_.as_str()) {
+            continue;
+        }
+        let type_ = match c.type_.as_str() {
+            "Ready" => ConditionType::Ready,
+            "Reconciling" => ConditionType::Reconciling,
+            "Stalled" => ConditionType::Stalled,
+            "Healthy" => ConditionType::Healthy,
+            other => ConditionType::Other(other.to_string()),
+        };
+        let status = match c.status.as_str() {
+            "True" => ConditionStatus::True,
+            "False" => ConditionStatus::False,
+            _ => ConditionStatus::Unknown,
+        };
+        let generation = c.observed_generation.unwrap_or_default();
+        conditions.set(type_, status, &c.reason, &c.message, generation, now);
+    }
+    conditions
+}
+
+/// `history` with the snapshot of `release`'s revision carrying its current digest: running
+/// tests records them in the release, and the object must still know it as its own.
+fn with_digest_of(history: &[Snapshot], release: &Release) -> Vec<Snapshot> {
+    let mut history = history.to_vec();
+    for snapshot in history
+        .iter_mut()
+        .filter(|s| s.version == i64::from(release.version) && s.name == release.name)
+    {
+        snapshot.digest = release_digest(release);
+    }
+    history
+}
+
+/// The `test` hooks of a release.
+fn test_hooks(release: &Release) -> impl Iterator<Item = &gitops_helm::release::Hook> {
+    release
+        .hooks
+        .iter()
+        .filter(|h| h.events.iter().any(|e| e == "test" || e == "test-success"))
+}
+
 /// One line per drifted object: `Kind/ns/name` and what differs.
 fn drift_lines(drifts: &[gitops_core::apply::Drift]) -> String {
     drifts
@@ -880,6 +1018,12 @@ fn observe(
         ),
         install_failures,
         upgrade_failures,
+        test_enabled: spec.test.as_ref().is_some_and(|t| t.enable),
+        test_ignore_failures: spec.test.as_ref().is_some_and(|t| t.ignore_failures),
+        // Read from the release's own hook records: tested once every test hook has run (a
+        // chart without tests counts as tested), failed when one of them failed.
+        tested: stored.is_some_and(|r| test_hooks(r).all(|h| h.last_run.started_at.is_some())),
+        test_failed: stored.is_some_and(|r| test_hooks(r).any(|h| h.last_run.phase == "Failed")),
         drift_mode: match spec
             .drift_detection
             .as_ref()

@@ -66,6 +66,12 @@ fn publish(helm: &Path, root: &Path, folder: &str, version: &str) {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-settings\ndata:\n  greeting: {{ .Values.greeting | quote }}\n  color: {{ .Values.color | quote }}\n  password: {{ .Values.password | quote }}\n{{- if eq .Values.color \"forbidden\" }}{{ fail \"color forbidden is not allowed\" }}{{ end }}\n",
     )
     .unwrap();
+    std::fs::create_dir_all(dir.join("templates/tests")).unwrap();
+    std::fs::write(
+        dir.join("templates/tests/check.yaml"),
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Release.Name }}-check\n  annotations:\n    helm.sh/hook: test\nspec:\n  restartPolicy: Never\n  containers:\n  - name: check\n    image: registry.example/check:1\n",
+    )
+    .unwrap();
     helm_ok(
         helm,
         &[
@@ -772,5 +778,79 @@ async fn helm_releases_install_upgrade_once_and_fail_clearly() {
         controller.log().contains("deleted: release uninstalled"),
         "{}",
         controller.log()
+    );
+
+    // 12. `test.enable`: after the install the chart's test hooks run once (the test Pod is
+    //     marked Succeeded here: no kubelet runs it), TestSuccess is recorded, and later
+    //     passes do not run them again.
+    let mut checked = release("checked", json!([]));
+    checked.spec.test = serde_json::from_value(json!({"enable": true})).unwrap();
+    releases
+        .create(&PostParams::default(), &checked)
+        .await
+        .unwrap();
+    let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(client.clone(), &ns);
+    support::eventually(
+        &controller,
+        "the test Pod",
+        Duration::from_secs(60),
+        || async { pods.get_opt("checked-check").await.ok()?.map(drop) },
+    )
+    .await;
+    pods.patch_status(
+        "checked-check",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"phase": "Succeeded"}})),
+    )
+    .await
+    .unwrap();
+    let hr = support::eventually(
+        &controller,
+        "TestSuccess",
+        Duration::from_secs(60),
+        || async {
+            let hr = releases.get("checked").await.ok()?;
+            let test = hr
+                .conditions()
+                .iter()
+                .find(|c| c.type_ == "TestSuccess")?
+                .clone();
+            (test.status == "True").then_some((hr, test))
+        },
+    )
+    .await;
+    assert_eq!(
+        hr.1.message,
+        format!(
+            "Helm test succeeded for release {ns}/checked.v1 with chart web@1.0.0: 1 test hook(s) completed successfully"
+        )
+    );
+    assert_eq!(hr.0.ready().unwrap().status, "True");
+    let before = in_sync_passes(&controller, &ns, "checked");
+    support::eventually(
+        &controller,
+        "two in-sync passes after the test",
+        Duration::from_secs(60),
+        || {
+            let passes = in_sync_passes(&controller, &ns, "checked");
+            async move { (passes >= before + 2).then_some(()) }
+        },
+    )
+    .await;
+    let kept = releases.get("checked").await.unwrap();
+    assert!(
+        kept.conditions()
+            .iter()
+            .any(|c| c.type_ == "TestSuccess" && c.status == "True"),
+        "{:?}",
+        kept.conditions()
+    );
+    assert_eq!(
+        controller
+            .log()
+            .matches(&format!("Helm test succeeded for release {ns}/checked.v1"))
+            .count(),
+        1,
+        "the tests ran once"
     );
 }
