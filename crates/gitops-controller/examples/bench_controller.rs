@@ -85,6 +85,9 @@ struct Args {
 
 #[path = "bench_workload/binary.rs"]
 mod binary;
+#[path = "bench_workload/proc.rs"]
+mod proc;
+use proc::{clock_ticks, cpu_ticks, free_port, status_kib};
 #[path = "bench_workload/mod.rs"]
 mod workload;
 use workload::{app_files, app_name, push};
@@ -172,34 +175,6 @@ impl Probe {
             env_cpu: now.env_cpu - start.env_cpu,
         })
     }
-}
-
-/// utime + stime of a process, in clock ticks.
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
-}
-
-/// A `kB` field of `/proc/PID/status`.
-fn status_kib(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|line| {
-        let value = line.strip_prefix(field)?.strip_prefix(':')?;
-        value.split_whitespace().next()?.parse().ok()
-    })
-}
-
-fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
 }
 
 async fn http_get(port: u16, path: &str) -> anyhow::Result<String> {
@@ -402,11 +377,6 @@ fn start_controller(
     let log_dir = storage.parent().context("the storage path has no parent")?;
     Process::spawn("controller", command, log_dir)
         .with_context(|| format!("starting {}", binary.display()))
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(probe.local_addr()?.port())
 }
 
 async fn wait_for_metrics(controller: &Process, port: u16) -> anyhow::Result<()> {

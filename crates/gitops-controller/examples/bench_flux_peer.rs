@@ -120,8 +120,11 @@ struct Args {
 // ---------------------------------------------------------------------------------------------
 // The repository (the same workload as bench_controller.rs)
 
+#[path = "bench_workload/proc.rs"]
+mod proc;
 #[path = "bench_workload/mod.rs"]
 mod workload;
+use proc::{clock_ticks, cpu_ticks, free_port, status_kib};
 use workload::{app_files, app_name, push};
 
 /// The changed ConfigMap file of `app` at `version`.
@@ -286,31 +289,6 @@ impl Probe {
         }
         Ok(measure)
     }
-}
-
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
-}
-
-fn status_kib(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|line| {
-        let value = line.strip_prefix(field)?.strip_prefix(':')?;
-        value.split_whitespace().next()?.parse().ok()
-    })
-}
-
-fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -776,11 +754,6 @@ async fn install_flux_crds(client: &Client, args: &Args) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(probe.local_addr()?.port())
 }
 
 fn start_controllers(

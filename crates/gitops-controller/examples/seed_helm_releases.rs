@@ -32,6 +32,9 @@
 
 #[path = "bench_workload/binary.rs"]
 mod binary;
+#[path = "bench_workload/proc.rs"]
+mod proc;
+use proc::{clock_ticks, cpu_ticks, free_port, status_kib};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -237,41 +240,14 @@ fn start_controller(args: &Args, kubeconfig: &Path, work: &Path) -> anyhow::Resu
         .with_context(|| format!("starting {}", binary.display()))
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(probe.local_addr()?.port())
-}
-
 /// utime + stime of a process, in seconds.
 fn cpu_seconds(pid: u32) -> f64 {
-    let ticks = (|| {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let rest = &stat[stat.rfind(')')? + 1..];
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
-    })()
-    .unwrap_or(0);
-    let per_second = Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse::<f64>().ok())
-        .unwrap_or(100.0);
-    ticks as f64 / per_second
+    cpu_ticks(pid).unwrap_or(0) as f64 / clock_ticks()
 }
 
 /// A `kB` field of `/proc/PID/status`, in MiB.
 fn status_mib(pid: u32, field: &str) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status.lines().find_map(|line| {
-                let value = line.strip_prefix(field)?.strip_prefix(':')?;
-                value.split_whitespace().next()?.parse::<u64>().ok()
-            })
-        })
-        .map_or(0.0, |kib| kib as f64 / 1024.0)
+    status_kib(pid, field).map_or(0.0, |kib| kib as f64 / 1024.0)
 }
 
 // ---------------------------------------------------------------------------------------------
