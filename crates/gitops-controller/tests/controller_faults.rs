@@ -17,11 +17,6 @@ use serde_json::json;
 
 mod support;
 
-fn free_port() -> u16 {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    probe.local_addr().unwrap().port()
-}
-
 fn start_controller(kubeconfig: &Path, storage: &Path, metrics: u16, extra: &[&str]) -> Process {
     let mut command = support::controller();
     command
@@ -37,7 +32,10 @@ fn start_controller(kubeconfig: &Path, storage: &Path, metrics: u16, extra: &[&s
         ])
         .args(["--requeue-dependency", "1s"])
         .args(["--metrics-addr", &format!("127.0.0.1:{metrics}")])
-        .args(["--receiver-addr", &format!("127.0.0.1:{}", free_port())])
+        .args([
+            "--receiver-addr",
+            &format!("127.0.0.1:{}", support::free_port()),
+        ])
         .args(extra)
         .env("RUST_LOG", "info,kube=warn")
         .current_dir(support::workspace_root());
@@ -128,7 +126,7 @@ async fn one_failing_object_and_a_stalled_receiver_do_not_stop_the_others() {
         .unwrap();
     let hook = stalled_receiver().await;
     let storage = tempfile::tempdir().unwrap();
-    let metrics = free_port();
+    let metrics = support::free_port();
     let controller = start_controller(
         kube_env.kubeconfig_path(),
         &storage.path().join("faults"),
@@ -287,7 +285,7 @@ async fn tenancy_refusals_end_stalled() {
     let controller = start_controller(
         kube_env.kubeconfig_path(),
         &storage.path().join("tenancy"),
-        free_port(),
+        support::free_port(),
         // Its own shard: the other test's controller, on the same API server, must not
         // reconcile these objects (it allows cross-namespace references), nor this one theirs.
         &["--no-cross-namespace-refs", "--shard", "tenancy"],

@@ -8,7 +8,6 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use gitops_flux::{FluxObject, HelmRelease, HelmRepository};
@@ -20,28 +19,13 @@ use serde_json::{Value, json};
 
 mod support;
 
-fn free_port() -> u16 {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    probe.local_addr().unwrap().port()
-}
-
 fn start_controller(kubeconfig: &Path, storage: &Path) -> Process {
-    let mut command = support::controller();
-    command
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .arg("--storage-path")
-        .arg(storage)
-        .args(["--install-crds", "--leader-elect", "false"])
-        .args(["--concurrent", "4"])
-        .args(["--metrics-addr", &format!("127.0.0.1:{}", free_port())])
-        .args(["--receiver-addr", &format!("127.0.0.1:{}", free_port())])
-        .env(
-            "RUST_LOG",
-            "info,kube=warn,gitops_controller::helm_releases=debug",
-        )
-        .current_dir(support::workspace_root());
-    Process::spawn("controller-helmrelease", command, storage.parent().unwrap()).unwrap()
+    support::start_admin_controller(
+        "controller-helmrelease",
+        kubeconfig,
+        storage,
+        "info,kube=warn,gitops_controller::helm_releases=debug",
+    )
 }
 
 /// Writes a `web` chart at `version` and packages it into `root/folder`, indexed by `helm`.
@@ -72,7 +56,7 @@ fn publish(helm: &Path, root: &Path, folder: &str, version: &str) {
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Release.Name }}-check\n  annotations:\n    helm.sh/hook: test\nspec:\n  restartPolicy: Never\n  containers:\n  - name: check\n    image: registry.example/check:1\n",
     )
     .unwrap();
-    helm_ok(
+    support::helm_ok(
         helm,
         &[
             "package",
@@ -81,23 +65,13 @@ fn publish(helm: &Path, root: &Path, folder: &str, version: &str) {
             &out.display().to_string(),
         ],
     );
-    helm_ok(helm, &["repo", "index", &out.display().to_string()]);
-}
-
-fn helm_ok(helm: &Path, args: &[&str]) -> String {
-    let out = Command::new(helm).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "helm {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    support::helm_ok(helm, &["repo", "index", &out.display().to_string()]);
 }
 
 /// `helm list -o json` in `ns`, as the real `helm` reads the release records.
 fn helm_list(helm: &Path, kubeconfig: &Path, ns: &str) -> Vec<Value> {
     let kubeconfig = kubeconfig.display().to_string();
-    let text = helm_ok(
+    let text = support::helm_ok(
         helm,
         &["list", "-o", "json", "-n", ns, "--kubeconfig", &kubeconfig],
     );
@@ -107,7 +81,7 @@ fn helm_list(helm: &Path, kubeconfig: &Path, ns: &str) -> Vec<Value> {
 /// `helm history -o json` of `name` in `ns`.
 fn helm_history(helm: &Path, kubeconfig: &Path, ns: &str, name: &str) -> Vec<Value> {
     let kubeconfig = kubeconfig.display().to_string();
-    let text = helm_ok(
+    let text = support::helm_ok(
         helm,
         &[
             "history",
@@ -128,18 +102,7 @@ async fn settled<K>(controller: &Process, api: &Api<K>, name: &str, status: &str
 where
     K: FluxObject + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
-    support::eventually(
-        controller,
-        &format!("{name} Ready={status}"),
-        Duration::from_secs(90),
-        || async {
-            let object = api.get(name).await.ok()?;
-            let ready = object.ready()?;
-            let current = object.observed_generation() == object.meta().generation;
-            (current && ready.status == status).then_some(object)
-        },
-    )
-    .await
+    support::settled(controller, api, name, status, Duration::from_secs(90)).await
 }
 
 /// How many passes of `HelmRelease/ns/name` found the release in sync, from the log.
@@ -537,7 +500,7 @@ async fn helm_releases_install_upgrade_once_and_fail_clearly() {
     // 10. The real `helm rollback` takes the release away from what the object says: the next
     //     pass sees the new revision as not its own, says so, and upgrades back to the spec.
     let kubeconfig_text = kubeconfig.display().to_string();
-    helm_ok(
+    support::helm_ok(
         &helm,
         &[
             "rollback",
@@ -726,7 +689,7 @@ async fn helm_releases_install_upgrade_once_and_fail_clearly() {
         "the upgrade takes back the hand edit"
     );
     let kubeconfig_text = kubeconfig.display().to_string();
-    let manifest = helm_ok(
+    let manifest = support::helm_ok(
         &helm,
         &[
             "get",

@@ -6,7 +6,6 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use gitops_flux::{FluxObject, HelmRepository, REQUESTED_AT_ANNOTATION};
@@ -19,30 +18,13 @@ use sha2::Digest as _;
 
 mod support;
 
-fn free_port() -> u16 {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    probe.local_addr().unwrap().port()
-}
-
 fn start_controller(kubeconfig: &Path, storage: &Path) -> Process {
-    let mut command = support::controller();
-    command
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .arg("--storage-path")
-        .arg(storage)
-        .args(["--install-crds", "--leader-elect", "false"])
-        .args(["--concurrent", "4"])
-        .args(["--metrics-addr", &format!("127.0.0.1:{}", free_port())])
-        .args(["--receiver-addr", &format!("127.0.0.1:{}", free_port())])
-        .env("RUST_LOG", "info,kube=warn")
-        .current_dir(support::workspace_root());
-    Process::spawn(
+    support::start_admin_controller(
         "controller-helmrepository",
-        command,
-        storage.parent().unwrap(),
+        kubeconfig,
+        storage,
+        "info,kube=warn",
     )
-    .unwrap()
 }
 
 /// Packages versions of a `demo` chart into `root/folder` and indexes them with `helm`.
@@ -63,7 +45,7 @@ fn repository(helm: &Path, root: &Path, folder: &str, versions: &[&str]) {
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n",
         )
         .unwrap();
-        run(
+        support::helm_ok(
             helm,
             &[
                 "package",
@@ -73,16 +55,7 @@ fn repository(helm: &Path, root: &Path, folder: &str, versions: &[&str]) {
             ],
         );
     }
-    run(helm, &["repo", "index", &out.display().to_string()]);
-}
-
-fn run(helm: &Path, args: &[&str]) {
-    let out = Command::new(helm).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "helm {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::helm_ok(helm, &["repo", "index", &out.display().to_string()]);
 }
 
 fn digest_of(path: &Path) -> String {
@@ -90,25 +63,14 @@ fn digest_of(path: &Path) -> String {
     format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)))
 }
 
-/// The object once its Ready condition is `status` for its current generation.
+/// The repository once its Ready condition is `status` for its current generation.
 async fn settled(
     controller: &Process,
     api: &Api<HelmRepository>,
     name: &str,
     status: &str,
 ) -> HelmRepository {
-    support::eventually(
-        controller,
-        &format!("HelmRepository {name} Ready={status}"),
-        Duration::from_secs(60),
-        || async {
-            let repo = api.get(name).await.ok()?;
-            let ready = repo.ready()?;
-            let current = repo.observed_generation() == repo.metadata.generation;
-            (current && ready.status == status).then_some(repo)
-        },
-    )
-    .await
+    support::settled(controller, api, name, status, Duration::from_secs(60)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -199,14 +199,6 @@ pub async fn start_installed_controller(
         &kubeconfig,
     )
     .await;
-    let free = || {
-        let probe =
-            std::net::TcpListener::bind("127.0.0.1:0").expect("the test environment answers");
-        probe
-            .local_addr()
-            .expect("the test environment answers")
-            .port()
-    };
     let mut command = controller();
     command
         .arg("--kubeconfig")
@@ -214,8 +206,8 @@ pub async fn start_installed_controller(
         .arg("--storage-path")
         .arg(work.join("storage"))
         .args(["--allow-insecure-http", "--requeue-dependency", "1s"])
-        .args(["--metrics-addr", &format!("127.0.0.1:{}", free())])
-        .args(["--receiver-addr", &format!("127.0.0.1:{}", free())])
+        .args(["--metrics-addr", &format!("127.0.0.1:{}", free_port())])
+        .args(["--receiver-addr", &format!("127.0.0.1:{}", free_port())])
         .args(extra)
         .env("RUST_LOG", "info,kube=warn");
     let process = gitops_testenv::Process::spawn("installed-controller", command, work)
@@ -246,4 +238,78 @@ pub async fn ready_at(
         )
         .await;
     }
+}
+
+/// A port free on 127.0.0.1 at the time of asking.
+#[allow(dead_code)]
+pub fn free_port() -> u16 {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("the test environment answers");
+    probe
+        .local_addr()
+        .expect("the test environment answers")
+        .port()
+}
+
+/// Starts the controller binary with admin rights (`kubeconfig`), installing the CRDs, without
+/// leader election, logging at `rust_log`; its log is kept beside `storage` under `name`.
+#[allow(dead_code)]
+pub fn start_admin_controller(
+    name: &str,
+    kubeconfig: &std::path::Path,
+    storage: &std::path::Path,
+    rust_log: &str,
+) -> Process {
+    let mut command = controller();
+    command
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--storage-path")
+        .arg(storage)
+        .args(["--install-crds", "--leader-elect", "false"])
+        .args(["--concurrent", "4"])
+        .args(["--metrics-addr", &format!("127.0.0.1:{}", free_port())])
+        .args(["--receiver-addr", &format!("127.0.0.1:{}", free_port())])
+        .env("RUST_LOG", rust_log)
+        .current_dir(workspace_root());
+    let dir = storage.parent().expect("storage has a parent");
+    Process::spawn(name, command, dir).expect("the controller starts")
+}
+
+/// The object once its Ready condition is `status` for its current generation, waiting at
+/// most `timeout`.
+#[allow(dead_code)]
+pub async fn settled<K>(
+    controller: &Process,
+    api: &kube::Api<K>,
+    name: &str,
+    status: &str,
+    timeout: Duration,
+) -> K
+where
+    K: gitops_flux::FluxObject + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    eventually(
+        controller,
+        &format!("{name} Ready={status}"),
+        timeout,
+        || async {
+            let object = api.get(name).await.ok()?;
+            let ready = object.ready()?;
+            let current = object.observed_generation() == object.meta().generation;
+            (current && ready.status == status).then_some(object)
+        },
+    )
+    .await
+}
+
+/// Runs the `helm` binary at `helm`; panics with its stderr when it fails; returns its stdout.
+#[allow(dead_code)]
+pub fn helm_ok(helm: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new(helm).args(args).output().expect("helm runs");
+    assert!(
+        out.status.success(),
+        "helm {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("helm prints UTF-8")
 }
