@@ -154,6 +154,8 @@ struct Plan {
     upgrade: Step,
     rollback: Step,
     uninstall: Step,
+    /// `test.timeout` (else `spec.timeout`) for the chart's test hooks.
+    test: Step,
     chart: String,
     version: String,
     source: Key,
@@ -296,6 +298,12 @@ fn plan(hr: &HelmRelease, key: &Key) -> Result<Plan, Failure> {
         uninstall.disable_wait,
         uninstall.disable_hooks,
     )?;
+    let test = step(
+        "test.timeout",
+        spec.test.as_ref().and_then(|t| t.timeout.as_deref()),
+        false,
+        false,
+    )?;
     let release_name = match spec.release_name.as_deref().filter(|n| !n.is_empty()) {
         Some(name) => name.to_string(),
         None => match spec.target_namespace.as_deref().filter(|n| !n.is_empty()) {
@@ -316,6 +324,7 @@ fn plan(hr: &HelmRelease, key: &Key) -> Result<Plan, Failure> {
         upgrade,
         rollback,
         uninstall,
+        test,
         chart: template.spec.chart.clone(),
         version: template.spec.version.clone().unwrap_or_default(),
         source: Key::new(
@@ -510,7 +519,8 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
         Next::Nothing => {
             ctx.succeeded(key);
             // The last test's outcome stays beside the in-sync conditions.
-            let mut conditions = kept_conditions(&hr, |t| t == "TestSuccess", now);
+            let mut conditions = Conditions::new();
+            carry_over(&mut conditions, &hr, |t| t == "TestSuccess", 0, now);
             if let (false, Some(release)) = (drifts.is_empty(), stored.as_ref()) {
                 // `driftDetection.mode: warn`: reported, left as it is.
                 let message = format!(
@@ -687,16 +697,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
         }
         Next::Test => {
             let release = stored.as_ref().map(release_ref).unwrap_or_default();
-            let timeout = hr
-                .spec
-                .test
-                .as_ref()
-                .and_then(|t| t.timeout.as_deref())
-                .and_then(gitops_flux::parse_duration)
-                .unwrap_or(plan.install.timeout);
-            let options = action_options(&plan, plan.install).with_hook_timeout(timeout);
-            let tester = Actions::new(client.clone(), options);
-            match tester
+            match actions(plan.test)
                 .test(&plan.release_name, &plan.storage_namespace)
                 .await
             {
@@ -715,7 +716,8 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
                     ctx.notifications
                         .announce(key, Severity::Info, "TestSucceeded", &message, None)
                         .await;
-                    let mut conditions = kept_conditions(&hr, |t| t != "TestSuccess", now);
+                    let mut conditions = Conditions::new();
+                    carry_over(&mut conditions, &hr, |t| t != "TestSuccess", 0, now);
                     conditions.set(
                         ConditionType::Other("TestSuccess".into()),
                         ConditionStatus::True,
@@ -748,7 +750,8 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
                     } else {
                         &["TestSuccess", "Ready", "Reconciling", "Stalled"]
                     };
-                    let mut conditions = kept_conditions(&hr, |t| !replaced.contains(&t), now);
+                    let mut conditions = Conditions::new();
+                    carry_over(&mut conditions, &hr, |t| !replaced.contains(&t), 0, now);
                     conditions.set(
                         ConditionType::Other("TestSuccess".into()),
                         ConditionStatus::False,
@@ -912,14 +915,17 @@ fn chart_id(version: &ChartVersion) -> (String, String) {
     (version.name.clone(), version.version.clone())
 }
 
-/// The object's stored conditions whose type `keep` accepts, to write again beside new ones
-/// (a status write replaces the whole list).
-fn kept_conditions(hr: &HelmRelease, keep: impl Fn(&str) -> bool, now: SystemTime) -> Conditions {
-    let mut conditions = Conditions::new();
-    for c in hr.conditions() {
-        if !keep(c.type_.as_str()) {
-            continue;
-        }
+/// Adds the object's stored conditions whose type `keep` accepts to `conditions`, to be
+/// written again beside new ones (a status write replaces the whole list). A condition without
+/// an observed generation takes `generation`.
+fn carry_over(
+    conditions: &mut Conditions,
+    hr: &HelmRelease,
+    keep: impl Fn(&str) -> bool,
+    generation: i64,
+    now: SystemTime,
+) {
+    for c in hr.conditions().iter().filter(|c| keep(c.type_.as_str())) {
         let type_ = match c.type_.as_str() {
             "Ready" => ConditionType::Ready,
             "Reconciling" => ConditionType::Reconciling,
@@ -932,10 +938,9 @@ fn kept_conditions(hr: &HelmRelease, keep: impl Fn(&str) -> bool, now: SystemTim
             "False" => ConditionStatus::False,
             _ => ConditionStatus::Unknown,
         };
-        let generation = c.observed_generation.unwrap_or_default();
-        conditions.set(type_, status, &c.reason, &c.message, generation, now);
+        let observed = c.observed_generation.unwrap_or(generation);
+        conditions.set(type_, status, &c.reason, &c.message, observed, now);
     }
-    conditions
 }
 
 /// `history` with the snapshot of `release`'s revision carrying its current digest: running
@@ -1633,21 +1638,7 @@ fn failed_conditions(
         generation,
         now,
     );
-    if let Some(released) = hr.conditions().iter().find(|c| c.type_ == "Released") {
-        let status = match released.status.as_str() {
-            "True" => ConditionStatus::True,
-            "False" => ConditionStatus::False,
-            _ => ConditionStatus::Unknown,
-        };
-        conditions.set(
-            ConditionType::Other("Released".into()),
-            status,
-            &released.reason,
-            &released.message,
-            released.observed_generation.unwrap_or(generation),
-            now,
-        );
-    }
+    carry_over(&mut conditions, hr, |t| t == "Released", generation, now);
     conditions
 }
 
@@ -1742,6 +1733,25 @@ mod tests {
             &key,
         );
         assert!(bad.is_err_and(|f| f.stalled && f.message.contains("upgrade.timeout")));
+        let tested = plan(
+            &hr(
+                json!({"interval": "5m", "timeout": "2m", "chart": {"spec": chart_spec()},
+                       "install": {"timeout": "1m"}, "test": {"enable": true}}),
+            ),
+            &key,
+        )
+        .unwrap_or_else(|f| panic!("{f:?}"));
+        assert_eq!(
+            tested.test.timeout,
+            Duration::from_secs(120),
+            "spec.timeout"
+        );
+        let bad = plan(
+            &hr(json!({"interval": "5m", "chart": {"spec": chart_spec()},
+                       "test": {"timeout": "soon"}})),
+            &key,
+        );
+        assert!(bad.is_err_and(|f| f.stalled && f.message.contains("test.timeout")));
     }
 
     #[test]
