@@ -224,6 +224,26 @@ impl Ctx {
             .await
     }
 
+    /// Where the object `key` names keeps what it stores (a source's cache and artifacts):
+    /// `<storage>/<kind, lower case>/<namespace>/<name>`, as source-controller lays it out.
+    pub fn storage_dir(&self, key: &Key) -> PathBuf {
+        self.storage
+            .join(key.kind.as_str().to_ascii_lowercase())
+            .join(&key.namespace)
+            .join(&key.name)
+    }
+
+    /// Removes what a deleted object stored ([`Self::storage_dir`]), as source-controller's
+    /// garbage collection does; a failure is logged, never fatal.
+    pub async fn remove_storage(&self, key: &Key) {
+        let dir = self.storage_dir(key);
+        if let Err(error) = tokio::fs::remove_dir_all(&dir).await
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(object = %key, %error, dir = %dir.display(), "removing what it stored failed");
+        }
+    }
+
     /// Replaces the finalizers of the object `key` names (a merge patch of
     /// `metadata.finalizers`).
     pub async fn set_finalizers<K>(&self, key: &Key, finalizers: Vec<String>) -> kube::Result<()>

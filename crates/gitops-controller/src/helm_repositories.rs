@@ -132,7 +132,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
         // Only a conditional GET is answered "not modified", and none is made.
         return Ok(ctx.after_interval(key, every));
     };
-    let dir = folder(ctx, key);
+    let dir = ctx.storage_dir(key);
     let hex = digest.trim_start_matches("sha256:").to_string();
     let path = dir.join(format!("index-{hex}.yaml"));
     let stored = {
@@ -194,25 +194,6 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
         crate::wakes::wake_dependents(ctx, key);
     }
     Ok(ctx.after_interval(key, every))
-}
-
-/// The storage folder of the HelmRepository `key`.
-fn folder(ctx: &Ctx, key: &Key) -> PathBuf {
-    ctx.storage
-        .join("helmrepository")
-        .join(&key.namespace)
-        .join(&key.name)
-}
-
-/// Removes the stored index of a deleted HelmRepository, as source-controller's garbage
-/// collection does.
-pub async fn forget(ctx: &Ctx, key: &Key) {
-    let dir = folder(ctx, key);
-    if let Err(error) = tokio::fs::remove_dir_all(&dir).await {
-        if error.kind() != std::io::ErrorKind::NotFound {
-            tracing::warn!(object = %key, %error, dir = %dir.display(), "removing the stored index failed");
-        }
-    }
 }
 
 /// Checks that `file` reads as an index and writes it to `path` (through a temporary file in

@@ -211,7 +211,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
                 ctx.hooks.forget(&key);
                 match key.kind {
                     Kind::GitRepository => sources::forget(&ctx, &key).await,
-                    Kind::HelmRepository => helm_repositories::forget(&ctx, &key).await,
+                    Kind::HelmRepository => ctx.remove_storage(&key).await,
                     _ => {}
                 }
             }

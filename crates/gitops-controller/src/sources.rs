@@ -181,7 +181,7 @@ async fn source_for(
             return Ok(Arc::clone(source));
         }
     }
-    let storage = folder(ctx, key);
+    let storage = ctx.storage_dir(key);
     let mut source = GitSource::new(&plan.url, plan.reference.clone(), storage)
         .with_context(|| format!("GitRepository {}/{}", key.namespace, key.name))?
         .with_insecure_http(ctx.allow_insecure_http);
@@ -217,14 +217,6 @@ fn dir_size(path: &std::path::Path) -> u64 {
     total
 }
 
-/// Where a GitRepository's cache and artifacts live.
-fn folder(ctx: &Ctx, key: &Key) -> std::path::PathBuf {
-    ctx.storage
-        .join("gitrepository")
-        .join(&key.namespace)
-        .join(&key.name)
-}
-
 /// Removes a deleted GitRepository's cache and artifacts, as source-controller's garbage
 /// collection does, and drops its source.
 pub async fn forget(ctx: &Ctx, key: &Key) {
@@ -232,10 +224,5 @@ pub async fn forget(ctx: &Ctx, key: &Key) {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .remove(key);
-    let dir = folder(ctx, key);
-    if let Err(error) = tokio::fs::remove_dir_all(&dir).await
-        && error.kind() != std::io::ErrorKind::NotFound
-    {
-        tracing::warn!(object = %key, %error, dir = %dir.display(), "removing the stored artifacts failed");
-    }
+    ctx.remove_storage(key).await;
 }
