@@ -31,7 +31,7 @@ type StoreKey = (Option<String>, String);
 #[derive(Default)]
 struct Contents {
     /// Each object as JSON text.
-    objects: HashMap<StoreKey, Box<str>>,
+    objects: HashMap<StoreKey, Arc<str>>,
     /// Whether the first list has completed: until then the store answers nothing.
     synced: bool,
 }
@@ -54,7 +54,8 @@ impl Watched {
         let namespace = id.namespace.clone().filter(|_| resource.namespaced);
         let text = {
             let contents = lock(&self.contents);
-            contents.objects.get(&(namespace, id.name.clone()))?.clone()
+            // Shared, not copied: the text is parsed after the lock is released.
+            Arc::clone(contents.objects.get(&(namespace, id.name.clone()))?)
         };
         let object: DynamicObject = serde_json::from_str(&text).ok()?;
         Some(to_value(resource, object))
@@ -72,7 +73,7 @@ fn lock(contents: &Mutex<Contents>) -> std::sync::MutexGuard<'_, Contents> {
 }
 
 /// An object's key and its JSON text without `managedFields[].fieldsV1`.
-fn stored(mut object: DynamicObject) -> Option<(StoreKey, Box<str>)> {
+fn stored(mut object: DynamicObject) -> Option<(StoreKey, Arc<str>)> {
     for entry in object.metadata.managed_fields.iter_mut().flatten() {
         entry.fields_v1 = None;
     }
@@ -81,14 +82,14 @@ fn stored(mut object: DynamicObject) -> Option<(StoreKey, Box<str>)> {
         object.metadata.name.clone()?,
     );
     let text = serde_json::to_string(&object).ok()?;
-    Some((key, text.into_boxed_str()))
+    Some((key, Arc::from(text)))
 }
 
 /// Applies one watch event to `contents`; `relisted` collects a relist until it is complete,
 /// so a pass never reads a half-listed store.
 fn apply_event(
     contents: &Mutex<Contents>,
-    relisted: &mut Option<HashMap<StoreKey, Box<str>>>,
+    relisted: &mut Option<HashMap<StoreKey, Arc<str>>>,
     event: watcher::Event<DynamicObject>,
 ) {
     match event {
