@@ -2,16 +2,18 @@
 //! webhook registry) and the small object helpers each kind's module uses.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use gitops_core::Artifact;
+use gitops_core::condition::{ConditionStatus, ConditionType, Conditions, rfc3339};
+use gitops_flux::api::ArtifactStatus;
 use gitops_flux::metrics::Metrics;
 use gitops_flux::{
-    FluxCondition, FluxObject, HelmRelease, ImagePolicy, ImageUpdateAutomation, Kustomization,
-    REQUESTED_AT_ANNOTATION, status,
+    FluxCondition, FluxObject, HelmChart, HelmRelease, ImagePolicy, ImageUpdateAutomation,
+    Kustomization, REQUESTED_AT_ANNOTATION, status,
 };
 use gitops_kube::connect::{ConnectOptions, RequestCounter};
 use gitops_kube::{KubeApplier, KubeApplierOptions, ServiceAccount};
@@ -56,6 +58,7 @@ pub struct Ctx {
     pub(crate) image_policies: Store<ImagePolicy>,
     pub(crate) automations: Store<ImageUpdateAutomation>,
     pub(crate) helm_releases: Store<HelmRelease>,
+    pub(crate) helm_charts: Store<HelmChart>,
     pub(crate) notifications: notifications::Hub,
     pub(crate) hooks: receivers::Hooks,
 }
@@ -233,6 +236,54 @@ impl Ctx {
             .join(&key.name)
     }
 
+    /// Marks `conditions` as a source's that stored an artifact (`ArtifactInStorage` and
+    /// `Ready` true, reason `Succeeded`, with `message`) and returns the artifact as its
+    /// `status.artifact` says it: `path` relative to the storage, its `file://` URL. The last
+    /// update time stays `previous`'s when the same revision and digest are at the same path,
+    /// so a pass that stored nothing new writes nothing.
+    pub fn publish_artifact(
+        &self,
+        conditions: &mut Conditions,
+        message: &str,
+        (generation, now): (i64, SystemTime),
+        stored: StoredArtifact<'_>,
+        previous: Option<&ArtifactStatus>,
+    ) -> ArtifactStatus {
+        conditions.set(
+            ConditionType::Other("ArtifactInStorage".into()),
+            ConditionStatus::True,
+            "Succeeded",
+            message,
+            generation,
+            now,
+        );
+        conditions.mark_ready("Succeeded", message, generation, now);
+        let relative = stored
+            .path
+            .strip_prefix(&self.storage)
+            .unwrap_or(stored.path)
+            .display()
+            .to_string();
+        let last_update_time = match previous {
+            Some(previous)
+                if previous.revision == stored.revision
+                    && previous.digest.as_deref() == Some(stored.digest.as_str())
+                    && previous.path == relative =>
+            {
+                previous.last_update_time.clone()
+            }
+            _ => rfc3339(now),
+        };
+        ArtifactStatus {
+            path: relative,
+            url: format!("file://{}", stored.path.display()),
+            revision: stored.revision,
+            digest: Some(stored.digest),
+            last_update_time,
+            size: Some(stored.size),
+        }
+    }
+
     /// Removes what a deleted object stored ([`Self::storage_dir`]), as source-controller's
     /// garbage collection does; a failure is logged, never fatal.
     pub async fn remove_storage(&self, key: &Key) {
@@ -308,6 +359,18 @@ fn contains(have: &Value, want: &Value) -> bool {
         }),
         _ => have == want,
     }
+}
+
+/// An artifact a source stored, as [`Ctx::publish_artifact`] publishes it.
+pub struct StoredArtifact<'a> {
+    /// The file or directory in the storage.
+    pub path: &'a Path,
+    /// Its revision (`main@sha1:…`, a chart version, an index digest).
+    pub revision: String,
+    /// The digest of its contents (`sha256:…`).
+    pub digest: String,
+    /// Its size in bytes.
+    pub size: u64,
 }
 
 /// Reads one object of a kind, or `None` when it is gone.

@@ -6,10 +6,12 @@
 //!    namespaces, timeout, history limit, wait); every `dependsOn` HelmRelease must be Ready
 //!    for its current generation (else `DependencyNotReady`, looked at again after
 //!    `--requeue-dependency`).
-//! 2. The chart: `spec.chart.spec.sourceRef` names a HelmRepository (this namespace unless
-//!    given); its stored index gives the newest version matching `spec.chart.spec.version`;
-//!    the archive is downloaded once per name, version and digest into
-//!    `<storage>/helmchart/` and loaded.
+//! 2. The chart ([`crate::charts`]): `spec.chart.spec.sourceRef` names a HelmRepository (its
+//!    stored index or, for `type: oci`, the registry gives the newest version matching
+//!    `spec.chart.spec.version`) or a GitRepository (the chart directory at
+//!    `spec.chart.spec.chart`, its version carrying the commit under `reconcileStrategy:
+//!    Revision`); or `spec.chartRef` names a HelmChart or an OCIRepository whose stored
+//!    archive is loaded (an OCI chart's version carrying the digest, as Flux does).
 //! 3. The values: `valuesFrom` in order (ConfigMap or Secret, `valuesKey` default
 //!    `values.yaml`, merged, or set at `targetPath`; `optional` ones may be missing), then
 //!    `spec.values` merged over them; their digest is the config digest.
@@ -23,22 +25,22 @@
 //!    finds the release in sync writes nothing: no revision, no status.
 //!
 //! A ConfigMap or Secret labelled `reconcile.fluxcd.io/watch: Enabled` wakes the HelmReleases
-//! whose `valuesFrom` names it when it changes ([`watch_values`]); a new index of the
-//! HelmRepository wakes those charted from it (`wakes.rs`).
+//! whose `valuesFrom` names it when it changes ([`watch_values`]); a new artifact of the
+//! source a HelmRelease is charted from wakes it (`wakes.rs`).
 //!
 //! A failure before step 4 (no such chart version, a repository not ready, a missing values
 //! reference, a chart that does not load) is `Ready=False` with Flux's reason
 //! (`ArtifactFailed`, `ValuesError`) and leaves the release untouched.
 //!
 //! # Not supported yet (a clear error or documented behaviour)
-//! - `spec.chartRef`, sources other than an HTTP(S) HelmRepository (OCI, GitRepository,
-//!   Bucket): `Ready=False` saying so.
+//! - Bucket sources: `Ready=False` saying so.
 //! - `storageNamespace` other than the target namespace: `Ready=False` saying so.
 //! - `test.filters` are ignored (every test hook runs); post-renderers other than kustomize
 //!   `patches`/`images` are
 //!   refused (stalled); `driftDetection.ignore` rules are ignored (drift detection compares every field the
 //!   release applies).
-//! - No HelmChart object is created: the chart is read from the repository directly.
+//! - `spec.chart` creates no HelmChart object: the chart is read from its source directly
+//!   (HelmCharts written by hand, named in `spec.chartRef`, are reconciled).
 //!
 //! # Known divergences
 //! - A `history` snapshot's `digest` is the SHA-256 of the release record's JSON with sorted
@@ -48,28 +50,25 @@
 //!   it creates and the HelmRelease waits for it.
 
 use std::collections::BTreeMap;
-use std::io::BufReader;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use gitops_core::condition::{ConditionStatus, ConditionType, Conditions};
 use gitops_core::event::Severity;
 use gitops_flux::api::{HelmReleaseSpec, Snapshot, ValuesReference};
-use gitops_flux::{FluxObject, HelmRelease, HelmRepository};
+use gitops_flux::{FluxObject, HelmRelease};
 use gitops_helm::planner::{self, AttemptedAction, Next, Observation, StoredStatus};
 use gitops_helm::release::{ActionOptions, Actions, CrdPolicy, PostRenderer, Release};
-use gitops_helm::repository::{ChartVersion, choose, read_chart_versions};
 use gitops_helm::{Chart, TemplateOptions};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
 use serde_json::{Map, Value, json};
 use sha2::Digest as _;
 
+use crate::charts;
 use crate::context::{Ctx, get, suspended};
 use crate::engine::{Key, Kind};
 use crate::outcome::{Action, Failure};
-use crate::translate;
 
 /// The label (value `Enabled`) that makes a change to a ConfigMap or Secret wake the
 /// HelmReleases whose `valuesFrom` names it, as helm-controller watches them.
@@ -156,9 +155,8 @@ struct Plan {
     uninstall: Step,
     /// `test.timeout` (else `spec.timeout`) for the chart's test hooks.
     test: Step,
-    chart: String,
-    version: String,
-    source: Key,
+    /// Where the chart comes from: `spec.chart` or `spec.chartRef`.
+    origin: charts::Origin,
     /// `install.crds` and `upgrade.crds`.
     crds: (CrdPolicy, CrdPolicy),
     /// `install.createNamespace`.
@@ -191,21 +189,40 @@ fn plan(hr: &HelmRelease, key: &Key) -> Result<Plan, Failure> {
     };
     let interval = duration("interval", Some(&spec.interval), Duration::from_secs(600))?;
     let timeout = duration("timeout", spec.timeout.as_deref(), Duration::from_secs(300))?;
-    let Some(template) = &spec.chart else {
-        return Err(invalid(
-            "spec.chartRef is not supported yet: give spec.chart".into(),
-        ));
+    let origin = match (&spec.chart, &spec.chart_ref) {
+        (Some(template), None) => {
+            let source = &template.spec.source_ref;
+            charts::Origin::of_template(
+                &source.kind,
+                (
+                    source.namespace.as_deref().unwrap_or(&key.namespace),
+                    &source.name,
+                ),
+                &template.spec.chart,
+                template.spec.version.as_deref(),
+                template.spec.reconcile_strategy.as_deref(),
+            )?
+        }
+        (None, Some(reference)) => {
+            let kind = match reference.kind.as_str() {
+                "OCIRepository" => Kind::OCIRepository,
+                "HelmChart" => Kind::HelmChart,
+                other => {
+                    return Err(invalid(format!(
+                        "spec.chartRef: kind {other:?} is not one of OCIRepository, HelmChart"
+                    )));
+                }
+            };
+            let namespace = reference.namespace.as_deref().unwrap_or(&key.namespace);
+            let source = Key::new(kind, namespace, &reference.name);
+            charts::Origin::Artifact { source }
+        }
+        _ => {
+            return Err(invalid(
+                "one of spec.chart or spec.chartRef must be given, not both".into(),
+            ));
+        }
     };
-    let source_ref = &template.spec.source_ref;
-    if source_ref.kind != "HelmRepository" {
-        return Err(Failure::stalled(
-            "ArtifactFailed",
-            format!(
-                "spec.chart.spec.sourceRef: kind {:?} is not supported yet (only HelmRepository)",
-                source_ref.kind
-            ),
-        ));
-    }
     let target_namespace = spec
         .target_namespace
         .clone()
@@ -325,13 +342,7 @@ fn plan(hr: &HelmRelease, key: &Key) -> Result<Plan, Failure> {
         rollback,
         uninstall,
         test,
-        chart: template.spec.chart.clone(),
-        version: template.spec.version.clone().unwrap_or_default(),
-        source: Key::new(
-            Kind::HelmRepository,
-            source_ref.namespace.as_deref().unwrap_or(&key.namespace),
-            &source_ref.name,
-        ),
+        origin,
         crds,
         create_namespace,
         post_renderers,
@@ -404,8 +415,14 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
         }
     }
 
-    // 2. The chart, from the HelmRepository's stored index.
-    let (version, mut chart) = match resolve_chart(ctx, key, &plan).await {
+    // 2. The chart, from its source (`charts`).
+    let charts::Resolved {
+        name: chart_name,
+        version,
+        mut chart,
+        oci_digest,
+        ..
+    } = match charts::resolve(ctx, key, &plan.origin).await {
         Ok(found) => found,
         Err(failure) => return fail(ctx, key, &hr, failure, every).await,
     };
@@ -477,7 +494,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
         &hr,
         stored.as_ref(),
         &status.history,
-        &chart_id(&version),
+        &(chart_name.clone(), version.clone()),
         &config_digest,
         install_failures,
         upgrade_failures,
@@ -511,7 +528,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
         tracing::info!(object = %key, "release out-of-sync with desired state: {why}");
     }
 
-    let chart_text = format!("{}@{}", version.name, version.version);
+    let chart_text = format!("{chart_name}@{version}");
     let release_ref = |r: &Release| format!("{}/{}.v{}", r.namespace, r.name, r.version);
     let options = TemplateOptions::new(&plan.release_name).with_namespace(&plan.target_namespace);
     let now = SystemTime::now();
@@ -546,7 +563,8 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
             let mut extra = json!({
                 "history": status.history,
                 "storageNamespace": plan.storage_namespace,
-                "lastAttemptedRevision": version.version,
+                "lastAttemptedRevision": version,
+                "lastAttemptedRevisionDigest": oci_digest,
                 "lastAttemptedConfigDigest": config_digest,
                 "lastAttemptedGeneration": generation,
             });
@@ -796,7 +814,8 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
     let mut extra = json!({
         "history": history,
         "storageNamespace": plan.storage_namespace,
-        "lastAttemptedRevision": version.version,
+        "lastAttemptedRevision": version,
+        "lastAttemptedRevisionDigest": oci_digest,
         "lastAttemptedConfigDigest": config_digest,
         "lastAttemptedGeneration": generation,
     });
@@ -908,11 +927,6 @@ fn in_sync_message(hr: &HelmRelease) -> (String, String) {
             "release in-sync with desired state".into(),
         ),
     }
-}
-
-/// Chart name and version of the chart to release.
-fn chart_id(version: &ChartVersion) -> (String, String) {
-    (version.name.clone(), version.version.clone())
 }
 
 /// Adds the object's stored conditions whose type `keep` accepts to `conditions`, to be
@@ -1348,140 +1362,6 @@ fn action_options(plan: &Plan, step: Step) -> ActionOptions {
     }
 }
 
-/// The chart version chosen from the HelmRepository's stored index, downloaded (or read from
-/// the cache) and loaded.
-async fn resolve_chart(
-    ctx: &Ctx,
-    key: &Key,
-    plan: &Plan,
-) -> Result<(ChartVersion, Chart), Failure> {
-    let source = &plan.source;
-    let source_text = format!("HelmRepository '{}/{}'", source.namespace, source.name);
-    if ctx.no_cross_namespace_refs && source.namespace != key.namespace {
-        return Err(Failure::stalled(
-            "AccessDenied",
-            format!(
-                "cannot access {source_text}: cross-namespace references are disabled (--no-cross-namespace-refs)"
-            ),
-        ));
-    }
-    let not_ready = |why: String| Failure::retry("ArtifactFailed", why);
-    let repo = match get::<HelmRepository>(ctx, source).await {
-        Ok(Some(repo)) => repo,
-        Ok(None) => return Err(not_ready(format!("{source_text} not found"))),
-        Err(error) => return Err(not_ready(format!("reading {source_text}: {error}"))),
-    };
-    if repo.spec.is_oci() {
-        return Err(Failure::stalled(
-            "ArtifactFailed",
-            format!(
-                "{source_text} is of type oci: charts from OCI registries are not supported yet"
-            ),
-        ));
-    }
-    let artifact = repo.status.as_ref().and_then(|s| s.artifact.clone());
-    let (Some(artifact), true) = (artifact, repo.is_ready()) else {
-        let why = repo
-            .ready()
-            .map(|c| c.message.clone())
-            .unwrap_or_else(|| "no index stored yet".into());
-        return Err(not_ready(format!("{source_text} is not ready: {why}")));
-    };
-
-    // The version, from the stored index.
-    let index = ctx.storage.join(&artifact.path);
-    let (chart, constraint) = (plan.chart.clone(), plan.version.clone());
-    let chosen = tokio::task::spawn_blocking(move || {
-        let file = std::fs::File::open(&index)
-            .map_err(|e| format!("reading the stored index {}: {e}", index.display()))?;
-        let versions = read_chart_versions(BufReader::new(file), &chart)
-            .map_err(|e| gitops_core::reconcile::error_chain(&e))?;
-        choose(&versions, &constraint)
-            .cloned()
-            .map_err(|e| gitops_core::reconcile::error_chain(&e))
-    })
-    .await
-    .map_err(|e| not_ready(format!("reading the index: {e}")))?;
-    let version = chosen.map_err(|why| {
-        not_ready(format!(
-            "invalid chart reference: failed to get chart version for remote reference in {source_text}: {why}"
-        ))
-    })?;
-
-    // The archive, cached by name, version and digest.
-    let cached = cache_path(&ctx.storage, &version);
-    let data = match cached.as_ref().map(std::fs::read) {
-        Some(Ok(data)) => data,
-        _ => {
-            let plan_repo = translate::helm_repository(&repo.spec)
-                .map_err(|e| Failure::stalled(e.reason(), e.to_string()))?;
-            let repository = crate::helm_repositories::repository_for(ctx, source, &plan_repo)
-                .await
-                .map_err(|e| not_ready(format!("{source_text}: {e:#}")))?;
-            let data = repository.download(&version).await.map_err(|e| {
-                not_ready(format!(
-                    "Could not load chart: {}",
-                    gitops_core::reconcile::error_chain(&e)
-                ))
-            })?;
-            if let Some(path) = &cached {
-                store_cached(path, &data);
-            }
-            data
-        }
-    };
-    let name = format!("{}-{}.tgz", version.name, version.version);
-    let data = Arc::new(data);
-    let chart = tokio::task::spawn_blocking(move || gitops_helm::chart::load_archive(&name, &data))
-        .await
-        .map_err(|e| not_ready(format!("loading the chart: {e}")))?
-        .map_err(|e| {
-            Failure::stalled(
-                "ArtifactFailed",
-                format!(
-                    "Could not load chart: {}",
-                    gitops_core::reconcile::error_chain(&e)
-                ),
-            )
-        })?;
-    Ok((version, chart))
-}
-
-/// Where a chart archive is cached: only when the index gives its digest (a download is
-/// checked against it, so the file is the archive the index names).
-fn cache_path(storage: &Path, version: &ChartVersion) -> Option<PathBuf> {
-    let digest = version.digest.as_deref()?.trim_start_matches("sha256:");
-    let safe = |s: &str| {
-        !s.is_empty()
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.+".contains(c))
-    };
-    if !(safe(&version.name) && safe(&version.version) && safe(digest)) || version.name == ".." {
-        return None;
-    }
-    Some(storage.join("helmchart").join(format!(
-        "{}-{}-{}.tgz",
-        version.name, version.version, digest
-    )))
-}
-
-/// Writes a cache entry through a temporary file of its own (two passes may download the same
-/// chart at once); a failure only costs a later download.
-fn store_cached(path: &Path, data: &[u8]) {
-    let write = || -> std::io::Result<()> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)?;
-        let mut file = tempfile::Builder::new()
-            .suffix(".partial")
-            .tempfile_in(dir)?;
-        std::io::Write::write_all(&mut file, data)?;
-        file.persist(path).map(drop).map_err(|e| e.error)
-    };
-    if let Err(error) = write() {
-        tracing::warn!(%error, path = %path.display(), "caching the chart failed");
-    }
-}
-
 /// The values of `hr` as Flux composes them: each `valuesFrom` reference in order, then
 /// `spec.values` merged over the result.
 async fn compose_values(
@@ -1671,8 +1551,8 @@ mod tests {
         assert_eq!(plain.target_namespace, "apps");
         assert_eq!(plain.max_history, 5);
         assert_eq!(
-            plain.source,
-            Key::new(Kind::HelmRepository, "apps", "charts")
+            plain.origin.source(),
+            &Key::new(Kind::HelmRepository, "apps", "charts")
         );
         let targeted = plan(
             &hr(

@@ -13,14 +13,13 @@ use std::io::{BufReader, Seek};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use gitops_core::condition::{ConditionType, Conditions, rfc3339};
+use gitops_core::condition::Conditions;
 use gitops_core::event::Severity;
 use gitops_flux::HelmRepository;
-use gitops_flux::api::ArtifactStatus;
 use gitops_helm::repository::{HttpRepository, IndexDownload, IndexError, check_index};
 use serde_json::json;
 
-use crate::context::{Ctx, get, secret_data, suspended};
+use crate::context::{Ctx, StoredArtifact, get, secret_data, suspended};
 use crate::engine::{Key, Kind};
 use crate::outcome::{Action, Failure};
 use crate::translate::{self, HelmRepositoryPlan};
@@ -148,34 +147,21 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
 
     // 5. Publish: status (the artifact and its URL) and, on a new revision, an event.
     let message = format!("stored artifact: revision '{digest}'");
-    conditions.set(
-        ConditionType::Other("ArtifactInStorage".into()),
-        gitops_core::condition::ConditionStatus::True,
-        "Succeeded",
+    let previous = repo.status.as_ref().and_then(|s| s.artifact.as_ref());
+    let unchanged = previous.is_some_and(|p| p.revision == digest);
+    let artifact = ctx.publish_artifact(
+        &mut conditions,
         &message,
-        generation,
-        now,
-    );
-    conditions.mark_ready("Succeeded", &message, generation, now);
-    let relative = path
-        .strip_prefix(&ctx.storage)
-        .unwrap_or(&path)
-        .display()
-        .to_string();
-    let previous = repo.status.as_ref().and_then(|s| s.artifact.clone());
-    let unchanged = previous.as_ref().is_some_and(|p| p.revision == digest);
-    let artifact_url = format!("file://{}", path.display());
-    let artifact = ArtifactStatus {
-        path: relative,
-        url: artifact_url.clone(),
-        revision: digest.clone(),
-        digest: Some(digest.clone()),
-        last_update_time: match (&previous, unchanged) {
-            (Some(previous), true) => previous.last_update_time.clone(),
-            _ => rfc3339(now),
+        (generation, now),
+        StoredArtifact {
+            path: &path,
+            revision: digest.clone(),
+            digest: digest.clone(),
+            size: bytes,
         },
-        size: Some(bytes),
-    };
+        previous,
+    );
+    let artifact_url = artifact.url.clone();
     ctx.write_status(
         Kind::HelmRepository,
         &repo,

@@ -23,9 +23,11 @@
 //! `sharding.fluxcd.io/key=KEY`; without it, objects carrying that label are left to their shard.
 #![forbid(unsafe_code)]
 
+mod charts;
 mod context;
 mod engine;
 mod events;
+mod helm_charts;
 mod helm_releases;
 mod helm_repositories;
 mod images;

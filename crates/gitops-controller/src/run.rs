@@ -22,8 +22,8 @@ use crate::engine::{self, Key, Kind, Queue};
 use crate::outcome::{Action, Failure};
 use crate::settings::Settings;
 use crate::{
-    helm_releases, helm_repositories, images, kustomizations, metrics_server, notifications,
-    receivers, sources,
+    helm_charts, helm_releases, helm_repositories, images, kustomizations, metrics_server,
+    notifications, receivers, sources,
 };
 
 /// Runs the controller with `settings` until interrupted (`Ok`) or until it loses leadership
@@ -126,6 +126,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     let (_, git_task) = watch!(GitRepository, Kind::GitRepository);
     let (_, helm_repo_task) = watch!(HelmRepository, Kind::HelmRepository);
+    let (helm_charts, helm_chart_task) = watch!(HelmChart, Kind::HelmChart);
     let (helm_releases, helm_release_task) = watch!(HelmRelease, Kind::HelmRelease);
     let (kustomizations, ks_task) = watch!(Kustomization, Kind::Kustomization);
     let (_, repo_task) = watch!(ImageRepository, Kind::ImageRepository);
@@ -143,6 +144,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let watches: Vec<_> = [
         git_task,
         helm_repo_task,
+        helm_chart_task,
         helm_release_task,
         ks_task,
         repo_task,
@@ -188,6 +190,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         image_policies,
         automations,
         helm_releases,
+        helm_charts,
         notifications: notifications::Hub::new(client.clone()),
         hooks: receivers::Hooks::default(),
     });
@@ -211,7 +214,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
                 ctx.hooks.forget(&key);
                 match key.kind {
                     Kind::GitRepository => sources::forget(&ctx, &key).await,
-                    Kind::HelmRepository => ctx.remove_storage(&key).await,
+                    Kind::HelmRepository | Kind::HelmChart => ctx.remove_storage(&key).await,
                     _ => {}
                 }
             }
@@ -343,7 +346,8 @@ async fn pass(ctx: Arc<Ctx>, key: Key) -> anyhow::Result<Action> {
         Kind::Receiver => receivers::reconcile(&ctx, &key).await,
         Kind::HelmRepository => helm_repositories::reconcile(&ctx, &key).await,
         Kind::HelmRelease => helm_releases::reconcile(&ctx, &key).await,
-        Kind::HelmChart | Kind::OCIRepository => {
+        Kind::HelmChart => helm_charts::reconcile(&ctx, &key).await,
+        Kind::OCIRepository => {
             // Reached only through a wake or a Receiver naming such an object.
             tracing::debug!(object = %key, "kind not reconciled by this controller yet; ignored");
             Ok(Action::AwaitChange)
@@ -356,6 +360,7 @@ fn reconciled(kind: Kind) -> bool {
     match kind {
         Kind::GitRepository
         | Kind::HelmRepository
+        | Kind::HelmChart
         | Kind::HelmRelease
         | Kind::Kustomization
         | Kind::ImageRepository
@@ -364,7 +369,7 @@ fn reconciled(kind: Kind) -> bool {
         | Kind::Provider
         | Kind::Alert
         | Kind::Receiver => true,
-        Kind::HelmChart | Kind::OCIRepository => false,
+        Kind::OCIRepository => false,
     }
 }
 

@@ -4,15 +4,15 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::Context as _;
-use gitops_core::condition::{ConditionStatus, ConditionType, Conditions, rfc3339};
+use gitops_core::condition::Conditions;
 use gitops_core::event::Severity;
 use gitops_core::{Revision, Source};
 use gitops_flux::GitRepository;
-use gitops_flux::api::{ArtifactStatus, GitRepositorySpec};
+use gitops_flux::api::GitRepositorySpec;
 use gitops_git::{Auth, GitSource};
 use serde_json::json;
 
-use crate::context::{Ctx, get, secret_data, suspended};
+use crate::context::{Ctx, StoredArtifact, get, secret_data, suspended};
 use crate::engine::{Key, Kind};
 use crate::outcome::{Action, Failure};
 use crate::translate::{self, GitRepositoryPlan};
@@ -92,36 +92,18 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
 
     // 4. Publish: status, the shared artifact map, and the Kustomizations that build it.
     let message = format!("stored artifact for revision '{revision}'");
-    conditions.set(
-        ConditionType::Other("ArtifactInStorage".into()),
-        ConditionStatus::True,
-        "Succeeded",
+    let artifact_status = ctx.publish_artifact(
+        &mut conditions,
         &message,
-        generation,
-        now,
-    );
-    conditions.mark_ready("Succeeded", &message, generation, now);
-    let relative = artifact
-        .path
-        .strip_prefix(&ctx.storage)
-        .unwrap_or(&artifact.path)
-        .display()
-        .to_string();
-    let previous = repo.status.as_ref().and_then(|s| s.artifact.clone());
-    let unchanged = previous
-        .as_ref()
-        .is_some_and(|p| p.revision == revision && p.path == relative);
-    let artifact_status = ArtifactStatus {
-        path: relative.clone(),
-        url: format!("file://{}", artifact.path.display()),
-        revision: revision.clone(),
-        digest: Some(artifact.digest.to_string()),
-        last_update_time: match (&previous, unchanged) {
-            (Some(previous), true) => previous.last_update_time.clone(),
-            _ => rfc3339(now),
+        (generation, now),
+        StoredArtifact {
+            path: &artifact.path,
+            revision: revision.clone(),
+            digest: artifact.digest.to_string(),
+            size,
         },
-        size: Some(size),
-    };
+        repo.status.as_ref().and_then(|s| s.artifact.as_ref()),
+    );
     ctx.write_status(
         Kind::GitRepository,
         &repo,

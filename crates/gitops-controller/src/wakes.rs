@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use gitops_flux::{HelmRelease, ImagePolicy, ImageUpdateAutomation, Kustomization};
+use gitops_flux::{HelmChart, HelmRelease, ImagePolicy, ImageUpdateAutomation, Kustomization};
 
 use crate::context::Ctx;
 use crate::engine::{Key, Kind, key_of};
@@ -120,25 +120,37 @@ pub const TABLE: &[Wake] = &[
         changed: Kind::HelmRepository,
         wakes: Kind::HelmRelease,
         through: "spec.chart.spec.sourceRef names it",
-        select: |changed, watched| {
-            watched
-                .helm_releases
-                .iter()
-                .filter(|hr| {
-                    hr.spec.chart.as_ref().is_some_and(|chart| {
-                        let source = &chart.spec.source_ref;
-                        source.kind == "HelmRepository"
-                            && names(
-                                changed,
-                                &source.name,
-                                source.namespace.as_deref(),
-                                namespace_of(&***hr),
-                            )
-                    })
-                })
-                .map(|hr| key_of(Kind::HelmRelease, &**hr))
-                .collect()
-        },
+        select: helm_releases_charted_from,
+    },
+    Wake {
+        changed: Kind::GitRepository,
+        wakes: Kind::HelmRelease,
+        through: "spec.chart.spec.sourceRef names it",
+        select: helm_releases_charted_from,
+    },
+    Wake {
+        changed: Kind::HelmChart,
+        wakes: Kind::HelmRelease,
+        through: "spec.chartRef names it",
+        select: helm_releases_charted_from,
+    },
+    Wake {
+        changed: Kind::OCIRepository,
+        wakes: Kind::HelmRelease,
+        through: "spec.chartRef names it",
+        select: helm_releases_charted_from,
+    },
+    Wake {
+        changed: Kind::HelmRepository,
+        wakes: Kind::HelmChart,
+        through: "spec.sourceRef names it (same namespace)",
+        select: helm_charts_from,
+    },
+    Wake {
+        changed: Kind::GitRepository,
+        wakes: Kind::HelmChart,
+        through: "spec.sourceRef names it (same namespace)",
+        select: helm_charts_from,
     },
     Wake {
         changed: Kind::HelmRelease,
@@ -174,6 +186,44 @@ pub struct Watched {
     pub automations: Vec<Arc<ImageUpdateAutomation>>,
     /// Every HelmRelease.
     pub helm_releases: Vec<Arc<HelmRelease>>,
+    /// Every HelmChart.
+    pub helm_charts: Vec<Arc<HelmChart>>,
+}
+
+/// The HelmReleases whose chart comes from `changed`: `spec.chart.spec.sourceRef` or
+/// `spec.chartRef` of its kind names it.
+fn helm_releases_charted_from(changed: &Key, watched: &Watched) -> Vec<Key> {
+    watched
+        .helm_releases
+        .iter()
+        .filter(|hr| {
+            let own = namespace_of(&***hr);
+            let template = hr.spec.chart.as_ref().map(|chart| &chart.spec.source_ref);
+            let reference = hr.spec.chart_ref.as_ref();
+            template.is_some_and(|s| {
+                s.kind == changed.kind.as_str()
+                    && names(changed, &s.name, s.namespace.as_deref(), own)
+            }) || reference.is_some_and(|r| {
+                r.kind == changed.kind.as_str()
+                    && names(changed, &r.name, r.namespace.as_deref(), own)
+            })
+        })
+        .map(|hr| key_of(Kind::HelmRelease, &**hr))
+        .collect()
+}
+
+/// The HelmCharts whose `spec.sourceRef` (always in their own namespace) names `changed`.
+fn helm_charts_from(changed: &Key, watched: &Watched) -> Vec<Key> {
+    watched
+        .helm_charts
+        .iter()
+        .filter(|chart| {
+            let source = &chart.spec.source_ref;
+            source.kind == changed.kind.as_str()
+                && names(changed, &source.name, None, namespace_of(&***chart))
+        })
+        .map(|chart| key_of(Kind::HelmChart, &**chart))
+        .collect()
 }
 
 /// `reference` (name and optional namespace, defaulting to `own_namespace`) names `key`.
@@ -211,6 +261,7 @@ pub fn wake_dependents(ctx: &Ctx, changed: &Key) {
         image_policies: ctx.image_policies.state(),
         automations: ctx.automations.state(),
         helm_releases: ctx.helm_releases.state(),
+        helm_charts: ctx.helm_charts.state(),
     };
     for key in dependents(changed, &watched) {
         tracing::debug!(object = %key, by = %changed, "woken");
@@ -340,8 +391,94 @@ mod tests {
                     "db",
                     json!({"kind": "HelmRepository", "name": "charts"}),
                 ),
+                helm_release(
+                    "apps",
+                    "site",
+                    json!({"kind": "GitRepository", "name": "sites"}),
+                ),
+                charted_by_reference(
+                    "apps",
+                    "web-ref",
+                    json!({"kind": "HelmChart", "name": "web"}),
+                ),
+                charted_by_reference(
+                    "team",
+                    "podinfo",
+                    json!({"kind": "OCIRepository", "name": "podinfo", "namespace": "apps"}),
+                ),
+            ],
+            helm_charts: vec![
+                helm_chart(
+                    "apps",
+                    "web",
+                    json!({"kind": "HelmRepository", "name": "charts"}),
+                ),
+                helm_chart(
+                    "apps",
+                    "site",
+                    json!({"kind": "GitRepository", "name": "sites"}),
+                ),
+                helm_chart(
+                    "team",
+                    "web",
+                    json!({"kind": "HelmRepository", "name": "charts"}),
+                ),
             ],
         }
+    }
+
+    fn charted_by_reference(
+        namespace: &str,
+        name: &str,
+        reference: serde_json::Value,
+    ) -> Arc<HelmRelease> {
+        Arc::new(
+            serde_json::from_value(json!({
+                "apiVersion": "helm.toolkit.fluxcd.io/v2",
+                "kind": "HelmRelease",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {"interval": "5m", "chartRef": reference}
+            }))
+            .expect("a valid HelmRelease"),
+        )
+    }
+
+    fn helm_chart(namespace: &str, name: &str, source: serde_json::Value) -> Arc<HelmChart> {
+        Arc::new(
+            serde_json::from_value(json!({
+                "apiVersion": "source.toolkit.fluxcd.io/v1",
+                "kind": "HelmChart",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {"interval": "5m", "chart": "web", "sourceRef": source}
+            }))
+            .expect("a valid HelmChart"),
+        )
+    }
+
+    #[test]
+    fn a_new_chart_wakes_the_helm_releases_naming_it_and_a_source_wakes_its_charts() {
+        let woken = dependents(&Key::new(Kind::HelmChart, "apps", "web"), &watched());
+        assert_eq!(
+            names(woken),
+            names(vec![Key::new(Kind::HelmRelease, "apps", "web-ref")])
+        );
+        let woken = dependents(
+            &Key::new(Kind::OCIRepository, "apps", "podinfo"),
+            &watched(),
+        );
+        assert_eq!(
+            names(woken),
+            names(vec![Key::new(Kind::HelmRelease, "team", "podinfo")])
+        );
+        let woken = dependents(&Key::new(Kind::GitRepository, "apps", "sites"), &watched());
+        assert_eq!(
+            names(woken),
+            names(vec![
+                Key::new(Kind::HelmRelease, "apps", "site"),
+                Key::new(Kind::HelmChart, "apps", "site"),
+            ])
+        );
+        assert!(dependents(&Key::new(Kind::HelmChart, "team", "web"), &watched()).is_empty());
     }
 
     fn helm_release(namespace: &str, name: &str, source: serde_json::Value) -> Arc<HelmRelease> {
@@ -383,6 +520,7 @@ mod tests {
             names(vec![
                 Key::new(Kind::HelmRelease, "apps", "web"),
                 Key::new(Kind::HelmRelease, "team", "api"),
+                Key::new(Kind::HelmChart, "apps", "web"),
             ])
         );
     }

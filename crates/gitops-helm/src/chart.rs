@@ -263,6 +263,68 @@ pub fn load_archive(name: &str, data: &[u8]) -> Result<Chart, Error> {
     load_archive_bytes(name, data, &mut budget, 0)
 }
 
+/// Packs the chart in directory `dir` into a `.tgz` as `helm package` lays it out (every file
+/// under `<name>/`, `.helmignore` honoured), with `build` (when given) as its version's build
+/// metadata (`1.0.0` becomes `1.0.0+<build>`, replacing any there) written into its
+/// `Chart.yaml`, and loads the packed chart. The archive is deterministic: entries in walk
+/// order, no timestamps, mode 0644, so the same tree packs to the same digest.
+///
+/// `Chart.yaml` with a new version is written as JSON, which is YAML, with every field kept.
+///
+/// # Errors
+/// As [`load`] for the directory; [`Error::Chart`] when the archive cannot be written.
+pub fn package(dir: &Path, build: Option<&str>) -> Result<(Chart, Vec<u8>), Error> {
+    let shown = dir.display().to_string();
+    let mut budget = Budget { files: 0, bytes: 0 };
+    let mut files = read_dir(dir, &mut budget)?;
+    let metadata = files
+        .iter()
+        .find(|f| f.name == "Chart.yaml")
+        .map(|f| parse_metadata(&shown, f.bytes(&shown)?))
+        .transpose()?
+        .ok_or_else(|| Error::chart(&shown, "Chart.yaml file is missing"))?;
+    if let Some(build) = build {
+        let core = metadata
+            .version
+            .split_once('+')
+            .map_or(metadata.version.as_str(), |(core, _)| core);
+        let version = format!("{core}+{build}");
+        let mut raw = metadata.raw.clone();
+        raw.insert("version".into(), serde_json::Value::String(version));
+        let text = serde_json::to_vec_pretty(&raw)
+            .map_err(|e| Error::chart(&shown, format!("Chart.yaml: {e}")))?;
+        if let Some(file) = files.iter_mut().find(|f| f.name == "Chart.yaml") {
+            file.data = text.into();
+        }
+    }
+    let written = |e: std::io::Error| Error::chart(&shown, format!("packing the chart: {e}"));
+    let mut archive = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::default(),
+    ));
+    for file in &files {
+        let data = file.bytes(&shown)?;
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        archive
+            .append_data(
+                &mut header,
+                format!("{}/{}", metadata.name, file.name),
+                data,
+            )
+            .map_err(written)?;
+    }
+    let bytes = archive
+        .into_inner()
+        .and_then(flate2::write::GzEncoder::finish)
+        .map_err(written)?;
+    let chart = from_files(&shown, files, &mut budget, 0)?;
+    Ok((chart, bytes))
+}
+
 fn load_archive_bytes(
     shown: &str,
     data: &[u8],
@@ -945,6 +1007,40 @@ mod tests {
         assert!(r.ignore("secret.txt", false));
         assert!(!r.ignore("values.yaml", false));
         assert!(Ignore::parse("a/**/b").is_err());
+    }
+
+    #[test]
+    fn a_packed_directory_loads_back_with_its_new_version_and_packs_the_same_twice() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        std::fs::write(
+            root.join("Chart.yaml"),
+            "apiVersion: v2\nname: web\nversion: 0.1.0\nappVersion: \"2.0\"\n",
+        )
+        .expect("Chart.yaml");
+        std::fs::write(root.join("values.yaml"), "replicas: 2\n").expect("values.yaml");
+        std::fs::write(root.join(".helmignore"), "*.bak\n").expect(".helmignore");
+        std::fs::write(root.join("notes.bak"), "left out").expect("notes.bak");
+        std::fs::create_dir(root.join("templates")).expect("templates/");
+        std::fs::write(root.join("templates/cm.yaml"), "kind: ConfigMap\n").expect("cm.yaml");
+
+        let (chart, archive) = package(root, Some("0123456789ab")).expect("packed");
+        assert_eq!(chart.metadata.version, "0.1.0+0123456789ab");
+        let loaded = load_archive("web.tgz", &archive).expect("the archive loads");
+        assert_eq!(loaded.metadata.version, "0.1.0+0123456789ab");
+        assert_eq!(loaded.metadata.raw["appVersion"], "2.0");
+        assert_eq!(loaded.values["replicas"], 2.0);
+        assert_eq!(loaded.templates.len(), 1);
+        assert!(loaded.files.iter().all(|f| f.name != "notes.bak"));
+        assert_eq!(
+            package(root, Some("0123456789ab")).expect("again").1,
+            archive
+        );
+
+        let (unchanged, _) = package(root, None).expect("packed as it is");
+        assert_eq!(unchanged.metadata.version, "0.1.0");
+        std::fs::remove_file(root.join("Chart.yaml")).expect("removed");
+        assert!(package(root, None).is_err());
     }
 
     #[test]

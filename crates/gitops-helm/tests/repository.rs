@@ -320,3 +320,46 @@ async fn the_whole_index_is_fetched_with_its_digest_then_not_modified() {
         IndexDownload::NotModified
     ));
 }
+
+/// A chart directory packed by [`gitops_helm::chart::package`] (as a HelmChart from Git stores
+/// it) is an archive the real `helm` reads: `helm show chart` gives the version with its build
+/// metadata, and `helm template` of it prints what ours does.
+#[test]
+fn a_packed_directory_is_a_chart_the_real_helm_reads() {
+    let Some(helm_bin) = gitops_testenv::require_helm() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("demo");
+    chart(&source, "2.1.0");
+    let (chart, archive) = gitops_helm::chart::package(&source, Some("0123456789ab")).unwrap();
+    let packed = dir.path().join("demo-packed.tgz");
+    std::fs::write(&packed, &archive).unwrap();
+    let packed = packed.display().to_string();
+
+    let shown = Command::new(&helm_bin)
+        .args(["show", "chart", &packed])
+        .output()
+        .unwrap();
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.contains("version: 2.1.0+0123456789ab"), "{shown}");
+    assert!(shown.contains("appVersion: 2.1.0-app"), "{shown}");
+
+    let theirs = Command::new(&helm_bin)
+        .args(["template", "web", &packed])
+        .output()
+        .unwrap();
+    assert!(
+        theirs.status.success(),
+        "{}",
+        String::from_utf8_lossy(&theirs.stderr)
+    );
+    let ours =
+        gitops_helm::template_chart(&chart, &gitops_helm::TemplateOptions::new("web")).unwrap();
+    assert_eq!(ours, String::from_utf8(theirs.stdout).unwrap());
+}
