@@ -177,6 +177,13 @@ impl Tail {
         let Ok(mut file) = std::fs::File::open(&self.path) else {
             return Ok(Vec::new());
         };
+        let length = file.metadata()?.len();
+        anyhow::ensure!(
+            length >= self.offset,
+            "{} shrank from {} to {length} bytes (rotated?): its counts would be wrong",
+            self.path.display(),
+            self.offset
+        );
         file.seek(std::io::SeekFrom::Start(self.offset))?;
         let mut reader = std::io::BufReader::new(file);
         let mut lines = Vec::new();

@@ -144,6 +144,9 @@ impl KubeEnv {
                 cmd.arg(format!("--audit-policy-file={}", policy_file.display()))
                     .arg(format!("--audit-log-path={}", log.display()))
                     .arg("--audit-log-format=json")
+                    // The log is read as one growing file: rotation (100 MB by default)
+                    // would hide every request after it from a reader keeping an offset.
+                    .arg("--audit-log-maxsize=1000000")
                     .arg("--audit-log-maxbackup=1");
                 Some(log)
             }
