@@ -34,7 +34,6 @@
 //!
 //! # Not supported yet (a clear error or documented behaviour)
 //! - Bucket sources: `Ready=False` saying so.
-//! - `storageNamespace` other than the target namespace: `Ready=False` saying so.
 //! - `test.filters` are ignored (every test hook runs); post-renderers other than kustomize
 //!   `patches`/`images` are
 //!   refused (stalled); `driftDetection.ignore` rules are ignored (drift detection compares every field the
@@ -233,11 +232,6 @@ fn plan(hr: &HelmRelease, key: &Key) -> Result<Plan, Failure> {
         .clone()
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| key.namespace.clone());
-    if storage_namespace != target_namespace {
-        return Err(invalid(format!(
-            "spec.storageNamespace {storage_namespace:?} differs from the target namespace {target_namespace:?}: not supported yet"
-        )));
-    }
     let step = |field: &str, text: Option<&str>, disable_wait: bool, disable_hooks: bool| {
         Ok::<_, Failure>(Step {
             timeout: duration(field, text, timeout)?,
@@ -504,7 +498,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
     let mut drifts = Vec::new();
     if state == planner::State::InSync && observation.drift_mode != planner::DriftMode::Disabled {
         match actions(plan.upgrade)
-            .drift(&plan.release_name, &plan.storage_namespace)
+            .drift(&plan.release_name, &plan.target_namespace)
             .await
         {
             Ok(found) => drifts = found,
@@ -624,14 +618,14 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
             action: None,
             word: "rollback",
             result: actions(plan.rollback)
-                .rollback(&plan.release_name, &plan.storage_namespace, None)
+                .rollback(&plan.release_name, &plan.target_namespace, None)
                 .await,
         },
         Next::Uninstall => Done {
             action: None,
             word: "uninstall",
             result: actions(plan.uninstall)
-                .uninstall(&plan.release_name, &plan.storage_namespace, false)
+                .uninstall(&plan.release_name, &plan.target_namespace, false)
                 .await,
         },
         Next::Unlock => {
@@ -687,7 +681,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
         Next::CorrectDrift => {
             let release = stored.as_ref().map(release_ref).unwrap_or_default();
             match actions(plan.upgrade)
-                .correct_drift(&plan.release_name, &plan.storage_namespace)
+                .correct_drift(&plan.release_name, &plan.target_namespace)
                 .await
             {
                 Ok(corrected) => {
@@ -716,7 +710,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
         Next::Test => {
             let release = stored.as_ref().map(release_ref).unwrap_or_default();
             match actions(plan.test)
-                .test(&plan.release_name, &plan.storage_namespace)
+                .test(&plan.release_name, &plan.target_namespace)
                 .await
             {
                 Ok(tested) => {
@@ -827,6 +821,42 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
     }
     let capital = capitalize(outcome.word);
     match outcome.result {
+        Ok(release) if outcome.action.is_none() => {
+            // A remediation (rollback or uninstall) succeeded: the spec is still not what runs,
+            // so Ready stays False (as Flux has it) with Remediated saying what was done, the
+            // failure counts stay, and the next pass comes at once to retry (or to stop when
+            // the retries are used up).
+            ctx.succeeded(key);
+            let reason = format!("{capital}Succeeded");
+            let message = match release.info.rollback_revision {
+                target if outcome.word == "rollback" && target > 0 => format!(
+                    "Helm rollback to previous release {}/{}.v{target} with chart {chart_text} succeeded",
+                    release.namespace, release.name
+                ),
+                _ => format!(
+                    "Helm {} succeeded for release {} with chart {chart_text}",
+                    outcome.word,
+                    release_ref(&release)
+                ),
+            };
+            carry_over(&mut conditions, &hr, |t| t == "Released", generation, now);
+            conditions.set(
+                ConditionType::Other("Remediated".into()),
+                ConditionStatus::True,
+                &reason,
+                &message,
+                generation,
+                now,
+            );
+            conditions.mark_failed(&reason, &message, false, generation, now);
+            ctx.write_status(Kind::HelmRelease, &hr, &conditions, extra)
+                .await?;
+            tracing::info!(object = %key, %message, "remediated");
+            ctx.notifications
+                .announce(key, Severity::Info, &reason, &message, None)
+                .await;
+            Ok(Action::Requeue(Duration::ZERO))
+        }
         Ok(release) => {
             ctx.succeeded(key);
             let reason = format!("{capital}Succeeded");
@@ -861,7 +891,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
             let message = format!(
                 "Helm {} failed for release {}/{} with chart {chart_text}: {}",
                 outcome.word,
-                plan.storage_namespace,
+                plan.target_namespace,
                 plan.release_name,
                 gitops_core::reconcile::error_chain(&error)
             );
@@ -874,6 +904,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
                 now,
             );
             conditions.mark_failed(&reason, &message, false, generation, now);
+            carry_over(&mut conditions, &hr, |t| t == "Remediated", generation, now);
             let failures = if fresh {
                 0
             } else {
@@ -1192,7 +1223,15 @@ async fn finalize(ctx: &Ctx, key: &Key, hr: &HelmRelease) -> anyhow::Result<Acti
         let uninstall = hr.spec.uninstall.clone().unwrap_or_default();
         // The spec's timeouts when it still reads; Flux's defaults otherwise.
         let timeout = plan(hr, key).map_or(Duration::from_secs(300), |p| p.uninstall.timeout);
+        // The records are where the last pass kept them.
+        let storage_namespace = hr
+            .status
+            .as_ref()
+            .and_then(|s| s.storage_namespace.clone())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| snapshot.namespace.clone());
         let mut options = ActionOptions::default()
+            .with_storage_namespace(storage_namespace)
             .with_hook_timeout(timeout)
             .with_no_hooks(uninstall.disable_hooks);
         if !uninstall.disable_wait {
@@ -1351,6 +1390,7 @@ fn action_options(plan: &Plan, step: Step) -> ActionOptions {
         })));
     }
     let options = options
+        .with_storage_namespace(&plan.storage_namespace)
         .with_crds(plan.crds.0, plan.crds.1)
         .with_max_history(plan.max_history)
         .with_hook_timeout(step.timeout)
@@ -1502,8 +1542,8 @@ async fn report(ctx: &Ctx, key: &Key, hr: &HelmRelease, failure: &Failure) -> an
 }
 
 /// `Ready=False` (and `Stalled` or `Reconciling`) for `failure`, with the stored `Released`
-/// condition carried over: a pass that stops before acting does not change what the release
-/// last did.
+/// and `Remediated` conditions carried over: a pass that stops before acting does not change
+/// what the release last did.
 fn failed_conditions(
     hr: &HelmRelease,
     failure: &Failure,
@@ -1518,7 +1558,14 @@ fn failed_conditions(
         generation,
         now,
     );
-    carry_over(&mut conditions, hr, |t| t == "Released", generation, now);
+    // What the release last did, and a remediation since, stay until a release succeeds.
+    carry_over(
+        &mut conditions,
+        hr,
+        |t| t == "Released" || t == "Remediated",
+        generation,
+        now,
+    );
     conditions
 }
 
@@ -1572,9 +1619,14 @@ mod tests {
             ),
             &key,
         );
-        assert!(
-            split.is_err(),
-            "a storage namespace apart from the target is refused"
+        let split = split.unwrap_or_else(|f| panic!("{f:?}"));
+        assert_eq!(
+            (
+                split.target_namespace.as_str(),
+                split.storage_namespace.as_str()
+            ),
+            ("prod", "apps"),
+            "the records stay in the object's namespace unless storageNamespace says otherwise"
         );
         let steps = plan(
             &hr(

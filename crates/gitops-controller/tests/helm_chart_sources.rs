@@ -183,6 +183,16 @@ spec:
 ---
 apiVersion: helm.toolkit.fluxcd.io/v2
 kind: HelmRelease
+metadata: {{name: apart, namespace: {ns}}}
+spec:
+  interval: 1h
+  targetNamespace: {ns}-apps
+  storageNamespace: {ns}
+  install: {{createNamespace: true}}
+  chartRef: {{kind: HelmChart, name: web}}
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
 metadata: {{name: escape, namespace: {ns}}}
 spec:
   interval: 1h
@@ -279,6 +289,47 @@ spec:
     };
     assert_eq!(chart_of("web").as_deref(), Some("web-1.0.0"));
     assert_eq!(chart_of("site"), Some(format!("site-{site_version}")));
+
+    // 2b. `storageNamespace`: the objects in the target namespace, the records apart (where
+    //     `helm list` of that namespace finds them), and deleting the HelmRelease uninstalls.
+    let target = format!("{ns}-apps");
+    let release = format!("{target}-apart");
+    let apart = released_at(&controller, &releases, "apart", "1.0.0").await;
+    assert_eq!(
+        apart.status.clone().unwrap().storage_namespace.as_deref(),
+        Some(ns.as_str())
+    );
+    assert_eq!(
+        config_value(&client, &target, &format!("{release}-version"), "chart")
+            .await
+            .as_deref(),
+        Some("1.0.0")
+    );
+    let secrets = |namespace: &str| {
+        Api::<k8s_openapi::api::core::v1::Secret>::namespaced(client.clone(), namespace)
+    };
+    let record = format!("sh.helm.release.v1.{release}.v1");
+    assert!(secrets(&ns).get_opt(&record).await.unwrap().is_some());
+    assert!(secrets(&target).get_opt(&record).await.unwrap().is_none());
+    let in_storage = helm_json(&helm, &kubeconfig, &["list", "-n", &ns]);
+    assert!(
+        in_storage.iter().any(|r| r["name"] == release.as_str()),
+        "{in_storage:?}"
+    );
+    releases.delete("apart", &Default::default()).await.unwrap();
+    support::eventually(
+        &controller,
+        "apart uninstalled",
+        Duration::from_secs(60),
+        || async {
+            let gone = releases.get_opt("apart").await.unwrap().is_none();
+            let records = secrets(&ns).get_opt(&record).await.unwrap();
+            let object =
+                config_value(&client, &target, &format!("{release}-version"), "chart").await;
+            (gone && records.is_none() && object.is_none()).then_some(())
+        },
+    )
+    .await;
 
     // 3. Clear failures, the releases of the others untouched.
     let escape = settled(&controller, &releases, "escape", "False").await;

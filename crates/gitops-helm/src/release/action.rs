@@ -239,6 +239,9 @@ pub struct ActionOptions {
     pub install_crds: CrdPolicy,
     /// What an upgrade does with them (default [`CrdPolicy::Skip`]: Helm never upgrades CRDs).
     pub upgrade_crds: CrdPolicy,
+    /// Where the release records are kept when not in the release's namespace (Flux's
+    /// `storageNamespace`; `helm` itself reads records only in the release's namespace).
+    pub storage_namespace: Option<String>,
 }
 
 /// A manifest rewrite run after rendering: the manifest's YAML documents in, the documents to
@@ -283,6 +286,7 @@ impl Default for ActionOptions {
             post_renderer: None,
             install_crds: CrdPolicy::Create,
             upgrade_crds: CrdPolicy::Skip,
+            storage_namespace: None,
         }
     }
 }
@@ -291,6 +295,12 @@ impl ActionOptions {
     /// Sets whether conflicts with other field managers are forced.
     pub fn with_force_conflicts(mut self, force: bool) -> Self {
         self.force_conflicts = force;
+        self
+    }
+
+    /// Keeps the release records in `namespace` instead of the release's namespace.
+    pub fn with_storage_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.storage_namespace = Some(namespace.into());
         self
     }
 
@@ -442,8 +452,14 @@ impl Actions {
         &self.options
     }
 
-    /// The record storage of a namespace.
+    /// The record storage of the releases of `namespace`: that namespace, or the options'
+    /// [`ActionOptions::storage_namespace`] when set.
     pub fn storage(&self, namespace: &str) -> Storage {
+        let namespace = self
+            .options
+            .storage_namespace
+            .as_deref()
+            .unwrap_or(namespace);
         Storage::new(self.client.clone(), namespace)
     }
 
@@ -565,8 +581,9 @@ impl Actions {
             .await
     }
 
-    /// Rolls release `name` back to `revision` (`None`: the one before the current): its stored
-    /// manifest, chart and values become a new revision.
+    /// Rolls release `name` back to `revision` (`None`: the one before the last, as `helm
+    /// rollback` without a revision does, so after a failed upgrade the release it replaced):
+    /// its stored manifest, chart and values become a new revision.
     ///
     /// # Errors
     /// Storage's `NotFound` for a missing release or revision, else as [`Actions::upgrade`].
@@ -579,7 +596,7 @@ impl Actions {
         let (storage, history) = self.begin(name, namespace).await?;
         let last = existing(&history, name, namespace)?;
         let current = current(&history).unwrap_or(last);
-        let wanted = revision.unwrap_or(current.release.version.saturating_sub(1));
+        let wanted = revision.unwrap_or(last.release.version.saturating_sub(1));
         let target = history
             .iter()
             .find(|r| r.release.version == wanted)
