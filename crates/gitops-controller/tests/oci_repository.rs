@@ -2,8 +2,8 @@
 //! pushed by the real `helm push` to the test environment's `docker-registry` (basic auth,
 //! plain HTTP), reconciled into a stored chart archive whose bytes are the pushed ones, with
 //! Flux's revision (`<tag>@sha256:<manifest digest>`) and Ready condition; a semver reference
-//! follows a newer push; missing credentials, a missing tag and an invalid URL fail in Flux's
-//! words.
+//! follows a newer push; missing credentials, a missing tag and a URL with a tag fail in
+//! Flux's words.
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 use std::path::{Path, PathBuf};
@@ -233,7 +233,7 @@ async fn oci_repositories_store_the_pushed_chart_with_flux_s_revision() {
     create("missing-tag", spec(json!({"ref": {"tag": "9.9.9"}}))).await;
     create(
         "bad-url",
-        spec(json!({"url": format!("https://{addr}/{folder}/demo")})),
+        spec(json!({"url": format!("oci://{addr}/{folder}/demo:0.1.0")})),
     )
     .await;
 
@@ -326,7 +326,15 @@ async fn oci_repositories_store_the_pushed_chart_with_flux_s_revision() {
         ready.message
     );
     let bad = settled(&controller, &api, "bad-url", "False").await;
-    assert_eq!(bad.ready().unwrap().reason, "URLInvalid");
+    let ready = bad.ready().unwrap();
+    assert_eq!(ready.reason, "URLInvalid");
+    assert!(
+        ready
+            .message
+            .contains("URL must not contain a tag; remove ':0.1.0'"),
+        "{}",
+        ready.message
+    );
     assert!(
         bad.conditions()
             .iter()
