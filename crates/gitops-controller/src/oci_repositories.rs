@@ -27,18 +27,18 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use gitops_core::condition::{ConditionStatus, ConditionType, Conditions, rfc3339};
+use gitops_core::condition::Conditions;
 use gitops_core::event::Severity;
 use gitops_core::image::ScanError;
 use gitops_core::reconcile::error_chain;
 use gitops_flux::OCIRepository;
 use gitops_flux::api::ArtifactStatus;
 use gitops_helm::repository::{ChartVersion, IndexError, choose};
-use gitops_registry::{Credentials, DEFAULT_MAX_BODY, DockerConfig, RegistryScanner};
+use gitops_registry::{DEFAULT_MAX_BODY, RegistryScanner};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use crate::context::{Ctx, get, secret_data, suspended};
+use crate::context::{Ctx, StoredArtifact, get, suspended, write_atomically};
 use crate::engine::{Key, Kind};
 use crate::outcome::{Action, Failure};
 use crate::translate::{self, LayerOperation, OciReference, OciRepositoryPlan};
@@ -125,9 +125,9 @@ struct Resolved {
     layer: String,
 }
 
-/// The selected layer: the artifact stored already, or the blob just downloaded.
+/// The selected layer: stored already (the file's digest and size), or just downloaded.
 enum Layer {
-    Stored(ArtifactStatus),
+    Stored { digest: String, size: u64 },
     Downloaded(Vec<u8>),
 }
 
@@ -180,8 +180,14 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
                 && ctx.storage.join(&p.path) == path
                 && path.is_file()
         });
-        if let Some(stored) = stored {
-            return Ok((resolved, Layer::Stored(stored.clone())));
+        if let Some(ArtifactStatus {
+            digest: Some(digest),
+            size: Some(size),
+            ..
+        }) = stored
+        {
+            let (digest, size) = (digest.clone(), *size);
+            return Ok((resolved, Layer::Stored { digest, size }));
         }
         let blob = registry
             .blob(&plan.repository, &resolved.layer)
@@ -210,10 +216,10 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
 
     // 4. Store a new blob (through a temporary file, so a reader never sees half of one).
     let path = artifact_path(&dir, &resolved.manifest_digest);
-    let artifact = match layer {
-        Layer::Stored(artifact) => artifact,
+    let (digest, size) = match layer {
+        Layer::Stored { digest, size } => (digest, size),
         Layer::Downloaded(blob) => {
-            let bytes = blob.len() as u64;
+            let size = blob.len() as u64;
             let digest = format!("sha256:{}", hex::encode(Sha256::digest(&blob)));
             let stored = {
                 let path = path.clone();
@@ -227,23 +233,7 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
                 let failure = Failure::retry("StorageOperationFailed", message);
                 return ctx.fail_with_backoff(key, &repo, failure, every).await;
             }
-            ArtifactStatus {
-                path: path
-                    .strip_prefix(&ctx.storage)
-                    .unwrap_or(&path)
-                    .display()
-                    .to_string(),
-                url: format!("file://{}", path.display()),
-                revision: resolved.revision.clone(),
-                digest: Some(digest),
-                last_update_time: match &previous {
-                    Some(previous) if previous.revision == resolved.revision => {
-                        previous.last_update_time.clone()
-                    }
-                    _ => rfc3339(now),
-                },
-                size: Some(bytes),
-            }
+            (digest, size)
         }
     };
     ctx.succeeded(key);
@@ -252,15 +242,18 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
     //    a new revision, an event and the objects that use it woken.
     let message = format!("stored artifact for digest '{}'", resolved.revision);
     let mut conditions = Conditions::new();
-    conditions.set(
-        ConditionType::Other("ArtifactInStorage".into()),
-        ConditionStatus::True,
-        "Succeeded",
+    let artifact = ctx.publish_artifact(
+        &mut conditions,
         &message,
-        generation,
-        now,
+        (generation, now),
+        StoredArtifact {
+            path: &path,
+            revision: resolved.revision.clone(),
+            digest,
+            size,
+        },
+        previous.as_ref(),
     );
-    conditions.mark_ready("Succeeded", &message, generation, now);
     let changed = previous
         .as_ref()
         .is_none_or(|p| p.revision != resolved.revision);
@@ -277,12 +270,8 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
     .await?;
     remove_other_artifacts(&dir, &path);
     if changed {
-        ctx.metrics.add_fetch_bytes(
-            "OCIRepository",
-            &key.namespace,
-            &key.name,
-            artifact.size.unwrap_or_default(),
-        );
+        ctx.metrics
+            .add_fetch_bytes("OCIRepository", &key.namespace, &key.name, size);
         tracing::info!(object = %key, revision = %resolved.revision, "new artifact");
         let event = format!(
             "stored artifact with revision '{}' from '{}'",
@@ -304,27 +293,12 @@ async fn registry_for(
     plan: &OciRepositoryPlan,
 ) -> anyhow::Result<RegistryScanner> {
     let registry = RegistryScanner::with_timeout(plan.timeout)?.with_insecure(plan.insecure);
-    let Some(name) = &plan.secret else {
-        return Ok(registry);
-    };
-    let data = secret_data(ctx, &key.namespace, name).await?;
-    let field = |wanted: &str| data.iter().find(|(k, _)| k == wanted).map(|(_, v)| v);
-    let credentials = match (
-        field(".dockerconfigjson"),
-        field("username"),
-        field("password"),
-    ) {
-        (Some(json), _, _) => Credentials::DockerConfig(DockerConfig::parse(json)?),
-        (None, Some(username), Some(password)) => Credentials::basic(
-            String::from_utf8_lossy(username),
-            String::from_utf8_lossy(password),
+    Ok(match &plan.secret {
+        Some(name) => registry.with_credentials(
+            crate::charts::registry_credentials(ctx, &key.namespace, name).await?,
         ),
-        _ => anyhow::bail!(
-            "Secret {}/{name} has neither .dockerconfigjson nor username and password",
-            key.namespace
-        ),
-    };
-    Ok(registry.with_credentials(credentials))
+        None => registry,
+    })
 }
 
 /// Resolves the reference of `plan` to its manifest and picks the layer.
@@ -468,17 +442,6 @@ fn check_operation(
 /// Where the artifact of the manifest `digest` is stored, as source-controller names it.
 fn artifact_path(dir: &Path, digest: &str) -> PathBuf {
     dir.join(format!("{}.tar.gz", digest.trim_start_matches("sha256:")))
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same folder, renamed into place.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut temporary = tempfile::NamedTempFile::new_in(dir)?;
-    std::io::Write::write_all(&mut temporary, bytes)?;
-    temporary.as_file().sync_all()?;
-    temporary.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }
 
 /// Removes every file in `dir` but `current`: earlier artifacts of the object.

@@ -2,17 +2,18 @@
 //! pushed by the real `helm push` to the test environment's `docker-registry` (basic auth,
 //! plain HTTP), reconciled into a stored chart archive whose bytes are the pushed ones, with
 //! Flux's revision (`<tag>@sha256:<manifest digest>`) and Ready condition; a semver reference
-//! follows a newer push; missing credentials, a missing tag and a URL with a tag fail in
-//! Flux's words.
+//! follows a newer push, and a HelmRelease naming it in `spec.chartRef` is released and
+//! upgraded with it; missing credentials, a missing tag and a URL with a tag fail in Flux's
+//! words.
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use gitops_flux::{FluxObject, OCIRepository, REQUESTED_AT_ANNOTATION};
+use gitops_flux::{FluxObject, HelmRelease, OCIRepository, REQUESTED_AT_ANNOTATION};
 use gitops_testenv::Process;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -61,7 +62,7 @@ impl Helm {
         .unwrap();
         std::fs::write(
             dir.join("templates/cm.yaml"),
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  chart: {{ .Chart.Version | quote }}\n",
         )
         .unwrap();
         let out = self.work.path().join("packages");
@@ -129,6 +130,21 @@ async fn requested(
         },
     )
     .await
+}
+
+/// The `chart` value of the ConfigMap the `web` release renders, once it is `version`.
+async fn released(controller: &Process, client: &kube::Client, ns: &str, version: &str) {
+    let maps = Api::<ConfigMap>::namespaced(client.clone(), ns);
+    support::eventually(
+        controller,
+        &format!("web released at {version}"),
+        Duration::from_secs(120),
+        || async {
+            let map = maps.get_opt("web").await.ok()??;
+            (map.data?.get("chart")? == version).then_some(())
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -289,6 +305,30 @@ async fn oci_repositories_store_the_pushed_chart_with_flux_s_revision() {
         );
     }
 
+    // A HelmRelease reads the stored chart through `spec.chartRef`, its version carrying the
+    // manifest digest as helm-controller writes it.
+    let releases = Api::<HelmRelease>::namespaced(client.clone(), &ns);
+    releases
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+                "metadata": {"name": "web", "namespace": ns},
+                "spec": {"interval": "1h", "chartRef": {"kind": "OCIRepository", "name": "semver"}}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let short = |manifest: &str| manifest.trim_start_matches("sha256:")[..12].to_string();
+    released(
+        &controller,
+        &client,
+        &ns,
+        &format!("0.2.0+{}", short(&pushed["0.2.0"].1)),
+    )
+    .await;
+
     // A digest reference: the revision is the digest alone.
     let (archive, manifest) = &pushed["0.1.0"];
     create("digest", spec(json!({"ref": {"digest": manifest}}))).await;
@@ -379,6 +419,14 @@ async fn oci_repositories_store_the_pushed_chart_with_flux_s_revision() {
     assert_eq!(std::fs::read(&stored).unwrap(), archive);
     assert_eq!(artifact.digest, Some(digest_of(&archive)));
     assert!(!old.exists(), "{} kept", old.display());
+    // The new chart reaches the release that names the OCIRepository.
+    released(
+        &controller,
+        &client,
+        &ns,
+        &format!("0.3.0+{}", short(&manifest)),
+    )
+    .await;
 
     // Deleted: what it stored goes with it.
     api.delete("semver", &Default::default()).await.unwrap();
