@@ -1,7 +1,7 @@
 //! `OCIRepository`: pull one layer of an OCI artifact (a Helm chart pushed with `helm push`,
 //! say) from a registry into storage and publish it as the artifact, as source-controller
 //! does: the revision is `<tag>@sha256:<manifest digest>` (`<chosen tag>@…` for a semver
-//! reference, the digest alone for a digest reference), the artifact a FILE,
+//! reference, the digest alone for a digest reference), the artifact a single file,
 //! `ocirepository/<namespace>/<name>/<manifest digest hex>.tar.gz` under the storage root,
 //! holding the selected layer's blob exactly as the registry serves it (for a chart: the
 //! `.tgz` that `helm package` wrote), its `digest` the SHA-256 of that file.
