@@ -576,16 +576,7 @@ fn cache_path(storage: &Path, version: &ChartVersion) -> Option<PathBuf> {
 /// Writes a cache entry through a temporary file of its own (two passes may download the same
 /// chart at once); a failure only costs a later download.
 fn store_cached(path: &Path, data: &[u8]) {
-    let write = || -> std::io::Result<()> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)?;
-        let mut file = tempfile::Builder::new()
-            .suffix(".partial")
-            .tempfile_in(dir)?;
-        std::io::Write::write_all(&mut file, data)?;
-        file.persist(path).map(drop).map_err(|e| e.error)
-    };
-    if let Err(error) = write() {
+    if let Err(error) = crate::context::write_atomically(path, data) {
         tracing::warn!(%error, path = %path.display(), "caching the chart failed");
     }
 }

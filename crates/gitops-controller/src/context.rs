@@ -373,6 +373,22 @@ pub struct StoredArtifact<'a> {
     pub size: u64,
 }
 
+/// Writes `bytes` to `path` (an artifact, a chart archive) through a temporary file in the same
+/// folder, synced and renamed into place, so a reader never sees half of it.
+///
+/// # Errors
+/// Creating the folder, writing or renaming failed.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut file = tempfile::Builder::new()
+        .suffix(".partial")
+        .tempfile_in(dir)?;
+    std::io::Write::write_all(&mut file, bytes)?;
+    file.as_file().sync_all()?;
+    file.persist(path).map(drop).map_err(|e| e.error)
+}
+
 /// Reads one object of a kind, or `None` when it is gone.
 pub async fn get<K>(ctx: &Ctx, key: &Key) -> kube::Result<Option<K>>
 where

@@ -28,7 +28,7 @@ use serde_json::json;
 use sha2::Digest as _;
 
 use crate::charts::{self, Origin};
-use crate::context::{Ctx, StoredArtifact, get, suspended};
+use crate::context::{Ctx, StoredArtifact, get, suspended, write_atomically};
 use crate::engine::{Key, Kind};
 use crate::outcome::{Action, Failure};
 
@@ -76,7 +76,8 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
     if !unchanged {
         let archive = std::sync::Arc::clone(&resolved.archive);
         let target = path.clone();
-        let stored = tokio::task::spawn_blocking(move || store(&target, &archive)).await?;
+        let stored =
+            tokio::task::spawn_blocking(move || write_atomically(&target, &archive)).await?;
         if let Err(error) = stored {
             let failure = Failure::retry(
                 "StorageOperationFailed",
@@ -173,19 +174,6 @@ fn origin_of(object: &HelmChart, key: &Key) -> Result<(Origin, Duration), Failur
     Ok((origin, every))
 }
 
-/// Writes `archive` to `path` through a temporary file in the same folder, so a reader never
-/// sees half an archive.
-fn store(path: &Path, archive: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut file = tempfile::Builder::new()
-        .suffix(".partial")
-        .tempfile_in(dir)?;
-    std::io::Write::write_all(&mut file, archive)?;
-    file.as_file().sync_all()?;
-    file.persist(path).map(drop).map_err(|e| e.error)
-}
-
 /// Removes the archives of earlier versions from `dir`, keeping `current`.
 fn remove_other_archives(dir: &Path, current: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -255,9 +243,9 @@ mod tests {
     fn a_stored_archive_replaces_the_earlier_ones() {
         let dir = tempfile::tempdir().expect("a folder");
         let old = dir.path().join("web-1.0.0.tgz");
-        store(&old, b"old").expect("stored");
+        write_atomically(&old, b"old").expect("stored");
         let new = dir.path().join("web-1.1.0.tgz");
-        store(&new, b"new").expect("stored");
+        write_atomically(&new, b"new").expect("stored");
         remove_other_archives(dir.path(), &new);
         assert!(!old.exists());
         assert_eq!(std::fs::read(&new).expect("kept"), b"new");

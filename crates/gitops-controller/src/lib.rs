@@ -1,11 +1,11 @@
 //! The gitops-rs controller: Flux's own custom resources, reconciled with gitops-rs.
 //!
-//! It watches `GitRepository`, `HelmRepository`, `HelmRelease`, `Kustomization`,
-//! `ImageRepository`, `ImagePolicy`, `ImageUpdateAutomation`, `Provider`, `Alert` and
-//! `Receiver` (every API version Flux users write) and reconciles each on its interval, writing
-//! Flux-style status; `HelmChart` and `OCIRepository` are not reconciled yet (logged at start,
-//! not watched). It is a composition of
-//! the library's pieces, not a framework: `sources.rs`, `helm_repositories.rs`, `helm_releases.rs`, `kustomizations.rs`, `images.rs`,
+//! It watches `GitRepository`, `HelmRepository`, `HelmChart`, `OCIRepository`, `HelmRelease`,
+//! `Kustomization`, `ImageRepository`, `ImagePolicy`, `ImageUpdateAutomation`, `Provider`,
+//! `Alert` and `Receiver` (every API version Flux users write) and reconciles each on its
+//! interval, writing Flux-style status. It is a composition of the library's pieces, not a
+//! framework: `sources.rs`, `helm_repositories.rs`, `helm_charts.rs`, `oci_repositories.rs`,
+//! `helm_releases.rs`, `kustomizations.rs`, `images.rs`,
 //! `notifications.rs` and `receivers.rs` each read top to bottom, one kind each; `engine.rs`
 //! decides what is due, `wakes.rs` which kind wakes which; `outcome.rs` has a pass's
 //! `Action` for the queue and its `Failure` for status; `translate/` turns Flux's specs into
@@ -34,6 +34,7 @@ mod images;
 mod kustomizations;
 pub mod metrics_server;
 mod notifications;
+mod oci_repositories;
 pub mod outcome;
 mod receivers;
 mod run;

@@ -19,6 +19,7 @@ use kube::runtime::watcher;
 
 use crate::context::{Ctx, get};
 use crate::engine::{self, Key, Kind, Queue};
+use crate::oci_repositories;
 use crate::outcome::{Action, Failure};
 use crate::settings::Settings;
 use crate::{
@@ -127,6 +128,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let (_, git_task) = watch!(GitRepository, Kind::GitRepository);
     let (_, helm_repo_task) = watch!(HelmRepository, Kind::HelmRepository);
     let (helm_charts, helm_chart_task) = watch!(HelmChart, Kind::HelmChart);
+    let (_, oci_repo_task) = watch!(OCIRepository, Kind::OCIRepository);
     let (helm_releases, helm_release_task) = watch!(HelmRelease, Kind::HelmRelease);
     let (kustomizations, ks_task) = watch!(Kustomization, Kind::Kustomization);
     let (_, repo_task) = watch!(ImageRepository, Kind::ImageRepository);
@@ -145,6 +147,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         git_task,
         helm_repo_task,
         helm_chart_task,
+        oci_repo_task,
         helm_release_task,
         ks_task,
         repo_task,
@@ -214,7 +217,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
                 ctx.hooks.forget(&key);
                 match key.kind {
                     Kind::GitRepository => sources::forget(&ctx, &key).await,
-                    Kind::HelmRepository | Kind::HelmChart => ctx.remove_storage(&key).await,
+                    Kind::HelmRepository | Kind::HelmChart | Kind::OCIRepository => {
+                        ctx.remove_storage(&key).await
+                    }
                     _ => {}
                 }
             }
@@ -345,13 +350,9 @@ async fn pass(ctx: Arc<Ctx>, key: Key) -> anyhow::Result<Action> {
         Kind::Provider | Kind::Alert => notifications::reconcile(&ctx, &key).await,
         Kind::Receiver => receivers::reconcile(&ctx, &key).await,
         Kind::HelmRepository => helm_repositories::reconcile(&ctx, &key).await,
+        Kind::OCIRepository => oci_repositories::reconcile(&ctx, &key).await,
         Kind::HelmRelease => helm_releases::reconcile(&ctx, &key).await,
         Kind::HelmChart => helm_charts::reconcile(&ctx, &key).await,
-        Kind::OCIRepository => {
-            // Reached only through a wake or a Receiver naming such an object.
-            tracing::debug!(object = %key, "kind not reconciled by this controller yet; ignored");
-            Ok(Action::AwaitChange)
-        }
     }
 }
 
@@ -368,8 +369,8 @@ fn reconciled(kind: Kind) -> bool {
         | Kind::ImageUpdateAutomation
         | Kind::Provider
         | Kind::Alert
-        | Kind::Receiver => true,
-        Kind::OCIRepository => false,
+        | Kind::Receiver
+        | Kind::OCIRepository => true,
     }
 }
 

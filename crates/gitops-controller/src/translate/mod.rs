@@ -18,6 +18,7 @@ pub use image::{
 pub use kustomization::{KustomizationPlan, kustomization};
 pub use notification::{AlertPlan, ReceiverPlan, alert, provider, receiver};
 pub use source::{GitRepositoryPlan, HelmRepositoryPlan, git_repository, helm_repository};
+pub use source::{LayerOperation, OciReference, OciRepositoryPlan, oci_repository};
 
 /// A spec field the controller cannot honour, named by its path in the object.
 #[derive(Debug, thiserror::Error, PartialEq)]
