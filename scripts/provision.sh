@@ -5,7 +5,7 @@
 # second run takes a second or two. Prints what it installs.
 #
 #   bash scripts/provision.sh            # everything
-#   bash scripts/provision.sh apt sops   # only some steps: apt, sops, etcd, kube, helm
+#   bash scripts/provision.sh apt sops   # only some steps: apt, sops, etcd, kube, helm, helm3
 #   bash scripts/provision.sh --flux     # only Flux's source- and kustomize-controller, for
 #                                        # benches/flux-peer.sh (never part of the default run)
 #
@@ -207,6 +207,32 @@ step_helm() {
     log "helm built in $(elapsed "$t0")"
 }
 
+# helm v3, the second reader of the releases gitops-helm writes (crates/gitops-helm/tests/
+# release.rs): operators still run it, and it must list, show and roll back our releases too.
+step_helm3() {
+    local dir="$cache/helm-$HELM3_VERSION"
+    if [ -x "$dir/helm" ]; then
+        log "helm $HELM3_VERSION: cached in $dir"
+        return
+    fi
+    go_env
+    local t0 work="$cache/build/helm-$HELM3_VERSION"
+    t0=$(date +%s)
+    log "building helm $HELM3_VERSION from helm.sh/helm/v3 into $dir (about 5 minutes the first time)"
+    rm -rf "$work"
+    mkdir -p "$work" "$dir"
+    (
+        cd "$work"
+        printf 'module gitops-testenv.invalid/build/helm3\n\ngo 1.25\n' >go.mod
+        go get "helm.sh/helm/v3/cmd/helm@$HELM3_VERSION"
+        go_build "$dir/helm" helm.sh/helm/v3/cmd/helm \
+            "-X helm.sh/helm/v3/internal/version.version=$HELM3_VERSION"
+    )
+    "$dir/helm" version --short
+    rm -rf "$work"
+    log "helm $HELM3_VERSION built in $(elapsed "$t0")"
+}
+
 # Flux's source-controller and kustomize-controller, the peers of benches/flux-peer.sh. Bench
 # only: not in the default steps. Each is built from its Go module in a wrapper module that
 # copies the module's own `replace` lines (except its local `./api`, whose module is served);
@@ -263,7 +289,7 @@ step_flux() {
 
 # ---------------------------------------------------------------------------------------------
 steps=("$@")
-if [ ${#steps[@]} -eq 0 ]; then steps=(apt sops etcd kube helm); fi
+if [ ${#steps[@]} -eq 0 ]; then steps=(apt sops etcd kube helm helm3); fi
 if [ "${steps[0]}" = --flux ]; then steps=(flux); fi
 start=$(date +%s)
 mkdir -p "$cache"
@@ -274,8 +300,9 @@ for s in "${steps[@]}"; do
     etcd) step_etcd ;;
     kube) step_kube ;;
     helm) step_helm ;;
+    helm3) step_helm3 ;;
     flux) step_flux ;;
-    *) die "unknown step '$s' (expected apt, sops, etcd, kube, helm, flux or --flux)" ;;
+    *) die "unknown step '$s' (expected apt, sops, etcd, kube, helm, helm3, flux or --flux)" ;;
     esac
 done
 rmdir "$cache/build" 2>/dev/null || true

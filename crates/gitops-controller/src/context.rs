@@ -49,6 +49,10 @@ pub struct Ctx {
     pub(crate) artifacts: RwLock<HashMap<Key, Artifact>>,
     pub(crate) artifact_locks: Mutex<HashMap<Key, Arc<tokio::sync::RwLock<()>>>>,
     pub(crate) git_sources: Mutex<HashMap<Key, (String, Arc<gitops_git::GitSource>)>>,
+    /// The validators (`ETag`, `Last-Modified`) each HelmRepository's stored index was served
+    /// with, by the generation and revision they belong to.
+    pub(crate) index_validators:
+        Mutex<HashMap<Key, (i64, String, gitops_helm::repository::IndexState)>>,
     /// The tags each ImageRepository found last.
     pub(crate) tags: RwLock<HashMap<Key, Vec<String>>>,
     pub(crate) failures: Mutex<HashMap<Key, u32>>,

@@ -6,8 +6,9 @@
 //! (or, as older Flux versions had it, `secretRef`) `ca.crt`, `passCredentials`, `timeout`,
 //! `suspend`. `type: oci` repositories have no index: they are marked Ready without an
 //! artifact, and the charts are read from the registry by whoever uses them.
-//! Not supported yet: client certificates (`tls.crt`/`tls.key`), `provider` workload identity;
-//! a conditional GET across passes (each pass downloads the index).
+//! An unchanged index is not downloaded again: the `ETag`/`Last-Modified` of the stored one
+//! (kept in memory, per generation of the spec) make the next fetch a conditional GET.
+//! Not supported yet: client certificates (`tls.crt`/`tls.key`), `provider` workload identity.
 
 use std::io::{BufReader, Seek};
 use std::path::{Path, PathBuf};
@@ -102,7 +103,24 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
     // 4. Download the index (bounded by the spec's timeout), check it reads as an index and
     //    store it under its digest.
     let url = repository.index_url();
-    let download = match tokio::time::timeout(plan.timeout, repository.fetch_index(None)).await {
+    // A conditional GET when the stored index is the one the validators were answered with,
+    // for this generation of the spec: an unchanged index is then neither downloaded nor read.
+    let previous = repo.status.as_ref().and_then(|s| s.artifact.clone());
+    let validators = previous
+        .as_ref()
+        .filter(|p| ctx.storage.join(&p.path).is_file())
+        .and_then(|p| {
+            let known = ctx
+                .index_validators
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            known
+                .get(key)
+                .filter(|(g, revision, _)| *g == generation && *revision == p.revision)
+                .map(|(_, _, state)| state.clone())
+        });
+    let fetched = repository.fetch_index(validators.as_ref());
+    let download = match tokio::time::timeout(plan.timeout, fetched).await {
         Ok(Ok(download)) => download,
         Ok(Err(error)) => {
             let message = format!(
@@ -121,33 +139,57 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
             return ctx.fail_with_backoff(key, &repo, failure, every).await;
         }
     };
-    let IndexDownload::Fetched {
-        file,
-        digest,
-        bytes,
-        ..
-    } = download
-    else {
-        // Only a conditional GET is answered "not modified", and none is made.
-        return Ok(ctx.after_interval(key, every));
-    };
     let dir = ctx.storage_dir(key);
-    let hex = digest.trim_start_matches("sha256:").to_string();
-    let path = dir.join(format!("index-{hex}.yaml"));
-    let stored = {
-        let (url, path) = (url.clone(), path.clone());
-        tokio::task::spawn_blocking(move || store(file, &url, &path)).await?
+    let (path, digest, bytes) = match (download, &previous) {
+        (
+            IndexDownload::Fetched {
+                file,
+                digest,
+                bytes,
+                state,
+            },
+            _,
+        ) => {
+            let hex = digest.trim_start_matches("sha256:").to_string();
+            let path = dir.join(format!("index-{hex}.yaml"));
+            let stored = {
+                let (url, path) = (url.clone(), path.clone());
+                tokio::task::spawn_blocking(move || store(file, &url, &path)).await?
+            };
+            if let Err(error) = stored {
+                let message = gitops_core::reconcile::error_chain(&error);
+                let failure = Failure::retry(error.reason(), message);
+                return ctx.fail_with_backoff(key, &repo, failure, every).await;
+            }
+            ctx.index_validators
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key.clone(), (generation, digest.clone(), state));
+            (path, digest, bytes)
+        }
+        // Asked only with the validators of the stored index: that one is still current.
+        (IndexDownload::NotModified, Some(stored)) => {
+            tracing::debug!(object = %key, revision = %stored.revision, "index not modified");
+            let size = stored.size.unwrap_or_default();
+            (
+                ctx.storage.join(&stored.path),
+                stored.revision.clone(),
+                size,
+            )
+        }
+        (IndexDownload::NotModified, None) => {
+            let failure = Failure::retry(
+                "IndexationFailed",
+                format!("GET {url}: answered 304 Not Modified to a request without validators"),
+            );
+            return ctx.fail_with_backoff(key, &repo, failure, every).await;
+        }
     };
-    if let Err(error) = stored {
-        let message = gitops_core::reconcile::error_chain(&error);
-        let failure = Failure::retry(error.reason(), message);
-        return ctx.fail_with_backoff(key, &repo, failure, every).await;
-    }
     ctx.succeeded(key);
 
     // 5. Publish: status (the artifact and its URL) and, on a new revision, an event.
     let message = format!("stored artifact: revision '{digest}'");
-    let previous = repo.status.as_ref().and_then(|s| s.artifact.as_ref());
+    let previous = previous.as_ref();
     let unchanged = previous.is_some_and(|p| p.revision == digest);
     let artifact = ctx.publish_artifact(
         &mut conditions,

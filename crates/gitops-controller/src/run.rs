@@ -187,6 +187,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         artifact_locks: Mutex::default(),
         git_sources: Mutex::default(),
         tags: RwLock::default(),
+        index_validators: Mutex::default(),
         failures: Mutex::default(),
         passes: Default::default(),
         kustomizations,
@@ -211,6 +212,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
                     .remove(&key);
                 ctx.tags
                     .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&key);
+                ctx.index_validators
+                    .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .remove(&key);
                 ctx.notifications.forget(&key);

@@ -23,7 +23,7 @@ fn start_controller(kubeconfig: &Path, storage: &Path) -> Process {
         "controller-helmrepository",
         kubeconfig,
         storage,
-        "info,kube=warn",
+        "info,kube=warn,gitops_controller::helm_repositories=debug",
     )
 }
 
@@ -236,6 +236,41 @@ async fn helm_repositories_store_their_index_with_its_digest_as_revision() {
     );
     let oci = settled(&controller, &api, "oci", "True").await;
     assert!(oci.status.unwrap().artifact.is_none());
+
+    // Nothing published since: on request, a conditional GET answered 304, nothing stored
+    // again, the request recorded as handled.
+    let unchanged = api.get("public").await.unwrap();
+    let token = "2025-12-31T00:00:00Z";
+    api.patch(
+        "public",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": {REQUESTED_AT_ANNOTATION: token}}})),
+    )
+    .await
+    .unwrap();
+    let repo = support::eventually(
+        &controller,
+        "the request handled",
+        Duration::from_secs(60),
+        || async {
+            let repo = api.get("public").await.ok()?;
+            (repo.last_handled_reconcile_at() == Some(token)).then_some(repo)
+        },
+    )
+    .await;
+    assert_eq!(
+        repo.status.unwrap().artifact,
+        unchanged.status.unwrap().artifact,
+        "the same artifact, its update time kept"
+    );
+    let object = format!("HelmRepository/{ns}/public");
+    assert!(
+        controller
+            .log()
+            .lines()
+            .any(|l| l.contains("index not modified") && l.contains(&object)),
+        "no conditional GET answered 304 for {object}"
+    );
 
     // A new chart version: on request, the new index is stored and the old one removed.
     let before = api.get("public").await.unwrap();

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use gitops_flux::{FluxObject, HelmRelease, OCIRepository, REQUESTED_AT_ANNOTATION};
+use gitops_flux::{
+    FluxObject, HelmRelease, HelmRepository, OCIRepository, REQUESTED_AT_ANNOTATION,
+};
 use gitops_testenv::Process;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
@@ -328,6 +330,52 @@ async fn oci_repositories_store_the_pushed_chart_with_flux_s_revision() {
         &format!("0.2.0+{}", short(&pushed["0.2.0"].1)),
     )
     .await;
+
+    // The same registry as a HelmRepository of type oci, its chart named in `spec.chart`:
+    // the newest tag matching the version, with the Secret's login.
+    Api::<HelmRepository>::namespaced(client.clone(), &ns)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+                "metadata": {"name": "registry", "namespace": ns},
+                "spec": {"type": "oci", "url": format!("oci://{addr}/{folder}"),
+                         "interval": "1h", "insecure": true, "secretRef": {"name": "registry"}}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    releases
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+                "metadata": {"name": "via-repo", "namespace": ns},
+                "spec": {"interval": "1h", "chart": {"spec": {
+                    "chart": "demo", "version": "0.1.x",
+                    "sourceRef": {"kind": "HelmRepository", "name": "registry"}}}}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let maps = Api::<ConfigMap>::namespaced(client.clone(), &ns);
+    support::eventually(
+        &controller,
+        "via-repo released from the oci HelmRepository",
+        Duration::from_secs(120),
+        || async {
+            let map = maps.get_opt("via-repo").await.ok()??;
+            (map.data?.get("chart")? == "0.1.0").then_some(())
+        },
+    )
+    .await;
+    let via_repo = releases.get("via-repo").await.unwrap();
+    assert_eq!(
+        via_repo.status.unwrap().last_attempted_revision.as_deref(),
+        Some("0.1.0")
+    );
 
     // A digest reference: the revision is the digest alone.
     let (archive, manifest) = &pushed["0.1.0"];

@@ -1463,3 +1463,123 @@ async fn crds_are_installed_by_policy_and_never_recorded_or_deleted() {
         let _ = definitions.delete(&name, &Default::default()).await;
     }
 }
+
+/// helm v3 (v3.21.4), which operators still run beside v4, reads the records we write as
+/// its own: list, manifest, values and history; its rollback is seen by our next upgrade, and
+/// a release it installed is upgraded by ours with continuous history.
+#[tokio::test]
+async fn helm_v3_reads_and_acts_on_our_releases() {
+    let Some(s) = setup(ActionOptions::default()).await else {
+        return;
+    };
+    let Some(bin3) = gitops_testenv::require_helm3() else {
+        return;
+    };
+    let kube = gitops_testenv::require_kube().expect("started by setup");
+    let helm3 = Helm::new(bin3, kube.kubeconfig_path());
+    let version = helm3.run(&s.namespace, &["version", "--short"]);
+    assert!(version.starts_with("v3."), "{version}");
+    let ns = s.namespace.as_str();
+    let chart = gitops_helm::chart::load(&chart(s.dir.path())).expect("chart");
+
+    s.actions
+        .install(&chart, &opts("web", ns).with_set("message=hi"))
+        .await
+        .expect("install");
+    let upgraded = s
+        .actions
+        .upgrade(&chart, &opts("web", ns).with_set("message=there"))
+        .await
+        .expect("upgrade");
+    let list = helm3.json(ns, &["list", "-o", "json"]);
+    let list = list.as_array().expect("a list");
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(
+        (
+            &list[0]["name"],
+            &list[0]["revision"],
+            &list[0]["status"],
+            &list[0]["chart"],
+            &list[0]["app_version"]
+        ),
+        (
+            &json!("web"),
+            &json!("2"),
+            &json!("deployed"),
+            &json!("web-0.1.0"),
+            &json!("1.2.3")
+        )
+    );
+    assert_eq!(
+        helm3.run(ns, &["get", "manifest", "web"]),
+        format!("{}\n", upgraded.manifest)
+    );
+    assert_eq!(
+        helm3.json(ns, &["get", "values", "web", "-o", "json"]),
+        json!({"message": "there"})
+    );
+    assert_eq!(
+        helm3.history(ns, "web"),
+        [(1, "superseded".into()), (2, "deployed".into())]
+    );
+
+    // helm v3's rollback is a revision we see and build on; v4 agrees.
+    helm3.run(ns, &["rollback", "web", "1"]);
+    let status = s.actions.status("web", ns).await.expect("status");
+    assert_eq!((status.version, status.info.status), (3, Status::Deployed));
+    assert_eq!(status.info.description, "Rollback to 1");
+    assert_eq!(
+        configmap(&s.client, ns, "web-config")
+            .await
+            .expect("cm")
+            .data
+            .unwrap_or_default()["message"],
+        "hi"
+    );
+    let again = s
+        .actions
+        .upgrade(&chart, &opts("web", ns).with_set("message=again"))
+        .await
+        .expect("upgrade after helm v3's rollback");
+    assert_eq!(again.version, 4);
+    assert_eq!(
+        s.helm.history(ns, "web"),
+        [
+            (1, "superseded".into()),
+            (2, "superseded".into()),
+            (3, "superseded".into()),
+            (4, "deployed".into())
+        ]
+    );
+
+    // A release helm v3 installed: our upgrade is its revision 2.
+    let chart_dir = s.dir.path().join("web");
+    helm3.run(
+        ns,
+        &[
+            "install",
+            "api",
+            chart_dir.to_str().expect("utf-8"),
+            "--set",
+            "message=v3",
+        ],
+    );
+    let adopted = s
+        .actions
+        .upgrade(&chart, &opts("api", ns).with_set("message=ours"))
+        .await
+        .expect("upgrade of helm v3's release");
+    assert_eq!(adopted.version, 2);
+    assert_eq!(
+        helm3.history(ns, "api"),
+        [(1, "superseded".into()), (2, "deployed".into())]
+    );
+    assert_eq!(
+        configmap(&s.client, ns, "api-config")
+            .await
+            .expect("cm")
+            .data
+            .unwrap_or_default()["message"],
+        "ours"
+    );
+}

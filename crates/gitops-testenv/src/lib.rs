@@ -14,7 +14,8 @@
 //! - **A static file server**: nginx serving a directory with `ETag`/`Last-Modified` and
 //!   conditional GETs, basic auth below `private/` (a chart repository). See [`StaticEnv`].
 //! - **helm** (v4, built from its Go module): the oracle of the Go-template and chart
-//!   renderer's differential tests. See [`require_helm`].
+//!   renderer's differential tests. See [`require_helm`]. **helm v3** (also built): a second
+//!   reader of the release records gitops-helm writes. See [`require_helm3`].
 //!
 //! # Where to start
 //!
@@ -94,9 +95,11 @@ pub use kube_env::KubeEnv;
 pub use process::Process;
 pub use registry::{RegistryAuth, RegistryEnv, RegistryServer};
 pub use require::{
-    PROVISION_COMMAND, require_age, require_git, require_helm, require_kube, require_registry,
-    require_sops, require_static, required, skip_or_fail,
+    PROVISION_COMMAND, require_age, require_git, require_helm, require_helm3, require_kube,
+    require_registry, require_sops, require_static, required, skip_or_fail,
 };
-pub use sops::{AgeKey, AgeTools, find_age, find_helm, find_sops};
+pub use sops::{AgeKey, AgeTools, find_age, find_helm, find_helm3, find_sops};
 pub use static_http::StaticEnv;
-pub use versions::{cache_dir, etcd_version, helm_version, kubernetes_version, sops_version};
+pub use versions::{
+    cache_dir, etcd_version, helm_version, helm3_version, kubernetes_version, sops_version,
+};

@@ -105,6 +105,17 @@ pub fn require_helm() -> Option<PathBuf> {
     }
 }
 
+/// The path of the real `helm` v3 binary (built from `helm.sh/helm/v3` by the provisioning),
+/// the second reader of release records.
+///
+/// Same skip/fail rules as [`require_kube`].
+pub fn require_helm3() -> Option<PathBuf> {
+    match crate::find_helm3() {
+        Ok(path) => Some(path),
+        Err(e) => skip_or_fail("helm v3", &e),
+    }
+}
+
 /// The `age` and `age-keygen` binaries.
 ///
 /// Same skip/fail rules as [`require_kube`].

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use crate::Error;
 use crate::process::{find_program, is_executable, run};
-use crate::versions::{helm_binary, sops_binary};
+use crate::versions::{helm_binary, helm3_binary, sops_binary};
 
 /// Finds the provisioned `sops` binary (`<cache>/sops-<version>/bin/sops`).
 ///
@@ -39,6 +39,22 @@ pub fn find_helm() -> Result<PathBuf, Error> {
     } else {
         Err(Error::Missing {
             component: "helm",
+            detail: format!("no executable at {}", path.display()),
+        })
+    }
+}
+
+/// The `helm` v3 binary the provisioning built (a second reader of release records).
+///
+/// # Errors
+/// [`Error::Missing`] when it is not there.
+pub fn find_helm3() -> Result<PathBuf, Error> {
+    let path = helm3_binary();
+    if is_executable(&path) {
+        Ok(path)
+    } else {
+        Err(Error::Missing {
+            component: "helm v3",
             detail: format!("no executable at {}", path.display()),
         })
     }

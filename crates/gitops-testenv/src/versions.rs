@@ -32,6 +32,11 @@ pub fn helm_version() -> &'static str {
     pinned("HELM_VERSION")
 }
 
+/// The pinned `helm.sh/helm/v3` version of the second `helm` reader, e.g. `v3.21.4`.
+pub fn helm3_version() -> &'static str {
+    pinned("HELM3_VERSION")
+}
+
 /// Where `scripts/provision.sh` caches what it builds and installs:
 /// `$GITOPS_TESTENV_CACHE`, else `$XDG_CACHE_HOME/gitops-testenv`, else
 /// `$HOME/.cache/gitops-testenv`.
@@ -73,5 +78,11 @@ pub(crate) fn sops_binary() -> PathBuf {
 pub(crate) fn helm_binary() -> PathBuf {
     cache_dir()
         .join(format!("helm-{}", helm_version()))
+        .join("helm")
+}
+
+pub(crate) fn helm3_binary() -> PathBuf {
+    cache_dir()
+        .join(format!("helm-{}", helm3_version()))
         .join("helm")
 }
