@@ -45,7 +45,14 @@ pub(crate) enum ReconcileCommand {
     Image(ImageTarget),
     /// Ask for a reconcile of a HelmRelease now and wait for it.
     #[command(name = "helmrelease", alias = "hr")]
-    HelmRelease(TargetArgs),
+    HelmRelease {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Reconcile where its chart comes from first: the `chartRef` (HelmChart,
+        /// OCIRepository) or the `spec.chart` source (HelmRepository, GitRepository).
+        #[arg(long)]
+        with_source: bool,
+    },
 }
 
 /// The objects `suspend` and `resume` act on.
@@ -327,9 +334,10 @@ pub(crate) async fn reconcile_command(command: ReconcileCommand) -> anyhow::Resu
         ReconcileCommand::Local(args) => crate::local::run(args).await,
         ReconcileCommand::Source(source) => reconcile(TargetCommand::Source(source), false).await,
         ReconcileCommand::Image(image) => reconcile(TargetCommand::Image(image), false).await,
-        ReconcileCommand::HelmRelease(target) => {
-            reconcile(TargetCommand::HelmRelease(target), false).await
-        }
+        ReconcileCommand::HelmRelease {
+            target,
+            with_source,
+        } => reconcile_helm_release(&target, with_source).await,
         ReconcileCommand::Kustomization {
             target,
             with_source,
@@ -446,6 +454,62 @@ async fn reconcile_kustomization(
     Ok(exit(
         Request::reconcile(target)
             .run::<Kustomization>(&client)
+            .await?,
+    ))
+}
+
+/// `reconcile helmrelease`, after where its chart comes from with `--with-source`.
+async fn reconcile_helm_release(
+    target: &TargetArgs,
+    with_source: bool,
+) -> anyhow::Result<ExitCode> {
+    let client = target.cluster.client().await?;
+    if with_source {
+        let (ns, name) = (&target.cluster.namespace, &target.name);
+        let read = Api::<HelmRelease>::namespaced(client.clone(), ns)
+            .get(name)
+            .await;
+        let Some(release) =
+            found(read).with_context(|| format!("cannot read HelmRelease {ns}/{name}"))?
+        else {
+            eprintln!("✗ HelmRelease {ns}/{name} not found");
+            return Ok(ExitCode::FAILURE);
+        };
+        let (kind, namespace, source) = match (&release.spec.chart_ref, &release.spec.chart) {
+            (Some(reference), _) => (
+                reference.kind.as_str(),
+                reference.namespace.as_deref(),
+                reference.name.as_str(),
+            ),
+            (None, Some(template)) => {
+                let source = &template.spec.source_ref;
+                (
+                    source.kind.as_str(),
+                    source.namespace.as_deref(),
+                    source.name.as_str(),
+                )
+            }
+            (None, None) => anyhow::bail!("HelmRelease {ns}/{name} names no chart source"),
+        };
+        let kind = match kind {
+            "HelmRepository" => Target::HelmRepository,
+            "GitRepository" => Target::GitRepository,
+            "HelmChart" => Target::HelmChart,
+            "OCIRepository" => Target::OCIRepository,
+            other => anyhow::bail!("--with-source cannot reconcile a {other} ({source})"),
+        };
+        let request = Request {
+            namespace: namespace.unwrap_or(ns),
+            name: source,
+            ..Request::reconcile(target)
+        };
+        if !kind.run(request, &client).await? {
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    Ok(exit(
+        Request::reconcile(target)
+            .run::<HelmRelease>(&client)
             .await?,
     ))
 }

@@ -34,10 +34,8 @@
 //!
 //! # Not supported yet (a clear error or documented behaviour)
 //! - Bucket sources: `Ready=False` saying so.
-//! - `test.filters` are ignored (every test hook runs); post-renderers other than kustomize
-//!   `patches`/`images` are
-//!   refused (stalled); `driftDetection.ignore` rules are ignored (drift detection compares every field the
-//!   release applies).
+//! - Post-renderers other than kustomize `patches`/`images` are refused (stalled); so are
+//!   `driftDetection.ignore` targets with a `labelSelector` or `annotationSelector`.
 //! - `spec.chart` creates no HelmChart object: the chart is read from its source directly
 //!   (HelmCharts written by hand, named in `spec.chartRef`, are reconciled).
 //!
@@ -57,7 +55,9 @@ use gitops_core::event::Severity;
 use gitops_flux::api::{HelmReleaseSpec, Snapshot, ValuesReference};
 use gitops_flux::{FluxObject, HelmRelease};
 use gitops_helm::planner::{self, AttemptedAction, Next, Observation, StoredStatus};
-use gitops_helm::release::{ActionOptions, Actions, CrdPolicy, PostRenderer, Release};
+use gitops_helm::release::{
+    ActionOptions, Actions, CrdPolicy, IgnoredFields, PostRenderer, Release, TestFilter,
+};
 use gitops_helm::{Chart, TemplateOptions};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
@@ -154,6 +154,10 @@ struct Plan {
     uninstall: Step,
     /// `test.timeout` (else `spec.timeout`) for the chart's test hooks.
     test: Step,
+    /// `test.filters`: which test hooks run.
+    test_filter: TestFilter,
+    /// `driftDetection.ignore`: the fields drift detection and correction leave alone.
+    drift_ignore: Vec<IgnoreRule>,
     /// Where the chart comes from: `spec.chart` or `spec.chartRef`.
     origin: charts::Origin,
     /// `install.crds` and `upgrade.crds`.
@@ -315,6 +319,15 @@ fn plan(hr: &HelmRelease, key: &Key) -> Result<Plan, Failure> {
         false,
         false,
     )?;
+    let test_filter = test_filter(spec.test.as_ref().and_then(|t| t.filters.as_ref()))
+        .map_err(|why| invalid(format!("spec.test.filters: {why}")))?;
+    let drift_ignore = spec
+        .drift_detection
+        .as_ref()
+        .map(|d| d.ignore.iter().enumerate().map(IgnoreRule::parse).collect())
+        .transpose()
+        .map_err(|why| invalid(format!("spec.driftDetection.ignore{why}")))?
+        .unwrap_or_default();
     let release_name = match spec.release_name.as_deref().filter(|n| !n.is_empty()) {
         Some(name) => name.to_string(),
         None => match spec.target_namespace.as_deref().filter(|n| !n.is_empty()) {
@@ -336,11 +349,109 @@ fn plan(hr: &HelmRelease, key: &Key) -> Result<Plan, Failure> {
         rollback,
         uninstall,
         test,
+        test_filter,
+        drift_ignore,
         origin,
         crds,
         create_namespace,
         post_renderers,
     })
+}
+
+/// One `driftDetection.ignore` rule: JSON pointers, for the objects its `target` selects
+/// (every object without one). A target's `group`, `version` and `kind` match exactly, its
+/// `name` and `namespace` as whole-string regular expressions, as kustomize selectors do.
+#[derive(Clone, Debug)]
+struct IgnoreRule {
+    paths: Vec<String>,
+    group: Option<String>,
+    version: Option<String>,
+    kind: Option<String>,
+    name: Option<regex::Regex>,
+    namespace: Option<regex::Regex>,
+}
+
+impl IgnoreRule {
+    /// The rule at `index` of the list, or why not (after the field's name).
+    fn parse((index, rule): (usize, &Value)) -> Result<IgnoreRule, String> {
+        let at = |field: &str, why: String| format!("[{index}].{field}: {why}");
+        let paths: Vec<String> = match rule.get("paths").and_then(Value::as_array) {
+            Some(paths) if !paths.is_empty() => paths
+                .iter()
+                .map(|p| match p.as_str() {
+                    Some(p) if p.starts_with('/') => Ok(p.to_string()),
+                    _ => Err(at("paths", format!("{p} is not a JSON pointer"))),
+                })
+                .collect::<Result<_, _>>()?,
+            _ => return Err(at("paths", "at least one JSON pointer is required".into())),
+        };
+        let target = rule.get("target").filter(|t| !t.is_null());
+        let text = |field: &str| {
+            target
+                .and_then(|t| t.get(field))
+                .and_then(Value::as_str)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        for unsupported in ["labelSelector", "annotationSelector"] {
+            if text(unsupported).is_some() {
+                return Err(at(
+                    &format!("target.{unsupported}"),
+                    "not supported by this controller".into(),
+                ));
+            }
+        }
+        let pattern = |field: &str| {
+            text(field)
+                .map(|p| {
+                    regex::Regex::new(&format!("^(?:{p})$"))
+                        .map_err(|e| at(&format!("target.{field}"), e.to_string()))
+                })
+                .transpose()
+        };
+        Ok(IgnoreRule {
+            paths,
+            group: text("group"),
+            version: text("version"),
+            kind: text("kind"),
+            name: pattern("name")?,
+            namespace: pattern("namespace")?,
+        })
+    }
+
+    /// Whether the rule applies to the object `id`.
+    fn matches(&self, id: &gitops_core::ObjectRef) -> bool {
+        let same = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+        let like = |want: &Option<regex::Regex>, have: &str| {
+            want.as_ref().is_none_or(|re| re.is_match(have))
+        };
+        same(&self.group, &id.group)
+            && same(&self.version, &id.version)
+            && same(&self.kind, &id.kind)
+            && like(&self.name, &id.name)
+            && like(&self.namespace, id.namespace.as_deref().unwrap_or_default())
+    }
+}
+
+/// `test.filters` (`[{name, exclude}]`) as the filter of the test hooks to run.
+fn test_filter(filters: Option<&Value>) -> Result<TestFilter, String> {
+    let mut filter = TestFilter::default();
+    let Some(filters) = filters.filter(|f| !f.is_null()) else {
+        return Ok(filter);
+    };
+    let list = filters.as_array().ok_or("not a list")?;
+    for (i, entry) in list.iter().enumerate() {
+        let name = entry["name"]
+            .as_str()
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| format!("[{i}]: a name is required"))?;
+        match entry.get("exclude").unwrap_or(&Value::Bool(false)) {
+            Value::Bool(true) => filter.exclude.push(name.to_string()),
+            Value::Bool(false) => filter.include.push(name.to_string()),
+            other => return Err(format!("[{i}].exclude: {other} is not true or false")),
+        }
+    }
+    Ok(filter)
 }
 
 /// A release name Helm accepts (at most 53 characters), as helm-controller shortens one.
@@ -710,12 +821,18 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
         Next::Test => {
             let release = stored.as_ref().map(release_ref).unwrap_or_default();
             match actions(plan.test)
-                .test(&plan.release_name, &plan.target_namespace)
+                .test_with(
+                    &plan.release_name,
+                    &plan.target_namespace,
+                    &plan.test_filter,
+                )
                 .await
             {
                 Ok(tested) => {
                     let history = with_digest_of(&status.history, &tested);
-                    let count = test_hooks(&tested).count();
+                    let count = test_hooks(&tested)
+                        .filter(|hook| plan.test_filter.keeps(&hook.name))
+                        .count();
                     let message = format!(
                         "Helm test succeeded for release {release} with chart {chart_text}: {}",
                         if count == 0 {
@@ -1046,6 +1163,8 @@ fn observe(
         },
     };
     let spec = &hr.spec;
+    let filter =
+        test_filter(spec.test.as_ref().and_then(|t| t.filters.as_ref())).unwrap_or_default();
     Observation {
         stored: stored.map(|r| StoredStatus::parse(r.info.status.as_str())),
         has_history: !history.is_empty(),
@@ -1070,10 +1189,19 @@ fn observe(
         upgrade_failures,
         test_enabled: spec.test.as_ref().is_some_and(|t| t.enable),
         test_ignore_failures: spec.test.as_ref().is_some_and(|t| t.ignore_failures),
-        // Read from the release's own hook records: tested once every test hook has run (a
-        // chart without tests counts as tested), failed when one of them failed.
-        tested: stored.is_some_and(|r| test_hooks(r).all(|h| h.last_run.started_at.is_some())),
-        test_failed: stored.is_some_and(|r| test_hooks(r).any(|h| h.last_run.phase == "Failed")),
+        // Read from the release's own hook records: tested once every test hook `test.filters`
+        // keeps has run (a chart without tests counts as tested), failed when one of them
+        // failed. The filters were checked by the plan.
+        tested: stored.is_some_and(|r| {
+            test_hooks(r)
+                .filter(|h| filter.keeps(&h.name))
+                .all(|h| h.last_run.started_at.is_some())
+        }),
+        test_failed: stored.is_some_and(|r| {
+            test_hooks(r)
+                .filter(|h| filter.keeps(&h.name))
+                .any(|h| h.last_run.phase == "Failed")
+        }),
         drift_mode: match spec
             .drift_detection
             .as_ref()
@@ -1389,6 +1517,16 @@ fn action_options(plan: &Plan, step: Step) -> ActionOptions {
             post_render(manifest, &renderers)
         })));
     }
+    if !plan.drift_ignore.is_empty() {
+        let rules = plan.drift_ignore.clone();
+        options = options.with_ignored_fields(IgnoredFields(Arc::new(move |id| {
+            rules
+                .iter()
+                .filter(|rule| rule.matches(id))
+                .flat_map(|rule| rule.paths.iter().cloned())
+                .collect()
+        })));
+    }
     let options = options
         .with_storage_namespace(&plan.storage_namespace)
         .with_crds(plan.crds.0, plan.crds.1)
@@ -1584,6 +1722,63 @@ mod tests {
 
     fn chart_spec() -> Value {
         json!({"chart": "demo", "version": "1.x", "sourceRef": {"kind": "HelmRepository", "name": "charts"}})
+    }
+
+    #[test]
+    fn drift_ignore_rules_select_their_objects_and_refuse_what_they_cannot_honour() {
+        let rules: Vec<Value> = vec![
+            json!({"paths": ["/spec/replicas"], "target": {"kind": "Deployment", "name": "web-.*"}}),
+            json!({"paths": ["/metadata/annotations"]}),
+        ];
+        let parsed: Vec<IgnoreRule> = rules
+            .iter()
+            .enumerate()
+            .map(IgnoreRule::parse)
+            .collect::<Result<_, _>>()
+            .expect("valid rules");
+        let id = |kind: &str, name: &str| {
+            gitops_core::ObjectRef::new("apps", "v1", kind, Some("apps"), name)
+        };
+        assert!(parsed[0].matches(&id("Deployment", "web-api")));
+        assert!(!parsed[0].matches(&id("Deployment", "api-web-x")));
+        assert!(!parsed[0].matches(&id("StatefulSet", "web-api")));
+        assert!(parsed[1].matches(&id("ConfigMap", "anything")));
+        for (bad, wanted) in [
+            (json!({"paths": []}), "[0].paths"),
+            (json!({"paths": ["spec"]}), "[0].paths"),
+            (
+                json!({"paths": ["/a"], "target": {"name": "("}}),
+                "[0].target.name",
+            ),
+            (
+                json!({"paths": ["/a"], "target": {"labelSelector": "a=b"}}),
+                "[0].target.labelSelector",
+            ),
+        ] {
+            let why = IgnoreRule::parse((0, &bad)).expect_err("refused");
+            assert!(why.starts_with(wanted), "{why}");
+        }
+    }
+
+    #[test]
+    fn test_filters_choose_the_tests_to_run() {
+        let filter = test_filter(Some(&json!([
+            {"name": "web-check"}, {"name": "web-slow", "exclude": true}
+        ])))
+        .expect("valid filters");
+        assert!(filter.keeps("web-check"));
+        assert!(!filter.keeps("web-slow") && !filter.keeps("web-other"));
+        let only_excluded =
+            test_filter(Some(&json!([{"name": "web-slow", "exclude": true}]))).expect("valid");
+        assert!(only_excluded.keeps("web-other") && !only_excluded.keeps("web-slow"));
+        assert!(test_filter(None).expect("none").keeps("anything"));
+        for bad in [
+            json!({"name": "x"}),
+            json!([{"exclude": true}]),
+            json!([{"name": "x", "exclude": "yes"}]),
+        ] {
+            assert!(test_filter(Some(&bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -147,7 +147,7 @@ async fn charts_from_git_and_helm_charts_are_released_and_follow_their_sources()
 apiVersion: source.toolkit.fluxcd.io/v1
 kind: GitRepository
 metadata: {{name: charts, namespace: {ns}}}
-spec: {{interval: 1s, url: "{git_url}", ref: {{branch: main}}}}
+spec: {{interval: 1h, url: "{git_url}", ref: {{branch: main}}}}
 ---
 apiVersion: source.toolkit.fluxcd.io/v1
 kind: HelmRepository
@@ -346,13 +346,37 @@ spec:
     );
     assert!(chart_of("escape").is_none() && chart_of("dangling").is_none());
 
-    // 4. A push changing the Git chart: a new version, one upgrade.
+    // 4. A push changing the Git chart, picked up by `gitops reconcile hr --with-source` (the
+    //    GitRepository first, then the release): a new version, one upgrade.
     let files = site_chart("bonjour");
     let listed_files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
     let second_commit = repo
         .commit_files("main", &listed_files, "greet in French")
         .unwrap();
     let second_version = format!("0.3.0+{}", &second_commit[..12]);
+    let cli = tokio::task::spawn_blocking({
+        let (kubeconfig, ns) = (kubeconfig.clone(), ns.clone());
+        move || {
+            support::cli()
+                .args(["reconcile", "hr", "site", "--with-source", "-n", &ns])
+                .args(["--timeout", "90s", "--kubeconfig"])
+                .arg(&kubeconfig)
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let said = String::from_utf8_lossy(&cli.stderr).to_string();
+    assert!(cli.status.success(), "{said}");
+    assert!(
+        said.contains(&format!("main@sha1:{second_commit}")),
+        "the GitRepository reconciled first:\n{said}"
+    );
+    assert!(
+        said.contains(&format!("applied revision {second_version}")),
+        "then the release:\n{said}"
+    );
     released_at(&controller, &releases, "site", &second_version).await;
     assert_eq!(
         config_value(&client, &ns, "site-greeting", "greeting")

@@ -56,6 +56,12 @@ fn publish(helm: &Path, root: &Path, folder: &str, version: &str) {
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Release.Name }}-check\n  annotations:\n    helm.sh/hook: test\nspec:\n  restartPolicy: Never\n  containers:\n  - name: check\n    image: registry.example/check:1\n",
     )
     .unwrap();
+    // A second test, which `test.filters` leaves out below.
+    std::fs::write(
+        dir.join("templates/tests/slow.yaml"),
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Release.Name }}-slow\n  annotations:\n    helm.sh/hook: test\nspec:\n  restartPolicy: Never\n  containers:\n  - name: slow\n    image: registry.example/slow:1\n",
+    )
+    .unwrap();
     support::helm_ok(
         helm,
         &[
@@ -649,6 +655,63 @@ async fn helm_releases_install_upgrade_once_and_fail_clearly() {
     assert_eq!(data["greeting"], "edited again", "warn leaves the edit");
     assert_eq!(helm_history(&helm, &kubeconfig, &ns, "web").len(), 5);
 
+    // 10b'. `driftDetection.ignore`: a field another hand manages (the color) is neither
+    //       reported nor taken back; the greeting edited by hand still is.
+    configmaps
+        .patch(
+            "web-settings",
+            &PatchParams::apply("color-picker").force(),
+            &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "web-settings"}, "data": {"color": "purple"}})),
+        )
+        .await
+        .unwrap();
+    releases
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({
+            "metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "drift-ignore"}},
+            "spec": {"driftDetection": {"mode": "enabled", "ignore": [
+                {"paths": ["/data/color"], "target": {"kind": "ConfigMap", "name": "web-.*"}}
+            ]}}})),
+        )
+        .await
+        .unwrap();
+    let data = support::eventually(
+        &controller,
+        "the greeting taken back, the color left",
+        Duration::from_secs(60),
+        || async {
+            let data = configmaps.get("web-settings").await.ok()?.data?;
+            (data.get("greeting")? == "hi again").then_some(data)
+        },
+    )
+    .await;
+    assert_eq!(
+        data["color"], "purple",
+        "an ignored field is not applied back"
+    );
+    assert_eq!(helm_history(&helm, &kubeconfig, &ns, "web").len(), 5);
+    let corrected = controller
+        .log()
+        .lines()
+        .filter(|l| {
+            l.contains(&format!(
+                "Cluster state of release {ns}/web.v5 has been corrected"
+            ))
+        })
+        .count();
+    assert_eq!(corrected, 2, "corrected once more, for the greeting");
+    releases
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"driftDetection": {"mode": "warn", "ignore": null}}})),
+        )
+        .await
+        .unwrap();
+
     // 10c. A kustomize post-renderer: the patched manifest is what is recorded and applied,
     //      and adding it is one upgrade.
     releases
@@ -745,9 +808,11 @@ async fn helm_releases_install_upgrade_once_and_fail_clearly() {
 
     // 12. `test.enable`: after the install the chart's test hooks run once (the test Pod is
     //     marked Succeeded here: no kubelet runs it), TestSuccess is recorded, and later
-    //     passes do not run them again.
+    //     passes do not run them again; `test.filters` leaves the slow one out.
     let mut checked = release("checked", json!([]));
-    checked.spec.test = serde_json::from_value(json!({"enable": true})).unwrap();
+    checked.spec.test = serde_json::from_value(json!({"enable": true,
+        "filters": [{"name": "checked-slow", "exclude": true}]}))
+    .unwrap();
     releases
         .create(&PostParams::default(), &checked)
         .await
@@ -815,5 +880,9 @@ async fn helm_releases_install_upgrade_once_and_fail_clearly() {
             .count(),
         1,
         "the tests ran once"
+    );
+    assert!(
+        pods.get_opt("checked-slow").await.unwrap().is_none(),
+        "the test left out by test.filters never ran"
     );
 }

@@ -234,6 +234,8 @@ pub struct ActionOptions {
     /// Rewrites the rendered manifest before it is recorded and applied (Helm's
     /// `--post-renderer`, Flux's `postRenderers`); hooks are left as rendered.
     pub post_renderer: Option<PostRenderer>,
+    /// Fields drift detection and correction leave alone (Flux's `driftDetection.ignore`).
+    pub ignored_fields: Option<IgnoredFields>,
     /// What an install does with the CRDs of the chart's `crds/` folders (default
     /// [`CrdPolicy::Create`], as `helm install`).
     pub install_crds: CrdPolicy,
@@ -242,6 +244,83 @@ pub struct ActionOptions {
     /// Where the release records are kept when not in the release's namespace (Flux's
     /// `storageNamespace`; `helm` itself reads records only in the release's namespace).
     pub storage_namespace: Option<String>,
+}
+
+/// The fields of an object that drift detection and correction leave alone, as JSON pointers
+/// (`/spec/replicas`; a pointer covers everything below it): neither reported as drift nor
+/// applied back (Flux's `driftDetection.ignore`, for fields another controller manages).
+#[derive(Clone)]
+pub struct IgnoredFields(pub Arc<FieldsOf>);
+
+/// The function an [`IgnoredFields`] runs: the JSON pointers ignored in one object.
+pub type FieldsOf = dyn Fn(&ObjectRef) -> Vec<String> + Send + Sync;
+
+impl std::fmt::Debug for IgnoredFields {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IgnoredFields")
+    }
+}
+
+impl IgnoredFields {
+    /// `drifts` without the fields ignored; an object left with no differing field is dropped
+    /// (a missing object is always kept).
+    fn filter(&self, drifts: Vec<apply::Drift>) -> Vec<apply::Drift> {
+        drifts
+            .into_iter()
+            .filter_map(|drift| match drift {
+                apply::Drift::Changed { id, mut fields } => {
+                    let ignored = (self.0)(&id);
+                    fields.retain(|field| !ignored.iter().any(|p| covers(p, &field.path)));
+                    (!fields.is_empty()).then_some(apply::Drift::Changed { id, fields })
+                }
+                missing @ apply::Drift::Missing(_) => Some(missing),
+            })
+            .collect()
+    }
+
+    /// `object` without the fields ignored (as it is when the rule would remove what names
+    /// it: `apiVersion`, `kind` or the name).
+    fn strip(&self, object: Object) -> Object {
+        let ignored = (self.0)(object.id());
+        if ignored.is_empty() {
+            return object;
+        }
+        let mut value = object.value().clone();
+        for pointer in &ignored {
+            remove_at(&mut value, pointer);
+        }
+        Object::new(value).unwrap_or(object)
+    }
+}
+
+/// Whether the JSON pointer `ignored` is `path` or one of its parents.
+fn covers(ignored: &str, path: &str) -> bool {
+    let ignored = ignored.trim_end_matches('/');
+    path == ignored
+        || path
+            .strip_prefix(ignored)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// Removes what the JSON pointer `pointer` names from `value`, if it is there.
+fn remove_at(value: &mut Value, pointer: &str) {
+    let Some((parent, last)) = pointer.rsplit_once('/') else {
+        return;
+    };
+    let last = last.replace("~1", "/").replace("~0", "~");
+    match value.pointer_mut(parent) {
+        Some(Value::Object(map)) => {
+            map.remove(&last);
+        }
+        Some(Value::Array(items)) => {
+            if let Ok(i) = last.parse::<usize>()
+                && i < items.len()
+            {
+                items.remove(i);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// A manifest rewrite run after rendering: the manifest's YAML documents in, the documents to
@@ -255,6 +334,25 @@ pub type RewriteManifest = dyn Fn(&str) -> Result<String, String> + Send + Sync;
 impl std::fmt::Debug for PostRenderer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("PostRenderer")
+    }
+}
+
+/// Which test hooks [`Actions::test_with`] runs, by their object's name, as `helm test
+/// --filter name=…,!name=…` and Flux's `test.filters` choose them: only those `include` names
+/// when it names any, never those `exclude` names.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TestFilter {
+    /// Run only these (every test when empty).
+    pub include: Vec<String>,
+    /// Never run these.
+    pub exclude: Vec<String>,
+}
+
+impl TestFilter {
+    /// Whether the test named `name` runs.
+    pub fn keeps(&self, name: &str) -> bool {
+        (self.include.is_empty() || self.include.iter().any(|n| n == name))
+            && !self.exclude.iter().any(|n| n == name)
     }
 }
 
@@ -287,6 +385,7 @@ impl Default for ActionOptions {
             install_crds: CrdPolicy::Create,
             upgrade_crds: CrdPolicy::Skip,
             storage_namespace: None,
+            ignored_fields: None,
         }
     }
 }
@@ -295,6 +394,13 @@ impl ActionOptions {
     /// Sets whether conflicts with other field managers are forced.
     pub fn with_force_conflicts(mut self, force: bool) -> Self {
         self.force_conflicts = force;
+        self
+    }
+
+    /// Leaves the fields `ignored` names alone in [`Actions::drift`] and
+    /// [`Actions::correct_drift`].
+    pub fn with_ignored_fields(mut self, ignored: IgnoredFields) -> Self {
+        self.ignored_fields = Some(ignored);
         self
     }
 
@@ -708,6 +814,20 @@ impl Actions {
     /// Storage's `NotFound`, [`Error::NotDeployed`] when uninstalled, [`Error::Hook`] for the
     /// first test that fails (the runs so far recorded), storage errors.
     pub async fn test(&self, name: &str, namespace: &str) -> Result<Release, Error> {
+        self.test_with(name, namespace, &TestFilter::default())
+            .await
+    }
+
+    /// As [`Actions::test`], running only the tests `filter` keeps.
+    ///
+    /// # Errors
+    /// As [`Actions::test`].
+    pub async fn test_with(
+        &self,
+        name: &str,
+        namespace: &str,
+        filter: &TestFilter,
+    ) -> Result<Release, Error> {
         let (storage, history) = self.begin(name, namespace).await?;
         let mut record = existing(&history, name, namespace)?.clone();
         let applier = self.applier(namespace);
@@ -716,7 +836,9 @@ impl Actions {
             storage: &storage,
             timeout: self.options.hook_timeout,
         };
-        let outcome = hooks.run(&mut record, "test").await;
+        let outcome = hooks
+            .run_selected(&mut record, "test", &|name| filter.keeps(name))
+            .await;
         let record = storage.update(&record).await?;
         outcome?;
         Ok(record.release)
@@ -738,10 +860,15 @@ impl Actions {
     /// Storage's `NotFound` when there is no release, manifest and API errors.
     pub async fn drift(&self, name: &str, namespace: &str) -> Result<Vec<apply::Drift>, Error> {
         let (target, objects) = self.last_objects(name, namespace).await?;
-        self.applier(namespace)
+        let drifts = self
+            .applier(namespace)
             .diff_with(&objects, &Self::apply_options())
             .await
-            .map_err(|source| apply_error(&target, "diff", source))
+            .map_err(|source| apply_error(&target, "diff", source))?;
+        Ok(match &self.options.ignored_fields {
+            Some(ignored) => ignored.filter(drifts),
+            None => drifts,
+        })
     }
 
     /// The objects of release `name`'s last revision, marked as its own.
@@ -770,7 +897,13 @@ impl Actions {
         name: &str,
         namespace: &str,
     ) -> Result<Vec<ObjectRef>, Error> {
-        let (target, objects) = self.last_objects(name, namespace).await?;
+        let (target, mut objects) = self.last_objects(name, namespace).await?;
+        if let Some(ignored) = &self.options.ignored_fields {
+            objects = objects
+                .into_iter()
+                .map(|object| ignored.strip(object))
+                .collect();
+        }
         // Forced: a hand edit took the fields' ownership, and correcting it takes them back.
         let changes = self
             .applier(namespace)
@@ -1267,6 +1400,68 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ignored_fields_are_neither_drift_nor_applied_back() {
+        let ignored = IgnoredFields(Arc::new(|id: &ObjectRef| {
+            if id.kind == "Deployment" {
+                vec!["/spec/replicas".into(), "/metadata/annotations".into()]
+            } else {
+                Vec::new()
+            }
+        }));
+        let deployment = ObjectRef::new("apps", "v1", "Deployment", Some("ns"), "web");
+        let config = ObjectRef::new("", "v1", "ConfigMap", Some("ns"), "web");
+        let field = |path: &str| apply::FieldDrift {
+            path: path.into(),
+            desired: Some("1".into()),
+            live: Some("2".into()),
+        };
+        let kept = ignored.filter(vec![
+            apply::Drift::Changed {
+                id: deployment.clone(),
+                fields: vec![field("/spec/replicas"), field("/metadata/annotations/a")],
+            },
+            apply::Drift::Changed {
+                id: deployment.clone(),
+                fields: vec![field("/spec/replicasX"), field("/spec/replicas")],
+            },
+            apply::Drift::Changed {
+                id: config.clone(),
+                fields: vec![field("/spec/replicas")],
+            },
+            apply::Drift::Missing(deployment.clone()),
+        ]);
+        assert_eq!(
+            kept,
+            vec![
+                apply::Drift::Changed {
+                    id: deployment.clone(),
+                    fields: vec![field("/spec/replicasX")],
+                },
+                apply::Drift::Changed {
+                    id: config,
+                    fields: vec![field("/spec/replicas")],
+                },
+                apply::Drift::Missing(deployment),
+            ]
+        );
+        let object = Object::new(serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "ns", "annotations": {"a": "b"}},
+            "spec": {"replicas": 3, "paused": false}
+        }))
+        .expect("an object");
+        let stripped = ignored.strip(object);
+        assert_eq!(
+            stripped.value(),
+            &serde_json::json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "web", "namespace": "ns"},
+                "spec": {"paused": false}
+            })
+        );
+    }
 
     #[test]
     fn marks_objects_as_helm_does() {

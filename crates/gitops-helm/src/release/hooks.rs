@@ -185,7 +185,19 @@ impl Hooks<'_> {
     /// Runs the hooks of `event` in `record`, recording each start in storage; `record` holds
     /// their outcomes (`last_run`) afterwards, for the caller to record with the release.
     pub async fn run(&self, record: &mut Record, event: &str) -> Result<(), Error> {
-        let order = order(&record.release.hooks, event);
+        self.run_selected(record, event, &|_| true).await
+    }
+
+    /// As [`Self::run`], for the hooks whose object name `selected` accepts (`helm test
+    /// --filter`); the others are left as they are, their last runs included.
+    pub async fn run_selected(
+        &self,
+        record: &mut Record,
+        event: &str,
+        selected: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<(), Error> {
+        let mut order = order(&record.release.hooks, event);
+        order.retain(|&i| selected(&record.release.hooks[i].name));
         for (n, &i) in order.iter().enumerate() {
             let running = Running::of(record, i, event);
             let hook = &mut record.release.hooks[i];

@@ -22,7 +22,9 @@ pub mod model;
 mod render;
 pub mod storage;
 
-pub use action::{ActionOptions, Actions, CrdPolicy, Error, PostRenderer};
+pub use action::{
+    ActionOptions, Actions, CrdPolicy, Error, IgnoredFields, PostRenderer, TestFilter,
+};
 pub use lookup::ClusterLookup;
 pub use model::{Hook, HookExecution, Info, Release, Status, StoredChart, StoredFile};
 pub use storage::{Record, Storage};
