@@ -181,57 +181,39 @@ step_kube() {
     log "kube-apiserver built in $(elapsed "$t0")"
 }
 
-# helm, the oracle of the chart renderer's differential tests (crates/gitops-gotmpl); built from
-# its Go module like the servers above.
-step_helm() {
-    local dir="$cache/helm-$HELM_VERSION"
+# Builds helm VERSION from its Go module helm.sh/helm/MAJOR (v4 or v3) into the cache, once.
+build_helm() {
+    local major="$1" version="$2"
+    local dir="$cache/helm-$version"
     if [ -x "$dir/helm" ]; then
-        log "helm $HELM_VERSION: cached in $dir"
+        log "helm $version: cached in $dir"
         return
     fi
     go_env
-    local t0 work="$cache/build/helm-$HELM_VERSION"
+    local t0 work="$cache/build/helm-$version"
     t0=$(date +%s)
-    log "building helm $HELM_VERSION from helm.sh/helm/v4 into $dir (about 5 minutes the first time)"
+    log "building helm $version from helm.sh/helm/$major into $dir (about 5 minutes the first time)"
     rm -rf "$work"
     mkdir -p "$work" "$dir"
     (
         cd "$work"
-        printf 'module gitops-testenv.invalid/build/helm\n\ngo 1.25\n' >go.mod
-        go get "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
-        go_build "$dir/helm" helm.sh/helm/v4/cmd/helm \
-            "-X helm.sh/helm/v4/internal/version.version=$HELM_VERSION"
+        printf 'module gitops-testenv.invalid/build/helm%s\n\ngo 1.25\n' "$major" >go.mod
+        go get "helm.sh/helm/$major/cmd/helm@$version"
+        go_build "$dir/helm" "helm.sh/helm/$major/cmd/helm" \
+            "-X helm.sh/helm/$major/internal/version.version=$version"
     )
     "$dir/helm" version --short
     rm -rf "$work"
-    log "helm built in $(elapsed "$t0")"
+    log "helm $version built in $(elapsed "$t0")"
 }
+
+# helm, the oracle of the chart renderer's differential tests (crates/gitops-gotmpl); built from
+# its Go module like the servers above.
+step_helm() { build_helm v4 "$HELM_VERSION"; }
 
 # helm v3, the second reader of the releases gitops-helm writes (crates/gitops-helm/tests/
 # release.rs): operators still run it, and it must list, show and roll back our releases too.
-step_helm3() {
-    local dir="$cache/helm-$HELM3_VERSION"
-    if [ -x "$dir/helm" ]; then
-        log "helm $HELM3_VERSION: cached in $dir"
-        return
-    fi
-    go_env
-    local t0 work="$cache/build/helm-$HELM3_VERSION"
-    t0=$(date +%s)
-    log "building helm $HELM3_VERSION from helm.sh/helm/v3 into $dir (about 5 minutes the first time)"
-    rm -rf "$work"
-    mkdir -p "$work" "$dir"
-    (
-        cd "$work"
-        printf 'module gitops-testenv.invalid/build/helm3\n\ngo 1.25\n' >go.mod
-        go get "helm.sh/helm/v3/cmd/helm@$HELM3_VERSION"
-        go_build "$dir/helm" helm.sh/helm/v3/cmd/helm \
-            "-X helm.sh/helm/v3/internal/version.version=$HELM3_VERSION"
-    )
-    "$dir/helm" version --short
-    rm -rf "$work"
-    log "helm $HELM3_VERSION built in $(elapsed "$t0")"
-}
+step_helm3() { build_helm v3 "$HELM3_VERSION"; }
 
 # Flux's source-controller and kustomize-controller, the peers of benches/flux-peer.sh. Bench
 # only: not in the default steps. Each is built from its Go module in a wrapper module that

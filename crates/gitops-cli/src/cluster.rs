@@ -425,14 +425,8 @@ async fn reconcile_kustomization(
 ) -> anyhow::Result<ExitCode> {
     let client = target.cluster.client().await?;
     if with_source {
-        let (ns, name) = (&target.cluster.namespace, &target.name);
-        let read = Api::<Kustomization>::namespaced(client.clone(), ns)
-            .get(name)
-            .await;
-        let Some(kustomization) =
-            found(read).with_context(|| format!("cannot read Kustomization {ns}/{name}"))?
-        else {
-            eprintln!("✗ Kustomization {ns}/{name} not found");
+        let ns = &target.cluster.namespace;
+        let Some(kustomization) = read_target::<Kustomization>(&client, target).await? else {
             return Ok(ExitCode::FAILURE);
         };
         let source = &kustomization.spec.source_ref;
@@ -458,6 +452,17 @@ async fn reconcile_kustomization(
     ))
 }
 
+/// The object `target` names, or `None` after saying it is not there.
+async fn read_target<K: Flux>(client: &Client, target: &TargetArgs) -> anyhow::Result<Option<K>> {
+    let (ns, name, kind) = (&target.cluster.namespace, &target.name, kind_of::<K>());
+    let read = Api::<K>::namespaced(client.clone(), ns).get(name).await;
+    let object = found(read).with_context(|| format!("cannot read {kind} {ns}/{name}"))?;
+    if object.is_none() {
+        eprintln!("✗ {kind} {ns}/{name} not found");
+    }
+    Ok(object)
+}
+
 /// `reconcile helmrelease`, after where its chart comes from with `--with-source`.
 async fn reconcile_helm_release(
     target: &TargetArgs,
@@ -466,13 +471,7 @@ async fn reconcile_helm_release(
     let client = target.cluster.client().await?;
     if with_source {
         let (ns, name) = (&target.cluster.namespace, &target.name);
-        let read = Api::<HelmRelease>::namespaced(client.clone(), ns)
-            .get(name)
-            .await;
-        let Some(release) =
-            found(read).with_context(|| format!("cannot read HelmRelease {ns}/{name}"))?
-        else {
-            eprintln!("✗ HelmRelease {ns}/{name} not found");
+        let Some(release) = read_target::<HelmRelease>(&client, target).await? else {
             return Ok(ExitCode::FAILURE);
         };
         let (kind, namespace, source) = match (&release.spec.chart_ref, &release.spec.chart) {

@@ -39,16 +39,7 @@ fn publish(helm: &Path, root: &Path, folder: &str, version: &str) {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-version\ndata:\n  chart: {{ .Chart.Version | quote }}\n",
     )
     .unwrap();
-    support::helm_ok(
-        helm,
-        &[
-            "package",
-            &dir.display().to_string(),
-            "-d",
-            &out.display().to_string(),
-        ],
-    );
-    support::helm_ok(helm, &["repo", "index", &out.display().to_string()]);
+    support::publish_chart(helm, &dir, &out);
 }
 
 /// The `site` chart as the Git repository holds it, greeting with `greeting`.

@@ -62,16 +62,7 @@ fn publish(helm: &Path, root: &Path, folder: &str, version: &str) {
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Release.Name }}-slow\n  annotations:\n    helm.sh/hook: test\nspec:\n  restartPolicy: Never\n  containers:\n  - name: slow\n    image: registry.example/slow:1\n",
     )
     .unwrap();
-    support::helm_ok(
-        helm,
-        &[
-            "package",
-            &dir.display().to_string(),
-            "-d",
-            &out.display().to_string(),
-        ],
-    );
-    support::helm_ok(helm, &["repo", "index", &out.display().to_string()]);
+    support::publish_chart(helm, &dir, &out);
 }
 
 /// `helm list -o json` in `ns`, as the real `helm` reads the release records.

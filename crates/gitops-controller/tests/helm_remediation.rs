@@ -88,9 +88,7 @@ async fn a_failing_hook_fails_the_upgrade_and_remediation_rolls_it_back() {
         "{{- if .Values.migrate }}\napiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {{ .Release.Name }}-migrate\n  annotations:\n    helm.sh/hook: pre-upgrade\n    helm.sh/hook-delete-policy: before-hook-creation\nspec:\n  backoffLimit: 0\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: migrate\n        image: registry.example/migrate:1\n{{- end }}\n",
     )
     .unwrap();
-    let (dir_text, out_text) = (dir.display().to_string(), out.display().to_string());
-    support::helm_ok(&helm, &["package", &dir_text, "-d", &out_text]);
-    support::helm_ok(&helm, &["repo", "index", &out_text]);
+    support::publish_chart(&helm, &dir, &out);
 
     let repos = Api::<HelmRepository>::namespaced(client.clone(), &ns);
     repos

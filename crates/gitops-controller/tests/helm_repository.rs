@@ -8,11 +8,11 @@
 use std::path::Path;
 use std::time::Duration;
 
-use gitops_flux::{FluxObject, HelmRepository, REQUESTED_AT_ANNOTATION};
+use gitops_flux::{FluxObject, HelmRepository};
 use gitops_testenv::Process;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::PostParams;
 use serde_json::json;
 use sha2::Digest as _;
 
@@ -240,24 +240,7 @@ async fn helm_repositories_store_their_index_with_its_digest_as_revision() {
     // Nothing published since: on request, a conditional GET answered 304, nothing stored
     // again, the request recorded as handled.
     let unchanged = api.get("public").await.unwrap();
-    let token = "2025-12-31T00:00:00Z";
-    api.patch(
-        "public",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"metadata": {"annotations": {REQUESTED_AT_ANNOTATION: token}}})),
-    )
-    .await
-    .unwrap();
-    let repo = support::eventually(
-        &controller,
-        "the request handled",
-        Duration::from_secs(60),
-        || async {
-            let repo = api.get("public").await.ok()?;
-            (repo.last_handled_reconcile_at() == Some(token)).then_some(repo)
-        },
-    )
-    .await;
+    let repo = support::requested(&controller, &api, "public", "2025-12-31T00:00:00Z").await;
     assert_eq!(
         repo.status.unwrap().artifact,
         unchanged.status.unwrap().artifact,
@@ -277,24 +260,7 @@ async fn helm_repositories_store_their_index_with_its_digest_as_revision() {
     let old = storage_path.join(before.status.unwrap().artifact.unwrap().path);
     repository(&helm, web.root(), &public, &["0.3.0"]);
     let digest = digest_of(&web.root().join(&public).join("index.yaml"));
-    let token = "2026-01-01T00:00:00Z";
-    api.patch(
-        "public",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"metadata": {"annotations": {REQUESTED_AT_ANNOTATION: token}}})),
-    )
-    .await
-    .unwrap();
-    let repo = support::eventually(
-        &controller,
-        "the new index",
-        Duration::from_secs(60),
-        || async {
-            let repo = api.get("public").await.ok()?;
-            (repo.last_handled_reconcile_at() == Some(token)).then_some(repo)
-        },
-    )
-    .await;
+    let repo = support::requested(&controller, &api, "public", "2026-01-01T00:00:00Z").await;
     assert_eq!(repo.revision(), Some(digest.clone()));
     assert_eq!(
         repo.ready().unwrap().message,

@@ -11,13 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use gitops_flux::{
-    FluxObject, HelmRelease, HelmRepository, OCIRepository, REQUESTED_AT_ANNOTATION,
-};
+use gitops_flux::{FluxObject, HelmRelease, HelmRepository, OCIRepository};
 use gitops_testenv::Process;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::PostParams;
 use serde_json::json;
 use sha2::Digest as _;
 
@@ -106,32 +104,6 @@ async fn settled(
     status: &str,
 ) -> OCIRepository {
     support::settled(controller, api, name, status, Duration::from_secs(60)).await
-}
-
-/// Asks for a pass of `name` and returns the object once it has been handled.
-async fn requested(
-    controller: &Process,
-    api: &Api<OCIRepository>,
-    name: &str,
-    token: &str,
-) -> OCIRepository {
-    api.patch(
-        name,
-        &PatchParams::default(),
-        &Patch::Merge(json!({"metadata": {"annotations": {REQUESTED_AT_ANNOTATION: token}}})),
-    )
-    .await
-    .unwrap();
-    support::eventually(
-        controller,
-        &format!("{name} handling {token}"),
-        Duration::from_secs(60),
-        || async {
-            let repo = api.get(name).await.ok()?;
-            (repo.last_handled_reconcile_at() == Some(token)).then_some(repo)
-        },
-    )
-    .await
 }
 
 /// The `chart` value of the ConfigMap the `web` release renders, once it is `version`.
@@ -438,7 +410,7 @@ async fn oci_repositories_store_the_pushed_chart_with_flux_s_revision() {
         .unwrap()
         .artifact
         .unwrap();
-    let again = requested(&controller, &api, "tag", "2026-01-01T00:00:00Z").await;
+    let again = support::requested(&controller, &api, "tag", "2026-01-01T00:00:00Z").await;
     assert_eq!(again.status.unwrap().artifact.unwrap(), before);
 
     // A newer matching version: on request, stored, and the old archive removed.
@@ -454,7 +426,7 @@ async fn oci_repositories_store_the_pushed_chart_with_flux_s_revision() {
     );
     let archive = helm.package("0.3.0");
     let manifest = helm.push(&archive, &addr, &folder);
-    let repo = requested(&controller, &api, "semver", "2026-01-01T00:00:01Z").await;
+    let repo = support::requested(&controller, &api, "semver", "2026-01-01T00:00:01Z").await;
     let revision = format!("0.3.0@{manifest}");
     assert_eq!(repo.revision(), Some(revision.clone()));
     assert_eq!(

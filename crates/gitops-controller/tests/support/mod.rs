@@ -313,3 +313,40 @@ pub fn helm_ok(helm: &std::path::Path, args: &[&str]) -> String {
     );
     String::from_utf8(out.stdout).expect("helm prints UTF-8")
 }
+
+/// Asks for a pass of `name` (`reconcile.fluxcd.io/requestedAt` = `token`) and returns the
+/// object once the controller has handled that request.
+#[allow(dead_code)]
+pub async fn requested<K>(controller: &Process, api: &kube::Api<K>, name: &str, token: &str) -> K
+where
+    K: gitops_flux::FluxObject + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let patch = serde_json::json!({"metadata": {"annotations": {
+        gitops_flux::REQUESTED_AT_ANNOTATION: token}}});
+    api.patch(
+        name,
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&patch),
+    )
+    .await
+    .expect("the request is written");
+    eventually(
+        controller,
+        &format!("{name} handling {token}"),
+        Duration::from_secs(60),
+        || async {
+            let object = api.get(name).await.ok()?;
+            (object.last_handled_reconcile_at() == Some(token)).then_some(object)
+        },
+    )
+    .await
+}
+
+/// Packages the chart in `chart` into `out` with the real `helm package`, then indexes `out`
+/// with `helm repo index`: a chart repository as `helm` makes one.
+#[allow(dead_code)]
+pub fn publish_chart(helm: &std::path::Path, chart: &std::path::Path, out: &std::path::Path) {
+    let (chart, out) = (chart.display().to_string(), out.display().to_string());
+    helm_ok(helm, &["package", &chart, "-d", &out]);
+    helm_ok(helm, &["repo", "index", &out]);
+}
