@@ -108,22 +108,20 @@ async fn config_value(client: &kube::Client, ns: &str, name: &str, key: &str) ->
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn charts_from_git_and_helm_charts_are_released_and_follow_their_sources() {
-    let Some(kube_env) = gitops_testenv::require_kube() else {
-        return;
-    };
     let Some(git) = gitops_testenv::require_git() else {
         return;
     };
-    let Some(web) = gitops_testenv::require_static() else {
+    let Some(support::HelmWorld {
+        kubeconfig,
+        client,
+        ns,
+        web,
+        helm,
+        ..
+    }) = support::helm_world("chartsrc").await
+    else {
         return;
     };
-    let Some(helm) = gitops_testenv::require_helm() else {
-        return;
-    };
-    let kubeconfig = kube_env.kubeconfig_path().to_path_buf();
-    let client = kube_env.client().await;
-    gitops_flux::crds::install(&client).await.unwrap();
-    let ns = kube_env.namespace_with_prefix("chartsrc").await;
 
     // The sources: a Git repository with a chart directory, an HTTP chart repository.
     let repo = git.create_repo("charts").unwrap();

@@ -114,19 +114,17 @@ fn in_sync_passes(controller: &Process, ns: &str, name: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn helm_releases_install_upgrade_once_and_fail_clearly() {
-    let Some(kube_env) = gitops_testenv::require_kube() else {
+    let Some(support::HelmWorld {
+        kubeconfig,
+        client,
+        ns,
+        web,
+        helm,
+        ..
+    }) = support::helm_world("helmrel").await
+    else {
         return;
     };
-    let Some(web) = gitops_testenv::require_static() else {
-        return;
-    };
-    let Some(helm) = gitops_testenv::require_helm() else {
-        return;
-    };
-    let kubeconfig = kube_env.kubeconfig_path().to_path_buf();
-    let client = kube_env.client().await;
-    gitops_flux::crds::install(&client).await.unwrap();
-    let ns = kube_env.namespace_with_prefix("helmrel").await;
     let folder = format!("{ns}-release-charts");
     publish(&helm, web.root(), &folder, "1.0.0");
 

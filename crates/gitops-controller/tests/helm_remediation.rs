@@ -51,19 +51,17 @@ fn fail_every_job(client: kube::Client, ns: String) -> tokio::task::JoinHandle<(
 /// shows each step; the objects are the first revision's again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_hook_fails_the_upgrade_and_remediation_rolls_it_back() {
-    let Some(kube_env) = gitops_testenv::require_kube() else {
+    let Some(support::HelmWorld {
+        kubeconfig,
+        client,
+        ns,
+        web,
+        helm,
+        ..
+    }) = support::helm_world("helmfix").await
+    else {
         return;
     };
-    let Some(web) = gitops_testenv::require_static() else {
-        return;
-    };
-    let Some(helm) = gitops_testenv::require_helm() else {
-        return;
-    };
-    let kubeconfig = kube_env.kubeconfig_path().to_path_buf();
-    let client = kube_env.client().await;
-    gitops_flux::crds::install(&client).await.unwrap();
-    let ns = kube_env.namespace_with_prefix("helmfix").await;
 
     // A chart whose upgrade runs a migration Job first when `migrate` is set.
     let folder = format!("{ns}-hooked-charts");

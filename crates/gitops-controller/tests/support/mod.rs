@@ -350,3 +350,43 @@ pub fn publish_chart(helm: &std::path::Path, chart: &std::path::Path, out: &std:
     helm_ok(helm, &["package", &chart, "-d", &out]);
     helm_ok(helm, &["repo", "index", &out]);
 }
+
+/// What the Helm end-to-end tests stand on: the test API server (Flux's CRDs installed, a
+/// fresh namespace), the static web server that serves chart repositories, and the real `helm`.
+#[allow(dead_code)]
+pub struct HelmWorld {
+    /// The test API server.
+    pub kube: &'static gitops_testenv::KubeEnv,
+    /// Its kubeconfig, for `helm` and the CLI.
+    pub kubeconfig: PathBuf,
+    /// A client of it.
+    pub client: kube::Client,
+    /// The namespace of this test.
+    pub ns: String,
+    /// The web server whose root serves chart repositories.
+    pub web: &'static gitops_testenv::StaticEnv,
+    /// The real `helm` binary.
+    pub helm: PathBuf,
+}
+
+/// The [`HelmWorld`] of a test whose namespace starts with `prefix`, or `None` (the test is
+/// skipped) when a server is missing outside `GITOPS_TESTENV_REQUIRED`.
+#[allow(dead_code)]
+pub async fn helm_world(prefix: &str) -> Option<HelmWorld> {
+    let kube = gitops_testenv::require_kube()?;
+    let web = gitops_testenv::require_static()?;
+    let helm = gitops_testenv::require_helm()?;
+    let client = kube.client().await;
+    gitops_flux::crds::install(&client)
+        .await
+        .expect("Flux's CRDs install");
+    let ns = kube.namespace_with_prefix(prefix).await;
+    Some(HelmWorld {
+        kube,
+        kubeconfig: kube.kubeconfig_path().to_path_buf(),
+        client,
+        ns,
+        web,
+        helm,
+    })
+}
