@@ -5,8 +5,12 @@
 //! # Where to start
 //! [`Actions`] with [`ActionOptions`]: [`Actions::install`], [`Actions::upgrade`],
 //! [`Actions::rollback`], [`Actions::uninstall`], [`Actions::status`], [`Actions::history`],
-//! [`Actions::list`], [`Actions::test`] (`helm test`). [`hooks`] describes how hooks run,
-//! [`lookup`] what templates' `lookup` reads.
+//! [`Actions::list`], [`Actions::test`] (`helm test`; [`Actions::test_with`] and a
+//! [`TestFilter`] for `--filter`), [`Actions::drift`] and [`Actions::correct_drift`] (Flux's
+//! drift detection; [`IgnoredFields`] leaves fields to other managers). Records may live apart
+//! from the release's namespace ([`ActionOptions::with_storage_namespace`], Flux's
+//! `storageNamespace`). [`hooks`] describes how hooks run, [`lookup`] what templates' `lookup`
+//! reads.
 //! [`Storage`] reads and writes the records; [`Release`] is one record.
 //!
 //! # Helm's format
