@@ -5,7 +5,8 @@
 //!   version matching the constraint, from its stored index and downloaded once per name,
 //!   version and digest into `<storage>/helmchart/`; or, for `type: oci`, pulled from the
 //!   registry (`<url>/<chart>`, tags as versions) with the Secret's login and `insecure` as
-//!   plain HTTP.
+//!   plain HTTP, the archive cached by its layer digest (a pass costs the tag list and the
+//!   manifest).
 //! - **A GitRepository**: the chart directory at the path `spec.chart` inside its artifact,
 //!   packed as `helm package` does (`.helmignore` honoured). `reconcileStrategy: Revision` sets
 //!   the version's build metadata to the commit's first 12 hex digits (`1.0.0+0123456789ab`),
@@ -302,7 +303,18 @@ async fn from_registry(
             let credentials = registry_credentials(ctx, &source.namespace, &secret.name).await?;
             registry = registry.with_credentials(credentials);
         }
-        anyhow::Ok(registry.pull_matching(constraint).await?)
+        // The archive is cached by its layer digest: an unchanged chart is not downloaded again.
+        let pulled = registry
+            .pull_matching_cached(constraint, |layer| {
+                oci_cache_path(&ctx.storage, layer).and_then(|p| std::fs::read(p).ok())
+            })
+            .await?;
+        if let Some(path) = oci_cache_path(&ctx.storage, &pulled.layer)
+            && !path.is_file()
+        {
+            store_cached(&path, &pulled.archive);
+        }
+        anyhow::Ok(pulled)
     }
     .await
     .map_err(|e| {
@@ -573,6 +585,14 @@ fn cache_path(storage: &Path, version: &ChartVersion) -> Option<PathBuf> {
     )))
 }
 
+/// Where a chart archive pulled from a registry is cached: by the digest of its layer (the
+/// registry client checked the archive against it).
+fn oci_cache_path(storage: &Path, layer: &str) -> Option<PathBuf> {
+    let hex = layer.strip_prefix("sha256:")?;
+    (hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()))
+        .then(|| storage.join("helmchart").join(format!("oci-{hex}.tgz")))
+}
+
 /// Writes a cache entry through a temporary file of its own (two passes may download the same
 /// chart at once); a failure only costs a later download.
 fn store_cached(path: &Path, data: &[u8]) {
@@ -645,6 +665,19 @@ mod tests {
             let failure =
                 Origin::of_template(kind, ("a", "b"), "c", None, strategy).expect_err("refused");
             assert!(failure.stalled, "{kind}");
+        }
+    }
+
+    #[test]
+    fn registry_archives_are_cached_only_under_a_sha256_digest() {
+        let storage = Path::new("/storage");
+        let hex = "ab".repeat(32);
+        assert_eq!(
+            oci_cache_path(storage, &format!("sha256:{hex}")),
+            Some(storage.join(format!("helmchart/oci-{hex}.tgz")))
+        );
+        for bad in ["sha256:../../x", "sha512:ab", "sha256:abc", ""] {
+            assert_eq!(oci_cache_path(storage, bad), None, "{bad}");
         }
     }
 

@@ -348,6 +348,12 @@ async fn oci_repositories_store_the_pushed_chart_with_flux_s_revision() {
         via_repo.status.unwrap().last_attempted_revision.as_deref(),
         Some("0.1.0")
     );
+    // The pulled archive is cached under its layer digest, byte for byte what was pushed.
+    let layer = digest_of(&pushed["0.1.0"].0);
+    let cached = storage_path
+        .join("helmchart")
+        .join(format!("oci-{}.tgz", layer.trim_start_matches("sha256:")));
+    assert_eq!(std::fs::read(&cached).unwrap(), pushed["0.1.0"].0);
 
     // A digest reference: the revision is the digest alone.
     let (archive, manifest) = &pushed["0.1.0"];

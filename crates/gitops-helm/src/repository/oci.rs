@@ -61,6 +61,8 @@ pub struct PulledChart {
     pub version: String,
     /// The manifest's digest (`sha256:…`), what Flux records as the artifact's revision.
     pub digest: String,
+    /// The chart layer's digest (`sha256:…`), the archive's own.
+    pub layer: String,
     /// The chart archive (`.tgz`).
     pub archive: Vec<u8>,
 }
@@ -135,12 +137,26 @@ impl OciRepository {
     /// # Errors
     /// [`OciError`]: listing, no matching version, the manifest or archive.
     pub async fn pull_matching(&self, constraint: &str) -> Result<PulledChart, OciError> {
+        self.pull_matching_cached(constraint, |_| None).await
+    }
+
+    /// As [`Self::pull_matching`], taking the archive from `cached` (asked with the chart
+    /// layer's digest, `sha256:…`) when it has it: an unchanged chart costs the tag list and
+    /// the manifest, not the archive.
+    ///
+    /// # Errors
+    /// As [`Self::pull_matching`].
+    pub async fn pull_matching_cached(
+        &self,
+        constraint: &str,
+        cached: impl Fn(&str) -> Option<Vec<u8>>,
+    ) -> Result<PulledChart, OciError> {
         let versions = self.versions().await?;
         let chosen = choose(&versions, constraint).map_err(|source| OciError::Version {
             reference: self.reference.clone(),
             source,
         })?;
-        self.pull(&chosen.version).await
+        self.pull_cached(&chosen.version, cached).await
     }
 
     /// Pulls `version`: the manifest, then the chart layer, each checked against its digest.
@@ -148,6 +164,19 @@ impl OciRepository {
     /// # Errors
     /// [`OciError`]: the registry, or a manifest that is not a chart's.
     pub async fn pull(&self, version: &str) -> Result<PulledChart, OciError> {
+        self.pull_cached(version, |_| None).await
+    }
+
+    /// As [`Self::pull`], taking the archive from `cached` (asked with the chart layer's
+    /// digest) when it has it.
+    ///
+    /// # Errors
+    /// As [`Self::pull`].
+    pub async fn pull_cached(
+        &self,
+        version: &str,
+        cached: impl Fn(&str) -> Option<Vec<u8>>,
+    ) -> Result<PulledChart, OciError> {
         let tag = version.replace('+', "_");
         let (manifest, digest) = self
             .registry
@@ -172,14 +201,18 @@ impl OciRepository {
             .and_then(|layers| layers.iter().find(|l| l["mediaType"] == CHART_MEDIA_TYPE))
             .and_then(|l| l["digest"].as_str())
             .ok_or_else(|| not_a_chart("no chart layer"))?;
-        let archive = self
-            .registry
-            .blob(&self.reference, layer)
-            .await
-            .map_err(|source| self.registry_error(source))?;
+        let archive = match cached(layer) {
+            Some(archive) => archive,
+            None => self
+                .registry
+                .blob(&self.reference, layer)
+                .await
+                .map_err(|source| self.registry_error(source))?,
+        };
         Ok(PulledChart {
             version: version.to_string(),
             digest,
+            layer: layer.to_string(),
             archive,
         })
     }
