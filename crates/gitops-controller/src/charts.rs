@@ -192,17 +192,37 @@ fn unloadable(error: &gitops_helm::Error) -> Failure {
     )
 }
 
-/// Whether `object` is ready to be read, or Flux's message saying why not.
-fn readiness<K: FluxObject>(key: &Key, object: &K, has_artifact: bool) -> Result<(), Failure> {
+/// The source object `key` names, or why it cannot be read (a retry: it may appear).
+async fn source_object<K>(ctx: &Ctx, key: &Key) -> Result<K, Failure>
+where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    match get::<K>(ctx, key).await {
+        Ok(Some(object)) => Ok(object),
+        Ok(None) => Err(not_ready(format!("{} not found", shown(key)))),
+        Err(error) => Err(not_ready(format!("reading {}: {error}", shown(key)))),
+    }
+}
+
+/// `artifact` when `object` is ready to be read from, or Flux's message saying why not.
+fn ready_artifact<K: FluxObject, A>(
+    key: &Key,
+    object: &K,
+    artifact: Option<A>,
+) -> Result<A, Failure> {
     let why = if object.observed_generation() != object.meta().generation {
         match object.ready() {
             Some(ready) if ready.status == "False" => ready.message.clone(),
             _ => "latest generation of object has not been reconciled".into(),
         }
-    } else if !has_artifact {
-        "does not have an artifact".into()
     } else {
-        return Ok(());
+        match artifact {
+            Some(artifact) => return Ok(artifact),
+            None => "does not have an artifact".into(),
+        }
     };
     Err(not_ready(format!("{} is not ready: {why}", shown(key))))
 }
@@ -213,11 +233,7 @@ async fn from_repository(
     chart: &str,
     constraint: &str,
 ) -> Result<Resolved, Failure> {
-    let repo = match get::<HelmRepository>(ctx, source).await {
-        Ok(Some(repo)) => repo,
-        Ok(None) => return Err(not_ready(format!("{} not found", shown(source)))),
-        Err(error) => return Err(not_ready(format!("reading {}: {error}", shown(source)))),
-    };
+    let repo: HelmRepository = source_object(ctx, source).await?;
     let plan = translate::helm_repository(&repo.spec)
         .map_err(|e| Failure::stalled(e.reason(), e.to_string()))?;
     if plan.oci {
@@ -376,24 +392,14 @@ async fn from_git(
     path: &str,
     revision_in_version: bool,
 ) -> Result<Resolved, Failure> {
-    let repo = match get::<GitRepository>(ctx, source).await {
-        Ok(Some(repo)) => repo,
-        Ok(None) => return Err(not_ready(format!("{} not found", shown(source)))),
-        Err(error) => return Err(not_ready(format!("reading {}: {error}", shown(source)))),
-    };
+    let repo: GitRepository = source_object(ctx, source).await?;
     let artifact = ctx
         .artifacts
         .read()
         .unwrap_or_else(|e| e.into_inner())
         .get(source)
         .cloned();
-    readiness(source, &repo, artifact.is_some())?;
-    let Some(artifact) = artifact else {
-        return Err(not_ready(format!(
-            "{} is not ready: does not have an artifact",
-            shown(source)
-        )));
-    };
+    let artifact = ready_artifact(source, &repo, artifact)?;
     let revision = artifact.revision.to_string();
     let build = revision_in_version.then(|| {
         let hex = revision.rsplit(':').next().unwrap_or(&revision);
@@ -448,26 +454,16 @@ fn chart_dir(root: &Path, path: &str) -> Result<PathBuf, Failure> {
 }
 
 async fn from_artifact(ctx: &Ctx, source: &Key) -> Result<Resolved, Failure> {
-    let missing = || not_ready(format!("{} not found", shown(source)));
-    let reading = |error: kube::Error| not_ready(format!("reading {}: {error}", shown(source)));
     let (artifact, oci) = match source.kind {
         Kind::HelmChart => {
-            let chart = get::<HelmChart>(ctx, source)
-                .await
-                .map_err(reading)?
-                .ok_or_else(missing)?;
+            let chart: HelmChart = source_object(ctx, source).await?;
             let artifact = chart.status.as_ref().and_then(|s| s.artifact.clone());
-            readiness(source, &chart, artifact.is_some())?;
-            (artifact, false)
+            (ready_artifact(source, &chart, artifact)?, false)
         }
         Kind::OCIRepository => {
-            let repo = get::<OCIRepository>(ctx, source)
-                .await
-                .map_err(reading)?
-                .ok_or_else(missing)?;
+            let repo: OCIRepository = source_object(ctx, source).await?;
             let artifact = repo.status.as_ref().and_then(|s| s.artifact.clone());
-            readiness(source, &repo, artifact.is_some())?;
-            (artifact, true)
+            (ready_artifact(source, &repo, artifact)?, true)
         }
         other => {
             return Err(Failure::stalled(
@@ -478,12 +474,6 @@ async fn from_artifact(ctx: &Ctx, source: &Key) -> Result<Resolved, Failure> {
                 ),
             ));
         }
-    };
-    let Some(artifact) = artifact else {
-        return Err(not_ready(format!(
-            "{} is not ready: does not have an artifact",
-            shown(source)
-        )));
     };
     if Path::new(&artifact.path)
         .components()

@@ -601,8 +601,8 @@ pub async fn reconcile(ctx: &Ctx, key: &Key) -> anyhow::Result<Action> {
         &status.history,
         &(chart_name.clone(), version.clone()),
         &config_digest,
-        install_failures,
-        upgrade_failures,
+        (install_failures, upgrade_failures),
+        &plan.test_filter,
     );
     let mut state = planner::classify(&observation);
     // Drift is looked for only in a release otherwise in sync, as Flux does.
@@ -1148,8 +1148,8 @@ fn observe(
     history: &[Snapshot],
     chart: &(String, String),
     config_digest: &str,
-    install_failures: i64,
-    upgrade_failures: i64,
+    (install_failures, upgrade_failures): (i64, i64),
+    filter: &TestFilter,
 ) -> Observation {
     let status = hr.status.clone().unwrap_or_default();
     let latest = history.first();
@@ -1163,8 +1163,6 @@ fn observe(
         },
     };
     let spec = &hr.spec;
-    let filter =
-        test_filter(spec.test.as_ref().and_then(|t| t.filters.as_ref())).unwrap_or_default();
     Observation {
         stored: stored.map(|r| StoredStatus::parse(r.info.status.as_str())),
         has_history: !history.is_empty(),
@@ -1191,7 +1189,7 @@ fn observe(
         test_ignore_failures: spec.test.as_ref().is_some_and(|t| t.ignore_failures),
         // Read from the release's own hook records: tested once every test hook `test.filters`
         // keeps has run (a chart without tests counts as tested), failed when one of them
-        // failed. The filters were checked by the plan.
+        // failed.
         tested: stored.is_some_and(|r| {
             test_hooks(r)
                 .filter(|h| filter.keeps(&h.name))
