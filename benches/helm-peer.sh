@@ -47,7 +47,7 @@ done
 [[ ${#charts[@]} -gt 0 ]] || { echo "no Chart.yaml found under: ${sources[*]}" >&2; exit 1; }
 
 echo "building the driver (release)…" >&2
-nice cargo build -q --release -p gitops-helm --bin helm-template-driver --features mimalloc
+nice cargo build -q --release -p gitops-helm --bin helm-template-driver --no-default-features --features mimalloc
 ours=target/release/helm-template-driver
 
 work=$(mktemp -d)

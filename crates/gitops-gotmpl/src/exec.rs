@@ -134,7 +134,8 @@ impl Call<'_> {
 pub(crate) struct State<'a> {
     set: &'a Templates,
     tree: &'a Tree,
-    vars: Vec<(String, Val)>,
+    /// Variables in scope, innermost last: names are the tree's (`$` the template's dot).
+    vars: Vec<(&'a str, Val)>,
     out: String,
     depth: usize,
     stack_base: usize,
@@ -165,7 +166,7 @@ pub(crate) fn run<'a>(
     let mut s = State {
         set,
         tree,
-        vars: vec![("$".to_string(), dot.clone())],
+        vars: vec![("$", dot.clone())],
         out: String::new(),
         depth,
         stack_base: stack_base.unwrap_or_else(stack_addr),
@@ -238,11 +239,12 @@ impl<'a> State<'a> {
                 let v = self.eval_pipeline(dot, pipe)?;
                 if pipe.decl.is_empty() {
                     self.at = Some(At::Node(node, *pos));
-                    let text = match v {
-                        Value::Missing => "<no value>".to_string(),
-                        v => gofmt::sprint(&[v]),
-                    };
-                    self.write(&text)?;
+                    match v {
+                        Value::Missing => self.write("<no value>")?,
+                        // Go prints a lone string operand as it is.
+                        Value::String(s) => self.write(&s)?,
+                        v => self.write(&gofmt::sprint(&[v]))?,
+                    }
                 }
                 Ok(())
             }
@@ -251,7 +253,7 @@ impl<'a> State<'a> {
             Node::Range(b) => self.walk_range(dot, node, b),
             Node::Template { pos, name, pipe } => {
                 self.at = Some(At::Node(node, *pos));
-                let Some(tree) = self.set.trees.get(name) else {
+                let Some(tree) = self.set.tree(name) else {
                     return Err(self.error(format!(
                         "template {} not defined",
                         gofmt::quote(name, false)
@@ -266,8 +268,7 @@ impl<'a> State<'a> {
                     None => Value::Missing,
                 };
                 let new_dot = Val::plain(new_dot);
-                let vars =
-                    std::mem::replace(&mut self.vars, vec![("$".to_string(), new_dot.clone())]);
+                let vars = std::mem::replace(&mut self.vars, vec![("$", new_dot.clone())]);
                 let saved_tree = std::mem::replace(&mut self.tree, tree);
                 self.depth += 1;
                 let r = self.walk(&new_dot, &tree.root);
@@ -307,7 +308,7 @@ impl<'a> State<'a> {
     }
 
     fn set_var(&mut self, name: &str, v: Val) -> R<()> {
-        match self.vars.iter_mut().rev().find(|(n, _)| n == name) {
+        match self.vars.iter_mut().rev().find(|(n, _)| *n == name) {
             Some(slot) => {
                 slot.1 = v;
                 Ok(())
@@ -432,7 +433,7 @@ impl<'a> State<'a> {
             if pipe.is_assign {
                 self.set_var(name, Val::plain(value.clone()))?;
             } else {
-                self.vars.push((name.clone(), Val::plain(value.clone())));
+                self.vars.push((name.as_str(), Val::plain(value.clone())));
             }
         }
         Ok(value)
@@ -545,7 +546,7 @@ impl<'a> State<'a> {
             .vars
             .iter()
             .rev()
-            .find(|(n, _)| n.as_str() == &*idents[0])
+            .find(|(n, _)| *n == &*idents[0])
             .map(|(_, v)| v.clone())
         else {
             return Err(self.error(format!("undefined variable: {}", idents[0])));
@@ -655,14 +656,14 @@ impl<'a> State<'a> {
         fin: Option<Val>,
     ) -> R<Val> {
         self.at = Some(At::Arg(ident));
-        let Some(f) = self.set.funcs.get(name) else {
+        let set: &'a Templates = self.set;
+        let Some(f) = set.funcs.get(name) else {
             return Err(self.error(format!(
                 "{} is not a defined function",
                 gofmt::quote(name, false)
             )));
         };
-        let f = f.clone();
-        self.eval_call(dot, &f, name, call_at, &args[1..], fin)
+        self.eval_call(dot, f, name, call_at, &args[1..], fin)
     }
 
     /// Calls `f` with the argument nodes `args` (the name excluded) and the piped `fin`.

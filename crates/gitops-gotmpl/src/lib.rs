@@ -231,7 +231,11 @@ impl Options {
 /// A set of templates sharing their `define`s, a function registry and options.
 #[derive(Clone, Debug)]
 pub struct Templates {
-    trees: HashMap<String, Arc<parse::Tree>>,
+    /// Shared by copies of the set: copying a chart's set (Helm's `tpl` copies it for each
+    /// call) copies a pointer, not hundreds of entries.
+    trees: Arc<HashMap<String, Arc<parse::Tree>>>,
+    /// Templates added to a copy while its `trees` were shared; looked up first.
+    added: HashMap<String, Arc<parse::Tree>>,
     funcs: Arc<Functions>,
     options: Options,
 }
@@ -240,7 +244,8 @@ impl Templates {
     /// An empty set using `funcs`.
     pub fn new(funcs: Functions) -> Self {
         Templates {
-            trees: HashMap::new(),
+            trees: Arc::new(HashMap::new()),
+            added: HashMap::new(),
             funcs: Arc::new(funcs),
             options: Options::default(),
         }
@@ -269,29 +274,59 @@ impl Templates {
     /// # Errors
     /// [`Error::Parse`] with Go's message, naming `name` and the line.
     pub fn add(&mut self, name: &str, text: &str) -> Result<(), Error> {
-        let (top, defined) = parse::parse(name, text, &self.funcs)?;
-        self.insert_trees(top, defined);
+        let parsed = self.parse_apart(name, text)?;
+        self.insert(parsed);
         Ok(())
     }
 
-    fn insert_trees(&mut self, top: parse::Tree, defined: Vec<parse::Tree>) {
+    /// Parses `text` as the template `name` with this set's functions without adding it:
+    /// the first half of [`Templates::add`], which needs only a shared reference, so that
+    /// several templates can be parsed side by side and then [inserted](Templates::insert)
+    /// in the order that decides which `define` wins.
+    ///
+    /// # Errors
+    /// As [`Templates::add`].
+    pub fn parse_apart(&self, name: &str, text: &str) -> Result<Parsed, Error> {
+        let (top, defined) = parse::parse(name, text, &self.funcs)?;
+        Ok(Parsed { top, defined })
+    }
+
+    /// Adds a template parsed by [`Templates::parse_apart`] and the templates it defines,
+    /// with the rules of [`Templates::add`].
+    pub fn insert(&mut self, parsed: Parsed) {
+        let Parsed { top, defined } = parsed;
         for tree in std::iter::once(top).chain(defined) {
-            if tree.is_empty() && self.trees.contains_key(&tree.name) {
+            if tree.is_empty() && self.contains(&tree.name) {
                 continue;
             }
-            self.trees.insert(tree.name.clone(), Arc::new(tree));
+            let name = tree.name.clone();
+            match Arc::get_mut(&mut self.trees) {
+                Some(trees) if self.added.is_empty() => trees.insert(name, Arc::new(tree)),
+                _ => self.added.insert(name, Arc::new(tree)),
+            };
         }
+    }
+
+    /// The template of that name.
+    pub(crate) fn tree(&self, name: &str) -> Option<&Arc<parse::Tree>> {
+        self.added.get(name).or_else(|| self.trees.get(name))
     }
 
     /// Whether a template of that name exists.
     pub fn contains(&self, name: &str) -> bool {
-        self.trees.contains_key(name)
+        self.tree(name).is_some()
     }
 
     /// The names of the templates, sorted.
     pub fn names(&self) -> Vec<&str> {
-        let mut v: Vec<&str> = self.trees.keys().map(String::as_str).collect();
+        let mut v: Vec<&str> = self
+            .trees
+            .keys()
+            .chain(self.added.keys())
+            .map(String::as_str)
+            .collect();
         v.sort_unstable();
+        v.dedup();
         v
     }
 
@@ -311,7 +346,7 @@ impl Templates {
         depth: usize,
         stack_base: Option<usize>,
     ) -> Result<String, Error> {
-        let Some(tree) = self.trees.get(name) else {
+        let Some(tree) = self.tree(name) else {
             return Err(Error::Exec(Box::new(ExecError {
                 location: name.to_string(),
                 template: name.to_string(),
@@ -336,6 +371,13 @@ impl Templates {
         }
         exec::run(self, tree, dot, depth, stack_base)
     }
+}
+
+/// A template parsed by [`Templates::parse_apart`], not yet in a set.
+#[derive(Debug)]
+pub struct Parsed {
+    top: parse::Tree,
+    defined: Vec<parse::Tree>,
 }
 
 /// One template and the templates it defines, with Go's builtin functions.

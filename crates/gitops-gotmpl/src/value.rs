@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use crate::funcs::Function;
 
@@ -191,9 +192,41 @@ impl Value {
     }
 }
 
+impl Value {
+    /// Raises `flag` at the first write (`set`, `unset`, `merge`, …) to any map reachable
+    /// from this value now, through every handle of it, from then on.
+    ///
+    /// A host that executes templates side by side uses it to learn whether one of them
+    /// changed a map the others share, which would make the result depend on the order (Go
+    /// programs such as Helm execute one template after another, each seeing the changes
+    /// of the ones before). A map stays watched by the first flag given to it.
+    pub fn watch_writes(&self, flag: &Arc<AtomicBool>) {
+        self.watch_writes_at(flag, 0);
+    }
+
+    fn watch_writes_at(&self, flag: &Arc<AtomicBool>, depth: usize) {
+        match self {
+            Value::Map(m) => m.watch_writes(flag, depth),
+            Value::List(l) if depth <= 1000 => {
+                for v in l.iter() {
+                    v.watch_writes_at(flag, depth + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// A Go `map[string]interface{}`: shared and mutable through every handle, as Go maps are.
 #[derive(Clone, Default)]
-pub struct Dict(Arc<RwLock<BTreeMap<String, Value>>>);
+pub struct Dict(Arc<DictInner>);
+
+#[derive(Default)]
+struct DictInner {
+    map: RwLock<BTreeMap<String, Value>>,
+    /// Raised by every write once the map is watched ([`Value::watch_writes`]).
+    watch: OnceLock<Arc<AtomicBool>>,
+}
 
 impl fmt::Debug for Dict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -203,7 +236,10 @@ impl fmt::Debug for Dict {
 
 impl From<BTreeMap<String, Value>> for Dict {
     fn from(m: BTreeMap<String, Value>) -> Self {
-        Dict(Arc::new(RwLock::new(m)))
+        Dict(Arc::new(DictInner {
+            map: RwLock::new(m),
+            watch: OnceLock::new(),
+        }))
     }
 }
 
@@ -214,11 +250,14 @@ impl Dict {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Value>> {
-        self.0.read().unwrap_or_else(|e| e.into_inner())
+        self.0.map.read().unwrap_or_else(|e| e.into_inner())
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Value>> {
-        self.0.write().unwrap_or_else(|e| e.into_inner())
+        if let Some(watch) = self.0.watch.get() {
+            watch.store(true, Ordering::Relaxed);
+        }
+        self.0.map.write().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The value of a key.
@@ -273,6 +312,17 @@ impl Dict {
     pub fn ptr_eq(&self, other: &Dict) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
+
+    /// Watches this map and every map reachable from it (see [`Value::watch_writes`]);
+    /// a map already watched is not walked again.
+    fn watch_writes(&self, flag: &Arc<AtomicBool>, depth: usize) {
+        if depth > 1000 || self.0.watch.set(flag.clone()).is_err() {
+            return;
+        }
+        for value in self.read().values() {
+            value.watch_writes_at(flag, depth + 1);
+        }
+    }
 }
 
 impl From<&str> for Value {
@@ -315,5 +365,45 @@ impl fmt::Display for Value {
     /// Go's `%v`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&crate::gofmt::sprint(std::slice::from_ref(self)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flag() -> Arc<AtomicBool> {
+        Arc::new(AtomicBool::new(false))
+    }
+
+    #[test]
+    fn writes_to_watched_maps_raise_the_flag_through_any_handle() {
+        let inner = Dict::from(BTreeMap::from([("a".to_string(), Value::Int(1))]));
+        let in_list = Dict::new();
+        let outer = Value::map(BTreeMap::from([
+            ("inner".to_string(), Value::Map(inner.clone())),
+            (
+                "list".to_string(),
+                Value::list(vec![Value::Int(0), Value::Map(in_list.clone())]),
+            ),
+        ]));
+        let changed = flag();
+        outer.watch_writes(&changed);
+        // Reading and writing maps made afterwards do not count.
+        let _ = inner.get("a");
+        Dict::new().insert("x", Value::Nil);
+        assert!(!changed.load(Ordering::Relaxed));
+        inner.clone().insert("b", Value::Int(2));
+        assert!(changed.load(Ordering::Relaxed));
+
+        let changed = flag();
+        let other = Value::Map(Dict::new());
+        other.watch_writes(&changed);
+        in_list.remove("absent");
+        assert!(!changed.load(Ordering::Relaxed), "another watch's map");
+        if let Value::Map(m) = &other {
+            m.remove("absent");
+        }
+        assert!(changed.load(Ordering::Relaxed));
     }
 }

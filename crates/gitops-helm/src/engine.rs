@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use gitops_gotmpl::{
     Call, Dict, Function, Functions, MissingKey, Object, Options, Templates, Ty, Value,
@@ -122,6 +123,8 @@ pub struct Context {
     pub lookup: Arc<dyn Lookup>,
     /// Whether `getHostByName` resolves names (`--enable-dns`) or returns `""`.
     pub enable_dns: bool,
+    /// How many threads may parse and execute the templates (1: the calling thread only).
+    pub threads: usize,
 }
 
 // ---- host objects ----
@@ -777,16 +780,26 @@ fn chart_value(chart: &Chart, is_root: bool) -> Value {
 
 struct Tpl {
     name: String,
-    /// The template's bytes, shared with the chart (read and checked to be UTF-8 when
-    /// collected).
+    /// The template's bytes, shared with the chart (read when collected).
     data: Contents,
     dot: Dict,
+    /// The position in which it was collected (before Helm's sort), which orders the
+    /// "not valid UTF-8" errors as a check at collection would.
+    order: usize,
 }
 
 impl Tpl {
-    fn text(&self) -> &str {
+    /// The text, or the error naming the template when it is not UTF-8.
+    fn text(&self) -> Result<&str, Error> {
         let bytes = self.data.bytes().unwrap_or_default();
-        std::str::from_utf8(bytes).unwrap_or_default()
+        std::str::from_utf8(bytes)
+            .map_err(|_| Error::chart(&self.name, "template is not valid UTF-8"))
+    }
+
+    /// Partials (`_*.tpl`) only define templates; they are never executed themselves.
+    fn is_partial(&self) -> bool {
+        let base = self.name.rsplit('/').next().unwrap_or(&self.name);
+        base.starts_with('_')
     }
 }
 
@@ -832,9 +845,9 @@ fn collect(
     ctx.insert("Subcharts".into(), Value::map(subcharts));
     for t in &chart.templates {
         let name = format!("{path}/{}", t.name);
-        if std::str::from_utf8(t.bytes(path)?).is_err() {
-            return Err(Error::chart(&name, "template is not valid UTF-8"));
-        }
+        // Read now, so that a failed read is reported in this order; the bytes are checked
+        // to be UTF-8 when the template is parsed.
+        t.bytes(path)?;
         let mut dot = ctx.clone();
         let mut tm = BTreeMap::new();
         tm.insert("Name".to_string(), Value::String(name.clone()));
@@ -847,6 +860,7 @@ fn collect(
             name,
             data: t.data.clone(),
             dot: Dict::from(dot),
+            order: out.len(),
         });
     }
     Ok(Value::map(ctx))
@@ -906,6 +920,7 @@ pub(crate) fn render_keeping(
 }
 
 /// Rendered outputs by template name.
+#[cfg(feature = "release")]
 pub(crate) type Outputs = BTreeMap<String, String>;
 
 /// [`render`], also returning the rendered `NOTES.txt` files (of the chart and its
@@ -913,6 +928,7 @@ pub(crate) type Outputs = BTreeMap<String, String>;
 ///
 /// # Errors
 /// As [`render`].
+#[cfg(feature = "release")]
 pub(crate) fn render_with_notes(
     chart: &Chart,
     values: &serde_json::Map<String, serde_json::Value>,
@@ -926,59 +942,80 @@ pub(crate) fn render_with_notes(
 /// The render of [`render_keeping`]; `NOTES.txt` outputs go to `notes` when given.
 fn render_all(
     chart: &Chart,
-    values: &serde_json::Map<String, serde_json::Value>,
+    values_json: &serde_json::Map<String, serde_json::Value>,
     ctx: &Context,
     mut notes: Option<&mut BTreeMap<String, String>>,
 ) -> Result<(BTreeMap<String, String>, Parsed), Error> {
-    let mut release = BTreeMap::new();
-    release.insert("Name".to_string(), Value::String(ctx.release_name.clone()));
-    release.insert(
-        "Namespace".to_string(),
-        Value::String(ctx.namespace.clone()),
-    );
-    release.insert("IsUpgrade".to_string(), Value::Bool(ctx.is_upgrade));
-    release.insert("IsInstall".to_string(), Value::Bool(!ctx.is_upgrade));
-    release.insert("Revision".to_string(), Value::Int(ctx.revision));
-    release.insert("Service".to_string(), Value::string("Helm"));
-    let caps = Capabilities {
-        kube: Arc::new(KubeVersion {
-            version: ctx.kube_version.clone(),
-        }),
-        apis: Arc::new(VersionSet {
-            versions: Arc::new(ctx.api_versions.clone()),
-        }),
+    // The values and every template's `.` (rebuilt when the templates must run again).
+    let contexts = || -> Result<Vec<Tpl>, Error> {
+        let mut release = BTreeMap::new();
+        release.insert("Name".to_string(), Value::String(ctx.release_name.clone()));
+        release.insert(
+            "Namespace".to_string(),
+            Value::String(ctx.namespace.clone()),
+        );
+        release.insert("IsUpgrade".to_string(), Value::Bool(ctx.is_upgrade));
+        release.insert("IsInstall".to_string(), Value::Bool(!ctx.is_upgrade));
+        release.insert("Revision".to_string(), Value::Int(ctx.revision));
+        release.insert("Service".to_string(), Value::string("Helm"));
+        let caps = Capabilities {
+            kube: Arc::new(KubeVersion {
+                version: ctx.kube_version.clone(),
+            }),
+            apis: Arc::new(VersionSet {
+                versions: Arc::new(ctx.api_versions.clone()),
+            }),
+        };
+        let mut top = BTreeMap::new();
+        top.insert("Release".to_string(), Value::map(release));
+        top.insert("Capabilities".to_string(), Value::Object(Arc::new(caps)));
+        let mut tpls = Vec::new();
+        // Converted in place: wrapping the map in a JSON value first copied all of it.
+        let values = Value::map(
+            values_json
+                .iter()
+                .map(|(k, x)| (k.clone(), values_to_value(x, 1)))
+                .collect(),
+        );
+        collect(chart, chart.name(), values, &top, &mut tpls, true)?;
+        sort_helm_order(&mut tpls);
+        Ok(tpls)
     };
-    let mut top = BTreeMap::new();
-    top.insert("Release".to_string(), Value::map(release));
-    top.insert("Capabilities".to_string(), Value::Object(Arc::new(caps)));
-    let mut tpls = Vec::new();
-    // Converted in place: wrapping the map in a JSON value first copied all of it.
-    let values = Value::map(
-        values
-            .iter()
-            .map(|(k, x)| (k.clone(), values_to_value(x, 1)))
-            .collect(),
-    );
-    collect(chart, chart.name(), values, &top, &mut tpls, true)?;
-    sort_helm_order(&mut tpls);
+    let mut tpls = contexts()?;
     let mut set = Templates::new(functions(ctx.lookup.clone(), ctx.enable_dns))
         .with_options(Options::default().with_missing_key(MissingKey::Zero));
-    for t in &tpls {
-        set.add(&t.name, t.text()).map_err(|e| Error::Template {
-            message: parse_error(&e),
-        })?;
-    }
-    let mut out = BTreeMap::new();
-    for t in &tpls {
-        let base = t.name.rsplit('/').next().unwrap_or(&t.name);
-        if base.starts_with('_') {
-            continue;
+    let threads = if template_bytes(&tpls) >= PARALLEL_MIN_BYTES {
+        ctx.threads.max(1)
+    } else {
+        1
+    };
+    parse_all(&mut set, &tpls, threads)?;
+    let side_by_side = if threads > 1 {
+        execute_side_by_side(&set, &tpls, threads)
+    } else {
+        None
+    };
+    let executed = match side_by_side {
+        Some(executed) => executed?,
+        None => {
+            if threads > 1 {
+                // A template changed a map the others share: Helm executes one template
+                // after another, each seeing the changes of the ones before, so they run
+                // again in that order, from fresh values (the parsed templates are kept).
+                tpls = contexts()?;
+            }
+            let mut executed = Vec::with_capacity(tpls.len());
+            for (i, t) in tpls.iter().enumerate() {
+                if !t.is_partial() {
+                    executed.push((i, execute(&set, t)?));
+                }
+            }
+            executed
         }
-        let text = set
-            .execute(&t.name, &Value::Map(t.dot.clone()))
-            .map_err(|e| Error::Template {
-                message: exec_error(&e),
-            })?;
+    };
+    let mut out = BTreeMap::new();
+    for (i, text) in executed {
+        let t = &tpls[i];
         if t.name.ends_with("NOTES.txt") {
             if let Some(notes) = notes.as_deref_mut() {
                 notes.insert(t.name.clone(), text.replace("<no value>", ""));
@@ -995,6 +1032,157 @@ fn render_all(
     }
     Ok((out, Box::new((set, tpls))))
 }
+
+/// Below this many bytes of templates, starting threads costs more than it saves.
+const PARALLEL_MIN_BYTES: usize = 128 * 1024;
+
+fn template_bytes(tpls: &[Tpl]) -> usize {
+    tpls.iter()
+        .map(|t| t.data.bytes().map_or(0, <[u8]>::len))
+        .sum()
+}
+
+/// Parses every template into `set` in Helm's order (a later `define` replaces an earlier
+/// one), on up to `threads` threads. The error is the one Helm reports: the first template
+/// that is not UTF-8 in the order of collection, else the first parse error in Helm's order.
+fn parse_all(set: &mut Templates, tpls: &[Tpl], threads: usize) -> Result<(), Error> {
+    enum Failed {
+        NotUtf8(Error),
+        Parse(Error),
+    }
+    let shared: &Templates = set;
+    // Every template is parsed, failed or not: the error reported is decided afterwards.
+    let parsed = side_by_side(tpls, threads, false, |t| {
+        let text = t.text().map_err(Failed::NotUtf8)?;
+        shared.parse_apart(&t.name, text).map_err(|e| {
+            Failed::Parse(Error::Template {
+                message: parse_error(&e),
+            })
+        })
+    });
+    let mut first_not_utf8: Option<(usize, Error)> = None;
+    let mut trees = Vec::with_capacity(parsed.len());
+    for (t, p) in tpls.iter().zip(parsed) {
+        match p {
+            Some(Ok(p)) => trees.push(Ok(p)),
+            Some(Err(Failed::Parse(e))) => trees.push(Err(e)),
+            Some(Err(Failed::NotUtf8(e))) => {
+                if first_not_utf8
+                    .as_ref()
+                    .is_none_or(|(order, _)| t.order < *order)
+                {
+                    first_not_utf8 = Some((t.order, e));
+                }
+            }
+            // `side_by_side` visits every item unless a thread panicked.
+            None => trees.push(Err(Error::Template {
+                message: format!("template {} was not parsed", t.name),
+            })),
+        }
+    }
+    if let Some((_, e)) = first_not_utf8 {
+        return Err(e);
+    }
+    for tree in trees {
+        set.insert(tree?);
+    }
+    Ok(())
+}
+
+fn execute(set: &Templates, t: &Tpl) -> Result<String, Error> {
+    set.execute(&t.name, &Value::Map(t.dot.clone()))
+        .map_err(|e| Error::Template {
+            message: exec_error(&e),
+        })
+}
+
+/// Executes the templates that are not partials on up to `threads` threads, with the
+/// outcome of executing them one after another in Helm's order: their outputs (by index in
+/// `tpls`), or the first error in that order. `None` when that outcome could depend on the order: a template
+/// changed a map the others can see (Sprig's `set`, `unset`, `merge`… on `.Values`), which
+/// in Helm the templates after it see changed.
+fn execute_side_by_side(
+    set: &Templates,
+    tpls: &[Tpl],
+    threads: usize,
+) -> Option<Result<Vec<(usize, String)>, Error>> {
+    let changed = Arc::new(AtomicBool::new(false));
+    for t in tpls {
+        // Not the template's own top-level map: each template has a copy of it.
+        for (_, v) in t.dot.entries() {
+            v.watch_writes(&changed);
+        }
+    }
+    let runnable: Vec<usize> = (0..tpls.len()).filter(|&i| !tpls[i].is_partial()).collect();
+    let outputs = side_by_side(&runnable, threads, true, |&i| execute(set, &tpls[i]));
+    if changed.load(Ordering::Relaxed) {
+        return None;
+    }
+    let mut executed = Vec::with_capacity(runnable.len());
+    for (i, out) in runnable.into_iter().zip(outputs) {
+        match out {
+            Some(Ok(text)) => executed.push((i, text)),
+            Some(Err(e)) => return Some(Err(e)),
+            // Not taken after an earlier failure, or a thread panicked: decided in order.
+            None => return None,
+        }
+    }
+    Some(Ok(executed))
+}
+
+/// `f` applied to every item on up to `threads` threads (the caller's among them), each
+/// taking the next item not yet taken; the results in the items' order. With
+/// `stop_at_error`, no item is taken after one has failed, so every item before a failure
+/// has its result (items are taken in order) and the ones after may have none.
+fn side_by_side<T: Sync, R: Send, E: Send>(
+    items: &[T],
+    threads: usize,
+    stop_at_error: bool,
+    f: impl Fn(&T) -> Result<R, E> + Sync,
+) -> Vec<Option<Result<R, E>>> {
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let work = || {
+        let mut done = Vec::new();
+        while !(stop_at_error && failed.load(Ordering::Relaxed)) {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = items.get(i) else {
+                break;
+            };
+            let r = f(item);
+            if r.is_err() {
+                failed.store(true, Ordering::Relaxed);
+            }
+            done.push((i, r));
+        }
+        done
+    };
+    let mut results: Vec<Option<Result<R, E>>> =
+        std::iter::repeat_with(|| None).take(items.len()).collect();
+    std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads.min(items.len()))
+            .filter_map(|_| {
+                std::thread::Builder::new()
+                    .stack_size(HELPER_STACK)
+                    .spawn_scoped(scope, work)
+                    .ok()
+            })
+            .collect();
+        let mut all = work();
+        for h in helpers {
+            // A helper that panicked left its items without a result.
+            all.extend(h.join().unwrap_or_default());
+        }
+        for (i, r) in all {
+            results[i] = Some(r);
+        }
+    });
+    results
+}
+
+/// The stack of a helper thread: execution stops at its own budget (1 MiB by default,
+/// `Options::max_stack_bytes`), and the parser at `parse::MAX_PARSE_STACK`, with room left.
+const HELPER_STACK: usize = 4 << 20;
 
 /// Marks the message of `fail` and `required`, which Helm prints alone after the outermost
 /// location, however deeply the call was included.

@@ -219,6 +219,11 @@ pub struct TemplateOptions {
     /// `--enable-dns`: `getHostByName` asks the system resolver. Off by default, as in Helm,
     /// where it then returns `""`: a render should not depend on the renderer's network.
     pub enable_dns: bool,
+    /// How many threads may parse and execute a large chart's templates (default: the
+    /// machine's cores, at most 4; 1 keeps all the work on the calling thread). The output
+    /// is the same whatever the number: a chart whose templates change values they share
+    /// is executed again in Helm's order on one thread.
+    pub threads: usize,
 }
 
 impl TemplateOptions {
@@ -240,6 +245,7 @@ impl TemplateOptions {
             is_upgrade: false,
             lookup: Arc::new(NoCluster),
             enable_dns: false,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
         }
     }
 
@@ -321,6 +327,12 @@ impl TemplateOptions {
         self
     }
 
+    /// Sets how many threads may render (see [`TemplateOptions::threads`]).
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
     /// Sets what `lookup` asks.
     pub fn with_lookup(mut self, lookup: Arc<dyn Lookup>) -> Self {
         self.lookup = lookup;
@@ -388,6 +400,7 @@ impl TemplateOptions {
             api_versions,
             lookup: self.lookup.clone(),
             enable_dns: self.enable_dns,
+            threads: self.threads,
         })
     }
 }

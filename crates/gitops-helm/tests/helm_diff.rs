@@ -905,3 +905,102 @@ fn helm_schema_errors_identical() {
     assert_eq!(failing, 14, "the cases are meant to fail but two");
     assert!(different.is_empty(), "{}", different.join("\n"));
 }
+
+/// A chart with enough template text (over 128 KiB) to be parsed and executed on several
+/// threads: `count` templates, each a ConfigMap listing `.Values.items` through a helper,
+/// padded with a comment, plus `extra` files.
+fn write_large_chart(dir: &Path, count: usize, extra: &[(&str, &str)]) {
+    write(
+        dir,
+        "Chart.yaml",
+        "apiVersion: v2\nname: large\nversion: 0.1.0\n",
+    );
+    write(
+        dir,
+        "values.yaml",
+        "items: [a, b, c]\nnote: original\nnested:\n  level: one\n",
+    );
+    write(
+        dir,
+        "templates/_helpers.tpl",
+        "{{- define \"large.entry\" -}}\n{{ .k }}: {{ .v | quote }}\n{{- end }}\n",
+    );
+    let padding = format!("{{{{/* {} */}}}}\n", "padding ".repeat(400));
+    for i in 0..count {
+        write(
+            dir,
+            &format!("templates/cm-{i:03}.yaml"),
+            &format!(
+                "{padding}apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i}\ndata:\n  note: {{{{ .Values.note | quote }}}}\n  level: {{{{ .Values.nested.level | quote }}}}\n{{{{- range $k, $v := .Values.items }}}}\n  {{{{ include \"large.entry\" (dict \"k\" (printf \"item%d\" $k) \"v\" $v) }}}}\n{{{{- end }}}}\n"
+            ),
+        );
+    }
+    for (name, text) in extra {
+        write(dir, name, text);
+    }
+}
+
+fn ours_with_threads(chart: &Path, threads: usize) -> Result<String, String> {
+    let options = TemplateOptions::new("rel").with_threads(threads);
+    gitops_helm::template(chart, &options).map_err(|e| e.to_string())
+}
+
+/// Large charts are rendered on several threads; the output must be the one of Helm's
+/// one-after-another execution, also when a template changes values the templates after it
+/// read (Sprig's `set` and `merge` on `.Values`), and the error the first in Helm's order.
+#[test]
+fn large_charts_render_side_by_side_as_helm_renders_them() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let shared_write = [(
+        // Helm executes deeper paths first and names in reverse order: `zz-…` runs before
+        // every `cm-…`, which must see the changed values.
+        "templates/zz-changes-values.yaml",
+        "{{- $_ := set .Values \"note\" \"changed\" }}\n{{- $_ := merge .Values.nested (dict \"level\" \"merged\") }}\n{{- $_ := set .Values.nested \"level\" \"set\" }}\n",
+    )];
+    let two_failures = [
+        ("templates/zz-fails.yaml", "{{ fail \"zz fails first\" }}\n"),
+        ("templates/aa-fails.yaml", "{{ fail \"aa fails later\" }}\n"),
+    ];
+    let charts: [(&str, &[(&str, &str)]); 3] = [
+        ("plain", &[]),
+        ("shared-write", &shared_write),
+        ("two-failures", &two_failures),
+    ];
+    let helm_bin = gitops_testenv::require_helm();
+    for (name, extra) in charts {
+        let chart = tmp.path().join(name);
+        write_large_chart(&chart, 48, extra);
+        let one = ours_with_threads(&chart, 1);
+        for threads in [2, 4] {
+            assert_eq!(
+                norm(&ours_with_threads(&chart, threads)),
+                norm(&one),
+                "{name}: {threads} threads against one"
+            );
+        }
+        match name {
+            "plain" => assert!(
+                one.as_ref()
+                    .is_ok_and(|out| out.contains("note: \"original\"")),
+                "{one:?}"
+            ),
+            "shared-write" => {
+                let out = one.as_ref().expect("renders");
+                assert_eq!(out.matches("note: \"changed\"").count(), 48, "{out}");
+                assert_eq!(out.matches("level: \"set\"").count(), 48, "{out}");
+            }
+            _ => assert!(
+                one.as_ref()
+                    .is_err_and(|e| e.contains("zz fails first") && !e.contains("aa fails")),
+                "{one:?}"
+            ),
+        }
+        if let Some(bin) = &helm_bin {
+            assert_eq!(
+                norm(&ours_with_threads(&chart, 4)),
+                norm(&helm(bin, &chart, "rel", &[])),
+                "{name}: against helm template"
+            );
+        }
+    }
+}

@@ -6,7 +6,37 @@ use regex::Regex;
 use super::{arg_int, arg_str};
 use crate::{Function, Functions, Ty, Value};
 
+/// Compiled patterns by text: charts call `regexMatch` and friends with a handful of
+/// constant patterns, often inside loops and helpers, and compiling one costs far more than
+/// matching it. Bounded: emptied when full.
+fn cached(re: &str) -> Option<Regex> {
+    CACHE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(re)
+        .cloned()
+}
+
+static CACHE: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, Regex>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// At most this many patterns are kept.
+const CACHE_MAX: usize = 256;
+
 fn compile(re: &str) -> Result<Regex, String> {
+    if let Some(hit) = cached(re) {
+        return Ok(hit);
+    }
+    let compiled = compile_new(re)?;
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if cache.len() >= CACHE_MAX {
+        cache.clear();
+    }
+    cache.insert(re.to_string(), compiled.clone());
+    Ok(compiled)
+}
+
+fn compile_new(re: &str) -> Result<Regex, String> {
     Regex::new(re).map_err(|e| {
         let first = e.to_string();
         let last = first.lines().last().unwrap_or_default().trim().to_string();

@@ -13,24 +13,104 @@ const CV: &str = r"v?([0-9|x|X|\*]+)(\.[0-9|x|X|\*]+)?(\.[0-9|x|X|\*]+)?(-([0-9A
 const OPS: &str = r"=||!=|>|<|>=|=>|<=|=<|~|~>|\^";
 
 struct Regexes {
-    version: Regex,
     constraint: Regex,
     range: Regex,
     find: Regex,
     valid: Regex,
 }
 
+/// The patterns of Masterminds/semver for constraint lists, compiled on first use (about a
+/// millisecond): a plain constraint such as `>=1.21-0`, what charts nearly always write, is
+/// read without them ([`plain_constraint`]).
 fn regexes() -> &'static Regexes {
     static R: OnceLock<Regexes> = OnceLock::new();
     R.get_or_init(|| {
-        let build = |s: &str| Regex::new(s).expect("the semver patterns are valid because they are constants");
+        let build = |s: &str| {
+            Regex::new(s).expect("the semver patterns are valid because they are constants")
+        };
         Regexes {
-            version: build(r"^v?([0-9]+)(\.[0-9]+)?(\.[0-9]+)?(-([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?(\+([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?$"),
             constraint: build(&format!(r"^\s*({OPS})\s*({CV})\s*$")),
             range: build(&format!(r"\s*({CV})\s+-\s+({CV})\s*")),
             find: build(&format!(r"({OPS})\s*({CV})")),
-            valid: build(&format!(r"^(\s*({OPS})\s*({CV})\s*)((?:\s+|,\s*)({OPS})\s*({CV})\s*)*$")),
+            valid: build(&format!(
+                r"^(\s*({OPS})\s*({CV})\s*)((?:\s+|,\s*)({OPS})\s*({CV})\s*)*$"
+            )),
         }
+    })
+}
+
+/// The parts of a version as Masterminds/semver's strict pattern
+/// `^v?([0-9]+)(\.[0-9]+)?(\.[0-9]+)?(-(ID(\.ID)*))?(\+(ID(\.ID)*))?$` (`ID` being
+/// `[0-9A-Za-z-]+`) captures them: the minor and patch parts with their dot.
+struct VersionParts<'a> {
+    major: &'a str,
+    minor: Option<&'a str>,
+    patch: Option<&'a str>,
+    pre: &'a str,
+    meta: &'a str,
+}
+
+/// Reads `s` with that pattern, left to right (no part of it can end in two places, so no
+/// backtracking is needed).
+fn version_parts(s: &str) -> Option<VersionParts<'_>> {
+    let b = s.as_bytes();
+    let digits = |at: usize| b[at..].iter().take_while(|c| c.is_ascii_digit()).count();
+    // `ID(\.ID)*` from `at`: its length (0 when there is none).
+    let ids = |at: usize| {
+        let mut end = at;
+        loop {
+            let id = b[end..]
+                .iter()
+                .take_while(|c| c.is_ascii_alphanumeric() || **c == b'-')
+                .count();
+            if id == 0 {
+                return None;
+            }
+            end += id;
+            if b.get(end) != Some(&b'.') {
+                return Some(end - at);
+            }
+            end += 1;
+        }
+    };
+    let mut at = usize::from(b.first() == Some(&b'v'));
+    let n = digits(at);
+    if n == 0 {
+        return None;
+    }
+    let major = &s[at..at + n];
+    at += n;
+    let mut dotted = || {
+        if b.get(at) == Some(&b'.') {
+            let n = digits(at + 1);
+            if n > 0 {
+                let part = &s[at..at + 1 + n];
+                at += 1 + n;
+                return Some(part);
+            }
+        }
+        None
+    };
+    let minor = dotted();
+    let patch = if minor.is_some() { dotted() } else { None };
+    let mut pre = "";
+    if b.get(at) == Some(&b'-') {
+        let n = ids(at + 1)?;
+        pre = &s[at + 1..at + 1 + n];
+        at += 1 + n;
+    }
+    let mut meta = "";
+    if b.get(at) == Some(&b'+') {
+        let n = ids(at + 1)?;
+        meta = &s[at + 1..at + 1 + n];
+        at += 1 + n;
+    }
+    (at == b.len()).then_some(VersionParts {
+        major,
+        minor,
+        patch,
+        pre,
+        meta,
     })
 }
 
@@ -47,32 +127,28 @@ pub(crate) struct Version {
 
 impl Version {
     pub(crate) fn parse(s: &str) -> Result<Version, String> {
-        let m = regexes()
-            .version
-            .captures(s)
-            .ok_or("invalid semantic version")?;
-        let seg = |i: usize| -> Result<u64, String> {
-            match m.get(i) {
+        let parts = version_parts(s).ok_or("invalid semantic version")?;
+        let seg = |part: Option<&str>| -> Result<u64, String> {
+            match part {
                 None => Ok(0),
                 Some(x) => x
-                    .as_str()
                     .trim_start_matches('.')
                     .parse()
                     .map_err(|e| format!("Error parsing version segment: {e}")),
             }
         };
-        let pre = m.get(5).map_or("", |x| x.as_str()).to_string();
+        let pre = parts.pre.to_string();
         for part in pre.split('.') {
             if part.len() > 1 && part.starts_with('0') && part.bytes().all(|b| b.is_ascii_digit()) {
                 return Err("version segment starts with 0".into());
             }
         }
         Ok(Version {
-            major: seg(1)?,
-            minor: seg(2)?,
-            patch: seg(3)?,
+            major: seg(Some(parts.major))?,
+            minor: seg(parts.minor)?,
+            patch: seg(parts.patch)?,
             pre,
-            meta: m.get(8).map_or("", |x| x.as_str()).to_string(),
+            meta: parts.meta.to_string(),
             original: s.to_string(),
         })
     }
@@ -165,7 +241,17 @@ fn parse_constraint(c: &str) -> Result<Constraint, String> {
         .captures(c)
         .ok_or_else(|| format!("improper constraint: {}", crate::gofmt::quote(c, false)))?;
     let g = |i: usize| m.get(i).map_or("", |x| x.as_str());
-    let (major, minor, patch, pre) = (g(3), g(4), g(5), g(6));
+    constraint(g(1), g(2), [g(3), g(4), g(5), g(6)])
+}
+
+/// The constraint of operator `op` on version `cv`, whose parts are the constraint
+/// pattern's captures: major, minor and patch (with their dot; `x`, `X` or `*` for any), and
+/// the pre-release with its dash.
+fn constraint(
+    op: &str,
+    cv: &str,
+    [major, minor, patch, pre]: [&str; 4],
+) -> Result<Constraint, String> {
     let (mut minor_dirty, mut patch_dirty, mut dirty) = (false, false, false);
     let ver = if is_x(major) || major.is_empty() {
         dirty = true;
@@ -179,11 +265,11 @@ fn parse_constraint(c: &str) -> Result<Constraint, String> {
         patch_dirty = true;
         format!("{major}{minor}.0{pre}")
     } else {
-        g(2).to_string()
+        cv.to_string()
     };
     let con = Version::parse(&ver).map_err(|_| "constraint Parser Error".to_string())?;
     Ok(Constraint {
-        op: g(1).to_string(),
+        op: op.to_string(),
         con,
         minor_dirty,
         patch_dirty,
@@ -194,8 +280,47 @@ fn parse_constraint(c: &str) -> Result<Constraint, String> {
 /// A constraint set: OR of ANDs.
 struct Constraints(Vec<Vec<Constraint>>);
 
+/// A plain constraint (`>=1.21-0`, `~ v1.2.3`, `1.2`): ASCII whitespace, an operator,
+/// whitespace, a version of digits with an optional pre-release and build, whitespace. The
+/// patterns read it into exactly this one constraint; `None` for anything else (lists,
+/// `||`, ranges, wildcards), which goes through them.
+fn plain_constraint(c: &str) -> Option<Result<Constraint, String>> {
+    let is_space = |ch: char| matches!(ch, ' ' | '\t' | '\n' | '\r' | '\x0c');
+    let rest = c.trim_matches(is_space);
+    let op_len = rest.find(|ch: char| !matches!(ch, '=' | '!' | '>' | '<' | '~' | '^'))?;
+    let op = &rest[..op_len];
+    if !matches!(
+        op,
+        "" | "=" | "!=" | ">" | "<" | ">=" | "=>" | "<=" | "=<" | "~" | "~>" | "^"
+    ) {
+        return None;
+    }
+    let cv = rest[op_len..].trim_start_matches(is_space);
+    let parts = version_parts(cv)?;
+    let pre_start =
+        cv.len() - parts.meta.len() - usize::from(!parts.meta.is_empty()) - parts.pre.len();
+    let pre = if parts.pre.is_empty() {
+        ""
+    } else {
+        &cv[pre_start - 1..pre_start + parts.pre.len()]
+    };
+    Some(constraint(
+        op,
+        cv,
+        [
+            parts.major,
+            parts.minor.unwrap_or(""),
+            parts.patch.unwrap_or(""),
+            pre,
+        ],
+    ))
+}
+
 impl Constraints {
     fn parse(c: &str) -> Result<Constraints, String> {
+        if let Some(one) = plain_constraint(c) {
+            return Ok(Constraints(vec![vec![one?]]));
+        }
         let r = regexes();
         let mut text = c.to_string();
         let ranges: Vec<(String, String, String)> = r
@@ -389,4 +514,149 @@ pub(super) fn register(f: &mut Functions) {
             Ok(Value::Bool(c.check(&v)))
         }),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Masterminds/semver's strict version pattern, which [`version_parts`] reads by hand.
+    fn version_pattern() -> Regex {
+        Regex::new(r"^v?([0-9]+)(\.[0-9]+)?(\.[0-9]+)?(-([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?(\+([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?$")
+            .expect("valid pattern")
+    }
+
+    fn shown(c: &Result<Constraint, String>) -> String {
+        match c {
+            Ok(c) => format!(
+                "{} {} {:?} {} {} {}",
+                c.op,
+                c.con.text(),
+                c.con.original,
+                c.minor_dirty,
+                c.patch_dirty,
+                c.dirty
+            ),
+            Err(e) => format!("error {e}"),
+        }
+    }
+
+    /// What the patterns make of a constraint that is one plain constraint.
+    fn through_patterns(c: &str) -> Result<Constraint, String> {
+        let r = regexes();
+        assert!(r.valid.is_match(c), "{c:?} is valid");
+        let found: Vec<&str> = r.find.find_iter(c).map(|m| m.as_str()).collect();
+        assert_eq!(found.len(), 1, "{c:?}: {found:?}");
+        parse_constraint(found[0])
+    }
+
+    fn texts() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop::sample::select(vec![
+                "v",
+                "0",
+                "1",
+                "21",
+                "007",
+                ".",
+                "-",
+                "+",
+                "a",
+                "Z",
+                "x",
+                "*",
+                " ",
+                "\t",
+                "=",
+                ">",
+                "<",
+                "!",
+                "~",
+                "^",
+                "|",
+                ",",
+                "99999999999999999999",
+            ]),
+            0..12,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
+    /// Mostly plain constraints: an operator and a version made of parts, with noise.
+    fn constraints() -> impl Strategy<Value = String> {
+        let op = prop::sample::select(vec![
+            "", "=", "!=", ">", "<", ">=", "=>", "<=", "=<", "~", "~>", "^", ">>", "=!",
+        ]);
+        let space = prop::sample::select(vec!["", " ", "  ", "\t"]);
+        let number = prop::sample::select(vec!["0", "1", "21", "007", "x", "99999999999999999999"]);
+        let dotted = proptest::collection::vec(number.clone(), 0..3)
+            .prop_map(|parts| parts.iter().map(|p| format!(".{p}")).collect::<String>());
+        let ids =
+            prop::sample::select(vec!["", "-0", "-rc.1", "-a..b", "-", "+b.7", "-x-y+z", "+"]);
+        let noise = prop::sample::select(vec!["", "", "", "", " ", "|", ",", " - 2", ".", "v"]);
+        (
+            space.clone(),
+            op,
+            space.clone(),
+            prop::bool::ANY,
+            number,
+            dotted,
+            ids,
+            noise,
+            space,
+        )
+            .prop_map(|(a, op, b, v, major, dotted, ids, noise, c)| {
+                let v = if v { "v" } else { "" };
+                format!("{a}{op}{b}{v}{major}{dotted}{ids}{noise}{c}")
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+        #[test]
+        fn plain_constraints_among_noise_read_as_the_patterns(s in constraints()) {
+            if let Some(plain) = plain_constraint(&s) {
+                prop_assert_eq!(shown(&plain), shown(&through_patterns(&s)), "{:?}", s);
+            }
+        }
+
+        #[test]
+        fn version_parts_read_as_the_pattern(s in texts()) {
+            let by_hand = version_parts(&s).map(|p| {
+                (p.major.to_string(), p.minor.map(String::from), p.patch.map(String::from), p.pre.to_string(), p.meta.to_string())
+            });
+            let pattern = version_pattern().captures(&s).map(|m| {
+                let g = |i: usize| m.get(i).map(|x| x.as_str().to_string());
+                (g(1).unwrap_or_default(), g(2), g(3), g(5).unwrap_or_default(), g(8).unwrap_or_default())
+            });
+            prop_assert_eq!(by_hand, pattern, "{:?}", s);
+        }
+
+        #[test]
+        fn plain_constraints_read_as_the_patterns(s in texts()) {
+            if let Some(plain) = plain_constraint(&s) {
+                prop_assert_eq!(shown(&plain), shown(&through_patterns(&s)), "{:?}", s);
+            }
+        }
+    }
+
+    #[test]
+    fn charts_constraints_take_the_plain_reading() {
+        for c in [
+            ">=1.21-0",
+            ">= 1.19-0",
+            "<1.25.0-0",
+            "~1.2",
+            "^ v1.2.3-rc.1+b.7",
+            "1",
+        ] {
+            let plain = plain_constraint(c).expect("plain");
+            assert_eq!(shown(&plain), shown(&through_patterns(c)), "{c}");
+        }
+        for c in [">=1.2 <2", "1.x", "1 - 2", "1 || 2", ">=1,<2", "", ">>1"] {
+            assert!(plain_constraint(c).is_none(), "{c}");
+        }
+    }
 }

@@ -61,6 +61,11 @@ fn run() -> Result<(), String> {
             "--set-json" => options.set_json.push(value()?),
             "--set-literal" => options.set_literal.push(value()?),
             "--kube-version" => options.kube_version = Some(value()?),
+            // Not a flag of `helm template`: how many threads render (the benchmarks compare).
+            "--threads" => {
+                let n = value()?;
+                options.threads = n.parse().map_err(|_| format!("invalid --threads: {n}"))?;
+            }
             "-a" | "--api-versions" => options
                 .api_versions
                 .extend(value()?.split(',').map(String::from)),
