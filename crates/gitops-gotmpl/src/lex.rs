@@ -20,7 +20,6 @@ pub(crate) enum Kind {
     RawString,
     RightDelim,
     RightParen,
-    Space,
     String,
     Text,
     Variable,
@@ -62,9 +61,15 @@ impl Kind {
 /// One item: 16 bytes, a plain copyable value (a chart has hundreds of thousands of items,
 /// written once by the lexer and peeked at and copied by the parser), whose text is a range
 /// of the input ([`Item::text`]). Inputs are at most [`MAX_INPUT`] bytes, so positions fit.
+///
+/// Spaces inside actions are not items (Go's lexer makes them items, which the parser skips
+/// everywhere but after an operand): the item after them says so ([`Item::space_before`]),
+/// which halves the items of a chart.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Item {
     pub kind: Kind,
+    /// Whether spaces inside the action come right before this item.
+    pub space_before: bool,
     /// The 1-based line the item starts on.
     line: u32,
     /// Where the item's text starts in the input.
@@ -172,6 +177,7 @@ fn find_left(s: &[u8]) -> Option<usize> {
 fn item(kind: Kind, start: usize, end: usize, line: usize) -> Item {
     Item {
         kind,
+        space_before: false,
         line: line as u32,
         pos: start as u32,
         len: (end - start) as u32,
@@ -194,6 +200,7 @@ pub(crate) fn lex(input: &str) -> Lexed {
         line: 1,
         start_line: 1,
         paren_depth: 0,
+        space_before: false,
         // Chart templates average one item per 8-9 bytes (dense ones one per 4): sizing the vector up front saves
         // its repeated regrowth (copying and touching new memory) on large templates.
         items: Vec::with_capacity(input.len() / 4 + 16),
@@ -214,6 +221,8 @@ struct Lexer<'a> {
     line: usize,
     start_line: usize,
     paren_depth: i64,
+    /// Whether spaces were skipped since the last item.
+    space_before: bool,
     items: Vec<Item>,
     error: String,
 }
@@ -280,8 +289,9 @@ impl Lexer<'_> {
     }
 
     fn emit(&mut self, kind: Kind) {
-        self.items
-            .push(item(kind, self.start, self.pos, self.start_line));
+        let mut it = item(kind, self.start, self.pos, self.start_line);
+        it.space_before = std::mem::take(&mut self.space_before);
+        self.items.push(it);
         self.start = self.pos;
         self.start_line = self.line;
     }
@@ -475,11 +485,12 @@ impl Lexer<'_> {
     }
 
     fn lex_space(&mut self) -> State {
-        let mut n = 0;
-        while self.pos < self.bytes.len() && is_space(self.bytes[self.pos]) {
-            self.next_char();
-            n += 1;
+        let from = self.pos;
+        while let Some(&c) = self.bytes.get(self.pos).filter(|c| is_space(**c)) {
+            self.line += usize::from(c == b'\n');
+            self.pos += 1;
         }
+        let n = self.pos - from;
         let rest = &self.bytes[self.pos - 1..];
         if has_right_trim(rest) && rest[2..].starts_with(RIGHT.as_bytes()) {
             // The last space belongs to a " -}}" trim marker.
@@ -489,7 +500,10 @@ impl Lexer<'_> {
                 return State::RightDelim;
             }
         }
-        self.emit(Kind::Space);
+        // Go emits a space item here; the next item carries it instead.
+        self.space_before = true;
+        self.start = self.pos;
+        self.start_line = self.line;
         State::InsideAction
     }
 
@@ -741,24 +755,22 @@ mod tests {
     fn quoted_strings_end_where_go_ends_them_and_keep_line_numbers() {
         let input = "{{ `a\nb` \"c\\\"d\" }}\n{{ x }}";
         let items = lex(input).items;
-        let vals: Vec<_> = items.iter().map(|i| (i.text(input), i.line())).collect();
+        let vals: Vec<_> = items
+            .iter()
+            .map(|i| (i.text(input), i.line(), i.space_before))
+            .collect();
         assert_eq!(
             vals,
             [
-                ("{{", 1),
-                (" ", 1),
-                ("`a\nb`", 1),
-                (" ", 2),
-                ("\"c\\\"d\"", 2),
-                (" ", 2),
-                ("}}", 2),
-                ("\n", 2),
-                ("{{", 3),
-                (" ", 3),
-                ("x", 3),
-                (" ", 3),
-                ("}}", 3),
-                ("", 3)
+                ("{{", 1, false),
+                ("`a\nb`", 1, true),
+                ("\"c\\\"d\"", 2, true),
+                ("}}", 2, true),
+                ("\n", 2, false),
+                ("{{", 3, false),
+                ("x", 3, true),
+                ("}}", 3, true),
+                ("", 3, false)
             ]
         );
         for (text, error) in [

@@ -423,19 +423,10 @@ impl<'t> Parser<'_, 't> {
         self.items[self.i.min(self.items.len() - 1)].kind
     }
 
-    fn next_non_space(&mut self) -> Item {
-        loop {
-            let t = self.next();
-            if t.kind != Kind::Space {
-                return t;
-            }
-        }
-    }
-
-    fn peek_non_space(&mut self) -> Item {
-        let t = self.next_non_space();
-        self.backup();
-        t
+    /// Whether a field follows with no space between (`x.a`, `(…).a`): a field chain.
+    fn at_adjacent_field(&self) -> bool {
+        let next = self.items[self.i.min(self.items.len() - 1)];
+        next.kind == Kind::Field && !next.space_before
     }
 
     fn error<T>(&self, message: impl Into<String>) -> Res<T> {
@@ -464,7 +455,7 @@ impl<'t> Parser<'_, 't> {
     }
 
     fn expect(&mut self, kind: Kind, context: &str) -> Res<Item> {
-        let t = self.next_non_space();
+        let t = self.next();
         if t.kind != kind {
             return self.unexpected(&t, context);
         }
@@ -497,7 +488,7 @@ impl<'t> Parser<'_, 't> {
             if self.peek_kind() == Kind::LeftDelim {
                 let mark = self.i;
                 self.next();
-                if self.next_non_space().kind == Kind::Define {
+                if self.next().kind == Kind::Define {
                     self.parse_definition()?;
                     continue;
                 }
@@ -534,7 +525,7 @@ impl<'t> Parser<'_, 't> {
 
     fn parse_definition(&mut self) -> Res<()> {
         const CONTEXT: &str = "define clause";
-        let token = self.next_non_space();
+        let token = self.next();
         if !matches!(token.kind, Kind::String | Kind::RawString) {
             return self.unexpected(&token, CONTEXT);
         }
@@ -572,7 +563,7 @@ impl<'t> Parser<'_, 't> {
 
     fn item_list(&mut self) -> Res<(List, Stop)> {
         let base = self.nodes.len();
-        while self.peek_non_space().kind != Kind::Eof {
+        while self.peek().kind != Kind::Eof {
             match self.text_or_action()? {
                 Parsed::Node(n) => self.nodes.push(n),
                 Parsed::Stop(s) => return Ok((self.take_list(base), s)),
@@ -583,7 +574,7 @@ impl<'t> Parser<'_, 't> {
     }
 
     fn text_or_action(&mut self) -> Res<Parsed> {
-        let token = self.next_non_space();
+        let token = self.next();
         match token.kind {
             Kind::Text => Ok(Parsed::Node(Node::Text {
                 text: Text {
@@ -604,7 +595,7 @@ impl<'t> Parser<'_, 't> {
     }
 
     fn action(&mut self) -> Res<Parsed> {
-        let token = self.next_non_space();
+        let token = self.next();
         match token.kind {
             Kind::Block => return self.block_control().map(Parsed::Node),
             Kind::Break | Kind::Continue => {
@@ -613,7 +604,7 @@ impl<'t> Parser<'_, 't> {
                 } else {
                     "continue"
                 };
-                let t = self.next_non_space();
+                let t = self.next();
                 if t.kind != Kind::RightDelim {
                     return self.unexpected(&t, &format!("{{{{{word}}}}}"));
                 }
@@ -627,7 +618,7 @@ impl<'t> Parser<'_, 't> {
                 }));
             }
             Kind::Else => {
-                let peek = self.peek_non_space();
+                let peek = self.peek();
                 if !matches!(peek.kind, Kind::If | Kind::With) {
                     self.expect(Kind::RightDelim, "else")?;
                 }
@@ -720,10 +711,10 @@ impl<'t> Parser<'_, 't> {
 
     fn template_control(&mut self) -> Res<Node> {
         const CONTEXT: &str = "template clause";
-        let token = self.next_non_space();
+        let token = self.next();
         let name = self.template_name(&token, CONTEXT)?;
         let mut pipe = None;
-        if self.next_non_space().kind != Kind::RightDelim {
+        if self.next().kind != Kind::RightDelim {
             self.backup();
             pipe = Some(Box::new(self.pipeline(CONTEXT, Kind::RightDelim)?));
         }
@@ -736,7 +727,7 @@ impl<'t> Parser<'_, 't> {
 
     fn block_control(&mut self) -> Res<Node> {
         const CONTEXT: &str = "block clause";
-        let token = self.next_non_space();
+        let token = self.next();
         let name = self.template_name(&token, CONTEXT)?;
         let pipe = self.pipeline(CONTEXT, Kind::RightDelim)?;
         self.enter("max nesting depth exceeded")?;
@@ -756,7 +747,7 @@ impl<'t> Parser<'_, 't> {
 
     fn pipeline(&mut self, context: &str, end: Kind) -> Res<Pipe> {
         let cmds = self.cmds.len();
-        let token = self.peek_non_space();
+        let token = self.peek();
         let mut pipe = Pipe {
             pos: token.pos(),
             is_assign: false,
@@ -764,27 +755,27 @@ impl<'t> Parser<'_, 't> {
             cmds: Vec::new(),
         };
         'decls: loop {
-            let v = self.peek_non_space();
+            let v = self.peek();
             if v.kind != Kind::Variable {
                 break;
             }
             let mark = self.i;
-            self.next_non_space();
+            self.next();
             let after_var = self.peek();
-            let next = self.peek_non_space();
+            let next = self.peek();
             match next.kind {
                 Kind::Assign | Kind::Declare => {
                     pipe.is_assign = next.kind == Kind::Assign;
-                    self.next_non_space();
+                    self.next();
                     pipe.decl.push(self.val(&v).to_string());
                     self.vars.push(self.val(&v).to_string());
                 }
                 Kind::Char if self.val(&next) == "," => {
-                    self.next_non_space();
+                    self.next();
                     pipe.decl.push(self.val(&v).to_string());
                     self.vars.push(self.val(&v).to_string());
                     if context == "range" && pipe.decl.len() < 2 {
-                        match self.peek_non_space().kind {
+                        match self.peek().kind {
                             Kind::Variable | Kind::RightDelim | Kind::RightParen => {
                                 continue 'decls;
                             }
@@ -801,7 +792,7 @@ impl<'t> Parser<'_, 't> {
             break;
         }
         loop {
-            let token = self.next_non_space();
+            let token = self.next();
             if token.kind == end {
                 pipe.cmds = self.cmds.split_off(cmds);
                 self.check_pipeline(&pipe, context)?;
@@ -852,16 +843,23 @@ impl<'t> Parser<'_, 't> {
     }
 
     fn command(&mut self) -> Res<Command> {
-        let pos = self.peek_non_space().pos();
+        let pos = self.peek().pos();
         let base = self.args.len();
+        // The item whose preceding space ended the last operand: Go reads that space as an
+        // item of its own, once, and then tries for another operand.
+        let mut space_taken_at = usize::MAX;
         loop {
-            self.peek_non_space();
+            self.peek();
             if let Some(op) = self.operand()? {
                 self.args.push(op);
             }
-            let token = self.next();
+            let token = self.peek();
+            if token.space_before && self.i != space_taken_at {
+                space_taken_at = self.i;
+                continue;
+            }
+            self.next();
             match token.kind {
-                Kind::Space => continue,
                 Kind::RightDelim | Kind::RightParen => self.backup(),
                 Kind::Pipe => {}
                 _ => return self.unexpected(&token, "operand"),
@@ -881,12 +879,12 @@ impl<'t> Parser<'_, 't> {
         let Some(node) = self.term()? else {
             return Ok(None);
         };
-        if self.peek_kind() != Kind::Field {
+        if !self.at_adjacent_field() {
             return Ok(Some(node));
         }
         let pos = self.peek().pos();
         let mut fields = Vec::new();
-        while self.peek_kind() == Kind::Field {
+        while self.at_adjacent_field() {
             let f = self.next();
             fields.push(self.name(f.pos() + 1, f.pos() + self.val(&f).len()));
         }
@@ -916,7 +914,7 @@ impl<'t> Parser<'_, 't> {
     }
 
     fn term(&mut self) -> Res<Option<Arg>> {
-        let token = self.next_non_space();
+        let token = self.next();
         let pos = token.pos();
         Ok(Some(match token.kind {
             Kind::Identifier => {

@@ -1052,7 +1052,11 @@ fn parse_all(set: &mut Templates, tpls: &[Tpl], threads: usize) -> Result<(), Er
     }
     let shared: &Templates = set;
     // Every template is parsed, failed or not: the error reported is decided afterwards.
-    let parsed = side_by_side(tpls, threads, false, |t| {
+    // Largest first, so that no thread is left with a large one at the end.
+    let mut by_size: Vec<usize> = (0..tpls.len()).collect();
+    by_size.sort_by_key(|&i| std::cmp::Reverse(tpls[i].data.bytes().map_or(0, <[u8]>::len)));
+    let parsed_by_size = side_by_side(&by_size, threads, false, |&i| {
+        let t = &tpls[i];
         let text = t.text().map_err(Failed::NotUtf8)?;
         shared.parse_apart(&t.name, text).map_err(|e| {
             Failed::Parse(Error::Template {
@@ -1060,6 +1064,10 @@ fn parse_all(set: &mut Templates, tpls: &[Tpl], threads: usize) -> Result<(), Er
             })
         })
     });
+    let mut parsed: Vec<_> = std::iter::repeat_with(|| None).take(tpls.len()).collect();
+    for (i, p) in by_size.into_iter().zip(parsed_by_size) {
+        parsed[i] = p;
+    }
     let mut first_not_utf8: Option<(usize, Error)> = None;
     let mut trees = Vec::with_capacity(parsed.len());
     for (t, p) in tpls.iter().zip(parsed) {
