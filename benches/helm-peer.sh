@@ -2,8 +2,9 @@
 # Peer benchmark of chart rendering: `helm template` (v4.3.2, from the test environment) and
 # our renderer (`crates/gitops-helm/src/bin/helm-template-driver.rs`, the code behind
 # `gitops helm template`, release build) on the same charts, in one run: per chart the median
-# wall time and peak RSS (`/usr/bin/time -f %M`) of each over RUNS runs, the ratios, whether
-# the outputs are identical, and where our time went (load, values, render, output).
+# wall time of each over RUNS runs, the two tools taking turns (`benches/run_pair.py`: from
+# starting the process to reaping it), their peak RSS (GNU time), the ratios, whether the outputs are identical, and where our time went
+# (load, values, render, output).
 #
 #   bash benches/helm-peer.sh                       # the charts in $GITOPS_HELM_SEED_CHARTS
 #   bash benches/helm-peer.sh /path/to/charts       # every chart found under a folder
@@ -18,9 +19,9 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-11}
 read -r -a EXTRA <<<"${HELM_ARGS:-${GITOPS_HELM_SEED_ARGS:-}}"
 
+[[ -x /usr/bin/time ]] || { echo "/usr/bin/time (GNU time) missing" >&2; exit 1; }
 helm=${HELM:-$(ls "${XDG_CACHE_HOME:-$HOME/.cache}"/gitops-testenv/helm-v4.3.2/helm 2>/dev/null || command -v helm || true)}
 [[ -x "$helm" ]] || { echo "helm v4.3.2 missing: run bash scripts/provision.sh (or set HELM=)" >&2; exit 1; }
-[[ -x /usr/bin/time ]] || { echo "/usr/bin/time (GNU time) missing" >&2; exit 1; }
 
 # The charts: each argument (or entry of GITOPS_HELM_SEED_CHARTS) is a chart, or a folder
 # searched for charts (a Chart.yaml not inside another chart's charts/ folder).
@@ -53,23 +54,6 @@ ours=target/release/helm-template-driver
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# Runs a command RUNS times; prints "median_ms median_peak_kib".
-measure() {
-    local times=() rss=()
-    for _ in $(seq "$RUNS"); do
-        local t0 t1
-        t0=$(date +%s%N)
-        /usr/bin/time -f '%M' -o "$work/time" "$@" >"$work/out" 2>"$work/err" || true
-        t1=$(date +%s%N)
-        times+=($(((t1 - t0) / 1000)))
-        rss+=("$(tail -n1 "$work/time")")
-    done
-    local t r
-    t=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')
-    r=$(printf '%s\n' "${rss[@]}" | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')
-    echo "$t $r"
-}
-
 ms() { awk -v us="$1" 'BEGIN{printf "%.1f ms", us/1000}'; }
 mib() { awk -v k="$1" 'BEGIN{printf "%.1f MiB", k/1024}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.1fx", a/b; else print "-" }'; }
@@ -82,13 +66,13 @@ total_helm=0 total_ours=0 peak_helm=0 peak_ours=0 phases_all=""
 for chart in "${charts[@]}"; do
     args=(template bench "$chart" "${EXTRA[@]}")
     [[ -d "$chart/charts/grafana" ]] && args+=(--set grafana.adminPassword=bench)
-    read -r helm_us helm_kib < <(measure "$helm" "${args[@]}")
-    cp "$work/out" "$work/helm.out"; cp "$work/err" "$work/helm.err"
-    read -r ours_us ours_kib < <(measure "$ours" "${args[@]:1}")
-    cp "$work/out" "$work/ours.out"
+    read -r helm_us helm_kib ours_us ours_kib < <(
+        python3 benches/run_pair.py "$RUNS" "$work/helm.out" "$work/ours.out" \
+            -- "$helm" "${args[@]}" -- "$ours" "${args[@]:1}"
+    )
     same=no
     cmp -s "$work/helm.out" "$work/ours.out" && same=yes
-    [[ -s "$work/helm.err" && ! -s "$work/helm.out" ]] && same="helm failed: $(head -c 200 "$work/helm.err")"
+    [[ -s "$work/helm.out.err" && ! -s "$work/helm.out" ]] && same="helm failed: $(head -c 200 "$work/helm.out.err")"
     phases=$(GITOPS_HELM_PHASES=1 "$ours" "${args[@]:1}" 2>&1 >/dev/null | grep '^phases:' || true)
     name=$(basename "$chart")
     phases_all+="$name: ${phases#phases: }"$'\n'
