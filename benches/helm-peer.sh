@@ -47,9 +47,21 @@ for src in "${sources[@]}"; do
 done
 [[ ${#charts[@]} -gt 0 ]] || { echo "no Chart.yaml found under: ${sources[*]}" >&2; exit 1; }
 
-echo "building the driver (release)…" >&2
-nice cargo build -q --release -p gitops-helm --bin helm-template-driver --no-default-features --features mimalloc
-ours=target/release/helm-template-driver
+# The driver is linked statically, as helm (a Go program) is: no dynamic loader and no
+# relocations at start-up, about 1 ms less per run (1.9 → 1.1 ms for a run that only prints
+# its usage). Where the static C library is missing, the usual dynamic build is measured.
+echo "building the driver (release, static)…" >&2
+host=$(rustc -vV | sed -n 's/^host: //p')
+static_dir=${CARGO_TARGET_DIR:-target}/static
+if RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" CARGO_TARGET_DIR=$static_dir \
+    nice cargo build -q --release -p gitops-helm --bin helm-template-driver --no-default-features \
+    --features mimalloc --target "$host" 2>/dev/null; then
+    ours=$static_dir/$host/release/helm-template-driver
+else
+    echo "static build failed; measuring the dynamically linked driver" >&2
+    nice cargo build -q --release -p gitops-helm --bin helm-template-driver --no-default-features --features mimalloc
+    ours=${CARGO_TARGET_DIR:-target}/release/helm-template-driver
+fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

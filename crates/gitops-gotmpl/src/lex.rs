@@ -184,8 +184,13 @@ fn item(kind: Kind, start: usize, end: usize, line: usize) -> Item {
     }
 }
 
-/// How many line breaks `s` has (vectorised, as text runs are long).
+/// How many line breaks `s` has.
 fn newlines(s: &[u8]) -> usize {
+    // Most runs between actions are short (a line break and an indentation), where a plain
+    // loop is cheaper than setting up the vectorised count.
+    if s.len() < 64 {
+        return s.iter().filter(|c| **c == b'\n').count();
+    }
     memchr::memchr_iter(b'\n', s).count()
 }
 
@@ -279,6 +284,23 @@ impl Lexer<'_> {
             .unwrap_or(rest.len());
     }
 
+    /// Skips a name: letters, digits and `_`, Unicode ones included (as Go's `isAlphaNumeric`).
+    fn skip_word(&mut self) {
+        loop {
+            self.skip_ascii_word();
+            let Some(&b) = self.bytes.get(self.pos) else {
+                return;
+            };
+            if b.is_ascii() {
+                return;
+            }
+            match self.input[self.pos..].chars().next() {
+                Some(c) if is_alnum(c) => self.pos += c.len_utf8(),
+                _ => return,
+            }
+        }
+    }
+
     fn backup(&mut self, c: Option<char>) {
         if let Some(c) = c {
             self.pos -= c.len_utf8();
@@ -309,12 +331,18 @@ impl Lexer<'_> {
         State::Done
     }
 
+    /// Whether `}}` (first) or ` -}}` (both) comes next: looked at by its first byte, as
+    /// this is asked before every item of an action.
     fn at_right_delim(&self) -> (bool, bool) {
         let rest = &self.bytes[self.pos..];
-        if has_right_trim(rest) && rest[2..].starts_with(RIGHT.as_bytes()) {
-            return (true, true);
+        match rest.first() {
+            Some(b'}') => (rest.get(1) == Some(&b'}'), false),
+            Some(&c) if is_space(c) => {
+                let trim = rest.get(1..4) == Some(b"-}}".as_slice());
+                (trim, trim)
+            }
+            _ => (false, false),
         }
-        (rest.starts_with(RIGHT.as_bytes()), false)
     }
 
     fn lex_text(&mut self) -> State {
@@ -419,6 +447,35 @@ impl Lexer<'_> {
             }
             return self.error("unclosed left paren".into());
         }
+        // The items actions are mostly made of, by their first byte (ASCII: one byte, no line
+        // break to count); the rest as Go's lexer reads them, rune by rune.
+        match self.bytes.get(self.pos) {
+            Some(b' ' | b'\t' | b'\r' | b'\n') => return self.lex_space(),
+            Some(b'a'..=b'z' | b'A'..=b'Z' | b'_') => return self.lex_identifier(),
+            Some(b'"') => {
+                self.pos += 1;
+                return self.lex_quote();
+            }
+            Some(b'|') => {
+                self.pos += 1;
+                self.emit(Kind::Pipe);
+                return State::InsideAction;
+            }
+            Some(b'$') => {
+                self.pos += 1;
+                return self.lex_variable();
+            }
+            Some(b'.')
+                if self
+                    .bytes
+                    .get(self.pos + 1)
+                    .is_some_and(|b| !b.is_ascii_digit()) =>
+            {
+                self.pos += 1;
+                return self.lex_field_or_variable(Kind::Field);
+            }
+            _ => {}
+        }
         let r = self.next_char();
         match r {
             None => self.error("unclosed action".into()),
@@ -517,37 +574,28 @@ impl Lexer<'_> {
     }
 
     fn lex_identifier(&mut self) -> State {
-        self.skip_ascii_word();
-        loop {
-            let r = self.next_char();
-            match r {
-                Some(c) if is_alnum(c) => {}
-                _ => {
-                    self.backup(r);
-                    if !self.at_terminator() {
-                        return self.error(format!("bad character {}", rune_u(r)));
-                    }
-                    let word = &self.input[self.start..self.pos];
-                    let kind = match word {
-                        "block" => Kind::Block,
-                        "break" => Kind::Break,
-                        "continue" => Kind::Continue,
-                        "define" => Kind::Define,
-                        "else" => Kind::Else,
-                        "end" => Kind::End,
-                        "if" => Kind::If,
-                        "range" => Kind::Range,
-                        "nil" => Kind::Nil,
-                        "template" => Kind::Template,
-                        "with" => Kind::With,
-                        "true" | "false" => Kind::Bool,
-                        _ => Kind::Identifier,
-                    };
-                    self.emit(kind);
-                    return State::InsideAction;
-                }
-            }
+        self.skip_word();
+        if !self.at_terminator() {
+            let r = self.peek_char();
+            return self.error(format!("bad character {}", rune_u(r)));
         }
+        let kind = match &self.input[self.start..self.pos] {
+            "block" => Kind::Block,
+            "break" => Kind::Break,
+            "continue" => Kind::Continue,
+            "define" => Kind::Define,
+            "else" => Kind::Else,
+            "end" => Kind::End,
+            "if" => Kind::If,
+            "range" => Kind::Range,
+            "nil" => Kind::Nil,
+            "template" => Kind::Template,
+            "with" => Kind::With,
+            "true" | "false" => Kind::Bool,
+            _ => Kind::Identifier,
+        };
+        self.emit(kind);
+        State::InsideAction
     }
 
     fn lex_variable(&mut self) -> State {
@@ -567,19 +615,9 @@ impl Lexer<'_> {
             });
             return State::InsideAction;
         }
-        let mut r;
-        self.skip_ascii_word();
-        loop {
-            r = self.next_char();
-            match r {
-                Some(c) if is_alnum(c) => {}
-                _ => {
-                    self.backup(r);
-                    break;
-                }
-            }
-        }
+        self.skip_word();
         if !self.at_terminator() {
+            let r = self.peek_char();
             return self.error(format!("bad character {}", rune_u(r)));
         }
         self.emit(kind);

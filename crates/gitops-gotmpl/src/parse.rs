@@ -181,7 +181,8 @@ pub(crate) enum Arg {
     },
     Number {
         pos: usize,
-        text: String,
+        /// The literal as written (a range of the source).
+        text: Name,
         num: Number,
     },
     String {
@@ -230,7 +231,7 @@ impl fmt::Display for Arg {
             Arg::Dot { .. } => f.write_str("."),
             Arg::Nil { .. } => f.write_str("nil"),
             Arg::Bool { value, .. } => write!(f, "{value}"),
-            Arg::Number { text, .. } => f.write_str(text),
+            Arg::Number { text, .. } => f.write_str(text.as_str()),
             Arg::String { quoted, .. } => f.write_str(quoted.as_str()),
             Arg::Pipe(p) => write!(f, "{p}"),
             Arg::Chain { node, fields, .. } => {
@@ -965,7 +966,7 @@ impl<'t> Parser<'_, 't> {
                 };
                 Arg::Number {
                     pos,
-                    text: self.val(&token).to_string(),
+                    text: self.name(pos, pos + self.val(&token).len()),
                     num,
                 }
             }

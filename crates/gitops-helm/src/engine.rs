@@ -1033,8 +1033,9 @@ fn render_all(
     Ok((out, Box::new((set, tpls))))
 }
 
-/// Below this many bytes of templates, starting threads costs more than it saves.
-const PARALLEL_MIN_BYTES: usize = 128 * 1024;
+/// Below this many bytes of templates (or of rendered output), starting threads costs more
+/// than it saves.
+pub(crate) const PARALLEL_MIN_BYTES: usize = 128 * 1024;
 
 fn template_bytes(tpls: &[Tpl]) -> usize {
     tpls.iter()
@@ -1142,7 +1143,7 @@ fn execute_side_by_side(
 /// taking the next item not yet taken; the results in the items' order. With
 /// `stop_at_error`, no item is taken after one has failed, so every item before a failure
 /// has its result (items are taken in order) and the ones after may have none.
-fn side_by_side<T: Sync, R: Send, E: Send>(
+pub(crate) fn side_by_side<T: Sync, R: Send, E: Send>(
     items: &[T],
     threads: usize,
     stop_at_error: bool,

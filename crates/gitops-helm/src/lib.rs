@@ -499,7 +499,13 @@ fn template_owned(
     let (files, parsed) = engine::render_keeping(&chart, &vals, &ctx)?;
     phases.render = start.elapsed();
     let start = std::time::Instant::now();
-    let out = output::print(&chart, &files, options.include_crds, options.skip_tests)?;
+    let out = output::print(
+        &chart,
+        &files,
+        options.include_crds,
+        options.skip_tests,
+        options.threads,
+    )?;
     phases.output = start.elapsed();
     Ok((out, Retained(Box::new((chart, vals, files, parsed)))))
 }

@@ -153,15 +153,44 @@ fn head(path: &str, doc: &str) -> Result<Head, Error> {
 pub fn sort_manifests(
     files: &BTreeMap<String, String>,
 ) -> Result<(Vec<Manifest>, Vec<Manifest>), Error> {
+    sort_manifests_on(files, 1)
+}
+
+/// [`sort_manifests`] with the documents of a large output split and read on up to
+/// `threads` threads; the error is still the first in file order.
+fn sort_manifests_on(
+    files: &BTreeMap<String, String>,
+    threads: usize,
+) -> Result<(Vec<Manifest>, Vec<Manifest>), Error> {
+    let files: Vec<(&String, &String)> = files
+        .iter()
+        .filter(|(path, text)| {
+            let base = path.rsplit('/').next().unwrap_or(path);
+            !base.starts_with('_') && !text.trim_matches(is_go_space).is_empty()
+        })
+        .collect();
+    let bytes: usize = files.iter().map(|(_, text)| text.len()).sum();
+    let threads = if bytes >= crate::engine::PARALLEL_MIN_BYTES {
+        threads
+    } else {
+        1
+    };
+    let heads = crate::engine::side_by_side(&files, threads, false, |(path, text)| {
+        split_manifests(text)
+            .into_iter()
+            .map(|doc| head(path, &doc).map(|h| (doc, h)))
+            .collect::<Result<Vec<_>, Error>>()
+    });
     let mut generic = Vec::new();
     let mut hooks = Vec::new();
-    for (path, text) in files {
-        let base = path.rsplit('/').next().unwrap_or(path);
-        if base.starts_with('_') || text.trim_matches(is_go_space).is_empty() {
-            continue;
-        }
-        for doc in split_manifests(text) {
-            let Head { kind, hook } = head(path, &doc)?;
+    for ((path, _), docs) in files.into_iter().zip(heads) {
+        let docs = docs.unwrap_or_else(|| {
+            Err(Error::Manifest {
+                path: path.clone(),
+                message: format!("{path}: not read"),
+            })
+        })?;
+        for (doc, Head { kind, hook }) in docs {
             match hook {
                 None => generic.push(Manifest {
                     path: path.clone(),
@@ -214,7 +243,8 @@ fn push_crds(out: &mut String, chart: &Chart, path: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// The text `helm template` prints.
+/// The text `helm template` prints; the documents of a large output are read on up to
+/// `threads` threads.
 ///
 /// # Errors
 /// As [`sort_manifests`].
@@ -223,8 +253,9 @@ pub fn print(
     files: &BTreeMap<String, String>,
     include_crds: bool,
     skip_tests: bool,
+    threads: usize,
 ) -> Result<String, Error> {
-    let (generic, hooks) = sort_manifests(files)?;
+    let (generic, hooks) = sort_manifests_on(files, threads)?;
     let size: usize = (generic.iter().map(|m| (&m.path, &m.content)))
         .chain(hooks.iter().map(|h| (&h.path, &h.content)))
         .map(|(p, c)| p.len() + c.len() + 16)

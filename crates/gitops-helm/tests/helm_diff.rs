@@ -906,9 +906,9 @@ fn helm_schema_errors_identical() {
     assert!(different.is_empty(), "{}", different.join("\n"));
 }
 
-/// A chart with enough template text (over 128 KiB) to be parsed and executed on several
-/// threads: `count` templates, each a ConfigMap listing `.Values.items` through a helper,
-/// padded with a comment, plus `extra` files.
+/// A chart with enough template text and output (over 128 KiB each) to be parsed, executed
+/// and read back on several threads: `count` templates, each a ConfigMap listing
+/// `.Values.items` through a helper, padded with a comment, plus `extra` files.
 fn write_large_chart(dir: &Path, count: usize, extra: &[(&str, &str)]) {
     write(
         dir,
@@ -918,7 +918,10 @@ fn write_large_chart(dir: &Path, count: usize, extra: &[(&str, &str)]) {
     write(
         dir,
         "values.yaml",
-        "items: [a, b, c]\nnote: original\nnested:\n  level: one\n",
+        &format!(
+            "items: [a, b, c]\nnote: original\nnested:\n  level: one\nblob: {}\n",
+            "x".repeat(3000)
+        ),
     );
     write(
         dir,
@@ -931,7 +934,7 @@ fn write_large_chart(dir: &Path, count: usize, extra: &[(&str, &str)]) {
             dir,
             &format!("templates/cm-{i:03}.yaml"),
             &format!(
-                "{padding}apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i}\ndata:\n  note: {{{{ .Values.note | quote }}}}\n  level: {{{{ .Values.nested.level | quote }}}}\n{{{{- range $k, $v := .Values.items }}}}\n  {{{{ include \"large.entry\" (dict \"k\" (printf \"item%d\" $k) \"v\" $v) }}}}\n{{{{- end }}}}\n"
+                "{padding}apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i}\ndata:\n  blob: {{{{ .Values.blob | quote }}}}\n  note: {{{{ .Values.note | quote }}}}\n  level: {{{{ .Values.nested.level | quote }}}}\n{{{{- range $k, $v := .Values.items }}}}\n  {{{{ include \"large.entry\" (dict \"k\" (printf \"item%d\" $k) \"v\" $v) }}}}\n{{{{- end }}}}\n"
             ),
         );
     }
@@ -961,10 +964,15 @@ fn large_charts_render_side_by_side_as_helm_renders_them() {
         ("templates/zz-fails.yaml", "{{ fail \"zz fails first\" }}\n"),
         ("templates/aa-fails.yaml", "{{ fail \"aa fails later\" }}\n"),
     ];
-    let charts: [(&str, &[(&str, &str)]); 3] = [
+    let two_bad_outputs = [
+        ("templates/zz-bad.yaml", "a: b: c\n"),
+        ("templates/aa-bad.yaml", "x: y: z\n"),
+    ];
+    let charts: [(&str, &[(&str, &str)]); 4] = [
         ("plain", &[]),
         ("shared-write", &shared_write),
         ("two-failures", &two_failures),
+        ("two-bad-outputs", &two_bad_outputs),
     ];
     let helm_bin = gitops_testenv::require_helm();
     for (name, extra) in charts {
@@ -989,9 +997,15 @@ fn large_charts_render_side_by_side_as_helm_renders_them() {
                 assert_eq!(out.matches("note: \"changed\"").count(), 48, "{out}");
                 assert_eq!(out.matches("level: \"set\"").count(), 48, "{out}");
             }
-            _ => assert!(
+            "two-failures" => assert!(
                 one.as_ref()
                     .is_err_and(|e| e.contains("zz fails first") && !e.contains("aa fails")),
+                "{one:?}"
+            ),
+            // Documents are read in file order: `aa-bad.yaml` is reported.
+            _ => assert!(
+                one.as_ref()
+                    .is_err_and(|e| e.contains("aa-bad.yaml") && !e.contains("zz-bad")),
                 "{one:?}"
             ),
         }
