@@ -505,15 +505,18 @@ fn walk(
 /// (see [`read_at_load`]), from the last one back, as `load` goes from the first on: a large
 /// chart's few hundred small files cost two to three system calls each. Each file is read
 /// once whichever thread comes first ([`Contents::bytes`]).
-fn with_files_read_ahead<T>(ahead: Vec<Contents>, load: impl FnOnce() -> T) -> T {
+fn with_files_read_ahead<T: Send>(ahead: Vec<Contents>, load: impl FnOnce() -> T + Send) -> T {
     let worth_a_thread = ahead.len() >= READ_AHEAD_MIN_FILES
         && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
     if !worth_a_thread {
         return load();
     }
     let done = AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        scope.spawn(|| {
+    // On the process's worker threads (see `engine::start_pool`): the caller waits while
+    // one of them loads and another reads ahead.
+    crate::engine::start_pool();
+    rayon_core::scope(|scope| {
+        scope.spawn(|_| {
             for data in ahead.iter().rev() {
                 if done.load(Ordering::Relaxed) {
                     return;

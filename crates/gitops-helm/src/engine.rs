@@ -2,8 +2,8 @@
 //! chart and its subcharts into one set.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use gitops_gotmpl::{
     Call, Dict, Function, Functions, MissingKey, Object, Options, Templates, Ty, Value,
@@ -1168,30 +1168,43 @@ pub(crate) fn side_by_side<T: Sync, R: Send, E: Send>(
     };
     let mut results: Vec<Option<Result<R, E>>> =
         std::iter::repeat_with(|| None).take(items.len()).collect();
-    std::thread::scope(|scope| {
-        let helpers: Vec<_> = (1..threads.min(items.len()))
-            .filter_map(|_| {
-                std::thread::Builder::new()
-                    .stack_size(HELPER_STACK)
-                    .spawn_scoped(scope, work)
-                    .ok()
-            })
-            .collect();
-        let mut all = work();
-        for h in helpers {
-            // A helper that panicked left its items without a result.
-            all.extend(h.join().unwrap_or_default());
+    let all = Mutex::new(Vec::new());
+    let helpers = threads.min(items.len()).saturating_sub(1);
+    start_pool();
+    rayon_core::scope(|scope| {
+        for _ in 0..helpers {
+            scope.spawn(|_| {
+                let done = work();
+                all.lock().unwrap_or_else(|e| e.into_inner()).extend(done);
+            });
         }
-        for (i, r) in all {
-            results[i] = Some(r);
-        }
+        let done = work();
+        all.lock().unwrap_or_else(|e| e.into_inner()).extend(done);
     });
+    for (i, r) in all.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        results[i] = Some(r);
+    }
     results
 }
 
 /// The stack of a helper thread: execution stops at its own budget (1 MiB by default,
 /// `Options::max_stack_bytes`), and the parser at `parse::MAX_PARSE_STACK`, with room left.
 const HELPER_STACK: usize = 4 << 20;
+
+/// Starts the process's pool of worker threads (rayon's global pool, with stacks of
+/// [`HELPER_STACK`]) if it is not running yet, without waiting for it. Work is then handed to
+/// threads that are already there: starting threads for each step of a render cost up to a
+/// few milliseconds of scheduling each, more than the work they took over. A host that built
+/// the global pool itself keeps its own.
+pub(crate) fn start_pool() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        let _ = rayon_core::ThreadPoolBuilder::new()
+            .stack_size(HELPER_STACK)
+            .build_global();
+        rayon_core::spawn(|| {});
+    });
+}
 
 /// Marks the message of `fail` and `required`, which Helm prints alone after the outermost
 /// location, however deeply the call was included.

@@ -461,6 +461,9 @@ impl std::fmt::Debug for Retained {
 /// # Errors
 /// See [`Error`].
 pub fn template_timed(chart_path: &Path, options: &TemplateOptions) -> Result<Timed, Error> {
+    if options.threads > 1 {
+        engine::start_pool();
+    }
     let mut phases = Phases::default();
     let start = std::time::Instant::now();
     let chart = chart::load(chart_path)?;
@@ -578,6 +581,9 @@ fn check_kube_version(chart: &Chart, kube_version: &str) -> Result<(), Error> {
 /// # Errors
 /// See [`Error`].
 pub fn template(chart_path: &Path, options: &TemplateOptions) -> Result<String, Error> {
+    if options.threads > 1 {
+        engine::start_pool();
+    }
     let chart = chart::load(chart_path)?;
     template_owned(chart, options, &mut Phases::default()).map(|(out, _)| out)
 }
