@@ -56,13 +56,15 @@ pub(crate) struct List {
 #[derive(Debug)]
 pub(crate) struct Text {
     src: Arc<str>,
-    start: usize,
-    end: usize,
+    start: u32,
+    end: u32,
 }
 
 impl Text {
     pub fn as_str(&self) -> &str {
-        self.src.get(self.start..self.end).unwrap_or_default()
+        self.src
+            .get(self.start as usize..self.end as usize)
+            .unwrap_or_default()
     }
 }
 
@@ -71,13 +73,15 @@ impl Text {
 #[derive(Clone, Debug)]
 pub(crate) struct Name {
     src: Arc<str>,
-    start: usize,
-    end: usize,
+    start: u32,
+    end: u32,
 }
 
 impl Name {
     pub fn as_str(&self) -> &str {
-        self.src.get(self.start..self.end).unwrap_or_default()
+        self.src
+            .get(self.start as usize..self.end as usize)
+            .unwrap_or_default()
     }
 }
 
@@ -349,7 +353,7 @@ pub(crate) fn parse(name: &str, text: &str, funcs: &Functions) -> Result<(Tree, 
         furthest: 0,
         parse_name: parse_name.clone(),
         funcs,
-        vars: vec!["$".to_string()],
+        vars: vec!["$"],
         range_depth: 0,
         depth: 0,
         action_line: 0,
@@ -381,7 +385,8 @@ struct Parser<'a, 't> {
     parse_name: Arc<str>,
     text: Arc<str>,
     funcs: &'a Functions,
-    vars: Vec<String>,
+    /// The variables in scope, for "undefined variable".
+    vars: Vec<&'t str>,
     range_depth: usize,
     depth: usize,
     action_line: usize,
@@ -516,7 +521,7 @@ impl<'t> Parser<'_, 't> {
     }
 
     fn with_sub_tree<T>(&mut self, f: impl FnOnce(&mut Self) -> Res<T>) -> Res<T> {
-        let vars = std::mem::replace(&mut self.vars, vec!["$".to_string()]);
+        let vars = std::mem::replace(&mut self.vars, vec!["$"]);
         let range_depth = std::mem::replace(&mut self.range_depth, 0);
         let r = f(self);
         self.vars = vars;
@@ -580,8 +585,8 @@ impl<'t> Parser<'_, 't> {
             Kind::Text => Ok(Parsed::Node(Node::Text {
                 text: Text {
                     src: self.text.clone(),
-                    start: token.pos(),
-                    end: token.pos() + self.val(&token).len(),
+                    start: token.pos() as u32,
+                    end: (token.pos() + self.val(&token).len()) as u32,
                 },
             })),
             Kind::LeftDelim => {
@@ -769,12 +774,12 @@ impl<'t> Parser<'_, 't> {
                     pipe.is_assign = next.kind == Kind::Assign;
                     self.next();
                     pipe.decl.push(self.val(&v).to_string());
-                    self.vars.push(self.val(&v).to_string());
+                    self.vars.push(self.val(&v));
                 }
                 Kind::Char if self.val(&next) == "," => {
                     self.next();
                     pipe.decl.push(self.val(&v).to_string());
-                    self.vars.push(self.val(&v).to_string());
+                    self.vars.push(self.val(&v));
                     if context == "range" && pipe.decl.len() < 2 {
                         match self.peek().kind {
                             Kind::Variable | Kind::RightDelim | Kind::RightParen => {
@@ -884,18 +889,20 @@ impl<'t> Parser<'_, 't> {
             return Ok(Some(node));
         }
         let pos = self.peek().pos();
-        let mut fields = Vec::new();
-        while self.at_adjacent_field() {
-            let f = self.next();
-            fields.push(self.name(f.pos() + 1, f.pos() + self.val(&f).len()));
-        }
+        let take_fields = |p: &mut Self, into: &mut Vec<Name>| {
+            while p.at_adjacent_field() {
+                let f = p.next();
+                into.push(p.name(f.pos() + 1, f.pos() + p.val(&f).len()));
+            }
+        };
         Ok(Some(match node {
+            // Their vectors have room for these fields (see `term`).
             Arg::Field { pos: _, mut idents } => {
-                idents.extend(fields);
+                take_fields(self, &mut idents);
                 Arg::Field { pos, idents }
             }
             Arg::Variable { pos: _, mut idents } => {
-                idents.extend(fields);
+                take_fields(self, &mut idents);
                 Arg::Variable { pos, idents }
             }
             Arg::Bool { .. }
@@ -903,14 +910,19 @@ impl<'t> Parser<'_, 't> {
             | Arg::Number { .. }
             | Arg::Nil { .. }
             | Arg::Dot { .. } => {
+                take_fields(self, &mut Vec::new());
                 let shown = crate::gofmt::quote(&node.to_string(), false);
                 return self.error(format!("unexpected . after term {shown}"));
             }
-            other => Arg::Chain {
-                pos,
-                node: Box::new(other),
-                fields,
-            },
+            other => {
+                let mut fields = Vec::with_capacity(self.adjacent_fields());
+                take_fields(self, &mut fields);
+                Arg::Chain {
+                    pos,
+                    node: Box::new(other),
+                    fields,
+                }
+            }
         }))
     }
 
@@ -934,16 +946,14 @@ impl<'t> Parser<'_, 't> {
             Kind::Nil => Arg::Nil { pos },
             Kind::Variable => {
                 let mut at = pos;
-                let idents: Vec<Name> = self
-                    .val(&token)
-                    .split('.')
-                    .map(|part| {
-                        let n = self.name(at, at + part.len());
-                        at += part.len() + 1;
-                        n
-                    })
-                    .collect();
-                if !self.vars.iter().any(|v| *v == *idents[0]) {
+                let text = self.val(&token);
+                let mut idents =
+                    Vec::with_capacity(text.split('.').count() + self.adjacent_fields());
+                for part in text.split('.') {
+                    idents.push(self.name(at, at + part.len()));
+                    at += part.len() + 1;
+                }
+                if !self.vars.iter().any(|v| *v == &*idents[0]) {
                     return self.error(format!(
                         "undefined variable {}",
                         crate::gofmt::quote(&idents[0], false)
@@ -951,10 +961,12 @@ impl<'t> Parser<'_, 't> {
                 }
                 Arg::Variable { pos, idents }
             }
-            Kind::Field => Arg::Field {
-                pos,
-                idents: vec![self.name(pos + 1, pos + self.val(&token).len())],
-            },
+            Kind::Field => {
+                // With room for the fields of its chain, which `operand` adds.
+                let mut idents = Vec::with_capacity(1 + self.adjacent_fields());
+                idents.push(self.name(pos + 1, pos + self.val(&token).len()));
+                Arg::Field { pos, idents }
+            }
             Kind::Bool => Arg::Bool {
                 pos,
                 value: self.val(&token) == "true",
@@ -995,12 +1007,24 @@ impl<'t> Parser<'_, 't> {
     }
 
     /// The name at `start..end` of the template's text.
+    /// The name at `start..end` (positions fit in `u32`: the input's length was checked
+    /// against `MAX_INPUT`).
     fn name(&self, start: usize, end: usize) -> Name {
         Name {
             src: self.text.clone(),
-            start,
-            end,
+            start: start as u32,
+            end: end as u32,
         }
+    }
+
+    /// How many fields follow with no space between (`.a.b.c` is three field items).
+    fn adjacent_fields(&self) -> usize {
+        self.items
+            .get(self.i..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|t| t.kind == Kind::Field && !t.space_before)
+            .count()
     }
 
     fn number(&self, token: &Item) -> Result<Number, String> {
