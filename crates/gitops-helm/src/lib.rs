@@ -219,10 +219,12 @@ pub struct TemplateOptions {
     /// `--enable-dns`: `getHostByName` asks the system resolver. Off by default, as in Helm,
     /// where it then returns `""`: a render should not depend on the renderer's network.
     pub enable_dns: bool,
-    /// How many threads may parse and execute a large chart's templates (default: the
-    /// machine's cores, at most 4; 1 keeps all the work on the calling thread). The output
-    /// is the same whatever the number: a chart whose templates change values they share
-    /// is executed again in Helm's order on one thread.
+    /// How many threads may parse and execute a large chart's templates and read its output
+    /// (default: the machine's cores, at most 4; 1 keeps all the work on the calling
+    /// thread). They are the process's worker pool (rayon's global pool, started by the
+    /// first render that asks for more than one; a host that built that pool keeps its
+    /// own). The output is the same whatever the number: a chart whose templates change
+    /// values they share is executed again in Helm's order on one thread.
     pub threads: usize,
 }
 
