@@ -782,6 +782,12 @@ struct Tpl {
     name: String,
     /// The template's bytes, shared with the chart (read when collected).
     data: Contents,
+    /// Its chart's `.`, one map for all the chart's templates as in Helm (a template's
+    /// `set . "k" v` is seen by those executed after it), `.Template` set before each runs.
+    shared: Dict,
+    /// `.Template`.
+    template: Value,
+    /// A copy of `shared` with its `.Template`, for executing side by side.
     dot: Dict,
     /// The position in which it was collected (before Helm's sort), which orders the
     /// "not valid UTF-8" errors as a check at collection would.
@@ -843,6 +849,7 @@ fn collect(
     ctx.insert("Files".into(), Value::Object(Arc::new(files)));
     ctx.insert("Values".into(), values);
     ctx.insert("Subcharts".into(), Value::map(subcharts));
+    let shared = Dict::from(ctx.clone());
     for t in &chart.templates {
         let name = format!("{path}/{}", t.name);
         // Read now, so that a failed read is reported in this order; the bytes are checked
@@ -855,15 +862,19 @@ fn collect(
             "BasePath".to_string(),
             Value::String(format!("{path}/templates")),
         );
-        dot.insert("Template".into(), Value::map(tm));
+        let template = Value::map(tm);
+        dot.insert("Template".into(), template.clone());
         out.push(Tpl {
             name,
             data: t.data.clone(),
+            shared: shared.clone(),
+            template,
             dot: Dict::from(dot),
             order: out.len(),
         });
     }
-    Ok(Value::map(ctx))
+    // The parent's `.Subcharts` holds the same map, as in Helm.
+    Ok(Value::Map(shared))
 }
 
 /// Values as templates see them: numbers from files are float64 (read through JSON), while
@@ -1007,7 +1018,7 @@ fn render_all(
             let mut executed = Vec::with_capacity(tpls.len());
             for (i, t) in tpls.iter().enumerate() {
                 if !t.is_partial() {
-                    executed.push((i, execute(&set, t)?));
+                    executed.push((i, execute_in_order(&set, t)?));
                 }
             }
             executed
@@ -1098,8 +1109,19 @@ fn parse_all(set: &mut Templates, tpls: &[Tpl], threads: usize) -> Result<(), Er
     Ok(())
 }
 
+/// Executes a template with its own copy of its chart's `.` (side by side with others).
 fn execute(set: &Templates, t: &Tpl) -> Result<String, Error> {
-    set.execute(&t.name, &Value::Map(t.dot.clone()))
+    execute_with(set, t, &t.dot)
+}
+
+/// Executes a template with its chart's `.`, as Helm does one template after another.
+fn execute_in_order(set: &Templates, t: &Tpl) -> Result<String, Error> {
+    t.shared.insert("Template", t.template.clone());
+    execute_with(set, t, &t.shared)
+}
+
+fn execute_with(set: &Templates, t: &Tpl, dot: &Dict) -> Result<String, Error> {
+    set.execute(&t.name, &Value::Map(dot.clone()))
         .map_err(|e| Error::Template {
             message: exec_error(&e),
         })
@@ -1108,8 +1130,9 @@ fn execute(set: &Templates, t: &Tpl) -> Result<String, Error> {
 /// Executes the templates that are not partials on up to `threads` threads, with the
 /// outcome of executing them one after another in Helm's order: their outputs (by index in
 /// `tpls`), or the first error in that order. `None` when that outcome could depend on the order: a template
-/// changed a map the others can see (Sprig's `set`, `unset`, `merge`… on `.Values`), which
-/// in Helm the templates after it see changed.
+/// changed a map the others can see (Sprig's `set`, `unset`, `merge`… on `.Values`, or on
+/// `.` itself, which Helm shares between the templates of a chart), which in Helm the
+/// templates after it see changed.
 fn execute_side_by_side(
     set: &Templates,
     tpls: &[Tpl],
@@ -1117,10 +1140,8 @@ fn execute_side_by_side(
 ) -> Option<Result<Vec<(usize, String)>, Error>> {
     let changed = Arc::new(AtomicBool::new(false));
     for t in tpls {
-        // Not the template's own top-level map: each template has a copy of it.
-        for (_, v) in t.dot.entries() {
-            v.watch_writes(&changed);
-        }
+        // A template's own copy of `.` too: in Helm, its chart's templates share it.
+        Value::Map(t.dot.clone()).watch_writes(&changed);
     }
     let runnable: Vec<usize> = (0..tpls.len()).filter(|&i| !tpls[i].is_partial()).collect();
     let outputs = side_by_side(&runnable, threads, true, |&i| execute(set, &tpls[i]));

@@ -968,16 +968,33 @@ fn large_charts_render_side_by_side_as_helm_renders_them() {
         ("templates/zz-bad.yaml", "a: b: c\n"),
         ("templates/aa-bad.yaml", "x: y: z\n"),
     ];
-    let charts: [(&str, &[(&str, &str)]); 4] = [
+    // Helm gives the templates of a chart one `.` map: a key set on it is seen by the
+    // templates executed after (`zz-…` runs before `aa-…`).
+    let shared_dot = [
+        (
+            "templates/zz-sets-dot.yaml",
+            "{{- $_ := set . \"fromZz\" \"seen\" }}\n",
+        ),
+        (
+            "templates/aa-reads-dot.yaml",
+            "kind: ConfigMap\napiVersion: v1\nmetadata:\n  name: reads\ndata:\n  fromZz: {{ .fromZz | quote }}\n",
+        ),
+    ];
+    let charts: [(&str, &[(&str, &str)]); 5] = [
         ("plain", &[]),
         ("shared-write", &shared_write),
         ("two-failures", &two_failures),
         ("two-bad-outputs", &two_bad_outputs),
+        ("shared-dot", &shared_dot),
     ];
     let helm_bin = gitops_testenv::require_helm();
-    for (name, extra) in charts {
-        let chart = tmp.path().join(name);
-        write_large_chart(&chart, 48, extra);
+    // Each also as a small chart, rendered on one thread whatever the option says.
+    let sizes = charts
+        .iter()
+        .flat_map(|(name, extra)| [(*name, *extra, 48), (*name, *extra, 2)]);
+    for (name, extra, count) in sizes {
+        let chart = tmp.path().join(format!("{name}-{count}"));
+        write_large_chart(&chart, count, extra);
         let one = ours_with_threads(&chart, 1);
         for threads in [2, 4] {
             assert_eq!(
@@ -994,9 +1011,14 @@ fn large_charts_render_side_by_side_as_helm_renders_them() {
             ),
             "shared-write" => {
                 let out = one.as_ref().expect("renders");
-                assert_eq!(out.matches("note: \"changed\"").count(), 48, "{out}");
-                assert_eq!(out.matches("level: \"set\"").count(), 48, "{out}");
+                assert_eq!(out.matches("note: \"changed\"").count(), count, "{out}");
+                assert_eq!(out.matches("level: \"set\"").count(), count, "{out}");
             }
+            "shared-dot" => assert!(
+                one.as_ref()
+                    .is_ok_and(|out| out.contains("fromZz: \"seen\"")),
+                "{one:?}"
+            ),
             "two-failures" => assert!(
                 one.as_ref()
                     .is_err_and(|e| e.contains("zz fails first") && !e.contains("aa fails")),
