@@ -1094,7 +1094,7 @@ fn parse_all(set: &mut Templates, tpls: &[Tpl], threads: usize) -> Result<(), Er
                     first_not_utf8 = Some((t.order, e));
                 }
             }
-            // `side_by_side` visits every item unless a thread panicked.
+            // Without `stop_at_error`, `side_by_side` gives every item a result.
             None => trees.push(Err(Error::Template {
                 message: format!("template {} was not parsed", t.name),
             })),
@@ -1153,15 +1153,16 @@ fn execute_side_by_side(
         match out {
             Some(Ok(text)) => executed.push((i, text)),
             Some(Err(e)) => return Some(Err(e)),
-            // Not taken after an earlier failure, or a thread panicked: decided in order.
+            // Not taken after a failure earlier in the order, which returned above.
             None => return None,
         }
     }
     Some(Ok(executed))
 }
 
-/// `f` applied to every item on up to `threads` threads (the caller's among them), each
-/// taking the next item not yet taken; the results in the items' order. With
+/// `f` applied to every item on up to `threads` threads of the worker pool, each taking the
+/// next item not yet taken; the results in the items' order. A panic in `f` reaches the
+/// caller, as it would on one thread. With
 /// `stop_at_error`, no item is taken after one has failed, so every item before a failure
 /// has its result (items are taken in order) and the ones after may have none.
 pub(crate) fn side_by_side<T: Sync, R: Send, E: Send>(
