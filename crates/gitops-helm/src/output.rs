@@ -131,19 +131,47 @@ fn head(path: &str, doc: &str) -> Result<Head, Error> {
     }
     head::parse(doc).map_err(|e| Error::Manifest {
         path: path.to_string(),
-        // go-yaml names no line for a problem on the first one.
-        message: if e.line <= 1 {
-            format!(
-                "YAML parse error on {path}: error converting YAML to JSON: yaml: {}",
-                e.message
-            )
-        } else {
-            format!(
-                "YAML parse error on {path}: error converting YAML to JSON: yaml: line {}: {}",
-                e.line, e.message
-            )
-        },
+        message: format!(
+            "YAML parse error on {path}: error converting YAML to JSON: yaml: {}",
+            go_yaml_error(&e, doc)
+        ),
     })
+}
+
+/// The parser's error as go-yaml v2 words it (`line N: problem`): only the problem, without
+/// the "while parsing …" context; a parser error's line counted from 0 and a scanner error's
+/// from 1 (go-yaml's own inconsistency), none when that number is 0; the end of the stream
+/// placed at the end of the document; and go-yaml's wording where the two parsers differ.
+fn go_yaml_error(e: &crate::yaml::YamlError, doc: &str) -> String {
+    let (parser_error, problem) = match e.message.split_once(", ") {
+        Some((context, problem)) if context.starts_with("while parsing ") => (true, problem),
+        Some((context, problem)) if context.starts_with("while scanning ") => (false, problem),
+        _ => (false, e.message.as_str()),
+    };
+    let problem = match problem {
+        "expected ',' or ']'" => "did not find expected ',' or ']'",
+        "simple key expect ':'" => "could not find expected ':'",
+        "tabs disallowed within this context (block indentation)" => {
+            "found character that cannot start any token"
+        }
+        other => other,
+    };
+    // The problem's line, from 1, as the two parsers place it.
+    let at = if problem == "found unexpected end of stream" {
+        doc.bytes().filter(|b| *b == b'\n').count() + 1
+    } else {
+        e.line
+    };
+    let shown = if parser_error {
+        at.saturating_sub(1)
+    } else {
+        at
+    };
+    if at <= 1 {
+        problem.to_string()
+    } else {
+        format!("line {shown}: {problem}")
+    }
 }
 
 /// Sorts rendered files into the manifests and hooks `helm template` prints.

@@ -700,6 +700,17 @@ const ERROR_CASES: &[(&str, &str)] = &[
         "{{- define \"h\" }}{{ .Values.a.b }}{{ end }}\nx: {{ include \"h\" . }}\n",
     ),
     ("bad-yaml-output", "a: b: c\n"),
+    // go-yaml's wording and line numbers for malformed output (parser errors count lines
+    // from 0, scanner errors from 1; the end of the stream is the document's end).
+    ("yaml-open-flow-sequence", "x: [\n"),
+    ("yaml-open-flow-sequence-top", "[1, 2\n"),
+    ("yaml-open-flow-mapping", "x: {a: 1\n"),
+    ("yaml-sequence-then-mapping", "- a\nb: c\n"),
+    ("yaml-open-flow-on-line-3", "a: 1\nb: 2\nc: [\n"),
+    ("yaml-unterminated-quote", "x: \"abc\n"),
+    ("yaml-unterminated-single-quote", "a: 1\nx: 'abc\n"),
+    ("yaml-tab-indentation", "a:\n\tb: 1\n"),
+    ("yaml-key-without-colon", "a: 1\nb\n"),
     (
         "fail-in-tpl",
         "x: {{ tpl \"{{ fail \\\"in tpl\\\" }}\" . }}\n",
