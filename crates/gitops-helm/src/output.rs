@@ -138,6 +138,23 @@ fn head(path: &str, doc: &str) -> Result<Head, Error> {
     })
 }
 
+/// The name of the alias (`*name`) at `line` and `column` (from 1) of `doc`, or the first one
+/// on that line.
+fn alias_at(doc: &str, line: usize, column: usize) -> Option<&str> {
+    let text = doc.lines().nth(line.checked_sub(1)?)?;
+    let from = text
+        .char_indices()
+        .nth(column.saturating_sub(1))
+        .map(|(at, _)| at)
+        .filter(|at| text[*at..].starts_with('*'))
+        .or_else(|| text.find('*'))?;
+    let rest = &text[from + 1..];
+    let end = rest
+        .find(|c: char| c.is_whitespace() || ",[]{}".contains(c))
+        .unwrap_or(rest.len());
+    (end > 0).then(|| &rest[..end])
+}
+
 /// The parser's error as go-yaml v2 words it (`line N: problem`): only the problem, without
 /// the "while parsing …" context; a parser error's line counted from 0 and a scanner error's
 /// from 1 (go-yaml's own inconsistency), none when that number is 0; the end of the stream
@@ -148,6 +165,12 @@ fn go_yaml_error(e: &crate::yaml::YamlError, doc: &str) -> String {
         Some((context, problem)) if context.starts_with("while scanning ") => (false, problem),
         _ => (false, e.message.as_str()),
     };
+    if problem == "found unknown anchor" {
+        // go-yaml names the alias, on no line.
+        if let Some(name) = alias_at(doc, e.line, e.column) {
+            return format!("unknown anchor '{name}' referenced");
+        }
+    }
     let problem = match problem {
         "expected ',' or ']'" => "did not find expected ',' or ']'",
         "simple key expect ':'" => "could not find expected ':'",

@@ -711,6 +711,8 @@ const ERROR_CASES: &[(&str, &str)] = &[
     ("yaml-unterminated-single-quote", "a: 1\nx: 'abc\n"),
     ("yaml-tab-indentation", "a:\n\tb: 1\n"),
     ("yaml-key-without-colon", "a: 1\nb\n"),
+    ("yaml-unknown-alias-in-flow", "a: 1\nb:\n  c: [*nope, 2]\n"),
+    ("yaml-unknown-alias", "a: &x 1\nb: *y\n"),
     (
         "fail-in-tpl",
         "x: {{ tpl \"{{ fail \\\"in tpl\\\" }}\" . }}\n",
