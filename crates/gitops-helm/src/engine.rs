@@ -787,8 +787,6 @@ struct Tpl {
     shared: Dict,
     /// `.Template`.
     template: Value,
-    /// A copy of `shared` with its `.Template`, for executing side by side.
-    dot: Dict,
     /// The position in which it was collected (before Helm's sort), which orders the
     /// "not valid UTF-8" errors as a check at collection would.
     order: usize,
@@ -802,11 +800,20 @@ impl Tpl {
             .map_err(|_| Error::chart(&self.name, "template is not valid UTF-8"))
     }
 
-    /// Partials (`_*.tpl`) only define templates; they are never executed themselves.
     fn is_partial(&self) -> bool {
-        let base = self.name.rsplit('/').next().unwrap_or(&self.name);
-        base.starts_with('_')
+        is_partial(&self.name)
     }
+
+    /// The template's size in bytes.
+    fn size(&self) -> usize {
+        self.data.bytes().map_or(0, <[u8]>::len)
+    }
+}
+
+/// Partials (`_*.tpl`, named by their path) only define templates: they are neither
+/// executed nor printed themselves.
+pub(crate) fn is_partial(path: &str) -> bool {
+    path.rsplit('/').next().unwrap_or(path).starts_with('_')
 }
 
 fn collect(
@@ -855,21 +862,17 @@ fn collect(
         // Read now, so that a failed read is reported in this order; the bytes are checked
         // to be UTF-8 when the template is parsed.
         t.bytes(path)?;
-        let mut dot = ctx.clone();
         let mut tm = BTreeMap::new();
         tm.insert("Name".to_string(), Value::String(name.clone()));
         tm.insert(
             "BasePath".to_string(),
             Value::String(format!("{path}/templates")),
         );
-        let template = Value::map(tm);
-        dot.insert("Template".into(), template.clone());
         out.push(Tpl {
             name,
             data: t.data.clone(),
             shared: shared.clone(),
-            template,
-            dot: Dict::from(dot),
+            template: Value::map(tm),
             order: out.len(),
         });
     }
@@ -995,11 +998,7 @@ fn render_all(
     let mut tpls = contexts()?;
     let mut set = Templates::new(functions(ctx.lookup.clone(), ctx.enable_dns))
         .with_options(Options::default().with_missing_key(MissingKey::Zero));
-    let threads = if template_bytes(&tpls) >= PARALLEL_MIN_BYTES {
-        ctx.threads.max(1)
-    } else {
-        1
-    };
+    let threads = threads_for(tpls.iter().map(Tpl::size).sum(), ctx.threads);
     parse_all(&mut set, &tpls, threads)?;
     let side_by_side = if threads > 1 {
         execute_side_by_side(&set, &tpls, threads)
@@ -1044,14 +1043,17 @@ fn render_all(
     Ok((out, Box::new((set, tpls))))
 }
 
-/// Below this many bytes of templates (or of rendered output), starting threads costs more
-/// than it saves.
-pub(crate) const PARALLEL_MIN_BYTES: usize = 128 * 1024;
+/// Below this many bytes of templates (or of rendered output), handing work to other
+/// threads costs more than it saves.
+const PARALLEL_MIN_BYTES: usize = 128 * 1024;
 
-fn template_bytes(tpls: &[Tpl]) -> usize {
-    tpls.iter()
-        .map(|t| t.data.bytes().map_or(0, <[u8]>::len))
-        .sum()
+/// How many threads work on `bytes` of templates or output when `threads` are allowed.
+pub(crate) fn threads_for(bytes: usize, threads: usize) -> usize {
+    if bytes >= PARALLEL_MIN_BYTES {
+        threads.max(1)
+    } else {
+        1
+    }
 }
 
 /// Parses every template into `set` in Helm's order (a later `define` replaces an earlier
@@ -1066,7 +1068,7 @@ fn parse_all(set: &mut Templates, tpls: &[Tpl], threads: usize) -> Result<(), Er
     // Every template is parsed, failed or not: the error reported is decided afterwards.
     // Largest first, so that no thread is left with a large one at the end.
     let mut by_size: Vec<usize> = (0..tpls.len()).collect();
-    by_size.sort_by_key(|&i| std::cmp::Reverse(tpls[i].data.bytes().map_or(0, <[u8]>::len)));
+    by_size.sort_by_key(|&i| std::cmp::Reverse(tpls[i].size()));
     let parsed_by_size = side_by_side(&by_size, threads, false, |&i| {
         let t = &tpls[i];
         let text = t.text().map_err(Failed::NotUtf8)?;
@@ -1109,9 +1111,14 @@ fn parse_all(set: &mut Templates, tpls: &[Tpl], threads: usize) -> Result<(), Er
     Ok(())
 }
 
-/// Executes a template with its own copy of its chart's `.` (side by side with others).
-fn execute(set: &Templates, t: &Tpl) -> Result<String, Error> {
-    execute_with(set, t, &t.dot)
+/// Executes a template side by side with others: with its own copy of its chart's `.`,
+/// watched by `changed` as the maps it reaches are (in Helm, the chart's templates share it).
+fn execute_apart(set: &Templates, t: &Tpl, changed: &Arc<AtomicBool>) -> Result<String, Error> {
+    let mut own = t.shared.to_map();
+    own.insert("Template".into(), t.template.clone());
+    let own = Dict::from(own);
+    Value::Map(own.clone()).watch_writes(changed);
+    execute_with(set, t, &own)
 }
 
 /// Executes a template with its chart's `.`, as Helm does one template after another.
@@ -1139,12 +1146,15 @@ fn execute_side_by_side(
     threads: usize,
 ) -> Option<Result<Vec<(usize, String)>, Error>> {
     let changed = Arc::new(AtomicBool::new(false));
+    // Every map a template can reach, before any runs (each template's own copy of `.` is
+    // watched as it is made).
     for t in tpls {
-        // A template's own copy of `.` too: in Helm, its chart's templates share it.
-        Value::Map(t.dot.clone()).watch_writes(&changed);
+        Value::Map(t.shared.clone()).watch_writes(&changed);
     }
     let runnable: Vec<usize> = (0..tpls.len()).filter(|&i| !tpls[i].is_partial()).collect();
-    let outputs = side_by_side(&runnable, threads, true, |&i| execute(set, &tpls[i]));
+    let outputs = side_by_side(&runnable, threads, true, |&i| {
+        execute_apart(set, &tpls[i], &changed)
+    });
     if changed.load(Ordering::Relaxed) {
         return None;
     }
@@ -1190,20 +1200,26 @@ pub(crate) fn side_by_side<T: Sync, R: Send, E: Send>(
     };
     let mut results: Vec<Option<Result<R, E>>> =
         std::iter::repeat_with(|| None).take(items.len()).collect();
-    let all = Mutex::new(Vec::new());
     let helpers = threads.min(items.len()).saturating_sub(1);
-    start_pool();
-    rayon_core::scope(|scope| {
-        for _ in 0..helpers {
-            scope.spawn(|_| {
-                let done = work();
-                all.lock().unwrap_or_else(|e| e.into_inner()).extend(done);
-            });
-        }
-        let done = work();
-        all.lock().unwrap_or_else(|e| e.into_inner()).extend(done);
-    });
-    for (i, r) in all.into_inner().unwrap_or_else(|e| e.into_inner()) {
+    let all = if helpers == 0 {
+        // One thread: the caller's, without handing the work to the pool.
+        work()
+    } else {
+        let all = Mutex::new(Vec::new());
+        start_pool();
+        rayon_core::scope(|scope| {
+            for _ in 0..helpers {
+                scope.spawn(|_| {
+                    let done = work();
+                    all.lock().unwrap_or_else(|e| e.into_inner()).extend(done);
+                });
+            }
+            let done = work();
+            all.lock().unwrap_or_else(|e| e.into_inner()).extend(done);
+        });
+        all.into_inner().unwrap_or_else(|e| e.into_inner())
+    };
+    for (i, r) in all {
         results[i] = Some(r);
     }
     results

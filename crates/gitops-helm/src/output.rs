@@ -216,16 +216,11 @@ fn sort_manifests_on(
     let files: Vec<(&String, &String)> = files
         .iter()
         .filter(|(path, text)| {
-            let base = path.rsplit('/').next().unwrap_or(path);
-            !base.starts_with('_') && !text.trim_matches(is_go_space).is_empty()
+            !crate::engine::is_partial(path) && !text.trim_matches(is_go_space).is_empty()
         })
         .collect();
-    let bytes: usize = files.iter().map(|(_, text)| text.len()).sum();
-    let threads = if bytes >= crate::engine::PARALLEL_MIN_BYTES {
-        threads
-    } else {
-        1
-    };
+    let bytes = files.iter().map(|(_, text)| text.len()).sum();
+    let threads = crate::engine::threads_for(bytes, threads);
     let heads = crate::engine::side_by_side(&files, threads, false, |(path, text)| {
         split_manifests(text)
             .into_iter()
