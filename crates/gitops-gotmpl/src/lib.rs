@@ -251,6 +251,16 @@ impl Templates {
         }
     }
 
+    /// An empty set with this set's functions (shared, not copied) and options.
+    pub fn empty_like(&self) -> Self {
+        Templates {
+            trees: Arc::new(HashMap::new()),
+            added: HashMap::new(),
+            funcs: Arc::clone(&self.funcs),
+            options: self.options.clone(),
+        }
+    }
+
     /// Sets the options.
     pub fn with_options(mut self, options: Options) -> Self {
         self.options = options;
@@ -288,6 +298,16 @@ impl Templates {
     /// As [`Templates::add`].
     pub fn parse_apart(&self, name: &str, text: &str) -> Result<Parsed, Error> {
         let (top, defined) = parse::parse(name, text, &self.funcs)?;
+        Ok(Parsed { top, defined })
+    }
+
+    /// [`Templates::parse_apart`] of a shared text, which the parsed trees keep (its runs of
+    /// text and names are ranges of it) instead of a copy.
+    ///
+    /// # Errors
+    /// As [`Templates::parse_apart`].
+    pub fn parse_shared(&self, name: &str, text: &Arc<String>) -> Result<Parsed, Error> {
+        let (top, defined) = parse::parse_shared(name, text, &self.funcs)?;
         Ok(Parsed { top, defined })
     }
 

@@ -20,7 +20,9 @@ pub const MAX_PARSE_STACK: usize = 1 << 20;
 pub(crate) struct Tree {
     pub name: String,
     pub parse_name: Arc<str>,
-    pub text: Arc<str>,
+    /// The template's source, shared with its text runs and names (and with the caller that
+    /// handed it over, when parsed from a shared source: no copy).
+    pub text: Arc<String>,
     pub root: List,
 }
 
@@ -55,7 +57,7 @@ pub(crate) struct List {
 /// templates are mostly text: a copy per run was an allocation and a copy of most bytes).
 #[derive(Debug)]
 pub(crate) struct Text {
-    src: Arc<str>,
+    src: Arc<String>,
     start: u32,
     end: u32,
 }
@@ -72,7 +74,7 @@ impl Text {
 /// rather than an owned copy (a large chart has tens of thousands).
 #[derive(Clone, Debug)]
 pub(crate) struct Name {
-    src: Arc<str>,
+    src: Arc<String>,
     start: u32,
     end: u32,
 }
@@ -331,6 +333,16 @@ enum Stop {
 
 /// Parses `text` under `name`; returns the top-level tree and every `define`/`block` in it.
 pub(crate) fn parse(name: &str, text: &str, funcs: &Functions) -> Result<(Tree, Vec<Tree>), Error> {
+    parse_shared(name, &Arc::new(text.to_owned()), funcs)
+}
+
+/// [`parse`] of a shared source, which the trees keep instead of a copy.
+pub(crate) fn parse_shared(
+    name: &str,
+    shared: &Arc<String>,
+    funcs: &Functions,
+) -> Result<(Tree, Vec<Tree>), Error> {
+    let text = shared.as_str();
     if text.len() > MAX_INPUT {
         return Err(Error::Parse {
             name: name.to_string(),
@@ -344,7 +356,7 @@ pub(crate) fn parse(name: &str, text: &str, funcs: &Functions) -> Result<(Tree, 
         error: lex_error,
     } = lex(text);
     let parse_name: Arc<str> = Arc::from(name);
-    let text: Arc<str> = Arc::from(text);
+    let text = Arc::clone(shared);
     let mut p = Parser {
         items,
         src,
@@ -383,7 +395,7 @@ struct Parser<'a, 't> {
     i: usize,
     furthest: usize,
     parse_name: Arc<str>,
-    text: Arc<str>,
+    text: Arc<String>,
     funcs: &'a Functions,
     /// The variables in scope, for "undefined variable".
     vars: Vec<&'t str>,

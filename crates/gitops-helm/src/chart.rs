@@ -51,7 +51,25 @@ pub struct Contents(Arc<Lazy>);
 struct Lazy {
     /// Where to read deferred bytes from, and at most how many (the size the budget counted).
     source: Option<(PathBuf, u64)>,
-    bytes: OnceLock<Result<Vec<u8>, (std::io::ErrorKind, String)>>,
+    /// Whether bytes read from `source` are kept as a string when they are UTF-8: a template,
+    /// whose parse trees then share its text instead of copying it.
+    text: bool,
+    bytes: OnceLock<Result<Data, (std::io::ErrorKind, String)>>,
+}
+
+/// A file's bytes once read.
+enum Data {
+    Text(Arc<String>),
+    Binary(Vec<u8>),
+}
+
+impl Data {
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Data::Text(text) => text.as_bytes(),
+            Data::Binary(bytes) => bytes,
+        }
+    }
 }
 
 impl Contents {
@@ -59,15 +77,42 @@ impl Contents {
     pub fn new(bytes: Vec<u8>) -> Self {
         Contents(Arc::new(Lazy {
             source: None,
-            bytes: OnceLock::from(Ok(bytes)),
+            text: false,
+            bytes: OnceLock::from(Ok(Data::Binary(bytes))),
         }))
     }
 
-    fn deferred(path: PathBuf, size: u64) -> Self {
+    fn deferred(path: PathBuf, size: u64, text: bool) -> Self {
         Contents(Arc::new(Lazy {
             source: Some((path, size)),
+            text,
             bytes: OnceLock::new(),
         }))
+    }
+
+    /// The text of a template read from a chart directory, shared; `None` for other files,
+    /// for bytes that are not UTF-8 and for a failed read.
+    pub(crate) fn text(&self) -> Option<&Arc<String>> {
+        self.bytes().ok()?;
+        match self.0.bytes.get() {
+            Some(Ok(Data::Text(text))) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// The size in bytes, without reading the file: its size when listed, for one not
+    /// read yet.
+    pub(crate) fn size_hint(&self) -> u64 {
+        match (self.0.bytes.get(), &self.0.source) {
+            (Some(Ok(b)), _) => b.as_bytes().len() as u64,
+            (_, Some((_, size))) => *size,
+            _ => 0,
+        }
+    }
+
+    /// Whether both are the same contents (one file, not two equal ones).
+    pub(crate) fn same_as(&self, other: &Contents) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
     }
 
     /// The bytes, read now if they were deferred (once: later calls share them).
@@ -78,16 +123,22 @@ impl Contents {
     pub fn bytes(&self) -> Result<&[u8], std::io::Error> {
         let read = || {
             let Some((path, size)) = &self.0.source else {
-                return Ok(Vec::new());
+                return Ok(Data::Binary(Vec::new()));
             };
             let mut buf = Vec::with_capacity(usize::try_from(*size).unwrap_or(0));
             std::fs::File::open(path)
                 .and_then(|f| f.take(*size).read_to_end(&mut buf))
                 .map_err(|e| (e.kind(), e.to_string()))?;
-            Ok(buf)
+            if !self.0.text {
+                return Ok(Data::Binary(buf));
+            }
+            Ok(match String::from_utf8(buf) {
+                Ok(text) => Data::Text(Arc::new(text)),
+                Err(e) => Data::Binary(e.into_bytes()),
+            })
         };
         match self.0.bytes.get_or_init(read) {
-            Ok(b) => Ok(b),
+            Ok(b) => Ok(b.as_bytes()),
             Err((kind, message)) => Err(std::io::Error::new(*kind, message.clone())),
         }
     }
@@ -102,7 +153,7 @@ impl From<Vec<u8>> for Contents {
 impl std::fmt::Debug for Contents {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.0.bytes.get() {
-            Some(Ok(b)) => write!(f, "Contents({} bytes)", b.len()),
+            Some(Ok(b)) => write!(f, "Contents({} bytes)", b.as_bytes().len()),
             Some(Err((_, e))) => write!(f, "Contents(unreadable: {e})"),
             None => f.write_str("Contents(not read yet)"),
         }
@@ -458,7 +509,8 @@ fn walk(
         };
         // Only a link can lead outside the root (the walk starts inside it and follows
         // directories by name); resolving every path cost several system calls per file.
-        let is_link = entry.file_type().map_err(|e| io(&n, e))?.is_symlink();
+        let kind = entry.file_type().map_err(|e| io(&n, e))?;
+        let is_link = kind.is_symlink();
         let real = if is_link {
             let real = path.canonicalize().map_err(|e| io(&n, e))?;
             if !real.starts_with(root) {
@@ -471,26 +523,30 @@ fn walk(
         } else {
             path
         };
-        let meta = if is_link {
-            std::fs::metadata(&real)
+        // The entry's type comes with the directory listing; only a link's target, and a
+        // file's size, take a system call (and not for what `.helmignore` leaves out).
+        let target = if is_link {
+            Some(std::fs::metadata(&real).map_err(|e| io(&n, e))?)
         } else {
-            entry.metadata()
-        }
-        .map_err(|e| io(&n, e))?;
-        if meta.is_dir() {
+            None
+        };
+        let kind = target.as_ref().map_or(kind, std::fs::Metadata::file_type);
+        if kind.is_dir() {
             if rules.ignore(&n, true) {
                 continue;
             }
             walk(&real, root, &n, rules, budget, files, shown, depth + 1)?;
-        } else if meta.is_file() {
+        } else if kind.is_file() {
             if rules.ignore(&n, false) {
                 continue;
             }
-            budget.take(shown, &n, meta.len())?;
-            files.push(File {
-                name: n,
-                data: Contents::deferred(real, meta.len()),
-            });
+            let size = match target {
+                Some(meta) => meta.len(),
+                None => entry.metadata().map_err(|e| io(&n, e))?.len(),
+            };
+            budget.take(shown, &n, size)?;
+            let data = Contents::deferred(real, size, is_template(&n));
+            files.push(File { name: n, data });
         } else {
             return Err(Error::chart(
                 shown,
@@ -505,17 +561,16 @@ fn walk(
 /// (see [`read_at_load`]), from the last one back, as `load` goes from the first on: a large
 /// chart's few hundred small files cost two to three system calls each. Each file is read
 /// once whichever thread comes first ([`Contents::bytes`]).
-fn with_files_read_ahead<T: Send>(ahead: Vec<Contents>, load: impl FnOnce() -> T + Send) -> T {
-    let worth_a_thread = ahead.len() >= READ_AHEAD_MIN_FILES
-        && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+fn with_files_read_ahead<T>(ahead: Vec<Contents>, load: impl FnOnce() -> T) -> T {
+    let worth_a_thread = ahead.len() >= READ_AHEAD_MIN_FILES && crate::engine::cores() > 1;
     if !worth_a_thread {
         return load();
     }
     let done = AtomicBool::new(false);
-    // On the process's worker threads (see `engine::start_pool`): the caller waits while
-    // one of them loads and another reads ahead.
+    // The caller loads while a thread of the process's pool (see `engine::start_pool`)
+    // reads ahead.
     crate::engine::start_pool();
-    rayon_core::scope(|scope| {
+    rayon_core::in_place_scope(|scope| {
         scope.spawn(|_| {
             for data in ahead.iter().rev() {
                 if done.load(Ordering::Relaxed) {
@@ -529,6 +584,12 @@ fn with_files_read_ahead<T: Send>(ahead: Vec<Contents>, load: impl FnOnce() -> T
         done.store(true, Ordering::Relaxed);
         loaded
     })
+}
+
+/// Whether a chart file (by its path in the chart) is a template of the chart or of a
+/// subchart in its `charts/` folder.
+fn is_template(name: &str) -> bool {
+    name.starts_with("templates/") || name.contains("/templates/")
 }
 
 /// Below this many files to read, a thread costs about what it saves.

@@ -917,7 +917,7 @@ pub fn render(
     values: &serde_json::Map<String, serde_json::Value>,
     ctx: &Context,
 ) -> Result<BTreeMap<String, String>, Error> {
-    render_keeping(chart, values, ctx).map(|(out, _parsed)| out)
+    render_keeping(chart, values, ctx, None).map(|(out, _parsed)| out)
 }
 
 /// The template set and render contexts of one render, kept alive by its owner.
@@ -929,8 +929,9 @@ pub(crate) fn render_keeping(
     chart: &Chart,
     values: &serde_json::Map<String, serde_json::Value>,
     ctx: &Context,
+    ahead: Option<&ParseAhead>,
 ) -> Result<(BTreeMap<String, String>, Parsed), Error> {
-    render_all(chart, values, ctx, None)
+    render_all(chart, values, ctx, None, ahead)
 }
 
 /// Rendered outputs by template name.
@@ -949,7 +950,7 @@ pub(crate) fn render_with_notes(
     ctx: &Context,
 ) -> Result<(Outputs, Outputs), Error> {
     let mut notes = BTreeMap::new();
-    let (out, _parsed) = render_all(chart, values, ctx, Some(&mut notes))?;
+    let (out, _parsed) = render_all(chart, values, ctx, Some(&mut notes), None)?;
     Ok((out, notes))
 }
 
@@ -959,6 +960,7 @@ fn render_all(
     values_json: &serde_json::Map<String, serde_json::Value>,
     ctx: &Context,
     mut notes: Option<&mut BTreeMap<String, String>>,
+    ahead: Option<&ParseAhead>,
 ) -> Result<(BTreeMap<String, String>, Parsed), Error> {
     // The values and every template's `.` (rebuilt when the templates must run again).
     let contexts = || -> Result<Vec<Tpl>, Error> {
@@ -996,10 +998,12 @@ fn render_all(
         Ok(tpls)
     };
     let mut tpls = contexts()?;
-    let mut set = Templates::new(functions(ctx.lookup.clone(), ctx.enable_dns))
-        .with_options(Options::default().with_missing_key(MissingKey::Zero));
+    let mut set = match ahead {
+        Some(ahead) => ahead.0.set.empty_like(),
+        None => new_set(ctx),
+    };
     let threads = threads_for(tpls.iter().map(Tpl::size).sum(), ctx.threads);
-    parse_all(&mut set, &tpls, threads)?;
+    parse_all(&mut set, &tpls, threads, ahead)?;
     let side_by_side = if threads > 1 {
         execute_side_by_side(&set, &tpls, threads)
     } else {
@@ -1056,23 +1060,193 @@ pub(crate) fn threads_for(bytes: usize, threads: usize) -> usize {
     }
 }
 
+/// The templates of a chart and all its subcharts, parsed on the worker pool while the
+/// caller works out the values: parsing needs only the text, and it is about half of a large
+/// chart's work, which otherwise waits for the values. Parsed under the names `collect` gives
+/// the templates before dependencies are processed; the render takes a result only for the
+/// same name and the same file, so a subchart renamed by an alias or removed by a condition
+/// costs a parse, never a wrong tree. Each template is parsed once, by whichever thread
+/// claims it first: a pool thread ahead of time or the render when it gets there.
+pub(crate) struct ParseAhead(Arc<Ahead>);
+
+struct Ahead {
+    /// For the function names a parse checks; the render uses the same set.
+    set: Templates,
+    /// Largest first, as the render takes them.
+    jobs: Vec<AheadJob>,
+    by_name: std::collections::HashMap<String, usize>,
+    /// Set when the render is over (or failed before it began): the pool stops parsing.
+    cancelled: AtomicBool,
+}
+
+struct AheadJob {
+    name: String,
+    data: Contents,
+    claimed: AtomicBool,
+    /// `None` until parsed; then `Some(None)` when not parsed here (unreadable, not UTF-8,
+    /// or the parse panicked), left to the render, which reports it in Helm's order.
+    parsed: Mutex<Option<Option<AheadResult>>>,
+    /// Signalled when `parsed` is set.
+    ready: std::sync::Condvar,
+}
+
+type AheadResult = Result<gitops_gotmpl::Parsed, gitops_gotmpl::Error>;
+
+impl ParseAhead {
+    /// Starts parsing `chart`'s templates on the pool, or `None` when
+    /// the render would parse them on one thread anyway (see [`threads_for`]).
+    pub(crate) fn start(chart: &Chart, ctx: &Context) -> Option<ParseAhead> {
+        fn walk(chart: &Chart, path: &str, out: &mut Vec<AheadJob>, depth: usize) {
+            if depth > crate::chart::MAX_CHART_DEPTH {
+                return;
+            }
+            for sub in &chart.dependencies {
+                walk(
+                    sub,
+                    &format!("{path}/charts/{}", sub.name()),
+                    out,
+                    depth + 1,
+                );
+            }
+            out.extend(chart.templates.iter().map(|t| AheadJob {
+                name: format!("{path}/{}", t.name),
+                data: t.data.clone(),
+                claimed: AtomicBool::new(false),
+                parsed: Mutex::new(None),
+                ready: std::sync::Condvar::new(),
+            }));
+        }
+        let mut jobs = Vec::new();
+        walk(chart, chart.name(), &mut jobs, 0);
+        let bytes = jobs.iter().map(|j| j.data.size_hint()).sum::<u64>();
+        let threads = threads_for(usize::try_from(bytes).unwrap_or(usize::MAX), ctx.threads);
+        if threads < 2 {
+            return None;
+        }
+        jobs.sort_by_key(|j| std::cmp::Reverse(j.data.size_hint()));
+        let by_name = jobs
+            .iter()
+            .enumerate()
+            .map(|(i, j)| (j.name.clone(), i))
+            .collect();
+        let ahead = Arc::new(Ahead {
+            set: new_set(ctx),
+            jobs,
+            by_name,
+            cancelled: AtomicBool::new(false),
+        });
+        start_pool();
+        // One thread fewer than the render uses: the caller's work on the values comes
+        // first, and a pool thread per core would take its core away from it.
+        for _ in 1..threads {
+            let ahead = Arc::clone(&ahead);
+            rayon_core::spawn(move || {
+                ahead.parse_unclaimed();
+            });
+        }
+        Some(ParseAhead(ahead))
+    }
+
+    /// The result for the template `name` with the text `data`, waiting if a pool thread
+    /// is parsing it; `None` when it is not one of the templates parsed ahead.
+    fn take(&self, name: &str, data: &Contents) -> Option<AheadResult> {
+        let ahead = &self.0;
+        let &i = ahead.by_name.get(name)?;
+        let job = &ahead.jobs[i];
+        if !job.data.same_as(data) {
+            return None;
+        }
+        ahead.claim(i);
+        // Claimed by this thread (and parsed above) or by one that is parsing it now.
+        let mut parsed = job.parsed.lock().unwrap_or_else(|e| e.into_inner());
+        while parsed.is_none() {
+            parsed = job.ready.wait(parsed).unwrap_or_else(|e| e.into_inner());
+        }
+        parsed.as_mut().and_then(Option::take)
+    }
+}
+
+impl Drop for ParseAhead {
+    fn drop(&mut self) {
+        self.0.cancelled.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Ahead {
+    /// Parses, one after another, the templates no thread has claimed.
+    fn parse_unclaimed(&self) {
+        for i in 0..self.jobs.len() {
+            if self.cancelled.load(Ordering::Relaxed) {
+                return;
+            }
+            self.claim(i);
+        }
+    }
+
+    /// Parses job `i` unless a thread has claimed it.
+    fn claim(&self, i: usize) {
+        let job = &self.jobs[i];
+        if job.claimed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // A panic must still leave a result, or `take` would wait for ever (the render then
+        // parses the template itself).
+        let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if let Some(text) = job.data.text() {
+                return Some(self.set.parse_shared(&job.name, text));
+            }
+            let text = std::str::from_utf8(job.data.bytes().ok()?).ok()?;
+            Some(self.set.parse_apart(&job.name, text))
+        }))
+        .unwrap_or(None);
+        *job.parsed.lock().unwrap_or_else(|e| e.into_inner()) = Some(parsed);
+        job.ready.notify_all();
+    }
+}
+
+/// The template set of a render: Helm's functions, a missing key printing as empty.
+fn new_set(ctx: &Context) -> Templates {
+    Templates::new(functions(ctx.lookup.clone(), ctx.enable_dns))
+        .with_options(Options::default().with_missing_key(MissingKey::Zero))
+}
+
 /// Parses every template into `set` in Helm's order (a later `define` replaces an earlier
 /// one), on up to `threads` threads. The error is the one Helm reports: the first template
 /// that is not UTF-8 in the order of collection, else the first parse error in Helm's order.
-fn parse_all(set: &mut Templates, tpls: &[Tpl], threads: usize) -> Result<(), Error> {
+fn parse_all(
+    set: &mut Templates,
+    tpls: &[Tpl],
+    threads: usize,
+    ahead: Option<&ParseAhead>,
+) -> Result<(), Error> {
     enum Failed {
         NotUtf8(Error),
         Parse(Error),
     }
     let shared: &Templates = set;
+    if let Some(ahead) = ahead {
+        // What the pool has not parsed yet, parsed now on every thread; waiting for one
+        // template while another is left unparsed would leave a thread idle.
+        let threads: Vec<usize> = (0..threads).collect();
+        side_by_side(&threads, threads.len(), false, |_| {
+            ahead.0.parse_unclaimed();
+            Ok::<(), ()>(())
+        });
+    }
     // Every template is parsed, failed or not: the error reported is decided afterwards.
     // Largest first, so that no thread is left with a large one at the end.
     let mut by_size: Vec<usize> = (0..tpls.len()).collect();
     by_size.sort_by_key(|&i| std::cmp::Reverse(tpls[i].size()));
     let parsed_by_size = side_by_side(&by_size, threads, false, |&i| {
         let t = &tpls[i];
-        let text = t.text().map_err(Failed::NotUtf8)?;
-        shared.parse_apart(&t.name, text).map_err(|e| {
+        let parsed = match ahead.and_then(|a| a.take(&t.name, &t.data)) {
+            Some(parsed) => parsed,
+            None => match t.data.text() {
+                Some(text) => shared.parse_shared(&t.name, text),
+                None => shared.parse_apart(&t.name, t.text().map_err(Failed::NotUtf8)?),
+            },
+        };
+        parsed.map_err(|e| {
             Failed::Parse(Error::Template {
                 message: parse_error(&e),
             })
@@ -1207,7 +1381,8 @@ pub(crate) fn side_by_side<T: Sync, R: Send, E: Send>(
     } else {
         let all = Mutex::new(Vec::new());
         start_pool();
-        rayon_core::scope(|scope| {
+        // The caller works too, beside `helpers` pool threads (see `start_pool`).
+        rayon_core::in_place_scope(|scope| {
             for _ in 0..helpers {
                 scope.spawn(|_| {
                     let done = work();
@@ -1234,14 +1409,27 @@ const HELPER_STACK: usize = 4 << 20;
 /// threads that are already there: starting threads for each step of a render cost up to a
 /// few milliseconds of scheduling each, more than the work they took over. A host that built
 /// the global pool itself keeps its own.
+///
+/// One thread fewer than the cores: the thread that hands work to the pool works beside it
+/// (`side_by_side`), rather than sleeping while a pool thread runs its part. With a thread
+/// more than the cores, a woken thread could wait milliseconds in one core's queue while the
+/// other core went idle (seen with `perf sched timehist`: the scheduler keeps a thread
+/// that just ran where it ran).
 pub(crate) fn start_pool() {
     static STARTED: std::sync::Once = std::sync::Once::new();
     STARTED.call_once(|| {
         let _ = rayon_core::ThreadPoolBuilder::new()
+            .num_threads(cores().saturating_sub(1).max(1))
             .stack_size(HELPER_STACK)
             .build_global();
         rayon_core::spawn(|| {});
     });
+}
+
+/// The cores this process may use, asked once (each asking reads the cgroup's files).
+pub(crate) fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// Marks the message of `fail` and `required`, which Helm prints alone after the outermost

@@ -247,7 +247,7 @@ impl TemplateOptions {
             is_upgrade: false,
             lookup: Arc::new(NoCluster),
             enable_dns: false,
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+            threads: engine::cores().min(4),
         }
     }
 
@@ -494,6 +494,8 @@ fn template_owned(
     }
     let ctx = options.context()?;
     check_kube_version(&chart, &ctx.kube_version)?;
+    // The templates parse on the worker pool while this thread works out the values.
+    let ahead = engine::ParseAhead::start(&chart, &ctx);
     let user = options.user_values()?;
     values::process_dependencies(&mut chart, &user)?;
     values::process_imports(&mut chart);
@@ -504,7 +506,7 @@ fn template_owned(
         read_crds_ahead(&chart);
     }
     let start = std::time::Instant::now();
-    let (files, parsed) = engine::render_keeping(&chart, &vals, &ctx)?;
+    let (files, parsed) = engine::render_keeping(&chart, &vals, &ctx, ahead.as_ref())?;
     phases.render = start.elapsed();
     let start = std::time::Instant::now();
     let out = output::print(

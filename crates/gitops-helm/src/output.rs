@@ -83,6 +83,11 @@ fn is_go_space(c: char) -> bool {
 /// document (the rest of that line, after whitespace, begins the next); each document loses
 /// its leading whitespace but keeps its trailing line breaks; blank documents are dropped.
 pub fn split_manifests(text: &str) -> Vec<String> {
+    split_docs(text).into_iter().map(str::to_string).collect()
+}
+
+/// [`split_manifests`], the documents borrowed from `text`.
+fn split_docs(text: &str) -> Vec<&str> {
     const GO_SPACE: [char; 5] = [' ', '\t', '\n', '\r', '\x0c'];
     let mut raw = Vec::new();
     let mut start = 0;
@@ -105,7 +110,7 @@ pub fn split_manifests(text: &str) -> Vec<String> {
     raw.push(&text[start..]);
     raw.into_iter()
         .filter(|d| !d.trim_matches(is_go_space).is_empty())
-        .map(|d| d.trim_start_matches(is_go_space).to_string())
+        .map(|d| d.trim_start_matches(is_go_space))
         .collect()
 }
 
@@ -213,6 +218,34 @@ fn sort_manifests_on(
     files: &BTreeMap<String, String>,
     threads: usize,
 ) -> Result<(Vec<Manifest>, Vec<Manifest>), Error> {
+    let owned = |docs: Vec<Doc<'_>>| -> Vec<Manifest> {
+        docs.into_iter()
+            .map(|d| Manifest {
+                path: d.path.clone(),
+                content: d.content.to_string(),
+                kind: d.kind,
+                hook_events: d.hook_events,
+            })
+            .collect()
+    };
+    let (generic, hooks) = sort_docs(files, threads)?;
+    Ok((owned(generic), owned(hooks)))
+}
+
+/// A [`Manifest`] borrowing its path and text from the rendered files (the output copies
+/// them once, into itself).
+struct Doc<'a> {
+    path: &'a String,
+    content: &'a str,
+    kind: String,
+    hook_events: Option<Vec<String>>,
+}
+
+/// [`sort_manifests_on`], borrowing.
+fn sort_docs(
+    files: &BTreeMap<String, String>,
+    threads: usize,
+) -> Result<(Vec<Doc<'_>>, Vec<Doc<'_>>), Error> {
     let files: Vec<(&String, &String)> = files
         .iter()
         .filter(|(path, text)| {
@@ -222,9 +255,9 @@ fn sort_manifests_on(
     let bytes = files.iter().map(|(_, text)| text.len()).sum();
     let threads = crate::engine::threads_for(bytes, threads);
     let heads = crate::engine::side_by_side(&files, threads, false, |(path, text)| {
-        split_manifests(text)
+        split_docs(text)
             .into_iter()
-            .map(|doc| head(path, &doc).map(|h| (doc, h)))
+            .map(|doc| head(path, doc).map(|h| (doc, h)))
             .collect::<Result<Vec<_>, Error>>()
     });
     let mut generic = Vec::new();
@@ -238,8 +271,8 @@ fn sort_manifests_on(
         })?;
         for (doc, Head { kind, hook }) in docs {
             match hook {
-                None => generic.push(Manifest {
-                    path: path.clone(),
+                None => generic.push(Doc {
+                    path,
                     content: doc,
                     kind,
                     hook_events: None,
@@ -251,8 +284,8 @@ fn sort_manifests_on(
                         // Helm drops a document with an unknown hook event.
                         continue;
                     }
-                    hooks.push(Manifest {
-                        path: path.clone(),
+                    hooks.push(Doc {
+                        path,
                         content: doc,
                         kind,
                         hook_events: Some(events),
@@ -301,7 +334,7 @@ pub fn print(
     skip_tests: bool,
     threads: usize,
 ) -> Result<String, Error> {
-    let (generic, hooks) = sort_manifests_on(files, threads)?;
+    let (generic, hooks) = sort_docs(files, threads)?;
     let size: usize = (generic.iter().map(|m| (&m.path, &m.content)))
         .chain(hooks.iter().map(|h| (&h.path, &h.content)))
         .map(|(p, c)| p.len() + c.len() + 16)
@@ -311,7 +344,7 @@ pub fn print(
         push_crds(&mut out, chart, chart.name())?;
     }
     for m in &generic {
-        push_doc(&mut out, &[&m.path], &m.content);
+        push_doc(&mut out, &[m.path], m.content);
     }
     // Trimmed in place, as `strings.TrimSpace` of the manifest section.
     let end = out.trim_end_matches(is_go_space).len();
@@ -327,7 +360,7 @@ pub fn print(
         if skip_tests && is_test {
             continue;
         }
-        push_doc(&mut out, &[&h.path], &h.content);
+        push_doc(&mut out, &[h.path], h.content);
     }
     Ok(out)
 }

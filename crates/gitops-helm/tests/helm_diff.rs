@@ -932,7 +932,7 @@ fn write_large_chart(dir: &Path, count: usize, extra: &[(&str, &str)]) {
         dir,
         "values.yaml",
         &format!(
-            "items: [a, b, c]\nnote: original\nnested:\n  level: one\nblob: {}\n",
+            "items: [a, b, c]\nnote: original\nnested:\n  level: one\nblob: {}\ndisabled:\n  enabled: false\n",
             "x".repeat(3000)
         ),
     );
@@ -993,12 +993,45 @@ fn large_charts_render_side_by_side_as_helm_renders_them() {
             "kind: ConfigMap\napiVersion: v1\nmetadata:\n  name: reads\ndata:\n  fromZz: {{ .fromZz | quote }}\n",
         ),
     ];
-    let charts: [(&str, &[(&str, &str)]); 5] = [
+    // The templates are parsed ahead under the names they have before dependencies are
+    // processed: a subchart a condition turns off is never reported (its parse error
+    // included), and one renamed by an alias is parsed under its new name.
+    let subcharts = [
+        (
+            "Chart.yaml",
+            "apiVersion: v2\nname: large\nversion: 0.1.0\ndependencies:\n- name: disabled\n  version: 0.1.0\n  condition: disabled.enabled\n- name: sub\n  version: 0.1.0\n  alias: renamed\n",
+        ),
+        (
+            "charts/disabled/Chart.yaml",
+            "apiVersion: v2\nname: disabled\nversion: 0.1.0\n",
+        ),
+        ("charts/disabled/templates/broken.yaml", "{{ if }}\n"),
+        (
+            "charts/sub/Chart.yaml",
+            "apiVersion: v2\nname: sub\nversion: 0.1.0\n",
+        ),
+        (
+            "charts/sub/templates/_helpers.tpl",
+            "{{- define \"sub.where\" }}{{ .Chart.Name }} {{ .Template.BasePath }}{{ end }}\n",
+        ),
+        (
+            "charts/sub/templates/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: sub\ndata:\n  where: {{ include \"sub.where\" . | quote }}\n",
+        ),
+    ];
+    let aliased_broken: Vec<(&str, &str)> = subcharts
+        .iter()
+        .copied()
+        .chain([("charts/sub/templates/zz-broken.yaml", "a: {{ end }}\n")])
+        .collect();
+    let charts: [(&str, &[(&str, &str)]); 7] = [
         ("plain", &[]),
         ("shared-write", &shared_write),
         ("two-failures", &two_failures),
         ("two-bad-outputs", &two_bad_outputs),
         ("shared-dot", &shared_dot),
+        ("subcharts", &subcharts),
+        ("aliased-broken", &aliased_broken),
     ];
     let helm_bin = gitops_testenv::require_helm();
     // Each also as a small chart, rendered on one thread whatever the option says.
@@ -1030,6 +1063,20 @@ fn large_charts_render_side_by_side_as_helm_renders_them() {
             "shared-dot" => assert!(
                 one.as_ref()
                     .is_ok_and(|out| out.contains("fromZz: \"seen\"")),
+                "{one:?}"
+            ),
+            "subcharts" => assert!(
+                one.as_ref().is_ok_and(|out| {
+                    out.contains("where: \"renamed large/charts/renamed/templates\"")
+                        && !out.contains("charts/disabled")
+                }),
+                "{one:?}"
+            ),
+            "aliased-broken" => assert!(
+                one.as_ref().is_err_and(|e| {
+                    e.contains("large/charts/renamed/templates/zz-broken.yaml")
+                        && !e.contains("charts/disabled")
+                }),
                 "{one:?}"
             ),
             "two-failures" => assert!(
