@@ -502,9 +502,6 @@ fn template_owned(
     let vals = values::coalesce(&chart, user);
     validate_schemas(&chart, &vals)?;
     phases.values = start.elapsed();
-    if options.include_crds && options.threads > 1 {
-        read_crds_ahead(&chart);
-    }
     let start = std::time::Instant::now();
     let (files, parsed) = engine::render_keeping(&chart, &vals, &ctx, ahead.as_ref())?;
     phases.render = start.elapsed();
@@ -518,30 +515,6 @@ fn template_owned(
     )?;
     phases.output = start.elapsed();
     Ok((out, Retained(Box::new((chart, vals, files, parsed)))))
-}
-
-/// Reads the CRD files of the chart and its subcharts on the worker pool while the templates
-/// render, for the output to find them read (kube-prometheus-stack's are 4.5 MB in a few
-/// dozen files, read one after another otherwise).
-fn read_crds_ahead(chart: &Chart) {
-    fn collect(chart: &Chart, into: &mut Vec<chart::Contents>) {
-        into.extend(chart.crds().map(|f| f.data.clone()));
-        for sub in &chart.dependencies {
-            collect(sub, into);
-        }
-    }
-    let mut crds = Vec::new();
-    collect(chart, &mut crds);
-    if crds.is_empty() {
-        return;
-    }
-    engine::start_pool();
-    rayon_core::spawn(move || {
-        for data in crds {
-            // A failed read is kept and reported when the output reads the file.
-            let _ = data.bytes();
-        }
-    });
 }
 
 /// Validates the values against the chart's `values.schema.json` and each enabled

@@ -311,6 +311,28 @@ fn push_doc(out: &mut String, path: &[&str], content: &str) {
     out.push('\n');
 }
 
+/// Reads the CRD files of the chart and its subcharts on up to `threads` threads, for
+/// `push_crds` to find them read (kube-prometheus-stack's are 4.5 MB in a few dozen files).
+/// A failed read is kept, and reported by `push_crds` in its order.
+fn read_crds(chart: &Chart, threads: usize) {
+    fn collect(chart: &Chart, into: &mut Vec<crate::chart::Contents>) {
+        into.extend(chart.crds().map(|f| f.data.clone()));
+        for sub in &chart.dependencies {
+            collect(sub, into);
+        }
+    }
+    let mut crds = Vec::new();
+    collect(chart, &mut crds);
+    let bytes = crds.iter().map(|c| c.size_hint()).sum::<u64>();
+    let threads = crate::engine::threads_for(usize::try_from(bytes).unwrap_or(usize::MAX), threads);
+    if threads > 1 {
+        crate::engine::side_by_side(&crds, threads, false, |c| {
+            let _ = c.bytes();
+            Ok::<(), ()>(())
+        });
+    }
+}
+
 fn push_crds(out: &mut String, chart: &Chart, path: &str) -> Result<(), Error> {
     for f in chart.crds() {
         let text = String::from_utf8_lossy(f.bytes(path)?);
@@ -341,6 +363,7 @@ pub fn print(
         .sum();
     let mut out = String::with_capacity(size + 1);
     if include_crds {
+        read_crds(chart, threads);
         push_crds(&mut out, chart, chart.name())?;
     }
     for m in &generic {
