@@ -243,6 +243,12 @@ impl Chart {
         &self.metadata.name
     }
 
+    /// The path Helm gives this chart, a subchart of the chart at `parent`, in template
+    /// names and `# Source:` lines (`parent/charts/NAME`).
+    pub(crate) fn path_under(&self, parent: &str) -> String {
+        format!("{parent}/charts/{}", self.name())
+    }
+
     /// The CRD files: `crds/*.yaml`, `*.yml`, `*.json`.
     pub fn crds(&self) -> impl Iterator<Item = &File> {
         self.files.iter().filter(|f| {

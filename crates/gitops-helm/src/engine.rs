@@ -841,14 +841,7 @@ fn collect(
             v @ Value::Map(_) => v,
             _ => Value::map(BTreeMap::new()),
         };
-        let ctx = collect(
-            sub,
-            &format!("{path}/charts/{}", sub.name()),
-            sub_values,
-            top,
-            out,
-            false,
-        )?;
+        let ctx = collect(sub, &sub.path_under(path), sub_values, top, out, false)?;
         subcharts.insert(sub.name().to_string(), ctx);
     }
     let mut ctx = top.clone();
@@ -1101,12 +1094,7 @@ impl ParseAhead {
                 return;
             }
             for sub in &chart.dependencies {
-                walk(
-                    sub,
-                    &format!("{path}/charts/{}", sub.name()),
-                    out,
-                    depth + 1,
-                );
+                walk(sub, &sub.path_under(path), out, depth + 1);
             }
             out.extend(chart.templates.iter().map(|t| AheadJob {
                 name: format!("{path}/{}", t.name),
@@ -1192,16 +1180,22 @@ impl Ahead {
         // A panic must still leave a result, or `take` would wait for ever (the render then
         // parses the template itself).
         let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            if let Some(text) = job.data.text() {
-                return Some(self.set.parse_shared(&job.name, text));
-            }
-            let text = std::str::from_utf8(job.data.bytes().ok()?).ok()?;
-            Some(self.set.parse_apart(&job.name, text))
+            parse_file(&self.set, &job.name, &job.data)
         }))
         .unwrap_or(None);
         *job.parsed.lock().unwrap_or_else(|e| e.into_inner()) = Some(parsed);
         job.ready.notify_all();
     }
+}
+
+/// Parses a template file as `name`, sharing its text when it was read as text; `None` when
+/// its bytes are unreadable or not UTF-8.
+fn parse_file(set: &Templates, name: &str, data: &Contents) -> Option<AheadResult> {
+    if let Some(text) = data.text() {
+        return Some(set.parse_shared(name, text));
+    }
+    let text = std::str::from_utf8(data.bytes().ok()?).ok()?;
+    Some(set.parse_apart(name, text))
 }
 
 /// The template set of a render: Helm's functions, a missing key printing as empty.
@@ -1227,8 +1221,8 @@ fn parse_all(
     if let Some(ahead) = ahead {
         // What the pool has not parsed yet, parsed now on every thread; waiting for one
         // template while another is left unparsed would leave a thread idle.
-        let threads: Vec<usize> = (0..threads).collect();
-        side_by_side(&threads, threads.len(), false, |_| {
+        let workers: Vec<usize> = (0..threads).collect();
+        side_by_side(&workers, threads, false, |_| {
             ahead.0.parse_unclaimed();
             Ok::<(), ()>(())
         });
@@ -1239,12 +1233,13 @@ fn parse_all(
     by_size.sort_by_key(|&i| std::cmp::Reverse(tpls[i].size()));
     let parsed_by_size = side_by_side(&by_size, threads, false, |&i| {
         let t = &tpls[i];
-        let parsed = match ahead.and_then(|a| a.take(&t.name, &t.data)) {
+        let parsed = match ahead
+            .and_then(|a| a.take(&t.name, &t.data))
+            .or_else(|| parse_file(shared, &t.name, &t.data))
+        {
             Some(parsed) => parsed,
-            None => match t.data.text() {
-                Some(text) => shared.parse_shared(&t.name, text),
-                None => shared.parse_apart(&t.name, t.text().map_err(Failed::NotUtf8)?),
-            },
+            // Not UTF-8: the error, naming the template.
+            None => shared.parse_apart(&t.name, t.text().map_err(Failed::NotUtf8)?),
         };
         parsed.map_err(|e| {
             Failed::Parse(Error::Template {

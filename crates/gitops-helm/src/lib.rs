@@ -585,11 +585,7 @@ fn check_kube_version(chart: &Chart, kube_version: &str) -> Result<(), Error> {
 /// # Errors
 /// See [`Error`].
 pub fn template(chart_path: &Path, options: &TemplateOptions) -> Result<String, Error> {
-    if options.threads > 1 {
-        engine::start_pool();
-    }
-    let chart = chart::load(chart_path)?;
-    template_owned(chart, options, &mut Phases::default()).map(|(out, _)| out)
+    template_timed(chart_path, options).map(|timed| timed.output)
 }
 
 /// The core [`Renderer`] for a chart plus values: renders the chart at the request's path

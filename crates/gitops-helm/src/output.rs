@@ -339,7 +339,7 @@ fn push_crds(out: &mut String, chart: &Chart, path: &str) -> Result<(), Error> {
         push_doc(out, &[path, "/", &f.name], &text);
     }
     for sub in &chart.dependencies {
-        push_crds(out, sub, &format!("{path}/charts/{}", sub.name()))?;
+        push_crds(out, sub, &sub.path_under(path))?;
     }
     Ok(())
 }

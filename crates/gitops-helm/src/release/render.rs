@@ -118,7 +118,7 @@ fn crd_files(chart: &Chart, path: &str, out: &mut Vec<(String, String)>) -> Resu
         out.push((format!("{path}/{}", file.name), text));
     }
     for sub in &chart.dependencies {
-        crd_files(sub, &format!("{path}/charts/{}", sub.name()), out)?;
+        crd_files(sub, &sub.path_under(path), out)?;
     }
     Ok(())
 }
