@@ -1,11 +1,9 @@
 //! The executor: walks a tree over a value as Go's `text/template` does, with Go's variable
 //! scoping, truth, field lookup, function-call and error rules.
 
-use std::fmt;
-
 use crate::error::ExecError;
 use crate::funcs::{Function, Ty};
-use crate::parse::{Arg, Branch, Command, List, Name, Node, Number, Pipe, Tree};
+use crate::parse::{Arg, Branch, Command, List, Node, Number, Pipe, Shown, Span, Tree};
 use crate::{Error, MissingKey, Templates, Value, gofmt};
 
 /// A value with whether Go would hold it in an `interface{}` (a map entry, a list element):
@@ -39,14 +37,14 @@ impl Val {
 /// The node being evaluated, for error messages.
 #[derive(Clone, Copy)]
 enum At<'a> {
-    Node(&'a Node, usize),
+    Node(&'a Node, u32),
     Pipe(&'a Pipe),
     Cmd(&'a Command),
     Arg(&'a Arg),
 }
 
 impl At<'_> {
-    fn pos(&self) -> usize {
+    fn pos(&self) -> u32 {
         match self {
             At::Node(_, pos) => *pos,
             At::Pipe(p) => p.pos,
@@ -56,13 +54,14 @@ impl At<'_> {
     }
 }
 
-impl fmt::Display for At<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl At<'_> {
+    /// The node as template text; `src` is the source of the tree it belongs to.
+    fn show(&self, src: &str) -> String {
         match self {
-            At::Node(n, _) => write!(f, "{n}"),
-            At::Pipe(p) => write!(f, "{p}"),
-            At::Cmd(c) => write!(f, "{c}"),
-            At::Arg(a) => write!(f, "{a}"),
+            At::Node(n, _) => Shown(*n, src).to_string(),
+            At::Pipe(p) => Shown(*p, src).to_string(),
+            At::Cmd(c) => Shown(*c, src).to_string(),
+            At::Arg(a) => Shown(*a, src).to_string(),
         }
     }
 }
@@ -182,13 +181,19 @@ pub(crate) fn run<'a>(
 }
 
 impl<'a> State<'a> {
+    /// The source of the tree being walked, which its nodes' spans are ranges of.
+    fn src(&self) -> &'a str {
+        let tree: &'a Tree = self.tree;
+        tree.src()
+    }
+
     fn error(&self, message: impl Into<String>) -> Flow {
         let message = message.into();
         let e = match self.at {
             Some(at) => ExecError {
                 location: self.tree.location(at.pos()),
                 template: self.tree.name.clone(),
-                context: Some(at.to_string()),
+                context: Some(at.show(self.tree.src())),
                 message,
             },
             None => ExecError {
@@ -233,12 +238,12 @@ impl<'a> State<'a> {
             return Err(self.error(format!("execution exceeded {max} steps")));
         }
         match node {
-            Node::Text { text } => self.write(text.as_str()),
-            Node::Action { pos, pipe } => {
-                self.at = Some(At::Node(node, *pos));
+            Node::Text(text) => self.write(text.of(self.src())),
+            Node::Action(pipe) => {
+                self.at = Some(At::Node(node, pipe.pos));
                 let v = self.eval_pipeline(dot, pipe)?;
                 if pipe.decl.is_empty() {
-                    self.at = Some(At::Node(node, *pos));
+                    self.at = Some(At::Node(node, pipe.pos));
                     match v {
                         Value::Missing => self.write("<no value>")?,
                         // Go prints a lone string operand as it is.
@@ -318,7 +323,7 @@ impl<'a> State<'a> {
     }
 
     fn walk_range(&mut self, dot: &Val, node: &'a Node, b: &'a Branch) -> R<()> {
-        self.at = Some(At::Node(node, b.pos));
+        self.at = Some(At::Node(node, b.pipe.pos));
         let outer = self.vars.len();
         let r = self.walk_range_inner(dot, b);
         self.vars.truncate(outer);
@@ -335,12 +340,13 @@ impl<'a> State<'a> {
             return Err(self.error(format!("execution exceeded {max} steps")));
         }
         let decl = &b.pipe.decl;
+        let src = self.src();
         if !decl.is_empty() {
             if b.pipe.is_assign {
                 if decl.len() > 1 {
-                    self.set_var(&decl[0], index.clone())?;
+                    self.set_var(decl[0].of(src), index.clone())?;
                 } else {
-                    self.set_var(&decl[0], elem.clone())?;
+                    self.set_var(decl[0].of(src), elem.clone())?;
                 }
             } else {
                 self.set_top_var(1, elem.clone());
@@ -348,7 +354,7 @@ impl<'a> State<'a> {
         }
         if decl.len() > 1 {
             if b.pipe.is_assign {
-                self.set_var(&decl[1], elem.clone())?;
+                self.set_var(decl[1].of(src), elem.clone())?;
             } else {
                 self.set_top_var(2, index);
             }
@@ -429,11 +435,12 @@ impl<'a> State<'a> {
             value = Some(Val::plain(self.eval_command(dot, cmd, value.take())?.dig()));
         }
         let value = value.map(|v| v.v).unwrap_or_default();
+        let src = self.src();
         for name in &pipe.decl {
             if pipe.is_assign {
-                self.set_var(name, Val::plain(value.clone()))?;
+                self.set_var(name.of(src), Val::plain(value.clone()))?;
             } else {
-                self.vars.push((name.as_str(), Val::plain(value.clone())));
+                self.vars.push((name.of(src), Val::plain(value.clone())));
             }
         }
         Ok(value)
@@ -441,7 +448,10 @@ impl<'a> State<'a> {
 
     fn not_a_function(&self, args: &[Arg], fin: &Option<Val>) -> R<()> {
         if args.len() > 1 || fin.is_some() {
-            return Err(self.error(format!("can't give argument to non-function {}", args[0])));
+            return Err(self.error(format!(
+                "can't give argument to non-function {}",
+                Shown(&args[0], self.src())
+            )));
         }
         Ok(())
     }
@@ -460,8 +470,9 @@ impl<'a> State<'a> {
                     fin,
                 );
             }
-            Arg::Chain { .. } => return self.eval_chain(dot, first, &cmd.args, fin),
+            Arg::Chain(_) => return self.eval_chain(dot, first, &cmd.args, fin),
             Arg::Identifier { name, .. } => {
+                let name = name.of(self.src());
                 return self.eval_function(dot, first, name, At::Cmd(cmd), &cmd.args, fin);
             }
             Arg::Pipe(p) => {
@@ -479,10 +490,23 @@ impl<'a> State<'a> {
             Arg::Bool { value, .. } => Val::plain(Value::Bool(*value)),
             Arg::Dot { .. } => dot.clone(),
             Arg::Nil { .. } => return Err(self.error("nil is not a command")),
-            Arg::Number { num, text, .. } => Val::plain(self.ideal_constant(num, text)?),
-            Arg::String { text, .. } => Val::plain(Value::String(text.clone())),
-            _ => return Err(self.error(format!("can't evaluate command {first}"))),
+            Arg::Number { num, text, .. } => {
+                Val::plain(self.ideal_constant(num, text.of(self.src()))?)
+            }
+            Arg::String {
+                quoted, unquoted, ..
+            } => Val::plain(self.string_literal(*quoted, unquoted.as_deref().map(String::as_str))),
+            _ => {
+                return Err(self.error(format!(
+                    "can't evaluate command {}",
+                    Shown(first, self.src())
+                )));
+            }
         })
+    }
+
+    fn string_literal(&self, quoted: Span, unquoted: Option<&str>) -> Value {
+        Value::String(Arg::string_value(quoted, unquoted, self.src()).to_string())
     }
 
     fn ideal_constant(&self, num: &Number, text: &str) -> R<Value> {
@@ -510,21 +534,25 @@ impl<'a> State<'a> {
         args: &'a [Arg],
         fin: Option<Val>,
     ) -> R<Val> {
-        let Arg::Chain { node, fields, .. } = chain else {
+        let Arg::Chain(c) = chain else {
             return Err(self.error("internal error: not a chain"));
         };
+        let (node, fields) = (&c.node, &c.fields);
         self.at = Some(At::Arg(chain));
-        if let Arg::Nil { .. } = **node {
-            return Err(self.error(format!("indirection through explicit nil in {chain}")));
+        if let Arg::Nil { .. } = node {
+            return Err(self.error(format!(
+                "indirection through explicit nil in {}",
+                Shown(chain, self.src())
+            )));
         }
-        let receiver = match &**node {
+        let receiver = match node {
             Arg::Pipe(p) => Val::plain(self.eval_pipeline(dot, p)?),
             Arg::Identifier { name, .. } => self.eval_function(
                 dot,
                 node,
-                name,
+                name.of(self.src()),
                 At::Arg(node),
-                std::slice::from_ref(&**node),
+                std::slice::from_ref(node),
                 None,
             )?,
             other => Val::plain(self.eval_arg(dot, Ty::Reflect, other)?),
@@ -537,19 +565,20 @@ impl<'a> State<'a> {
         &mut self,
         dot: &Val,
         node: &'a Arg,
-        idents: &'a [Name],
+        idents: &'a [Span],
         args: &'a [Arg],
         fin: Option<Val>,
     ) -> R<Val> {
         self.at = Some(At::Arg(node));
+        let name = idents[0].of(self.src());
         let Some(value) = self
             .vars
             .iter()
             .rev()
-            .find(|(n, _)| *n == &*idents[0])
+            .find(|(n, _)| *n == name)
             .map(|(_, v)| v.clone())
         else {
-            return Err(self.error(format!("undefined variable: {}", idents[0])));
+            return Err(self.error(format!("undefined variable: {name}")));
         };
         if idents.len() == 1 {
             self.not_a_function(args, &fin)?;
@@ -563,15 +592,16 @@ impl<'a> State<'a> {
         dot: &Val,
         mut receiver: Val,
         at: At<'a>,
-        idents: &'a [Name],
+        idents: &'a [Span],
         args: &'a [Arg],
         fin: Option<Val>,
     ) -> R<Val> {
+        let src = self.src();
         let n = idents.len();
         for ident in &idents[..n - 1] {
-            receiver = self.eval_field(dot, ident, at, &[], None, receiver)?;
+            receiver = self.eval_field(dot, ident.of(src), at, &[], None, receiver)?;
         }
-        self.eval_field(dot, &idents[n - 1], at, args, fin, receiver)
+        self.eval_field(dot, idents[n - 1].of(src), at, args, fin, receiver)
     }
 
     fn eval_field(
@@ -734,7 +764,8 @@ impl<'a> State<'a> {
                     self.error("error calling call: call of nil")
                 } else {
                     self.error(format!(
-                        "error calling call: non-function {first} of type {}",
+                        "error calling call: non-function {} of type {}",
+                        Shown(first, self.src()),
                         v.type_name()
                     ))
                 });
@@ -833,35 +864,41 @@ impl<'a> State<'a> {
                 let v = self.eval_function(
                     dot,
                     arg,
-                    name,
+                    name.of(self.src()),
                     At::Arg(arg),
                     std::slice::from_ref(arg),
                     None,
                 )?;
                 return self.validate(v, ty);
             }
-            Arg::Chain { .. } => {
+            Arg::Chain(_) => {
                 let v = self.eval_chain(dot, arg, std::slice::from_ref(arg), None)?;
                 return self.validate(v, ty);
             }
             _ => {}
         }
+        let shown = || Shown(arg, self.src());
         match (ty, arg) {
             (Ty::Bool, Arg::Bool { value, .. }) => Ok(Value::Bool(*value)),
-            (Ty::Bool, _) => Err(self.error(format!("expected bool; found {arg}"))),
+            (Ty::Bool, _) => Err(self.error(format!("expected bool; found {}", shown()))),
             (Ty::Float, Arg::Number { num, .. }) if num.is_float => Ok(Value::Float(num.float)),
-            (Ty::Float, _) => Err(self.error(format!("expected float; found {arg}"))),
+            (Ty::Float, _) => Err(self.error(format!("expected float; found {}", shown()))),
             (Ty::Int, Arg::Number { num, .. }) if num.is_int => Ok(Value::Int(num.int)),
-            (Ty::Int, _) => Err(self.error(format!("expected integer; found {arg}"))),
-            (Ty::String, Arg::String { text, .. }) => Ok(Value::String(text.clone())),
-            (Ty::String, _) => Err(self.error(format!("expected string; found {arg}"))),
+            (Ty::Int, _) => Err(self.error(format!("expected integer; found {}", shown()))),
+            (
+                Ty::String | Ty::Any | Ty::Reflect,
+                Arg::String {
+                    quoted, unquoted, ..
+                },
+            ) => Ok(self.string_literal(*quoted, unquoted.as_deref().map(String::as_str))),
+            (Ty::String, _) => Err(self.error(format!("expected string; found {}", shown()))),
             (Ty::Any | Ty::Reflect, Arg::Bool { value, .. }) => Ok(Value::Bool(*value)),
             (Ty::Any | Ty::Reflect, Arg::Number { num, text, .. }) => {
-                self.ideal_constant(num, text)
+                self.ideal_constant(num, text.of(self.src()))
             }
-            (Ty::Any | Ty::Reflect, Arg::String { text, .. }) => Ok(Value::String(text.clone())),
             _ => Err(self.error(format!(
-                "can't handle {arg} for arg of type {}",
+                "can't handle {} for arg of type {}",
+                shown(),
                 ty.go_name()
             ))),
         }

@@ -1,6 +1,12 @@
 //! The parser: items into trees, one per template (`define` and `block` make more), with Go's
 //! error texts.
+//!
+//! A tree refers to its template's source by [`Span`]s (eight bytes each) rather than holding
+//! strings: names, text runs and literals are ranges of the one shared source, which the
+//! executor reads through the tree it walks. Every list in a tree is a boxed slice of its exact
+//! size, built on the parser's stacks.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -20,24 +26,29 @@ pub const MAX_PARSE_STACK: usize = 1 << 20;
 pub(crate) struct Tree {
     pub name: String,
     pub parse_name: Arc<str>,
-    /// The template's source, shared with its text runs and names (and with the caller that
-    /// handed it over, when parsed from a shared source: no copy).
+    /// The template's source, which the tree's spans are ranges of (shared with the caller
+    /// that handed it over, when parsed from a shared source: no copy).
     pub text: Arc<String>,
     pub root: List,
 }
 
 impl Tree {
+    /// The source the tree's spans are ranges of.
+    pub fn src(&self) -> &str {
+        self.text.as_str()
+    }
+
     /// Go's `parse.IsEmptyTree`: only whitespace text (and comments).
     pub fn is_empty(&self) -> bool {
         self.root.nodes.iter().all(|n| match n {
-            Node::Text { text, .. } => text.as_str().trim_ascii().is_empty(),
+            Node::Text(text) => text.of(self.src()).trim_ascii().is_empty(),
             _ => false,
         })
     }
 
     /// `NAME:LINE:COL` of a byte position, as Go's `ErrorContext` prints it (column 0-based).
-    pub fn location(&self, pos: usize) -> String {
-        let pos = pos.min(self.text.len());
+    pub fn location(&self, pos: u32) -> String {
+        let pos = (pos as usize).min(self.text.len());
         let before = &self.text.as_bytes()[..pos];
         let line = 1 + before.iter().filter(|c| **c == b'\n').count();
         let col = match before.iter().rposition(|c| *c == b'\n') {
@@ -48,90 +59,55 @@ impl Tree {
     }
 }
 
+/// A range of a template's source: a name, a run of text or a literal as written. Positions
+/// fit in `u32` because the parser refuses sources over [`MAX_INPUT`] bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    fn new(start: usize, end: usize) -> Span {
+        Span {
+            start: start as u32,
+            end: end as u32,
+        }
+    }
+
+    /// The text of the span in `src`, the source of the tree it belongs to.
+    pub fn of(self, src: &str) -> &str {
+        src.get(self.start as usize..self.end as usize)
+            .unwrap_or_default()
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct List {
-    pub nodes: Vec<Node>,
-}
-
-/// A run of text: a range of its template's source, shared rather than copied (a chart's
-/// templates are mostly text: a copy per run was an allocation and a copy of most bytes).
-#[derive(Debug)]
-pub(crate) struct Text {
-    src: Arc<String>,
-    start: u32,
-    end: u32,
-}
-
-impl Text {
-    pub fn as_str(&self) -> &str {
-        self.src
-            .get(self.start as usize..self.end as usize)
-            .unwrap_or_default()
-    }
-}
-
-/// A name in a template (field, variable, function): a range of the template's shared source
-/// rather than an owned copy (a large chart has tens of thousands).
-#[derive(Clone, Debug)]
-pub(crate) struct Name {
-    src: Arc<String>,
-    start: u32,
-    end: u32,
-}
-
-impl Name {
-    pub fn as_str(&self) -> &str {
-        self.src
-            .get(self.start as usize..self.end as usize)
-            .unwrap_or_default()
-    }
-}
-
-impl std::ops::Deref for Name {
-    type Target = str;
-    fn deref(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl std::borrow::Borrow<str> for Name {
-    fn borrow(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl fmt::Display for Name {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
+    pub nodes: Box<[Node]>,
 }
 
 #[derive(Debug)]
 pub(crate) enum Node {
-    Text {
-        text: Text,
-    },
-    Action {
-        pos: usize,
-        pipe: Pipe,
-    },
-    // Boxed, like the template call's pipeline: a node list is a vector of the largest
-    // variant, and most nodes are text and actions (128 bytes each unboxed, 80 now).
+    Text(Span),
+    /// An action's position is its pipeline's.
+    Action(Pipe),
+    // Boxed, like the template call's pipeline: a node list is a slice of the largest variant.
     If(Box<Branch>),
     With(Box<Branch>),
     Range(Box<Branch>),
     Template {
-        pos: usize,
-        name: String,
+        pos: u32,
+        name: Box<str>,
         pipe: Option<Box<Pipe>>,
     },
     Break,
     Continue,
 }
 
+/// The body of `if`, `with` and `range`; its position is its pipeline's.
 #[derive(Debug)]
 pub(crate) struct Branch {
-    pub pos: usize,
     pub pipe: Pipe,
     pub list: List,
     pub else_list: Option<List>,
@@ -139,16 +115,17 @@ pub(crate) struct Branch {
 
 #[derive(Debug)]
 pub(crate) struct Pipe {
-    pub pos: usize,
+    pub pos: u32,
     pub is_assign: bool,
-    pub decl: Vec<String>,
-    pub cmds: Vec<Command>,
+    /// The variables declared or assigned, with their `$`.
+    pub decl: Box<[Span]>,
+    pub cmds: Box<[Command]>,
 }
 
 #[derive(Debug)]
 pub(crate) struct Command {
-    pub pos: usize,
-    pub args: Vec<Arg>,
+    pub pos: u32,
+    pub args: Box<[Arg]>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -160,53 +137,65 @@ pub(crate) struct Number {
     pub float: f64,
 }
 
+/// An operand. Kept small (24 bytes) since commands hold tens of thousands of them: the rare
+/// large parts (a number's readings, an escaped string's text, a chain) are boxed.
 #[derive(Debug)]
 pub(crate) enum Arg {
     Field {
-        pos: usize,
-        idents: Vec<Name>,
+        pos: u32,
+        idents: Box<[Span]>,
     },
     /// `$x.a.b`: `idents[0]` is the variable's name with its `$`.
     Variable {
-        pos: usize,
-        idents: Vec<Name>,
+        pos: u32,
+        idents: Box<[Span]>,
     },
     Identifier {
-        pos: usize,
-        name: Name,
+        pos: u32,
+        name: Span,
     },
     Dot {
-        pos: usize,
+        pos: u32,
     },
     Nil {
-        pos: usize,
+        pos: u32,
     },
     Bool {
-        pos: usize,
+        pos: u32,
         value: bool,
     },
     Number {
-        pos: usize,
-        /// The literal as written (a range of the source).
-        text: Name,
-        num: Number,
+        pos: u32,
+        /// The literal as written.
+        text: Span,
+        num: Box<Number>,
     },
     String {
-        pos: usize,
-        /// The literal as written, for printing the node (a range of the source).
-        quoted: Name,
-        text: String,
+        pos: u32,
+        /// The literal as written, quotes included.
+        quoted: Span,
+        /// The unquoted text when it differs from what is between the quotes (escapes, or a
+        /// carriage return in a raw string); `None` for nearly every literal.
+        #[expect(
+            clippy::box_collection,
+            reason = "a thin pointer keeps every operand at 24 bytes; escaped literals are rare"
+        )]
+        unquoted: Option<Box<String>>,
     },
     Pipe(Box<Pipe>),
-    Chain {
-        pos: usize,
-        node: Box<Arg>,
-        fields: Vec<Name>,
-    },
+    Chain(Box<Chain>),
+}
+
+/// `(pipeline).a.b`, `fn.a`, `$x` is not one (its fields are a variable's idents).
+#[derive(Debug)]
+pub(crate) struct Chain {
+    pub pos: u32,
+    pub node: Arg,
+    pub fields: Box<[Span]>,
 }
 
 impl Arg {
-    pub fn pos(&self) -> usize {
+    pub fn pos(&self) -> u32 {
         match self {
             Arg::Field { pos, .. }
             | Arg::Variable { pos, .. }
@@ -215,39 +204,59 @@ impl Arg {
             | Arg::Nil { pos }
             | Arg::Bool { pos, .. }
             | Arg::Number { pos, .. }
-            | Arg::String { pos, .. }
-            | Arg::Chain { pos, .. } => *pos,
+            | Arg::String { pos, .. } => *pos,
             Arg::Pipe(p) => p.pos,
+            Arg::Chain(c) => c.pos,
         }
+    }
+
+    /// A string literal's value: `unquoted` if it has one, else what is between the quotes.
+    pub fn string_value<'s>(quoted: Span, unquoted: Option<&'s str>, src: &'s str) -> &'s str {
+        unquoted.unwrap_or_else(|| {
+            let q = quoted.of(src);
+            q.get(1..q.len().saturating_sub(1)).unwrap_or_default()
+        })
     }
 }
 
-// Node printing, as Go's `String()` methods print nodes in error contexts.
-impl fmt::Display for Arg {
+/// A node printed as template text, as Go's `String()` methods print nodes in error contexts:
+/// the node and the source its spans are ranges of.
+pub(crate) struct Shown<'a, T: ?Sized>(pub &'a T, pub &'a str);
+
+impl fmt::Display for Shown<'_, Arg> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
+        let src = self.1;
+        match self.0 {
             Arg::Field { idents, .. } => {
                 for i in idents {
-                    write!(f, ".{i}")?;
+                    write!(f, ".{}", i.of(src))?;
                 }
                 Ok(())
             }
-            Arg::Variable { idents, .. } => f.write_str(&idents.join(".")),
-            Arg::Identifier { name, .. } => f.write_str(name),
+            Arg::Variable { idents, .. } => {
+                for (n, i) in idents.iter().enumerate() {
+                    if n > 0 {
+                        f.write_str(".")?;
+                    }
+                    f.write_str(i.of(src))?;
+                }
+                Ok(())
+            }
+            Arg::Identifier { name, .. } => f.write_str(name.of(src)),
             Arg::Dot { .. } => f.write_str("."),
             Arg::Nil { .. } => f.write_str("nil"),
             Arg::Bool { value, .. } => write!(f, "{value}"),
-            Arg::Number { text, .. } => f.write_str(text.as_str()),
-            Arg::String { quoted, .. } => f.write_str(quoted.as_str()),
-            Arg::Pipe(p) => write!(f, "{p}"),
-            Arg::Chain { node, fields, .. } => {
-                if matches!(**node, Arg::Pipe(_)) {
-                    write!(f, "({node})")?;
+            Arg::Number { text, .. } => f.write_str(text.of(src)),
+            Arg::String { quoted, .. } => f.write_str(quoted.of(src)),
+            Arg::Pipe(p) => write!(f, "{}", Shown(&**p, src)),
+            Arg::Chain(c) => {
+                if matches!(c.node, Arg::Pipe(_)) {
+                    write!(f, "({})", Shown(&c.node, src))?;
                 } else {
-                    write!(f, "{node}")?;
+                    write!(f, "{}", Shown(&c.node, src))?;
                 }
-                for field in fields {
-                    write!(f, ".{field}")?;
+                for field in &c.fields {
+                    write!(f, ".{}", field.of(src))?;
                 }
                 Ok(())
             }
@@ -255,67 +264,80 @@ impl fmt::Display for Arg {
     }
 }
 
-impl fmt::Display for Command {
+impl fmt::Display for Shown<'_, Command> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, arg) in self.args.iter().enumerate() {
+        for (i, arg) in self.0.args.iter().enumerate() {
             if i > 0 {
                 f.write_str(" ")?;
             }
             if let Arg::Pipe(p) = arg {
-                write!(f, "({p})")?;
+                write!(f, "({})", Shown(&**p, self.1))?;
             } else {
-                write!(f, "{arg}")?;
+                write!(f, "{}", Shown(arg, self.1))?;
             }
         }
         Ok(())
     }
 }
 
-impl fmt::Display for Pipe {
+impl fmt::Display for Shown<'_, Pipe> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if !self.decl.is_empty() {
-            f.write_str(&self.decl.join(", "))?;
-            f.write_str(if self.is_assign { " = " } else { " := " })?;
+        let pipe = self.0;
+        if !pipe.decl.is_empty() {
+            for (i, d) in pipe.decl.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                f.write_str(d.of(self.1))?;
+            }
+            f.write_str(if pipe.is_assign { " = " } else { " := " })?;
         }
-        for (i, c) in self.cmds.iter().enumerate() {
+        for (i, c) in pipe.cmds.iter().enumerate() {
             if i > 0 {
                 f.write_str(" | ")?;
             }
-            write!(f, "{c}")?;
+            write!(f, "{}", Shown(c, self.1))?;
         }
         Ok(())
     }
 }
 
-impl fmt::Display for List {
+impl fmt::Display for Shown<'_, List> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for n in &self.nodes {
-            write!(f, "{n}")?;
+        for n in &self.0.nodes {
+            write!(f, "{}", Shown(n, self.1))?;
         }
         Ok(())
     }
 }
 
-impl fmt::Display for Node {
+impl fmt::Display for Shown<'_, Node> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let src = self.1;
         let branch = |f: &mut fmt::Formatter<'_>, kw: &str, b: &Branch| {
-            write!(f, "{{{{{kw} {}}}}}{}", b.pipe, b.list)?;
+            write!(
+                f,
+                "{{{{{kw} {}}}}}{}",
+                Shown(&b.pipe, src),
+                Shown(&b.list, src)
+            )?;
             if let Some(e) = &b.else_list {
-                write!(f, "{{{{else}}}}{e}")?;
+                write!(f, "{{{{else}}}}{}", Shown(e, src))?;
             }
             f.write_str("{{end}}")
         };
-        match self {
-            Node::Text { text } => f.write_str(&crate::gofmt::quote(text.as_str(), false)),
-            Node::Action { pipe, .. } => write!(f, "{{{{{pipe}}}}}"),
+        match self.0 {
+            Node::Text(text) => f.write_str(&crate::gofmt::quote(text.of(src), false)),
+            Node::Action(pipe) => write!(f, "{{{{{}}}}}", Shown(pipe, src)),
             Node::If(b) => branch(f, "if", b),
             Node::With(b) => branch(f, "with", b),
             Node::Range(b) => branch(f, "range", b),
             Node::Template { name, pipe, .. } => match pipe {
                 Some(p) => write!(
                     f,
-                    "{{{{template {} {p}}}}}",
-                    crate::gofmt::quote(name, false)
+                    "{{{{template {} {}}}}}",
+                    crate::gofmt::quote(name, false),
+                    Shown(&**p, src)
                 ),
                 None => write!(f, "{{{{template {}}}}}", crate::gofmt::quote(name, false)),
             },
@@ -522,13 +544,14 @@ impl<'t> Parser<'_, 't> {
         Ok(self.take_list(base))
     }
 
-    /// The nodes pushed since `base`, in a vector of their exact size. Lists, pipelines and
+    /// The nodes pushed since `base`, in a slice of their exact size. Lists, pipelines and
     /// commands are built on the parser's stacks ([`Parser::nodes`]) rather than each in its own
-    /// growing vector: growth left a command's arguments in room for four (288 bytes for the
-    /// usual one or two) and lists up to twice their size, most of a parse tree's memory.
+    /// growing vector: growth left a command's arguments in room for four and lists up to twice
+    /// their size, most of a parse tree's memory. (Not `split_off`: at 0 it hands over the
+    /// stack's whole buffer, room included.)
     fn take_list(&mut self, base: usize) -> List {
         List {
-            nodes: self.nodes.split_off(base),
+            nodes: self.nodes.drain(base..).collect(),
         }
     }
 
@@ -594,13 +617,10 @@ impl<'t> Parser<'_, 't> {
     fn text_or_action(&mut self) -> Res<Parsed> {
         let token = self.next();
         match token.kind {
-            Kind::Text => Ok(Parsed::Node(Node::Text {
-                text: Text {
-                    src: self.text.clone(),
-                    start: token.pos() as u32,
-                    end: (token.pos() + self.val(&token).len()) as u32,
-                },
-            })),
+            Kind::Text => Ok(Parsed::Node(Node::Text(Span::new(
+                token.pos(),
+                token.pos() + self.val(&token).len(),
+            )))),
             Kind::LeftDelim => {
                 let saved = self.action_line;
                 self.action_line = token.line();
@@ -665,9 +685,8 @@ impl<'t> Parser<'_, 't> {
             _ => {}
         }
         self.backup();
-        let pos = self.peek().pos();
         let pipe = self.pipeline("command", Kind::RightDelim)?;
-        Ok(Parsed::Node(Node::Action { pos, pipe }))
+        Ok(Parsed::Node(Node::Action(pipe)))
     }
 
     fn control(&mut self, context: &str) -> Res<Branch> {
@@ -696,13 +715,13 @@ impl<'t> Parser<'_, 't> {
                 self.next();
                 let b = self.control("if")?;
                 else_list = Some(List {
-                    nodes: vec![Node::If(Box::new(b))],
+                    nodes: Box::new([Node::If(Box::new(b))]),
                 });
             } else if context == "with" && pk == Kind::With {
                 self.next();
                 let b = self.control("with")?;
                 else_list = Some(List {
-                    nodes: vec![Node::With(Box::new(b))],
+                    nodes: Box::new([Node::With(Box::new(b))]),
                 });
             } else {
                 let (l, stop) = self.item_list()?;
@@ -713,7 +732,6 @@ impl<'t> Parser<'_, 't> {
             }
         }
         Ok(Branch {
-            pos: pipe.pos,
             pipe,
             list,
             else_list,
@@ -737,8 +755,8 @@ impl<'t> Parser<'_, 't> {
             pipe = Some(Box::new(self.pipeline(CONTEXT, Kind::RightDelim)?));
         }
         Ok(Node::Template {
-            pos: token.pos(),
-            name,
+            pos: token.pos() as u32,
+            name: name.into_boxed_str(),
             pipe,
         })
     }
@@ -757,21 +775,17 @@ impl<'t> Parser<'_, 't> {
         }
         self.add_tree(name.clone(), list)?;
         Ok(Node::Template {
-            pos: token.pos(),
-            name,
+            pos: token.pos() as u32,
+            name: name.into_boxed_str(),
             pipe: Some(Box::new(pipe)),
         })
     }
 
     fn pipeline(&mut self, context: &str, end: Kind) -> Res<Pipe> {
         let cmds = self.cmds.len();
-        let token = self.peek();
-        let mut pipe = Pipe {
-            pos: token.pos(),
-            is_assign: false,
-            decl: Vec::new(),
-            cmds: Vec::new(),
-        };
+        let pos = self.peek().pos() as u32;
+        let mut is_assign = false;
+        let mut decl: Vec<Span> = Vec::new();
         'decls: loop {
             let v = self.peek();
             if v.kind != Kind::Variable {
@@ -783,16 +797,16 @@ impl<'t> Parser<'_, 't> {
             let next = self.peek();
             match next.kind {
                 Kind::Assign | Kind::Declare => {
-                    pipe.is_assign = next.kind == Kind::Assign;
+                    is_assign = next.kind == Kind::Assign;
                     self.next();
-                    pipe.decl.push(self.val(&v).to_string());
+                    decl.push(Span::new(v.pos(), v.pos() + self.val(&v).len()));
                     self.vars.push(self.val(&v));
                 }
                 Kind::Char if self.val(&next) == "," => {
                     self.next();
-                    pipe.decl.push(self.val(&v).to_string());
+                    decl.push(Span::new(v.pos(), v.pos() + self.val(&v).len()));
                     self.vars.push(self.val(&v));
-                    if context == "range" && pipe.decl.len() < 2 {
+                    if context == "range" && decl.len() < 2 {
                         match self.peek().kind {
                             Kind::Variable | Kind::RightDelim | Kind::RightParen => {
                                 continue 'decls;
@@ -812,7 +826,12 @@ impl<'t> Parser<'_, 't> {
         loop {
             let token = self.next();
             if token.kind == end {
-                pipe.cmds = self.cmds.split_off(cmds);
+                let pipe = Pipe {
+                    pos,
+                    is_assign,
+                    decl: decl.into_boxed_slice(),
+                    cmds: self.cmds.drain(cmds..).collect(),
+                };
                 self.check_pipeline(&pipe, context)?;
                 return Ok(pipe);
             }
@@ -861,7 +880,7 @@ impl<'t> Parser<'_, 't> {
     }
 
     fn command(&mut self) -> Res<Command> {
-        let pos = self.peek().pos();
+        let pos = self.peek().pos() as u32;
         let base = self.args.len();
         // The item whose preceding space ended the last operand: Go reads that space as an
         // item of its own, once, and then tries for another operand.
@@ -889,7 +908,7 @@ impl<'t> Parser<'_, 't> {
         }
         Ok(Command {
             pos,
-            args: self.args.split_off(base),
+            args: self.args.drain(base..).collect(),
         })
     }
 
@@ -897,50 +916,47 @@ impl<'t> Parser<'_, 't> {
         let Some(node) = self.term()? else {
             return Ok(None);
         };
+        // A field or variable has taken the fields that follow it (see `term`).
         if !self.at_adjacent_field() {
             return Ok(Some(node));
         }
-        let pos = self.peek().pos();
-        let take_fields = |p: &mut Self, into: &mut Vec<Name>| {
-            while p.at_adjacent_field() {
-                let f = p.next();
-                into.push(p.name(f.pos() + 1, f.pos() + p.val(&f).len()));
-            }
-        };
-        Ok(Some(match node {
-            // Their vectors have room for these fields (see `term`).
-            Arg::Field { pos: _, mut idents } => {
-                take_fields(self, &mut idents);
-                Arg::Field { pos, idents }
-            }
-            Arg::Variable { pos: _, mut idents } => {
-                take_fields(self, &mut idents);
-                Arg::Variable { pos, idents }
-            }
+        let pos = self.peek().pos() as u32;
+        let mut fields = Vec::with_capacity(self.adjacent_fields());
+        self.take_adjacent_fields(&mut fields);
+        match node {
             Arg::Bool { .. }
             | Arg::String { .. }
             | Arg::Number { .. }
             | Arg::Nil { .. }
             | Arg::Dot { .. } => {
-                take_fields(self, &mut Vec::new());
-                let shown = crate::gofmt::quote(&node.to_string(), false);
-                return self.error(format!("unexpected . after term {shown}"));
+                let shown = crate::gofmt::quote(&Shown(&node, self.src).to_string(), false);
+                self.error(format!("unexpected . after term {shown}"))
             }
-            other => {
-                let mut fields = Vec::with_capacity(self.adjacent_fields());
-                take_fields(self, &mut fields);
-                Arg::Chain {
-                    pos,
-                    node: Box::new(other),
-                    fields,
-                }
-            }
-        }))
+            node => Ok(Some(Arg::Chain(Box::new(Chain {
+                pos,
+                node,
+                fields: fields.into_boxed_slice(),
+            })))),
+        }
+    }
+
+    /// Takes the fields that follow with no space between (`.b.c` of `.a.b.c`); returns the
+    /// position of the first, which Go gives the whole chain, or `None` when none follows.
+    fn take_adjacent_fields(&mut self, into: &mut Vec<Span>) -> Option<usize> {
+        let mut chain_pos = None;
+        while self.at_adjacent_field() {
+            let f = self.next();
+            chain_pos.get_or_insert(f.pos());
+            into.push(Span::new(f.pos() + 1, f.pos() + self.val(&f).len()));
+        }
+        chain_pos
     }
 
     fn term(&mut self) -> Res<Option<Arg>> {
         let token = self.next();
         let pos = token.pos();
+        let span = Span::new(pos, pos + self.val(&token).len());
+        let pos32 = pos as u32;
         Ok(Some(match token.kind {
             Kind::Identifier => {
                 if !self.funcs.contains(self.val(&token)) {
@@ -950,37 +966,47 @@ impl<'t> Parser<'_, 't> {
                     ));
                 }
                 Arg::Identifier {
-                    pos,
-                    name: self.name(pos, pos + self.val(&token).len()),
+                    pos: pos32,
+                    name: span,
                 }
             }
-            Kind::Dot => Arg::Dot { pos },
-            Kind::Nil => Arg::Nil { pos },
+            Kind::Dot => Arg::Dot { pos: pos32 },
+            Kind::Nil => Arg::Nil { pos: pos32 },
             Kind::Variable => {
                 let mut at = pos;
                 let text = self.val(&token);
                 let mut idents =
                     Vec::with_capacity(text.split('.').count() + self.adjacent_fields());
                 for part in text.split('.') {
-                    idents.push(self.name(at, at + part.len()));
+                    idents.push(Span::new(at, at + part.len()));
                     at += part.len() + 1;
                 }
-                if !self.vars.iter().any(|v| *v == &*idents[0]) {
+                let name = idents[0].of(self.src);
+                if !self.vars.contains(&name) {
                     return self.error(format!(
                         "undefined variable {}",
-                        crate::gofmt::quote(&idents[0], false)
+                        crate::gofmt::quote(name, false)
                     ));
                 }
-                Arg::Variable { pos, idents }
+                // The fields that follow are the variable's (`$x.a` then `.b`): Go makes one
+                // variable node of them, placed at the first of them.
+                let pos = self.take_adjacent_fields(&mut idents).unwrap_or(pos);
+                Arg::Variable {
+                    pos: pos as u32,
+                    idents: idents.into_boxed_slice(),
+                }
             }
             Kind::Field => {
-                // With room for the fields of its chain, which `operand` adds.
                 let mut idents = Vec::with_capacity(1 + self.adjacent_fields());
-                idents.push(self.name(pos + 1, pos + self.val(&token).len()));
-                Arg::Field { pos, idents }
+                idents.push(Span::new(pos + 1, span.end as usize));
+                let pos = self.take_adjacent_fields(&mut idents).unwrap_or(pos);
+                Arg::Field {
+                    pos: pos as u32,
+                    idents: idents.into_boxed_slice(),
+                }
             }
             Kind::Bool => Arg::Bool {
-                pos,
+                pos: pos32,
                 value: self.val(&token) == "true",
             },
             Kind::CharConstant | Kind::Complex | Kind::Number => {
@@ -989,9 +1015,9 @@ impl<'t> Parser<'_, 't> {
                     Err(msg) => return self.error(msg),
                 };
                 Arg::Number {
-                    pos,
-                    text: self.name(pos, pos + self.val(&token).len()),
-                    num,
+                    pos: pos32,
+                    text: span,
+                    num: Box::new(num),
                 }
             }
             Kind::LeftParen => {
@@ -1004,11 +1030,15 @@ impl<'t> Parser<'_, 't> {
                 Arg::Pipe(Box::new(r?))
             }
             Kind::String | Kind::RawString => {
-                let text = self.unquote(&token)?;
+                let unquoted = match unquote_cow(self.val(&token)) {
+                    None => return self.error("invalid syntax"),
+                    Some(Cow::Borrowed(_)) => None,
+                    Some(Cow::Owned(s)) => Some(Box::new(s)),
+                };
                 Arg::String {
-                    pos,
-                    quoted: self.name(pos, pos + self.val(&token).len()),
-                    text,
+                    pos: pos32,
+                    quoted: span,
+                    unquoted,
                 }
             }
             _ => {
@@ -1016,17 +1046,6 @@ impl<'t> Parser<'_, 't> {
                 return Ok(None);
             }
         }))
-    }
-
-    /// The name at `start..end` of the template's text.
-    /// The name at `start..end` (positions fit in `u32`: the input's length was checked
-    /// against `MAX_INPUT`).
-    fn name(&self, start: usize, end: usize) -> Name {
-        Name {
-            src: self.text.clone(),
-            start: start as u32,
-            end: end as u32,
-        }
     }
 
     /// How many fields follow with no space between (`.a.b.c` is three field items).
@@ -1272,15 +1291,21 @@ fn parse_hex_float(s: &str) -> Option<f64> {
 
 /// Go's `strconv.Unquote` for `"…"` and `` `…` `` literals.
 pub(crate) fn unquote(s: &str) -> Option<String> {
+    unquote_cow(s).map(Cow::into_owned)
+}
+
+/// [`unquote`], borrowing what is between the quotes when that is the value (no escape, no
+/// carriage return in a raw string): nearly every literal.
+pub(crate) fn unquote_cow(s: &str) -> Option<Cow<'_, str>> {
     if s.len() >= 2 && s.starts_with('`') && s.ends_with('`') {
         let inner = &s[1..s.len() - 1];
         if memchr::memchr2(b'`', b'\r', inner.as_bytes()).is_none() {
-            return Some(inner.to_string());
+            return Some(Cow::Borrowed(inner));
         }
         if inner.contains('`') {
             return None;
         }
-        return Some(inner.replace('\r', ""));
+        return Some(Cow::Owned(inner.replace('\r', "")));
     }
     if s.len() < 2 || !s.starts_with('"') || !s.ends_with('"') {
         return None;
@@ -1288,7 +1313,7 @@ pub(crate) fn unquote(s: &str) -> Option<String> {
     let inner = &s[1..s.len() - 1];
     // Most literals have no escape: they are their text (found with one vectorised scan).
     if memchr::memchr3(b'\\', b'"', b'\n', inner.as_bytes()).is_none() {
-        return Some(inner.to_string());
+        return Some(Cow::Borrowed(inner));
     }
     let mut out = Vec::with_capacity(inner.len());
     let mut chars = inner.char_indices().peekable();
@@ -1344,7 +1369,7 @@ pub(crate) fn unquote(s: &str) -> Option<String> {
         }
     }
     // `\x` and octal escapes may make invalid UTF-8; Go keeps the bytes, we replace them.
-    Some(String::from_utf8_lossy(&out).into_owned())
+    Some(Cow::Owned(String::from_utf8_lossy(&out).into_owned()))
 }
 
 /// Go's `strconv.UnquoteChar` over a whole `'…'` literal.
@@ -1452,8 +1477,8 @@ mod tests {
         let p = |t: &str| {
             let (tree, _) = parse("t", &format!("{{{{{t}}}}}"), &Functions::builtins()).unwrap();
             match &tree.root.nodes[0] {
-                Node::Action { pipe, .. } => match &pipe.cmds[0].args[0] {
-                    Arg::Number { num, .. } => *num,
+                Node::Action(pipe) => match &pipe.cmds[0].args[0] {
+                    Arg::Number { num, .. } => **num,
                     other => panic!("{other:?}"),
                 },
                 other => panic!("{other:?}"),
