@@ -400,6 +400,30 @@ pub struct Parsed {
     defined: Vec<parse::Tree>,
 }
 
+impl Parsed {
+    /// The name the template was parsed under.
+    pub fn name(&self) -> &str {
+        &self.top.name
+    }
+
+    /// The same template as parsed under `name`: a parse does not depend on its name, which
+    /// only names the template and the file in execution errors. (A parse error names it
+    /// too, so a failed parse must be done again under the other name.)
+    #[must_use]
+    pub fn renamed(mut self, name: &str) -> Parsed {
+        if self.top.name == name {
+            return self;
+        }
+        let parse_name: Arc<str> = Arc::from(name);
+        self.top.name = name.to_string();
+        self.top.parse_name = Arc::clone(&parse_name);
+        for tree in &mut self.defined {
+            tree.parse_name = Arc::clone(&parse_name);
+        }
+        self
+    }
+}
+
 /// One template and the templates it defines, with Go's builtin functions.
 #[derive(Clone, Debug)]
 pub struct Template {

@@ -294,3 +294,31 @@ fn get_host_by_name_asks_the_system_resolver() {
         "{e}"
     );
 }
+
+/// A template parsed under one name and renamed runs and fails as one parsed under the new
+/// name: its own name, and the file named in the errors of the templates it defines.
+#[test]
+fn a_renamed_parse_is_the_parse_under_the_new_name() {
+    let text = "{{ define \"inner\" }}{{ .x.y }}{{ end }}top {{ template \"inner\" . }}";
+    let set = Templates::new(Functions::builtins());
+    let dot = Value::map(BTreeMap::from([("x".to_string(), Value::Int(1))]));
+    let outcome = |parsed: gitops_gotmpl::Parsed, name: &str| {
+        let mut set = set.clone();
+        set.insert(parsed);
+        set.execute(name, &dot).map_err(|e| e.to_string())
+    };
+    let direct = set.parse_apart("chart/templates/b.yaml", text).unwrap();
+    let renamed = set
+        .parse_apart("templates/a.yaml", text)
+        .unwrap()
+        .renamed("chart/templates/b.yaml");
+    assert_eq!(renamed.name(), "chart/templates/b.yaml");
+    let expected = outcome(direct, "chart/templates/b.yaml");
+    assert!(
+        expected
+            .as_ref()
+            .is_err_and(|e| e.contains("chart/templates/b.yaml:1:")),
+        "{expected:?}"
+    );
+    assert_eq!(outcome(renamed, "chart/templates/b.yaml"), expected);
+}

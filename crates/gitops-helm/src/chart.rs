@@ -110,9 +110,10 @@ impl Contents {
         }
     }
 
-    /// Whether both are the same contents (one file, not two equal ones).
-    pub(crate) fn same_as(&self, other: &Contents) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+    /// A number that tells these contents from any other held at the same time: the same
+    /// for two handles of one file, different for two equal files.
+    pub(crate) fn id(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
     }
 
     /// The bytes, read now if they were deferred (once: later calls share them).
@@ -294,6 +295,20 @@ impl Budget {
 /// [`Error::Chart`] naming the path: a missing or invalid `Chart.yaml`, a path escaping the
 /// archive, a chart past the size bounds, invalid YAML in `values.yaml`.
 pub fn load(path: &Path) -> Result<Chart, Error> {
+    load_then(path, |_| None)
+}
+
+/// Work started on the process's pool once a chart's files are read (see [`load_then`]).
+pub(crate) type AfterReads = Box<dyn FnOnce() + Send>;
+
+/// [`load`], giving `after_listing` the files of a chart directory as soon as they are
+/// listed; the job it returns runs on the pool once the files the load reads are read, and
+/// goes on while the caller works (the parse-ahead of the templates, which has a core to
+/// itself while this thread reads the charts' YAML).
+pub(crate) fn load_then(
+    path: &Path,
+    after_listing: impl FnOnce(&[File]) -> Option<AfterReads>,
+) -> Result<Chart, Error> {
     let shown = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|e| Error::Io {
         path: shown.clone(),
@@ -307,7 +322,8 @@ pub fn load(path: &Path) -> Result<Chart, Error> {
             .filter(|f| read_at_load(&f.name))
             .map(|f| f.data.clone())
             .collect();
-        with_files_read_ahead(ahead, || from_files(&shown, files, &mut budget, 0))
+        let then = after_listing(&files);
+        with_files_read_ahead(ahead, then, || from_files(&shown, files, &mut budget, 0))
     } else {
         let data = std::fs::read(path).map_err(|e| Error::Io {
             path: shown.clone(),
@@ -566,10 +582,19 @@ fn walk(
 /// Runs `load` while a second thread reads `ahead`, the files that loading reads anyway
 /// (see [`read_at_load`]), from the last one back, as `load` goes from the first on: a large
 /// chart's few hundred small files cost two to three system calls each. Each file is read
-/// once whichever thread comes first ([`Contents::bytes`]).
-fn with_files_read_ahead<T>(ahead: Vec<Contents>, load: impl FnOnce() -> T) -> T {
+/// once whichever thread comes first ([`Contents::bytes`]). Then that thread starts `then`,
+/// which `load` does not wait for.
+fn with_files_read_ahead<T>(
+    ahead: Vec<Contents>,
+    then: Option<AfterReads>,
+    load: impl FnOnce() -> T,
+) -> T {
     let worth_a_thread = ahead.len() >= READ_AHEAD_MIN_FILES && crate::engine::cores() > 1;
     if !worth_a_thread {
+        if let Some(then) = then {
+            crate::engine::start_pool();
+            rayon_core::spawn(then);
+        }
         return load();
     }
     let done = AtomicBool::new(false);
@@ -580,10 +605,13 @@ fn with_files_read_ahead<T>(ahead: Vec<Contents>, load: impl FnOnce() -> T) -> T
         scope.spawn(|_| {
             for data in ahead.iter().rev() {
                 if done.load(Ordering::Relaxed) {
-                    return;
+                    break;
                 }
                 // A failed read is kept and reported by `load` when it comes to the file.
                 let _ = data.bytes();
+            }
+            if let Some(then) = then {
+                rayon_core::spawn(then);
             }
         });
         let loaded = load();
@@ -604,15 +632,29 @@ const READ_AHEAD_MIN_FILES: usize = 64;
 /// Whether loading a chart directory reads the file (`from_files`): a chart's or
 /// subchart's `Chart.yaml`, values, schema and templates, and subchart archives.
 fn read_at_load(name: &str) -> bool {
+    match path_in_own_chart(name) {
+        Some(rest) => {
+            matches!(rest, "Chart.yaml" | "values.yaml" | "values.schema.json")
+                || rest.starts_with("templates/")
+        }
+        None => name.ends_with(".tgz") || name.ends_with(".tar.gz"),
+    }
+}
+
+/// Whether a chart file (by its path in the chart) is a template of the chart or of a
+/// subchart folder in its `charts/`, at any depth.
+pub(crate) fn is_chart_template(name: &str) -> bool {
+    path_in_own_chart(name).is_some_and(|rest| rest.starts_with("templates/"))
+}
+
+/// The path of a chart file inside the chart or subchart folder (`charts/NAME/`, at any
+/// depth) that holds it; `None` for a file right in a `charts/` folder (an archive).
+fn path_in_own_chart(name: &str) -> Option<&str> {
     let mut rest = name;
     while let Some(sub) = rest.strip_prefix("charts/") {
-        match sub.split_once('/') {
-            Some((_, inner)) => rest = inner,
-            None => return sub.ends_with(".tgz") || sub.ends_with(".tar.gz"),
-        }
+        rest = sub.split_once('/')?.1;
     }
-    matches!(rest, "Chart.yaml" | "values.yaml" | "values.schema.json")
-        || rest.starts_with("templates/")
+    Some(rest)
 }
 
 fn from_files(

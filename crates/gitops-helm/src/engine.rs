@@ -1053,13 +1053,15 @@ pub(crate) fn threads_for(bytes: usize, threads: usize) -> usize {
     }
 }
 
-/// The templates of a chart and all its subcharts, parsed on the worker pool while the
-/// caller works out the values: parsing needs only the text, and it is about half of a large
-/// chart's work, which otherwise waits for the values. Parsed under the names `collect` gives
-/// the templates before dependencies are processed; the render takes a result only for the
-/// same name and the same file, so a subchart renamed by an alias or removed by a condition
-/// costs a parse, never a wrong tree. Each template is parsed once, by whichever thread
-/// claims it first: a pool thread ahead of time or the render when it gets there.
+/// The templates of a chart and all its subcharts, parsed on the worker pool ahead of the
+/// render: parsing needs only the text, and it is about half of a large chart's work, which
+/// otherwise waits for the chart to load and the values to be worked out. A template is
+/// known by its file, not its name, since the names the render gives (which come from the
+/// charts' `Chart.yaml`, aliases and conditions) are not known yet: each is parsed under a
+/// name of its own and renamed when the render takes it ([`gitops_gotmpl::Parsed::renamed`]),
+/// or parsed again by the render when it failed, so that the error names the template as
+/// Helm does. Each is parsed once, by whichever thread claims it first: a pool thread ahead
+/// of time or the render when it gets there.
 pub(crate) struct ParseAhead(Arc<Ahead>);
 
 struct Ahead {
@@ -1067,8 +1069,11 @@ struct Ahead {
     set: Templates,
     /// Largest first, as the render takes them.
     jobs: Vec<AheadJob>,
-    by_name: std::collections::HashMap<String, usize>,
-    /// Set when the render is over (or failed before it began): the pool stops parsing.
+    /// Job by file ([`Contents::id`]).
+    by_file: std::collections::HashMap<usize, usize>,
+    /// How many threads parse: the pool's and the caller's.
+    threads: usize,
+    /// Set when the render begins parsing (or failed before): the pool stops parsing ahead.
     cancelled: AtomicBool,
 }
 
@@ -1086,71 +1091,117 @@ struct AheadJob {
 type AheadResult = Result<gitops_gotmpl::Parsed, gitops_gotmpl::Error>;
 
 impl ParseAhead {
-    /// Starts parsing `chart`'s templates on the pool, or `None` when
-    /// the render would parse them on one thread anyway (see [`threads_for`]).
-    pub(crate) fn start(chart: &Chart, ctx: &Context) -> Option<ParseAhead> {
-        fn walk(chart: &Chart, path: &str, out: &mut Vec<AheadJob>, depth: usize) {
-            if depth > crate::chart::MAX_CHART_DEPTH {
-                return;
-            }
-            for sub in &chart.dependencies {
-                walk(sub, &sub.path_under(path), out, depth + 1);
-            }
-            out.extend(chart.templates.iter().map(|t| AheadJob {
-                name: format!("{path}/{}", t.name),
-                data: t.data.clone(),
+    /// The parse-ahead of `templates` (a name for each and its file), or `None` when the
+    /// render would parse them on one thread anyway (see [`threads_for`]). Nothing is parsed
+    /// before [`ParseAhead::parser`]'s job runs.
+    pub(crate) fn new(templates: Vec<(String, Contents)>, ctx: &Context) -> Option<ParseAhead> {
+        let mut jobs: Vec<AheadJob> = templates
+            .into_iter()
+            .map(|(name, data)| AheadJob {
+                name,
+                data,
                 claimed: AtomicBool::new(false),
                 parsed: Mutex::new(None),
                 ready: std::sync::Condvar::new(),
-            }));
-        }
-        let mut jobs = Vec::new();
-        walk(chart, chart.name(), &mut jobs, 0);
+            })
+            .collect();
         let bytes = jobs.iter().map(|j| j.data.size_hint()).sum::<u64>();
         let threads = threads_for(usize::try_from(bytes).unwrap_or(usize::MAX), ctx.threads);
         if threads < 2 {
             return None;
         }
         jobs.sort_by_key(|j| std::cmp::Reverse(j.data.size_hint()));
-        let by_name = jobs
+        let by_file = jobs
             .iter()
             .enumerate()
-            .map(|(i, j)| (j.name.clone(), i))
+            .map(|(i, j)| (j.data.id(), i))
             .collect();
-        let ahead = Arc::new(Ahead {
+        Some(ParseAhead(Arc::new(Ahead {
             set: new_set(ctx),
             jobs,
-            by_name,
+            by_file,
+            threads,
             cancelled: AtomicBool::new(false),
-        });
-        start_pool();
-        // One thread fewer than the render uses: the caller's work on the values comes
-        // first, and a pool thread per core would take its core away from it.
-        for _ in 1..threads {
-            let ahead = Arc::clone(&ahead);
-            rayon_core::spawn(move || {
-                ahead.parse_unclaimed();
-            });
-        }
-        Some(ParseAhead(ahead))
+        })))
     }
 
-    /// The result for the template `name` with the text `data`, waiting if a pool thread
-    /// is parsing it; `None` when it is not one of the templates parsed ahead.
+    /// The templates of the files of a chart directory (named by their paths in it), as
+    /// listed before the chart is loaded.
+    pub(crate) fn of_files(files: &[crate::chart::File], ctx: &Context) -> Option<ParseAhead> {
+        let templates = files
+            .iter()
+            .filter(|f| crate::chart::is_chart_template(&f.name))
+            .map(|f| (f.name.clone(), f.data.clone()))
+            .collect();
+        ParseAhead::new(templates, ctx)
+    }
+
+    /// The templates of a loaded chart and its subcharts, parsing on the pool from now on.
+    pub(crate) fn start(chart: &Chart, ctx: &Context) -> Option<ParseAhead> {
+        fn walk(chart: &Chart, path: &str, out: &mut Vec<(String, Contents)>, depth: usize) {
+            if depth > crate::chart::MAX_CHART_DEPTH {
+                return;
+            }
+            for sub in &chart.dependencies {
+                walk(sub, &sub.path_under(path), out, depth + 1);
+            }
+            out.extend(
+                chart
+                    .templates
+                    .iter()
+                    .map(|t| (format!("{path}/{}", t.name), t.data.clone())),
+            );
+        }
+        let mut templates = Vec::new();
+        walk(chart, chart.name(), &mut templates, 0);
+        let ahead = ParseAhead::new(templates, ctx)?;
+        start_pool();
+        rayon_core::spawn(ahead.parser());
+        Some(ahead)
+    }
+
+    /// The job that parses the templates on the pool, from the largest; it starts one job
+    /// fewer than the threads that will parse, since the caller has other work meanwhile
+    /// (loading the chart, the values) and a pool thread per core would take its core away.
+    pub(crate) fn parser(&self) -> impl FnOnce() + Send + 'static {
+        let ahead = Arc::clone(&self.0);
+        move || {
+            for _ in 2..ahead.threads {
+                let ahead = Arc::clone(&ahead);
+                rayon_core::spawn(move || ahead.parse_unclaimed());
+            }
+            ahead.parse_unclaimed();
+        }
+    }
+
+    /// The result for the file `data`, as the template `name`, waiting if a pool thread is
+    /// parsing it; `None` when it is not one of the templates parsed ahead, was already
+    /// taken (one file rendered twice, under two aliases), or failed under another name.
     fn take(&self, name: &str, data: &Contents) -> Option<AheadResult> {
         let ahead = &self.0;
-        let &i = ahead.by_name.get(name)?;
+        let &i = ahead.by_file.get(&data.id())?;
         let job = &ahead.jobs[i];
-        if !job.data.same_as(data) {
-            return None;
-        }
         ahead.claim(i);
         // Claimed by this thread (and parsed above) or by one that is parsing it now.
         let mut parsed = job.parsed.lock().unwrap_or_else(|e| e.into_inner());
         while parsed.is_none() {
             parsed = job.ready.wait(parsed).unwrap_or_else(|e| e.into_inner());
         }
-        parsed.as_mut().and_then(Option::take)
+        match parsed.as_mut().and_then(Option::take)? {
+            Ok(tree) => Some(Ok(tree.renamed(name))),
+            Err(e) if job.name == name => Some(Err(e)),
+            Err(_) => None,
+        }
+    }
+
+    /// The jobs of the templates the render parses, in the order they are parsed ahead.
+    fn jobs_of(&self, tpls: &[Tpl]) -> Vec<usize> {
+        let mut jobs: Vec<usize> = tpls
+            .iter()
+            .filter_map(|t| self.0.by_file.get(&t.data.id()).copied())
+            .collect();
+        jobs.sort_unstable();
+        jobs
     }
 }
 
@@ -1161,7 +1212,7 @@ impl Drop for ParseAhead {
 }
 
 impl Ahead {
-    /// Parses, one after another, the templates no thread has claimed.
+    /// Parses, one after another, the templates no thread has claimed, until cancelled.
     fn parse_unclaimed(&self) {
         for i in 0..self.jobs.len() {
             if self.cancelled.load(Ordering::Relaxed) {
@@ -1219,11 +1270,17 @@ fn parse_all(
     }
     let shared: &Templates = set;
     if let Some(ahead) = ahead {
-        // What the pool has not parsed yet, parsed now on every thread; waiting for one
-        // template while another is left unparsed would leave a thread idle.
+        // The pool stops parsing ahead (it may have templates the render leaves out, of a
+        // subchart a condition disabled); what the render needs and nobody has parsed yet
+        // is parsed now on every thread, since waiting for one template while another is
+        // left unparsed would leave a thread idle.
+        ahead.0.cancelled.store(true, Ordering::Relaxed);
+        let jobs = ahead.jobs_of(tpls);
         let workers: Vec<usize> = (0..threads).collect();
         side_by_side(&workers, threads, false, |_| {
-            ahead.0.parse_unclaimed();
+            for &i in &jobs {
+                ahead.0.claim(i);
+            }
             Ok::<(), ()>(())
         });
     }

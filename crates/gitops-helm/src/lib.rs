@@ -412,7 +412,7 @@ impl TemplateOptions {
 /// # Errors
 /// See [`Error`].
 pub fn template_chart(chart: &Chart, options: &TemplateOptions) -> Result<String, Error> {
-    template_owned(chart.clone(), options, &mut Phases::default()).map(|(out, _)| out)
+    template_owned(chart.clone(), options, None, &mut Phases::default()).map(|(out, _)| out)
 }
 
 /// Where the time of one [`template`] went (for benchmarks: `benches/helm-peer.sh`).
@@ -468,9 +468,19 @@ pub fn template_timed(chart_path: &Path, options: &TemplateOptions) -> Result<Ti
     }
     let mut phases = Phases::default();
     let start = std::time::Instant::now();
-    let chart = chart::load(chart_path)?;
+    // The templates start parsing on the pool as soon as the chart's files are listed and
+    // read, while this thread reads the charts' YAML (an invalid option is reported after
+    // the chart's errors, as before).
+    let ctx = options.context();
+    let mut ahead = None;
+    let chart = chart::load_then(chart_path, |files| {
+        let parse_ahead = engine::ParseAhead::of_files(files, ctx.as_ref().ok()?)?;
+        let parser = Box::new(parse_ahead.parser());
+        ahead = Some(parse_ahead);
+        Some(parser)
+    })?;
     phases.load = start.elapsed();
-    let (output, retained) = template_owned(chart, options, &mut phases)?;
+    let (output, retained) = template_owned(chart, options, ahead, &mut phases)?;
     Ok(Timed {
         output,
         phases,
@@ -479,10 +489,12 @@ pub fn template_timed(chart_path: &Path, options: &TemplateOptions) -> Result<Ti
 }
 
 /// Renders a chart it may change (dependencies processed in place): no copy of its files.
-/// Returns the text and, unfreed, what it built.
+/// Returns the text and, unfreed, what it built. `ahead` parses the chart's templates (when
+/// it does not, they start parsing here).
 fn template_owned(
     mut chart: Chart,
     options: &TemplateOptions,
+    ahead: Option<engine::ParseAhead>,
     phases: &mut Phases,
 ) -> Result<(String, Retained), Error> {
     let start = std::time::Instant::now();
@@ -495,7 +507,7 @@ fn template_owned(
     let ctx = options.context()?;
     check_kube_version(&chart, &ctx.kube_version)?;
     // The templates parse on the worker pool while this thread works out the values.
-    let ahead = engine::ParseAhead::start(&chart, &ctx);
+    let ahead = ahead.or_else(|| engine::ParseAhead::start(&chart, &ctx));
     let user = options.user_values()?;
     values::process_dependencies(&mut chart, &user)?;
     values::process_imports(&mut chart);
