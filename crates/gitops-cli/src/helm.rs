@@ -115,6 +115,8 @@ fn template(args: HelmTemplate) -> ExitCode {
     options.skip_tests = args.skip_tests;
     options.is_upgrade = args.is_upgrade;
     options.enable_dns = args.enable_dns;
+    // A one-shot process: its threads are kept on cores of their own (see the option).
+    options.pin_threads = true;
     // Helm locates the chart before loading it, with this message.
     if !args.chart.exists() {
         eprintln!(

@@ -1467,15 +1467,29 @@ const HELPER_STACK: usize = 4 << 20;
 /// more than the cores, a woken thread could wait milliseconds in one core's queue while the
 /// other core went idle (seen with `perf sched timehist`: the scheduler keeps a thread
 /// that just ran where it ran).
+///
+/// Its threads are pinned to cores when a render asked for it before the pool started
+/// ([`crate::TemplateOptions::pin_threads`]).
 pub(crate) fn start_pool() {
-    static STARTED: std::sync::Once = std::sync::Once::new();
-    STARTED.call_once(|| {
+    POOL.call_once(|| {
         let _ = rayon_core::ThreadPoolBuilder::new()
             .num_threads(cores().saturating_sub(1).max(1))
             .stack_size(HELPER_STACK)
+            .start_handler(|index| {
+                if let Some(core) = crate::pin::pool_core(index) {
+                    crate::pin::pin_current_thread(core);
+                }
+            })
             .build_global();
         rayon_core::spawn(|| {});
     });
+}
+
+static POOL: std::sync::Once = std::sync::Once::new();
+
+/// Whether [`start_pool`] has run.
+pub(crate) fn pool_started() -> bool {
+    POOL.is_completed()
 }
 
 /// The cores this process may use, asked once (each asking reads the cgroup's files).

@@ -92,6 +92,7 @@ pub mod chart;
 pub mod engine;
 pub mod head;
 pub mod output;
+mod pin;
 pub mod plain_yaml;
 pub mod planner;
 #[cfg(feature = "release")]
@@ -226,6 +227,14 @@ pub struct TemplateOptions {
     /// own). The output is the same whatever the number: a chart whose templates change
     /// values they share is executed again in Helm's order on one thread.
     pub threads: usize,
+    /// Whether the calling thread and the pool's threads are each pinned to a core of their
+    /// own while the render runs (Linux; default: off). For a one-shot process such as
+    /// `gitops helm template`: a scheduler that packs a young process's threads onto one
+    /// core then cannot (measured in `benches/README.md`). The pool's threads stay pinned
+    /// for the process (only a pool this render starts is pinned); the caller gets its own
+    /// cores back when the render ends. A long-running host that shares its cores with
+    /// other work should leave it off.
+    pub pin_threads: bool,
 }
 
 impl TemplateOptions {
@@ -248,6 +257,7 @@ impl TemplateOptions {
             lookup: Arc::new(NoCluster),
             enable_dns: false,
             threads: engine::cores().min(4),
+            pin_threads: false,
         }
     }
 
@@ -463,6 +473,9 @@ impl std::fmt::Debug for Retained {
 /// # Errors
 /// See [`Error`].
 pub fn template_timed(chart_path: &Path, options: &TemplateOptions) -> Result<Timed, Error> {
+    let _pinned = (options.pin_threads && options.threads > 1)
+        .then(|| pin::PinnedCaller::new(engine::pool_started()))
+        .flatten();
     if options.threads > 1 {
         engine::start_pool();
     }

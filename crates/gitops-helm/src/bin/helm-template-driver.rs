@@ -35,6 +35,8 @@ fn run() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
     let mut positional = Vec::new();
     let mut options = TemplateOptions::new("");
+    // As `gitops helm template` renders: a one-shot process, its threads pinned to cores.
+    options.pin_threads = true;
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
             Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
@@ -66,6 +68,8 @@ fn run() -> Result<(), String> {
                 let n = value()?;
                 options.threads = n.parse().map_err(|_| format!("invalid --threads: {n}"))?;
             }
+            // Not a flag of `helm template`: threads left where the scheduler puts them.
+            "--no-pin" => options.pin_threads = false,
             "-a" | "--api-versions" => options
                 .api_versions
                 .extend(value()?.split(',').map(String::from)),
