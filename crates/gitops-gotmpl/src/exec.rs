@@ -3,7 +3,9 @@
 
 use crate::error::ExecError;
 use crate::funcs::{Function, Ty};
-use crate::parse::{Arg, Branch, Command, List, Node, Number, Pipe, Shown, Span, Tree};
+use crate::parse::{
+    Arena, Arg, Branch, Command, List, Node, Number, Pipe, Shown, Source, Span, Tree,
+};
 use crate::{Error, MissingKey, Templates, Value, gofmt};
 
 /// A value with whether Go would hold it in an `interface{}` (a map entry, a list element):
@@ -55,8 +57,8 @@ impl At<'_> {
 }
 
 impl At<'_> {
-    /// The node as template text; `src` is the source of the tree it belongs to.
-    fn show(&self, src: &str) -> String {
+    /// The node as template text; `src` is what the tree it belongs to refers to.
+    fn show(&self, src: Source<'_>) -> String {
         match self {
             At::Node(n, _) => Shown(*n, src).to_string(),
             At::Pipe(p) => Shown(*p, src).to_string(),
@@ -187,13 +189,25 @@ impl<'a> State<'a> {
         tree.src()
     }
 
+    /// The lists of the tree being walked.
+    fn arena(&self) -> &'a Arena {
+        let tree: &'a Tree = self.tree;
+        &tree.arena
+    }
+
+    /// What the nodes of the tree being walked refer to.
+    fn source(&self) -> Source<'a> {
+        let tree: &'a Tree = self.tree;
+        tree.source()
+    }
+
     fn error(&self, message: impl Into<String>) -> Flow {
         let message = message.into();
         let e = match self.at {
             Some(at) => ExecError {
                 location: self.tree.location(at.pos()),
                 template: self.tree.name.clone(),
-                context: Some(at.show(self.tree.src())),
+                context: Some(at.show(self.tree.source())),
                 message,
             },
             None => ExecError {
@@ -228,7 +242,8 @@ impl<'a> State<'a> {
 
     fn walk(&mut self, dot: &Val, list: &'a List) -> R<()> {
         self.enter()?;
-        list.nodes.iter().try_for_each(|n| self.walk_node(dot, n))
+        let nodes = self.arena().nodes(list.nodes);
+        nodes.iter().try_for_each(|n| self.walk_node(dot, n))
     }
 
     fn walk_node(&mut self, dot: &Val, node: &'a Node) -> R<()> {
@@ -339,7 +354,7 @@ impl<'a> State<'a> {
             let max = self.set.options.max_steps;
             return Err(self.error(format!("execution exceeded {max} steps")));
         }
-        let decl = &b.pipe.decl;
+        let decl = self.arena().spans(b.pipe.decl);
         let src = self.src();
         if !decl.is_empty() {
             if b.pipe.is_assign {
@@ -431,12 +446,12 @@ impl<'a> State<'a> {
         self.enter()?;
         self.at = Some(At::Pipe(pipe));
         let mut value: Option<Val> = None;
-        for cmd in &pipe.cmds {
+        for cmd in self.arena().cmds(pipe.cmds) {
             value = Some(Val::plain(self.eval_command(dot, cmd, value.take())?.dig()));
         }
         let value = value.map(|v| v.v).unwrap_or_default();
         let src = self.src();
-        for name in &pipe.decl {
+        for name in self.arena().spans(pipe.decl) {
             if pipe.is_assign {
                 self.set_var(name.of(src), Val::plain(value.clone()))?;
             } else {
@@ -450,14 +465,15 @@ impl<'a> State<'a> {
         if args.len() > 1 || fin.is_some() {
             return Err(self.error(format!(
                 "can't give argument to non-function {}",
-                Shown(&args[0], self.src())
+                Shown(&args[0], self.source())
             )));
         }
         Ok(())
     }
 
     fn eval_command(&mut self, dot: &Val, cmd: &'a Command, fin: Option<Val>) -> R<Val> {
-        let first = &cmd.args[0];
+        let args = self.arena().args(cmd.args);
+        let first = &args[0];
         match first {
             Arg::Field { idents, .. } => {
                 self.at = Some(At::Arg(first));
@@ -465,27 +481,27 @@ impl<'a> State<'a> {
                     dot,
                     dot.clone(),
                     At::Arg(first),
-                    idents,
-                    &cmd.args,
+                    self.arena().spans(*idents),
+                    args,
                     fin,
                 );
             }
-            Arg::Chain(_) => return self.eval_chain(dot, first, &cmd.args, fin),
+            Arg::Chain(_) => return self.eval_chain(dot, first, args, fin),
             Arg::Identifier { name, .. } => {
                 let name = name.of(self.src());
-                return self.eval_function(dot, first, name, At::Cmd(cmd), &cmd.args, fin);
+                return self.eval_function(dot, first, name, At::Cmd(cmd), args, fin);
             }
             Arg::Pipe(p) => {
-                self.not_a_function(&cmd.args, &fin)?;
+                self.not_a_function(args, &fin)?;
                 return Ok(Val::plain(self.eval_pipeline(dot, p)?));
             }
             Arg::Variable { idents, .. } => {
-                return self.eval_variable(dot, first, idents, &cmd.args, fin);
+                return self.eval_variable(dot, first, self.arena().spans(*idents), args, fin);
             }
             _ => {}
         }
         self.at = Some(At::Arg(first));
-        self.not_a_function(&cmd.args, &fin)?;
+        self.not_a_function(args, &fin)?;
         Ok(match first {
             Arg::Bool { value, .. } => Val::plain(Value::Bool(*value)),
             Arg::Dot { .. } => dot.clone(),
@@ -499,7 +515,7 @@ impl<'a> State<'a> {
             _ => {
                 return Err(self.error(format!(
                     "can't evaluate command {}",
-                    Shown(first, self.src())
+                    Shown(first, self.source())
                 )));
             }
         })
@@ -537,12 +553,12 @@ impl<'a> State<'a> {
         let Arg::Chain(c) = chain else {
             return Err(self.error("internal error: not a chain"));
         };
-        let (node, fields) = (&c.node, &c.fields);
+        let (node, fields) = (&c.node, self.arena().spans(c.fields));
         self.at = Some(At::Arg(chain));
         if let Arg::Nil { .. } = node {
             return Err(self.error(format!(
                 "indirection through explicit nil in {}",
-                Shown(chain, self.src())
+                Shown(chain, self.source())
             )));
         }
         let receiver = match node {
@@ -765,7 +781,7 @@ impl<'a> State<'a> {
                 } else {
                     self.error(format!(
                         "error calling call: non-function {} of type {}",
-                        Shown(first, self.src()),
+                        Shown(first, self.source()),
                         v.type_name()
                     ))
                 });
@@ -846,13 +862,14 @@ impl<'a> State<'a> {
                     dot,
                     dot.clone(),
                     At::Arg(arg),
-                    idents,
+                    self.arena().spans(*idents),
                     std::slice::from_ref(arg),
                     None,
                 )?;
                 return self.validate(v, ty);
             }
             Arg::Variable { idents, .. } => {
+                let idents = self.arena().spans(*idents);
                 let v = self.eval_variable(dot, arg, idents, std::slice::from_ref(arg), None)?;
                 return self.validate(v, ty);
             }
@@ -877,7 +894,7 @@ impl<'a> State<'a> {
             }
             _ => {}
         }
-        let shown = || Shown(arg, self.src());
+        let shown = || Shown(arg, self.source());
         match (ty, arg) {
             (Ty::Bool, Arg::Bool { value, .. }) => Ok(Value::Bool(*value)),
             (Ty::Bool, _) => Err(self.error(format!("expected bool; found {}", shown()))),

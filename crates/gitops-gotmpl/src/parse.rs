@@ -3,8 +3,9 @@
 //!
 //! A tree refers to its template's source by [`Span`]s (eight bytes each) rather than holding
 //! strings: names, text runs and literals are ranges of the one shared source, which the
-//! executor reads through the tree it walks. Every list in a tree is a boxed slice of its exact
-//! size, built on the parser's stacks.
+//! executor reads through the tree it walks. Its lists (of nodes, commands, operands, names)
+//! are [`Run`]s of one [`Arena`] per parse, shared by the file's trees: a few vectors instead
+//! of an allocation per list (a large chart has some sixty thousand lists).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -29,6 +30,8 @@ pub(crate) struct Tree {
     /// The template's source, which the tree's spans are ranges of (shared with the caller
     /// that handed it over, when parsed from a shared source: no copy).
     pub text: Arc<String>,
+    /// The lists of this parse's trees.
+    pub arena: Arc<Arena>,
     pub root: List,
 }
 
@@ -38,12 +41,17 @@ impl Tree {
         self.text.as_str()
     }
 
+    /// What the tree's spans and runs refer to.
+    pub fn source(&self) -> Source<'_> {
+        Source {
+            text: self.text.as_str(),
+            arena: &self.arena,
+        }
+    }
+
     /// Go's `parse.IsEmptyTree`: only whitespace text (and comments).
     pub fn is_empty(&self) -> bool {
-        self.root.nodes.iter().all(|n| match n {
-            Node::Text(text) => text.of(self.src()).trim_ascii().is_empty(),
-            _ => false,
-        })
+        self.source().is_empty(&self.root)
     }
 
     /// `NAME:LINE:COL` of a byte position, as Go's `ErrorContext` prints it (column 0-based).
@@ -82,9 +90,85 @@ impl Span {
     }
 }
 
+/// A run of one of an [`Arena`]'s vectors.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Run {
+    start: u32,
+    len: u32,
+}
+
+impl Run {
+    pub fn len(self) -> usize {
+        self.len as usize
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.len == 0
+    }
+
+    fn range(self) -> std::ops::Range<usize> {
+        self.start as usize..self.start as usize + self.len as usize
+    }
+}
+
+/// The lists of one parse's trees, each kind in one vector. A list is added whole when it
+/// is complete (the parser builds it on a stack of its own), so its items are consecutive.
+#[derive(Debug, Default)]
+pub(crate) struct Arena {
+    nodes: Vec<Node>,
+    cmds: Vec<Command>,
+    args: Vec<Arg>,
+    spans: Vec<Span>,
+}
+
+/// Moves `from[base..]` to the end of `to`, as a run of it.
+fn move_run<T>(to: &mut Vec<T>, from: &mut Vec<T>, base: usize) -> Run {
+    let start = to.len();
+    to.extend(from.drain(base..));
+    Run {
+        start: start as u32,
+        len: (to.len() - start) as u32,
+    }
+}
+
+impl Arena {
+    pub fn nodes(&self, run: Run) -> &[Node] {
+        self.nodes.get(run.range()).unwrap_or_default()
+    }
+
+    pub fn cmds(&self, run: Run) -> &[Command] {
+        self.cmds.get(run.range()).unwrap_or_default()
+    }
+
+    pub fn args(&self, run: Run) -> &[Arg] {
+        self.args.get(run.range()).unwrap_or_default()
+    }
+
+    pub fn spans(&self, run: Run) -> &[Span] {
+        self.spans.get(run.range()).unwrap_or_default()
+    }
+}
+
+/// What the spans and runs of a parse refer to: its source and its arena.
+#[derive(Clone, Copy)]
+pub(crate) struct Source<'a> {
+    pub text: &'a str,
+    pub arena: &'a Arena,
+}
+
+impl<'a> Source<'a> {
+    /// Whether a list is only whitespace text (and comments).
+    pub fn is_empty(self, list: &List) -> bool {
+        self.arena.nodes(list.nodes).iter().all(|n| match n {
+            Node::Text(text) => text.of(self.text).trim_ascii().is_empty(),
+            _ => false,
+        })
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct List {
-    pub nodes: Box<[Node]>,
+    pub nodes: Run,
 }
 
 #[derive(Debug)]
@@ -117,15 +201,15 @@ pub(crate) struct Branch {
 pub(crate) struct Pipe {
     pub pos: u32,
     pub is_assign: bool,
-    /// The variables declared or assigned, with their `$`.
-    pub decl: Box<[Span]>,
-    pub cmds: Box<[Command]>,
+    /// The variables declared or assigned, with their `$` (spans).
+    pub decl: Run,
+    pub cmds: Run,
 }
 
 #[derive(Debug)]
 pub(crate) struct Command {
     pub pos: u32,
-    pub args: Box<[Arg]>,
+    pub args: Run,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -141,14 +225,15 @@ pub(crate) struct Number {
 /// large parts (a number's readings, an escaped string's text, a chain) are boxed.
 #[derive(Debug)]
 pub(crate) enum Arg {
+    /// `.a.b`: the spans of `a` and `b`.
     Field {
         pos: u32,
-        idents: Box<[Span]>,
+        idents: Run,
     },
-    /// `$x.a.b`: `idents[0]` is the variable's name with its `$`.
+    /// `$x.a.b`: the first span is the variable's name with its `$`.
     Variable {
         pos: u32,
-        idents: Box<[Span]>,
+        idents: Run,
     },
     Identifier {
         pos: u32,
@@ -191,7 +276,8 @@ pub(crate) enum Arg {
 pub(crate) struct Chain {
     pub pos: u32,
     pub node: Arg,
-    pub fields: Box<[Span]>,
+    /// Spans.
+    pub fields: Run,
 }
 
 impl Arg {
@@ -220,34 +306,35 @@ impl Arg {
 }
 
 /// A node printed as template text, as Go's `String()` methods print nodes in error contexts:
-/// the node and the source its spans are ranges of.
-pub(crate) struct Shown<'a, T: ?Sized>(pub &'a T, pub &'a str);
+/// the node and what its spans and runs refer to.
+pub(crate) struct Shown<'a, T: ?Sized>(pub &'a T, pub Source<'a>);
 
 impl fmt::Display for Shown<'_, Arg> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let src = self.1;
+        let spans = |run: Run| src.arena.spans(run).iter().map(|s| s.of(src.text));
         match self.0 {
             Arg::Field { idents, .. } => {
-                for i in idents {
-                    write!(f, ".{}", i.of(src))?;
+                for i in spans(*idents) {
+                    write!(f, ".{i}")?;
                 }
                 Ok(())
             }
             Arg::Variable { idents, .. } => {
-                for (n, i) in idents.iter().enumerate() {
+                for (n, i) in spans(*idents).enumerate() {
                     if n > 0 {
                         f.write_str(".")?;
                     }
-                    f.write_str(i.of(src))?;
+                    f.write_str(i)?;
                 }
                 Ok(())
             }
-            Arg::Identifier { name, .. } => f.write_str(name.of(src)),
+            Arg::Identifier { name, .. } => f.write_str(name.of(src.text)),
             Arg::Dot { .. } => f.write_str("."),
             Arg::Nil { .. } => f.write_str("nil"),
             Arg::Bool { value, .. } => write!(f, "{value}"),
-            Arg::Number { text, .. } => f.write_str(text.of(src)),
-            Arg::String { quoted, .. } => f.write_str(quoted.of(src)),
+            Arg::Number { text, .. } => f.write_str(text.of(src.text)),
+            Arg::String { quoted, .. } => f.write_str(quoted.of(src.text)),
             Arg::Pipe(p) => write!(f, "{}", Shown(&**p, src)),
             Arg::Chain(c) => {
                 if matches!(c.node, Arg::Pipe(_)) {
@@ -255,8 +342,8 @@ impl fmt::Display for Shown<'_, Arg> {
                 } else {
                     write!(f, "{}", Shown(&c.node, src))?;
                 }
-                for field in &c.fields {
-                    write!(f, ".{}", field.of(src))?;
+                for field in spans(c.fields) {
+                    write!(f, ".{field}")?;
                 }
                 Ok(())
             }
@@ -266,7 +353,7 @@ impl fmt::Display for Shown<'_, Arg> {
 
 impl fmt::Display for Shown<'_, Command> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, arg) in self.0.args.iter().enumerate() {
+        for (i, arg) in self.1.arena.args(self.0.args).iter().enumerate() {
             if i > 0 {
                 f.write_str(" ")?;
             }
@@ -282,21 +369,22 @@ impl fmt::Display for Shown<'_, Command> {
 
 impl fmt::Display for Shown<'_, Pipe> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let pipe = self.0;
-        if !pipe.decl.is_empty() {
-            for (i, d) in pipe.decl.iter().enumerate() {
+        let (pipe, src) = (self.0, self.1);
+        let decl = src.arena.spans(pipe.decl);
+        if !decl.is_empty() {
+            for (i, d) in decl.iter().enumerate() {
                 if i > 0 {
                     f.write_str(", ")?;
                 }
-                f.write_str(d.of(self.1))?;
+                f.write_str(d.of(src.text))?;
             }
             f.write_str(if pipe.is_assign { " = " } else { " := " })?;
         }
-        for (i, c) in pipe.cmds.iter().enumerate() {
+        for (i, c) in src.arena.cmds(pipe.cmds).iter().enumerate() {
             if i > 0 {
                 f.write_str(" | ")?;
             }
-            write!(f, "{}", Shown(c, self.1))?;
+            write!(f, "{}", Shown(c, src))?;
         }
         Ok(())
     }
@@ -304,7 +392,7 @@ impl fmt::Display for Shown<'_, Pipe> {
 
 impl fmt::Display for Shown<'_, List> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for n in &self.0.nodes {
+        for n in self.1.arena.nodes(self.0.nodes) {
             write!(f, "{}", Shown(n, self.1))?;
         }
         Ok(())
@@ -327,7 +415,7 @@ impl fmt::Display for Shown<'_, Node> {
             f.write_str("{{end}}")
         };
         match self.0 {
-            Node::Text(text) => f.write_str(&crate::gofmt::quote(text.of(src), false)),
+            Node::Text(text) => f.write_str(&crate::gofmt::quote(text.of(src.text), false)),
             Node::Action(pipe) => write!(f, "{{{{{}}}}}", Shown(pipe, src)),
             Node::If(b) => branch(f, "if", b),
             Node::With(b) => branch(f, "with", b),
@@ -395,17 +483,21 @@ pub(crate) fn parse_shared(
         nodes: Vec::new(),
         cmds: Vec::new(),
         args: Vec::new(),
-        text: text.clone(),
+        arena: Arena::default(),
         stack_base: crate::exec::stack_addr(),
     };
     let root = p.parse_top()?;
-    let top = Tree {
-        name: name.to_string(),
-        parse_name,
-        text,
+    let arena = Arc::new(std::mem::take(&mut p.arena));
+    let tree = |name: String, root: List| Tree {
+        name,
+        parse_name: Arc::clone(&parse_name),
+        text: Arc::clone(&text),
+        arena: Arc::clone(&arena),
         root,
     };
-    Ok((top, p.defined))
+    let top = tree(name.to_string(), root);
+    let defined = p.defined.into_iter().map(|(n, r)| tree(n, r)).collect();
+    Ok((top, defined))
 }
 
 struct Parser<'a, 't> {
@@ -417,20 +509,22 @@ struct Parser<'a, 't> {
     i: usize,
     furthest: usize,
     parse_name: Arc<str>,
-    text: Arc<String>,
     funcs: &'a Functions,
     /// The variables in scope, for "undefined variable".
     vars: Vec<&'t str>,
     range_depth: usize,
     depth: usize,
     action_line: usize,
-    defined: Vec<Tree>,
+    /// The `define`s and `block`s: names and bodies.
+    defined: Vec<(String, List)>,
     /// The nodes of the lists being parsed, innermost last (see [`Parser::take_list`]).
     nodes: Vec<Node>,
     /// The commands of the pipelines being parsed, innermost last.
     cmds: Vec<Command>,
     /// The arguments of the commands being parsed, innermost last.
     args: Vec<Arg>,
+    /// Where completed lists go.
+    arena: Arena,
     stack_base: usize,
 }
 
@@ -544,15 +638,21 @@ impl<'t> Parser<'_, 't> {
         Ok(self.take_list(base))
     }
 
-    /// The nodes pushed since `base`, in a slice of their exact size. Lists, pipelines and
-    /// commands are built on the parser's stacks ([`Parser::nodes`]) rather than each in its own
-    /// growing vector: growth left a command's arguments in room for four and lists up to twice
-    /// their size, most of a parse tree's memory. (Not `split_off`: at 0 it hands over the
-    /// stack's whole buffer, room included.)
+    /// The nodes pushed since `base`, moved to the arena. Lists, pipelines and commands are
+    /// built on the parser's stacks ([`Parser::nodes`]), since an inner one (a parenthesized
+    /// pipeline, an `if` in a list) is completed before the outer one: each is then added to
+    /// the arena whole, its items consecutive.
     fn take_list(&mut self, base: usize) -> List {
         List {
-            nodes: self.nodes.drain(base..).collect(),
+            nodes: move_run(&mut self.arena.nodes, &mut self.nodes, base),
         }
+    }
+
+    /// A list of one node.
+    fn single(&mut self, node: Node) -> List {
+        let base = self.nodes.len();
+        self.nodes.push(node);
+        self.take_list(base)
     }
 
     fn with_sub_tree<T>(&mut self, f: impl FnOnce(&mut Self) -> Res<T>) -> Res<T> {
@@ -581,24 +681,22 @@ impl<'t> Parser<'_, 't> {
 
     /// Go's `Tree.add`: a second non-empty definition of a name in one parse is an error.
     fn add_tree(&mut self, name: String, root: List) -> Res<()> {
-        let tree = Tree {
-            name,
-            parse_name: self.parse_name.clone(),
-            text: self.text.clone(),
-            root,
+        let src = Source {
+            text: self.src,
+            arena: &self.arena,
         };
-        if let Some(i) = self.defined.iter().position(|t| t.name == tree.name) {
-            if self.defined[i].is_empty() {
-                self.defined[i] = tree;
-            } else if !tree.is_empty() {
+        if let Some(i) = self.defined.iter().position(|(n, _)| *n == name) {
+            if src.is_empty(&self.defined[i].1) {
+                self.defined[i] = (name, root);
+            } else if !src.is_empty(&root) {
                 return self.error(format!(
                     "template: multiple definition of template {}",
-                    crate::gofmt::quote(&tree.name, false)
+                    crate::gofmt::quote(&name, false)
                 ));
             }
             return Ok(());
         }
-        self.defined.push(tree);
+        self.defined.push((name, root));
         Ok(())
     }
 
@@ -714,15 +812,11 @@ impl<'t> Parser<'_, 't> {
             if context == "if" && pk == Kind::If {
                 self.next();
                 let b = self.control("if")?;
-                else_list = Some(List {
-                    nodes: Box::new([Node::If(Box::new(b))]),
-                });
+                else_list = Some(self.single(Node::If(Box::new(b))));
             } else if context == "with" && pk == Kind::With {
                 self.next();
                 let b = self.control("with")?;
-                else_list = Some(List {
-                    nodes: Box::new([Node::With(Box::new(b))]),
-                });
+                else_list = Some(self.single(Node::With(Box::new(b))));
             } else {
                 let (l, stop) = self.item_list()?;
                 if let Stop::Else = stop {
@@ -829,8 +923,8 @@ impl<'t> Parser<'_, 't> {
                 let pipe = Pipe {
                     pos,
                     is_assign,
-                    decl: decl.into_boxed_slice(),
-                    cmds: self.cmds.drain(cmds..).collect(),
+                    decl: move_run(&mut self.arena.spans, &mut decl, 0),
+                    cmds: move_run(&mut self.arena.cmds, &mut self.cmds, cmds),
                 };
                 self.check_pipeline(&pipe, context)?;
                 return Ok(pipe);
@@ -858,12 +952,13 @@ impl<'t> Parser<'_, 't> {
     }
 
     fn check_pipeline(&self, pipe: &Pipe, context: &str) -> Res<()> {
-        if pipe.cmds.is_empty() {
+        let cmds = self.arena.cmds(pipe.cmds);
+        if cmds.is_empty() {
             return self.error(format!("missing value for {context}"));
         }
-        for (i, c) in pipe.cmds.iter().enumerate().skip(1) {
+        for (i, c) in cmds.iter().enumerate().skip(1) {
             if matches!(
-                c.args[0],
+                self.arena.args(c.args)[0],
                 Arg::Bool { .. }
                     | Arg::Dot { .. }
                     | Arg::Nil { .. }
@@ -908,7 +1003,7 @@ impl<'t> Parser<'_, 't> {
         }
         Ok(Command {
             pos,
-            args: self.args.drain(base..).collect(),
+            args: move_run(&mut self.arena.args, &mut self.args, base),
         })
     }
 
@@ -929,13 +1024,17 @@ impl<'t> Parser<'_, 't> {
             | Arg::Number { .. }
             | Arg::Nil { .. }
             | Arg::Dot { .. } => {
-                let shown = crate::gofmt::quote(&Shown(&node, self.src).to_string(), false);
+                let src = Source {
+                    text: self.src,
+                    arena: &self.arena,
+                };
+                let shown = crate::gofmt::quote(&Shown(&node, src).to_string(), false);
                 self.error(format!("unexpected . after term {shown}"))
             }
             node => Ok(Some(Arg::Chain(Box::new(Chain {
                 pos,
                 node,
-                fields: fields.into_boxed_slice(),
+                fields: move_run(&mut self.arena.spans, &mut fields, 0),
             })))),
         }
     }
@@ -993,7 +1092,7 @@ impl<'t> Parser<'_, 't> {
                 let pos = self.take_adjacent_fields(&mut idents).unwrap_or(pos);
                 Arg::Variable {
                     pos: pos as u32,
-                    idents: idents.into_boxed_slice(),
+                    idents: move_run(&mut self.arena.spans, &mut idents, 0),
                 }
             }
             Kind::Field => {
@@ -1002,7 +1101,7 @@ impl<'t> Parser<'_, 't> {
                 let pos = self.take_adjacent_fields(&mut idents).unwrap_or(pos);
                 Arg::Field {
                     pos: pos as u32,
-                    idents: idents.into_boxed_slice(),
+                    idents: move_run(&mut self.arena.spans, &mut idents, 0),
                 }
             }
             Kind::Bool => Arg::Bool {
@@ -1476,8 +1575,9 @@ mod tests {
     fn numbers_follow_go() {
         let p = |t: &str| {
             let (tree, _) = parse("t", &format!("{{{{{t}}}}}"), &Functions::builtins()).unwrap();
-            match &tree.root.nodes[0] {
-                Node::Action(pipe) => match &pipe.cmds[0].args[0] {
+            match &tree.arena.nodes(tree.root.nodes)[0] {
+                Node::Action(pipe) => match &tree.arena.args(tree.arena.cmds(pipe.cmds)[0].args)[0]
+                {
                     Arg::Number { num, .. } => **num,
                     other => panic!("{other:?}"),
                 },
