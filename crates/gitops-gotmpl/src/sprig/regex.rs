@@ -1,5 +1,7 @@
 //! Sprig's regular expression functions. Go's RE2 syntax and Rust's `regex` agree on the
-//! syntax charts use; compile errors are worded by Rust's parser, not Go's.
+//! syntax charts use but for Perl's classes, which are ASCII in Go and Unicode in Rust: they
+//! are rewritten to Go's meaning ([`go_classes`]). Compile errors are worded by Rust's parser,
+//! not Go's.
 
 use regex::Regex;
 
@@ -37,7 +39,7 @@ fn compile(re: &str) -> Result<Regex, String> {
 }
 
 fn compile_new(re: &str) -> Result<Regex, String> {
-    Regex::new(re).map_err(|e| {
+    Regex::new(&go_classes(re)).map_err(|e| {
         let first = e.to_string();
         let last = first.lines().last().unwrap_or_default().trim().to_string();
         format!(
@@ -45,6 +47,82 @@ fn compile_new(re: &str) -> Result<Regex, String> {
             crate::gofmt::quote(re, false)
         )
     })
+}
+
+/// Go's meaning of each Perl class escape: outside a bracketed class, and inside one (empty:
+/// left as written).
+const PERL_CLASSES: [(char, &str, &str); 8] = [
+    ('d', r"(?-u:\d)", "0-9"),
+    ('D', "[^0-9]", "[:^digit:]"),
+    ('w', r"(?-u:\w)", "0-9A-Za-z_"),
+    ('W', "[^0-9A-Za-z_]", "[:^word:]"),
+    ('s', r"[\t\n\f\r ]", r"\t\n\f\r "),
+    ('S', r"[^\t\n\f\r ]", ""),
+    ('b', r"(?-u:\b)", ""),
+    ('B', r"(?-u:\B)", ""),
+];
+
+/// `re` with Go's Perl classes: `\d`, `\w`, `\s` and `\b` (and their negations) are ASCII in
+/// Go's RE2 and Unicode in Rust's `regex` (where `\d` also matches `٣`, and compiling its
+/// tables cost a chart's render half a millisecond). `\s` is Go's `[\t\n\f\r ]` (no `\v`).
+fn go_classes(re: &str) -> std::borrow::Cow<'_, str> {
+    if !re.contains('\\') {
+        return std::borrow::Cow::Borrowed(re);
+    }
+    let mut out = String::with_capacity(re.len() + 16);
+    let mut in_class = false;
+    let mut chars = re.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        match c {
+            '\\' => {
+                let Some((_, e)) = chars.next() else {
+                    out.push(c);
+                    break;
+                };
+                let swap = PERL_CLASSES.iter().find(|(name, ..)| *name == e).map_or(
+                    "",
+                    |(_, outside, inside)| if in_class { inside } else { outside },
+                );
+                if swap.is_empty() {
+                    out.push(c);
+                    out.push(e);
+                } else {
+                    out.push_str(swap);
+                }
+            }
+            '[' if !in_class => {
+                in_class = true;
+                out.push(c);
+                // A `]` first (after a `^`) is a member, not the end.
+                if chars.peek().is_some_and(|&(_, n)| n == '^') {
+                    out.push('^');
+                    chars.next();
+                }
+                if chars.peek().is_some_and(|&(_, n)| n == ']') {
+                    out.push(']');
+                    chars.next();
+                }
+            }
+            '[' if re[at..].starts_with("[:") => {
+                // A POSIX class inside a class: copied whole.
+                match re[at..].find(":]") {
+                    Some(end) => {
+                        out.push_str(&re[at..at + end + 2]);
+                        while chars.peek().is_some_and(|&(i, _)| i < at + end + 2) {
+                            chars.next();
+                        }
+                    }
+                    None => out.push(c),
+                }
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Go's `Regexp.FindAllStringIndex(s, n)`: up to `n` matches (all when negative).
@@ -98,7 +176,7 @@ pub(super) fn register(f: &mut Functions) {
         "regexMatch",
         Function::new(&[String, String], |a| {
             Ok(Value::Bool(
-                Regex::new(arg_str(&a[0])).is_ok_and(|r| r.is_match(arg_str(&a[1]))),
+                compile(arg_str(&a[0])).is_ok_and(|r| r.is_match(arg_str(&a[1]))),
             ))
         }),
     );

@@ -105,6 +105,10 @@ pub const CASES: &[&str] = &[
     "{{ regexSplit \"z+\" \"pizza\" -1 }} {{ regexSplit \"z+\" \"pizza\" 1 }} {{ regexSplit \"\" \"abc\" -1 }} {{ regexSplit \",\" \"\" -1 }}",
     "{{ regexReplaceAll \"[^a-z0-9-]\" (lower \"My_App.Name\") \"-\" }}",
     "{{ regexQuoteMeta \"1.2.3+x\" }}",
+    // Perl classes are ASCII in Go: Arabic-Indic digits are not `\d`, `é` is not `\w`, a
+    // vertical tab is not `\s`, `\b` sees `é` as a non-word character.
+    "{{ regexMatch \"^\\\\d+$\" \"١٢\" }} {{ regexFind \"\\\\w+\" \"héllo\" }} {{ regexMatch \"\\\\s\" \"\\v\" }} {{ regexFindAll \"\\\\bl\\\\w*\" \"éla la\" -1 }}",
+    "{{ regexReplaceAll \"[\\\\d\\\\s]+\" \"a1 ٣ 2b\" \"_\" }} {{ regexReplaceAll \"[^\\\\w]\" \"a-é_1\" \".\" }} {{ regexSplit \"\\\\W+\" \"a,b;;é c\" -1 }} {{ regexFind \"[\\\\D]+\" \"12ab٣4\" }} {{ regexMatch \"^[]a]+$\" \"]a]\" }}",
     "{{ mustRegexMatch \"^a\" \"abc\" }}",
     // reflection
     "{{ typeOf .Values.num }} {{ typeOf .Values.list }} {{ typeOf .Values.map }} {{ typeOf .Values.str }} {{ typeOf .Values.missing }} {{ typeOf 1 }} {{ typeOf (int 1) }}",
