@@ -39,6 +39,12 @@ mod tree;
 
 use std::process::ExitCode;
 
+// A CLI run renders, builds or decrypts and exits: hundreds of thousands of small allocations
+// (a chart's parse trees and values) that mimalloc serves faster than the system allocator
+// (benches/README.md, the Helm renderer's rounds).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
