@@ -54,9 +54,7 @@ impl At<'_> {
             At::Arg(a) => a.pos(),
         }
     }
-}
 
-impl At<'_> {
     /// The node as template text; `src` is what the tree it belongs to refers to.
     fn show(&self, src: Source<'_>) -> String {
         match self {

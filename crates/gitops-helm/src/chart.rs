@@ -567,7 +567,7 @@ fn walk(
                 None => entry.metadata().map_err(|e| io(&n, e))?.len(),
             };
             budget.take(shown, &n, size)?;
-            let data = Contents::deferred(real, size, is_template(&n));
+            let data = Contents::deferred(real, size, is_chart_template(&n));
             files.push(File { name: n, data });
         } else {
             return Err(Error::chart(
@@ -618,12 +618,6 @@ fn with_files_read_ahead<T>(
         done.store(true, Ordering::Relaxed);
         loaded
     })
-}
-
-/// Whether a chart file (by its path in the chart) is a template of the chart or of a
-/// subchart in its `charts/` folder.
-fn is_template(name: &str) -> bool {
-    name.starts_with("templates/") || name.contains("/templates/")
 }
 
 /// Below this many files to read, a thread costs about what it saves.

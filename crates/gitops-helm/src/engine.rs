@@ -1207,11 +1207,16 @@ impl ParseAhead {
 
 impl Drop for ParseAhead {
     fn drop(&mut self) {
-        self.0.cancelled.store(true, Ordering::Relaxed);
+        self.0.cancel();
     }
 }
 
 impl Ahead {
+    /// Stops the pool's parsing ahead after the template it is on.
+    fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+
     /// Parses, one after another, the templates no thread has claimed, until cancelled.
     fn parse_unclaimed(&self) {
         for i in 0..self.jobs.len() {
@@ -1274,7 +1279,7 @@ fn parse_all(
         // subchart a condition disabled); what the render needs and nobody has parsed yet
         // is parsed now on every thread, since waiting for one template while another is
         // left unparsed would leave a thread idle.
-        ahead.0.cancelled.store(true, Ordering::Relaxed);
+        ahead.0.cancel();
         let jobs = ahead.jobs_of(tpls);
         let workers: Vec<usize> = (0..threads).collect();
         side_by_side(&workers, threads, false, |_| {

@@ -422,7 +422,8 @@ impl TemplateOptions {
 /// # Errors
 /// See [`Error`].
 pub fn template_chart(chart: &Chart, options: &TemplateOptions) -> Result<String, Error> {
-    template_owned(chart.clone(), options, None, &mut Phases::default()).map(|(out, _)| out)
+    let ctx = options.context();
+    template_owned(chart.clone(), options, ctx, None, &mut Phases::default()).map(|(out, _)| out)
 }
 
 /// Where the time of one [`template`] went (for benchmarks: `benches/helm-peer.sh`).
@@ -493,7 +494,7 @@ pub fn template_timed(chart_path: &Path, options: &TemplateOptions) -> Result<Ti
         Some(parser)
     })?;
     phases.load = start.elapsed();
-    let (output, retained) = template_owned(chart, options, ahead, &mut phases)?;
+    let (output, retained) = template_owned(chart, options, ctx, ahead, &mut phases)?;
     Ok(Timed {
         output,
         phases,
@@ -502,11 +503,13 @@ pub fn template_timed(chart_path: &Path, options: &TemplateOptions) -> Result<Ti
 }
 
 /// Renders a chart it may change (dependencies processed in place): no copy of its files.
-/// Returns the text and, unfreed, what it built. `ahead` parses the chart's templates (when
-/// it does not, they start parsing here).
+/// Returns the text and, unfreed, what it built. `ctx` is `options.context()`, whose error
+/// is reported after the chart's own; `ahead` parses the chart's templates (when it does
+/// not, they start parsing here).
 fn template_owned(
     mut chart: Chart,
     options: &TemplateOptions,
+    ctx: Result<engine::Context, Error>,
     ahead: Option<engine::ParseAhead>,
     phases: &mut Phases,
 ) -> Result<(String, Retained), Error> {
@@ -517,7 +520,7 @@ fn template_owned(
             "library charts are not installable",
         ));
     }
-    let ctx = options.context()?;
+    let ctx = ctx?;
     check_kube_version(&chart, &ctx.kube_version)?;
     // The templates parse on the worker pool while this thread works out the values.
     let ahead = ahead.or_else(|| engine::ParseAhead::start(&chart, &ctx));
